@@ -1,0 +1,92 @@
+# provbus — see README.md. Knobs: CC CFLAGS LDFLAGS PREFIX DESTDIR SYSCONFDIR
+# V=1 (echo commands), SANITIZE=address,undefined, DEVELOPER=1 (-Werror).
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+CFLAGS ?= -O2 -g
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+PKGS := librabbitmq jansson uuid sqlite3
+PB_CFLAGS := -std=gnu11 -Wall -Wextra -Wno-missing-field-initializers \
+	-D_GNU_SOURCE -DPB_VERSION='"$(VERSION)"' -Ilib -MMD -MP
+PB_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) -lm
+PB_CFLAGS += $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+
+ifdef SANITIZE
+PB_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+PB_LDFLAGS += -fsanitize=$(SANITIZE)
+BUILD ?= build-san
+endif
+BUILD ?= build
+ifdef DEVELOPER
+PB_CFLAGS += -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+	-Wpointer-arith -Wvla -Wundef
+endif
+
+ifneq ($(V),1)
+Q = @
+say = @printf '  %-7s %s\n' $(1) $(2);
+endif
+
+LIB_SRC := $(sort $(wildcard lib/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_A := $(BUILD)/libprovbus.a
+
+# program name -> source folder
+PROG_DIRS := schema:broker-schema publish:publisher consumer:consumer audit:audit
+PROGRAMS := $(foreach p,$(PROG_DIRS),bin/provbus-$(word 1,$(subst :, ,$(p))))
+
+TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+
+DEPS_OK := $(BUILD)/.deps-ok
+
+.PHONY: all check unit integration clean install uninstall deps demo bench bench-quick \
+	reliability fuzz valgrind-check
+all: $(PROGRAMS)
+
+$(DEPS_OK): deploy/install-deps.sh
+	$(Q)deploy/install-deps.sh --check-or-install
+	$(Q)mkdir -p $(@D) && touch $@
+deps:
+	deploy/install-deps.sh
+
+$(BUILD)/%.o: %.c | $(DEPS_OK)
+	$(call say,CC,$<)mkdir -p $(@D) && $(CC) $(PB_CFLAGS) $(CFLAGS) $(CPPFLAGS) -c -o $@ $<
+
+$(LIB_A): $(LIB_OBJ)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+
+define prog_rule
+bin/provbus-$(1): $$(patsubst %.c,$$(BUILD)/%.o,$$(sort $$(wildcard $(2)/*.c))) $$(LIB_A)
+	$$(call say,LINK,$$@)mkdir -p bin && $$(CC) $$(PB_LDFLAGS) $$(LDFLAGS) -o $$@ $$^ $$(PB_LIBS)
+endef
+$(foreach p,$(PROG_DIRS),$(eval $(call prog_rule,$(word 1,$(subst :, ,$(p))),$(word 2,$(subst :, ,$(p))))))
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB_A)
+	$(call say,LINK,$@)$(CC) $(PB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs check) $(PB_LIBS)
+$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIB_A)
+	$(call say,LINK,$@)mkdir -p $(@D) && $(CC) $(PB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PB_LIBS)
+
+tests-build: $(PROGRAMS) $(TEST_BIN) $(TOOL_BIN)
+
+# make check: unit suites, then integration scripts against one private broker.
+check: tests-build
+	$(Q)BUILD=$(BUILD) tests/run.sh all
+unit: tests-build
+	$(Q)BUILD=$(BUILD) tests/run.sh unit
+integration: tests-build
+	$(Q)BUILD=$(BUILD) tests/run.sh integration
+# the unit suites under valgrind memcheck
+valgrind-check: tests-build
+	$(Q)BUILD=$(BUILD) PB_VALGRIND=1 tests/run.sh unit
+
+clean:
+	rm -rf build build-san bin
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,56 @@
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *log_prog = "provbus";
+static int log_max = PB_LOG_NOTICE;
+static int log_journal;
+
+void pb_log_init(const char *prog, int verbosity)
+{
+	log_prog = prog;
+	log_max = PB_LOG_NOTICE + verbosity;
+	if (log_max > PB_LOG_DEBUG)
+		log_max = PB_LOG_DEBUG;
+	log_journal = getenv("JOURNAL_STREAM") || getenv("NOTIFY_SOCKET");
+}
+
+int pb_log_enabled(int level)
+{
+	return level <= log_max;
+}
+
+static const char *level_name(int level)
+{
+	switch (level) {
+	case PB_LOG_ERR: return "error";
+	case PB_LOG_WARN: return "warning";
+	case PB_LOG_NOTICE: return "notice";
+	case PB_LOG_INFO: return "info";
+	default: return "debug";
+	}
+}
+
+void pb_log(int level, const char *fmt, ...)
+{
+	char line[4096];
+	va_list ap;
+	size_t n;
+
+	if (level > log_max)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	/* one event, one line: fold embedded newlines */
+	for (n = 0; line[n]; n++)
+		if (line[n] == '\n' || line[n] == '\r')
+			line[n] = ' ';
+	if (log_journal)
+		fprintf(stderr, "<%d>%s\n", level, line);
+	else
+		fprintf(stderr, "%s: %s: %s\n", log_prog, level_name(level), line);
+}

@@ -1,0 +1,103 @@
+/* providers.h — the live providers of SPEC §6.1 and the verdict of each
+ * event. Pure: no I/O, time passed in. The daemon and `provbus-audit
+ * replay` both use it.
+ *
+ * A provider is (federation, region, node, service, key). Retire leaves a
+ * tombstone with its seq, so a late older provides cannot bring it back.
+ * The last seq per (federation, node, service) decides `stale`. */
+#ifndef PB_PROVIDERS_H
+#define PB_PROVIDERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pbtime.h"
+
+#include "config.h"
+#include "event.h"
+#include "manifest.h"
+
+enum pb_verdict {
+	PB_VERDICT_APPLIED = 0,
+	PB_VERDICT_DUPLICATE,
+	PB_VERDICT_STALE,
+	PB_VERDICT_FOREIGN,
+	PB_VERDICT_EXPIRED,
+	PB_VERDICT_INVALID,
+	PB_VERDICT__COUNT
+};
+
+const char *pb_verdict_name(enum pb_verdict v);	/* "applied", ... */
+int pb_verdict_parse(const char *s, enum pb_verdict *out);	/* 0 or -1 */
+
+struct pb_provider {
+	char federation[PB_IDENT_MAX + 1];
+	char region[PB_IDENT_MAX + 1];
+	char node[PB_IDENT_MAX + 1];
+	char service[PB_SERVICE_MAX + 1];
+	char key[PB_KEY_MAX + 1];
+	char *value;		/* NULL for a tombstone */
+	int public;
+	int64_t seq;
+	int64_t expires_at;	/* PB_TIME_NEVER: no lease */
+	int64_t updated_at;
+	int tombstone;
+};
+
+/* What this node accepts: required keys, accepted regions ("*" = all),
+ * its federation. Pointers are borrowed. */
+struct pb_filter {
+	const char *federation;
+	const char *const *keys;	/* sorted, de-duplicated */
+	size_t n_keys;
+	const char *const *regions;
+	size_t n_regions;
+};
+
+struct pb_providers;
+
+struct pb_providers *pb_providers_new(void);
+void pb_providers_free(struct pb_providers *p);
+
+/* Judges ev received at now and, when applied, updates the state.
+ * seen_before: its id was seen before (the caller's audit db knows).
+ * Order: duplicate, stale, foreign, applied. *changed (may be NULL) is
+ * set to 1 when the live set changed. */
+enum pb_verdict pb_providers_apply(struct pb_providers *p, const struct pb_event *ev,
+				   int seen_before, const struct pb_filter *f, int64_t now,
+				   int *changed);
+
+/* Inserts a provider as stored (state restore); copies it. */
+int pb_providers_put(struct pb_providers *p, const struct pb_provider *pv);
+
+/* Removes every lease that ran out at or before now; for each, calls
+ * cb(pv, ctx) before removing it (pv valid during the call). Returns the
+ * number removed. An expired provider leaves no tombstone. */
+size_t pb_providers_expire(struct pb_providers *p, int64_t now,
+			   void (*cb)(const struct pb_provider *pv, void *ctx), void *ctx);
+/* The earliest lease end, or PB_TIME_NEVER. */
+int64_t pb_providers_next_expiry(const struct pb_providers *p);
+
+size_t pb_providers_count(const struct pb_providers *p);	/* tombstones included */
+const struct pb_provider *pb_providers_at(const struct pb_providers *p, size_t i);
+
+/* One required env var: env = {key}, or env = literal. */
+struct pb_want {
+	const char *env;
+	const char *key;	/* NULL for a literal */
+	const char *literal;
+};
+
+/* The values of SPEC §6.1: for each want, the live (non-tombstone)
+ * providers of its key in the accepted regions (public only when
+ * public_only), values de-duplicated, sorted (strcmp) and joined with
+ * ","; none: the static value of the key; neither: left out. *out is
+ * sorted by env; free with pb_kv_free_array. Returns 0 or -1 (ENOMEM). */
+int pb_providers_values(const struct pb_providers *p, const struct pb_want *wants, size_t n_wants,
+			const struct pb_filter *f, const struct pb_static *statics,
+			size_t n_statics, int public_only, struct pb_kv **out, size_t *n_out);
+
+/* 1 when the two sorted kv arrays are equal. */
+int pb_kv_equal(const struct pb_kv *a, size_t na, const struct pb_kv *b, size_t nb);
+
+#endif

@@ -1,0 +1,105 @@
+/* session.h — one AMQP connection over rabbitmq-c 0.11, the one place
+ * that knows its quirks.
+ *
+ * - A list of broker URLs tried in order; pb_session_connect walks the list
+ *   once starting at the URL after the last one that failed; the caller
+ *   loops with pb_backoff between rounds (250 ms -> 30 s, jitter).
+ * - Password: from the URL for local tests, else from password_file
+ *   (group/world-readable file: a warning). Never logged: every URL shown
+ *   is redacted ("amqp://user@host:port/vhost").
+ * - TLS for amqps:// URLs (CA, client cert/key, hostname check).
+ * - Heartbeats (heartbeat_s); the capabilities table advertises
+ *   connection.blocked, consumer_cancel_notify, publisher_confirms,
+ *   basic.nack, so the broker sends them.
+ * - pb_amqp_reply_err / pb_amqp_status_err turn rabbitmq-c's two error
+ *   channels into one message with the broker's reply code and text
+ *   ("403 ACCESS_REFUSED - access to exchange 'provbus.x' ...") and an
+ *   EX_* code: 403 -> EX_NOPERM, 404 -> EX_CONFIG (missing object),
+ *   406 -> EX_CONFIG (precondition), socket/connect errors -> EX_UNAVAILABLE,
+ *   heartbeat timeouts and closed connections -> EX_TEMPFAIL.
+ *
+ * A session owns one connection and uses channel 1. */
+#ifndef PB_SESSION_H
+#define PB_SESSION_H
+
+#include <stdint.h>
+
+#include <amqp.h>
+
+#include "config.h"
+#include "err.h"
+
+#define PB_CHANNEL 1
+
+struct pb_session_opts {
+	const char *const *urls;	/* at least one */
+	size_t n_urls;
+	const char *password_file;	/* may be NULL */
+	const struct pb_tls *tls;	/* may be NULL */
+	int heartbeat_s;
+	const char *vhost_override;	/* NULL: the URL's vhost */
+	const char *connection_name;	/* shown in the management UI */
+	int connect_timeout_ms;		/* per URL; 0 = 5000 */
+};
+
+/* Options from a node config (urls, password file, tls, heartbeat). */
+void pb_session_opts_from_config(struct pb_session_opts *o, const struct pb_config *cfg,
+				 const char *connection_name);
+
+struct pb_session;
+
+struct pb_session *pb_session_new(const struct pb_session_opts *opts);
+void pb_session_free(struct pb_session *s);	/* closes if connected */
+
+/* Tries each URL once, starting after the last one that failed. On
+ * success the connection is logged in and channel 1 is open. Returns 0, or
+ * -1 with err (EX_UNAVAILABLE listing what each URL said; EX_NOPERM for a
+ * refused login; EX_CONFIG for a bad URL or a missing TLS file). */
+int pb_session_connect(struct pb_session *s, struct pb_err *err);
+
+/* Closes channel and connection politely (or just the socket if it is
+ * broken). Safe to call when not connected. */
+void pb_session_close(struct pb_session *s);
+
+/* Drops the connection without the close handshake (after an error). */
+void pb_session_abort(struct pb_session *s);
+
+int pb_session_connected(const struct pb_session *s);
+amqp_connection_state_t pb_session_conn(struct pb_session *s);
+int pb_session_fd(struct pb_session *s);	/* -1 when not connected */
+/* The redacted URL of the connected broker, or "" */
+const char *pb_session_url(const struct pb_session *s);
+/* The vhost in use (from the URL or vhost_override) */
+const char *pb_session_vhost(const struct pb_session *s);
+
+/* Error translation. what names the operation ("declaring exchange
+ * provbus.x"). Both return -1 with err set, or 0 when r/status is fine. */
+int pb_amqp_reply_err(amqp_rpc_reply_t r, const char *what, struct pb_err *err);
+int pb_amqp_status_err(int status, const char *what, struct pb_err *err);
+/* The error of a broker method frame (connection.close / channel.close):
+ * "REPLY_CODE REPLY_TEXT" with its EX_ code. */
+int pb_amqp_close_err(const amqp_method_t *m, const char *what, struct pb_err *err);
+
+/* Passive declare of exchange; missing: EX_CONFIG "exchange provbus.F not
+ * found: run provbus-schema apply". A 404 closes the channel: the session
+ * re-opens channel 1 before returning. */
+int pb_session_check_exchange(struct pb_session *s, const char *exchange, struct pb_err *err);
+
+/* Reopens channel 1 after the broker closed it (406, 404 ...). */
+int pb_session_reopen_channel(struct pb_session *s, struct pb_err *err);
+
+/* Reconnect backoff: 250 ms doubling to 30 s, with full jitter in
+ * [d/2, d]. */
+struct pb_backoff {
+	int64_t cur_ms;
+};
+#define PB_BACKOFF_INIT { 0 }
+int64_t pb_backoff_next(struct pb_backoff *b);
+void pb_backoff_reset(struct pb_backoff *b);
+
+/* Builds an AMQP table entry helpers: string and int, for declare args. */
+amqp_table_entry_t pb_table_str(const char *key, const char *value);
+amqp_table_entry_t pb_table_int(const char *key, int64_t value);
+amqp_table_entry_t pb_table_bool(const char *key, int value);
+
+#endif

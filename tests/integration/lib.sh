@@ -1,0 +1,121 @@
+# tests/integration/lib.sh — sourced by every t-*.sh.
+#
+# Gives each test its own vhost on the shared private broker, its own temp
+# dir, assertions printing "ok N - ..." / "not ok N - ...", and cleanup of
+# whatever it started (by PID) when it exits.
+#
+#   pb_setup NAME        T (temp dir), VHOST (/pbt-NAME-PID), URL (amqp URL
+#                        with that vhost), BROKER_URL (no vhost), PORT
+#   pb_ctl ARGS...       rabbitmqctl against the test broker
+#   pb_topology F REGION...  writes $T/topology.json for federation F
+#   pb_apply             provbus-schema apply of $T/topology.json
+#   pb_node_config FILE NODE FED REGION [EXTRA-JSON-MEMBERS]
+#   pb_bg NAME CMD...    starts CMD in the background, logs to $T/NAME.log,
+#                        remembers its PID for cleanup; PID in $BG_PID
+#   ok COND-EXIT DESC / is GOT WANT DESC / like GOT REGEX DESC
+#   wait_for SECONDS CMD...  polls CMD every 0.1 s until it succeeds
+set -u
+: "${PB_ROOT:?run me through tests/run.sh}"
+PB_BROKER=$PB_ROOT/tests/broker/pb-broker
+# shellcheck disable=SC1091
+. "$PB_BROKER_DIR/broker.env"
+PORT=${PB_BROKER_PORTS%% *}
+BROKER_URL="amqp://guest:guest@127.0.0.1:$PORT"
+PATH=$PB_BIN:$PB_TOOLS:$PATH
+export PATH
+
+_pb_n=0
+_pb_failed=0
+_pb_pids=()
+
+ok() { # ok EXIT-STATUS DESC   (use: ok $? "desc" or cond && ok 0 .. )
+	_pb_n=$((_pb_n + 1))
+	if [ "$1" -eq 0 ]; then echo "ok $_pb_n - $2"; else echo "not ok $_pb_n - $2"; _pb_failed=1; fi
+}
+check() { # check DESC CMD...  runs CMD, ok if it exits 0
+	local d=$1; shift
+	"$@"; ok $? "$d"
+}
+is() { # is GOT WANT DESC
+	if [ "$1" == "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got:  '$1'"; echo "#   want: '$2'"; fi
+}
+like() { # like GOT ERE DESC
+	if [[ $1 =~ $2 ]]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got:  '$1'"; echo "#   want match: '$2'"; fi
+}
+diag() { echo "# $*"; }
+
+wait_for() { # wait_for SECONDS CMD...
+	local limit=$(( $1 * 10 )) i=0; shift
+	while ! "$@" >/dev/null 2>&1; do
+		i=$((i + 1)); [ $i -lt $limit ] || return 1
+		sleep 0.1
+	done
+}
+
+pb_ctl() { "$PB_BROKER" ctl "$PB_BROKER_DIR" "$@"; }
+
+pb_bg() { # pb_bg NAME CMD...
+	local name=$1; shift
+	"$@" >"$T/$name.log" 2>&1 &
+	BG_PID=$!
+	_pb_pids+=("$BG_PID")
+}
+
+pb_stop_pid() { # pb_stop_pid PID [SIGNAL]: TERM (or SIG), wait up to 70 s, then KILL
+	local pid=$1 sig=${2:-TERM} i=0
+	kill -"$sig" "$pid" 2>/dev/null || return 0
+	while kill -0 "$pid" 2>/dev/null; do
+		i=$((i + 1)); [ $i -lt 700 ] || { kill -KILL "$pid" 2>/dev/null; break; }
+		sleep 0.1
+	done
+	wait "$pid" 2>/dev/null
+}
+
+_pb_cleanup() {
+	local p
+	for p in "${_pb_pids[@]}"; do pb_stop_pid "$p"; done
+	if [ -n "${VHOST:-}" ]; then pb_ctl delete_vhost "$VHOST" >/dev/null 2>&1; fi
+	[ $_pb_failed -ne 0 ] || [ -n "${PB_KEEP:-}" ] || rm -rf "$T"
+}
+
+urlenc() { local s=$1; s=${s//%/%25}; s=${s//\//%2F}; echo "$s"; }
+
+pb_setup() { # pb_setup NAME
+	T=${PB_TEST_TMP:-$(mktemp -d)}/
+	T=${T%/}
+	mkdir -p "$T"
+	VHOST="/pbt-$1-$$"
+	URL="$BROKER_URL/$(urlenc "$VHOST")"
+	pb_ctl add_vhost "$VHOST" >/dev/null || { echo "not ok - add_vhost $VHOST"; exit 1; }
+	pb_ctl set_permissions -p "$VHOST" guest '.*' '.*' '.*' >/dev/null
+	trap _pb_cleanup EXIT
+}
+
+pb_topology() { # pb_topology FED REGION... -> $T/topology.json
+	local fed=$1; shift
+	local regions; regions=$(printf '"%s",' "$@"); regions=${regions%,}
+	cat >"$T/topology.json" <<EOT
+{"vhost": "$VHOST", "history_max_age": "7D",
+ "federations": {"$fed": {"regions": [$regions]}},
+ "nodes": []}
+EOT
+}
+
+pb_apply() { provbus-schema --url "$URL" apply "$T/topology.json"; }
+
+pb_node_config() { # pb_node_config FILE NODE FED REGION [EXTRA-MEMBERS-JSON]
+	local file=$1 node=$2 fed=$3 region=$4 extra=${5:-}
+	local dir; dir=$(dirname "$file")/$node
+	mkdir -p "$dir/services.d" "$dir/state"
+	cat >"$file" <<EOT
+{
+  "node": "$node", "federation": "$fed", "region": "$region", "host": "127.0.0.1",
+  "broker": {"urls": ["$URL"], "heartbeat_s": 10},
+  "services_dir": "$dir/services.d",
+  "state_dir": "$dir/state"${extra:+,
+  $extra}
+}
+EOT
+}
+
+pb_done() { [ $_pb_failed -eq 0 ]; }

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# tests/run.sh unit|integration|all [NAME-PATTERN]
+#
+# Runs the Check suites (BUILD/tests/test_*) and the integration scripts
+# (tests/integration/t-*.sh) against ONE private broker started here (or
+# the one named by PB_BROKER_DIR when it is already running), then stops
+# it by PID. Prints a closing line "N passed, N failed".
+# PB_VALGRIND=1 runs the unit suites under valgrind memcheck.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BUILD=${BUILD:-build}
+what=${1:-all}
+pattern=${2:-}
+export PB_ROOT=$ROOT PB_BIN=$ROOT/bin PB_TOOLS=$ROOT/$BUILD/tools
+export LC_ALL=C.UTF-8
+
+passed=0 failed=0 failures=()
+RUNDIR=$(mktemp -d "${TMPDIR:-/tmp}/provbus-check.XXXXXX")
+own_broker=""
+
+cleanup() {
+	if [ -n "$own_broker" ]; then "$ROOT/tests/broker/pb-broker" stop "$own_broker" || true; fi
+	if [ $failed -eq 0 ]; then rm -rf "$RUNDIR"; else echo "logs kept in $RUNDIR"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+run_unit() {
+	local t name out rc checks fails errs
+	for t in "$BUILD"/tests/test_*; do
+		[ -x "$t" ] || continue
+		name=$(basename "$t")
+		[ -z "$pattern" ] || [[ $name == *$pattern* ]] || continue
+		out="$RUNDIR/$name.log"
+		if [ -n "${PB_VALGRIND:-}" ]; then
+			CK_FORK=no valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+				--error-exitcode=99 "$t" >"$out" 2>&1
+		else
+			"$t" >"$out" 2>&1
+		fi
+		rc=$?
+		# Check's summary: "100%: Checks: 12, Failures: 0, Errors: 0"
+		read -r checks fails errs < <(sed -n 's/.*Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2 \3/p' "$out" | tail -n1)
+		checks=${checks:-0} fails=${fails:-0} errs=${errs:-0}
+		passed=$((passed + checks - fails - errs))
+		failed=$((failed + fails + errs))
+		if [ $rc -ne 0 ] && [ $((fails + errs)) -eq 0 ]; then failed=$((failed + 1)); fi
+		if [ $rc -ne 0 ] || [ $((fails + errs)) -ne 0 ]; then
+			failures+=("$name")
+			echo "FAIL $name (rc=$rc)"; grep -v '^ok\|Checks' "$out" | tail -n 30
+		else
+			echo "ok   $name: $checks checks"
+		fi
+	done
+}
+
+start_broker() {
+	if [ -n "${PB_BROKER_DIR:-}" ] && [ -f "$PB_BROKER_DIR/broker.env" ]; then
+		return 0
+	fi
+	own_broker="$RUNDIR/broker"
+	echo "starting a private RabbitMQ in $own_broker ..."
+	if ! "$ROOT/tests/broker/pb-broker" start "$own_broker" >/dev/null; then
+		echo "FAIL could not start the test broker"; failed=$((failed + 1)); own_broker=""; return 1
+	fi
+	export PB_BROKER_DIR=$own_broker
+	echo "broker up: $(grep PB_BROKER_URL= "$own_broker/broker.env" | cut -d"'" -f2 | sed 's/guest:guest@/guest@/')"
+}
+
+run_integration() {
+	local t name out rc ok nok start
+	start_broker || return
+	for t in tests/integration/t-*.sh; do
+		[ -f "$t" ] || continue
+		name=$(basename "$t" .sh)
+		[ -z "$pattern" ] || [[ $name == *$pattern* ]] || continue
+		out="$RUNDIR/$name.log"
+		start=$(date +%s)
+		PB_TEST_TMP="$RUNDIR/$name" timeout -k 10 "${PB_TEST_TIMEOUT:-300}" bash "$t" >"$out" 2>&1
+		rc=$?
+		ok=$(grep -c '^ok ' "$out")
+		nok=$(grep -c '^not ok ' "$out")
+		passed=$((passed + ok)); failed=$((failed + nok))
+		if [ $rc -ne 0 ] && [ "$nok" -eq 0 ]; then failed=$((failed + 1)); fi
+		if [ $rc -ne 0 ] || [ "$nok" -ne 0 ]; then
+			failures+=("$name")
+			echo "FAIL $name (rc=$rc, $ok ok, $nok not ok, $(( $(date +%s) - start ))s)"
+			tail -n 40 "$out" | sed 's/^/    /'
+		else
+			echo "ok   $name: $ok checks, $(( $(date +%s) - start ))s"
+		fi
+	done
+}
+
+case $what in
+unit) run_unit ;;
+integration) run_integration ;;
+all) run_unit; run_integration ;;
+*) echo "usage: tests/run.sh unit|integration|all [PATTERN]" >&2; exit 64 ;;
+esac
+
+[ ${#failures[@]} -eq 0 ] || echo "failed: ${failures[*]}"
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]
