@@ -90,3 +90,41 @@ clean:
 	rm -rf build build-san bin
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# --- install: programs, man pages, units, completion, an example config
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+DOCDIR ?= $(PREFIX)/share/doc/provbus
+MANPAGES := $(sort $(wildcard docs/man/*.1))
+UNITS := deploy/systemd/provbus-consumer.service deploy/systemd/provbus-publish.service \
+	deploy/systemd/provbus-publish.timer
+
+install: $(PROGRAMS)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(SYSCONFDIR)/provbus/services.d
+	install -m 0755 $(PROGRAMS) $(DESTDIR)$(BINDIR)/
+	$(if $(MANPAGES),install -m 0644 $(MANPAGES) $(DESTDIR)$(MANDIR)/man1/)
+	for u in $(UNITS); do \
+		sed 's|/usr/local/bin|$(BINDIR)|g; s|/etc/provbus|$(SYSCONFDIR)/provbus|g' $$u \
+			>$(DESTDIR)$(UNITDIR)/$$(basename $$u) && chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u); \
+	done
+	install -m 0644 deploy/completion/provbus.bash $(DESTDIR)$(COMPLETIONDIR)/provbus
+	for p in schema publish consumer audit; do \
+		ln -sf provbus $(DESTDIR)$(COMPLETIONDIR)/provbus-$$p; done
+	install -m 0644 deploy/examples/*.json $(DESTDIR)$(DOCDIR)/examples/
+	[ -e $(DESTDIR)$(SYSCONFDIR)/provbus/provbus.json ] || \
+		install -m 0640 deploy/examples/provbus.json $(DESTDIR)$(SYSCONFDIR)/provbus/provbus.json
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(PROGRAMS)))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MANPAGES)))
+	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITS)))
+	rm -f $(DESTDIR)$(COMPLETIONDIR)/provbus $(DESTDIR)$(COMPLETIONDIR)/provbus-schema \
+		$(DESTDIR)$(COMPLETIONDIR)/provbus-publish $(DESTDIR)$(COMPLETIONDIR)/provbus-consumer \
+		$(DESTDIR)$(COMPLETIONDIR)/provbus-audit
+	rm -rf $(DESTDIR)$(DOCDIR)
+	@echo "left in place: $(DESTDIR)$(SYSCONFDIR)/provbus (your configuration)"
+
+# --- the demo: a small fleet on this machine (see demo/README)
+demo: $(PROGRAMS) $(TOOL_BIN)
+	$(Q)BUILD=$(BUILD) deploy/demo/run-demo.sh

@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# make demo: the full deploy cycle of a small fleet, all roles on this box.
+#
+# A private RabbitMQ on a free loopback port (never the machine's own),
+# the demo topology, three consumer daemons (www-01, lb-01 in us-east-1,
+# lb-eu in eu-west-1) and publishers for api-01/api-02; then the cycle:
+# announce -> one debounced run -> www-01 announces itself -> lb-01
+# renders its upstream; a burst of 200 announcements -> one run; a retire
+# -> one run. Then the incident-review tools. Everything started here is
+# stopped by PID; the demo directory is left for inspection.
+#
+# DEMO_DIR=dir   where to put it (default demo-out/DATE)
+# DEMO_CHECK=1   non-interactive: assert the outcome, exit 1 if it is wrong
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${BUILD:-build}
+export PATH="$ROOT/bin:$ROOT/$BUILD/tools:$PATH"
+export LC_ALL=C.UTF-8
+D=${DEMO_DIR:-$ROOT/demo-out/$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$D"; D=$(cd "$D" && pwd)
+CHECK=${DEMO_CHECK:-}
+BROKER="$ROOT/tests/broker/pb-broker"
+PIDS=()
+FAILED=0
+
+if [ -t 1 ]; then B=$'\e[1m' G=$'\e[32m' R=$'\e[31m' N=$'\e[0m'; else B="" G="" R="" N=""; fi
+say() { printf '%s==>%s %s\n' "$B" "$N" "$*"; }
+note() { printf '    %s\n' "$*"; }
+expect() { # expect DESC CMD...
+	local d=$1; shift
+	if "$@"; then printf '    %scheck%s %s\n' "$G" "$N" "$d"
+	else printf '    %sFAILED%s %s\n' "$R" "$N" "$d"; FAILED=1; fi
+}
+wait_for() { local n=$(( $1 * 10 )); shift; while ! "$@" >/dev/null 2>&1; do n=$((n - 1)); [ $n -gt 0 ] || return 1; sleep 0.1; done; }
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do
+		for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null
+	done
+	"$BROKER" stop "$D/broker" >/dev/null 2>&1
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "demo directory: $D"
+say "starting a private RabbitMQ on loopback (about 10 s) ..."
+"$BROKER" start "$D/broker" >"$D/broker.url" || { echo "demo: the broker did not start (see $D/broker)"; exit 1; }
+. "$D/broker/broker.env"
+PORT=${PB_BROKER_PORTS%% *}
+"$BROKER" ctl "$D/broker" add_vhost /demo >/dev/null
+"$BROKER" ctl "$D/broker" set_permissions -p /demo guest '.*' '.*' '.*' >/dev/null
+URL="amqp://guest@127.0.0.1:$PORT/%2Fdemo"
+note "broker: $URL (password in $D/password)"
+printf 'guest\n' >"$D/password"; chmod 600 "$D/password"
+
+cat >"$D/topology.json" <<EOT
+{"vhost": "/demo", "history_max_age": "1D",
+ "federations": {"demo": {"regions": ["us-east-1", "eu-west-1"]}},
+ "nodes": [{"name": "www-01", "federation": "demo", "region": "us-east-1"},
+           {"name": "lb-01", "federation": "demo", "region": "us-east-1"},
+           {"name": "lb-eu", "federation": "demo", "region": "eu-west-1"},
+           {"name": "api-01", "federation": "demo", "region": "us-east-1"},
+           {"name": "api-02", "federation": "demo", "region": "us-east-1"}]}
+EOT
+say "provbus-schema apply topology.json"
+provbus-schema --url "amqp://guest:guest@127.0.0.1:$PORT/%2Fdemo" apply "$D/topology.json" 2>&1 | sed 's/^/    /'
+
+# node NAME REGION HOST CONSUMER-JSON-MEMBERS
+node() {
+	local name=$1 region=$2 host=$3 consumer=${4:-}
+	mkdir -p "$D/$name/services.d" "$D/$name/state" "$D/$name/etc"
+	cat >"$D/$name/provbus.json" <<EOT
+{
+  "node": "$name", "federation": "demo", "region": "$region", "host": "$host",
+  "broker": {"urls": ["$URL"], "password_file": "$D/password", "heartbeat_s": 10},
+  "services_dir": "$D/$name/services.d",
+  "state_dir": "$D/$name/state"${consumer:+,
+  "consumer": $consumer}
+}
+EOT
+}
+
+# --- the api nodes: they only publish
+for i in 1 2; do
+	node "api-0$i" us-east-1 "10.0.3.$((6 + i))"
+	cat >"$D/api-0$i/services.d/api.json" <<EOT
+{"id": "api", "run_list": ["api::default"], "environment": {"PORT": 1100},
+ "provides": {"API_URL": "http://{HOST}:{PORT}"}}
+EOT
+done
+
+# --- www-01: requires API_URL (live) and PRIMARY_DATABASE_URL (static);
+# its provision writes its config, then announces WWW_URL itself.
+cat >"$D/www-provision.sh" <<'EOT'
+#!/bin/sh
+# the demo's "chef-solo" for www-01: render the app config, announce
+set -e
+here=$(dirname "$0")/www-01
+{ echo "# app config, run $PROVBUS_RUN_ID ($PROVBUS_REASON)"
+  echo "api_url=$API_URL"
+  echo "database_url=$PRIMARY_DATABASE_URL"; } >"$here/etc/app.conf"
+echo "$(date +%s.%N) run=$PROVBUS_RUN_ID reason=$PROVBUS_REASON api=$API_URL" >>"$here/runs.log"
+sleep 0.3
+provbus-publish -c "$here/provbus.json" provides www
+EOT
+node www-01 us-east-1 127.0.1.1 "{\"env_file\": \"$D/www-01/etc/app.env\", \"provision\": [\"$D/www-provision.sh\"],
+    \"quiet_ms\": 1000, \"max_wait_ms\": 20000, \"throttle\": {\"runs\": 20, \"per_s\": 60}, \"queue_type\": \"quorum\",
+    \"lock_file\": \"$D/www-01/state/provision.lock\",
+    \"static\": {\"PRIMARY_DATABASE_URL\": \"mysql://db-1:3306/app\"}}"
+cat >"$D/www-01/services.d/www.json" <<EOT
+{"id": "www", "run_list": ["nginx::default", "php::fpm"], "environment": {"PORT": 8080},
+ "requires": {"API_URL": "{API_URL}", "PRIMARY_DATABASE_URL": "{PRIMARY_DATABASE_URL}"},
+ "provides": {"WWW_URL": "http://{HOST}:{PORT}/"}, "public": true}
+EOT
+
+# --- the load balancers: require WWW_URL, render an nginx upstream
+cat >"$D/lb-provision.sh" <<'EOT'
+#!/bin/sh
+# the demo's "chef-solo" for a load balancer: an nginx upstream from WWW_URL
+set -e
+here=$(dirname "$0")/$1
+{ echo "upstream www {"
+  echo "${WWW_URL:-}" | tr ',' '\n' | sed -n 's|^http://\([^/]*\).*|    server \1;|p'
+  echo "}"; } >"$here/etc/upstream.conf.new"
+mv "$here/etc/upstream.conf.new" "$here/etc/upstream.conf"
+echo "$(date +%s.%N) run=$PROVBUS_RUN_ID reason=$PROVBUS_REASON www=${WWW_URL:-}" >>"$here/runs.log"
+EOT
+chmod +x "$D/www-provision.sh" "$D/lb-provision.sh"
+for lb in lb-01:us-east-1 lb-eu:eu-west-1; do
+	name=${lb%%:*} region=${lb#*:}
+	node "$name" "$region" 127.0.2.1 "{\"env_file\": \"$D/$name/etc/app.env\", \"provision\": [\"$D/lb-provision.sh\", \"$name\"],
+    \"quiet_ms\": 500, \"public_only\": true, \"queue_type\": \"quorum\", \"lock_file\": \"$D/$name/state/provision.lock\"}"
+	cat >"$D/$name/services.d/lb.json" <<EOT
+{"id": "lb", "run_list": ["nginx::lb"], "requires": {"WWW_URL": "{WWW_URL}"}}
+EOT
+done
+
+runs_of() { wc -l <"$D/$1/runs.log" 2>/dev/null || echo 0; }
+status_of() { provbus-consumer -c "$D/$1/provbus.json" status 2>/dev/null; }
+idle() { local s; s=$(status_of "$1") && [[ $s == *'"running":null'* ]] && [[ $s == *'"pending":false'* ]]; }
+
+say "starting the consumer daemons: www-01, lb-01 (us-east-1), lb-eu (eu-west-1)"
+for n in www-01 lb-01 lb-eu; do
+	provbus-consumer -c "$D/$n/provbus.json" -f run >"$D/$n/consumer.log" 2>&1 &
+	PIDS+=($!)
+	note "$n: pid $!, log $D/$n/consumer.log"
+done
+for n in www-01 lb-01 lb-eu; do
+	wait_for 30 test "$(runs_of "$n")" -ge 1 || { echo "demo: $n made no startup run; see $D/$n/consumer.log"; exit 1; }
+	wait_for 20 idle "$n"
+done
+note "each daemon made its startup run: www-01 $(runs_of www-01), lb-01 $(runs_of lb-01), lb-eu $(runs_of lb-eu)"
+
+say "api-01 and api-02 finish chef-solo and announce API_URL"
+www0=$(runs_of www-01); lb0=$(runs_of lb-01)
+provbus-publish -c "$D/api-01/provbus.json" provides 2>&1 | sed 's/^/    /'
+provbus-publish -c "$D/api-02/provbus.json" provides 2>&1 | sed 's/^/    /'
+note "www-01 debounces both into one run (quiet 1 s), whose script announces WWW_URL ..."
+wait_for 30 test "$(runs_of www-01)" -gt "$www0"; wait_for 30 idle www-01
+wait_for 30 test "$(runs_of lb-01)" -gt "$lb0"; wait_for 30 idle lb-01
+sleep 1
+note "www-01 app.env:"; sed 's/^/      /' "$D/www-01/etc/app.env"
+note "lb-01 upstream.conf:"; sed 's/^/      /' "$D/lb-01/etc/upstream.conf"
+note "lb-eu upstream.conf (eu-west-1 sees no us-east-1 provider):"; sed 's/^/      /' "$D/lb-eu/etc/upstream.conf"
+expect "www-01 made exactly one run for both announcements" test $(( $(runs_of www-01) - www0 )) -eq 1
+expect "www-01's env file holds both API URLs" grep -q "API_URL='http://10.0.3.7:1100,http://10.0.3.8:1100'" "$D/www-01/etc/app.env"
+expect "www-01's env file holds the static database URL" grep -q "PRIMARY_DATABASE_URL='mysql://db-1:3306/app'" "$D/www-01/etc/app.env"
+expect "lb-01's upstream lists www-01" grep -q "server 127.0.1.1:8080;" "$D/lb-01/etc/upstream.conf"
+expect "lb-eu's upstream stays empty" test "$(grep -c server "$D/lb-eu/etc/upstream.conf")" -eq 0
+
+say "a burst: api-01's port flaps through 200 announcements"
+www1=$(runs_of www-01)
+t0=$(date +%s%N)
+for i in $(seq 1 200); do
+	sed -i "s/\"PORT\": [0-9]*/\"PORT\": $((2000 + i))/" "$D/api-01/services.d/api.json"
+	provbus-publish -c "$D/api-01/provbus.json" provides >/dev/null 2>>"$D/burst.err" || echo "publish $i failed" >>"$D/burst.err"
+done
+note "200 announcements sent in $(( ($(date +%s%N) - t0) / 1000000 )) ms; waiting for the dust to settle ..."
+wait_for 30 test "$(runs_of www-01)" -gt "$www1"; sleep 2; wait_for 30 idle www-01
+expect "the burst of 200 gave one www-01 run" test $(( $(runs_of www-01) - www1 )) -eq 1
+expect "www-01 sees api-01's last port" grep -q "http://10.0.3.7:2200" "$D/www-01/etc/app.env"
+
+say "api-02 retires"
+www2=$(runs_of www-01)
+provbus-publish -c "$D/api-02/provbus.json" retire api 2>&1 | sed 's/^/    /'
+wait_for 30 test "$(runs_of www-01)" -gt "$www2"; sleep 1.5; wait_for 30 idle www-01
+expect "the retire gave one www-01 run" test $(( $(runs_of www-01) - www2 )) -eq 1
+expect "www-01 now has one API_URL" grep -q "^export API_URL='http://10.0.3.7:2200'$" "$D/www-01/etc/app.env"
+
+say "stopping the daemons (SIGTERM)"
+for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+PIDS=()
+
+DB="$D/www-01/state/audit.db"
+say "incident review on www-01: provbus-audit runs"
+provbus-audit -d "$DB" runs | sed 's/^/    /'
+last_run=$(provbus-audit -d "$DB" runs --json | tail -n 2 | head -n 1 | sed 's/^{"id":\([0-9]*\).*/\1/')
+say "provbus-audit explain $last_run"
+provbus-audit -d "$DB" explain "$last_run" | sed 's/^/    /'
+say "provbus-audit replay (recorded parameters), then a what-if with quiet 100 ms"
+provbus-audit -d "$DB" replay | tail -n 3 | sed 's/^/    /'
+provbus-audit -d "$DB" replay --quiet-ms 100 | tail -n 3 | sed 's/^/    /'
+provbus-audit -d "$DB" timeline --html "$D/timeline.html" && note "timeline: $D/timeline.html (open it in a browser)"
+
+cleanup; trap - EXIT
+leftover=$(ps -eo pid,args | grep -F "$D" | grep -v grep || true)
+expect "no process left behind" test -z "$leftover"
+say "done. Everything is in $D"
+if [ -n "$CHECK" ] && [ $FAILED -ne 0 ]; then exit 1; fi
+exit 0
