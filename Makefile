@@ -60,7 +60,7 @@ $(BUILD)/%.o: %.c | $(DEPS_OK)
 	$(call say,CC,$<)mkdir -p $(@D) && $(CC) $(PB_CFLAGS) $(CFLAGS) $(CPPFLAGS) -c -o $@ $<
 
 $(LIB_A): $(LIB_OBJ)
-	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+	$(call say,AR,$@)rm -f $@.$$$$ && ar rcs $@.$$$$ $^ && mv -f $@.$$$$ $@
 
 define prog_rule
 bin/provbus-$(1): $$(patsubst %.c,$$(BUILD)/%.o,$$(sort $$(wildcard $(2)/*.c))) $$(LIB_A)
@@ -128,3 +128,8 @@ uninstall:
 # --- the demo: a small fleet on this machine (see demo/README)
 demo: $(PROGRAMS) $(TOOL_BIN)
 	$(Q)BUILD=$(BUILD) deploy/demo/run-demo.sh
+
+# --- fuzzing (clang libFuzzer): make fuzz FUZZ_SECONDS=600
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run-fuzz.sh

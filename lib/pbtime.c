@@ -50,6 +50,14 @@ static int digits(const char **p, int n, int *out)
 	return 0;
 }
 
+static int days_in_month(int y, int mo)
+{
+	static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	return mo == 2 && leap ? 29 : days[mo - 1];
+}
+
 int pb_time_parse_rfc3339(const char *s, int64_t *out, struct pb_err *err)
 {
 	const char *p = s;
@@ -83,12 +91,15 @@ int pb_time_parse_rfc3339(const char *s, int64_t *out, struct pb_err *err)
 			int sign = *p++ == '-' ? -1 : 1, oh, om;
 			if (digits(&p, 2, &oh) || *p++ != ':' || digits(&p, 2, &om))
 				goto bad;
+			if (oh > 23 || om > 59)
+				goto bad;
 			off = sign * (oh * 60 + om);
 		} else if (*p) {
 			goto bad;
 		}
 	}
-	if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+	if (*p || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 ||
+	    sec > 60)
 		goto bad;
 	tm.tm_year = y - 1900;
 	tm.tm_mon = mo - 1;

@@ -1,0 +1,228 @@
+/* envfile.c — the env file of SPEC §6.2 and the atomic file write under it.
+ *
+ * Values come from events, that is from other nodes: the file must be
+ * sourced by a shell without anything in a value being interpreted. Inside
+ * single quotes a POSIX shell takes every byte literally except the closing
+ * quote, so each ' becomes '\'' (close, an escaped quote, reopen) and
+ * nothing else needs care. Names are not quoted, so they must pass the key
+ * rule: render refuses a bad one rather than write it. */
+#include "envfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "names.h"
+
+#define ENVFILE_HEADER "# written by provbus-consumer; do not edit\n"
+
+char *pb_shell_quote(const char *s, size_t len)
+{
+	size_t i, quotes = 0, n = 0;
+	char *out;
+
+	for (i = 0; i < len; i++)
+		quotes += s[i] == '\'';
+	out = malloc(len + 3 * quotes + 3);
+	if (!out)
+		return NULL;
+	out[n++] = '\'';
+	for (i = 0; i < len; i++) {
+		if (s[i] == '\'') {
+			memcpy(out + n, "'\\''", 4);
+			n += 4;
+		} else {
+			out[n++] = s[i];
+		}
+	}
+	out[n++] = '\'';
+	out[n] = '\0';
+	return out;
+}
+
+static int kv_by_name(const void *a, const void *b)
+{
+	const struct pb_kv *x = *(const struct pb_kv *const *)a, *y = *(const struct pb_kv *const *)b;
+	int c = strcmp(x->name, y->name);
+
+	/* equal names keep their order, so a later one still wins in the shell */
+	return c ? c : (x < y ? -1 : x > y);
+}
+
+/* Returns NULL on allocation failure or when a name breaks the key rule
+ * (an unquoted name must not be able to carry shell syntax). */
+char *pb_envfile_render(const struct pb_kv *vars, size_t n)
+{
+	const struct pb_kv **sorted = NULL;
+	char *text = NULL, *quoted;
+	size_t i, size, used;
+
+	sorted = malloc((n ? n : 1) * sizeof(*sorted));
+	if (!sorted)
+		goto out;
+	size = sizeof(ENVFILE_HEADER);
+	for (i = 0; i < n; i++) {
+		if (!pb_name_key_ok(vars[i].name) || !vars[i].value)
+			goto out;
+		sorted[i] = &vars[i];
+		/* "export NAME=" + worst case quoting + "\n" */
+		size += 8 + strlen(vars[i].name) + 4 * strlen(vars[i].value) + 3;
+	}
+	qsort(sorted, n, sizeof(*sorted), kv_by_name);
+	text = malloc(size);
+	if (!text)
+		goto out;
+	used = (size_t)snprintf(text, size, "%s", ENVFILE_HEADER);
+	for (i = 0; i < n; i++) {
+		quoted = pb_shell_quote(sorted[i]->value, strlen(sorted[i]->value));
+		if (!quoted) {
+			free(text);
+			text = NULL;
+			goto out;
+		}
+		used += (size_t)snprintf(text + used, size - used, "export %s=%s\n",
+					 sorted[i]->name, quoted);
+		free(quoted);
+	}
+out:
+	free(sorted);
+	return text;
+}
+
+/* "DIR/.BASE.XXXXXX" next to path, so rename() stays in one file system. */
+static char *temp_template(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
+	const char *base = path + dirlen;
+	char *t = malloc(strlen(path) + 10);
+
+	if (t)
+		sprintf(t, "%.*s.%s.XXXXXX", (int)dirlen, path, base);
+	return t;
+}
+
+/* The directory of path, for its fsync: "." when path has no slash. */
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return strdup(".");
+	if (slash == path)
+		return strdup("/");
+	return strndup(path, (size_t)(slash - path));
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+int pb_file_write_atomic(const char *path, const void *data, size_t len, int mode,
+			 struct pb_err *err)
+{
+	char *tmp = NULL, *dir = NULL;
+	int fd = -1, dfd = -1, rc = -1, made = 0;
+	const char *step;
+
+	if (!path || !*path || path[strlen(path) - 1] == '/') {
+		pb_err_set(err, EX_CANTCREAT, "%s: cannot write: not a file path",
+			   path ? path : "(null)");
+		goto out;
+	}
+	tmp = temp_template(path);
+	dir = dir_of(path);
+	if (!tmp || !dir) {
+		pb_err_set(err, EX_OSERR, "%s: cannot write: out of memory", path);
+		goto out;
+	}
+	step = "cannot create a temporary file beside it";
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		goto fail;
+	made = 1;
+	step = "cannot write the temporary file";
+	if (write_all(fd, data, len))
+		goto fail;
+	step = "cannot sync the temporary file";
+	if (fsync(fd))
+		goto fail;
+	step = "cannot set the mode of the temporary file";
+	if (fchmod(fd, (mode_t)mode))
+		goto fail;
+	step = "cannot close the temporary file";
+	if (close(fd)) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	step = "cannot rename the temporary file over it";
+	if (rename(tmp, path))
+		goto fail;
+	made = 0;	/* the temporary file is path now */
+	/* the rename is durable only once the directory is synced; some file
+	 * systems cannot sync a directory (EINVAL), which is not our failure */
+	step = "cannot sync its directory";
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || (fsync(dfd) && errno != EINVAL))
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	pb_err_set(err, EX_CANTCREAT, "%s: %s: %s", path, step, strerror(errno));
+out:
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+	if (made)
+		unlink(tmp);
+	free(tmp);
+	free(dir);
+	return rc;
+}
+
+int pb_envfile_write(const char *path, const struct pb_kv *vars, size_t n, struct pb_err *err)
+{
+	char *text = NULL;
+	size_t i;
+	int rc = -1;
+
+	for (i = 0; i < n; i++) {
+		if (!pb_name_key_ok(vars[i].name)) {
+			pb_err_set(err, EX_DATAERR, "%s: env var name '%s' breaks the rule [A-Z_][A-Z0-9_]{0,127}",
+				   path, vars[i].name ? vars[i].name : "(null)");
+			goto out;
+		}
+		if (!vars[i].value) {
+			pb_err_set(err, EX_SOFTWARE, "%s: env var %s has no value", path,
+				   vars[i].name);
+			goto out;
+		}
+	}
+	text = pb_envfile_render(vars, n);
+	if (!text) {
+		pb_err_set(err, EX_OSERR, "%s: cannot render the env file: out of memory", path);
+		goto out;
+	}
+	rc = pb_file_write_atomic(path, text, strlen(text), 0640, err);
+out:
+	free(text);
+	return rc;
+}

@@ -1,0 +1,893 @@
+/* test_event.c — the event codec of SPEC §5: good events round-trip,
+ * every bad body is refused with an error naming the field. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "event.h"
+#include "pbtime.h"
+
+#define GOOD_BODY                                                                           \
+	"{\"v\": 1, \"id\": \"3f0c1d52-8d7e-4c35-9a55-b2d1d8c6f0aa\", \"kind\": \"provides\"," \
+	" \"federation\": \"seatgeek\", \"region\": \"us-east-1\", \"node\": \"api-03\","       \
+	" \"service\": \"api\", \"key\": \"API_URL\", \"value\": \"http://10.0.3.7:1100\","     \
+	" \"public\": false, \"seq\": 17, \"ttl_s\": 0, \"ts\": \"2026-11-22T03:00:00.123Z\"}"
+
+static const char *const spec_fields[] = {
+	"v", "id", "kind", "federation", "region", "node", "service",
+	"key", "value", "public", "seq", "ttl_s", "ts",
+};
+#define N_FIELDS (sizeof(spec_fields) / sizeof(spec_fields[0]))
+
+static int parse_text(const char *s, struct pb_event *ev, struct pb_err *err)
+{
+	return pb_event_parse(s, strlen(s), ev, err);
+}
+
+static void assert_events_equal(const struct pb_event *a, const struct pb_event *b)
+{
+	ck_assert_str_eq(a->id, b->id);
+	ck_assert_int_eq(a->kind, b->kind);
+	ck_assert_str_eq(a->federation, b->federation);
+	ck_assert_str_eq(a->region, b->region);
+	ck_assert_str_eq(a->node, b->node);
+	ck_assert_str_eq(a->service, b->service);
+	ck_assert_str_eq(a->key, b->key);
+	ck_assert_int_eq(a->has_value, b->has_value);
+	ck_assert_uint_eq(a->value_len, b->value_len);
+	ck_assert_mem_eq(a->value, b->value, a->value_len);
+	ck_assert_int_eq(a->public, b->public);
+	ck_assert_int_eq(a->seq, b->seq);
+	ck_assert_int_eq(a->ttl_s, b->ttl_s);
+	ck_assert_str_eq(a->ts, b->ts);
+}
+
+/* ---- good events ---- */
+
+static const struct {
+	enum pb_kind kind;
+	const char *fed, *region, *node, *service, *key, *value;
+	int public;
+	int64_t seq, ttl_s;
+} good[] = {
+	{ PB_KIND_PROVIDES, "seatgeek", "us-east-1", "api-03", "api", "API_URL",
+	  "http://10.0.3.7:1100", 0, 17, 0 },
+	{ PB_KIND_RETIRE, "seatgeek", "us-east-1", "api-03", "api", "API_URL", NULL, 0, 18, 0 },
+	{ PB_KIND_PROVIDES, "p", "r", "n", "S.v_1-x", "_K", "", 1, 0, 300 },
+	{ PB_KIND_PROVIDES, "fed-2", "eu-west-1", "www-01", "app-www", "WWW_URL",
+	  "it's \"quoted\" \\ $(rm -rf /) `x` \t tab, caf\xc3\xa9 \xe2\x98\x83", 1,
+	  INT64_MAX, INT64_MAX },
+};
+
+START_TEST(good_round_trips)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_event ev, back;
+	size_t len = 0;
+	char *text;
+
+	ck_assert_int_eq(pb_event_init(&ev, good[_i].kind, good[_i].fed, good[_i].region,
+				       good[_i].node, good[_i].service, good[_i].key,
+				       good[_i].value, good[_i].public, good[_i].seq,
+				       good[_i].ttl_s, &err), 0);
+	ck_assert_int_eq(err.code, 0);
+	text = pb_event_encode(&ev, &len);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_uint_eq(len, strlen(text));
+	ck_assert_msg(pb_event_parse(text, len, &back, &err) == 0, "%s: %s", text, err.msg);
+	assert_events_equal(&ev, &back);
+	ck_assert_int_eq(back.has_value, good[_i].kind == PB_KIND_PROVIDES);
+	if (good[_i].value)
+		ck_assert_str_eq(back.value, good[_i].value);
+	free(text);
+}
+END_TEST
+
+START_TEST(init_fills_id_and_ts)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_event a, b;
+	int64_t ms, now = pb_now_ms();
+
+	ck_assert_int_eq(pb_event_init(&a, PB_KIND_PROVIDES, "f", "r", "n", "s", "K", "v", 0, 1,
+				       0, &err), 0);
+	ck_assert_int_eq(pb_event_init(&b, PB_KIND_PROVIDES, "f", "r", "n", "s", "K", "v", 0, 1,
+				       0, &err), 0);
+	ck_assert_uint_eq(strlen(a.id), 36);
+	ck_assert_str_ne(a.id, b.id);
+	ck_assert_int_eq(a.id[14], '4');	/* version 4: random */
+	for (const char *p = a.id; *p; p++)
+		ck_assert_msg(strchr("0123456789abcdef-", *p), "id %s not lowercase hex", a.id);
+	ck_assert_int_eq(pb_time_parse_rfc3339(a.ts, &ms, &err), 0);
+	ck_assert_msg(ms >= now - 1000 && ms <= now + 5000, "ts %s is not now", a.ts);
+	ck_assert_int_eq(a.value_len, 1);
+	ck_assert_int_eq(a.has_value, 1);
+}
+END_TEST
+
+static const struct {
+	enum pb_kind kind;
+	const char *fed, *region, *node, *service, *key, *value;
+	int64_t seq;
+	const char *want;
+} bad_init[] = {
+	{ PB_KIND_PROVIDES, "Seatgeek", "r", "n", "s", "K", "v", 0, "field 'federation'" },
+	{ PB_KIND_PROVIDES, "f", "us_east", "n", "s", "K", "v", 0, "field 'region'" },
+	{ PB_KIND_PROVIDES, "f", "r", "-n", "s", "K", "v", 0, "field 'node'" },
+	{ PB_KIND_PROVIDES, "f", "r", "n", "s/x", "K", "v", 0, "field 'service'" },
+	{ PB_KIND_PROVIDES, "f", "r", "n", "s", "k", "v", 0, "field 'key'" },
+	{ PB_KIND_PROVIDES, "f", "r", "n", "s", "K", NULL, 0, "field 'value'" },
+	{ PB_KIND_PROVIDES, "f", "r", "n", "s", "K", "a\nb", 0, "field 'value'" },
+	{ PB_KIND_PROVIDES, "f", "r", "n", "s", "K", "a\rb", 0, "field 'value'" },
+	{ PB_KIND_PROVIDES, "f", "r", "n", "s", "K", "bad \xff utf8", 0, "field 'value'" },
+	{ PB_KIND_RETIRE, "f", "r", "n", "s", "K", "v", 0, "field 'value'" },
+	{ PB_KIND_PROVIDES, "f", "r", "n", "s", "K", "v", -1, "field 'seq'" },
+	{ PB_KIND_PROVIDES, NULL, "r", "n", "s", "K", "v", 0, "field 'federation'" },
+};
+
+START_TEST(init_refuses_bad)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_event ev;
+
+	ck_assert_int_eq(pb_event_init(&ev, bad_init[_i].kind, bad_init[_i].fed,
+				       bad_init[_i].region, bad_init[_i].node,
+				       bad_init[_i].service, bad_init[_i].key, bad_init[_i].value,
+				       0, bad_init[_i].seq, 0, &err), -1);
+	ck_assert_int_eq(err.code, EX_DATAERR);
+	ck_assert_msg(strstr(err.msg, bad_init[_i].want), "%s: want %s", err.msg,
+		      bad_init[_i].want);
+}
+END_TEST
+
+START_TEST(init_value_at_limit)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_event ev;
+	char *v = malloc(PB_VALUE_MAX + 2);
+
+	memset(v, 'x', PB_VALUE_MAX);
+	v[PB_VALUE_MAX] = '\0';
+	ck_assert_int_eq(pb_event_init(&ev, PB_KIND_PROVIDES, "f", "r", "n", "s", "K", v, 0, 0, 0,
+				       &err), 0);
+	ck_assert_uint_eq(ev.value_len, PB_VALUE_MAX);
+	v[PB_VALUE_MAX] = 'x';
+	v[PB_VALUE_MAX + 1] = '\0';
+	ck_assert_int_eq(pb_event_init(&ev, PB_KIND_PROVIDES, "f", "r", "n", "s", "K", v, 0, 0, 0,
+				       &err), -1);
+	ck_assert_str_eq(err.msg, "field 'value': 4097 bytes, more than 4096");
+	free(v);
+}
+END_TEST
+
+START_TEST(parse_spec_example)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_event ev;
+
+	ck_assert_msg(parse_text(GOOD_BODY, &ev, &err) == 0, "%s", err.msg);
+	ck_assert_str_eq(ev.id, "3f0c1d52-8d7e-4c35-9a55-b2d1d8c6f0aa");
+	ck_assert_int_eq(ev.kind, PB_KIND_PROVIDES);
+	ck_assert_str_eq(ev.federation, "seatgeek");
+	ck_assert_str_eq(ev.region, "us-east-1");
+	ck_assert_str_eq(ev.node, "api-03");
+	ck_assert_str_eq(ev.service, "api");
+	ck_assert_str_eq(ev.key, "API_URL");
+	ck_assert_str_eq(ev.value, "http://10.0.3.7:1100");
+	ck_assert_uint_eq(ev.value_len, 20);
+	ck_assert_int_eq(ev.has_value, 1);
+	ck_assert_int_eq(ev.public, 0);
+	ck_assert_int_eq(ev.seq, 17);
+	ck_assert_int_eq(ev.ttl_s, 0);
+	ck_assert_str_eq(ev.ts, "2026-11-22T03:00:00.123Z");
+}
+END_TEST
+
+/* Good bodies that are not what our encoder writes. */
+static const char *const good_bodies[] = {
+	/* fields in another order, extra fields (forward compatible), offsets */
+	"{\"ts\":\"2026-11-22T03:00:00+02:00\",\"extra\":{\"a\":[1]},\"v\":1,\"ttl_s\":5,"
+	"\"seq\":0,\"public\":true,\"value\":null,\"key\":\"K\",\"service\":\"s\","
+	"\"node\":\"n\",\"region\":\"r\",\"federation\":\"f\",\"kind\":\"retire\","
+	"\"id\":\"00000000-0000-0000-0000-000000000000\"}",
+	/* uppercase UUID (read as lowercase), whitespace, a 4096-byte value is tested below */
+	"\n { \"v\" : 1 , \"id\" : \"3F0C1D52-8D7E-4C35-9A55-B2D1D8C6F0AA\", \"kind\":\"provides\","
+	"\"federation\":\"f\",\"region\":\"r\",\"node\":\"n\",\"service\":\"s\",\"key\":\"K\","
+	"\"value\":\"caf\\u00e9 \\\"x\\\" \\t\",\"public\":false,\"seq\":9007199254740993,"
+	"\"ttl_s\":0,\"ts\":\"2026-11-22T03:00:00Z\"} \n",
+};
+
+START_TEST(parse_good_bodies)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_event ev;
+
+	ck_assert_msg(parse_text(good_bodies[_i], &ev, &err) == 0, "%s", err.msg);
+	for (const char *p = ev.id; *p; p++)
+		ck_assert_msg(strchr("0123456789abcdef-", *p), "id %s not lowercase", ev.id);
+	if (_i == 1) {
+		ck_assert_str_eq(ev.value, "caf\xc3\xa9 \"x\" \t");
+		ck_assert_int_eq(ev.seq, 9007199254740993LL);
+	}
+}
+END_TEST
+
+/* ---- bad bodies: the good body with one field deleted or replaced ---- */
+
+static const struct {
+	const char *field;	/* member to change */
+	const char *json;	/* its new JSON value; NULL deletes it */
+	const char *want;	/* the error must contain this */
+} bad_fields[] = {
+	{ "v", "2", "field 'v'" },
+	{ "v", "0", "field 'v'" },
+	{ "v", "\"1\"", "field 'v'" },
+	{ "v", "1.0", "field 'v'" },
+	{ "v", "true", "field 'v'" },
+	{ "v", "null", "field 'v'" },
+	{ "id", "1", "field 'id'" },
+	{ "id", "\"not-a-uuid\"", "field 'id'" },
+	{ "id", "\"3f0c1d52-8d7e-4c35-9a55-b2d1d8c6f0a\"", "field 'id'" },	/* 35 */
+	{ "id", "\"3f0c1d52-8d7e-4c35-9a55-b2d1d8c6f0aaa\"", "field 'id'" },	/* 37 */
+	{ "id", "\"3f0c1d528-d7e-4c35-9a55-b2d1d8c6f0aa\"", "field 'id'" },	/* dash moved */
+	{ "id", "\"3f0c1d52-8d7e-4c35-9a55-b2d1d8c6f0ag\"", "field 'id'" },	/* not hex */
+	{ "id", "\"3f0c1d52-8d7e-4c35-9a55-b2d1d8c6f0\\u0000a\"", "field 'id'" },
+	{ "id", "\"\"", "field 'id'" },
+	{ "kind", "true", "field 'kind'" },
+	{ "kind", "\"provide\"", "field 'kind'" },
+	{ "kind", "\"PROVIDES\"", "field 'kind'" },
+	{ "kind", "\"provides\\u0000x\"", "field 'kind'" },
+	{ "federation", "1", "field 'federation'" },
+	{ "federation", "\"SeatGeek\"", "field 'federation'" },
+	{ "federation", "\"seat.geek\"", "field 'federation'" },
+	{ "federation", "\"\"", "field 'federation'" },
+	{ "federation", "\"seatgeek\\u0000x\"", "field 'federation'" },
+	{ "region", "null", "field 'region'" },
+	{ "region", "\"US\"", "field 'region'" },
+	{ "region", "\"-us\"", "field 'region'" },
+	{ "region", "\"us east\"", "field 'region'" },
+	{ "region", "\"us.east\"", "field 'region'" },	/* would break the routing key */
+	{ "region", "\"*\"", "field 'region'" },
+	{ "region", "\"#\"", "field 'region'" },
+	{ "region",
+	  "\"a123456789012345678901234567890123456789012345678901234567890123\"",	/* 64 */
+	  "field 'region'" },
+	{ "node", "[]", "field 'node'" },
+	{ "node", "\"api_03\"", "field 'node'" },
+	{ "node", "\"n\\nx\"", "field 'node'" },
+	{ "service", "{}", "field 'service'" },
+	{ "service", "\"\"", "field 'service'" },
+	{ "service", "\".api\"", "field 'service'" },
+	{ "service", "\"a/b\"", "field 'service'" },
+	{ "service", "\"a b\"", "field 'service'" },
+	{ "key", "1.5", "field 'key'" },
+	{ "key", "\"api_url\"", "field 'key'" },
+	{ "key", "\"1API\"", "field 'key'" },
+	{ "key", "\"API-URL\"", "field 'key'" },
+	{ "key", "\"API.URL\"", "field 'key'" },
+	{ "key", "\"\"", "field 'key'" },
+	{ "value", "42", "field 'value'" },
+	{ "value", "null", "field 'value'" },	/* provides with a null value */
+	{ "value", "[\"a\"]", "field 'value'" },
+	{ "value", "\"a\\nb\"", "field 'value'" },
+	{ "value", "\"a\\rb\"", "field 'value'" },
+	{ "value", "\"a\\u0000b\"", "field 'value'" },
+	{ "value", "\"\\u0000\"", "field 'value'" },
+	{ "value", "\"trailing\\n\"", "field 'value'" },
+	{ "public", "\"true\"", "field 'public'" },
+	{ "public", "1", "field 'public'" },
+	{ "public", "null", "field 'public'" },
+	{ "seq", "-1", "field 'seq': want a non-negative integer" },
+	{ "seq", "1.5", "field 'seq': want a non-negative integer" },
+	{ "seq", "17.0", "field 'seq': want a non-negative integer" },
+	{ "seq", "\"17\"", "field 'seq': want a non-negative integer" },
+	{ "seq", "null", "field 'seq': want a non-negative integer" },
+	{ "ttl_s", "-5", "field 'ttl_s': want a non-negative integer" },
+	{ "ttl_s", "true", "field 'ttl_s': want a non-negative integer" },
+	{ "ttl_s", "0.5", "field 'ttl_s': want a non-negative integer" },
+	{ "ts", "1234", "field 'ts'" },
+	{ "ts", "\"yesterday\"", "field 'ts'" },
+	{ "ts", "\"\"", "field 'ts'" },
+	{ "ts", "\"2026-13-22T03:00:00Z\"", "field 'ts'" },
+	{ "ts", "\"2026-11-22T25:00:00Z\"", "field 'ts'" },
+	{ "ts", "\"2026-11-22T03:00:00Zjunk\"", "field 'ts'" },
+	{ "ts", "\"-2h\"", "field 'ts'" },	/* relative forms are for the CLI only */
+	{ "ts", "\"2026-11-22T03:00:00.1234567890123456789012345678901234567890Z\"",
+	  "field 'ts'" },
+	{ "ts", "\"2026-11-22T03:00:00Z\\u0000x\"", "field 'ts'" },
+};
+
+/* The good body with bad_fields[i] applied, as compact JSON (free()). */
+static char *mutated_body(size_t i)
+{
+	json_error_t jerr;
+	json_t *o = json_loads(GOOD_BODY, 0, &jerr), *v;
+	char *text;
+
+	ck_assert_ptr_nonnull(o);
+	if (bad_fields[i].json) {
+		v = json_loads(bad_fields[i].json, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+		ck_assert_msg(v != NULL, "test table: %s: %s", bad_fields[i].json, jerr.text);
+		ck_assert_int_eq(json_object_set_new(o, bad_fields[i].field, v), 0);
+	} else {
+		ck_assert_int_eq(json_object_del(o, bad_fields[i].field), 0);
+	}
+	text = json_dumps(o, JSON_COMPACT);
+	ck_assert_ptr_nonnull(text);
+	json_decref(o);
+	return text;
+}
+
+START_TEST(parse_refuses_bad_field)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_event ev;
+	char *body = mutated_body(_i);
+
+	ck_assert_msg(parse_text(body, &ev, &err) == -1, "accepted: %s", body);
+	ck_assert_int_eq(err.code, EX_DATAERR);
+	ck_assert_msg(strstr(err.msg, bad_fields[_i].want), "%s\n  error: %s\n  want: %s", body,
+		      err.msg, bad_fields[_i].want);
+	free(body);
+}
+END_TEST
+
+START_TEST(parse_refuses_missing_field)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_event ev;
+	json_error_t jerr;
+	json_t *o = json_loads(GOOD_BODY, 0, &jerr);
+	char want[64], *body;
+
+	ck_assert_ptr_nonnull(o);
+	ck_assert_int_eq(json_object_del(o, spec_fields[_i]), 0);
+	body = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	ck_assert_msg(parse_text(body, &ev, &err) == -1, "accepted: %s", body);
+	snprintf(want, sizeof(want), "field '%s': missing", spec_fields[_i]);
+	ck_assert_str_eq(err.msg, want);
+	ck_assert_int_eq(err.code, EX_DATAERR);
+	free(body);
+}
+END_TEST
+
+/* A retire event: value must be null, a string is refused; missing too. */
+START_TEST(parse_retire_value_rules)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_event ev;
+	json_error_t jerr;
+	json_t *o = json_loads(GOOD_BODY, 0, &jerr);
+	char *body;
+
+	json_object_set_new(o, "kind", json_string("retire"));
+	body = json_dumps(o, JSON_COMPACT);
+	ck_assert_int_eq(parse_text(body, &ev, &err), -1);
+	ck_assert_msg(strstr(err.msg, "field 'value'"), "%s", err.msg);
+	free(body);
+
+	json_object_set_new(o, "value", json_string(""));
+	body = json_dumps(o, JSON_COMPACT);
+	ck_assert_int_eq(parse_text(body, &ev, &err), -1);
+	ck_assert_msg(strstr(err.msg, "field 'value'"), "%s", err.msg);
+	free(body);
+
+	json_object_set_new(o, "value", json_null());
+	body = json_dumps(o, JSON_COMPACT);
+	ck_assert_msg(parse_text(body, &ev, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(ev.kind, PB_KIND_RETIRE);
+	ck_assert_int_eq(ev.has_value, 0);
+	free(body);
+
+	json_object_del(o, "value");
+	body = json_dumps(o, JSON_COMPACT);
+	ck_assert_int_eq(parse_text(body, &ev, &err), -1);
+	ck_assert_str_eq(err.msg, "field 'value': missing");
+	free(body);
+	json_decref(o);
+}
+END_TEST
+
+/* value at 4096 bytes passes, 4097 fails with its size named */
+START_TEST(parse_value_size_limit)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_event ev;
+	json_error_t jerr;
+	json_t *o = json_loads(GOOD_BODY, 0, &jerr);
+	char *v = malloc(5001), *body;
+
+	memset(v, 'x', 5000);
+	v[5000] = '\0';
+	json_object_set_new(o, "value", json_stringn(v, PB_VALUE_MAX));
+	body = json_dumps(o, JSON_COMPACT);
+	ck_assert_msg(parse_text(body, &ev, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(ev.value_len, PB_VALUE_MAX);
+	ck_assert_uint_eq(strlen(ev.value), PB_VALUE_MAX);
+	free(body);
+
+	json_object_set_new(o, "value", json_stringn(v, PB_VALUE_MAX + 1));
+	body = json_dumps(o, JSON_COMPACT);
+	ck_assert_int_eq(parse_text(body, &ev, &err), -1);
+	ck_assert_str_eq(err.msg, "field 'value': 4097 bytes, more than 4096");
+	free(body);
+
+	json_object_set_new(o, "value", json_string(v));
+	body = json_dumps(o, JSON_COMPACT);
+	ck_assert_int_eq(parse_text(body, &ev, &err), -1);
+	ck_assert_str_eq(err.msg, "field 'value': 5000 bytes, more than 4096");
+	free(body);
+
+	/* multi-byte characters count in bytes: 2049 x "é" = 4098 bytes */
+	{
+		char *u = malloc(2 * 2049 + 1);
+		for (int k = 0; k < 2049; k++)
+			memcpy(u + 2 * k, "\xc3\xa9", 2);
+		u[2 * 2049] = '\0';
+		json_object_set_new(o, "value", json_string(u));
+		body = json_dumps(o, JSON_COMPACT);
+		ck_assert_int_eq(parse_text(body, &ev, &err), -1);
+		ck_assert_str_eq(err.msg, "field 'value': 4098 bytes, more than 4096");
+		free(body);
+		free(u);
+	}
+	json_decref(o);
+	free(v);
+}
+END_TEST
+
+/* ---- bodies that are not a JSON object at all ---- */
+
+START_TEST(parse_refuses_non_objects)
+{
+	static const char *const texts[] = {
+		"", " ", "[]", "[" GOOD_BODY "]", "1", "\"x\"", "null", "true",
+		"{", "{\"v\":1", GOOD_BODY "x", GOOD_BODY GOOD_BODY, "{'v':1}",
+		"\xef\xbb\xbf" GOOD_BODY,	/* a BOM */
+		"{\"v\":1,\"v\":1}",		/* duplicate member */
+	};
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_event ev;
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		pb_err_clear(&err);
+		ck_assert_msg(parse_text(texts[i], &ev, &err) == -1, "accepted: %s", texts[i]);
+		ck_assert_int_eq(err.code, EX_DATAERR);
+		ck_assert_msg(!strncmp(err.msg, "body: not a JSON object", 23), "%s: %s", texts[i],
+			      err.msg);
+	}
+}
+END_TEST
+
+START_TEST(parse_refuses_empty_and_null)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_event ev;
+
+	ck_assert_int_eq(pb_event_parse("", 0, &ev, &err), -1);
+	ck_assert_msg(!strncmp(err.msg, "body: not a JSON object", 23), "%s", err.msg);
+	ck_assert_int_eq(pb_event_parse(NULL, 0, &ev, &err), -1);
+	ck_assert_msg(!strncmp(err.msg, "body: not a JSON object", 23), "%s", err.msg);
+	/* the body is len bytes, not a C string: a good body cut short is bad */
+	ck_assert_int_eq(pb_event_parse(GOOD_BODY, strlen(GOOD_BODY) - 1, &ev, &err), -1);
+	ck_assert_msg(!strncmp(err.msg, "body: not a JSON object", 23), "%s", err.msg);
+	/* ... and a good body followed by a NUL byte counted in len is bad */
+	ck_assert_int_eq(pb_event_parse(GOOD_BODY, strlen(GOOD_BODY) + 1, &ev, &err), -1);
+	ck_assert_msg(!strncmp(err.msg, "body: ", 6), "%s", err.msg);
+}
+END_TEST
+
+START_TEST(parse_refuses_bad_utf8)
+{
+	static const char *const texts[] = {
+		"{\"v\":1,\"id\":\"\xff\"}",
+		"{\"v\":1,\"value\":\"\xc3\x28\"}",
+		"{\"v\":1,\"value\":\"\xed\xa0\x80\"}",	/* a UTF-16 surrogate */
+		"{\"v\":1,\"value\":\"\xc0\xaf\"}",	/* overlong */
+		"{\"v\":1,\"value\":\"\\ud800\"}",	/* lone surrogate escape */
+	};
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_event ev;
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		ck_assert_int_eq(parse_text(texts[i], &ev, &err), -1);
+		ck_assert_msg(!strncmp(err.msg, "body: not a JSON object", 23), "%s", err.msg);
+		for (const char *p = err.msg; *p; p++)
+			ck_assert_msg((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f,
+				      "unprintable byte in error message: %s", err.msg);
+	}
+}
+END_TEST
+
+START_TEST(parse_refuses_random_bytes)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_event ev;
+	unsigned char buf[512];
+	unsigned int seed = 12345;
+
+	for (int round = 0; round < 500; round++) {
+		size_t len = (size_t)(rand_r(&seed) % (int)sizeof(buf));
+		for (size_t k = 0; k < len; k++)
+			buf[k] = (unsigned char)rand_r(&seed);
+		if (round % 2)
+			buf[0] = '{';	/* get past the first byte now and then */
+		ck_assert_int_eq(pb_event_parse(buf, len, &ev, &err), -1);
+		ck_assert_int_eq(err.code, EX_DATAERR);
+		ck_assert_msg(!strncmp(err.msg, "body: ", 6), "%s", err.msg);
+		for (const char *p = err.msg; *p; p++)
+			ck_assert_msg((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f,
+				      "unprintable byte in error message: %s", err.msg);
+	}
+}
+END_TEST
+
+/* Deep nesting within 64 KiB must fail cleanly, not exhaust the stack. */
+START_TEST(parse_refuses_deep_nesting)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_event ev;
+	size_t depth = 30000, n = 0;
+	char *body = malloc(2 * depth + 64);
+
+	n += (size_t)sprintf(body, "{\"v\":1,\"x\":");
+	memset(body + n, '[', depth);
+	n += depth;
+	memset(body + n, ']', depth);
+	n += depth;
+	body[n++] = '}';
+	ck_assert_int_eq(pb_event_parse(body, n, &ev, &err), -1);
+	ck_assert_msg(!strncmp(err.msg, "body: ", 6), "%s", err.msg);
+	free(body);
+}
+END_TEST
+
+START_TEST(parse_refuses_big_bodies)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_event ev;
+	size_t mib = 1024 * 1024;
+	char *big = malloc(mib);
+	json_error_t jerr;
+	json_t *o;
+	char *body, *pad;
+
+	/* 1 MiB of anything */
+	memset(big, ' ', mib);
+	ck_assert_int_eq(pb_event_parse(big, mib, &ev, &err), -1);
+	ck_assert_str_eq(err.msg, "body: 1048576 bytes, more than 65536");
+
+	/* a good event padded with an extra member: 65536 bytes pass, 65537 fail */
+	o = json_loads(GOOD_BODY, 0, &jerr);
+	json_object_set_new(o, "pad", json_string(""));
+	body = json_dumps(o, JSON_COMPACT);
+	size_t base = strlen(body);
+	free(body);
+	pad = malloc(PB_EVENT_MAX_BYTES);
+	memset(pad, 'p', PB_EVENT_MAX_BYTES - base);
+	pad[PB_EVENT_MAX_BYTES - base] = '\0';
+	json_object_set_new(o, "pad", json_string(pad));
+	body = json_dumps(o, JSON_COMPACT);
+	ck_assert_uint_eq(strlen(body), PB_EVENT_MAX_BYTES);
+	ck_assert_msg(parse_text(body, &ev, &err) == 0, "%s", err.msg);
+	free(body);
+	pad[PB_EVENT_MAX_BYTES - base] = 'p';
+	pad[PB_EVENT_MAX_BYTES - base + 1] = '\0';
+	json_object_set_new(o, "pad", json_string(pad));
+	body = json_dumps(o, JSON_COMPACT);
+	ck_assert_int_eq(parse_text(body, &ev, &err), -1);
+	ck_assert_str_eq(err.msg, "body: 65537 bytes, more than 65536");
+	free(body);
+	json_object_set_new(o, "pad", json_stringn(big, 70000 - base));
+	body = json_dumps(o, JSON_COMPACT);
+	ck_assert_int_eq(parse_text(body, &ev, &err), -1);
+	ck_assert_str_eq(err.msg, "body: 70000 bytes, more than 65536");
+	free(body);
+	json_decref(o);
+	free(pad);
+	free(big);
+}
+END_TEST
+
+/* Hostile text quoted in an error message is cut and made printable. */
+START_TEST(error_messages_are_tame)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_event ev;
+	json_error_t jerr;
+	json_t *o = json_loads(GOOD_BODY, 0, &jerr);
+	char *body, *big = malloc(20001);
+
+	memset(big, 'A', 20000);
+	big[20000] = '\0';
+	big[3] = '\t';
+	big[4] = '\x1b';
+	json_object_set_new(o, "region", json_string(big));
+	body = json_dumps(o, JSON_COMPACT);
+	ck_assert_int_eq(parse_text(body, &ev, &err), -1);
+	ck_assert_msg(!strncmp(err.msg, "field 'region': bad name 'AAA??AAA", 34), "%s", err.msg);
+	ck_assert_msg(strstr(err.msg, "...'"), "%s", err.msg);
+	ck_assert_uint_lt(strlen(err.msg), 400);
+	free(body);
+	json_decref(o);
+	free(big);
+}
+END_TEST
+
+/* ---- encode ---- */
+
+START_TEST(encode_holds_exactly_spec_fields)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_event ev;
+	json_error_t jerr;
+	const char *k;
+	json_t *o, *v;
+	size_t i, len;
+	char *text;
+	void *iter;
+
+	ck_assert_int_eq(pb_event_init(&ev, _i ? PB_KIND_RETIRE : PB_KIND_PROVIDES, "seatgeek",
+				       "us-east-1", "api-03", "api", "API_URL",
+				       _i ? NULL : "http://10.0.3.7:1100", 1, 17, 30, &err), 0);
+	text = pb_event_encode(&ev, &len);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_ptr_null(strchr(text, '\n'));	/* compact */
+	ck_assert_ptr_null(strchr(text, ' '));
+	o = json_loads(text, 0, &jerr);
+	ck_assert_msg(o != NULL, "%s: %s", text, jerr.text);
+	ck_assert_uint_eq(json_object_size(o), N_FIELDS);
+	/* in SPEC order */
+	for (i = 0, iter = json_object_iter(o); iter; i++, iter = json_object_iter_next(o, iter)) {
+		k = json_object_iter_key(iter);
+		ck_assert_str_eq(k, spec_fields[i]);
+	}
+	ck_assert_int_eq(json_integer_value(json_object_get(o, "v")), 1);
+	ck_assert(json_is_integer(json_object_get(o, "v")));
+	ck_assert_str_eq(json_string_value(json_object_get(o, "id")), ev.id);
+	ck_assert_str_eq(json_string_value(json_object_get(o, "kind")), _i ? "retire" : "provides");
+	ck_assert_str_eq(json_string_value(json_object_get(o, "federation")), "seatgeek");
+	ck_assert_str_eq(json_string_value(json_object_get(o, "region")), "us-east-1");
+	ck_assert_str_eq(json_string_value(json_object_get(o, "node")), "api-03");
+	ck_assert_str_eq(json_string_value(json_object_get(o, "service")), "api");
+	ck_assert_str_eq(json_string_value(json_object_get(o, "key")), "API_URL");
+	v = json_object_get(o, "value");
+	if (_i)
+		ck_assert(json_is_null(v));
+	else
+		ck_assert_str_eq(json_string_value(v), "http://10.0.3.7:1100");
+	ck_assert(json_is_true(json_object_get(o, "public")));
+	ck_assert_int_eq(json_integer_value(json_object_get(o, "seq")), 17);
+	ck_assert_int_eq(json_integer_value(json_object_get(o, "ttl_s")), 30);
+	ck_assert_str_eq(json_string_value(json_object_get(o, "ts")), ev.ts);
+	json_decref(o);
+	free(text);
+}
+END_TEST
+
+START_TEST(encode_exact_text)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_event ev;
+	char *text;
+
+	ck_assert_int_eq(parse_text(GOOD_BODY, &ev, &err), 0);
+	text = pb_event_encode(&ev, NULL);
+	ck_assert_str_eq(text,
+			 "{\"v\":1,\"id\":\"3f0c1d52-8d7e-4c35-9a55-b2d1d8c6f0aa\",\"kind\":\"provides\","
+			 "\"federation\":\"seatgeek\",\"region\":\"us-east-1\",\"node\":\"api-03\","
+			 "\"service\":\"api\",\"key\":\"API_URL\",\"value\":\"http://10.0.3.7:1100\","
+			 "\"public\":false,\"seq\":17,\"ttl_s\":0,\"ts\":\"2026-11-22T03:00:00.123Z\"}");
+	free(text);
+}
+END_TEST
+
+/* ---- kinds, names, routes ---- */
+
+START_TEST(kind_names)
+{
+	enum pb_kind k;
+
+	ck_assert_str_eq(pb_kind_name(PB_KIND_PROVIDES), "provides");
+	ck_assert_str_eq(pb_kind_name(PB_KIND_RETIRE), "retire");
+	ck_assert_int_eq(pb_kind_parse("provides", &k), 0);
+	ck_assert_int_eq(k, PB_KIND_PROVIDES);
+	ck_assert_int_eq(pb_kind_parse("retire", &k), 0);
+	ck_assert_int_eq(k, PB_KIND_RETIRE);
+	ck_assert_int_eq(pb_kind_parse("Retire", &k), -1);
+	ck_assert_int_eq(pb_kind_parse("", &k), -1);
+	ck_assert_int_eq(pb_kind_parse(NULL, &k), -1);
+}
+END_TEST
+
+START_TEST(routing_key_and_exchange)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_event ev;
+	char buf[256], tiny[8];
+
+	ck_assert_int_eq(parse_text(GOOD_BODY, &ev, &err), 0);
+	ck_assert_str_eq(pb_event_routing_key(&ev, buf, sizeof(buf)), "us-east-1.provides.API_URL");
+	ck_assert_ptr_null(pb_event_routing_key(&ev, tiny, sizeof(tiny)));
+	ev.kind = PB_KIND_RETIRE;
+	ck_assert_str_eq(pb_event_routing_key(&ev, buf, sizeof(buf)), "us-east-1.retire.API_URL");
+	ck_assert_str_eq(pb_exchange_name("seatgeek", buf, sizeof(buf)), "provbus.seatgeek");
+	ck_assert_ptr_null(pb_exchange_name("seatgeek", tiny, sizeof(tiny)));
+}
+END_TEST
+
+static const struct {
+	const char *exchange, *routing_key, *want;	/* want NULL: accepted */
+} routes[] = {
+	{ "provbus.seatgeek", "us-east-1.provides.API_URL", NULL },
+	{ "provbus.seatgeek", "eu-west-1.provides.API_URL",
+	  "routing key 'eu-west-1.provides.API_URL' does not match the body's "
+	  "us-east-1.provides.API_URL" },
+	{ "provbus.seatgeek", "us-east-1.retire.API_URL",
+	  "routing key 'us-east-1.retire.API_URL' does not match the body's "
+	  "us-east-1.provides.API_URL" },
+	{ "provbus.seatgeek", "us-east-1.provides.DB_URL",
+	  "routing key 'us-east-1.provides.DB_URL' does not match the body's "
+	  "us-east-1.provides.API_URL" },
+	{ "provbus.seatgeek", "us-east-1.provides.API_URL.x",
+	  "routing key 'us-east-1.provides.API_URL.x' does not match the body's "
+	  "us-east-1.provides.API_URL" },
+	{ "provbus.seatgeek", "", "routing key '' does not match the body's "
+	  "us-east-1.provides.API_URL" },
+	{ "provbus.pivotly", "us-east-1.provides.API_URL",
+	  "event names federation 'seatgeek' but came through exchange 'provbus.pivotly'" },
+	{ "seatgeek", "us-east-1.provides.API_URL",
+	  "event names federation 'seatgeek' but came through exchange 'seatgeek'" },
+	{ "provbus.seatgeek2", "us-east-1.provides.API_URL",
+	  "event names federation 'seatgeek' but came through exchange 'provbus.seatgeek2'" },
+	{ "", "us-east-1.provides.API_URL",
+	  "event names federation 'seatgeek' but came through exchange ''" },
+};
+
+START_TEST(check_route)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_event ev;
+
+	ck_assert_int_eq(parse_text(GOOD_BODY, &ev, &err), 0);
+	if (!routes[_i].want) {
+		ck_assert_msg(pb_event_check_route(&ev, routes[_i].exchange, routes[_i].routing_key,
+						   &err) == 0, "%s", err.msg);
+	} else {
+		ck_assert_int_eq(pb_event_check_route(&ev, routes[_i].exchange,
+						      routes[_i].routing_key, &err), -1);
+		ck_assert_int_eq(err.code, EX_DATAERR);
+		ck_assert_str_eq(err.msg, routes[_i].want);
+	}
+}
+END_TEST
+
+START_TEST(check_route_retire)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_event ev;
+
+	ck_assert_int_eq(pb_event_init(&ev, PB_KIND_RETIRE, "f", "eu-west-1", "n", "s", "K", NULL,
+				       0, 1, 0, &err), 0);
+	ck_assert_int_eq(pb_event_check_route(&ev, "provbus.f", "eu-west-1.retire.K", &err), 0);
+	ck_assert_int_eq(pb_event_check_route(&ev, "provbus.f", "eu-west-1.provides.K", &err), -1);
+	ck_assert_int_eq(pb_event_check_route(&ev, NULL, "eu-west-1.retire.K", &err), -1);
+	ck_assert_int_eq(pb_event_check_route(&ev, "provbus.f", NULL, &err), -1);
+}
+END_TEST
+
+/* Every file in tests/data/event/good parses; every one in bad fails
+ * with the text of its .err twin in the message. */
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+		buf = malloc((size_t)n + 1);
+		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+			free(buf);
+			buf = NULL;
+		} else if (buf) {
+			buf[n] = '\0';
+			*len = (size_t)n;
+		}
+	}
+	fclose(f);
+	return buf;
+}
+
+static const struct {
+	const char *file, *want;	/* want NULL: good */
+} data_files[] = {
+	{ "spec-example.json", NULL },
+	{ "retire.json", NULL },
+	{ "lease-public.json", NULL },
+	{ "bad-region-upper.json", "field 'region'" },
+	{ "bad-key-lower.json", "field 'key'" },
+	{ "bad-value-newline.json", "field 'value'" },
+	{ "bad-value-nul.json", "field 'value'" },
+	{ "bad-retire-string.json", "field 'value'" },
+	{ "bad-v2.json", "field 'v'" },
+	{ "bad-array.json", "body: not a JSON object" },
+	{ "bad-seq-negative.json", "field 'seq'" },
+};
+
+START_TEST(data_file)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_event ev;
+	const char *root = getenv("PB_ROOT");
+	char path[4096];
+	size_t len = 0;
+	char *body;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/tests/data/event/%s", root ? root : ".",
+		 data_files[_i].file);
+	body = slurp(path, &len);
+	ck_assert_msg(body != NULL, "cannot read %s", path);
+	rc = pb_event_parse(body, len, &ev, &err);
+	if (!data_files[_i].want) {
+		ck_assert_msg(rc == 0, "%s: %s", path, err.msg);
+	} else {
+		ck_assert_msg(rc == -1, "%s accepted", path);
+		ck_assert_msg(strstr(err.msg, data_files[_i].want), "%s: %s", path, err.msg);
+	}
+	free(body);
+}
+END_TEST
+
+#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static Suite *event_suite(void)
+{
+	Suite *s = suite_create("event");
+	TCase *tc = tcase_create("codec");
+
+	tcase_add_loop_test(tc, good_round_trips, 0, N(good));
+	tcase_add_test(tc, init_fills_id_and_ts);
+	tcase_add_loop_test(tc, init_refuses_bad, 0, N(bad_init));
+	tcase_add_test(tc, init_value_at_limit);
+	tcase_add_test(tc, parse_spec_example);
+	tcase_add_loop_test(tc, parse_good_bodies, 0, N(good_bodies));
+	tcase_add_loop_test(tc, parse_refuses_bad_field, 0, N(bad_fields));
+	tcase_add_loop_test(tc, parse_refuses_missing_field, 0, N(spec_fields));
+	tcase_add_test(tc, parse_retire_value_rules);
+	tcase_add_test(tc, parse_value_size_limit);
+	tcase_add_test(tc, parse_refuses_non_objects);
+	tcase_add_test(tc, parse_refuses_empty_and_null);
+	tcase_add_test(tc, parse_refuses_bad_utf8);
+	tcase_add_test(tc, parse_refuses_random_bytes);
+	tcase_add_test(tc, parse_refuses_deep_nesting);
+	tcase_add_test(tc, parse_refuses_big_bodies);
+	tcase_add_test(tc, error_messages_are_tame);
+	tcase_add_loop_test(tc, encode_holds_exactly_spec_fields, 0, 2);
+	tcase_add_test(tc, encode_exact_text);
+	tcase_add_test(tc, kind_names);
+	tcase_add_test(tc, routing_key_and_exchange);
+	tcase_add_loop_test(tc, check_route, 0, N(routes));
+	tcase_add_test(tc, check_route_retire);
+	tcase_add_loop_test(tc, data_file, 0, N(data_files));
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(event_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
