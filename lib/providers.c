@@ -1,0 +1,728 @@
+/* providers.c — the live providers of SPEC §6.1; see providers.h.
+ *
+ * Storage, sized for thousands of providers and a million apply calls
+ * (replay):
+ * - the providers: an array of pointers sorted by (key, federation,
+ *   region, node, service), so a lookup is a binary search and the
+ *   providers of one key are one run of the array (pb_providers_values);
+ *   an insert moves pointers only;
+ * - the leases: a binary min-heap on (expires_at, provider), each provider
+ *   knowing its slot, so a renewal, a retire and the next expiry are
+ *   O(log n);
+ * - the last applied seq per (federation, node, service): a sorted
+ *   array of pointers, searched the same way.
+ * Nothing here reads a clock: now is passed in. */
+#include "providers.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NO_SLOT ((size_t)-1)
+
+struct entry {
+	struct pb_provider pv;
+	size_t heap_slot;	/* index in the lease heap, NO_SLOT when not there */
+};
+
+struct seq_entry {
+	char federation[PB_IDENT_MAX + 1];
+	char node[PB_IDENT_MAX + 1];
+	char service[PB_SERVICE_MAX + 1];
+	int64_t seq;
+};
+
+struct pb_providers {
+	struct entry **items;	/* sorted by entry_cmp */
+	size_t n, cap;
+	struct entry **heap;	/* leases of live providers */
+	size_t n_heap, cap_heap;
+	struct seq_entry **seqs;	/* sorted by (federation, node, service) */
+	size_t n_seqs, cap_seqs;
+};
+
+static const char *const verdict_names[PB_VERDICT__COUNT] = {
+	[PB_VERDICT_APPLIED] = "applied",
+	[PB_VERDICT_DUPLICATE] = "duplicate",
+	[PB_VERDICT_STALE] = "stale",
+	[PB_VERDICT_FOREIGN] = "foreign",
+	[PB_VERDICT_EXPIRED] = "expired",
+	[PB_VERDICT_INVALID] = "invalid",
+};
+
+const char *pb_verdict_name(enum pb_verdict v)
+{
+	if ((int)v < 0 || v >= PB_VERDICT__COUNT)
+		return "unknown";
+	return verdict_names[v];
+}
+
+int pb_verdict_parse(const char *s, enum pb_verdict *out)
+{
+	int i;
+
+	if (!s)
+		return -1;
+	for (i = 0; i < PB_VERDICT__COUNT; i++)
+		if (strcmp(s, verdict_names[i]) == 0) {
+			*out = (enum pb_verdict)i;
+			return 0;
+		}
+	return -1;
+}
+
+struct pb_providers *pb_providers_new(void)
+{
+	return calloc(1, sizeof(struct pb_providers));
+}
+
+void pb_providers_free(struct pb_providers *p)
+{
+	size_t i;
+
+	if (!p)
+		return;
+	for (i = 0; i < p->n; i++) {
+		free(p->items[i]->pv.value);
+		free(p->items[i]);
+	}
+	for (i = 0; i < p->n_seqs; i++)
+		free(p->seqs[i]);
+	free(p->items);
+	free(p->heap);
+	free(p->seqs);
+	free(p);
+}
+
+/* Grows *arr (of pointers) to hold one more; 0 or -1. */
+static int grow(void *arrp, size_t n, size_t *cap)
+{
+	void ***arr = arrp;
+	size_t ncap;
+	void **na;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 16;
+	na = realloc(*arr, ncap * sizeof(**arr));
+	if (!na)
+		return -1;
+	*arr = na;
+	*cap = ncap;
+	return 0;
+}
+
+/* ---- the providers, sorted by (key, federation, region, node, service) */
+
+struct tuple {
+	const char *federation, *region, *node, *service, *key;
+};
+
+static int tuple_cmp(const struct tuple *t, const struct pb_provider *pv)
+{
+	int c;
+
+	if ((c = strcmp(t->key, pv->key)))
+		return c;
+	if ((c = strcmp(t->federation, pv->federation)))
+		return c;
+	if ((c = strcmp(t->region, pv->region)))
+		return c;
+	if ((c = strcmp(t->node, pv->node)))
+		return c;
+	return strcmp(t->service, pv->service);
+}
+
+static struct tuple tuple_of(const struct pb_provider *pv)
+{
+	struct tuple t = { pv->federation, pv->region, pv->node, pv->service, pv->key };
+
+	return t;
+}
+
+/* Binary search: 1 and *pos = its index when found, else 0 and *pos =
+ * where it would go. */
+static int find(const struct pb_providers *p, const struct tuple *t, size_t *pos)
+{
+	size_t lo = 0, hi = p->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = tuple_cmp(t, &p->items[mid]->pv);
+
+		if (c == 0) {
+			*pos = mid;
+			return 1;
+		}
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	*pos = lo;
+	return 0;
+}
+
+/* The first provider of key (or where it would be). */
+static size_t key_lower_bound(const struct pb_providers *p, const char *key)
+{
+	size_t lo = 0, hi = p->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(p->items[mid]->pv.key, key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Capacity must have been ensured. */
+static void insert_at(struct pb_providers *p, size_t pos, struct entry *e)
+{
+	memmove(p->items + pos + 1, p->items + pos, (p->n - pos) * sizeof(p->items[0]));
+	p->items[pos] = e;
+	p->n++;
+}
+
+static void remove_at(struct pb_providers *p, size_t pos)
+{
+	memmove(p->items + pos, p->items + pos + 1, (p->n - pos - 1) * sizeof(p->items[0]));
+	p->n--;
+}
+
+/* ---- the lease heap, min on (expires_at, tuple) */
+
+static int heap_less(const struct entry *a, const struct entry *b)
+{
+	struct tuple ta;
+
+	if (a->pv.expires_at != b->pv.expires_at)
+		return a->pv.expires_at < b->pv.expires_at;
+	ta = tuple_of(&a->pv);
+	return tuple_cmp(&ta, &b->pv) < 0;
+}
+
+static void heap_set(struct pb_providers *p, size_t i, struct entry *e)
+{
+	p->heap[i] = e;
+	e->heap_slot = i;
+}
+
+static void heap_up(struct pb_providers *p, size_t i)
+{
+	struct entry *e = p->heap[i];
+
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+
+		if (!heap_less(e, p->heap[parent]))
+			break;
+		heap_set(p, i, p->heap[parent]);
+		i = parent;
+	}
+	heap_set(p, i, e);
+}
+
+static void heap_down(struct pb_providers *p, size_t i)
+{
+	struct entry *e = p->heap[i];
+
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		struct entry *best = e;
+
+		if (l < p->n_heap && heap_less(p->heap[l], best)) {
+			m = l;
+			best = p->heap[l];
+		}
+		if (r < p->n_heap && heap_less(p->heap[r], best))
+			m = r;
+		if (m == i)
+			break;
+		heap_set(p, i, p->heap[m]);
+		i = m;
+	}
+	heap_set(p, i, e);
+}
+
+static void heap_remove(struct pb_providers *p, struct entry *e)
+{
+	size_t i = e->heap_slot;
+	struct entry *last;
+
+	if (i == NO_SLOT)
+		return;
+	e->heap_slot = NO_SLOT;
+	last = p->heap[--p->n_heap];
+	if (i == p->n_heap)
+		return;
+	heap_set(p, i, last);
+	heap_up(p, i);
+	heap_down(p, last->heap_slot);
+}
+
+/* Puts e in the heap or moves it after its expires_at changed; takes it
+ * out when it has no lease (or is a tombstone). Heap capacity must have
+ * been ensured when e may be added. */
+static void heap_update(struct pb_providers *p, struct entry *e)
+{
+	if (e->pv.tombstone || e->pv.expires_at == PB_TIME_NEVER) {
+		heap_remove(p, e);
+		return;
+	}
+	if (e->heap_slot == NO_SLOT) {
+		heap_set(p, p->n_heap++, e);
+		heap_up(p, e->heap_slot);
+		return;
+	}
+	heap_up(p, e->heap_slot);
+	heap_down(p, e->heap_slot);
+}
+
+/* ---- the last applied seq per (federation, node, service) */
+
+static int seq_cmp(const char *fed, const char *node, const char *service,
+		   const struct seq_entry *s)
+{
+	int c;
+
+	if ((c = strcmp(fed, s->federation)))
+		return c;
+	if ((c = strcmp(node, s->node)))
+		return c;
+	return strcmp(service, s->service);
+}
+
+static int seq_find(const struct pb_providers *p, const char *fed, const char *node,
+		    const char *service, size_t *pos)
+{
+	size_t lo = 0, hi = p->n_seqs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = seq_cmp(fed, node, service, p->seqs[mid]);
+
+		if (c == 0) {
+			*pos = mid;
+			return 1;
+		}
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	*pos = lo;
+	return 0;
+}
+
+static void copy_str(char *dst, size_t size, const char *src)
+{
+	size_t len = strnlen(src, size - 1);
+
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}
+
+/* Raises the last seq of (fed, node, service) to seq; 0 or -1 (ENOMEM). */
+static int seq_raise(struct pb_providers *p, const char *fed, const char *node,
+		     const char *service, int64_t seq)
+{
+	struct seq_entry *s;
+	size_t pos;
+
+	if (seq_find(p, fed, node, service, &pos)) {
+		if (p->seqs[pos]->seq < seq)
+			p->seqs[pos]->seq = seq;
+		return 0;
+	}
+	if (grow(&p->seqs, p->n_seqs, &p->cap_seqs) < 0 || !(s = calloc(1, sizeof(*s))))
+		return -1;
+	copy_str(s->federation, sizeof(s->federation), fed);
+	copy_str(s->node, sizeof(s->node), node);
+	copy_str(s->service, sizeof(s->service), service);
+	s->seq = seq;
+	memmove(p->seqs + pos + 1, p->seqs + pos, (p->n_seqs - pos) * sizeof(p->seqs[0]));
+	p->seqs[pos] = s;
+	p->n_seqs++;
+	return 0;
+}
+
+/* ---- the filter */
+
+static int str_cmp_p(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int region_accepted(const struct pb_filter *f, const char *region)
+{
+	size_t i;
+
+	if (!f)
+		return 1;
+	for (i = 0; i < f->n_regions; i++)
+		if (strcmp(f->regions[i], "*") == 0 || strcmp(f->regions[i], region) == 0)
+			return 1;
+	return 0;
+}
+
+static int key_required(const struct pb_filter *f, const char *key)
+{
+	if (!f)
+		return 1;
+	if (!f->n_keys)
+		return 0;
+	return bsearch(&key, f->keys, f->n_keys, sizeof(f->keys[0]), str_cmp_p) != NULL;
+}
+
+static int filter_accepts(const struct pb_filter *f, const struct pb_event *ev)
+{
+	if (!f)
+		return 1;
+	if (f->federation && strcmp(f->federation, ev->federation) != 0)
+		return 0;
+	return key_required(f, ev->key) && region_accepted(f, ev->region);
+}
+
+/* ---- apply */
+
+static int64_t lease_end(int64_t now, int64_t ttl_s)
+{
+	if (ttl_s <= 0)
+		return PB_TIME_NEVER;
+	if (ttl_s > (PB_TIME_NEVER - (now > 0 ? now : 0)) / 1000 - 1)
+		return PB_TIME_NEVER - 1;	/* a lease, very long */
+	return now + ttl_s * 1000;
+}
+
+static struct entry *entry_new(const struct tuple *t)
+{
+	struct entry *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return NULL;
+	copy_str(e->pv.federation, sizeof(e->pv.federation), t->federation);
+	copy_str(e->pv.region, sizeof(e->pv.region), t->region);
+	copy_str(e->pv.node, sizeof(e->pv.node), t->node);
+	copy_str(e->pv.service, sizeof(e->pv.service), t->service);
+	copy_str(e->pv.key, sizeof(e->pv.key), t->key);
+	e->pv.expires_at = PB_TIME_NEVER;
+	e->pv.tombstone = 1;
+	e->heap_slot = NO_SLOT;
+	return e;
+}
+
+/* Makes room for one more provider, lease and seq entry, so the update
+ * itself cannot fail half-way; 0 or -1. */
+static int reserve(struct pb_providers *p)
+{
+	if (grow(&p->items, p->n, &p->cap) < 0 || grow(&p->heap, p->n_heap, &p->cap_heap) < 0 ||
+	    grow(&p->seqs, p->n_seqs, &p->cap_seqs) < 0)
+		return -1;
+	return 0;
+}
+
+/* Out of memory is reported as PB_VERDICT_INVALID with nothing changed:
+ * the event could not be taken in. */
+enum pb_verdict pb_providers_apply(struct pb_providers *p, const struct pb_event *ev,
+				   int seen_before, const struct pb_filter *f, int64_t now,
+				   int *changed)
+{
+	struct tuple t = { ev->federation, ev->region, ev->node, ev->service, ev->key };
+	struct entry *e = NULL;
+	char *value = NULL;
+	size_t pos, spos;
+	int found, live_changed = 0;
+	enum pb_verdict v = PB_VERDICT_INVALID;
+
+	if (changed)
+		*changed = 0;
+	if (seen_before) {
+		v = PB_VERDICT_DUPLICATE;
+		goto out;
+	}
+	if (seq_find(p, ev->federation, ev->node, ev->service, &spos) &&
+	    ev->seq < p->seqs[spos]->seq) {
+		v = PB_VERDICT_STALE;
+		goto out;
+	}
+	found = find(p, &t, &pos);
+	if (found)
+		e = p->items[pos];
+	if (ev->kind == PB_KIND_PROVIDES && e && e->pv.tombstone && ev->seq <= e->pv.seq) {
+		v = PB_VERDICT_STALE;	/* retired at or after this announcement */
+		goto out;
+	}
+	if (!filter_accepts(f, ev)) {
+		v = PB_VERDICT_FOREIGN;
+		goto out;
+	}
+	/* applied: take every allocation first */
+	if (reserve(p) < 0)
+		goto out;
+	if (ev->kind == PB_KIND_PROVIDES && !(value = strndup(ev->value, ev->value_len)))
+		goto out;
+	if (!e) {
+		if (!(e = entry_new(&t)))
+			goto out;
+		insert_at(p, pos, e);
+	}
+	if (seq_raise(p, ev->federation, ev->node, ev->service, ev->seq) < 0)
+		goto out;	/* cannot happen: room reserved */
+	if (ev->kind == PB_KIND_PROVIDES) {
+		live_changed = e->pv.tombstone || e->pv.public != (ev->public != 0) ||
+			       strcmp(e->pv.value, value) != 0;
+		free(e->pv.value);
+		e->pv.value = value;
+		value = NULL;
+		e->pv.public = ev->public != 0;
+		e->pv.tombstone = 0;
+		e->pv.expires_at = lease_end(now, ev->ttl_s);
+	} else {
+		live_changed = !e->pv.tombstone;
+		free(e->pv.value);
+		e->pv.value = NULL;
+		e->pv.tombstone = 1;
+		e->pv.expires_at = PB_TIME_NEVER;
+	}
+	if (ev->seq > e->pv.seq || ev->kind == PB_KIND_PROVIDES)
+		e->pv.seq = ev->seq;
+	e->pv.updated_at = now;
+	heap_update(p, e);
+	if (changed)
+		*changed = live_changed;
+	v = PB_VERDICT_APPLIED;
+out:
+	free(value);
+	return v;
+}
+
+int pb_providers_put(struct pb_providers *p, const struct pb_provider *pv)
+{
+	struct tuple t = tuple_of(pv);
+	struct entry *e;
+	char *value = NULL;
+	int tomb = pv->tombstone || !pv->value;
+	size_t pos;
+	int rc = -1;
+
+	if (reserve(p) < 0)
+		goto out;
+	if (!tomb && !(value = strdup(pv->value)))
+		goto out;
+	if (find(p, &t, &pos)) {
+		e = p->items[pos];
+	} else {
+		if (!(e = entry_new(&t)))
+			goto out;
+		insert_at(p, pos, e);
+	}
+	if (seq_raise(p, pv->federation, pv->node, pv->service, pv->seq) < 0)
+		goto out;
+	free(e->pv.value);
+	e->pv.value = value;
+	value = NULL;
+	e->pv.public = pv->public != 0;
+	e->pv.seq = pv->seq;
+	e->pv.tombstone = tomb;
+	e->pv.expires_at = tomb ? PB_TIME_NEVER : pv->expires_at;
+	e->pv.updated_at = pv->updated_at;
+	heap_update(p, e);
+	rc = 0;
+out:
+	free(value);
+	if (rc < 0)
+		errno = ENOMEM;
+	return rc;
+}
+
+size_t pb_providers_expire(struct pb_providers *p, int64_t now,
+			   void (*cb)(const struct pb_provider *pv, void *ctx), void *ctx)
+{
+	size_t removed = 0;
+
+	while (p->n_heap && p->heap[0]->pv.expires_at <= now) {
+		struct entry *e = p->heap[0];
+		struct tuple t = tuple_of(&e->pv);
+		size_t pos;
+
+		if (cb)
+			cb(&e->pv, ctx);
+		heap_remove(p, e);
+		if (find(p, &t, &pos))
+			remove_at(p, pos);
+		free(e->pv.value);
+		free(e);
+		removed++;
+	}
+	return removed;
+}
+
+int64_t pb_providers_next_expiry(const struct pb_providers *p)
+{
+	return p->n_heap ? p->heap[0]->pv.expires_at : PB_TIME_NEVER;
+}
+
+size_t pb_providers_count(const struct pb_providers *p)
+{
+	return p->n;
+}
+
+const struct pb_provider *pb_providers_at(const struct pb_providers *p, size_t i)
+{
+	return i < p->n ? &p->items[i]->pv : NULL;
+}
+
+/* ---- values */
+
+static int static_cmp(const void *k, const void *s)
+{
+	return strcmp(k, ((const struct pb_static *)s)->name);
+}
+
+static const char *static_value(const struct pb_static *statics, size_t n, const char *key)
+{
+	const struct pb_static *s;
+
+	if (!n)
+		return NULL;
+	s = bsearch(key, statics, n, sizeof(*statics), static_cmp);
+	return s ? s->value : NULL;
+}
+
+/* The joined live values of key, or NULL (*none = 1) when there is no
+ * live provider; NULL with *none = 0 is ENOMEM. vals is scratch room
+ * for p->n pointers. */
+static char *live_values(const struct pb_providers *p, const char *key,
+			 const struct pb_filter *f, int public_only, const char **vals,
+			 int *none)
+{
+	size_t i, n = 0, u = 0, len = 0;
+	char *out, *w;
+
+	*none = 0;
+	for (i = key_lower_bound(p, key); i < p->n && strcmp(p->items[i]->pv.key, key) == 0; i++) {
+		const struct pb_provider *pv = &p->items[i]->pv;
+
+		if (pv->tombstone || (public_only && !pv->public) || !region_accepted(f, pv->region))
+			continue;
+		vals[n++] = pv->value;
+	}
+	if (!n) {
+		*none = 1;
+		return NULL;
+	}
+	qsort(vals, n, sizeof(vals[0]), str_cmp_p);
+	for (i = 0; i < n; i++) {
+		if (u && strcmp(vals[u - 1], vals[i]) == 0)
+			continue;
+		vals[u++] = vals[i];
+		len += strlen(vals[i]) + 1;
+	}
+	if (!(out = malloc(len)))
+		return NULL;
+	for (i = 0, w = out; i < u; i++) {
+		size_t l = strlen(vals[i]);
+
+		if (i)
+			*w++ = ',';
+		memcpy(w, vals[i], l);
+		w += l;
+	}
+	*w = '\0';
+	return out;
+}
+
+static int kv_cmp(const void *a, const void *b)
+{
+	const struct pb_kv *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	return c ? c : strcmp(x->value, y->value);
+}
+
+int pb_providers_values(const struct pb_providers *p, const struct pb_want *wants, size_t n_wants,
+			const struct pb_filter *f, const struct pb_static *statics,
+			size_t n_statics, int public_only, struct pb_kv **out, size_t *n_out)
+{
+	struct pb_kv *kv = NULL;
+	const char **vals = NULL;
+	size_t i, n = 0;
+	int rc = -1;
+
+	*out = NULL;
+	*n_out = 0;
+	if (!n_wants)
+		return 0;
+	if (!(kv = calloc(n_wants, sizeof(*kv))) ||
+	    !(vals = malloc((p->n ? p->n : 1) * sizeof(*vals))))
+		goto out;
+	for (i = 0; i < n_wants; i++) {
+		const struct pb_want *w = &wants[i];
+		char *value = NULL;
+
+		if (!w->key) {
+			if (!w->literal)
+				continue;
+			value = strdup(w->literal);
+		} else {
+			int none;
+			const char *st;
+
+			value = live_values(p, w->key, f, public_only, vals, &none);
+			if (!value && !none)
+				goto out;
+			if (!value) {
+				if (!(st = static_value(statics, n_statics, w->key)))
+					continue;	/* neither: left out */
+				value = strdup(st);
+			}
+		}
+		if (!value)
+			goto out;
+		kv[n].value = value;
+		if (!(kv[n].name = strdup(w->env))) {
+			n++;
+			goto out;
+		}
+		n++;
+	}
+	qsort(kv, n, sizeof(*kv), kv_cmp);
+	if (n == 0) {
+		free(kv);
+		kv = NULL;
+	}
+	*out = kv;
+	*n_out = n;
+	kv = NULL;
+	rc = 0;
+out:
+	if (kv)
+		pb_kv_free_array(kv, n);
+	free(vals);
+	if (rc < 0)
+		errno = ENOMEM;
+	return rc;
+}
+
+static int str_eq(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+int pb_kv_equal(const struct pb_kv *a, size_t na, const struct pb_kv *b, size_t nb)
+{
+	size_t i;
+
+	if (na != nb)
+		return 0;
+	for (i = 0; i < na; i++)
+		if (!str_eq(a[i].name, b[i].name) || !str_eq(a[i].value, b[i].value))
+			return 0;
+	return 1;
+}
