@@ -59,7 +59,9 @@ const struct pb_manifest *pb_manifest_set_find(const struct pb_manifest_set *set
  * environment.PORT, else local_port). Fills *out with n_provides pairs
  * (key -> value, sorted by key), to be freed with pb_kv_free_array. An
  * unknown placeholder, an unterminated brace or a value that breaks the
- * value rules is an error naming the file and the key. */
+ * value rules is an error naming the file and the key. The node's facts
+ * (HOST, NODE, REGION, FEDERATION) win over environment entries of the
+ * same name; only PORT comes from the environment first. */
 int pb_manifest_expand(const struct pb_manifest *m, const struct pb_config *cfg,
 		       struct pb_kv **out, size_t *n_out, struct pb_err *err);
 
@@ -76,5 +78,21 @@ void pb_kv_free_array(struct pb_kv *kv, size_t n);
  * de-duplicated and sorted, as a NULL-terminated array of borrowed
  * pointers into the set; free the array itself with free(). */
 const char **pb_manifest_set_required_keys(const struct pb_manifest_set *set, size_t *n);
+
+/* The required env vars of a whole set, each once: items are borrowed
+ * pointers into the set (valid while it lives), sorted by env. Two
+ * manifests that require one env var with different definitions
+ * ({A} vs {B}, {A} vs a literal, two literals) conflict: the consumer
+ * cannot satisfy both. (Additive: the lead's header had no such call.) */
+struct pb_want_list {
+	const struct pb_require **items;
+	size_t n;
+};
+
+/* Fills *out (release with pb_want_list_release). A conflict is -1 with
+ * EX_DATAERR naming the env var, both definitions and both files. */
+int pb_manifest_set_wants(const struct pb_manifest_set *set, struct pb_want_list *out,
+			  struct pb_err *err);
+void pb_want_list_release(struct pb_want_list *wl);
 
 #endif
