@@ -32,6 +32,10 @@ void pb_control_close(struct pb_control *c);
 
 /* Fills up to max pollfds (the listener and each client); returns how many. */
 int pb_control_pollfds(struct pb_control *c, struct pollfd *fds, int max);
+/* Milliseconds until the nearest client deadline (0 when one is due), or
+ * -1 when no client is connected: a bound for the loop's poll timeout, so
+ * a silent client is dropped on time. */
+int pb_control_timeout_ms(const struct pb_control *c, int64_t now_ms);
 /* Serves whatever is ready (accept, read a line, answer, close); never
  * blocks. now_ms drops connections older than 2 s. */
 void pb_control_handle(struct pb_control *c, int64_t now_ms);
