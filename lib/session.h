@@ -15,7 +15,8 @@
  *   channels into one message with the broker's reply code and text
  *   ("403 ACCESS_REFUSED - access to exchange 'provbus.x' ...") and an
  *   EX_* code: 403 -> EX_NOPERM, 404 -> EX_CONFIG (missing object),
- *   406 -> EX_CONFIG (precondition), socket/connect errors -> EX_UNAVAILABLE,
+ *   406 -> EX_CONFIG (precondition), 530 -> EX_NOPERM (vhost access; but
+ *   EX_CONFIG for "vhost ... not found"), socket/connect errors -> EX_UNAVAILABLE,
  *   heartbeat timeouts and closed connections -> EX_TEMPFAIL.
  *
  * A session owns one connection and uses channel 1. */
@@ -40,6 +41,9 @@ struct pb_session_opts {
 	const char *vhost_override;	/* NULL: the URL's vhost */
 	const char *connection_name;	/* shown in the management UI */
 	int connect_timeout_ms;		/* per URL; 0 = 5000 */
+	const char *password;		/* may be NULL; else used (copied) for a
+					 * URL without password, before
+					 * password_file (an operator's prompt) */
 };
 
 /* Options from a node config (urls, password file, tls, heartbeat). */
@@ -72,6 +76,11 @@ const char *pb_session_url(const struct pb_session *s);
 /* The vhost in use (from the URL or vhost_override) */
 const char *pb_session_vhost(const struct pb_session *s);
 
+/* Writes url without its password ("amqp://user:pw@h/v" ->
+ * "amqp://user@h/v") into out (size bytes, truncated, NUL-terminated).
+ * The only form in which a URL may be printed or logged. */
+void pb_session_redact_url(const char *url, char *out, size_t size);
+
 /* Error translation. what names the operation ("declaring exchange
  * provbus.x"). Both return -1 with err set, or 0 when r/status is fine. */
 int pb_amqp_reply_err(amqp_rpc_reply_t r, const char *what, struct pb_err *err);
@@ -85,8 +94,21 @@ int pb_amqp_close_err(const amqp_method_t *m, const char *what, struct pb_err *e
  * re-opens channel 1 before returning. */
 int pb_session_check_exchange(struct pb_session *s, const char *exchange, struct pb_err *err);
 
-/* Reopens channel 1 after the broker closed it (406, 404 ...). */
+/* Reopens channel 1 after the broker closed it (406, 404 ...) in answer
+ * to an RPC, or when a channel.close may still be unread; also works on an
+ * open channel (closes it first). A channel.close frame the caller read
+ * itself must go to pb_session_closed_by_broker instead: the broker then
+ * waits for a close-ok that only the caller's frame says is owed. */
 int pb_session_reopen_channel(struct pb_session *s, struct pb_err *err);
+
+/* For a channel.close or connection.close method the caller read itself
+ * (amqp_simple_wait_frame, amqp_consume_message's unexpected frame): sets
+ * err like pb_amqp_close_err, answers the broker and, for a channel.close,
+ * re-opens channel 1 (a failure to do so is logged; check
+ * pb_session_connected); for a connection.close, drops the connection
+ * (pb_session_connected() is then 0). Always returns -1. */
+int pb_session_closed_by_broker(struct pb_session *s, const amqp_method_t *m, const char *what,
+				struct pb_err *err);
 
 /* Reconnect backoff: 250 ms doubling to 30 s, with full jitter in
  * [d/2, d]. */

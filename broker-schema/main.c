@@ -1,0 +1,274 @@
+/* provbus-schema — declares, verifies and exports the broker topology
+ * (SPEC §4, §4.1). */
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <amqp.h>
+
+#include "apply.h"
+#include "config.h"
+#include "err.h"
+#include "log.h"
+#include "session.h"
+#include "topology.h"
+
+static const char usage_text[] =
+	"usage: provbus-schema [-c FILE] [--url URL] [-v] apply  TOPOLOGY.json\n"
+	"       provbus-schema [-c FILE] [--url URL] [-v] verify TOPOLOGY.json\n"
+	"       provbus-schema export TOPOLOGY.json\n"
+	"\n"
+	"  apply    declares the exchanges, history streams, dead-letter and unrouted\n"
+	"           objects and their bindings (idempotent); prints what it created\n"
+	"  verify   checks that every exchange and queue exists (passive declares);\n"
+	"           exit 1 listing each missing one. Bindings are not checked: AMQP\n"
+	"           has no passive check for them (use the management API)\n"
+	"  export   prints RabbitMQ definitions JSON (rabbitmqctl import_definitions):\n"
+	"           the objects above and, per node, a user without password (set it\n"
+	"           with rabbitmqctl change_password) and its permissions\n"
+	"\n"
+	"  -c FILE     node configuration (default $PROVBUS_CONFIG, else "
+	PB_CONFIG_DEFAULT ");\n"
+	"              its first broker URL, password file and TLS settings are used\n"
+	"              when --url is not given\n"
+	"  --url URL   the broker (amqp[s]://USER@HOST:PORT[/VHOST]); the work is\n"
+	"              always done in the topology's vhost. The password comes from\n"
+	"              the password file of -c FILE (or $PROVBUS_CONFIG), else it is\n"
+	"              asked on the terminal\n"
+	"  -v          more logging (repeatable)\n"
+	"  -h, --help  this text;  --version  the version\n";
+
+static const char short_usage[] =
+	"usage: provbus-schema [-c FILE] [--url URL] [-v] apply|verify|export TOPOLOGY.json\n"
+	"       (provbus-schema --help for more)\n";
+
+/* 1 if url names a vhost (a non-empty path) */
+static int url_names_vhost(const char *url)
+{
+	const char *p = strstr(url, "://");
+
+	p = p ? p + 3 : url;
+	p += strcspn(p, "/");
+	return *p == '/' && p[1] != '\0';
+}
+
+/* A --url naming another vhost than the topology's is a configuration
+ * error: it would be silently ignored otherwise. */
+static int check_url_vhost(const char *url, const char *vhost, struct pb_err *err)
+{
+	struct amqp_connection_info ci;
+	char shown[512], *copy;
+	int rc = -1;
+
+	pb_session_redact_url(url, shown, sizeof(shown));
+	copy = strdup(url);
+	if (!copy)
+		return pb_err_set(err, EX_OSERR, "out of memory");
+	amqp_default_connection_info(&ci);
+	if (amqp_parse_url(copy, &ci) != AMQP_STATUS_OK) {
+		pb_err_set(err, EX_USAGE, "--url %s: not amqp[s]://USER@HOST[:PORT][/VHOST]", shown);
+		goto out;
+	}
+	if (url_names_vhost(url) && strcmp(ci.vhost, vhost)) {
+		pb_err_set(err, EX_CONFIG,
+			   "--url %s names vhost '%s' but the topology's vhost is '%s': drop the path from the URL or fix the topology",
+			   shown, ci.vhost, vhost);
+		goto out;
+	}
+	rc = 0;
+out:
+	explicit_bzero(copy, strlen(copy));
+	free(copy);
+	return rc;
+}
+
+/* The userinfo of url, [*start, at): 0 when there is none. */
+static int url_userinfo(const char *url, const char **start, const char **at)
+{
+	const char *p = strstr(url, "://"), *end;
+
+	p = p ? p + 3 : url;
+	end = p + strcspn(p, "/?#");
+	*at = NULL;
+	for (const char *q = p; q < end; q++)
+		if (*q == '@')
+			*at = q;
+	*start = p;
+	return *at != NULL;
+}
+
+static int url_has_password(const char *url)
+{
+	const char *p, *at;
+
+	return url_userinfo(url, &p, &at) && memchr(p, ':', (size_t)(at - p));
+}
+
+static int url_has_user(const char *url)
+{
+	const char *p, *at;
+
+	return url_userinfo(url, &p, &at) && at > p;
+}
+
+/* Asks for the password of shown (a redacted URL) on the terminal, echo
+ * off: an operator's --url carries no password (never in argv). Returns
+ * a new string, or NULL when there is no terminal. */
+static char *ask_password(const char *shown)
+{
+	struct termios old, quiet;
+	char buf[512], *pw = NULL;
+	int fd = open("/dev/tty", O_RDWR | O_CLOEXEC), restore = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return NULL;
+	if (tcgetattr(fd, &old) == 0) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		restore = tcsetattr(fd, TCSAFLUSH, &quiet) == 0;
+	}
+	dprintf(fd, "password for %s: ", shown);
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (restore)
+		tcsetattr(fd, TCSAFLUSH, &old);
+	dprintf(fd, "\n");
+	if (n > 0) {
+		while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+			n--;
+		buf[n] = '\0';
+		pw = strdup(buf);
+	}
+	explicit_bzero(buf, sizeof(buf));
+	close(fd);
+	return pw;
+}
+
+static int run_broker(const char *verb, const struct topology *t, const char *url,
+		      const char *config_arg, struct pb_err *err)
+{
+	struct pb_session_opts o = { 0 };
+	struct pb_config *cfg = NULL;
+	struct pb_session *s = NULL;
+	char *password = NULL;
+	int rc = -1;
+
+	if (url && check_url_vhost(url, t->vhost, err))
+		goto out;
+	/* the configuration gives the broker, or the password and TLS
+	 * settings for a --url without password */
+	if (!url || (!url_has_password(url) && (config_arg || getenv("PROVBUS_CONFIG")))) {
+		cfg = pb_config_load(pb_config_path(config_arg), err);
+		if (!cfg)
+			goto out;
+		pb_session_opts_from_config(&o, cfg, "provbus-schema");
+		o.n_urls = 1;	/* SPEC §4.1: the first broker URL */
+	}
+	if (url) {
+		o.urls = &url;
+		o.n_urls = 1;
+	}
+	if (url && !url_has_password(url) && !cfg && url_has_user(url)) {
+		char shown[512];
+		pb_session_redact_url(url, shown, sizeof(shown));
+		if (!(password = ask_password(shown))) {
+			pb_err_set(err, EX_CONFIG,
+				   "--url %s has no password: give -c FILE whose broker.password_file holds it, or run on a terminal to be asked",
+				   shown);
+			goto out;
+		}
+		o.password = password;
+	}
+	o.vhost_override = t->vhost;
+	o.connection_name = "provbus-schema";
+	s = pb_session_new(&o);
+	if (!s) {
+		pb_err_set(err, EX_OSERR, "out of memory");
+		goto out;
+	}
+	if (pb_session_connect(s, err)) {
+		size_t n = strlen(err->msg);
+		if (strstr(err->msg, "530 NOT_ALLOWED") && strstr(err->msg, "not found"))
+			snprintf(err->msg + n, sizeof(err->msg) - n,
+				 ": create it first (rabbitmqctl add_vhost %s)", t->vhost);
+		goto out;
+	}
+	if (!strcmp(verb, "apply")) {
+		rc = schema_apply(s, t, stdout, err);
+	} else {
+		rc = schema_verify(s, t, stdout, err);
+		if (rc > 0) {
+			pb_err_set(err, 1, "%d object%s missing: run provbus-schema apply", rc,
+				   rc > 1 ? "s" : "");
+			rc = -1;
+		}
+	}
+out:
+	pb_session_free(s);
+	pb_config_free(cfg);
+	if (password) {
+		explicit_bzero(password, strlen(password));
+		free(password);
+	}
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "url", required_argument, NULL, 'u' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_arg = NULL, *url = NULL, *verb, *file;
+	struct pb_err err = PB_ERR_INIT;
+	struct topology *t = NULL;
+	int verbosity = 0, c, rc = 0;
+
+	while ((c = getopt_long(argc, argv, "c:hv", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config_arg = optarg; break;
+		case 'u': url = optarg; break;
+		case 'v': verbosity++; break;
+		case 'h': fputs(usage_text, stdout); return 0;
+		case 'V': printf("provbus-schema %s\n", PB_VERSION); return 0;
+		default: fputs(short_usage, stderr); return EX_USAGE;
+		}
+	}
+	pb_log_init("provbus-schema", verbosity);
+	if (argc - optind != 2) {
+		fprintf(stderr, "provbus-schema: %s\n%s",
+			argc - optind < 2 ? "a verb and a topology file are needed" : "too many arguments",
+			short_usage);
+		return EX_USAGE;
+	}
+	verb = argv[optind];
+	file = argv[optind + 1];
+	if (strcmp(verb, "apply") && strcmp(verb, "verify") && strcmp(verb, "export")) {
+		fprintf(stderr, "provbus-schema: unknown verb %s: apply, verify or export\n%s", verb,
+			short_usage);
+		return EX_USAGE;
+	}
+	t = topo_load(file, &err);
+	if (!t)
+		goto out;
+	if (!strcmp(verb, "export")) {
+		if (url)
+			pb_log_warn("--url is not used by export");
+		schema_export(t, stdout, &err);
+	} else {
+		run_broker(verb, t, url, config_arg, &err);
+	}
+out:
+	if (err.code) {
+		fprintf(stderr, "provbus-schema: %s\n", err.msg);
+		rc = err.code;
+	}
+	topo_free(t);
+	return rc;
+}

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# provbus-schema against a real broker: apply (idempotent, counts), verify
+# (missing objects listed), 406 on an object with other arguments, vhost
+# mismatch, unreachable broker, export -> import_definitions -> node users
+# limited by their permissions, bad topology files.
+# shellcheck disable=SC1091
+. "$PB_ROOT/tests/integration/lib.sh"
+pb_setup schema
+
+FA=fa FB=fb
+U1=sch$$-a U2=sch$$-b            # node users are broker-wide: unique per run
+IMP_VHOST="$VHOST-imp"
+cleanup_schema() {
+	pb_ctl delete_user "$U1" >/dev/null 2>&1
+	pb_ctl delete_user "$U2" >/dev/null 2>&1
+	pb_ctl delete_vhost "$IMP_VHOST" >/dev/null 2>&1
+	_pb_cleanup
+}
+trap cleanup_schema EXIT
+
+cat >"$T/topo.json" <<EOT
+{"vhost": "$VHOST", "history_max_age": "7D",
+ "federations": {"$FA": {"regions": ["r1", "r2"]}, "$FB": {"regions": ["r1"]}},
+ "nodes": [{"name": "$U1", "federation": "$FA", "region": "r1"},
+           {"name": "$U2", "federation": "$FB", "region": "r1"}]}
+EOT
+A() { pbtest-amqp "$URL" "$@"; }
+
+# --- version and help
+out=$(provbus-schema --version); is "$out" "provbus-schema $(cat "$PB_ROOT/VERSION")" "--version"
+out=$(provbus-schema --help); like "$out" "bindings are not checked|Bindings are not checked" "--help says verify does not check bindings"
+provbus-schema >/dev/null 2>&1; is $? 64 "no verb: usage, exit 64"
+provbus-schema frob "$T/topo.json" >/dev/null 2>&1; is $? 64 "unknown verb: exit 64"
+
+# --- apply, twice
+out=$(provbus-schema --url "$URL" apply "$T/topo.json" 2>"$T/err"); rc=$?
+is $rc 0 "apply exits 0"
+like "$out" "created exchange provbus\.$FA" "apply says it created the federation exchange"
+like "$out" "created queue provbus\.$FB\.history" "apply says it created the history stream"
+like "$out" "created exchange provbus\.dlx" "apply created the dead-letter exchange"
+like "$out" "created queue provbus\.unrouted" "apply created the unrouted queue"
+is "$(echo "$out" | tail -n1)" "12 created, 0 already present" "first apply: 12 created"
+out=$(provbus-schema --url "$URL" apply "$T/topo.json"); rc=$?
+is $rc 0 "second apply exits 0"
+is "$out" "0 created, 12 already present" "second apply creates nothing"
+
+# --- the objects are what SPEC §4 says
+ex=$(pb_ctl list_exchanges -p "$VHOST" name type durable arguments | grep '^provbus\.')
+like "$ex" "provbus\.$FA	topic	true	\[\{\"alternate-exchange\",\"provbus\.unrouted\"\}\]" "provbus.F: topic, durable, alternate-exchange"
+like "$ex" "provbus\.dlx	fanout	true" "provbus.dlx: fanout, durable"
+like "$ex" "provbus\.unrouted	fanout	true" "provbus.unrouted exchange: fanout, durable"
+qs=$(pb_ctl list_queues -p "$VHOST" name type durable arguments)
+like "$qs" "provbus\.$FA\.history	stream	true	.*x-max-age\",\"7D\"" "history: a durable stream with x-max-age 7D"
+like "$qs" "provbus\.unrouted	classic	true	\[\{\"x-max-length\",100000\}\]" "provbus.unrouted queue: x-max-length 100000"
+like "$qs" "provbus\.dead	classic	true" "provbus.dead: durable"
+bs=$(pb_ctl list_bindings -p "$VHOST" source_name destination_name routing_key)
+like "$bs" "provbus\.$FA	provbus\.$FA\.history	#" "history bound to provbus.F with #"
+like "$bs" "provbus\.dlx	provbus\.dead	" "provbus.dlx bound to provbus.dead"
+like "$bs" "provbus\.unrouted	provbus\.unrouted	" "provbus.unrouted bound to its queue"
+
+# --- verify
+out=$(provbus-schema --url "$URL" verify "$T/topo.json"); rc=$?
+is $rc 0 "verify of a complete topology exits 0"
+is "$(echo "$out" | grep -c '^missing')" 0 "verify lists nothing missing"
+A delete-exchange "provbus.$FB" && A delete-queue "provbus.$FA.history"
+ok $? "deleted an exchange and a history stream behind provbus-schema's back"
+# without its history stream (bound with #), provbus.F routes nothing:
+# the alternate exchange takes the event to provbus.unrouted
+A publish "provbus.$FA" "r9.provides.NOBODY" --body x --confirm >/dev/null 2>&1
+is "$(A count provbus.unrouted)" 1 "an unroutable event goes to provbus.unrouted"
+out=$(provbus-schema --url "$URL" verify "$T/topo.json" 2>"$T/err"); rc=$?
+is $rc 1 "verify exits 1 when objects are missing"
+is "$(echo "$out" | grep '^missing' | sort | tr '\n' '|')" "missing: exchange provbus.$FB|missing: queue provbus.$FA.history|" "verify lists each missing object"
+out=$(provbus-schema --url "$URL" apply "$T/topo.json"); rc=$?
+is $rc 0 "apply restores"
+is "$(echo "$out" | grep '^created' | grep -v binding | sort | tr '\n' '|')" "created exchange provbus.$FB|created queue provbus.$FA.history|" "apply re-created just the missing objects"
+is "$(echo "$out" | tail -n1)" "4 created, 8 already present" "apply counts the re-created objects and their bindings"
+provbus-schema --url "$URL" verify "$T/topo.json" >/dev/null; is $? 0 "verify after apply exits 0"
+
+# --- an object with other arguments: 406, reported, exit 78
+cat >"$T/topo406.json" <<EOT
+{"vhost": "$VHOST", "federations": {"fc": {"regions": ["r1"]}}, "history_max_age": "24h"}
+EOT
+A exchange provbus.fc --type fanout
+out=$(provbus-schema --url "$URL" apply "$T/topo406.json" 2>"$T/err"); rc=$?
+is $rc 78 "apply over an exchange of another type exits 78"
+like "$(cat "$T/err")" "exchange provbus\.fc exists with other arguments: 406 PRECONDITION_FAILED - inequivalent arg 'type'.*delete it or fix the topology" "the 406 is reported with the object and what to do"
+like "$out" "created queue provbus\.fc\.history" "the other objects are still declared"
+# the history stream exists with 24h: a topology now saying 7D differs
+sed 's/"24h"/"7D"/' "$T/topo406.json" >"$T/topo406b.json"
+A delete-exchange provbus.fc
+provbus-schema --url "$URL" apply "$T/topo406b.json" >/dev/null 2>"$T/err"; rc=$?
+is $rc 78 "apply over a stream with another x-max-age exits 78"
+like "$(cat "$T/err")" "queue provbus\.fc\.history exists with other arguments: 406 PRECONDITION_FAILED.*x-max-age" "the x-max-age difference is named"
+
+# --- vhosts and brokers
+other="$BROKER_URL/$(urlenc "/not-$VHOST")"
+provbus-schema --url "$other" verify "$T/topo.json" >/dev/null 2>"$T/err"; rc=$?
+is $rc 78 "--url naming another vhost: exit 78"
+like "$(cat "$T/err")" "names vhost '/not-$VHOST' but the topology's vhost is '$VHOST'" "the vhost mismatch is explained"
+provbus-schema --url "$BROKER_URL" verify "$T/topo.json" >/dev/null; is $? 0 "--url without a vhost uses the topology's"
+provbus-schema --url "$BROKER_URL/" verify "$T/topo.json" >/dev/null; is $? 0 "--url with an empty path uses the topology's vhost"
+provbus-schema --url "amqp://guest:guest@127.0.0.1:1" verify "$T/topo.json" >/dev/null 2>"$T/err"; rc=$?
+is $rc 69 "unreachable broker: exit 69"
+like "$(cat "$T/err")" "amqp://guest@127\.0\.0\.1:1: connection refused" "the unreachable URL is named, redacted"
+grep -q 'guest:guest' "$T/err"; is $? 1 "no password in the message"
+provbus-schema --url "amqp://guest:wrong@127.0.0.1:$PORT" verify "$T/topo.json" >/dev/null 2>"$T/err"; rc=$?
+is $rc 77 "refused login: exit 77"
+like "$(cat "$T/err")" "403 ACCESS_REFUSED" "the refusal is quoted"
+grep -q 'wrong' "$T/err"; is $? 1 "the wrong password is not shown"
+
+# --- export -> import_definitions -> node users and their permissions
+sed "s#\"vhost\": \"$VHOST\"#\"vhost\": \"$IMP_VHOST\"#" "$T/topo.json" >"$T/topo-imp.json"
+provbus-schema export "$T/topo-imp.json" >"$T/defs.json"; is $? 0 "export exits 0"
+ok "$(jq -e '.users | length == 2 and (.[0].tags == [])' "$T/defs.json" >/dev/null; echo $?)" "export: one user per node, no tags"
+ok "$(jq -e --arg u "$U1" '.topic_permissions[] | select(.user == $u) | .write == "^r1\\.(provides|retire)\\." and .exchange == "provbus.fa"' "$T/defs.json" >/dev/null; echo $?)" "export: topic permission limits the node to its region"
+# the vhost made beforehand, so that guest can look (import keeps it)
+pb_ctl add_vhost "$IMP_VHOST" >/dev/null && pb_ctl set_permissions -p "$IMP_VHOST" guest '.*' '.*' '.*' >/dev/null
+pb_ctl import_definitions "$T/defs.json" >/dev/null 2>&1; is $? 0 "rabbitmqctl import_definitions accepts the export"
+IMP_URL="$BROKER_URL/$(urlenc "$IMP_VHOST")"
+# the import is asynchronous; exchanges and queues come after users
+imported() { pbtest-amqp "$IMP_URL" exchange-exists "provbus.$FB" && pbtest-amqp "$IMP_URL" count "provbus.$FB.history"; }
+wait_for 30 imported; ok $? "the import created the exchanges and queues"
+provbus-schema --url "$BROKER_URL" verify "$T/topo-imp.json" >/dev/null; is $? 0 "verify finds every imported object"
+out=$(provbus-schema --url "$BROKER_URL" apply "$T/topo-imp.json" 2>&1); rc=$?
+is "$rc:$(echo "$out" | tail -n1)" "0:0 created, 12 already present" "apply over the import: same arguments, nothing to create"
+pbtest-amqp "amqp://$U1:@127.0.0.1:$PORT/$(urlenc "$IMP_VHOST")" exchange-exists "provbus.$FA" 2>/dev/null
+is $? 77 "an imported node user has no password: no login before change_password"
+pw=pw-$$-$RANDOM
+pb_ctl change_password "$U1" "$pw" >/dev/null; ok $? "change_password for the node user"
+NODE_URL="amqp://$U1:$pw@127.0.0.1:$PORT/$(urlenc "$IMP_VHOST")"
+pbtest-amqp "$NODE_URL" publish "provbus.$FA" r1.provides.API_URL --body x --confirm 2>"$T/err"
+is $? 0 "the node publishes for its own region"
+pbtest-amqp "$NODE_URL" publish "provbus.$FA" r2.provides.API_URL --body x --confirm 2>"$T/err"; rc=$?
+is $rc 77 "publishing for another region is refused"
+like "$(cat "$T/err")" "403 ACCESS_REFUSED - access to topic 'r2\.provides\.API_URL' in exchange 'provbus\.$FA'" "with 403 ACCESS_REFUSED naming the routing key"
+pbtest-amqp "$NODE_URL" publish "provbus.$FB" r1.provides.API_URL --body x --confirm 2>"$T/err"
+is $? 77 "publishing to another federation is refused"
+pbtest-amqp "$NODE_URL" queue "provbus.$FA.node.$U1" --type quorum --dlx provbus.dlx \
+	--bind "provbus.$FA:r1.provides.API_URL" --bind "provbus.$FA:*.retire.API_URL" 2>"$T/err"
+is $? 0 "the node declares and binds its own queue (with the dead-letter exchange)"
+pbtest-amqp "$NODE_URL" queue "provbus.$FA.node.$U2" --type quorum 2>/dev/null
+is $? 77 "the node cannot declare another node's queue"
+pbtest-amqp "$NODE_URL" publish "provbus.$FA" r1.provides.API_URL --body y --confirm 2>/dev/null
+n=$(pbtest-amqp "$NODE_URL" get "provbus.$FA.node.$U1" --timeout-ms 1000 | wc -l)
+is "$n" 1 "the node consumes its own queue"
+n=$(pbtest-amqp "$NODE_URL" stream "provbus.$FA.history" --offset first --timeout-ms 1000 | wc -l)
+is "$n" 2 "the node reads its federation's history stream (catch-up)"
+pbtest-amqp "$NODE_URL" get provbus.dead --timeout-ms 200 >/dev/null 2>&1
+is $? 77 "the node cannot read provbus.dead"
+
+# --- bad topology files: 65 with the field named; a missing one: 66
+bad() { # bad NAME JSON FIELD-REGEX
+	printf '%s\n' "$2" >"$T/bad-$1.json"
+	provbus-schema export "$T/bad-$1.json" >/dev/null 2>"$T/err"; local rc=$?
+	is $rc 65 "bad topology ($1): exit 65"
+	like "$(cat "$T/err")" "bad-$1\.json:[0-9]+:[0-9]+: .*$3" "bad topology ($1): names the field"
+}
+bad unknown '{"vhost": "/v", "federations": {"a": {"regions": ["r"]}}, "colour": 1}' "colour: unknown field"
+bad age '{"vhost": "/v", "history_max_age": "7 days", "federations": {"a": {"regions": ["r"]}}}' "history_max_age"
+bad fedname '{"vhost": "/v", "federations": {"Bad_Name": {"regions": ["r"]}}}' "federations\.Bad_Name"
+bad region '{"vhost": "/v", "federations": {"a": {"regions": ["r", "R!"]}}}' "federations\.a\.regions\[1\]"
+bad nodefed '{"vhost": "/v", "federations": {"a": {"regions": ["r"]}}, "nodes": [{"name": "n", "federation": "b", "region": "r"}]}' "nodes\[0\]\.federation"
+bad noderegion '{"vhost": "/v", "federations": {"a": {"regions": ["r"]}}, "nodes": [{"name": "n", "federation": "a", "region": "q"}]}' "nodes\[0\]\.region"
+bad nodefield '{"vhost": "/v", "federations": {"a": {"regions": ["r"]}}, "nodes": [{"name": "n", "federation": "a", "region": "r", "x": 1}]}' "nodes\[0\]\.x"
+bad novhost '{"federations": {"a": {"regions": ["r"]}}}' "vhost"
+bad syntax '{"vhost": "/v", "federations": {' ""
+provbus-schema --url "$URL" apply "$T/bad-age.json" >/dev/null 2>&1; is $? 65 "apply of a bad topology: exit 65 before connecting"
+provbus-schema export "$T/nonexistent.json" >/dev/null 2>"$T/err"; is $? 66 "missing topology file: exit 66"
+like "$(cat "$T/err")" "nonexistent\.json" "the missing file is named"
+
+pb_done

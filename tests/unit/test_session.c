@@ -1,0 +1,341 @@
+/* test_session.c — the parts of session.c that need no broker: URL
+ * redaction, the reconnect backoff, error translation of rabbitmq-c's two
+ * error channels, table helpers, password file errors. (Connecting,
+ * failover and check_exchange are covered by tests/integration/t-session.sh
+ * against a real RabbitMQ.) */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "session.h"
+
+/* ---- redaction ---- */
+
+static const struct {
+	const char *in, *out;
+} redact_cases[] = {
+	{ "amqp://guest:guest@127.0.0.1:5672/%2Fv", "amqp://guest@127.0.0.1:5672/%2Fv" },
+	{ "amqps://www-01:s3cr%40t@rmq-2:5671/provbus", "amqps://www-01@rmq-2:5671/provbus" },
+	{ "amqp://www-01@rmq-1:5672/provbus", "amqp://www-01@rmq-1:5672/provbus" },
+	{ "amqp://rmq-1", "amqp://rmq-1" },
+	{ "amqp://u:p@h", "amqp://u@h" },
+	{ "amqp://:p@h/", "amqp://@h/" },
+	/* an '@' in the password (unencoded): the last '@' ends the userinfo */
+	{ "amqp://u:p@ss@h:1/v", "amqp://u@h:1/v" },
+	/* an '@' in the path is not userinfo */
+	{ "amqp://h:1/v@x", "amqp://h:1/v@x" },
+	{ "amqp://u:pw@h:1/a:b@c", "amqp://u@h:1/a:b@c" },
+	{ "", "" },
+};
+
+START_TEST(test_redact)
+{
+	char out[256];
+
+	pb_session_redact_url(redact_cases[_i].in, out, sizeof(out));
+	ck_assert_str_eq(out, redact_cases[_i].out);
+}
+END_TEST
+
+START_TEST(test_redact_truncates)
+{
+	char out[12];
+
+	pb_session_redact_url("amqp://user:secret@a-long-host-name:5672/v", out, sizeof(out));
+	ck_assert_uint_eq(strlen(out), sizeof(out) - 1);
+	ck_assert_ptr_null(strstr(out, "secret"));
+	pb_session_redact_url("amqp://averyveryverylonguser:secret@h/v", out, sizeof(out));
+	ck_assert_ptr_null(strstr(out, "sec"));
+}
+END_TEST
+
+/* ---- backoff ---- */
+
+START_TEST(test_backoff_bounds)
+{
+	struct pb_backoff b = PB_BACKOFF_INIT;
+	int64_t want = 250;
+
+	for (int round = 0; round < 3; round++) {
+		want = 250;
+		for (int i = 0; i < 20; i++) {
+			int64_t d = pb_backoff_next(&b);
+			ck_assert_int_ge(d, want / 2);
+			ck_assert_int_le(d, want);
+			want = want * 2 > 30000 ? 30000 : want * 2;
+		}
+		ck_assert_int_eq(b.cur_ms, 30000);
+		pb_backoff_reset(&b);
+		ck_assert_int_eq(b.cur_ms, 0);
+	}
+}
+END_TEST
+
+START_TEST(test_backoff_jitters)
+{
+	struct pb_backoff b = PB_BACKOFF_INIT;
+	int64_t first = -1;
+	int differ = 0;
+
+	for (int i = 0; i < 50; i++) {
+		pb_backoff_reset(&b);
+		for (int k = 0; k < 10; k++)
+			pb_backoff_next(&b);
+		int64_t d = pb_backoff_next(&b);	/* at the 30 s cap */
+		ck_assert_int_ge(d, 15000);
+		ck_assert_int_le(d, 30000);
+		if (first < 0)
+			first = d;
+		differ |= d != first;
+	}
+	ck_assert(differ);
+}
+END_TEST
+
+/* ---- error translation ---- */
+
+static amqp_rpc_reply_t channel_close(unsigned code, const char *text, amqp_channel_close_t *c)
+{
+	amqp_rpc_reply_t r = { 0 };
+
+	memset(c, 0, sizeof(*c));
+	c->reply_code = (uint16_t)code;
+	c->reply_text = amqp_cstring_bytes(text);
+	r.reply_type = AMQP_RESPONSE_SERVER_EXCEPTION;
+	r.reply.id = AMQP_CHANNEL_CLOSE_METHOD;
+	r.reply.decoded = c;
+	return r;
+}
+
+static amqp_rpc_reply_t connection_close(unsigned code, const char *text, amqp_connection_close_t *c)
+{
+	amqp_rpc_reply_t r = { 0 };
+
+	memset(c, 0, sizeof(*c));
+	c->reply_code = (uint16_t)code;
+	c->reply_text = amqp_cstring_bytes(text);
+	r.reply_type = AMQP_RESPONSE_SERVER_EXCEPTION;
+	r.reply.id = AMQP_CONNECTION_CLOSE_METHOD;
+	r.reply.decoded = c;
+	return r;
+}
+
+static const struct {
+	unsigned code;
+	int channel;	/* 1: channel.close, 0: connection.close */
+	const char *text;
+	int ex;
+} close_cases[] = {
+	{ 403, 1, "ACCESS_REFUSED - access to exchange 'provbus.x' in vhost '/v' refused for user 'u'", EX_NOPERM },
+	{ 404, 1, "NOT_FOUND - no exchange 'provbus.x' in vhost '/v'", EX_CONFIG },
+	{ 406, 1, "PRECONDITION_FAILED - inequivalent arg 'type' for exchange 'provbus.x'", EX_CONFIG },
+	{ 405, 1, "RESOURCE_LOCKED - cannot obtain exclusive access", EX_TEMPFAIL },
+	{ 403, 0, "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN", EX_NOPERM },
+	{ 530, 0, "NOT_ALLOWED - vhost /x not found", EX_CONFIG },
+	{ 530, 0, "NOT_ALLOWED - access to vhost '/x' refused for user 'u'", EX_NOPERM },
+	{ 320, 0, "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'", EX_TEMPFAIL },
+	{ 541, 0, "INTERNAL_ERROR", EX_TEMPFAIL },
+	{ 505, 0, "UNEXPECTED_FRAME - expected content header", EX_SOFTWARE },
+};
+
+START_TEST(test_reply_server_exception)
+{
+	struct pb_err err = PB_ERR_INIT;
+	amqp_channel_close_t ch;
+	amqp_connection_close_t co;
+	amqp_rpc_reply_t r = close_cases[_i].channel
+		? channel_close(close_cases[_i].code, close_cases[_i].text, &ch)
+		: connection_close(close_cases[_i].code, close_cases[_i].text, &co);
+	char want[PB_ERR_MAX];
+
+	ck_assert_int_eq(pb_amqp_reply_err(r, "declaring exchange provbus.x", &err), -1);
+	ck_assert_int_eq(err.code, close_cases[_i].ex);
+	snprintf(want, sizeof(want), "declaring exchange provbus.x: %u %s", close_cases[_i].code,
+		 close_cases[_i].text);
+	ck_assert_str_eq(err.msg, want);
+	/* the same through the method-frame entry point, without a prefix */
+	pb_err_clear(&err);
+	ck_assert_int_eq(pb_amqp_close_err(&r.reply, NULL, &err), -1);
+	snprintf(want, sizeof(want), "%u %s", close_cases[_i].code, close_cases[_i].text);
+	ck_assert_str_eq(err.msg, want);
+	ck_assert_int_eq(err.code, close_cases[_i].ex);
+}
+END_TEST
+
+static const struct {
+	int status;
+	int ex;
+} status_cases[] = {
+	{ AMQP_STATUS_HEARTBEAT_TIMEOUT, EX_TEMPFAIL },
+	{ AMQP_STATUS_CONNECTION_CLOSED, EX_TEMPFAIL },
+	{ AMQP_STATUS_SOCKET_CLOSED, EX_TEMPFAIL },
+	{ AMQP_STATUS_SOCKET_ERROR, EX_UNAVAILABLE },
+	{ AMQP_STATUS_HOSTNAME_RESOLUTION_FAILED, EX_UNAVAILABLE },
+	{ AMQP_STATUS_SSL_CONNECTION_FAILED, EX_UNAVAILABLE },
+	{ AMQP_STATUS_SSL_PEER_VERIFY_FAILED, EX_UNAVAILABLE },
+	{ AMQP_STATUS_BAD_URL, EX_CONFIG },
+};
+
+START_TEST(test_status)
+{
+	struct pb_err err = PB_ERR_INIT;
+	amqp_rpc_reply_t r = { 0 };
+	char want[PB_ERR_MAX];
+
+	ck_assert_int_eq(pb_amqp_status_err(status_cases[_i].status, "publishing", &err), -1);
+	ck_assert_int_eq(err.code, status_cases[_i].ex);
+	snprintf(want, sizeof(want), "publishing: %s", amqp_error_string2(status_cases[_i].status));
+	ck_assert_str_eq(err.msg, want);
+
+	pb_err_clear(&err);
+	r.reply_type = AMQP_RESPONSE_LIBRARY_EXCEPTION;
+	r.library_error = status_cases[_i].status;
+	ck_assert_int_eq(pb_amqp_reply_err(r, "publishing", &err), -1);
+	ck_assert_int_eq(err.code, status_cases[_i].ex);
+	ck_assert_str_eq(err.msg, want);
+}
+END_TEST
+
+START_TEST(test_ok_is_not_an_error)
+{
+	struct pb_err err = PB_ERR_INIT;
+	amqp_rpc_reply_t r = { 0 };
+
+	r.reply_type = AMQP_RESPONSE_NORMAL;
+	ck_assert_int_eq(pb_amqp_reply_err(r, "x", &err), 0);
+	ck_assert_int_eq(pb_amqp_status_err(AMQP_STATUS_OK, "x", &err), 0);
+	ck_assert_int_eq(err.code, 0);
+	/* a reply that never came is an error, not a success */
+	r.reply_type = AMQP_RESPONSE_NONE;
+	ck_assert_int_eq(pb_amqp_reply_err(r, "x", &err), -1);
+	ck_assert_int_ne(err.code, 0);
+}
+END_TEST
+
+/* ---- tables ---- */
+
+START_TEST(test_tables)
+{
+	amqp_table_entry_t e = pb_table_str("x-queue-type", "quorum");
+
+	ck_assert_int_eq(e.value.kind, AMQP_FIELD_KIND_UTF8);
+	ck_assert_uint_eq(e.key.len, strlen("x-queue-type"));
+	ck_assert(!memcmp(e.value.value.bytes.bytes, "quorum", 6));
+	e = pb_table_int("x-max-length", 100000);
+	ck_assert_int_eq(e.value.kind, AMQP_FIELD_KIND_I64);
+	ck_assert_int_eq(e.value.value.i64, 100000);
+	e = pb_table_bool("x-single-active-consumer", 7);
+	ck_assert_int_eq(e.value.kind, AMQP_FIELD_KIND_BOOLEAN);
+	ck_assert_int_eq(e.value.value.boolean, 1);
+}
+END_TEST
+
+/* ---- sessions without a broker ---- */
+
+START_TEST(test_missing_password_file)
+{
+	const char *urls[] = { "amqp://www-01@127.0.0.1:1/provbus" };
+	struct pb_session_opts o = { urls, 1, "/nonexistent/provbus-password", NULL, 0, NULL,
+				     "test", 200 };
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_session *s = pb_session_new(&o);
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(pb_session_connect(s, &err), -1);
+	ck_assert_int_eq(err.code, EX_CONFIG);
+	ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent/provbus-password"));
+	ck_assert(!pb_session_connected(s));
+	ck_assert_int_eq(pb_session_fd(s), -1);
+	ck_assert_str_eq(pb_session_url(s), "");
+	ck_assert_str_eq(pb_session_vhost(s), "provbus");
+	pb_session_free(s);
+}
+END_TEST
+
+START_TEST(test_missing_tls_ca)
+{
+	const char *urls[] = { "amqps://u:secret@127.0.0.1:1/v" };
+	struct pb_tls tls = { "/nonexistent/ca.pem", NULL, NULL, 1 };
+	struct pb_session_opts o = { urls, 1, NULL, &tls, 0, NULL, "test", 200 };
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_session *s = pb_session_new(&o);
+
+	ck_assert_int_eq(pb_session_connect(s, &err), -1);
+	ck_assert_int_eq(err.code, EX_CONFIG);
+	ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent/ca.pem"));
+	ck_assert_ptr_null(strstr(err.msg, "secret"));
+	pb_session_free(s);
+}
+END_TEST
+
+START_TEST(test_unreachable_lists_each_url)
+{
+	/* port 1 on loopback: closed */
+	const char *urls[] = { "amqp://u:secret1@127.0.0.1:1/v", "amqp://u:secret2@127.0.0.1:1/w" };
+	struct pb_session_opts o = { urls, 2, NULL, NULL, 0, "/override", "test", 500 };
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_session *s = pb_session_new(&o);
+
+	ck_assert_str_eq(pb_session_vhost(s), "/override");
+	ck_assert_int_eq(pb_session_connect(s, &err), -1);
+	ck_assert_int_eq(err.code, EX_UNAVAILABLE);
+	ck_assert_ptr_nonnull(strstr(err.msg, "amqp://u@127.0.0.1:1/v: "));
+	ck_assert_ptr_nonnull(strstr(err.msg, "amqp://u@127.0.0.1:1/w: "));
+	ck_assert_ptr_null(strstr(err.msg, "secret"));
+	pb_session_close(s);	/* safe when not connected */
+	pb_session_abort(s);
+	pb_session_free(s);
+}
+END_TEST
+
+START_TEST(test_user_without_password)
+{
+	const char *urls[] = { "amqp://www-01@127.0.0.1:1/v" };
+	struct pb_session_opts o = { urls, 1, NULL, NULL, 0, NULL, "test", 200 };
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_session *s = pb_session_new(&o);
+
+	ck_assert_int_eq(pb_session_connect(s, &err), -1);
+	ck_assert_int_eq(err.code, EX_CONFIG);
+	ck_assert_ptr_nonnull(strstr(err.msg, "password_file"));
+	pb_session_free(s);
+}
+END_TEST
+
+static Suite *session_suite(void)
+{
+	Suite *s = suite_create("session");
+	TCase *tc = tcase_create("offline");
+
+	tcase_set_timeout(tc, 20);
+	tcase_add_loop_test(tc, test_redact, 0, sizeof(redact_cases) / sizeof(redact_cases[0]));
+	tcase_add_test(tc, test_redact_truncates);
+	tcase_add_test(tc, test_backoff_bounds);
+	tcase_add_test(tc, test_backoff_jitters);
+	tcase_add_loop_test(tc, test_reply_server_exception, 0,
+			    sizeof(close_cases) / sizeof(close_cases[0]));
+	tcase_add_loop_test(tc, test_status, 0, sizeof(status_cases) / sizeof(status_cases[0]));
+	tcase_add_test(tc, test_ok_is_not_an_error);
+	tcase_add_test(tc, test_tables);
+	tcase_add_test(tc, test_missing_password_file);
+	tcase_add_test(tc, test_missing_tls_ca);
+	tcase_add_test(tc, test_unreachable_lists_each_url);
+	tcase_add_test(tc, test_user_without_password);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(session_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
