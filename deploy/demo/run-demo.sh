@@ -24,7 +24,8 @@ PIDS=()
 FAILED=0
 
 if [ -t 1 ]; then B=$'\e[1m' G=$'\e[32m' R=$'\e[31m' N=$'\e[0m'; else B="" G="" R="" N=""; fi
-say() { printf '%s==>%s %s\n' "$B" "$N" "$*"; }
+T0=$(date +%s)
+say() { printf '%s==>%s [%3ds] %s\n' "$B" "$N" $(( $(date +%s) - T0 )) "$*"; }
 note() { printf '    %s\n' "$*"; }
 expect() { # expect DESC CMD...
 	local d=$1; shift
@@ -70,15 +71,15 @@ provbus-schema --url "amqp://guest:guest@127.0.0.1:$PORT/%2Fdemo" apply "$D/topo
 
 # node NAME REGION HOST CONSUMER-JSON-MEMBERS
 node() {
-	local name=$1 region=$2 host=$3 consumer=${4:-}
+	local name=$1 region=$2 host=$3 consumer=""
+	[ -z "${4:-}" ] || consumer=$',\n  "consumer": '"$4"
 	mkdir -p "$D/$name/services.d" "$D/$name/state" "$D/$name/etc"
 	cat >"$D/$name/provbus.json" <<EOT
 {
   "node": "$name", "federation": "demo", "region": "$region", "host": "$host",
   "broker": {"urls": ["$URL"], "password_file": "$D/password", "heartbeat_s": 10},
   "services_dir": "$D/$name/services.d",
-  "state_dir": "$D/$name/state"${consumer:+,
-  "consumer": $consumer}
+  "state_dir": "$D/$name/state"$consumer
 }
 EOT
 }
@@ -104,10 +105,13 @@ here=$(dirname "$0")/www-01
   echo "database_url=$PRIMARY_DATABASE_URL"; } >"$here/etc/app.conf"
 echo "$(date +%s.%N) run=$PROVBUS_RUN_ID reason=$PROVBUS_REASON api=$API_URL" >>"$here/runs.log"
 sleep 0.3
+# a web node without an API to talk to is not ready to serve: announce
+# only once there is one
+[ -n "${API_URL:-}" ] || exit 0
 provbus-publish -c "$here/provbus.json" provides www
 EOT
 node www-01 us-east-1 127.0.1.1 "{\"env_file\": \"$D/www-01/etc/app.env\", \"provision\": [\"$D/www-provision.sh\"],
-    \"quiet_ms\": 1000, \"max_wait_ms\": 20000, \"throttle\": {\"runs\": 20, \"per_s\": 60}, \"queue_type\": \"quorum\",
+    \"quiet_ms\": 1000, \"max_wait_ms\": 60000, \"throttle\": {\"runs\": 20, \"per_s\": 60}, \"queue_type\": \"quorum\",
     \"lock_file\": \"$D/www-01/state/provision.lock\",
     \"static\": {\"PRIMARY_DATABASE_URL\": \"mysql://db-1:3306/app\"}}"
 cat >"$D/www-01/services.d/www.json" <<EOT
@@ -138,7 +142,8 @@ for lb in lb-01:us-east-1 lb-eu:eu-west-1; do
 EOT
 done
 
-runs_of() { wc -l <"$D/$1/runs.log" 2>/dev/null || echo 0; }
+runs_of() { if [ -f "$D/$1/runs.log" ]; then wc -l <"$D/$1/runs.log"; else echo 0; fi; }
+runs_gt() { [ "$(runs_of "$1")" -gt "$2" ]; }	# for wait_for: re-evaluated each poll
 status_of() { provbus-consumer -c "$D/$1/provbus.json" status 2>/dev/null; }
 idle() { local s; s=$(status_of "$1") && [[ $s == *'"running":null'* ]] && [[ $s == *'"pending":false'* ]]; }
 
@@ -149,7 +154,7 @@ for n in www-01 lb-01 lb-eu; do
 	note "$n: pid $!, log $D/$n/consumer.log"
 done
 for n in www-01 lb-01 lb-eu; do
-	wait_for 30 test "$(runs_of "$n")" -ge 1 || { echo "demo: $n made no startup run; see $D/$n/consumer.log"; exit 1; }
+	wait_for 30 runs_gt "$n" 0 || { echo "demo: $n made no startup run; see $D/$n/consumer.log"; exit 1; }
 	wait_for 20 idle "$n"
 done
 note "each daemon made its startup run: www-01 $(runs_of www-01), lb-01 $(runs_of lb-01), lb-eu $(runs_of lb-eu)"
@@ -159,8 +164,8 @@ www0=$(runs_of www-01); lb0=$(runs_of lb-01)
 provbus-publish -c "$D/api-01/provbus.json" provides 2>&1 | sed 's/^/    /'
 provbus-publish -c "$D/api-02/provbus.json" provides 2>&1 | sed 's/^/    /'
 note "www-01 debounces both into one run (quiet 1 s), whose script announces WWW_URL ..."
-wait_for 30 test "$(runs_of www-01)" -gt "$www0"; wait_for 30 idle www-01
-wait_for 30 test "$(runs_of lb-01)" -gt "$lb0"; wait_for 30 idle lb-01
+wait_for 30 runs_gt www-01 "$www0"; wait_for 30 idle www-01
+wait_for 30 runs_gt lb-01 "$lb0"; wait_for 30 idle lb-01
 sleep 1
 note "www-01 app.env:"; sed 's/^/      /' "$D/www-01/etc/app.env"
 note "lb-01 upstream.conf:"; sed 's/^/      /' "$D/lb-01/etc/upstream.conf"
@@ -179,14 +184,14 @@ for i in $(seq 1 200); do
 	provbus-publish -c "$D/api-01/provbus.json" provides >/dev/null 2>>"$D/burst.err" || echo "publish $i failed" >>"$D/burst.err"
 done
 note "200 announcements sent in $(( ($(date +%s%N) - t0) / 1000000 )) ms; waiting for the dust to settle ..."
-wait_for 30 test "$(runs_of www-01)" -gt "$www1"; sleep 2; wait_for 30 idle www-01
+wait_for 30 runs_gt www-01 "$www1"; sleep 2; wait_for 30 idle www-01
 expect "the burst of 200 gave one www-01 run" test $(( $(runs_of www-01) - www1 )) -eq 1
 expect "www-01 sees api-01's last port" grep -q "http://10.0.3.7:2200" "$D/www-01/etc/app.env"
 
 say "api-02 retires"
 www2=$(runs_of www-01)
 provbus-publish -c "$D/api-02/provbus.json" retire api 2>&1 | sed 's/^/    /'
-wait_for 30 test "$(runs_of www-01)" -gt "$www2"; sleep 1.5; wait_for 30 idle www-01
+wait_for 30 runs_gt www-01 "$www2"; sleep 1.5; wait_for 30 idle www-01
 expect "the retire gave one www-01 run" test $(( $(runs_of www-01) - www2 )) -eq 1
 expect "www-01 now has one API_URL" grep -q "^export API_URL='http://10.0.3.7:2200'$" "$D/www-01/etc/app.env"
 
