@@ -1,0 +1,707 @@
+/* provbus-publish — announces what this node provides, or retires it
+ * (SPEC §7).
+ *
+ *   provbus-publish [-c FILE] provides [SERVICE_ID...]
+ *   provbus-publish [-c FILE] retire SERVICE_ID...
+ *   provbus-publish [-c FILE] flush
+ *
+ * A run: build the events of this run (one per key, one seq per service
+ * announcement), spool them in STATE_DIR/outbox.db in one transaction with
+ * their seqs, take the send lock, connect, and send the whole outbox,
+ * oldest first, with confirms (sender.c). What is not confirmed stays
+ * spooled for the next run. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "err.h"
+#include "event.h"
+#include "log.h"
+#include "manifest.h"
+#include "names.h"
+#include "outbox.h"
+#include "pbtime.h"
+#include "sender.h"
+#include "session.h"
+
+#define PROG "provbus-publish"
+
+struct opts {
+	const char *config;	/* -c, or NULL */
+	int verbose;
+	int dry_run;
+	int64_t ttl_s;
+	int has_ttl;
+	int64_t timeout_ms;
+};
+
+/* The events of one service in this run: they share one seq. */
+struct announcement {
+	char *service;
+	const struct pb_manifest *m;	/* NULL: retire from the outbox's record */
+	struct pb_event *ev;
+	size_t n_ev;
+	struct pb_provided *now;	/* provides: the keys announced, for the record */
+	size_t n_now;
+	int record;		/* 1: replace the record with now */
+};
+
+struct run {
+	struct opts *o;
+	struct pb_config *cfg;
+	struct pb_manifest_set set;
+	struct pb_outbox *ob;
+	struct pb_err ob_err;	/* why the outbox is in memory */
+	struct announcement *an;
+	size_t n_an;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: " PROG " [-c FILE] [options] provides [SERVICE_ID...]\n"
+"       " PROG " [-c FILE] [options] retire SERVICE_ID...\n"
+"       " PROG " [-c FILE] [options] flush\n"
+"\n"
+"Announces on the broker what this node provides, one event per key, with\n"
+"publisher confirms. Events the broker has not confirmed stay spooled in\n"
+"STATE_DIR/outbox.db; every run sends them first, oldest first.\n"
+"\n"
+"commands:\n"
+"  provides [SERVICE_ID...]  announce the provides of these services (default:\n"
+"                            every manifest in services_dir); keys dropped from\n"
+"                            a manifest since its last announcement are retired\n"
+"  retire SERVICE_ID...      retire every key of these services (from the\n"
+"                            manifest, or from what was last announced when the\n"
+"                            manifest is gone)\n"
+"  flush                     send only what is spooled\n"
+"\n"
+"options:\n"
+"  -c, --config FILE  the node configuration (default $PROVBUS_CONFIG, else\n"
+"                     " PB_CONFIG_DEFAULT ")\n"
+"      --ttl S        announce a lease: providers expire S seconds after receipt\n"
+"                     unless announced again (default 0: no lease)\n"
+"      --dry-run      print the events of this run as JSON lines on stdout; send\n"
+"                     nothing, spool nothing, use no seq (flush: print the spool)\n"
+"      --timeout S    wait at most S seconds (default 10) for the send lock, to\n"
+"                     connect, and between two confirms from the broker\n"
+"  -v, --verbose      more log lines (repeatable)\n"
+"  -h, --help         this text\n"
+"      --version      the version\n"
+"\n"
+"exit status:\n"
+"  0   every event confirmed by the broker\n"
+"  64  usage error\n"
+"  65  bad manifest (FILE:LINE:COLUMN), or a SERVICE_ID with no manifest in\n"
+"      services_dir (retire: and no record of what it last announced)\n"
+"  66  the configuration file is missing\n"
+"  69  broker unavailable and nothing spooled (the outbox could not be written)\n"
+"  75  events spooled in STATE_DIR/outbox.db: sent by the next run or `flush`\n"
+"  77  refused by the broker (topic permissions): those events are dropped,\n"
+"      not spooled\n"
+"  78  configuration error, or exchange provbus.F missing (run provbus-schema apply)\n");
+}
+
+/* ---- options ---- */
+
+static int parse_seconds(const char *opt, const char *s, int allow_zero, int64_t *ms,
+			 struct pb_err *err)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || v < 0 || (!allow_zero && v <= 0) ||
+	    v > 1e9)
+		return pb_err_set(err, EX_USAGE, "%s '%s': want a %s number of seconds", opt, s,
+				  allow_zero ? "non-negative" : "positive");
+	*ms = (int64_t)llround(v * 1000.0);
+	if (!allow_zero && *ms < 1)
+		*ms = 1;
+	return 0;
+}
+
+static int parse_ttl(const char *s, int64_t *ttl, struct pb_err *err)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < 0)
+		return pb_err_set(err, EX_USAGE, "--ttl '%s': want a whole number of seconds, 0 or more",
+				  s);
+	*ttl = v;
+	return 0;
+}
+
+/* The option getopt complained about: a long one as written, a short
+ * one from optopt (argv may hold several in one word, "-vx"). */
+static const char *option_text(const char *arg, int opt, char *buf, size_t size)
+{
+	if (!strncmp(arg, "--", 2))
+		snprintf(buf, size, "%.*s", (int)strcspn(arg, "="), arg);
+	else
+		snprintf(buf, size, "-%c", opt);
+	return buf;
+}
+
+/* ---- building the events ---- */
+
+static void announcement_release(struct announcement *a)
+{
+	free(a->service);
+	free(a->ev);
+	pb_provided_free(a->now, a->n_now);
+	memset(a, 0, sizeof(*a));
+}
+
+static struct pb_event *add_event(struct announcement *a, size_t *cap, struct pb_err *err)
+{
+	if (a->n_ev == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 8;
+		struct pb_event *n = realloc(a->ev, ncap * sizeof(*n));
+		if (!n) {
+			pb_err_set(err, EX_OSERR, "out of memory");
+			return NULL;
+		}
+		a->ev = n;
+		*cap = ncap;
+	}
+	return &a->ev[a->n_ev++];
+}
+
+static int make_event(struct run *rn, struct announcement *a, size_t *cap, enum pb_kind kind,
+		      const char *federation, const char *key, const char *value, int public,
+		      struct pb_err *err)
+{
+	struct pb_event *ev = add_event(a, cap, err);
+	const char *where = a->m ? a->m->path : pb_outbox_path(rn->ob);
+
+	if (!ev)
+		return -1;
+	if (pb_event_init(ev, kind, federation, rn->cfg->region, rn->cfg->node, a->service, key,
+			  value, public, 0, rn->o->ttl_s, err)) {
+		a->n_ev--;
+		err->code = EX_DATAERR;
+		pb_err_prefix(err, "%s: service %s, key %s", where, a->service, key);
+		return -1;
+	}
+	return 0;
+}
+
+/* Is (federation, key) among the n pairs of kv (keys) under federation? */
+static int announced(const struct pb_kv *kv, size_t n, const char *fed_now, const char *fed,
+		     const char *key)
+{
+	if (strcmp(fed_now, fed))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(kv[i].name, key))
+			return 1;
+	return 0;
+}
+
+static int record_key(struct announcement *a, const char *key, const char *federation, int public,
+		      struct pb_err *err)
+{
+	struct pb_provided *n = realloc(a->now, (a->n_now + 1) * sizeof(*n));
+
+	if (!n)
+		return pb_err_set(err, EX_OSERR, "out of memory");
+	a->now = n;
+	n[a->n_now].key = strdup(key);
+	n[a->n_now].federation = strdup(federation);
+	n[a->n_now].public = public;
+	a->n_now++;
+	if (!n[a->n_now - 1].key || !n[a->n_now - 1].federation)
+		return pb_err_set(err, EX_OSERR, "out of memory");
+	return 0;
+}
+
+/* provides for manifest m: one event per key; a key it announced last
+ * time and no longer has is retired in the same announcement. */
+static int build_provides(struct run *rn, const struct pb_manifest *m, struct announcement *a,
+			  struct pb_err *err)
+{
+	struct pb_kv *kv = NULL;
+	struct pb_provided *last = NULL;
+	size_t n_kv = 0, n_last = 0, cap = 0;
+	int rc = -1;
+
+	a->m = m;
+	a->record = 1;
+	if (!(a->service = strdup(m->id))) {
+		pb_err_set(err, EX_OSERR, "out of memory");
+		goto out;
+	}
+	if (pb_manifest_expand(m, rn->cfg, &kv, &n_kv, err)) {
+		err->code = EX_DATAERR;
+		goto out;
+	}
+	if (pb_outbox_provided(rn->ob, rn->cfg->node, m->id, &last, &n_last, err))
+		goto out;
+	for (size_t i = 0; i < n_kv; i++)
+		if (make_event(rn, a, &cap, PB_KIND_PROVIDES, m->federation, kv[i].name,
+			       kv[i].value, m->public, err) ||
+		    record_key(a, kv[i].name, m->federation, m->public, err))
+			goto out;
+	for (size_t i = 0; i < n_last; i++)
+		if (!announced(kv, n_kv, m->federation, last[i].federation, last[i].key) &&
+		    make_event(rn, a, &cap, PB_KIND_RETIRE, last[i].federation, last[i].key, NULL,
+			       last[i].public, err))
+			goto out;
+	if (!n_kv && !n_last)
+		pb_log_notice("service %s (%s) provides nothing: nothing to announce", m->id,
+			      m->path);
+	rc = 0;
+out:
+	pb_kv_free_array(kv, n_kv);
+	pb_provided_free(last, n_last);
+	return rc;
+}
+
+/* retire id: the keys of its manifest, and those it last announced. */
+static int build_retire(struct run *rn, const char *id, struct announcement *a,
+			struct pb_err *err)
+{
+	const struct pb_manifest *m = pb_manifest_set_find(&rn->set, id);
+	struct pb_provided *last = NULL;
+	size_t n_last = 0, cap = 0;
+	int rc = -1;
+
+	a->m = m;
+	if (!(a->service = strdup(id))) {
+		pb_err_set(err, EX_OSERR, "out of memory");
+		goto out;
+	}
+	if (pb_outbox_provided(rn->ob, rn->cfg->node, id, &last, &n_last, err))
+		goto out;
+	if (!m && !n_last) {
+		pb_err_set(err, EX_DATAERR,
+			   "service '%s': no manifest with this id in %s, and no record in %s of "
+			   "what it announced: check the id", id, rn->cfg->services_dir,
+			   pb_outbox_path(rn->ob));
+		goto out;
+	}
+	for (size_t i = 0; m && i < m->n_provides; i++)
+		if (make_event(rn, a, &cap, PB_KIND_RETIRE, m->federation, m->provides[i].name, NULL,
+			       m->public, err))
+			goto out;
+	for (size_t i = 0; i < n_last; i++) {
+		int dup = 0;
+		for (size_t j = 0; m && j < m->n_provides && !dup; j++)
+			dup = !strcmp(m->federation, last[i].federation) &&
+			      !strcmp(m->provides[j].name, last[i].key);
+		if (!dup && make_event(rn, a, &cap, PB_KIND_RETIRE, last[i].federation, last[i].key,
+				       NULL, last[i].public, err))
+			goto out;
+	}
+	if (!a->n_ev)
+		pb_log_notice("service %s provides nothing: nothing to retire", id);
+	rc = 0;
+out:
+	pb_provided_free(last, n_last);
+	return rc;
+}
+
+static int seen_before(char **ids, int i)
+{
+	for (int j = 0; j < i; j++)
+		if (!strcmp(ids[j], ids[i]))
+			return 1;
+	return 0;
+}
+
+/* The announcements of this run, in the order of the ids (default: every
+ * manifest, by id). */
+static int build(struct run *rn, enum pb_kind kind, char **ids, int n_ids, struct pb_err *err)
+{
+	size_t want = n_ids ? (size_t)n_ids : rn->set.n;
+
+	rn->an = calloc(want ? want : 1, sizeof(*rn->an));
+	if (!rn->an)
+		return pb_err_set(err, EX_OSERR, "out of memory");
+	if (kind == PB_KIND_PROVIDES && !n_ids) {
+		if (!rn->set.n)
+			pb_log_notice("no manifest in %s: nothing to announce", rn->cfg->services_dir);
+		for (size_t i = 0; i < rn->set.n; i++)
+			if (build_provides(rn, rn->set.items[i], &rn->an[rn->n_an++], err))
+				return -1;
+		return 0;
+	}
+	for (int i = 0; i < n_ids; i++) {
+		const struct pb_manifest *m;
+
+		if (seen_before(ids, i))
+			continue;
+		if (kind == PB_KIND_RETIRE) {
+			if (build_retire(rn, ids[i], &rn->an[rn->n_an++], err))
+				return -1;
+			continue;
+		}
+		if (!(m = pb_manifest_set_find(&rn->set, ids[i])))
+			return pb_err_set(err, EX_DATAERR,
+					  "service '%s': no manifest with this id in %s: check the id "
+					  "(the \"id\" field of a *.json file there)", ids[i],
+					  rn->cfg->services_dir);
+		if (build_provides(rn, m, &rn->an[rn->n_an++], err))
+			return -1;
+	}
+	return 0;
+}
+
+static int emit(const struct pb_event *ev, FILE *f)
+{
+	char *body = pb_event_encode(ev, NULL);
+	int rc = body && fprintf(f, "%s\n", body) >= 0 ? 0 : -1;
+
+	free(body);
+	return rc;
+}
+
+/* --dry-run: the events with the seqs they would get. */
+static int print_events(struct run *rn, struct pb_err *err)
+{
+	for (size_t i = 0; i < rn->n_an; i++) {
+		struct announcement *a = &rn->an[i];
+		int64_t last = 0;
+
+		if (!a->n_ev)
+			continue;
+		if (pb_outbox_last_seq(rn->ob, rn->cfg->node, a->service, &last, err))
+			return -1;
+		for (size_t k = 0; k < a->n_ev; k++) {
+			a->ev[k].seq = last + 1;
+			if (emit(&a->ev[k], stdout))
+				return pb_err_set(err, EX_IOERR, "stdout: %s", strerror(errno));
+		}
+	}
+	return fflush(stdout) ? pb_err_set(err, EX_IOERR, "stdout: %s", strerror(errno)) : 0;
+}
+
+static int spool_event(struct run *rn, struct pb_event *ev, struct pb_err *err)
+{
+	char exchange[PB_IDENT_MAX + 16], rk[PB_IDENT_MAX + PB_KEY_MAX + 16];
+	size_t len;
+	char *body = pb_event_encode(ev, &len);
+	int rc = -1;
+
+	if (!body) {
+		pb_err_set(err, EX_SOFTWARE, "cannot encode the event of key %s", ev->key);
+		goto out;
+	}
+	pb_exchange_name(ev->federation, exchange, sizeof(exchange));
+	pb_event_routing_key(ev, rk, sizeof(rk));
+	rc = pb_outbox_add(rn->ob, ev, exchange, rk, body, len, err);
+out:
+	free(body);
+	return rc;
+}
+
+/* Every event of the run, with its seq, in one transaction: all spooled
+ * or none. */
+static int spool(struct run *rn, struct pb_err *err)
+{
+	if (pb_outbox_begin(rn->ob, err))
+		return -1;
+	for (size_t i = 0; i < rn->n_an; i++) {
+		struct announcement *a = &rn->an[i];
+		int64_t seq = 0;
+
+		if (a->n_ev && pb_outbox_take_seq(rn->ob, rn->cfg->node, a->service, &seq, err))
+			goto fail;
+		for (size_t k = 0; k < a->n_ev; k++) {
+			a->ev[k].seq = seq;
+			if (spool_event(rn, &a->ev[k], err))
+				goto fail;
+		}
+		if (a->record &&
+		    pb_outbox_set_provided(rn->ob, rn->cfg->node, a->service, a->now, a->n_now, err))
+			goto fail;
+		if (a->n_ev)
+			pb_log_info("spooled service=%s seq=%" PRId64 " events=%zu", a->service, seq,
+				    a->n_ev);
+	}
+	return pb_outbox_commit(rn->ob, err) ? (pb_outbox_rollback(rn->ob), -1) : 0;
+fail:
+	pb_outbox_rollback(rn->ob);
+	return -1;
+}
+
+/* ---- sending ---- */
+
+static int print_spool(struct pb_outbox *ob, struct pb_err *err)
+{
+	struct pb_outbox_row rows[256];
+	int64_t after = 0;
+	size_t got;
+
+	do {
+		if (pb_outbox_read(ob, after, 256, rows, &got, err))
+			return -1;
+		for (size_t i = 0; i < got; i++) {
+			printf("%s\n", rows[i].body);
+			after = rows[i].n;
+			pb_outbox_row_release(&rows[i]);
+		}
+	} while (got == 256);
+	return fflush(stdout) ? pb_err_set(err, EX_IOERR, "stdout: %s", strerror(errno)) : 0;
+}
+
+static void say_spooled(struct run *rn, int64_t left)
+{
+	pb_log_err("%" PRId64 " event%s spooled to %s; %s will be sent by the next publish or "
+		   "`provbus-publish flush`", left, left == 1 ? "" : "s", pb_outbox_path(rn->ob),
+		   left == 1 ? "it" : "they");
+}
+
+/* The exit status after a failure to deliver: 75 when what is left is
+ * spooled, 69 when it could not be (memory outbox). */
+static int undelivered(struct run *rn, int code)
+{
+	int64_t left = 0;
+	struct pb_err err = PB_ERR_INIT;
+
+	if (pb_outbox_count(rn->ob, &left, &err))
+		pb_log_err("%s", err.msg);
+	if (pb_outbox_in_memory(rn->ob)) {
+		pb_log_err("broker unavailable and nothing spooled: %s; %" PRId64
+			   " event%s not sent", rn->ob_err.msg, left, left == 1 ? "" : "s");
+		return code == EX_TEMPFAIL || code == EX_UNAVAILABLE ? EX_UNAVAILABLE : code;
+	}
+	if (left)
+		say_spooled(rn, left);
+	return code;
+}
+
+static int send_all(struct run *rn)
+{
+	struct pb_session_opts so;
+	struct pb_session *s = NULL;
+	struct pb_send_opts sendo = { rn->o->timeout_ms, 1000, isatty(2) };
+	struct pb_send_result r;
+	struct pb_err err = PB_ERR_INIT;
+	char name[PB_IDENT_MAX + 32], url[512];
+	int64_t count = 0;
+	int rc;
+
+	if (pb_outbox_lock(rn->ob, rn->o->timeout_ms, &err)) {
+		pb_log_err("%s", err.msg);
+		return undelivered(rn, EX_TEMPFAIL);
+	}
+	if (pb_outbox_count(rn->ob, &count, &err)) {
+		pb_log_err("%s", err.msg);
+		return undelivered(rn, EX_TEMPFAIL);
+	}
+	if (!count) {
+		pb_log_info("nothing to send");
+		return 0;
+	}
+	snprintf(name, sizeof(name), PROG " %s", rn->cfg->node);
+	pb_session_opts_from_config(&so, rn->cfg, name);
+	so.connect_timeout_ms = rn->o->timeout_ms > INT32_MAX ? INT32_MAX : (int)rn->o->timeout_ms;
+	if (!(s = pb_session_new(&so))) {
+		pb_log_err("out of memory");
+		return undelivered(rn, EX_OSERR);
+	}
+	if (pb_session_connect(s, &err)) {
+		pb_log_err("%s", err.msg);
+		rc = undelivered(rn, err.code == EX_NOPERM || err.code == EX_CONFIG ? err.code
+						  : EX_TEMPFAIL);
+		goto out;
+	}
+	snprintf(url, sizeof(url), "%s", pb_session_url(s));	/* lost with the connection */
+	pb_sender_run(s, rn->ob, &sendo, &r);
+	if (r.stopped)
+		pb_log_err("%s", r.stop.msg);
+	if (r.returned)
+		pb_log_err("%" PRId64 " event%s returned by the broker as unroutable: check the "
+			   "alternate exchange of their exchange (provbus-schema verify)",
+			   r.returned, r.returned == 1 ? " was" : "s were");
+	if (r.nacked)
+		pb_log_err("%" PRId64 " event%s refused by the broker (basic.nack)", r.nacked,
+			   r.nacked == 1 ? " was" : "s were");
+	if (r.confirmed)
+		pb_log_notice("%" PRId64 " event%s confirmed by the broker %s", r.confirmed,
+			      r.confirmed == 1 ? "" : "s", url);
+	if (r.refusal.code)
+		rc = undelivered(rn, EX_NOPERM);
+	else if (r.missing_err.code)
+		rc = undelivered(rn, EX_CONFIG);
+	else if (r.stopped || r.nacked || r.returned)
+		rc = undelivered(rn, EX_TEMPFAIL);
+	else
+		rc = 0;
+	if (r.stopped)
+		pb_session_abort(s);
+out:
+	pb_session_free(s);
+	return rc;
+}
+
+/* ---- commands ---- */
+
+static int open_outbox(struct run *rn, struct pb_err *err)
+{
+	if (rn->o->dry_run) {
+		struct pb_err e2 = PB_ERR_INIT;
+		rn->ob = pb_outbox_open_readonly(rn->cfg->state_dir, &e2);
+		if (!rn->ob && e2.code != EX_NOINPUT)
+			pb_log_warn("%s: the seqs shown may be too low", e2.msg);
+		/* no file yet: an empty outbox in memory (no seqs, no record) */
+		if (!rn->ob)
+			rn->ob = pb_outbox_open_memory(rn->cfg->state_dir, err);
+		return rn->ob ? 0 : -1;
+	}
+	rn->ob = pb_outbox_open(rn->cfg->state_dir, (int)rn->o->timeout_ms, &rn->ob_err);
+	if (rn->ob)
+		return 0;
+	pb_log_warn("%s: cannot spool, sending without a spool", rn->ob_err.msg);
+	rn->ob = pb_outbox_open_memory(rn->cfg->state_dir, err);
+	return rn->ob ? 0 : -1;
+}
+
+static int cmd_publish(struct run *rn, enum pb_kind kind, char **ids, int n_ids)
+{
+	struct pb_err err = PB_ERR_INIT;
+
+	if (pb_manifest_load_dir(rn->cfg->services_dir, rn->cfg->federation, 1, &rn->set, &err) ||
+	    open_outbox(rn, &err))
+		goto fail;
+	if (build(rn, kind, ids, n_ids, &err))
+		goto fail;
+	if (rn->o->dry_run)
+		return print_events(rn, &err) ? (pb_log_err("%s", err.msg), err.code) : 0;
+	if (spool(rn, &err))
+		goto fail;
+	return send_all(rn);
+fail:
+	pb_log_err("%s", err.msg);
+	return err.code ? err.code : EX_SOFTWARE;
+}
+
+static int cmd_flush(struct run *rn)
+{
+	struct pb_err err = PB_ERR_INIT;
+
+	if (rn->o->dry_run) {
+		rn->ob = pb_outbox_open_readonly(rn->cfg->state_dir, &err);
+		if (!rn->ob)
+			return err.code == EX_NOINPUT ? 0 : (pb_log_err("%s", err.msg), err.code);
+		return print_spool(rn->ob, &err) ? (pb_log_err("%s", err.msg), err.code) : 0;
+	}
+	rn->ob = pb_outbox_open_readonly(rn->cfg->state_dir, &err);
+	if (!rn->ob && err.code == EX_NOINPUT) {
+		pb_log_info("%s: nothing spooled", err.msg);
+		return 0;
+	}
+	pb_outbox_close(rn->ob);
+	rn->ob = pb_outbox_open(rn->cfg->state_dir, (int)rn->o->timeout_ms, &err);
+	if (!rn->ob) {
+		/* the events stay where they are; what is wrong is the state_dir */
+		pb_log_err("%s: fix the permissions of state_dir %s", err.msg, rn->cfg->state_dir);
+		return EX_CONFIG;
+	}
+	return send_all(rn);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "ttl", required_argument, NULL, 't' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct opts o = { .timeout_ms = 10000 };
+	struct run rn;
+	struct pb_err err = PB_ERR_INIT;
+	const char *verb;
+	char text[64];
+	int c, rc = EX_USAGE;
+
+	memset(&rn, 0, sizeof(rn));
+	rn.o = &o;
+	pb_log_init(PROG, 0);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': o.config = optarg; break;
+		case 'v': o.verbose++; break;
+		case 'n': o.dry_run = 1; break;
+		case 't':
+			if (parse_ttl(optarg, &o.ttl_s, &err))
+				goto usage_err;
+			o.has_ttl = 1;
+			break;
+		case 'T':
+			if (parse_seconds("--timeout", optarg, 0, &o.timeout_ms, &err))
+				goto usage_err;
+			break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf(PROG " %s\n", PB_VERSION); return 0;
+		case ':':
+			pb_err_set(&err, EX_USAGE, "option %s needs an argument",
+				   option_text(argv[optind - 1], optopt, text, sizeof(text)));
+			goto usage_err;
+		default:
+			pb_err_set(&err, EX_USAGE, "unknown option %s",
+				   option_text(argv[optind - 1], optopt, text, sizeof(text)));
+			goto usage_err;
+		}
+	}
+	pb_log_init(PROG, o.verbose);
+	if (optind >= argc) {
+		pb_err_set(&err, EX_USAGE, "a command is needed: provides, retire or flush");
+		goto usage_err;
+	}
+	verb = argv[optind++];
+	if (strcmp(verb, "provides") && strcmp(verb, "retire") && strcmp(verb, "flush")) {
+		pb_err_set(&err, EX_USAGE, "unknown command '%s': want provides, retire or flush", verb);
+		goto usage_err;
+	}
+	if (!strcmp(verb, "retire") && optind >= argc) {
+		pb_err_set(&err, EX_USAGE, "retire needs at least one SERVICE_ID");
+		goto usage_err;
+	}
+	if (!strcmp(verb, "flush") && (optind < argc || o.has_ttl)) {
+		pb_err_set(&err, EX_USAGE, "flush takes no %s",
+			   o.has_ttl ? "--ttl (the spooled events keep theirs)" : "SERVICE_ID");
+		goto usage_err;
+	}
+	rn.cfg = pb_config_load(pb_config_path(o.config), &err);
+	if (!rn.cfg) {
+		pb_log_err("%s", err.msg);
+		rc = err.code ? err.code : EX_CONFIG;
+		goto out;
+	}
+	if (!strcmp(verb, "flush"))
+		rc = cmd_flush(&rn);
+	else
+		rc = cmd_publish(&rn, strcmp(verb, "retire") ? PB_KIND_PROVIDES : PB_KIND_RETIRE,
+				 argv + optind, argc - optind);
+	goto out;
+usage_err:
+	pb_log_err("%s (see " PROG " --help)", err.msg);
+	rc = EX_USAGE;
+out:
+	for (size_t i = 0; i < rn.n_an; i++)
+		announcement_release(&rn.an[i]);
+	free(rn.an);
+	pb_outbox_close(rn.ob);
+	pb_manifest_set_release(&rn.set);
+	pb_config_free(rn.cfg);
+	return rc;
+}

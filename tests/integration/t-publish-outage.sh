@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# provbus-publish when the broker goes wrong in the middle: a memory alarm
+# (connection.blocked) until --timeout, and the connection closed by the
+# broker during a flush of a large outbox (streamed with a window of
+# confirms). Each time: exit 75, the unconfirmed events stay spooled, a
+# later flush sends them, and every event arrives (a few may arrive twice:
+# the broker may have taken them before it lost our connection, and
+# consumers drop the second copy by id).
+# shellcheck disable=SC1091
+. "$PB_ROOT/tests/integration/lib.sh"
+pb_setup puboutage
+
+F=pof R=us-east-1 NODE=big-01
+cleanup_outage() {
+	# the alarm is broker-wide: never leave it set for the next test
+	pb_ctl set_vm_memory_high_watermark 0.4 >/dev/null 2>&1
+	_pb_cleanup
+}
+trap cleanup_outage EXIT
+
+pb_topology "$F" "$R"
+pb_apply >/dev/null; ok $? "topology applied"
+pb_node_config "$T/up.json" "$NODE" "$F" "$R"
+C=$T/up.json SD=$T/$NODE/services.d DB=$T/$NODE/state/outbox.db
+sed 's#"urls": \["[^"]*"\]#"urls": ["amqp://guest:guest@127.0.0.1:1/x"]#' "$C" >"$T/down.json"
+A() { pbtest-amqp "$URL" "$@"; }
+sql() { sqlite3 "$DB" "$1"; }
+A queue cap --bind "provbus.$F:#" >/dev/null
+# distinct ids delivered so far, from the capture queue (drained)
+# (grep, not jq: tens of thousands of lines)
+delivered() {
+	A get cap --count "$1" --timeout-ms 3000 | grep -o '"message_id":"[^"]*"' | cut -d'"' -f4 >>"$2"
+}
+
+# --- a memory alarm: blocked until --timeout, then spooled
+cat >"$SD/small.json" <<'EOT'
+{"id": "small", "local_port": 80, "provides": {"S_URL": "http://{HOST}:{PORT}", "S_HOST": "{HOST}"}}
+EOT
+pb_ctl set_vm_memory_high_watermark 0 >/dev/null
+wait_for 10 sh -c "'$PB_BROKER' ctl '$PB_BROKER_DIR' status 2>/dev/null | grep -q 'Memory alarm on node'"
+
+start=$(date +%s%N)
+provbus-publish -c "$C" --timeout 2 provides small 2>"$T/err"; rc=$?
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+is $rc 75 "broker blocked (memory alarm): 75"
+ok "$([ "$ms" -ge 1900 ] && [ "$ms" -lt 8000 ]; echo $?)" "it gave up after about --timeout 2 s (${ms} ms)"
+like "$(cat "$T/err")" "blocked" "the message says the broker blocked publishing"
+like "$(cat "$T/err")" "2 events spooled to $DB" "the unconfirmed events are spooled"
+sql 'SELECT id FROM outbox' >"$T/expected1"
+pb_ctl set_vm_memory_high_watermark 0.4 >/dev/null
+provbus-publish -c "$C" flush 2>"$T/err"; is $? 0 "alarm cleared: flush exits 0"
+is "$(sql 'SELECT count(*) FROM outbox')" 0 "the outbox is empty"
+delivered "$(A count cap)" "$T/delivered1"	# (the first may come twice: taken before the block)
+is "$(sort -u "$T/expected1" | comm -23 - <(sort -u "$T/delivered1") | wc -l)" 0 "every event blocked by the alarm was delivered"
+
+# --- the connection closed by the broker in the middle of a large flush
+rm "$SD/small.json"
+python3 -c "
+import json
+print(json.dumps({'id': 'big', 'provides': {'K%05d' % i: 'http://{HOST}:%d' % i for i in range(5000)}}))" >"$SD/big.json"
+for _ in $(seq 6); do provbus-publish -c "$T/down.json" provides 2>/dev/null || :; done
+N=$(sql 'SELECT count(*) FROM outbox')
+is "$N" 30000 "30000 events spooled"
+sql 'SELECT id FROM outbox' >"$T/expected2"
+provbus-publish -c "$C" --timeout 5 flush 2>"$T/flush1.err" &
+FLUSH=$!; _pb_pids+=("$FLUSH")
+# as soon as the first confirms are in, the broker drops every connection
+# (rabbitmqctl itself takes a second or two to start: the flush of 30000
+# events takes several)
+wait_for 20 sh -c "[ \"\$(sqlite3 '$DB' 'SELECT count(*) FROM outbox' 2>/dev/null || echo $N)\" -lt $N ]"
+pb_ctl close_all_connections -p "$VHOST" "provbus test: connection lost mid-flush" >/dev/null
+wait "$FLUSH"; rc=$?
+is $rc 75 "connection closed mid-flush: 75"
+like "$(cat "$T/flush1.err")" "closed the connection|connection closed|CONNECTION_FORCED" "the message says the connection was lost"
+left=$(sql 'SELECT count(*) FROM outbox')
+ok "$([ "$left" -gt 0 ] && [ "$left" -lt "$N" ]; echo $?)" "part of the outbox was confirmed, $left events stay spooled"
+like "$(cat "$T/flush1.err")" "$left events spooled to $DB" "the message counts what stays spooled"
+provbus-publish -c "$C" flush 2>"$T/flush2.err"; is $? 0 "the next flush: 0"
+is "$(sql 'SELECT count(*) FROM outbox')" 0 "the outbox is empty"
+got=$(A count cap)
+ok "$([ "$got" -ge "$N" ]; echo $?)" "at least $N messages delivered ($got)"
+delivered "$got" "$T/delivered2"
+is "$(sort -u "$T/expected2" | comm -23 - <(sort -u "$T/delivered2") | wc -l)" 0 "nothing lost: every spooled event was delivered"
+dups=$(( $(wc -l <"$T/delivered2") - $(sort -u "$T/delivered2" | wc -l) ))
+ok "$([ "$dups" -le 1000 ]; echo $?)" "duplicates only from the lost window of confirms ($dups <= 1000)"
+
+pb_done
