@@ -68,28 +68,54 @@ start_broker() {
 	echo "broker up: $(grep PB_BROKER_URL= "$own_broker/broker.env" | cut -d"'" -f2 | sed 's/guest:guest@/guest@/')"
 }
 
+# One integration script, its verdict written to RUNDIR/NAME.result as
+# "ok-count not-ok-count rc seconds".
+run_one() {
+	local t=$1 name out rc start
+	name=$(basename "$t" .sh)
+	out="$RUNDIR/$name.log"
+	start=$(date +%s)
+	PB_TEST_TMP="$RUNDIR/$name" timeout -k 10 "${PB_TEST_TIMEOUT:-300}" bash "$t" >"$out" 2>&1 </dev/null
+	rc=$?
+	echo "$(grep -c '^ok ' "$out") $(grep -c '^not ok ' "$out") $rc $(( $(date +%s) - start ))" >"$RUNDIR/$name.result"
+}
+
+report_one() {
+	local name=$1 ok nok rc secs
+	read -r ok nok rc secs <"$RUNDIR/$name.result"
+	passed=$((passed + ok)); failed=$((failed + nok))
+	if [ "$rc" -ne 0 ] && [ "$nok" -eq 0 ]; then failed=$((failed + 1)); fi
+	if [ "$rc" -ne 0 ] || [ "$nok" -ne 0 ]; then
+		failures+=("$name")
+		echo "FAIL $name (rc=$rc, $ok ok, $nok not ok, ${secs}s)"
+		grep -v '^ok ' "$RUNDIR/$name.log" | tail -n 40 | sed 's/^/    /'
+	else
+		echo "ok   $name: $ok checks, ${secs}s"
+	fi
+}
+
+# Scripts run PB_JOBS at a time (default 3: most of a script's time is
+# spent waiting on brokers, daemons and debounce timers, not on the CPU).
+# Scripts that must run alone (they load the machine or measure) are
+# listed in SERIAL and run after the others, one at a time.
+SERIAL=" t-bench-quick t-reliability-short "
 run_integration() {
-	local t name out rc ok nok start
+	local t name jobs=${PB_JOBS:-3} running=() serial=() n
 	start_broker || return
 	for t in tests/integration/t-*.sh; do
 		[ -f "$t" ] || continue
 		name=$(basename "$t" .sh)
 		[ -z "$pattern" ] || [[ $name == *$pattern* ]] || continue
-		out="$RUNDIR/$name.log"
-		start=$(date +%s)
-		PB_TEST_TMP="$RUNDIR/$name" timeout -k 10 "${PB_TEST_TIMEOUT:-300}" bash "$t" >"$out" 2>&1
-		rc=$?
-		ok=$(grep -c '^ok ' "$out")
-		nok=$(grep -c '^not ok ' "$out")
-		passed=$((passed + ok)); failed=$((failed + nok))
-		if [ $rc -ne 0 ] && [ "$nok" -eq 0 ]; then failed=$((failed + 1)); fi
-		if [ $rc -ne 0 ] || [ "$nok" -ne 0 ]; then
-			failures+=("$name")
-			echo "FAIL $name (rc=$rc, $ok ok, $nok not ok, $(( $(date +%s) - start ))s)"
-			tail -n 40 "$out" | sed 's/^/    /'
-		else
-			echo "ok   $name: $ok checks, $(( $(date +%s) - start ))s"
-		fi
+		if [[ $SERIAL == *" $name "* ]]; then serial+=("$t"); continue; fi
+		while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n 2>/dev/null || true; done
+		run_one "$t" &
+		running+=("$name")
+	done
+	wait
+	for name in "${running[@]}"; do report_one "$name"; done
+	for t in "${serial[@]}"; do
+		name=$(basename "$t" .sh)
+		run_one "$t"; report_one "$name"
 	done
 }
 
