@@ -1,0 +1,1281 @@
+/* replay.c — `replay`: the recorded events fed again, in their recorded
+ * order and at their recorded times, through the daemon's own pure
+ * modules (lib/providers.c for the provider set and the values,
+ * lib/debounce.c for when runs start) in virtual time; prints the runs
+ * that would start and compares them with the recorded ones.
+ *
+ * What is taken from the log as it happened, and what is decided again:
+ * - Verdicts are the log's: an event recorded `applied` is applied (with
+ *   no filter: the required keys and accepted regions are not in the
+ *   log, and the recorded verdict already says the node accepted it);
+ *   duplicate, stale, foreign and invalid events change nothing and are
+ *   not fed. Leases run out in virtual time (pb_providers_expire), so the
+ *   recorded `expired` rows are not fed either.
+ * - Change detection is decided again: after each applied event, the
+ *   value of its KEY (pb_providers_values with one want per key: env
+ *   names are not in the log, and per-key value sets answer "did
+ *   anything change" the same way) against the value before; a change
+ *   is dirty when any key differs from the values the last successful
+ *   simulated run was given. A -> B -> A is no change.
+ * - The parameters are those of the params rows in force (a row is a
+ *   daemon start, which resets the debounce and keeps the throttle
+ *   window, or a reload); --quiet-ms, --max-wait-ms and --throttle
+ *   replace them everywhere (a what-if).
+ * - Requests are the recorded ones: each recorded startup, manual and
+ *   resume run is a request at its queued_at. Retries and follow-ups
+ *   come out of the debounce itself.
+ * - Simulated run k lasts as long as recorded run k and ends the same
+ *   way (ok or not); beyond the recorded runs, the median duration, ok.
+ * - Splay: the delay of simulated run k is the one the daemon drew for
+ *   recorded run k (its "splay" note), else what that run took (its
+ *   start minus the moment the debounce let it go), held to
+ *   [0, splay_ms]: a random draw can only be replayed from the record.
+ *   When recorded run k started later than the whole splay window, the
+ *   draw was for a run that never started (the change was undone during
+ *   the splay): splay_ms, the draw that agrees best with "nothing
+ *   started". Beyond the recorded runs, splay_ms / 2.
+ * - Loop latency: the daemon starts a run when its poll() wakes up, a
+ *   little after the debounce's deadline; when recorded run k started
+ *   within the tolerance after the simulated decision, the simulated run
+ *   starts at the recorded time too, so that events that came in between
+ *   are covered by it as they were by the real one.
+ * - Restarts: a params row "start" is a daemon start; the daemon was
+ *   down before it from a "stop" note if there is one, else from just
+ *   after its last record before the start (see infer_stops). While down
+ *   nothing starts; the start resets the debounce (the throttle window
+ *   is kept) and holds runs until the first recorded request after it
+ *   (the daemon connects and catches up with the history before it asks
+ *   for the startup run).
+ * - With the recorded parameters, virtual time ends at the end of the
+ *   log (its last event, run or note): a run that would start later is
+ *   not in the record and is not counted (a note says one was pending).
+ *   A what-if goes on until nothing is pending, so every event counts.
+ *
+ * Tolerance: a simulated start and a recorded one within 250 ms
+ * (--tolerance-ms) are the same start. Virtual time is exact; the daemon
+ * stamps started_at after its poll() wakes up (timer slack), after it
+ * has committed the batch of audit rows in front of it (up to
+ * CS_BATCH_DELAY_MS + a commit), and the events' received_at is stamped
+ * when a frame is read, not when the debounce hears of it. Those add a
+ * few ms to a few tens of ms on a loaded node; 250 ms covers them ten
+ * times over and stays far below any quiet_ms a fleet would use (2000 ms
+ * by default), so a real difference in decisions cannot hide in it.
+ *
+ * Memory: the params, runs and notes rows (small) and one entry per key
+ * and per simulated run; the events are streamed. */
+#include <jansson.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit-cli.h"
+#include "debounce.h"
+#include "event.h"
+#include "manifest.h"
+#include "pbtime.h"
+#include "providers.h"
+
+/* SPEC §3.1 defaults, for a log with no params row before its first event */
+static const struct pb_debounce_params default_params = { 2000, 30000, 6, 600000, 0, 5, 1000 };
+
+struct param_row {
+	int64_t at;
+	int start;		/* 1: a daemon start, 0: a reload */
+	struct pb_debounce_params p;	/* with the what-if overrides applied */
+	struct pb_debounce_params recorded;
+};
+
+struct rec_run {
+	int64_t id;
+	int64_t splay;		/* the splay the daemon drew (its "splay" note), -1: unknown */
+	enum pb_reason reason;
+	int reason_ok;		/* the reason text was known */
+	int64_t queued, started, finished, deferred;
+	int has_finished, ok;
+	char status[16];
+};
+
+struct request {
+	int64_t at;
+	enum pb_reason reason;
+};
+
+enum note_kind { NOTE_PAUSE, NOTE_RESUME, NOTE_STOP };
+
+struct note {
+	int64_t at;
+	enum note_kind kind;
+	int inferred;		/* a stop deduced from a restart, not noted */
+};
+
+struct sim_run {
+	int64_t queued, started, finished;
+	enum pb_reason reason;
+	int ok;
+	int64_t events;		/* applied and expired events since the previous start */
+	size_t rec;		/* paired recorded run (index), or SIZE_MAX */
+	int64_t latency;	/* the recorded loop latency taken before it */
+};
+
+/* When the debounce let the run go (started is later by the recorded
+ * loop latency): what is shown and compared. */
+#define SIM_DECIDED(s) ((s)->started - (s)->latency)
+
+struct key_state {
+	char *key;
+	char *cur, *good, *given;	/* value texts; NULL: no live provider */
+};
+
+struct replay {
+	const struct au_opts *o;
+	sqlite3 *db;
+	int what_if;
+
+	struct param_row *params;
+	size_t n_params, i_param;
+	struct rec_run *rec;
+	size_t n_rec;
+	int64_t median_ms;
+	struct request *req;
+	size_t n_req, i_req;
+	struct note *notes;
+	size_t n_notes, i_note;
+	int64_t log_end;
+
+	struct pb_providers *prov;
+	struct pb_debounce d;
+	int down;		/* between a stop note and the next start */
+	int catching_up;	/* after a start, while history events come */
+	int paused;		/* pause note */
+	int64_t now;
+
+	struct key_state *keys;	/* sorted by key */
+	size_t n_keys, cap_keys;
+	size_t n_dirty;		/* keys whose cur != good */
+
+	int start_pending;	/* the debounce let a run go; it starts at start_at */
+	int64_t start_at, start_lat;
+	struct pb_debounce_due start_due;
+	int running;
+	int64_t run_end;
+	int run_ok;
+
+	struct sim_run *runs;
+	size_t n_runs, cap_runs;
+	int64_t applied_since_start;	/* applied and expired events since the last start */
+	int64_t *starts;	/* every simulated start, for the throttle seed */
+
+	/* diagnostics */
+	int64_t n_events, n_fed, n_verdict_diff, n_changed_diff, n_expired_sim, n_expired_rec;
+	int has_changed_col;	/* the daemon filled events.changed */
+	int64_t splay_taken;
+	int late_run;		/* a run would start after the end of the log */
+	int64_t first_event_at, last_event_at;
+};
+
+static void *xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+
+	if (!q)
+		abort();
+	return q;
+}
+
+static char *xstrdup(const char *s)
+{
+	char *d = s ? strdup(s) : NULL;
+
+	if (s && !d)
+		abort();
+	return d;
+}
+
+static int str_eq(const char *a, const char *b)
+{
+	return (!a || !b) ? a == b : !strcmp(a, b);
+}
+
+/* --- loading the small tables ------------------------------------------------ */
+
+static int64_t json_int(json_t *o, const char *k, int64_t dflt)
+{
+	json_t *v = json_object_get(o, k);
+
+	return json_is_integer(v) ? (int64_t)json_integer_value(v) : dflt;
+}
+
+static void apply_overrides(const struct au_opts *o, struct pb_debounce_params *p)
+{
+	if (o->has_quiet)
+		p->quiet_ms = o->quiet_ms;
+	if (o->has_max_wait)
+		p->max_wait_ms = o->max_wait_ms;
+	if (o->has_throttle) {
+		p->throttle_runs = o->throttle_runs;
+		p->throttle_per_ms = o->throttle_per_ms;
+	}
+}
+
+static int load_params(struct replay *r, struct pb_err *err)
+{
+	sqlite3_stmt *st = au_prepare(r->db, "SELECT at, json FROM params ORDER BY at, id", err);
+	size_t cap = 0;
+	int step;
+
+	if (!st)
+		return -1;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *j = json_loads(au_col_text(st, 1) ? au_col_text(st, 1) : "", 0, NULL);
+		struct param_row *p;
+		const char *ev;
+
+		if (!json_is_object(j)) {
+			json_decref(j);
+			continue;	/* a damaged row: the previous parameters stay */
+		}
+		if (r->n_params == cap) {
+			cap = cap ? cap * 2 : 8;
+			r->params = xrealloc(r->params, cap * sizeof(*r->params));
+		}
+		p = &r->params[r->n_params++];
+		p->at = sqlite3_column_int64(st, 0);
+		p->recorded.quiet_ms = json_int(j, "quiet_ms", default_params.quiet_ms);
+		p->recorded.max_wait_ms = json_int(j, "max_wait_ms", default_params.max_wait_ms);
+		p->recorded.throttle_runs = (int)json_int(j, "throttle_runs", default_params.throttle_runs);
+		p->recorded.throttle_per_ms =
+			json_int(j, "throttle_per_s", default_params.throttle_per_ms / 1000) * 1000;
+		p->recorded.splay_ms = json_int(j, "splay_ms", default_params.splay_ms);
+		p->recorded.retry_max = (int)json_int(j, "retry_max", default_params.retry_max);
+		p->recorded.retry_base_ms = json_int(j, "retry_base_ms", default_params.retry_base_ms);
+		ev = json_string_value(json_object_get(j, "event"));
+		p->start = !ev || strcmp(ev, "reload") != 0;
+		p->p = p->recorded;
+		apply_overrides(r->o, &p->p);
+		json_decref(j);
+	}
+	sqlite3_finalize(st);
+	if (step != SQLITE_DONE)
+		return au_step_error(r->db, step, err);
+	return 0;
+}
+
+static int i64_cmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int req_cmp(const void *a, const void *b)
+{
+	return i64_cmp(&((const struct request *)a)->at, &((const struct request *)b)->at);
+}
+
+/* The recorded runs (by id: the order the daemon started them), the
+ * requests they imply, and the median duration. */
+static int load_runs(struct replay *r, struct pb_err *err)
+{
+	sqlite3_stmt *st = au_prepare(r->db, "SELECT id, reason, queued_at, started_at, finished_at,"
+					     " exit_status, status, deferred_ms FROM runs ORDER BY id", err);
+	size_t cap = 0, cap_req = 0, n_d = 0;
+	int64_t *durations = NULL;
+	int step;
+
+	if (!st)
+		return -1;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct rec_run *x;
+		const char *status = au_col_text(st, 6);
+
+		if (au_col_null(st, 3))
+			continue;	/* never started: not a start to reproduce */
+		if (r->n_rec == cap) {
+			cap = cap ? cap * 2 : 64;
+			r->rec = xrealloc(r->rec, cap * sizeof(*r->rec));
+			durations = xrealloc(durations, cap * sizeof(*durations));
+		}
+		x = &r->rec[r->n_rec++];
+		memset(x, 0, sizeof(*x));
+		x->id = sqlite3_column_int64(st, 0);
+		x->splay = -1;
+		x->reason_ok = pb_reason_parse(au_col_text(st, 1), &x->reason) == 0;
+		if (!x->reason_ok)
+			x->reason = PB_REASON_CHANGE;
+		x->started = sqlite3_column_int64(st, 3);
+		x->queued = au_col_null(st, 2) ? x->started : sqlite3_column_int64(st, 2);
+		x->has_finished = !au_col_null(st, 4);
+		x->finished = x->has_finished ? sqlite3_column_int64(st, 4) : 0;
+		x->deferred = sqlite3_column_int64(st, 7);
+		snprintf(x->status, sizeof(x->status), "%s", status ? status : "");
+		if (status && strcmp(status, "running"))
+			x->ok = !strcmp(status, "ok");
+		else
+			x->ok = status ? 1 : !au_col_null(st, 5) && sqlite3_column_int(st, 5) == 0;
+		if (x->has_finished && x->finished >= x->started)
+			durations[n_d++] = x->finished - x->started;
+		if (x->reason == PB_REASON_STARTUP || x->reason == PB_REASON_MANUAL ||
+		    x->reason == PB_REASON_RESUME) {
+			if (r->n_req == cap_req) {
+				cap_req = cap_req ? cap_req * 2 : 16;
+				r->req = xrealloc(r->req, cap_req * sizeof(*r->req));
+			}
+			r->req[r->n_req].at = x->queued;
+			r->req[r->n_req].reason = x->reason;
+			r->n_req++;
+		}
+	}
+	sqlite3_finalize(st);
+	if (n_d) {
+		qsort(durations, n_d, sizeof(*durations), i64_cmp);
+		r->median_ms = durations[n_d / 2];
+	} else {
+		r->median_ms = 10000;
+	}
+	free(durations);
+	if (step != SQLITE_DONE)
+		return au_step_error(r->db, step, err);
+	if (r->n_req)
+		qsort(r->req, r->n_req, sizeof(*r->req), req_cmp);
+	return 0;
+}
+
+static int rec_cmp_id(const void *key, const void *elem)
+{
+	int64_t id = *(const int64_t *)key, other = ((const struct rec_run *)elem)->id;
+
+	return id < other ? -1 : id > other;
+}
+
+/* The daemon notes the splay it drew for each run ("waited a splay of N
+ * ms (of at most M)"): the replay draws the same. */
+static int load_splays(struct replay *r, struct pb_err *err)
+{
+	sqlite3_stmt *st = au_prepare(r->db, "SELECT run_id, text FROM notes WHERE kind = 'splay'"
+					     " AND run_id IS NOT NULL", err);
+	int step;
+
+	if (!st)
+		return -1;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		struct rec_run *x = bsearch(&id, r->rec, r->n_rec, sizeof(*r->rec), rec_cmp_id);
+		const char *text = au_col_text(st, 1);
+		long long ms;
+
+		if (x && text && sscanf(text, "waited a splay of %lld ms", &ms) == 1 && ms >= 0)
+			x->splay = ms;
+	}
+	sqlite3_finalize(st);
+	if (step != SQLITE_DONE)
+		return au_step_error(r->db, step, err);
+	return 0;
+}
+
+static int note_cmp(const void *a, const void *b)
+{
+	const struct note *x = a, *y = b;
+
+	return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* When the daemon stopped before each restart, if no note says so: just
+ * after its last record (event, run, note) before the start. A daemon
+ * that was up later and started a run would have left that run in the
+ * log, so this never drops a recorded run; it keeps the replay from
+ * starting runs while the daemon was down. */
+static int infer_stops(struct replay *r, size_t *cap, struct pb_err *err)
+{
+	sqlite3_stmt *st = au_prepare(r->db,
+		"SELECT max(coalesce((SELECT max(received_at) FROM events WHERE received_at < ?1), 0),"
+		" coalesce((SELECT max(coalesce(finished_at, started_at)) FROM runs"
+		"  WHERE coalesce(finished_at, started_at) < ?1), 0),"
+		" coalesce((SELECT max(at) FROM notes WHERE at < ?1), 0))", err);
+	size_t i, n0 = r->n_notes;
+	int step = SQLITE_DONE;
+
+	if (!st)
+		return -1;
+	for (i = 0; i < r->n_params; i++) {
+		const struct param_row *p = &r->params[i];
+		int64_t last, prev_start = INT64_MIN;
+		int noted = 0;
+
+		if (!p->start)
+			continue;
+		for (size_t k = 0; k < i; k++)
+			if (r->params[k].start)
+				prev_start = r->params[k].at;
+		if (prev_start == INT64_MIN)
+			continue;	/* the first start: nothing ran before it */
+		for (size_t k = 0; k < n0; k++)
+			noted |= r->notes[k].kind == NOTE_STOP && r->notes[k].at > prev_start &&
+				 r->notes[k].at <= p->at;
+		if (noted)
+			continue;
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, p->at);
+		if ((step = sqlite3_step(st)) != SQLITE_ROW)
+			break;
+		step = SQLITE_DONE;
+		last = sqlite3_column_int64(st, 0);
+		if (last < prev_start)
+			last = prev_start;
+		if (r->n_notes == *cap) {
+			*cap = *cap ? *cap * 2 : 16;
+			r->notes = xrealloc(r->notes, *cap * sizeof(*r->notes));
+		}
+		r->notes[r->n_notes++] = (struct note){ last + 1, NOTE_STOP, 1 };
+	}
+	sqlite3_finalize(st);
+	if (step != SQLITE_DONE)
+		return au_step_error(r->db, step, err);
+	if (r->n_notes)
+		qsort(r->notes, r->n_notes, sizeof(*r->notes), note_cmp);
+	return 0;
+}
+
+/* Notes that change what the daemon could do: pause/resume (if the
+ * daemon notes them) and stop (it was down until its next start). */
+static int load_notes(struct replay *r, struct pb_err *err)
+{
+	sqlite3_stmt *st = au_prepare(r->db, "SELECT at, kind FROM notes WHERE kind IN"
+					     " ('pause', 'paused', 'resume', 'resumed', 'stop', 'shutdown')"
+					     " ORDER BY at, id", err);
+	size_t cap = 0;
+	int step;
+
+	if (!st)
+		return -1;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *k = au_col_text(st, 1);
+
+		if (r->n_notes == cap) {
+			cap = cap ? cap * 2 : 16;
+			r->notes = xrealloc(r->notes, cap * sizeof(*r->notes));
+		}
+		r->notes[r->n_notes].at = sqlite3_column_int64(st, 0);
+		r->notes[r->n_notes].kind = !strncmp(k, "pause", 5)    ? NOTE_PAUSE
+					    : !strncmp(k, "resume", 6) ? NOTE_RESUME
+								       : NOTE_STOP;
+		r->notes[r->n_notes].inferred = 0;
+		r->n_notes++;
+	}
+	sqlite3_finalize(st);
+	if (step != SQLITE_DONE)
+		return au_step_error(r->db, step, err);
+	return infer_stops(r, &cap, err);
+}
+
+/* The end of the log: its last event, run start or end, note or params row. */
+static int load_end(struct replay *r, struct pb_err *err)
+{
+	sqlite3_stmt *st = au_prepare(r->db,
+		"SELECT max(coalesce((SELECT max(received_at) FROM events), 0),"
+		" coalesce((SELECT max(started_at) FROM runs), 0),"
+		" coalesce((SELECT max(finished_at) FROM runs), 0),"
+		" coalesce((SELECT max(at) FROM notes), 0),"
+		" coalesce((SELECT max(at) FROM params), 0)),"
+		" (SELECT min(received_at) FROM events),"
+		" EXISTS(SELECT 1 FROM events WHERE changed = 1)", err);
+	int step;
+
+	if (!st)
+		return -1;
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		r->log_end = sqlite3_column_int64(st, 0);
+		r->first_event_at = au_col_null(st, 1) ? 0 : sqlite3_column_int64(st, 1);
+		r->has_changed_col = sqlite3_column_int(st, 2);
+	}
+	sqlite3_finalize(st);
+	if (step != SQLITE_ROW)
+		return au_step_error(r->db, step, err);
+	return 0;
+}
+
+/* --- keys and values ------------------------------------------------------------ */
+
+static struct key_state *key_get(struct replay *r, const char *key)
+{
+	size_t lo = 0, hi = r->n_keys;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(key, r->keys[mid].key);
+
+		if (!c)
+			return &r->keys[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	if (r->n_keys == r->cap_keys) {
+		r->cap_keys = r->cap_keys ? r->cap_keys * 2 : 32;
+		r->keys = xrealloc(r->keys, r->cap_keys * sizeof(*r->keys));
+	}
+	memmove(r->keys + lo + 1, r->keys + lo, (r->n_keys - lo) * sizeof(*r->keys));
+	memset(&r->keys[lo], 0, sizeof(r->keys[lo]));
+	r->keys[lo].key = xstrdup(key);
+	r->n_keys++;
+	return &r->keys[lo];
+}
+
+/* Recomputes the value of key; returns 1 when it changed (and keeps the
+ * dirty count right). */
+static int key_refresh(struct replay *r, const char *key)
+{
+	struct pb_want want = { key, key, NULL };
+	struct pb_kv *kv = NULL;
+	size_t n = 0;
+	struct key_state *k;
+	char *v;
+	int was_dirty, changed;
+
+	if (pb_providers_values(r->prov, &want, 1, NULL, NULL, 0, 0, &kv, &n) < 0)
+		abort();	/* ENOMEM */
+	k = key_get(r, key);
+	v = n ? kv[0].value : NULL;
+	changed = !str_eq(v, k->cur);
+	if (changed) {
+		was_dirty = !str_eq(k->cur, k->good);
+		free(k->cur);
+		k->cur = xstrdup(v);
+		if (was_dirty != !str_eq(k->cur, k->good))
+			r->n_dirty += was_dirty ? (size_t)-1 : 1;
+	}
+	pb_kv_free_array(kv, n);
+	return changed;
+}
+
+/* A run starts: the values it is given. */
+static void keys_give(struct replay *r)
+{
+	for (size_t i = 0; i < r->n_keys; i++) {
+		free(r->keys[i].given);
+		r->keys[i].given = xstrdup(r->keys[i].cur);
+	}
+}
+
+/* A run succeeded: its values are the good ones now. */
+static void keys_good(struct replay *r)
+{
+	r->n_dirty = 0;
+	for (size_t i = 0; i < r->n_keys; i++) {
+		struct key_state *k = &r->keys[i];
+
+		free(k->good);
+		k->good = xstrdup(k->given);
+		if (!str_eq(k->cur, k->good))
+			r->n_dirty++;
+	}
+}
+
+/* --- the simulated daemon ---------------------------------------------------------- */
+
+/* The splay "draw" of the next run: the one the daemon noted for
+ * recorded run k, else what that run took (its start minus now). */
+static int64_t splay_from_record(void *ctx, int64_t max_ms)
+{
+	struct replay *r = ctx;
+	size_t k = r->n_runs;
+	int64_t delay;
+
+	if (k >= r->n_rec)
+		return max_ms / 2;
+	delay = r->rec[k].started - r->now;
+	if (delay > max_ms + r->o->tolerance_ms) {
+		/* no recorded start in the splay window: whatever was drawn,
+		 * nothing started in it (a change undone during the splay
+		 * cancels the run); the longest draw agrees with that */
+		r->splay_taken++;
+		return max_ms;
+	}
+	if (r->rec[k].splay >= 0)
+		delay = r->rec[k].splay;
+	if (delay < 0)
+		delay = 0;
+	if (delay > max_ms)
+		delay = max_ms;
+	r->splay_taken++;
+	return delay;
+}
+
+static void run_start(struct replay *r)
+{
+	const struct pb_debounce_due *due = &r->start_due;
+	struct sim_run *s;
+	size_t k = r->n_runs;
+	int64_t dur = k < r->n_rec && r->rec[k].has_finished ? r->rec[k].finished - r->rec[k].started
+							      : r->median_ms;
+
+	if (dur < 0)
+		dur = 0;
+	pb_debounce_started(&r->d, r->now);
+	if (r->n_runs == r->cap_runs) {
+		r->cap_runs = r->cap_runs ? r->cap_runs * 2 : 64;
+		r->runs = xrealloc(r->runs, r->cap_runs * sizeof(*r->runs));
+		r->starts = xrealloc(r->starts, r->cap_runs * sizeof(*r->starts));
+	}
+	s = &r->runs[r->n_runs];
+	r->starts[r->n_runs] = r->now;
+	r->n_runs++;
+	s->queued = due->queued_at;
+	s->started = r->now;
+	s->finished = r->now + dur;
+	s->reason = due->reason;
+	s->ok = k < r->n_rec ? r->rec[k].ok : 1;
+	s->events = r->applied_since_start;
+	s->rec = SIZE_MAX;
+	r->applied_since_start = 0;
+	s->latency = r->start_lat;
+	r->start_pending = 0;
+	r->running = 1;
+	r->run_end = s->finished;
+	r->run_ok = s->ok;
+	keys_give(r);
+}
+
+static void run_finish(struct replay *r)
+{
+	r->running = 0;
+	if (r->run_ok)
+		keys_good(r);
+	pb_debounce_finished(&r->d, r->now, r->run_ok, r->n_dirty > 0);
+}
+
+struct expire_ctx {
+	struct replay *r;
+	char keys[16][PB_KEY_MAX + 1];
+	int n;
+	int overflow;
+};
+
+static void on_expired(const struct pb_provider *pv, void *ctx)
+{
+	struct expire_ctx *e = ctx;
+	int i;
+
+	e->r->n_expired_sim++;
+	e->r->applied_since_start++;
+	for (i = 0; i < e->n; i++)
+		if (!strcmp(e->keys[i], pv->key))
+			return;
+	if (e->n < 16)
+		snprintf(e->keys[e->n++], sizeof(e->keys[0]), "%s", pv->key);
+	else
+		e->overflow = 1;
+}
+
+static void expire(struct replay *r)
+{
+	struct expire_ctx e = { r, { { 0 } }, 0, 0 };
+	int changed = 0, i;
+
+	pb_providers_expire(r->prov, r->now, on_expired, &e);
+	for (i = 0; i < e.n; i++)
+		changed |= key_refresh(r, e.keys[i]);
+	if (e.overflow)	/* many keys at once: refresh them all */
+		for (size_t k = 0; k < r->n_keys; k++)
+			changed |= key_refresh(r, r->keys[k].key);
+	if (changed && !r->down)
+		pb_debounce_change(&r->d, r->now, PB_REASON_EXPIRY, r->n_dirty > 0);
+}
+
+/* The daemon's loop latency before simulated run k, as recorded: when
+ * recorded run k started within the tolerance after the debounce let the
+ * simulated one go, the start is taken at the recorded time (events that
+ * came in between were covered by the real start). 0 in a what-if. */
+static int64_t recorded_latency(const struct replay *r)
+{
+	size_t k = r->n_runs;
+	int64_t lat;
+
+	if (r->what_if || k >= r->n_rec)
+		return 0;
+	lat = r->rec[k].started - r->now;
+	return lat > 0 && lat <= r->o->tolerance_ms ? lat : 0;
+}
+
+/* Everything the simulated daemon does by itself up to time t: run ends,
+ * run starts, lease ends. Polls exactly when the debounce asks to. */
+static void sim_until(struct replay *r, int64_t t)
+{
+	struct pb_debounce_due due;
+
+	for (;;) {
+		int64_t next = PB_TIME_NEVER, exp = pb_providers_next_expiry(r->prov);
+
+		if (r->running) {
+			next = r->run_end;
+		} else if (r->start_pending) {
+			next = r->start_at;
+		} else if (!r->down) {
+			pb_debounce_poll(&r->d, r->now, splay_from_record, r, &due);
+			if (due.start) {
+				int64_t lat;
+
+				if (r->now > r->log_end && !r->what_if) {
+					r->late_run = 1;
+					break;
+				}
+				lat = recorded_latency(r);
+				r->start_due = due;
+				r->start_lat = lat;
+				if (!lat) {
+					run_start(r);
+					continue;
+				}
+				r->start_pending = 1;
+				r->start_at = r->now + lat;
+				next = r->start_at;
+			} else {
+				next = due.next_at;
+				if (next <= r->now)
+					next = r->now + 1;
+			}
+		}
+		if (exp < next)
+			next = exp;
+		if (next > t || next == PB_TIME_NEVER)
+			break;
+		if (next > r->now)
+			r->now = next;
+		if (r->running && r->run_end <= r->now)
+			run_finish(r);
+		else if (r->start_pending && r->start_at <= r->now)
+			run_start(r);
+		if (exp <= r->now)
+			expire(r);
+	}
+	if (t > r->now && t != PB_TIME_NEVER)
+		r->now = t;
+}
+
+static void update_pause(struct replay *r)
+{
+	pb_debounce_pause(&r->d, r->paused || r->catching_up);
+}
+
+/* A daemon start (params row): a new debounce that keeps the throttle
+ * window (the daemon reads it back from the log); a run still going in
+ * the simulation is cut (the daemon was stopped). */
+static void daemon_start(struct replay *r, const struct param_row *p)
+{
+	int n = r->n_runs > PB_DEBOUNCE_MAX_THROTTLE ? PB_DEBOUNCE_MAX_THROTTLE : (int)r->n_runs;
+
+	if (r->running) {
+		r->running = 0;
+		r->runs[r->n_runs - 1].finished = r->now;
+	}
+	r->start_pending = 0;
+	pb_debounce_init(&r->d, &p->p);
+	pb_debounce_seed_starts(&r->d, r->starts + (r->n_runs - (size_t)n), n);
+	r->down = 0;
+	r->paused = 0;
+	/* The daemon connects and catches up with the history before it
+	 * asks for the startup run, and takes in what the history changed
+	 * only then: nothing starts before the first recorded request. */
+	r->catching_up = 1;
+	update_pause(r);
+}
+
+/* Inputs other than events due at or before t, in time order. */
+static void inputs_until(struct replay *r, int64_t t)
+{
+	for (;;) {
+		int64_t tp = r->i_param < r->n_params ? r->params[r->i_param].at : PB_TIME_NEVER;
+		int64_t tr = r->i_req < r->n_req ? r->req[r->i_req].at : PB_TIME_NEVER;
+		int64_t tn = r->i_note < r->n_notes ? r->notes[r->i_note].at : PB_TIME_NEVER;
+		int64_t next = tp < tr ? tp : tr;
+
+		if (tn < next)
+			next = tn;
+		if (next > t || next == PB_TIME_NEVER)
+			return;
+		sim_until(r, next);
+		if (tp == next) {
+			const struct param_row *p = &r->params[r->i_param++];
+
+			if (p->start)
+				daemon_start(r, p);
+			else
+				pb_debounce_set_params(&r->d, &p->p);
+		} else if (tr == next) {
+			const struct request *q = &r->req[r->i_req++];
+
+			/* The daemon asks for the startup run once connected and
+			 * caught up; the first run after a start may be named
+			 * manual (a provision-now at that moment outranks it). */
+			if (r->catching_up) {
+				r->catching_up = 0;
+				update_pause(r);
+			}
+			pb_debounce_request(&r->d, r->now, q->reason);
+		} else {
+			const struct note *n = &r->notes[r->i_note++];
+
+			if (n->kind == NOTE_STOP)
+				r->down = 1;
+			else
+				r->paused = n->kind == NOTE_PAUSE;
+			update_pause(r);
+		}
+	}
+}
+
+static void copy_field(char *dst, size_t size, sqlite3_stmt *st, int i)
+{
+	const char *s = au_col_text(st, i);
+	size_t n = s ? strnlen(s, size - 1) : 0;
+
+	if (n)
+		memcpy(dst, s, n);
+	dst[n] = '\0';
+}
+
+enum { V_ID, V_AT, V_KIND, V_FED, V_REGION, V_NODE, V_SERVICE, V_KEY, V_VALUE, V_SEQ, V_TTL,
+       V_PUBLIC, V_VERDICT, V_SOURCE, V_CHANGED };
+
+/* One recorded event. */
+static void feed_event(struct replay *r, sqlite3_stmt *st)
+{
+	const char *verdict = au_col_text(st, V_VERDICT), *kind = au_col_text(st, V_KIND);
+	int64_t at = sqlite3_column_int64(st, V_AT);
+	struct pb_event ev;
+	int live_changed = 0, changed = 0;
+	enum pb_verdict v;
+
+	r->n_events++;
+	if (!r->first_event_at)
+		r->first_event_at = at;
+	r->last_event_at = at;
+	inputs_until(r, at);
+	sim_until(r, at);
+	if (verdict && !strcmp(verdict, "expired"))
+		r->n_expired_rec++;
+	if (!verdict || strcmp(verdict, "applied") || !kind || au_col_null(st, V_KEY) ||
+	    au_col_null(st, V_FED) || au_col_null(st, V_REGION) || au_col_null(st, V_NODE) ||
+	    au_col_null(st, V_SERVICE))
+		return;
+	memset(&ev, 0, offsetof(struct pb_event, value));
+	if (pb_kind_parse(kind, &ev.kind) < 0)
+		return;
+	copy_field(ev.federation, sizeof(ev.federation), st, V_FED);
+	copy_field(ev.region, sizeof(ev.region), st, V_REGION);
+	copy_field(ev.node, sizeof(ev.node), st, V_NODE);
+	copy_field(ev.service, sizeof(ev.service), st, V_SERVICE);
+	copy_field(ev.key, sizeof(ev.key), st, V_KEY);
+	ev.has_value = !au_col_null(st, V_VALUE);
+	if (ev.has_value) {
+		copy_field(ev.value, sizeof(ev.value), st, V_VALUE);
+		ev.value_len = strlen(ev.value);
+	} else {
+		ev.value[0] = '\0';
+		ev.value_len = 0;
+	}
+	ev.public = sqlite3_column_int(st, V_PUBLIC) != 0;
+	ev.seq = sqlite3_column_int64(st, V_SEQ);
+	ev.ttl_s = sqlite3_column_int64(st, V_TTL);
+	r->n_fed++;
+	r->applied_since_start++;
+	v = pb_providers_apply(r->prov, &ev, 0, NULL, at, &live_changed);
+	if (v != PB_VERDICT_APPLIED)
+		r->n_verdict_diff++;
+	if (live_changed)
+		changed = key_refresh(r, ev.key);
+	/* the daemon marks history events by the provider set (their values
+	 * are compared once, when the catch-up ends): compare live ones only */
+	if (r->has_changed_col && changed != (sqlite3_column_int(st, V_CHANGED) != 0) &&
+	    !(au_col_text(st, V_SOURCE) && !strcmp(au_col_text(st, V_SOURCE), "history")))
+		r->n_changed_diff++;
+	if (!changed)
+		return;
+	if (!r->down)
+		pb_debounce_change(&r->d, at, PB_REASON_CHANGE, r->n_dirty > 0);
+}
+
+static int simulate(struct replay *r, struct pb_err *err)
+{
+	sqlite3_stmt *st = au_prepare(r->db, "SELECT id, received_at, kind, federation, region, node,"
+					     " service, key, value, seq, ttl_s, public, verdict, source,"
+					     " changed FROM events ORDER BY id", err);
+	int step;
+
+	if (!st)
+		return -1;
+	{
+		struct pb_debounce_params p = default_params;
+
+		apply_overrides(r->o, &p);
+		pb_debounce_init(&r->d, &p);
+	}
+	r->now = r->n_params && r->params[0].at < r->first_event_at ? r->params[0].at
+								       : r->first_event_at;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW)
+		feed_event(r, st);
+	sqlite3_finalize(st);
+	if (step != SQLITE_DONE)
+		return au_step_error(r->db, step, err);
+	inputs_until(r, r->log_end);
+	if (r->what_if) {
+		/* a what-if accounts for every event: what is pending at the
+		 * end of the log runs after it (finite: retries are bounded) */
+		sim_until(r, PB_TIME_NEVER);
+		return 0;
+	}
+	sim_until(r, r->log_end);
+	/* what is pending at the end of the log would start after it */
+	if (!r->running && !r->down && pb_debounce_pending(&r->d))
+		r->late_run = 1;
+	return 0;
+}
+
+/* --- comparison and output ---------------------------------------------------------- */
+
+static int in_window(const struct au_opts *o, int64_t t)
+{
+	return (!o->has_since || t >= o->since) && (!o->has_until || t <= o->until);
+}
+
+struct diff {
+	int kind;		/* 0 recorded run not reproduced, 1 extra simulated run, 2 reason */
+	size_t rec, sim;
+};
+
+/* Pairs simulated and recorded starts in time order: two starts closer
+ * than the tolerance are one. Only runs in the window take part. */
+static void pair_runs(struct replay *r, struct diff **out, size_t *n_out, int64_t *max_delta)
+{
+	size_t i = 0, j = 0, n = 0, cap = 0;
+	struct diff *d = NULL;
+	int64_t tol = r->o->tolerance_ms;
+
+	*max_delta = 0;
+	for (;;) {
+		while (i < r->n_rec && !in_window(r->o, r->rec[i].started))
+			i++;
+		while (j < r->n_runs && !in_window(r->o, r->runs[j].started))
+			j++;
+		if (i >= r->n_rec && j >= r->n_runs)
+			break;
+		if (n + 2 > cap) {
+			cap = cap ? cap * 2 : 16;
+			d = xrealloc(d, cap * sizeof(*d));
+		}
+		if (i < r->n_rec && j < r->n_runs) {
+			int64_t delta = SIM_DECIDED(&r->runs[j]) - r->rec[i].started;
+
+			if (delta <= tol && delta >= -tol) {
+				r->runs[j].rec = i;
+				if (llabs(delta) > *max_delta)
+					*max_delta = llabs(delta);
+				if (!r->rec[i].reason_ok || r->rec[i].reason != r->runs[j].reason)
+					d[n++] = (struct diff){ 2, i, j };
+				i++;
+				j++;
+				continue;
+			}
+			if (r->rec[i].started < SIM_DECIDED(&r->runs[j]))
+				d[n++] = (struct diff){ 0, i++, SIZE_MAX };
+			else
+				d[n++] = (struct diff){ 1, SIZE_MAX, j++ };
+		} else if (i < r->n_rec) {
+			d[n++] = (struct diff){ 0, i++, SIZE_MAX };
+		} else {
+			d[n++] = (struct diff){ 1, SIZE_MAX, j++ };
+		}
+	}
+	*out = d;
+	*n_out = n;
+}
+
+/* The params row in force at t (NULL: none yet). */
+static const struct param_row *params_at(const struct replay *r, int64_t t)
+{
+	const struct param_row *p = NULL;
+
+	for (size_t i = 0; i < r->n_params && r->params[i].at <= t; i++)
+		p = &r->params[i];
+	return p;
+}
+
+/* The known causes that may explain a difference around [from, to]. */
+static void explain_diff(const struct replay *r, const struct rec_run *x, int64_t from, int64_t to,
+			 struct au_buf *b)
+{
+	const struct param_row *p = params_at(r, to);
+	char ts[PB_TIME_BUF], d[32];
+	size_t n0 = b->len;
+
+	if (x && x->deferred > 0)
+		au_buf_printf(b, "; the run waited %s for the provision lock", au_duration(x->deferred, d));
+	if (p && p->recorded.splay_ms > 0)
+		au_buf_printf(b, "; splay_ms was %lld (a random delay before each start)",
+			      (long long)p->recorded.splay_ms);
+	if (x && x->reason == PB_REASON_MANUAL)
+		au_buf_puts(b, "; a manual run (provision-now or SIGUSR1)");
+	if (x && x->reason == PB_REASON_RESUME)
+		au_buf_puts(b, "; a resume (runs were paused before it)");
+	/* a restart or reload in the 10 minutes around it */
+	for (size_t i = 0; i < r->n_params; i++) {
+		const struct param_row *q = &r->params[i];
+
+		if (q->at >= from - 600000 && q->at <= to + 600000)
+			au_buf_printf(b, "; the daemon %s at %s", q->start ? "started" : "reloaded its configuration",
+				      pb_time_format(q->at, ts));
+	}
+	for (size_t i = 0; i < r->n_notes; i++)
+		if (r->notes[i].at >= from - 600000 && r->notes[i].at <= to + 600000)
+			au_buf_printf(b, "; %s at %s",
+				      r->notes[i].kind == NOTE_PAUSE    ? "paused"
+				      : r->notes[i].kind == NOTE_RESUME ? "resumed"
+				      : r->notes[i].inferred ? "the daemon was down from about"
+							     : "the daemon stopped",
+				      pb_time_format(r->notes[i].at, ts));
+	if (b->len == n0)
+		au_buf_puts(b, "; no known cause (a restart not in the log, a clock step, or a"
+			       " difference in the debounce)");
+}
+
+static void describe_diff(const struct replay *r, const struct diff *df, int prev_diff,
+			  struct au_buf *b)
+{
+	char t1[PB_TIME_BUF], t2[PB_TIME_BUF];
+	const struct rec_run *x = df->rec != SIZE_MAX ? &r->rec[df->rec] : NULL;
+	const struct sim_run *s = df->sim != SIZE_MAX ? &r->runs[df->sim] : NULL;
+
+	au_buf_reset(b);
+	if (df->kind == 0) {
+		au_buf_printf(b, "recorded run %lld (%s, started %s) was not reproduced", (long long)x->id,
+			      x->reason_ok ? pb_reason_name(x->reason) : "?", pb_time_format(x->started, t1));
+		explain_diff(r, x, x->queued, x->started, b);
+	} else if (df->kind == 1) {
+		au_buf_printf(b, "the replay starts a %s run at %s that the log does not have",
+			      pb_reason_name(s->reason), pb_time_format(SIM_DECIDED(s), t1));
+		explain_diff(r, NULL, s->queued, s->started, b);
+	} else {
+		au_buf_printf(b, "recorded run %lld started at %s as %s, the replay's as %s (at %s)",
+			      (long long)x->id, pb_time_format(x->started, t1),
+			      x->reason_ok ? pb_reason_name(x->reason) : "?", pb_reason_name(s->reason),
+			      pb_time_format(SIM_DECIDED(s), t2));
+		explain_diff(r, x, x->queued, x->started, b);
+	}
+	if (prev_diff)
+		au_buf_puts(b, "; may follow from the difference before it");
+}
+
+static void what_if_text(const struct au_opts *o, struct au_buf *b)
+{
+	au_buf_puts(b, "with");
+	if (o->has_quiet)
+		au_buf_printf(b, " quiet %lld ms", (long long)o->quiet_ms);
+	if (o->has_max_wait)
+		au_buf_printf(b, "%s max-wait %lld ms", o->has_quiet ? "," : "", (long long)o->max_wait_ms);
+	if (o->has_throttle)
+		au_buf_printf(b, "%s throttle %d/%lld s", o->has_quiet || o->has_max_wait ? "," : "",
+			      o->throttle_runs, (long long)(o->throttle_per_ms / 1000));
+}
+
+static void print_text(struct replay *r, const struct diff *d, size_t nd, int64_t max_delta,
+		       size_t n_sim, size_t n_rec)
+{
+	struct au_table t;
+	struct au_buf b = AU_BUF_INIT;
+	static const char *const cols[] = { ">N", "STARTED_AT", "REASON", ">EVENTS", "QUEUED_AT",
+					    "RECORDED", NULL };
+	char t1[PB_TIME_BUF], t2[PB_TIME_BUF], n[24], ev[24], rec[64];
+	size_t i, shown = 0;
+
+	printf("replayed %lld events (%s .. %s), %zu params row%s, %zu recorded run%s\n",
+	       (long long)r->n_events, r->n_events ? pb_time_format(r->first_event_at, t1) : "-",
+	       r->n_events ? pb_time_format(r->last_event_at, t2) : "-", r->n_params,
+	       r->n_params == 1 ? "" : "s", r->n_rec, r->n_rec == 1 ? "" : "s");
+	if (!r->n_params)
+		printf("no params rows in the log: assumed the defaults (quiet 2000 ms, max-wait 30000 ms,"
+		       " throttle 6/600 s)\n");
+	printf("\n");
+	au_table_init(&t, stdout, cols);
+	for (i = 0; i < r->n_runs; i++) {
+		const struct sim_run *s = &r->runs[i];
+		const char *cells[6];
+
+		if (!in_window(r->o, s->started))
+			continue;
+		snprintf(n, sizeof(n), "%zu", ++shown);
+		snprintf(ev, sizeof(ev), "%lld", (long long)s->events);
+		if (s->rec != SIZE_MAX)
+			snprintf(rec, sizeof(rec), "run %lld (%+lld ms)", (long long)r->rec[s->rec].id,
+				 (long long)(r->rec[s->rec].started - SIM_DECIDED(s)));
+		else if (SIM_DECIDED(s) > r->log_end)
+			snprintf(rec, sizeof(rec), "(after the end of the log)");
+		else
+			snprintf(rec, sizeof(rec), "%s", r->what_if ? "-" : "none");
+		cells[0] = n;
+		cells[1] = pb_time_format(SIM_DECIDED(s), t1);
+		cells[2] = pb_reason_name(s->reason);
+		cells[3] = ev;
+		cells[4] = pb_time_format(s->queued, t2);
+		cells[5] = rec;
+		au_table_row(&t, cells);
+	}
+	au_table_finish(&t);
+	printf("\n");
+	if (r->what_if) {
+		what_if_text(r->o, &b);
+		printf("%s: %zu run%s instead of %zu\n", b.s, n_sim, n_sim == 1 ? "" : "s", n_rec);
+	} else if (!nd) {
+		printf("matches recorded runs (%zu run%s; largest start difference %lld ms, tolerance %lld ms)\n",
+		       n_rec, n_rec == 1 ? "" : "s", (long long)max_delta, (long long)r->o->tolerance_ms);
+	} else {
+		printf("differs from recorded runs: %zu difference%s (%zu simulated, %zu recorded runs;"
+		       " tolerance %lld ms)\n", nd, nd == 1 ? "" : "s", n_sim, n_rec,
+		       (long long)r->o->tolerance_ms);
+		for (i = 0; i < nd; i++) {
+			describe_diff(r, &d[i], i > 0, &b);
+			printf("  - %s\n", b.s);
+		}
+	}
+	if (r->splay_taken && !r->what_if)
+		printf("note: splay_ms > 0: the splay delays of %lld run%s were replayed from the log\n",
+		       (long long)r->splay_taken, r->splay_taken == 1 ? "" : "s");
+	if (r->late_run)
+		printf("note: a run was pending at the end of the log (%s); it is not counted\n",
+		       pb_time_format(r->log_end, t1));
+	if (r->n_verdict_diff)
+		printf("note: %lld event%s recorded as applied were judged otherwise by the replay's"
+		       " provider state\n", (long long)r->n_verdict_diff, r->n_verdict_diff == 1 ? "" : "s");
+	if (r->n_changed_diff)
+		printf("note: on %lld event%s the daemon's 'changed' mark differs from the replay's"
+		       " per-key values (static values or public_only are not in the log)\n",
+		       (long long)r->n_changed_diff, r->n_changed_diff == 1 ? "" : "s");
+	if (r->n_expired_sim != r->n_expired_rec)
+		printf("note: %lld lease%s ran out in the replay, %lld in the log\n",
+		       (long long)r->n_expired_sim, r->n_expired_sim == 1 ? "" : "s",
+		       (long long)r->n_expired_rec);
+	au_buf_release(&b);
+}
+
+static void print_json(struct replay *r, const struct diff *d, size_t nd, int64_t max_delta,
+		       size_t n_sim, size_t n_rec)
+{
+	struct au_json j = AU_JSON_INIT;
+	struct au_buf b = AU_BUF_INIT;
+	const struct param_row *p = r->n_params ? &r->params[r->n_params - 1] : NULL;
+	struct pb_debounce_params dp = p ? p->p : default_params;
+	size_t i, k = 0;
+
+	if (!p)
+		apply_overrides(r->o, &dp);
+	for (i = 0; i < r->n_runs; i++) {
+		const struct sim_run *s = &r->runs[i];
+
+		if (!in_window(r->o, s->started))
+			continue;
+		au_json_begin(&j);
+		au_json_str(&j, "type", "run");
+		au_json_int(&j, "n", (int64_t)++k);
+		au_json_str(&j, "reason", pb_reason_name(s->reason));
+		au_json_time(&j, "queued_at", s->queued);
+		au_json_time(&j, "started_at", SIM_DECIDED(s));
+		au_json_time(&j, "finished_at", s->finished);
+		au_json_int(&j, "events", s->events);
+		au_json_bool(&j, "ok", s->ok);
+		if (s->rec != SIZE_MAX) {
+			au_json_int(&j, "recorded_id", r->rec[s->rec].id);
+			au_json_time(&j, "recorded_started_at", r->rec[s->rec].started);
+			au_json_int(&j, "delta_ms", r->rec[s->rec].started - SIM_DECIDED(s));
+		} else {
+			au_json_null(&j, "recorded_id");
+		}
+		au_json_end(&j);
+		au_json_print(&j, stdout);
+	}
+	au_json_begin(&j);
+	au_json_str(&j, "type", "summary");
+	au_json_bool(&j, "what_if", r->what_if);
+	au_json_int(&j, "events", r->n_events);
+	au_json_int(&j, "runs", (int64_t)n_sim);
+	au_json_int(&j, "recorded_runs", (int64_t)n_rec);
+	if (r->what_if)
+		au_json_null(&j, "matches");
+	else
+		au_json_bool(&j, "matches", nd == 0);
+	au_json_int(&j, "tolerance_ms", r->o->tolerance_ms);
+	au_json_int(&j, "max_delta_ms", max_delta);
+	au_json_obj_begin(&j, "params");
+	au_json_int(&j, "quiet_ms", dp.quiet_ms);
+	au_json_int(&j, "max_wait_ms", dp.max_wait_ms);
+	au_json_int(&j, "throttle_runs", dp.throttle_runs);
+	au_json_int(&j, "throttle_per_s", dp.throttle_per_ms / 1000);
+	au_json_int(&j, "splay_ms", dp.splay_ms);
+	au_json_end(&j);
+	au_json_array_begin(&j, "differences");
+	for (i = 0; !r->what_if && i < nd; i++) {
+		describe_diff(r, &d[i], i > 0, &b);
+		au_json_array_str(&j, b.s);
+	}
+	au_json_array_end(&j);
+	au_json_int(&j, "verdict_differences", r->n_verdict_diff);
+	au_json_bool(&j, "run_pending_at_end", r->late_run);
+	au_json_end(&j);
+	au_json_print(&j, stdout);
+	au_json_release(&j);
+	au_buf_release(&b);
+}
+
+static void replay_release(struct replay *r)
+{
+	for (size_t i = 0; i < r->n_keys; i++) {
+		free(r->keys[i].key);
+		free(r->keys[i].cur);
+		free(r->keys[i].good);
+		free(r->keys[i].given);
+	}
+	free(r->keys);
+	free(r->params);
+	free(r->rec);
+	free(r->req);
+	free(r->notes);
+	free(r->runs);
+	free(r->starts);
+	pb_providers_free(r->prov);
+}
+
+int au_cmd_replay(sqlite3 *db, const struct au_opts *o, struct pb_err *err)
+{
+	struct replay r;
+	struct diff *d = NULL;
+	size_t nd = 0, n_sim = 0, n_rec = 0, i;
+	int64_t max_delta = 0;
+	int rc = -1;
+
+	memset(&r, 0, sizeof(r));
+	r.o = o;
+	r.db = db;
+	r.what_if = o->has_quiet || o->has_max_wait || o->has_throttle;
+	r.prov = pb_providers_new();
+	if (!r.prov) {
+		pb_err_set(err, EX_OSERR, "out of memory");
+		goto out;
+	}
+	if (load_params(&r, err) < 0 || load_runs(&r, err) < 0 || load_splays(&r, err) < 0 ||
+	    load_notes(&r, err) < 0 ||
+	    load_end(&r, err) < 0 || simulate(&r, err) < 0)
+		goto out;
+	pair_runs(&r, &d, &nd, &max_delta);
+	for (i = 0; i < r.n_runs; i++)
+		n_sim += in_window(o, r.runs[i].started);
+	for (i = 0; i < r.n_rec; i++)
+		n_rec += in_window(o, r.rec[i].started);
+	if (o->json)
+		print_json(&r, d, nd, max_delta, n_sim, n_rec);
+	else
+		print_text(&r, d, nd, max_delta, n_sim, n_rec);
+	rc = 0;
+out:
+	free(d);
+	replay_release(&r);
+	return rc;
+}
