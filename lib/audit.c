@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -163,4 +164,618 @@ fail:
 void pb_audit_close(sqlite3 *db)
 {
 	sqlite3_close(db);
+}
+
+/* ---- the writing side ----------------------------------------------------
+ *
+ * Statements are prepared once (on first use) and kept: the daemon writes
+ * a few rows per event, and preparing costs more than the insert. */
+
+enum audit_stmt {
+	ST_BEGIN, ST_BEGIN_READ, ST_COMMIT, ST_ADD_EVENT, ST_SEEN, ST_MARK_SEEN, ST_MAX_EVENT,
+	ST_PUT_PROVIDER, ST_DEL_PROVIDER, ST_EACH_PROVIDER, ST_ADD_NOTE, ST_ADD_PARAMS,
+	ST_ADD_RUN, ST_LINK_EVENTS, ST_FINISH_RUN, ST_NOTIFY, ST_RUNNING_RUNS, ST_INTERRUPT,
+	ST_LAST_OK, ST_STARTS, ST_LAST_RUN, ST_META_GET, ST_META_SET, ST_META_DEL,
+	ST_OFFSET_GET, ST_OFFSET_SET,
+	ST__COUNT
+};
+
+static const char *const audit_sql[ST__COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_BEGIN_READ] = "BEGIN",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ADD_EVENT] =
+		"INSERT INTO events(msg_id, received_at, kind, federation, region, node, service,"
+		" key, value, seq, ttl_s, public, verdict, detail, redelivered, source, exchange,"
+		" routing_key, changed) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	[ST_SEEN] = "SELECT 1 FROM seen_ids WHERE msg_id = ?",
+	[ST_MARK_SEEN] = "INSERT OR IGNORE INTO seen_ids(msg_id) VALUES(?)",
+	[ST_MAX_EVENT] = "SELECT COALESCE(MAX(id), 0) FROM events",
+	[ST_PUT_PROVIDER] =
+		"INSERT OR REPLACE INTO providers(federation, region, node, service, key, value,"
+		" public, seq, expires_at, updated_at, tombstone) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+	[ST_DEL_PROVIDER] =
+		"DELETE FROM providers WHERE federation = ? AND region = ? AND node = ?"
+		" AND service = ? AND key = ?",
+	[ST_EACH_PROVIDER] =
+		"SELECT federation, region, node, service, key, value, public, seq, expires_at,"
+		" updated_at, tombstone FROM providers",
+	[ST_ADD_NOTE] = "INSERT INTO notes(at, run_id, kind, text) VALUES(?,?,?,?)",
+	[ST_ADD_PARAMS] = "INSERT INTO params(at, json) VALUES(?,?)",
+	[ST_ADD_RUN] =
+		"INSERT INTO runs(reason, queued_at, started_at, status, changed_keys,"
+		" values_before, values_after) VALUES(?,?,?,'running',?,?,?)",
+	[ST_LINK_EVENTS] =
+		"INSERT OR IGNORE INTO run_events(run_id, event_id) SELECT ?, id FROM events"
+		" WHERE id > ? AND id <= ? AND verdict IN ('applied', 'expired')",
+	[ST_FINISH_RUN] =
+		"UPDATE runs SET finished_at = ?, exit_status = ?, status = ?, deferred_ms = ?,"
+		" output_tail = ? WHERE id = ?",
+	[ST_NOTIFY] = "UPDATE runs SET notify_status = ? WHERE id = ?",
+	[ST_RUNNING_RUNS] = "SELECT id FROM runs WHERE status = 'running' ORDER BY id",
+	[ST_INTERRUPT] = "UPDATE runs SET status = 'interrupted' WHERE id = ?",
+	[ST_LAST_OK] = "SELECT values_after FROM runs WHERE status = 'ok' ORDER BY id DESC LIMIT 1",
+	[ST_STARTS] = "SELECT started_at FROM runs WHERE started_at >= ? ORDER BY started_at",
+	[ST_LAST_RUN] =
+		"SELECT id, reason, started_at, finished_at, exit_status, status FROM runs"
+		" ORDER BY id DESC LIMIT 1",
+	[ST_META_GET] = "SELECT v FROM meta WHERE k = ?",
+	[ST_META_SET] = "INSERT OR REPLACE INTO meta(k, v) VALUES(?, ?)",
+	[ST_META_DEL] = "DELETE FROM meta WHERE k = ?",
+	[ST_OFFSET_GET] = "SELECT offset, at FROM offsets WHERE stream = ?",
+	[ST_OFFSET_SET] = "INSERT OR REPLACE INTO offsets(stream, offset, at) VALUES(?, ?, ?)",
+};
+
+struct pb_audit_writer {
+	sqlite3 *db;
+	int in_tx;
+	sqlite3_stmt *st[ST__COUNT];
+};
+
+static int audit_fail(struct pb_audit_writer *w, int rc, const char *what, struct pb_err *err)
+{
+	int full = rc == SQLITE_FULL || sqlite3_extended_errcode(w->db) == SQLITE_FULL ||
+		   sqlite3_errcode(w->db) == SQLITE_FULL;
+
+	return pb_err_set(err, full ? EX_CANTCREAT : EX_IOERR, "audit log %s: %s: %s",
+			  sqlite3_db_filename(w->db, "main"), what, sqlite3_errmsg(w->db));
+}
+
+/* The statement, reset and with no bindings; NULL + err on failure. */
+static sqlite3_stmt *audit_stmt(struct pb_audit_writer *w, enum audit_stmt id, struct pb_err *err)
+{
+	sqlite3_stmt *st = w->st[id];
+	int rc;
+
+	if (st) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		return st;
+	}
+	rc = sqlite3_prepare_v3(w->db, audit_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &w->st[id], NULL);
+	if (rc != SQLITE_OK) {
+		audit_fail(w, rc, "preparing a statement", err);
+		return NULL;
+	}
+	return w->st[id];
+}
+
+/* Steps a statement that returns no rows; 0 or -1. */
+static int audit_done(struct pb_audit_writer *w, sqlite3_stmt *st, const char *what,
+		      struct pb_err *err)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		return 0;
+	return audit_fail(w, rc, what, err);
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static void bind_i64(sqlite3_stmt *st, int i, int64_t v, int null_below)
+{
+	if (v < null_below)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_int64(st, i, v);
+}
+
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	return t ? strdup((const char *)t) : NULL;
+}
+
+struct pb_audit_writer *pb_audit_writer_new(sqlite3 *db, struct pb_err *err)
+{
+	struct pb_audit_writer *w = calloc(1, sizeof(*w));
+
+	if (!w) {
+		pb_err_set(err, EX_OSERR, "out of memory");
+		return NULL;
+	}
+	w->db = db;
+	return w;
+}
+
+void pb_audit_writer_free(struct pb_audit_writer *w)
+{
+	int i;
+
+	if (!w)
+		return;
+	pb_audit_rollback(w);
+	for (i = 0; i < ST__COUNT; i++)
+		sqlite3_finalize(w->st[i]);
+	free(w);
+}
+
+sqlite3 *pb_audit_writer_db(struct pb_audit_writer *w)
+{
+	return w->db;
+}
+
+int pb_audit_begin(struct pb_audit_writer *w, struct pb_err *err)
+{
+	sqlite3_stmt *st = audit_stmt(w, ST_BEGIN, err);
+
+	if (!st || audit_done(w, st, "begin", err) < 0)
+		return -1;
+	w->in_tx = 1;
+	return 0;
+}
+
+int pb_audit_begin_read(struct pb_audit_writer *w, struct pb_err *err)
+{
+	sqlite3_stmt *st;
+
+	if (!sqlite3_get_autocommit(w->db))
+		return 0;
+	if (!(st = audit_stmt(w, ST_BEGIN_READ, err)) || audit_done(w, st, "begin", err) < 0)
+		return -1;
+	w->in_tx = 1;
+	return 0;
+}
+
+int pb_audit_in_tx(struct pb_audit_writer *w)
+{
+	return !sqlite3_get_autocommit(w->db);
+}
+
+int pb_audit_commit(struct pb_audit_writer *w, struct pb_err *err)
+{
+	sqlite3_stmt *st = audit_stmt(w, ST_COMMIT, err);
+
+	if (!st || audit_done(w, st, "commit", err) < 0)
+		return -1;
+	w->in_tx = 0;
+	return 0;
+}
+
+void pb_audit_rollback(struct pb_audit_writer *w)
+{
+	if (!sqlite3_get_autocommit(w->db))
+		sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
+	w->in_tx = 0;
+}
+
+int64_t pb_audit_add_event(struct pb_audit_writer *w, const struct pb_audit_event *e,
+			   struct pb_err *err)
+{
+	sqlite3_stmt *st = audit_stmt(w, ST_ADD_EVENT, err);
+
+	if (!st)
+		return -1;
+	bind_text(st, 1, e->msg_id);
+	sqlite3_bind_int64(st, 2, e->received_at);
+	bind_text(st, 3, e->kind);
+	bind_text(st, 4, e->federation);
+	bind_text(st, 5, e->region);
+	bind_text(st, 6, e->node);
+	bind_text(st, 7, e->service);
+	bind_text(st, 8, e->key);
+	bind_text(st, 9, e->value);
+	bind_i64(st, 10, e->seq, 0);
+	bind_i64(st, 11, e->ttl_s, 0);
+	bind_i64(st, 12, e->public, 0);
+	bind_text(st, 13, e->verdict);
+	bind_text(st, 14, e->detail);
+	sqlite3_bind_int(st, 15, e->redelivered != 0);
+	bind_text(st, 16, e->source ? e->source : "live");
+	bind_text(st, 17, e->exchange);
+	bind_text(st, 18, e->routing_key);
+	sqlite3_bind_int(st, 19, e->changed != 0);
+	if (audit_done(w, st, "adding an event", err) < 0)
+		return -1;
+	return sqlite3_last_insert_rowid(w->db);
+}
+
+int pb_audit_seen(struct pb_audit_writer *w, const char *msg_id, struct pb_err *err)
+{
+	sqlite3_stmt *st = audit_stmt(w, ST_SEEN, err);
+	int rc;
+
+	if (!st)
+		return -1;
+	bind_text(st, 1, msg_id);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return audit_fail(w, rc, "looking up seen ids", err);
+}
+
+int pb_audit_mark_seen(struct pb_audit_writer *w, const char *msg_id, struct pb_err *err)
+{
+	sqlite3_stmt *st = audit_stmt(w, ST_MARK_SEEN, err);
+
+	if (!st)
+		return -1;
+	bind_text(st, 1, msg_id);
+	return audit_done(w, st, "adding a seen id", err);
+}
+
+/* Runs a one-integer query; -1 on error. */
+static int64_t audit_int_query(struct pb_audit_writer *w, enum audit_stmt id, const char *what,
+			       struct pb_err *err)
+{
+	sqlite3_stmt *st = audit_stmt(w, id, err);
+	int64_t v = 0;
+	int rc;
+
+	if (!st)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return audit_fail(w, rc, what, err);
+	return v;
+}
+
+int64_t pb_audit_max_event_id(struct pb_audit_writer *w, struct pb_err *err)
+{
+	return audit_int_query(w, ST_MAX_EVENT, "reading the last event id", err);
+}
+
+int pb_audit_put_provider(struct pb_audit_writer *w, const char *federation, const char *region,
+			  const char *node, const char *service, const char *key,
+			  const char *value, int public, int64_t seq, int64_t expires_at,
+			  int64_t updated_at, int tombstone, struct pb_err *err)
+{
+	sqlite3_stmt *st = audit_stmt(w, ST_PUT_PROVIDER, err);
+
+	if (!st)
+		return -1;
+	bind_text(st, 1, federation);
+	bind_text(st, 2, region);
+	bind_text(st, 3, node);
+	bind_text(st, 4, service);
+	bind_text(st, 5, key);
+	bind_text(st, 6, tombstone ? NULL : value);
+	sqlite3_bind_int(st, 7, public != 0);
+	sqlite3_bind_int64(st, 8, seq);
+	if (expires_at == PB_TIME_NEVER)
+		sqlite3_bind_null(st, 9);
+	else
+		sqlite3_bind_int64(st, 9, expires_at);
+	sqlite3_bind_int64(st, 10, updated_at);
+	sqlite3_bind_int(st, 11, tombstone != 0);
+	return audit_done(w, st, "storing a provider", err);
+}
+
+int pb_audit_del_provider(struct pb_audit_writer *w, const char *federation, const char *region,
+			  const char *node, const char *service, const char *key,
+			  struct pb_err *err)
+{
+	sqlite3_stmt *st = audit_stmt(w, ST_DEL_PROVIDER, err);
+
+	if (!st)
+		return -1;
+	bind_text(st, 1, federation);
+	bind_text(st, 2, region);
+	bind_text(st, 3, node);
+	bind_text(st, 4, service);
+	bind_text(st, 5, key);
+	return audit_done(w, st, "removing a provider", err);
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	return t ? (const char *)t : "";
+}
+
+int pb_audit_each_provider(struct pb_audit_writer *w,
+			   int (*cb)(const struct pb_audit_provider *pv, void *ctx), void *ctx,
+			   struct pb_err *err)
+{
+	sqlite3_stmt *st = audit_stmt(w, ST_EACH_PROVIDER, err);
+	int rc, res = 0;
+
+	if (!st)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct pb_audit_provider pv;
+
+		pv.federation = col_text(st, 0);
+		pv.region = col_text(st, 1);
+		pv.node = col_text(st, 2);
+		pv.service = col_text(st, 3);
+		pv.key = col_text(st, 4);
+		pv.value = (const char *)sqlite3_column_text(st, 5);
+		pv.public = sqlite3_column_int(st, 6);
+		pv.seq = sqlite3_column_int64(st, 7);
+		pv.expires_at = sqlite3_column_type(st, 8) == SQLITE_NULL ? PB_TIME_NEVER
+									  : sqlite3_column_int64(st, 8);
+		pv.updated_at = sqlite3_column_int64(st, 9);
+		pv.tombstone = sqlite3_column_int(st, 10) || !pv.value;
+		if ((res = cb(&pv, ctx)) != 0)
+			break;
+	}
+	if (res == 0 && rc != SQLITE_DONE)
+		res = audit_fail(w, rc, "reading the providers", err);
+	sqlite3_reset(st);
+	return res;
+}
+
+int pb_audit_add_note(struct pb_audit_writer *w, int64_t at, int64_t run_id, const char *kind,
+		      const char *text, struct pb_err *err)
+{
+	sqlite3_stmt *st = audit_stmt(w, ST_ADD_NOTE, err);
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, at);
+	bind_i64(st, 2, run_id, 1);
+	bind_text(st, 3, kind);
+	bind_text(st, 4, text);
+	return audit_done(w, st, "adding a note", err);
+}
+
+int pb_audit_add_params(struct pb_audit_writer *w, int64_t at, const char *json,
+			struct pb_err *err)
+{
+	sqlite3_stmt *st = audit_stmt(w, ST_ADD_PARAMS, err);
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, at);
+	bind_text(st, 2, json);
+	return audit_done(w, st, "adding the parameters", err);
+}
+
+int64_t pb_audit_add_run(struct pb_audit_writer *w, const struct pb_audit_run *run,
+			 int64_t first_event, int64_t last_event, struct pb_err *err)
+{
+	sqlite3_stmt *st = audit_stmt(w, ST_ADD_RUN, err);
+	int64_t id;
+
+	if (!st)
+		return -1;
+	bind_text(st, 1, run->reason);
+	bind_i64(st, 2, run->queued_at, 1);
+	bind_i64(st, 3, run->started_at, 1);
+	bind_text(st, 4, run->changed_keys);
+	bind_text(st, 5, run->values_before);
+	bind_text(st, 6, run->values_after);
+	if (audit_done(w, st, "adding a run", err) < 0)
+		return -1;
+	id = sqlite3_last_insert_rowid(w->db);
+	if (last_event > first_event) {
+		if (!(st = audit_stmt(w, ST_LINK_EVENTS, err)))
+			return -1;
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, first_event);
+		sqlite3_bind_int64(st, 3, last_event);
+		if (audit_done(w, st, "linking events to a run", err) < 0)
+			return -1;
+	}
+	return id;
+}
+
+int pb_audit_finish_run(struct pb_audit_writer *w, const struct pb_audit_run *run,
+			struct pb_err *err)
+{
+	sqlite3_stmt *st = audit_stmt(w, ST_FINISH_RUN, err);
+
+	if (!st)
+		return -1;
+	bind_i64(st, 1, run->finished_at, 1);
+	bind_i64(st, 2, run->exit_status, 0);
+	bind_text(st, 3, run->status);
+	sqlite3_bind_int64(st, 4, run->deferred_ms > 0 ? run->deferred_ms : 0);
+	if (run->tail)
+		sqlite3_bind_blob(st, 5, run->tail, (int)run->tail_len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 5);
+	sqlite3_bind_int64(st, 6, run->id);
+	return audit_done(w, st, "finishing a run", err);
+}
+
+int pb_audit_set_notify_status(struct pb_audit_writer *w, int64_t run_id, int status,
+			       struct pb_err *err)
+{
+	sqlite3_stmt *st = audit_stmt(w, ST_NOTIFY, err);
+
+	if (!st)
+		return -1;
+	bind_i64(st, 1, status, 0);
+	sqlite3_bind_int64(st, 2, run_id);
+	return audit_done(w, st, "storing the notify status", err);
+}
+
+int pb_audit_interrupt_runs(struct pb_audit_writer *w, int64_t now, struct pb_err *err)
+{
+	int64_t ids[64];
+	int n = 0, total = 0, rc, i;
+	sqlite3_stmt *st;
+
+	do {	/* in rounds: the select must be done before the updates */
+		if (!(st = audit_stmt(w, ST_RUNNING_RUNS, err)))
+			return -1;
+		n = 0;
+		while (n < 64 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+			ids[n++] = sqlite3_column_int64(st, 0);
+		if (n < 64 && rc != SQLITE_DONE) {
+			sqlite3_reset(st);
+			return audit_fail(w, rc, "reading running runs", err);
+		}
+		sqlite3_reset(st);
+		for (i = 0; i < n; i++) {
+			if (!(st = audit_stmt(w, ST_INTERRUPT, err)))
+				return -1;
+			sqlite3_bind_int64(st, 1, ids[i]);
+			if (audit_done(w, st, "marking a run interrupted", err) < 0 ||
+			    pb_audit_add_note(w, now, ids[i], "interrupted",
+					      "the daemon stopped during this run (crash or kill)", err) < 0)
+				return -1;
+		}
+		total += n;
+	} while (n == 64);
+	return total;
+}
+
+int pb_audit_last_ok_values(struct pb_audit_writer *w, char **json, struct pb_err *err)
+{
+	sqlite3_stmt *st = audit_stmt(w, ST_LAST_OK, err);
+	int rc;
+
+	*json = NULL;
+	if (!st)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*json = col_dup(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return audit_fail(w, rc, "reading the last successful run", err);
+	return 0;
+}
+
+int pb_audit_run_starts_since(struct pb_audit_writer *w, int64_t since, int64_t *out, int max,
+			      struct pb_err *err)
+{
+	sqlite3_stmt *st = audit_stmt(w, ST_STARTS, err);
+	int n = 0, rc;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, since);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == max) {	/* keep the newest max */
+			memmove(out, out + 1, (size_t)(max - 1) * sizeof(*out));
+			n--;
+		}
+		if (max > 0)
+			out[n++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return audit_fail(w, rc, "reading recent run starts", err);
+	return n;
+}
+
+int pb_audit_last_run(struct pb_audit_writer *w, struct pb_audit_run_info *out,
+		      struct pb_err *err)
+{
+	sqlite3_stmt *st = audit_stmt(w, ST_LAST_RUN, err);
+	int rc, found = 0;
+
+	if (!st)
+		return -1;
+	memset(out, 0, sizeof(*out));
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		found = 1;
+		out->id = sqlite3_column_int64(st, 0);
+		snprintf(out->reason, sizeof(out->reason), "%s", col_text(st, 1));
+		out->started_at = sqlite3_column_int64(st, 2);
+		out->finished_at = sqlite3_column_int64(st, 3);
+		out->exit_status = sqlite3_column_type(st, 4) == SQLITE_NULL ? -1
+									     : sqlite3_column_int(st, 4);
+		snprintf(out->status, sizeof(out->status), "%s", col_text(st, 5));
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return audit_fail(w, rc, "reading the last run", err);
+	return found;
+}
+
+int pb_audit_meta_get(struct pb_audit_writer *w, const char *k, char **value, struct pb_err *err)
+{
+	sqlite3_stmt *st = audit_stmt(w, ST_META_GET, err);
+	int rc;
+
+	*value = NULL;
+	if (!st)
+		return -1;
+	bind_text(st, 1, k);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*value = col_dup(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return audit_fail(w, rc, "reading meta", err);
+	return 0;
+}
+
+int pb_audit_meta_set(struct pb_audit_writer *w, const char *k, const char *value,
+		      struct pb_err *err)
+{
+	sqlite3_stmt *st = audit_stmt(w, value ? ST_META_SET : ST_META_DEL, err);
+
+	if (!st)
+		return -1;
+	bind_text(st, 1, k);
+	if (value)
+		bind_text(st, 2, value);
+	return audit_done(w, st, "writing meta", err);
+}
+
+int pb_audit_offset_get(struct pb_audit_writer *w, const char *stream, int64_t *offset,
+			int64_t *at, struct pb_err *err)
+{
+	sqlite3_stmt *st = audit_stmt(w, ST_OFFSET_GET, err);
+	int rc, found = 0;
+
+	if (!st)
+		return -1;
+	bind_text(st, 1, stream);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		found = 1;
+		*offset = sqlite3_column_int64(st, 0);
+		*at = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return audit_fail(w, rc, "reading a stream offset", err);
+	return found;
+}
+
+int pb_audit_offset_set(struct pb_audit_writer *w, const char *stream, int64_t offset,
+			int64_t at, struct pb_err *err)
+{
+	sqlite3_stmt *st = audit_stmt(w, ST_OFFSET_SET, err);
+
+	if (!st)
+		return -1;
+	bind_text(st, 1, stream);
+	sqlite3_bind_int64(st, 2, offset);
+	sqlite3_bind_int64(st, 3, at);
+	return audit_done(w, st, "storing a stream offset", err);
 }

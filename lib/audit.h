@@ -44,11 +44,29 @@
  *   notes(id INTEGER PRIMARY KEY, at INTEGER NOT NULL, run_id INTEGER,
  *         kind TEXT NOT NULL, text TEXT)   deferred, notify-failed, reload, ...
  *
+ * What the consumer keeps besides (no schema change, rows only):
+ *   meta: node, federation (set at each daemon start); bindings (JSON
+ *         array of the routing keys its queue is bound with, so a restart
+ *         unbinds what the configuration dropped meanwhile); catchup_full
+ *         ("1" while a whole history catch-up is owed: the queue was new
+ *         or lost and the catch-up has not finished); catchup_keys (JSON
+ *         array of keys a reload added whose catch-up has not finished).
+ *   events of source 'daemon' are the `expired` rows: kind NULL, the
+ *         provider's fields, detail "lease ran out".
+ *   runs.started_at is when the daemon took the run off the queue (the
+ *         debounce's start, the time `provbus-audit replay` reproduces);
+ *         the process began deferred_ms later when the lock was held.
+ *   notes kinds: deferred, splay, retry-exhausted, notify-failed,
+ *         notify-skipped, interrupted, reload, reload-failed, catch-up.
+ *
  * Indexes: events(received_at), events(key, received_at),
  * runs(started_at), run_events(event_id).
  */
 #ifndef PB_AUDIT_H
 #define PB_AUDIT_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 #include <sqlite3.h>
 
@@ -66,5 +84,133 @@ void pb_audit_close(sqlite3 *db);
 /* Runs sql (no rows expected); on error fills err with the sqlite message
  * and what (EX_IOERR; EX_CANTCREAT when the disk is full). */
 int pb_audit_exec(sqlite3 *db, const char *sql, const char *what, struct pb_err *err);
+
+/* ---- The writing side (provbus-consumer) --------------------------------
+ *
+ * A writer keeps its prepared statements; one per open db. Every function
+ * returns 0 (or a row id / a count >= 0) or -1 with err: EX_CANTCREAT when
+ * the disk is full, EX_IOERR for any other sqlite error, the message
+ * naming what was being written. Strings are borrowed for the call only.
+ * The caller groups writes with pb_audit_begin/commit (one transaction per
+ * batch of deliveries: a commit is the expensive part). */
+struct pb_audit_writer;
+
+struct pb_audit_writer *pb_audit_writer_new(sqlite3 *db, struct pb_err *err);
+void pb_audit_writer_free(struct pb_audit_writer *w);	/* not the db */
+sqlite3 *pb_audit_writer_db(struct pb_audit_writer *w);
+
+int pb_audit_begin(struct pb_audit_writer *w, struct pb_err *err);
+/* A deferred transaction (BEGIN): lookups inside it take sqlite's file
+ * lock once instead of once each; a later write in it upgrades it. No-op
+ * when a transaction is open. */
+int pb_audit_begin_read(struct pb_audit_writer *w, struct pb_err *err);
+int pb_audit_in_tx(struct pb_audit_writer *w);
+int pb_audit_commit(struct pb_audit_writer *w, struct pb_err *err);
+void pb_audit_rollback(struct pb_audit_writer *w);	/* no-op outside a transaction */
+
+/* One events row. NULL strings are stored as NULL; seq, ttl_s < 0 and
+ * public < 0 likewise. */
+struct pb_audit_event {
+	const char *msg_id;
+	int64_t received_at;
+	const char *kind, *federation, *region, *node, *service, *key, *value;
+	int64_t seq, ttl_s;
+	int public;
+	const char *verdict, *detail;
+	int redelivered;
+	const char *source;	/* live | history | daemon */
+	const char *exchange, *routing_key;
+	int changed;
+};
+
+/* Inserts the row; returns its id (> 0) or -1. */
+int64_t pb_audit_add_event(struct pb_audit_writer *w, const struct pb_audit_event *e,
+			   struct pb_err *err);
+/* 1 when msg_id is in seen_ids, 0 when not, -1 on error. */
+int pb_audit_seen(struct pb_audit_writer *w, const char *msg_id, struct pb_err *err);
+int pb_audit_mark_seen(struct pb_audit_writer *w, const char *msg_id, struct pb_err *err);
+/* The highest events.id (0 for none), or -1. */
+int64_t pb_audit_max_event_id(struct pb_audit_writer *w, struct pb_err *err);
+
+/* The providers table mirrors the daemon's live set (and tombstones). */
+int pb_audit_put_provider(struct pb_audit_writer *w, const char *federation, const char *region,
+			  const char *node, const char *service, const char *key,
+			  const char *value, int public, int64_t seq, int64_t expires_at,
+			  int64_t updated_at, int tombstone, struct pb_err *err);
+int pb_audit_del_provider(struct pb_audit_writer *w, const char *federation, const char *region,
+			  const char *node, const char *service, const char *key,
+			  struct pb_err *err);
+/* Calls cb for each stored provider (strings valid during the call; value
+ * NULL for a tombstone; expires_at INT64_MAX when none). A non-zero cb
+ * result stops and is returned. */
+struct pb_audit_provider {
+	const char *federation, *region, *node, *service, *key, *value;
+	int public, tombstone;
+	int64_t seq, expires_at, updated_at;
+};
+int pb_audit_each_provider(struct pb_audit_writer *w,
+			   int (*cb)(const struct pb_audit_provider *pv, void *ctx), void *ctx,
+			   struct pb_err *err);
+
+/* notes and params rows; run_id <= 0 stores NULL. */
+int pb_audit_add_note(struct pb_audit_writer *w, int64_t at, int64_t run_id, const char *kind,
+		      const char *text, struct pb_err *err);
+int pb_audit_add_params(struct pb_audit_writer *w, int64_t at, const char *json,
+			struct pb_err *err);
+
+/* A runs row. Times <= 0, exit_status < 0 and notify_status < 0 are NULL. */
+struct pb_audit_run {
+	int64_t id;
+	const char *reason;
+	int64_t queued_at, started_at, finished_at;
+	int exit_status;
+	const char *status;	/* running ok failed interrupted */
+	int64_t deferred_ms;
+	const char *changed_keys, *values_before, *values_after;	/* JSON text */
+	const void *tail;
+	size_t tail_len;
+	int notify_status;
+};
+
+/* Inserts a run (status running) and links to it, in run_events, the
+ * applied and expired events with first_event < id <= last_event.
+ * Returns the run id or -1. */
+int64_t pb_audit_add_run(struct pb_audit_writer *w, const struct pb_audit_run *run,
+			 int64_t first_event, int64_t last_event, struct pb_err *err);
+/* Stores finished_at, exit_status, status, deferred_ms, output_tail of run->id. */
+int pb_audit_finish_run(struct pb_audit_writer *w, const struct pb_audit_run *run,
+			struct pb_err *err);
+int pb_audit_set_notify_status(struct pb_audit_writer *w, int64_t run_id, int status,
+			       struct pb_err *err);
+/* Every run still 'running' (the daemon died during it) becomes
+ * 'interrupted' with a note; returns how many. */
+int pb_audit_interrupt_runs(struct pb_audit_writer *w, int64_t now, struct pb_err *err);
+
+/* The values_after of the newest run with status ok: a new string
+ * (free()) in *json, or NULL when there is none. 0 or -1. */
+int pb_audit_last_ok_values(struct pb_audit_writer *w, char **json, struct pb_err *err);
+/* Start times of runs started at or after since, oldest first, at most max.
+ * Returns how many, or -1. */
+int pb_audit_run_starts_since(struct pb_audit_writer *w, int64_t since, int64_t *out, int max,
+			      struct pb_err *err);
+/* The newest run; returns 1 (filled; strings into the buffers), 0 (none), -1. */
+struct pb_audit_run_info {
+	int64_t id, started_at, finished_at;
+	int exit_status;	/* -1 when NULL */
+	char reason[16], status[16];
+};
+int pb_audit_last_run(struct pb_audit_writer *w, struct pb_audit_run_info *out,
+		      struct pb_err *err);
+
+/* meta rows: *value a new string or NULL when absent. */
+int pb_audit_meta_get(struct pb_audit_writer *w, const char *k, char **value, struct pb_err *err);
+int pb_audit_meta_set(struct pb_audit_writer *w, const char *k, const char *value,
+		      struct pb_err *err);	/* value NULL deletes */
+
+/* The stream offset last reached: 1 (found), 0 (none), -1. */
+int pb_audit_offset_get(struct pb_audit_writer *w, const char *stream, int64_t *offset,
+			int64_t *at, struct pb_err *err);
+int pb_audit_offset_set(struct pb_audit_writer *w, const char *stream, int64_t offset,
+			int64_t at, struct pb_err *err);
 
 #endif

@@ -1,0 +1,934 @@
+/* broker.c — the daemon's AMQP side: connect, declare, bind, consume, read
+ * frames without blocking, history catch-up, acks (SPEC §4, §6.3).
+ *
+ * Channel 1 (the session's) carries the live queue, channel 2 the history
+ * stream while a catch-up runs. Messages are assembled frame by frame
+ * (basic.deliver, header, body) per channel, so a slow body never blocks
+ * the loop, and copied out of rabbitmq-c's buffers, which are released
+ * after each pump.
+ *
+ * rabbitmq-c notes that shape this file:
+ * - Frames are read with amqp_simple_wait_frame_noblock and a 1 µs
+ *   timeout, never 0: with a zero timeout rabbitmq-c takes the "immediate"
+ *   path and never checks the peer's heartbeat deadline; with 1 µs it
+ *   sends our heartbeat when due and reports a silent broker as
+ *   AMQP_STATUS_HEARTBEAT_TIMEOUT.
+ * - An RPC (bind, cancel ...) queues the frames that arrive meanwhile;
+ *   they come out of the next amqp_simple_wait_frame_noblock, so the loop
+ *   checks amqp_frames_enqueued() before sleeping in poll.
+ * - basic.ack with multiple=true must name a tag still outstanding, or the
+ *   broker closes the channel (PRECONDITION_FAILED "unknown delivery
+ *   tag"): invalid deliveries are rejected first and the ack names the
+ *   highest *valid* tag.
+ * - Quorum queues refuse a global basic.qos: prefetch is per consumer. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+
+#include <jansson.h>
+
+#include "consumer.h"
+#include "log.h"
+#include "pbtime.h"
+#include "sdnotify.h"
+
+#define HIST_CHANNEL 2
+#define LIVE_CHANNEL PB_CHANNEL
+#define PUMP_BUDGET 4096	/* frames per pump, so timers and control still run */
+
+static amqp_connection_state_t cn(struct consumer *c)
+{
+	return pb_session_conn(c->sess);
+}
+
+static int connected(struct consumer *c)
+{
+	return c->sess && pb_session_connected(c->sess);
+}
+
+static void copy_bytes(char *dst, size_t size, amqp_bytes_t b)
+{
+	size_t n = b.len < size - 1 ? b.len : size - 1;
+
+	if (n)
+		memcpy(dst, b.bytes, n);
+	dst[n] = '\0';
+}
+
+/* ---- bookkeeping ---- */
+
+void cs_msg_release(struct cs_msg *m)
+{
+	free(m->body);
+	memset(m, 0, sizeof(*m));
+}
+
+static void msg_reset(struct cs_msg *m)
+{
+	char *body = m->body;
+
+	memset(m, 0, sizeof(*m));
+	m->body = body;
+}
+
+void cs_broker_forget_acks(struct consumer *c)
+{
+	for (int ch = 0; ch < 3; ch++) {
+		c->acks[ch].max_valid = 0;
+		c->acks[ch].n_rejects = 0;
+		c->acks[ch].n_unacked = 0;
+		msg_reset(&c->msg[ch]);
+	}
+}
+
+static void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int str_cmp_p(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* JSON array text <-> sorted string vector. */
+static char *strv_json(char *const *v, size_t n)
+{
+	json_t *a = json_array();
+	char *s;
+
+	for (size_t i = 0; a && i < n; i++)
+		json_array_append_new(a, json_string(v[i]));
+	s = a ? json_dumps(a, JSON_COMPACT) : NULL;
+	json_decref(a);
+	return s;
+}
+
+static int strv_from_json(const char *text, char ***out, size_t *n)
+{
+	json_t *a = text ? json_loads(text, 0, NULL) : NULL;
+	size_t i, k = 0;
+	char **v;
+
+	*out = NULL;
+	*n = 0;
+	if (!a)
+		return 0;
+	if (!json_is_array(a) || !(v = calloc(json_array_size(a) + 1, sizeof(*v)))) {
+		json_decref(a);
+		return 0;
+	}
+	for (i = 0; i < json_array_size(a); i++) {
+		const char *s = json_string_value(json_array_get(a, i));
+
+		if (s && (v[k] = strdup(s)))
+			k++;
+	}
+	json_decref(a);
+	qsort(v, k, sizeof(*v), str_cmp_p);
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+static void save_bound(struct consumer *c)
+{
+	struct pb_err e = PB_ERR_INIT;
+	char *s = strv_json(c->bound, c->n_bound);
+
+	if (s && pb_audit_meta_set(c->aw, "bindings", s, &e) < 0)
+		cs_log_db_error(c, &e);
+	free(s);
+}
+
+static void save_catchup(struct consumer *c)
+{
+	struct pb_err e = PB_ERR_INIT;
+	char *keys = c->n_catchup_keys ? strv_json(c->catchup_keys, c->n_catchup_keys) : NULL;
+
+	if (pb_audit_meta_set(c->aw, "catchup_full", c->catchup_full ? "1" : NULL, &e) < 0 ||
+	    pb_audit_meta_set(c->aw, "catchup_keys", keys, &e) < 0)
+		cs_log_db_error(c, &e);
+	free(keys);
+}
+
+/* Reads what the last run of the daemon left: the bindings on its queue
+ * and the catch-ups it still owes. */
+int cs_catchup_load(struct consumer *c, struct pb_err *err)
+{
+	char *b = NULL, *full = NULL, *keys = NULL;
+	int rc = -1;
+
+	if (pb_audit_meta_get(c->aw, "bindings", &b, err) < 0 ||
+	    pb_audit_meta_get(c->aw, "catchup_full", &full, err) < 0 ||
+	    pb_audit_meta_get(c->aw, "catchup_keys", &keys, err) < 0)
+		goto out;
+	strv_from_json(b, &c->bound, &c->n_bound);
+	strv_from_json(keys, &c->catchup_keys, &c->n_catchup_keys);
+	c->catchup_full = full && !strcmp(full, "1");
+	rc = 0;
+out:
+	free(b);
+	free(full);
+	free(keys);
+	return rc;
+}
+
+/* A reload added keys: they are caught up from the history (now, or at
+ * the next connect). */
+int cs_catchup_add_keys(struct consumer *c, const char *const *keys, size_t n)
+{
+	char **v;
+	size_t k = c->n_catchup_keys;
+
+	if (!n || c->catchup_full)
+		return 0;
+	v = realloc(c->catchup_keys, (k + n + 1) * sizeof(*v));
+	if (!v)
+		return -1;
+	c->catchup_keys = v;
+	for (size_t i = 0; i < n; i++)
+		if (!cs_strv_has((const char *const *)v, c->n_catchup_keys, keys[i]) &&
+		    (v[k] = strdup(keys[i])))
+			k++;
+	c->n_catchup_keys = k;
+	qsort(v, k, sizeof(*v), str_cmp_p);
+	save_catchup(c);
+	return 0;
+}
+
+/* ---- losing the connection ---- */
+
+void cs_broker_lost(struct consumer *c, const char *why)
+{
+	int64_t delay;
+
+	if (c->in_lost || (!connected(c) && !c->up))
+		return;
+	c->in_lost = 1;
+	pb_log_warn("broker connection lost: %s; reconnecting", why);
+	/* the delivery tags die with the connection: no ack may name them on
+	 * the next one; the rows are still committed (the broker redelivers,
+	 * and the ids make the redeliveries duplicates) */
+	cs_broker_forget_acks(c);
+	pb_session_abort(c->sess);
+	c->up = 0;
+	c->consuming = 0;
+	c->hist_active = 0;
+	c->blocked = 0;
+	cs_flush(c, 1);
+	delay = pb_backoff_next(&c->backoff);
+	c->reconnect_at = pb_mono_ms() + delay;
+	pb_log_info("reconnect in=%lldms", (long long)delay);
+	cs_sd_status(c);
+	c->in_lost = 0;
+}
+
+/* The broker closed the connection (connection.close): answer and drop. */
+static void connection_closed(struct consumer *c, const amqp_method_t *m)
+{
+	struct pb_err e = PB_ERR_INIT;
+	amqp_connection_close_ok_t ok = { 0 };
+
+	pb_amqp_close_err(m, "the broker closed the connection", &e);
+	amqp_send_method(cn(c), 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+	cs_broker_lost(c, e.msg);
+}
+
+/* An RPC failed: say why, drop the connection when it is gone or closed. */
+static int rpc_failed(struct consumer *c, amqp_rpc_reply_t r, const char *what,
+		      struct pb_err *err)
+{
+	pb_amqp_reply_err(r, what, err);
+	if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+	    r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+		amqp_connection_close_ok_t ok = { 0 };
+
+		amqp_send_method(cn(c), 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+	}
+	return -1;
+}
+
+/* ---- setup: exchange, queue, bindings, consume ---- */
+
+/* 1: the queue exists, 0: it does not (404; channel reopened), -1: error. */
+static int queue_exists(struct consumer *c, struct pb_err *err)
+{
+	amqp_rpc_reply_t r;
+
+	amqp_queue_declare(cn(c), LIVE_CHANNEL, amqp_cstring_bytes(c->queue), 1, 0, 0, 0,
+			   amqp_empty_table);
+	r = amqp_get_rpc_reply(cn(c));
+	if (r.reply_type == AMQP_RESPONSE_NORMAL)
+		return 1;
+	if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+	    r.reply.id == AMQP_CHANNEL_CLOSE_METHOD &&
+	    ((amqp_channel_close_t *)r.reply.decoded)->reply_code == 404)
+		return pb_session_reopen_channel(c->sess, err) < 0 ? -1 : 0;
+	return rpc_failed(c, r, "checking queue", err);
+}
+
+static int declare_queue(struct consumer *c, struct pb_err *err)
+{
+	amqp_table_entry_t e[2];
+	amqp_table_t args = { 2, e };
+	char what[400];
+	amqp_rpc_reply_t r;
+
+	e[0] = pb_table_str("x-queue-type", c->conf.cfg->consumer.queue_type);
+	e[1] = pb_table_str("x-dead-letter-exchange", "provbus.dlx");
+	amqp_queue_declare(cn(c), LIVE_CHANNEL, amqp_cstring_bytes(c->queue), 0, 1, 0, 0, args);
+	r = amqp_get_rpc_reply(cn(c));
+	if (r.reply_type == AMQP_RESPONSE_NORMAL)
+		return 0;
+	snprintf(what, sizeof(what), "declaring queue %s (x-queue-type %s)", c->queue,
+		 c->conf.cfg->consumer.queue_type);
+	rpc_failed(c, r, what, err);
+	if (err->code == EX_CONFIG)
+		pb_err_prefix(err, "queue %s exists with other arguments: delete it (it is re-built "
+			      "from the history) or set consumer.queue_type to match", c->queue);
+	return -1;
+}
+
+static int bind_one(struct consumer *c, const char *rk, int unbind, struct pb_err *err)
+{
+	char what[512];
+	amqp_rpc_reply_t r;
+
+	if (unbind)
+		amqp_queue_unbind(cn(c), LIVE_CHANNEL, amqp_cstring_bytes(c->queue),
+				  amqp_cstring_bytes(c->exchange), amqp_cstring_bytes(rk),
+				  amqp_empty_table);
+	else
+		amqp_queue_bind(cn(c), LIVE_CHANNEL, amqp_cstring_bytes(c->queue),
+				amqp_cstring_bytes(c->exchange), amqp_cstring_bytes(rk),
+				amqp_empty_table);
+	r = amqp_get_rpc_reply(cn(c));
+	if (r.reply_type == AMQP_RESPONSE_NORMAL)
+		return 0;
+	snprintf(what, sizeof(what), "%s queue %s %s exchange %s with %s",
+		 unbind ? "unbinding" : "binding", c->queue, unbind ? "from" : "to", c->exchange, rk);
+	return rpc_failed(c, r, what, err);
+}
+
+/* Binds every routing key of the configuration (binding twice is a
+ * no-op in AMQP), then unbinds those bound before and no longer wanted.
+ * New bindings first: a key moving between regions loses nothing. */
+int cs_broker_rebind(struct consumer *c, struct pb_err *err)
+{
+	char **keep = NULL;
+	size_t i, n = 0;
+	int rc = -1;
+
+	if (!connected(c))
+		return 0;	/* done at the next connect */
+	for (i = 0; i < c->conf.n_bindings; i++)
+		if (bind_one(c, c->conf.bindings[i], 0, err) < 0)
+			goto out;
+	for (i = 0; i < c->n_bound; i++) {
+		if (cs_strv_has((const char *const *)c->conf.bindings, c->conf.n_bindings,
+				c->bound[i]))
+			continue;
+		if (bind_one(c, c->bound[i], 1, err) < 0)
+			goto out;
+		pb_log_info("unbound routing_key=%s queue=%s", c->bound[i], c->queue);
+	}
+	keep = calloc(c->conf.n_bindings + 1, sizeof(*keep));
+	if (!keep) {
+		pb_err_set(err, EX_OSERR, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < c->conf.n_bindings; i++)
+		if ((keep[n] = strdup(c->conf.bindings[i])))
+			n++;
+	strv_free(c->bound, c->n_bound);
+	c->bound = keep;
+	c->n_bound = n;
+	save_bound(c);
+	rc = 0;
+out:
+	return rc;
+}
+
+static int set_qos(struct consumer *c, amqp_channel_t ch, struct pb_err *err)
+{
+	amqp_basic_qos(cn(c), ch, 0, CS_PREFETCH, 0);
+	return pb_amqp_reply_err(amqp_get_rpc_reply(cn(c)), "basic.qos", err) < 0 ? -1 : 0;
+}
+
+static int start_live(struct consumer *c, struct pb_err *err)
+{
+	amqp_basic_consume_ok_t *ok;
+	char what[300];
+
+	ok = amqp_basic_consume(cn(c), LIVE_CHANNEL, amqp_cstring_bytes(c->queue), amqp_empty_bytes,
+				0, 0, 0, amqp_empty_table);
+	if (!ok) {
+		snprintf(what, sizeof(what), "consuming from queue %s", c->queue);
+		return rpc_failed(c, amqp_get_rpc_reply(cn(c)), what, err);
+	}
+	c->consuming = 1;
+	copy_bytes(c->live_tag, sizeof(c->live_tag), ok->consumer_tag);
+	pb_log_info("consuming queue=%s consumer_tag=%s", c->queue, c->live_tag);
+	return 0;
+}
+
+/* ---- history catch-up ---- */
+
+/* Starts reading the stream on channel 2: from the later of now −
+ * history_window_s and the offset last reached (a full catch-up), or
+ * from now − window for keys a reload added. Returns 0, 1 when there is
+ * no stream (nothing to read), -1 on a connection error. */
+static int start_history(struct consumer *c, struct pb_err *err)
+{
+	int64_t now = pb_now_ms(), from = now - c->conf.cfg->consumer.history_window_s * 1000;
+	int64_t off = 0, at = 0;
+	amqp_table_entry_t e[1];
+	amqp_table_t args = { 1, e };
+	amqp_rpc_reply_t r;
+	int found = 0;
+
+	c->hist_full = c->catchup_full;
+	strv_free(c->hist_keys, c->n_hist_keys);
+	c->hist_keys = NULL;
+	c->n_hist_keys = 0;
+	if (!c->hist_full) {
+		c->hist_keys = calloc(c->n_catchup_keys + 1, sizeof(char *));
+		for (size_t i = 0; c->hist_keys && i < c->n_catchup_keys; i++)
+			if ((c->hist_keys[c->n_hist_keys] = strdup(c->catchup_keys[i])))
+				c->n_hist_keys++;
+	}
+	if (c->hist_full) {
+		struct pb_err e2 = PB_ERR_INIT;
+
+		found = pb_audit_offset_get(c->aw, c->stream, &off, &at, &e2);
+		if (found < 0) {
+			cs_log_db_error(c, &e2);
+			found = 0;
+		}
+	}
+	e[0].key = amqp_cstring_bytes("x-stream-offset");
+	/* the offset reached is later than the window start only if it was
+	 * reached after it: the stream's tail then was past the window */
+	if (found && at >= from) {
+		e[0].value.kind = AMQP_FIELD_KIND_I64;
+		e[0].value.value.i64 = off;
+		c->hist_min_offset = off;
+	} else {
+		e[0].value.kind = AMQP_FIELD_KIND_TIMESTAMP;
+		e[0].value.value.u64 = (uint64_t)(from > 0 ? from / 1000 : 0);
+		c->hist_min_offset = found ? off : 0;
+	}
+	amqp_channel_open(cn(c), HIST_CHANNEL);
+	r = amqp_get_rpc_reply(cn(c));
+	if (r.reply_type != AMQP_RESPONSE_NORMAL)
+		return rpc_failed(c, r, "opening the history channel", err);
+	if (set_qos(c, HIST_CHANNEL, err) < 0)
+		return -1;
+	if (!amqp_basic_consume(cn(c), HIST_CHANNEL, amqp_cstring_bytes(c->stream),
+				amqp_cstring_bytes("provbus-history"), 0, 0, 0, args)) {
+		r = amqp_get_rpc_reply(cn(c));
+		if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+		    r.reply.id == AMQP_CHANNEL_CLOSE_METHOD &&
+		    ((amqp_channel_close_t *)r.reply.decoded)->reply_code == 404) {
+			amqp_channel_close_ok_t cok = { 0 };
+
+			amqp_send_method(cn(c), HIST_CHANNEL, AMQP_CHANNEL_CLOSE_OK_METHOD, &cok);
+			pb_log_warn("history stream %s not found: starting without the history "
+				    "(run provbus-schema apply)", c->stream);
+			return 1;
+		}
+		return rpc_failed(c, r, "reading the history stream", err);
+	}
+	c->hist_active = 1;
+	c->hist_started = pb_mono_ms();
+	c->hist_last_msg = 0;
+	c->hist_next_offset = c->hist_min_offset;
+	c->hist_read = c->hist_applied = 0;
+	if (e[0].value.kind == AMQP_FIELD_KIND_I64)
+		pb_log_notice("catch-up started stream=%s from_offset=%lld keys=%s", c->stream,
+			      (long long)off, c->hist_full ? "all" : "added");
+	else
+		pb_log_notice("catch-up started stream=%s from=%s keys=%s", c->stream,
+			      pb_time_format(from, (char[PB_TIME_BUF]){ 0 }),
+			      c->hist_full ? "all" : "added");
+	return 0;
+}
+
+/* The catch-up is over (the stream is read to its end, or there is none):
+ * what it owed is paid. */
+static void history_finished(struct consumer *c, int read)
+{
+	if (read)
+		cs_history_done(c);
+	if (c->hist_full) {
+		c->catchup_full = 0;
+		strv_free(c->catchup_keys, c->n_catchup_keys);
+		c->catchup_keys = NULL;
+		c->n_catchup_keys = 0;
+	} else {
+		size_t k = 0;
+
+		for (size_t i = 0; i < c->n_catchup_keys; i++) {
+			if (cs_strv_has((const char *const *)c->hist_keys, c->n_hist_keys,
+					c->catchup_keys[i]))
+				free(c->catchup_keys[i]);
+			else
+				c->catchup_keys[k++] = c->catchup_keys[i];
+		}
+		c->n_catchup_keys = k;
+	}
+	save_catchup(c);
+	c->hist_active = 0;
+}
+
+static void on_ready(struct consumer *c)
+{
+	if (!c->ready_sent) {
+		pb_sd_notify("READY=1");
+		c->ready_sent = 1;
+	}
+	if (!c->startup_requested) {
+		c->startup_requested = 1;
+		cs_request(c, PB_REASON_STARTUP);
+	}
+	cs_sd_status(c);
+}
+
+/* Stops the history consumer by closing its channel (whatever is in
+ * flight on it is dropped: a stream keeps it). */
+static void stop_history(struct consumer *c)
+{
+	struct pb_err e = PB_ERR_INIT;
+	amqp_rpc_reply_t r;
+
+	if (!connected(c))
+		return;
+	r = amqp_channel_close(cn(c), HIST_CHANNEL, AMQP_REPLY_SUCCESS);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		rpc_failed(c, r, "closing the history channel", &e);
+		cs_broker_lost(c, e.msg);
+	}
+	c->acks[HIST_CHANNEL].max_valid = 0;
+	c->acks[HIST_CHANNEL].n_unacked = 0;
+	msg_reset(&c->msg[HIST_CHANNEL]);
+}
+
+static void maybe_start_history(struct consumer *c)
+{
+	struct pb_err e = PB_ERR_INIT;
+	int rc;
+
+	if (c->hist_active || (!c->catchup_full && !c->n_catchup_keys) || !connected(c))
+		return;
+	rc = start_history(c, &e);
+	if (rc < 0) {
+		cs_broker_lost(c, e.msg);
+		return;
+	}
+	if (rc == 1)
+		history_finished(c, 0);
+}
+
+void cs_broker_catchup(struct consumer *c)
+{
+	if (c->up)
+		maybe_start_history(c);
+}
+
+/* The history end test: the stream has no "end" marker over AMQP 0-9-1,
+ * so the catch-up ends when no message came for CS_HISTORY_IDLE_MS
+ * (CS_HISTORY_FIRST_MS before the first one: the broker may take a moment
+ * to locate the start in a large stream). A message published meanwhile
+ * also reaches the live queue, so ending early loses nothing of the
+ * present. (queue.declare's message_count of a stream would tell an empty
+ * one at once, but it was measured stale: 0 a second after 8 publishes.) */
+static void check_history_end(struct consumer *c, int64_t mono)
+{
+	int64_t last = c->hist_last_msg ? c->hist_last_msg : c->hist_started;
+	int64_t idle = c->hist_last_msg ? CS_HISTORY_IDLE_MS : CS_HISTORY_FIRST_MS;
+	struct pb_err e = PB_ERR_INIT;
+
+	if (!c->hist_active || mono - last < idle || c->msg[HIST_CHANNEL].state)
+		return;
+	pb_log_notice("catch-up done stream=%s read=%llu applied=%llu skipped=%llu",
+		      c->stream, (unsigned long long)c->hist_read,
+		      (unsigned long long)c->hist_applied, (unsigned long long)c->history_skipped);
+	stop_history(c);
+	if (!connected(c))
+		return;
+	history_finished(c, 1);
+	if (!c->consuming && start_live(c, &e) < 0) {
+		cs_broker_lost(c, e.msg);
+		return;
+	}
+	maybe_start_history(c);	/* a reload may have added keys meanwhile */
+	if (!c->hist_active)
+		on_ready(c);
+}
+
+/* ---- connecting ---- */
+
+static int setup(struct consumer *c, struct pb_err *err)
+{
+	struct timeval rpc = { CS_RPC_TIMEOUT_MS / 1000, 0 };
+	int exists;
+
+	if (!connected(c)) {
+		if (pb_session_connect(c->sess, err) < 0)
+			return -1;
+		c->gen++;
+		cs_broker_forget_acks(c);
+		amqp_set_rpc_timeout(cn(c), &rpc);
+	}
+	c->exchange_missing = 0;
+	if (pb_session_check_exchange(c->sess, c->exchange, err) < 0) {
+		c->exchange_missing = err->code == EX_CONFIG;
+		return -1;
+	}
+	if ((exists = queue_exists(c, err)) < 0)
+		return -1;
+	if (!exists) {
+		pb_log_notice("queue %s not found: declaring it; the history stream %s fills in "
+			      "what it missed", c->queue, c->stream);
+		c->catchup_full = 1;
+		strv_free(c->catchup_keys, c->n_catchup_keys);
+		c->catchup_keys = NULL;
+		c->n_catchup_keys = 0;
+		save_catchup(c);
+		strv_free(c->bound, c->n_bound);	/* gone with the queue */
+		c->bound = NULL;
+		c->n_bound = 0;
+	}
+	if (declare_queue(c, err) < 0 || cs_broker_rebind(c, err) < 0 ||
+	    set_qos(c, LIVE_CHANNEL, err) < 0)
+		return -1;
+	/* a whole catch-up comes before the live queue: the node's first run
+	 * waits for both anyway, and the order keeps the log readable */
+	if (!c->catchup_full && start_live(c, err) < 0)
+		return -1;
+	c->up = 1;
+	c->ever_up = 1;
+	maybe_start_history(c);
+	if (!connected(c))
+		return -1;
+	if (!c->hist_active && !c->consuming && start_live(c, err) < 0)
+		return -1;
+	pb_log_notice("connected broker=%s queue=%s bindings=%zu%s", pb_session_url(c->sess),
+		      c->queue, c->n_bound, c->hist_active ? " catching-up=1" : "");
+	if (!c->hist_active)
+		on_ready(c);
+	return 0;
+}
+
+void cs_broker_tick(struct consumer *c, int64_t mono)
+{
+	struct pb_err err = PB_ERR_INIT;
+
+	if (c->up && connected(c)) {
+		check_history_end(c, mono);
+		return;
+	}
+	if (c->stopping || mono < c->reconnect_at)
+		return;
+	if (setup(c, &err) == 0) {
+		pb_backoff_reset(&c->backoff);
+		cs_sd_status(c);
+		return;
+	}
+	if (c->exchange_missing && !c->ever_up) {
+		/* SPEC §4: a missing exchange at startup is a configuration error */
+		c->fatal = err;
+		c->done = 1;
+		c->exit_code = EX_CONFIG;
+		return;
+	}
+	if (connected(c))
+		pb_session_abort(c->sess);
+	c->up = 0;
+	c->consuming = 0;
+	c->hist_active = 0;
+	{
+		int64_t delay = pb_backoff_next(&c->backoff);
+
+		/* the first failure and then one a minute at warning level */
+		if (!c->last_broker_err_log || mono - c->last_broker_err_log >= CS_ERR_LOG_EVERY_MS) {
+			pb_log_warn("%s; retrying in %lld ms", err.msg, (long long)delay);
+			c->last_broker_err_log = mono;
+		} else {
+			pb_log_info("%s; retrying in %lld ms", err.msg, (long long)delay);
+		}
+		c->reconnect_at = mono + delay;
+	}
+	cs_sd_status(c);
+}
+
+/* ---- reading frames ---- */
+
+static int64_t field_int(const amqp_field_value_t *v, int *ok)
+{
+	*ok = 1;
+	switch (v->kind) {
+	case AMQP_FIELD_KIND_I64: return v->value.i64;
+	case AMQP_FIELD_KIND_U64: return (int64_t)v->value.u64;
+	case AMQP_FIELD_KIND_I32: return v->value.i32;
+	case AMQP_FIELD_KIND_U32: return v->value.u32;
+	case AMQP_FIELD_KIND_I16: return v->value.i16;
+	case AMQP_FIELD_KIND_U16: return v->value.u16;
+	case AMQP_FIELD_KIND_I8: return v->value.i8;
+	case AMQP_FIELD_KIND_U8: return v->value.u8;
+	default: *ok = 0; return 0;
+	}
+}
+
+static void take_properties(struct cs_msg *m, const amqp_basic_properties_t *p)
+{
+	if (p->_flags & AMQP_BASIC_CONTENT_TYPE_FLAG) {
+		m->has_content_type = 1;
+		copy_bytes(m->content_type, sizeof(m->content_type), p->content_type);
+	}
+	if (p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG)
+		copy_bytes(m->message_id, sizeof(m->message_id), p->message_id);
+	if (p->_flags & AMQP_BASIC_HEADERS_FLAG) {
+		for (int i = 0; i < p->headers.num_entries; i++) {
+			const amqp_table_entry_t *e = &p->headers.entries[i];
+
+			if (e->key.len == 15 && !memcmp(e->key.bytes, "x-stream-offset", 15))
+				m->offset = field_int(&e->value, &m->has_offset);
+		}
+	}
+}
+
+static void message_complete(struct consumer *c, int ch)
+{
+	struct cs_msg *m = &c->msg[ch];
+
+	if (ch == LIVE_CHANNEL && c->consuming && !c->stopping)
+		cs_ingest_live(c, m);
+	else if (ch == HIST_CHANNEL && c->hist_active && !c->stopping)
+		cs_ingest_history(c, m);
+	/* else: a delivery for a consumer we cancelled: never acked, the
+	 * broker requeues it when the channel closes */
+	msg_reset(m);
+}
+
+static void on_deliver(struct consumer *c, int ch, const amqp_basic_deliver_t *d)
+{
+	struct cs_msg *m = &c->msg[ch];
+
+	msg_reset(m);
+	if (!m->body && !(m->body = malloc(PB_EVENT_MAX_BYTES + 1))) {
+		pb_log_err("out of memory for a message body");
+		return;
+	}
+	m->state = 1;
+	m->tag = d->delivery_tag;
+	m->redelivered = d->redelivered;
+	copy_bytes(m->consumer_tag, sizeof(m->consumer_tag), d->consumer_tag);
+	copy_bytes(m->exchange, sizeof(m->exchange), d->exchange);
+	copy_bytes(m->routing_key, sizeof(m->routing_key), d->routing_key);
+}
+
+static void on_method(struct consumer *c, const amqp_frame_t *f)
+{
+	int ch = f->channel;
+	const amqp_method_t *m = &f->payload.method;
+	struct pb_err e = PB_ERR_INIT;
+
+	switch (m->id) {
+	case AMQP_BASIC_DELIVER_METHOD:
+		if (ch == LIVE_CHANNEL || ch == HIST_CHANNEL)
+			on_deliver(c, ch, m->decoded);
+		break;
+	case AMQP_BASIC_CANCEL_METHOD:
+		if (ch == HIST_CHANNEL) {
+			pb_log_warn("the broker cancelled the history consumer on %s (stream deleted?)",
+				    c->stream);
+			c->hist_last_msg = 1;	/* ends at the next check */
+			break;
+		}
+		pb_log_warn("the broker cancelled the consumer of queue %s (queue deleted?): "
+			    "declaring it again", c->queue);
+		c->consuming = 0;
+		cs_broker_lost(c, "consumer cancelled by the broker");
+		c->reconnect_at = 0;	/* at once: the broker is there */
+		break;
+	case AMQP_CONNECTION_CLOSE_METHOD:
+		connection_closed(c, m);
+		break;
+	case AMQP_CHANNEL_CLOSE_METHOD: {
+		amqp_channel_close_ok_t ok = { 0 };
+
+		pb_amqp_close_err(m, "the broker closed channel", &e);
+		amqp_send_method(cn(c), (amqp_channel_t)ch, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+		cs_broker_lost(c, e.msg);
+		break;
+	}
+	case AMQP_CONNECTION_BLOCKED_METHOD: {
+		const amqp_connection_blocked_t *b = m->decoded;
+
+		c->blocked = 1;
+		pb_log_warn("broker blocked the connection reason=\"%.*s\" (publishes stop; "
+			    "consuming goes on)", (int)b->reason.len, (const char *)b->reason.bytes);
+		cs_sd_status(c);
+		break;
+	}
+	case AMQP_CONNECTION_UNBLOCKED_METHOD:
+		c->blocked = 0;
+		pb_log_notice("broker unblocked the connection");
+		cs_sd_status(c);
+		break;
+	default:
+		pb_log_debug("ignored method=0x%08x channel=%d", (unsigned)m->id, ch);
+		break;
+	}
+}
+
+static void on_frame(struct consumer *c, const amqp_frame_t *f)
+{
+	int ch = f->channel;
+	struct cs_msg *m;
+
+	if (f->frame_type == AMQP_FRAME_METHOD) {
+		on_method(c, f);
+		return;
+	}
+	if (ch != LIVE_CHANNEL && ch != HIST_CHANNEL)
+		return;
+	m = &c->msg[ch];
+	if (f->frame_type == AMQP_FRAME_HEADER && m->state == 1) {
+		m->size = f->payload.properties.body_size;
+		take_properties(m, f->payload.properties.decoded);
+		m->state = 2;
+		if (m->size == 0)
+			message_complete(c, ch);
+	} else if (f->frame_type == AMQP_FRAME_BODY && m->state == 2) {
+		amqp_bytes_t b = f->payload.body_fragment;
+		size_t room = m->got < PB_EVENT_MAX_BYTES + 1 ? PB_EVENT_MAX_BYTES + 1 - m->got : 0;
+		size_t n = b.len < room ? b.len : room;
+
+		if (n)
+			memcpy(m->body + m->got, b.bytes, n);
+		m->got += b.len;
+		if (m->got >= m->size)
+			message_complete(c, ch);
+	}
+}
+
+void cs_broker_pump(struct consumer *c)
+{
+	struct pb_err e = PB_ERR_INIT;
+	int budget = PUMP_BUDGET;
+
+	if (!connected(c))
+		return;
+	c->last_pump = pb_mono_ms();
+	while (budget-- > 0 && connected(c)) {
+		struct timeval tv = { 0, 1 };	/* not 0: see the top of the file */
+		amqp_frame_t f;
+		int st = amqp_simple_wait_frame_noblock(cn(c), &f, &tv);
+
+		if (st == AMQP_STATUS_TIMEOUT)
+			break;
+		if (st != AMQP_STATUS_OK) {
+			pb_amqp_status_err(st, "reading from the broker", &e);
+			cs_broker_lost(c, e.msg);
+			return;
+		}
+		on_frame(c, &f);
+		/* a full batch commits (and acks) at once: prefetch stays flowing */
+		if (c->n_pend >= CS_BATCH_MAX)
+			cs_flush(c, 0);
+	}
+	cs_values_resolve(c, pb_now_ms());
+	if (connected(c) && !amqp_frames_enqueued(cn(c)))
+		amqp_maybe_release_buffers(cn(c));
+}
+
+int cs_broker_fd(struct consumer *c)
+{
+	return connected(c) ? pb_session_fd(c->sess) : -1;
+}
+
+int cs_broker_buffered(struct consumer *c)
+{
+	return connected(c) && (amqp_frames_enqueued(cn(c)) || amqp_data_in_buffer(cn(c)));
+}
+
+int64_t cs_broker_next(struct consumer *c, int64_t mono)
+{
+	int64_t next = INT64_MAX;
+
+	if (!connected(c) || !c->up) {
+		if (!c->stopping)
+			next = c->reconnect_at > mono ? c->reconnect_at : mono;
+		return next;
+	}
+	if (c->conf.cfg->heartbeat_s > 0) {
+		int64_t every = c->conf.cfg->heartbeat_s * 1000 / 4;
+
+		next = c->last_pump + (every > 0 ? every : 1);
+	}
+	if (c->hist_active) {
+		int64_t last = c->hist_last_msg ? c->hist_last_msg : c->hist_started;
+		int64_t t = last + (c->hist_last_msg ? CS_HISTORY_IDLE_MS : CS_HISTORY_FIRST_MS);
+
+		if (t < next)
+			next = t;
+	}
+	return next;
+}
+
+/* ---- acks ---- */
+
+void cs_broker_flush_acks(struct consumer *c)
+{
+	struct pb_err e = PB_ERR_INIT;
+
+	for (int ch = 1; ch < 3; ch++) {
+		struct cs_acks *a = &c->acks[ch];
+		int st = AMQP_STATUS_OK;
+
+		if (!connected(c))
+			break;
+		for (size_t i = 0; i < a->n_rejects && st == AMQP_STATUS_OK; i++)
+			st = amqp_basic_reject(cn(c), (amqp_channel_t)ch, a->rejects[i], 0);
+		if (st == AMQP_STATUS_OK && a->max_valid)
+			st = amqp_basic_ack(cn(c), (amqp_channel_t)ch, a->max_valid, 1);
+		a->n_rejects = 0;
+		a->max_valid = 0;
+		a->n_unacked = 0;
+		if (st != AMQP_STATUS_OK) {
+			pb_amqp_status_err(st, "acknowledging deliveries", &e);
+			cs_broker_lost(c, e.msg);
+		}
+	}
+}
+
+void cs_broker_stop_consuming(struct consumer *c)
+{
+	if (connected(c) && c->hist_active)
+		stop_history(c);
+	c->hist_active = 0;
+	if (!connected(c) || !c->consuming)
+		return;
+	c->consuming = 0;
+	/* basic.cancel, not channel.close: the acks of what is committed
+	 * still go out on this channel afterwards */
+	amqp_basic_cancel(cn(c), LIVE_CHANNEL, amqp_cstring_bytes(c->live_tag));
+	if (amqp_get_rpc_reply(cn(c)).reply_type != AMQP_RESPONSE_NORMAL)
+		cs_broker_lost(c, "cancelling the consumer failed");
+}
+
+void cs_broker_close(struct consumer *c)
+{
+	if (connected(c))
+		pb_session_close(c->sess);
+	c->up = 0;
+	c->consuming = 0;
+}

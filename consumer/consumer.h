@@ -1,0 +1,297 @@
+/* consumer.h — provbus-consumer, the daemon of SPEC §6: what its files share.
+ *
+ * One process, one poll() loop, no threads (daemon.c). The files, by role:
+ *   main.c    the command line: run, the control verbs, -n
+ *   conf.c    a loaded configuration: config + manifests + what they imply
+ *             (required keys, wants, bindings); reload compares two of them
+ *   broker.c  the AMQP side: connect, declare, bind, consume, frames,
+ *             history catch-up, acks
+ *   ingest.c  judging deliveries, the batch of audit rows and its commit,
+ *             leases, the values
+ *   runs.c    the debounce, provision runs, the env and state files, notify
+ *   status.c  the control socket's verbs and the status document
+ *   seen.c    the bounded cache of recent event ids in front of seen_ids
+ *
+ * Times: wall clock ms (pb_now_ms) for everything audited or debounced
+ * (runs' start times come back from the audit log after a restart);
+ * monotonic ms (pb_mono_ms) for the loop's internal deadlines. */
+#ifndef PB_CONSUMER_H
+#define PB_CONSUMER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <amqp.h>
+
+#include "audit.h"
+#include "config.h"
+#include "control.h"
+#include "debounce.h"
+#include "event.h"
+#include "manifest.h"
+#include "providers.h"
+#include "runner.h"
+#include "session.h"
+
+#define CS_BATCH_MAX 500		/* audit rows per transaction */
+#define CS_BATCH_DELAY_MS 5		/* commit this long after the first pending row */
+#define CS_PREFETCH 500			/* basic.qos per consumer */
+#define CS_COMMIT_RETRY_MS 1000		/* after a failed commit (disk full ...) */
+#define CS_HISTORY_IDLE_MS 500		/* the stream is read to its end after this silence */
+#define CS_HISTORY_FIRST_MS 2000	/* ... or this long without a first message */
+#define CS_RELOAD_DELAY_MS 250		/* inotify: reload after this quiet */
+#define CS_LOCK_RETRY_MS 250		/* a deferred run retries the lock this often */
+#define CS_STARTUP_WAIT_MS 30000	/* startup run without a broker after this */
+#define CS_STOP_WAIT_MS 60000		/* SIGTERM: wait this long for a running provision */
+#define CS_KILL_WAIT_MS 5000		/* then SIGTERM its group, SIGKILL after this */
+#define CS_RPC_TIMEOUT_MS 15000		/* any broker RPC */
+#define CS_ERR_LOG_EVERY_MS 60000	/* a repeated failure is logged this often */
+#define CS_EXACT_MAX 512		/* keys with more providers: values per batch */
+
+/* ---- conf.c ---- */
+
+/* A configuration as loaded: the config file, the manifests and what they
+ * imply. Everything borrowed points into cfg or ms. */
+struct cs_conf {
+	struct pb_config *cfg;
+	struct pb_manifest_set ms;
+	const char **keys;		/* required keys, sorted (array owned) */
+	size_t n_keys;
+	struct pb_want *wants;		/* sorted by env, de-duplicated (array owned) */
+	size_t n_wants;
+	const char **regions;		/* accepted regions (array owned) */
+	size_t n_regions;
+	struct pb_filter filter;
+	char **bindings;		/* routing keys, sorted (owned) */
+	size_t n_bindings;
+};
+
+/* Loads config and manifests. Errors: EX_NOINPUT, EX_CONFIG (the config,
+ * two manifests requiring one env var differently), EX_DATAERR (a
+ * manifest). */
+int cs_conf_load(const char *path, struct cs_conf *out, struct pb_err *err);
+void cs_conf_release(struct cs_conf *c);
+/* The debounce parameters of a configuration, and their JSON for the
+ * params table (event: "start" or "reload"; a new string). */
+void cs_conf_params(const struct cs_conf *c, struct pb_debounce_params *p);
+char *cs_conf_params_json(const struct cs_conf *c, const char *event);
+/* 1 when sorted string arrays a and b hold s. */
+int cs_strv_has(const char *const *v, size_t n, const char *s);
+
+/* ---- seen.c ---- */
+
+struct cs_seen;
+struct cs_seen *cs_seen_new(size_t capacity);
+void cs_seen_free(struct cs_seen *s);
+int cs_seen_has(const struct cs_seen *s, const char *id);
+void cs_seen_add(struct cs_seen *s, const char *id);	/* evicts the oldest when full */
+
+/* ---- the daemon ---- */
+
+/* A message being read frame by frame (basic.deliver, header, body). */
+struct cs_msg {
+	int state;			/* 0 idle, 1 want header, 2 want body */
+	uint64_t tag;
+	int redelivered;
+	char consumer_tag[128];
+	char exchange[256];
+	char routing_key[256];
+	char content_type[128];
+	int has_content_type;
+	char message_id[128];
+	int has_offset;
+	int64_t offset;			/* x-stream-offset (history) */
+	uint64_t size, got;
+	char *body;			/* the first PB_EVENT_MAX_BYTES + 1 bytes */
+};
+
+/* Acks owed on one channel of the current connection. */
+struct cs_acks {
+	uint64_t max_valid;		/* highest tag to ack (multiple) */
+	uint64_t *rejects;		/* invalid deliveries, rejected first */
+	size_t n_rejects, cap_rejects;
+	size_t n_unacked;
+};
+
+/* One audit row waiting for the batch commit, with what comes with it. */
+struct cs_rec {
+	struct pb_audit_event row;	/* strings owned, except verdict/source/kind */
+	int mark_seen;			/* insert msg_id into seen_ids */
+	int live_changed;		/* it changed the live providers of its key */
+	int prov_op;			/* 0 none, 1 upsert, 2 delete */
+	int pv_public, pv_tombstone;
+	int64_t pv_seq, pv_expires_at, pv_updated_at;
+};
+
+enum cs_run_state { RUN_NONE = 0, RUN_LOCK_WAIT, RUN_GOING };
+
+struct cs_run {
+	enum cs_run_state state;
+	int64_t id;
+	enum pb_reason reason;
+	int64_t queued_at, started_at, lock_since;
+	int64_t deferred_ms;
+	int deferred_noted;
+	struct pb_kv *values;		/* what this run was given */
+	size_t n_values;
+	char *changed_keys;		/* "A,B" */
+	pid_t pid;
+};
+
+struct consumer {
+	const char *config_path;
+	struct cs_conf conf;
+	char exchange[128], queue[256], stream[192];
+	char db_path[4096], sock_path[4096], state_json[4096];
+
+	/* audit log */
+	sqlite3 *db;
+	struct pb_audit_writer *aw;
+	struct cs_rec *pend;
+	size_t n_pend, cap_pend;
+	int64_t pend_since;		/* mono: first row or delivery not yet flushed */
+	int64_t commit_retry_at;	/* mono, 0: none */
+	int64_t commit_err_logged;	/* mono */
+	int db_failing;
+
+	/* providers and values */
+	struct pb_providers *prov;
+	struct cs_seen *seen;
+	struct pb_kv *values;		/* current, sorted by env */
+	size_t n_values;
+	const char *dirty_keys[64];	/* keys whose providers changed since the */
+	size_t n_dirty;			/* values were last computed (borrowed from conf) */
+	int dirty_all;
+	size_t dirty_from;		/* the first row judged since then */
+	struct pb_kv *ok_values;	/* of the last successful run */
+	size_t n_ok_values;
+	int have_ok;
+	uint64_t counts[PB_VERDICT__COUNT];
+	uint64_t history_skipped;
+
+	/* broker */
+	struct pb_session *sess;
+	unsigned gen;			/* connection generation */
+	int up;				/* connected and set up */
+	int ever_up;
+	int64_t reconnect_at;		/* mono, 0: now */
+	struct pb_backoff backoff;
+	int64_t last_broker_err_log;
+	int blocked;
+	int consuming;			/* live consumer on channel 1 */
+	char live_tag[128];		/* its consumer tag */
+	int exchange_missing;		/* the last setup found no provbus.F */
+	int in_lost;			/* cs_broker_lost is running */
+	int lost;			/* the connection must be dropped */
+	int requeue_setup;		/* the queue was lost: declare again */
+	int64_t last_pump;		/* mono */
+	struct cs_msg msg[3];		/* per channel (1 live, 2 history) */
+	struct cs_acks acks[3];
+	char **bound;			/* routing keys bound on the queue (= meta bindings) */
+	size_t n_bound;
+
+	/* history catch-up */
+	int catchup_full;		/* owed: the queue was new or lost */
+	char **catchup_keys;		/* owed: keys a reload added */
+	size_t n_catchup_keys;
+	int hist_active;		/* consuming the stream on channel 2 */
+	int hist_full;			/* this catch-up is the full one */
+	char **hist_keys;		/* ... or for these keys */
+	size_t n_hist_keys;
+	int64_t hist_min_offset;	/* skip offsets below */
+	int64_t hist_next_offset;	/* last offset read + 1 */
+	int64_t hist_last_msg;		/* mono */
+	int64_t hist_started;		/* mono */
+	uint64_t hist_read, hist_applied;
+
+	/* runs */
+	struct pb_debounce deb;
+	struct pb_runner *runner, *notifier;
+	struct cs_run run;
+	int64_t run_retry_at;		/* wall: a run that could not be recorded */
+	int64_t deb_next;		/* wall: the debounce's next deadline */
+	int64_t lock_retry_at;		/* wall: a deferred run tries the lock again */
+	int fails_in_row;		/* failed runs since the last success */
+	int64_t run_mark;		/* events.id when the previous run started */
+	struct pb_audit_run_info last_run;
+	int have_last_run;
+	uint64_t runs_by_status[4];	/* ok failed interrupted error */
+	int64_t notify_run_id;
+	int64_t last_splay;
+	int paused;
+	int startup_requested;
+	int64_t startup_deadline;	/* mono */
+
+	/* the loop */
+	struct pb_control *ctl;
+	int sigfd, infd;
+	int wd_services, wd_config;
+	int64_t reload_at;		/* mono, 0: none */
+	int64_t wd_every, wd_next;	/* systemd watchdog */
+	int ready_sent;
+	int stopping;
+	int64_t stop_deadline, kill_at;	/* mono */
+	int term_sent, kill_sent;
+	int done;
+	int exit_code;			/* with fatal: exit at once */
+	struct pb_err fatal;
+	char sd_status[256];
+	int64_t started_at;
+};
+
+/* daemon.c */
+int cs_daemon_run(const char *config_path, struct pb_err *err);
+void cs_request_reload(struct consumer *c);
+
+/* broker.c */
+void cs_broker_tick(struct consumer *c, int64_t mono);	/* connect when due */
+int cs_broker_fd(struct consumer *c);
+int cs_broker_buffered(struct consumer *c);
+void cs_broker_pump(struct consumer *c);			/* read what arrived */
+int64_t cs_broker_next(struct consumer *c, int64_t mono);	/* next deadline, mono */
+void cs_broker_lost(struct consumer *c, const char *why);
+void cs_broker_flush_acks(struct consumer *c);
+void cs_broker_forget_acks(struct consumer *c);
+int cs_broker_rebind(struct consumer *c, struct pb_err *err);
+void cs_broker_stop_consuming(struct consumer *c);
+void cs_broker_close(struct consumer *c);
+void cs_msg_release(struct cs_msg *m);
+int cs_catchup_load(struct consumer *c, struct pb_err *err);
+int cs_catchup_add_keys(struct consumer *c, const char *const *keys, size_t n);
+void cs_broker_catchup(struct consumer *c);	/* starts an owed catch-up now */
+
+/* ingest.c */
+void cs_ingest_live(struct consumer *c, struct cs_msg *m);
+void cs_ingest_history(struct consumer *c, struct cs_msg *m);
+void cs_history_done(struct consumer *c);
+int cs_flush(struct consumer *c, int force);	/* commit + ack; 0 or -1 (kept for later) */
+int64_t cs_flush_next(struct consumer *c);	/* mono deadline */
+void cs_expire(struct consumer *c, int64_t now);
+int cs_values_recompute(struct consumer *c, int64_t now, enum pb_reason why);
+void cs_values_resolve(struct consumer *c, int64_t now);
+int cs_values_dirty(const struct consumer *c);
+void cs_pend_release(struct consumer *c);
+int cs_restore(struct consumer *c, struct pb_err *err);
+char *cs_kv_json(const struct pb_kv *kv, size_t n);
+int cs_kv_from_json(const char *json, struct pb_kv **out, size_t *n);
+struct pb_kv *cs_kv_copy(const struct pb_kv *kv, size_t n);
+void cs_log_db_error(struct consumer *c, const struct pb_err *e);
+
+/* runs.c */
+int cs_runs_init(struct consumer *c, struct pb_err *err);
+void cs_runs_drive(struct consumer *c, int64_t now);
+int64_t cs_runs_next(struct consumer *c);	/* wall deadline */
+void cs_runs_child(struct consumer *c);		/* runner/notifier fds or SIGCHLD */
+void cs_runs_stop(struct consumer *c, int64_t mono);
+void cs_runs_release(struct consumer *c);
+void cs_request(struct consumer *c, enum pb_reason why);
+void cs_pause(struct consumer *c, int paused);
+
+/* status.c */
+char *cs_control_handler(const char *verb, void *ctx);
+char *cs_status_json(struct consumer *c);
+void cs_sd_status(struct consumer *c);
+const char *cs_state_name(struct consumer *c);
+int cs_status_prometheus(const char *json, char **out);
+
+#endif

@@ -1,0 +1,525 @@
+/* daemon.c — the daemon's one loop: poll() on the broker socket, the
+ * control socket, a signalfd, an inotify fd and the children's fds, with
+ * the nearest timer as its timeout (SPEC §6). No threads, no work in
+ * signal context.
+ *
+ * Timers: reconnect (backoff), heartbeat servicing (every heartbeat/4),
+ * the history end test, the batch commit (5 ms after the first pending
+ * row; 1 s retries while the audit log fails), lease expiries, the
+ * debounce's next deadline, the lock retry of a deferred run, the reload
+ * delay after inotify, the systemd watchdog, the stop deadlines. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "consumer.h"
+#include "log.h"
+#include "pbtime.h"
+#include "sdnotify.h"
+
+#define MAX_FDS 96
+#define CHILD_POLL_MS 1000	/* runners are also polled this often (no pidfd) */
+
+/* ---- setup ---- */
+
+static int set_paths(struct consumer *c, struct pb_err *err)
+{
+	const struct pb_config *cfg = c->conf.cfg;
+	int n = 0;
+
+	pb_exchange_name(cfg->federation, c->exchange, sizeof(c->exchange));
+	snprintf(c->queue, sizeof(c->queue), "provbus.%s.node.%s", cfg->federation, cfg->node);
+	snprintf(c->stream, sizeof(c->stream), "provbus.%s.history", cfg->federation);
+	n |= snprintf(c->db_path, sizeof(c->db_path), "%s/audit.db", cfg->state_dir) >=
+	     (int)sizeof(c->db_path);
+	n |= snprintf(c->sock_path, sizeof(c->sock_path), "%s/control.sock", cfg->state_dir) >=
+	     (int)sizeof(c->sock_path);
+	n |= snprintf(c->state_json, sizeof(c->state_json), "%s/state.json", cfg->state_dir) >=
+	     (int)sizeof(c->state_json);
+	if (n)
+		return pb_err_set(err, EX_CONFIG, "state_dir %s: path too long", cfg->state_dir);
+	return 0;
+}
+
+static int make_state_dir(const char *dir, struct pb_err *err)
+{
+	struct stat st;
+
+	if (stat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			return pb_err_set(err, EX_CONFIG, "state_dir %s is not a directory", dir);
+		return 0;
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return pb_err_set(err, EX_CANTCREAT, "state_dir %s: %s: create it or fix state_dir",
+				  dir, strerror(errno));
+	return 0;
+}
+
+static int open_signals(struct consumer *c, struct pb_err *err)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGCHLD);
+	signal(SIGPIPE, SIG_IGN);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 ||
+	    (c->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
+		return pb_err_set(err, EX_OSERR, "signalfd: %s", strerror(errno));
+	return 0;
+}
+
+static void watch_files(struct consumer *c)
+{
+	char *copy = strdup(c->config_path), *dir;
+	uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE;
+
+	if (c->infd < 0)
+		c->infd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (c->infd < 0) {
+		pb_log_warn("inotify: %s: reload with SIGHUP", strerror(errno));
+		free(copy);
+		return;
+	}
+	if (c->wd_services >= 0)
+		inotify_rm_watch(c->infd, c->wd_services);
+	if (c->wd_config >= 0 && c->wd_config != c->wd_services)
+		inotify_rm_watch(c->infd, c->wd_config);
+	c->wd_services = inotify_add_watch(c->infd, c->conf.cfg->services_dir, mask);
+	if (c->wd_services < 0)
+		pb_log_info("services_dir %s: cannot watch it (%s): reload with SIGHUP",
+			    c->conf.cfg->services_dir, strerror(errno));
+	dir = copy ? dirname(copy) : NULL;
+	c->wd_config = dir ? inotify_add_watch(c->infd, dir, mask) : -1;
+	if (c->wd_config < 0)
+		pb_log_info("%s: cannot watch its directory: reload with SIGHUP", c->config_path);
+	free(copy);
+}
+
+/* ---- reload ---- */
+
+static int same_strv(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	if (na != nb)
+		return 0;
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]))
+			return 0;
+	return 1;
+}
+
+static int same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+static int broker_changed(const struct pb_config *a, const struct pb_config *b)
+{
+	return !same_strv(a->broker_urls, a->n_broker_urls, b->broker_urls, b->n_broker_urls) ||
+	       !same_str(a->password_file, b->password_file) || a->heartbeat_s != b->heartbeat_s ||
+	       a->has_tls != b->has_tls || !same_str(a->tls.ca, b->tls.ca) ||
+	       !same_str(a->tls.cert, b->tls.cert) || !same_str(a->tls.key, b->tls.key) ||
+	       a->tls.verify_hostname != b->tls.verify_hostname;
+}
+
+static struct pb_session *new_session(const struct pb_config *cfg)
+{
+	struct pb_session_opts o;
+	char name[128];
+
+	snprintf(name, sizeof(name), "provbus-consumer %s", cfg->node);
+	pb_session_opts_from_config(&o, cfg, name);
+	return pb_session_new(&o);
+}
+
+/* Keys of n that o did not require in the regions n accepts (all of n's
+ * when the regions grew). NULL-terminated borrowed array; free() it. */
+static const char **added_keys(const struct cs_conf *o, const struct cs_conf *n, size_t *count)
+{
+	const char **v = calloc(n->n_keys + 1, sizeof(*v));
+	int regions_grew = 0;
+
+	*count = 0;
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < n->n_regions; i++)
+		if (!cs_strv_has(o->regions, o->n_regions, n->regions[i]) &&
+		    !cs_strv_has(o->regions, o->n_regions, "*"))
+			regions_grew = 1;
+	for (size_t i = 0; i < n->n_keys; i++)
+		if (regions_grew || !cs_strv_has(o->keys, o->n_keys, n->keys[i]))
+			v[(*count)++] = n->keys[i];
+	return v;
+}
+
+static void reload(struct consumer *c, const char *why)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_debounce_params p;
+	struct cs_conf n, old;
+	const char **added = NULL;
+	size_t n_added = 0, i, dropped = 0;
+	int64_t now = pb_now_ms();
+	char *params = NULL;
+
+	if (cs_conf_load(c->config_path, &n, &err) < 0) {
+		pb_log_err("reload (%s) failed: %s; the running configuration stays", why, err.msg);
+		if (pb_audit_add_note(c->aw, now, 0, "reload-failed", err.msg, &err) < 0)
+			cs_log_db_error(c, &err);
+		return;
+	}
+	if (strcmp(n.cfg->node, c->conf.cfg->node) || strcmp(n.cfg->federation, c->conf.cfg->federation) ||
+	    strcmp(n.cfg->state_dir, c->conf.cfg->state_dir)) {
+		pb_log_err("reload (%s) failed: %s: node, federation and state_dir change only with a "
+			   "restart; the running configuration stays", why, c->config_path);
+		cs_conf_release(&n);
+		return;
+	}
+	added = added_keys(&c->conf, &n, &n_added);
+	for (i = 0; i < c->conf.n_keys; i++)
+		dropped += !cs_strv_has(n.keys, n.n_keys, c->conf.keys[i]);
+	cs_values_resolve(c, now);	/* its dirty keys point into the old conf */
+	old = c->conf;
+	c->conf = n;
+	cs_conf_params(&c->conf, &p);
+	pb_debounce_set_params(&c->deb, &p);
+	if ((params = cs_conf_params_json(&c->conf, "reload")) &&
+	    pb_audit_add_params(c->aw, now, params, &err) < 0)
+		cs_log_db_error(c, &err);
+	if (broker_changed(old.cfg, c->conf.cfg)) {
+		struct pb_session *s = new_session(c->conf.cfg);
+
+		if (!s) {
+			pb_log_err("reload: out of memory for the new broker session: keeping the old one");
+		} else {
+			pb_log_notice("reload: the broker settings changed: reconnecting");
+			cs_broker_lost(c, "the broker settings changed");
+			pb_session_free(c->sess);
+			c->sess = s;
+			c->reconnect_at = 0;
+		}
+	}
+	if (n_added && cs_catchup_add_keys(c, added, n_added) < 0)
+		pb_log_err("reload: out of memory noting the keys to catch up");
+	if (c->up && cs_broker_rebind(c, &err) < 0)
+		cs_broker_lost(c, err.msg);
+	if (c->up)
+		cs_broker_catchup(c);
+	cs_values_recompute(c, now, PB_REASON_CHANGE);
+	if (strcmp(old.cfg->services_dir, c->conf.cfg->services_dir))
+		watch_files(c);
+	pb_log_notice("reloaded (%s): keys=%zu added=%zu dropped=%zu bindings=%zu manifests=%zu",
+		      why, c->conf.n_keys, n_added, dropped, c->conf.n_bindings, c->conf.ms.n);
+	{
+		char text[256];
+
+		snprintf(text, sizeof(text), "%s: keys=%zu added=%zu dropped=%zu manifests=%zu", why,
+			 c->conf.n_keys, n_added, dropped, c->conf.ms.n);
+		if (pb_audit_add_note(c->aw, now, 0, "reload", text, &err) < 0)
+			cs_log_db_error(c, &err);
+	}
+	free(added);
+	free(params);
+	cs_conf_release(&old);
+	cs_sd_status(c);
+}
+
+void cs_request_reload(struct consumer *c)
+{
+	c->reload_at = pb_mono_ms() + CS_RELOAD_DELAY_MS;
+}
+
+/* ---- events of the loop ---- */
+
+static void begin_stop(struct consumer *c, const char *why)
+{
+	if (c->stopping) {
+		pb_log_notice("%s: already stopping (waiting for the run)", why);
+		return;
+	}
+	c->stopping = 1;
+	pb_log_notice("%s: stopping", why);
+	pb_sd_notify("STOPPING=1");
+	cs_broker_stop_consuming(c);
+	cs_flush(c, 1);
+	c->stop_deadline = pb_mono_ms() + CS_STOP_WAIT_MS;
+	if (c->run.state == RUN_GOING)
+		pb_log_notice("waiting up to %d s for run id=%lld", CS_STOP_WAIT_MS / 1000,
+			      (long long)c->run.id);
+	cs_sd_status(c);
+}
+
+static void on_signals(struct consumer *c)
+{
+	struct signalfd_siginfo si;
+
+	while (read(c->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+			begin_stop(c, "SIGTERM");
+			break;
+		case SIGINT:
+			begin_stop(c, "SIGINT");
+			break;
+		case SIGHUP:
+			reload(c, "SIGHUP");
+			break;
+		case SIGUSR1:
+			cs_request(c, PB_REASON_MANUAL);
+			break;
+		case SIGCHLD:
+			cs_runs_child(c);
+			break;
+		}
+	}
+}
+
+static int is_manifest_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	return name[0] != '.' && n > 5 && !strcmp(name + n - 5, ".json");
+}
+
+static void on_inotify(struct consumer *c)
+{
+	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const char *base = strrchr(c->config_path, '/');
+	ssize_t n;
+
+	base = base ? base + 1 : c->config_path;
+	while ((n = read(c->infd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+
+			if (ev->len && ((ev->wd == c->wd_services && is_manifest_name(ev->name)) ||
+					(ev->wd == c->wd_config && !strcmp(ev->name, base)))) {
+				pb_log_debug("inotify name=%s mask=0x%x", ev->name, ev->mask);
+				cs_request_reload(c);
+			}
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+}
+
+/* ---- the loop ---- */
+
+static int64_t min64(int64_t a, int64_t b)
+{
+	return a < b ? a : b;
+}
+
+/* A wall-clock deadline as a monotonic one. */
+static int64_t wall_to_mono(int64_t wall, int64_t now, int64_t mono)
+{
+	if (wall == PB_TIME_NEVER || wall == INT64_MAX)
+		return INT64_MAX;
+	return wall <= now ? mono : mono + (wall - now);
+}
+
+static int poll_timeout(struct consumer *c, int64_t now, int64_t mono)
+{
+	int64_t next = INT64_MAX;
+
+	if (cs_broker_buffered(c))
+		return 0;
+	if (c->reload_at)
+		next = min64(next, c->reload_at);
+	next = min64(next, cs_broker_next(c, mono));
+	next = min64(next, cs_flush_next(c));
+	next = min64(next, wall_to_mono(pb_providers_next_expiry(c->prov), now, mono));
+	next = min64(next, wall_to_mono(cs_runs_next(c), now, mono));
+	if (!c->startup_requested)
+		next = min64(next, c->startup_deadline);
+	if (c->wd_every)
+		next = min64(next, c->wd_next);
+	if (c->stopping)
+		next = min64(next, c->term_sent ? c->kill_at : c->stop_deadline);
+	if (pb_runner_running(c->runner) || pb_runner_running(c->notifier))
+		next = min64(next, mono + CHILD_POLL_MS);
+	if (next == INT64_MAX)
+		return 60000;
+	if (next <= mono)
+		return 0;
+	return next - mono > 60000 ? 60000 : (int)(next - mono);
+}
+
+static void timers(struct consumer *c, int64_t now, int64_t mono)
+{
+	if (c->reload_at && mono >= c->reload_at) {
+		c->reload_at = 0;
+		reload(c, "inotify");
+	}
+	cs_broker_tick(c, mono);
+	if (c->done)
+		return;
+	if (c->up && c->conf.cfg->heartbeat_s > 0 &&
+	    mono - c->last_pump >= c->conf.cfg->heartbeat_s * 1000 / 4)
+		cs_broker_pump(c);
+	cs_expire(c, now);
+	if (c->pend_since && mono >= cs_flush_next(c))
+		cs_flush(c, 0);
+	cs_runs_drive(c, now);
+	if (c->stopping)
+		cs_runs_stop(c, mono);
+	if (c->wd_every && mono >= c->wd_next) {
+		pb_sd_notify("WATCHDOG=1");
+		c->wd_next = mono + c->wd_every;
+	}
+}
+
+static void loop(struct consumer *c)
+{
+	struct pollfd fds[MAX_FDS];
+
+	while (!c->done) {
+		int64_t now = pb_now_ms(), mono = pb_mono_ms();
+		int n = 0, broker = -1, timeout;
+
+		timers(c, now, mono);
+		if (c->done)
+			break;
+		timeout = poll_timeout(c, pb_now_ms(), pb_mono_ms());
+		fds[n++] = (struct pollfd){ .fd = c->sigfd, .events = POLLIN };
+		if (c->infd >= 0)
+			fds[n++] = (struct pollfd){ .fd = c->infd, .events = POLLIN };
+		if (cs_broker_fd(c) >= 0) {
+			broker = n;
+			fds[n++] = (struct pollfd){ .fd = cs_broker_fd(c), .events = POLLIN };
+		}
+		n += pb_runner_pollfds(c->runner, fds + n, 4);
+		n += pb_runner_pollfds(c->notifier, fds + n, 4);
+		if (c->ctl)
+			n += pb_control_pollfds(c->ctl, fds + n, MAX_FDS - n);
+		if (poll(fds, (nfds_t)n, timeout) < 0 && errno != EINTR) {
+			pb_log_err("poll: %s", strerror(errno));
+			break;
+		}
+		if (fds[0].revents)
+			on_signals(c);
+		if (c->infd >= 0 && fds[1].revents)
+			on_inotify(c);
+		cs_runs_child(c);
+		if (c->ctl)
+			pb_control_handle(c->ctl, pb_mono_ms());
+		if ((broker >= 0 && fds[broker].revents) || cs_broker_buffered(c))
+			cs_broker_pump(c);
+	}
+}
+
+/* ---- the whole daemon ---- */
+
+static int daemon_init(struct consumer *c, struct pb_err *err)
+{
+	if (cs_conf_load(c->config_path, &c->conf, err) < 0 || set_paths(c, err) < 0 ||
+	    make_state_dir(c->conf.cfg->state_dir, err) < 0)
+		return -1;
+	if (!(c->db = pb_audit_open(c->db_path, 0, err)) ||
+	    !(c->aw = pb_audit_writer_new(c->db, err)))
+		return -1;
+	/* a busy log fails fast and is retried by the loop, which must not
+	 * stall (readers never block us in WAL mode; this is for the rest) */
+	sqlite3_busy_timeout(c->db, 250);
+	if (pb_audit_meta_set(c->aw, "node", c->conf.cfg->node, err) < 0 ||
+	    pb_audit_meta_set(c->aw, "federation", c->conf.cfg->federation, err) < 0)
+		return -1;
+	c->prov = pb_providers_new();
+	c->seen = cs_seen_new(16384);
+	c->sess = new_session(c->conf.cfg);
+	if (!c->prov || !c->seen || !c->sess)
+		return pb_err_set(err, EX_OSERR, "out of memory");
+	if (cs_catchup_load(c, err) < 0 || cs_restore(c, err) < 0 || cs_runs_init(c, err) < 0)
+		return -1;
+	if (!(c->ctl = pb_control_listen(c->sock_path, cs_control_handler, c, err)))
+		return -1;
+	if (open_signals(c, err) < 0)
+		return -1;
+	watch_files(c);
+	c->wd_every = pb_sd_watchdog_ms() / 2;
+	c->wd_next = pb_mono_ms();
+	return 0;
+}
+
+static void daemon_release(struct consumer *c)
+{
+	if (c->ctl)
+		pb_control_close(c->ctl);
+	cs_runs_release(c);
+	if (c->sess) {
+		cs_broker_close(c);
+		pb_session_free(c->sess);
+	}
+	cs_pend_release(c);
+	for (int ch = 0; ch < 3; ch++) {
+		cs_msg_release(&c->msg[ch]);
+		free(c->acks[ch].rejects);
+	}
+	for (size_t i = 0; i < c->n_bound; i++)
+		free(c->bound[i]);
+	free(c->bound);
+	for (size_t i = 0; i < c->n_catchup_keys; i++)
+		free(c->catchup_keys[i]);
+	free(c->catchup_keys);
+	for (size_t i = 0; i < c->n_hist_keys; i++)
+		free(c->hist_keys[i]);
+	free(c->hist_keys);
+	pb_kv_free_array(c->values, c->n_values);
+	pb_kv_free_array(c->ok_values, c->n_ok_values);
+	pb_providers_free(c->prov);
+	cs_seen_free(c->seen);
+	pb_audit_writer_free(c->aw);
+	if (c->db)
+		pb_audit_close(c->db);
+	if (c->sigfd >= 0)
+		close(c->sigfd);
+	if (c->infd >= 0)
+		close(c->infd);
+	cs_conf_release(&c->conf);
+}
+
+int cs_daemon_run(const char *config_path, struct pb_err *err)
+{
+	struct consumer *c = calloc(1, sizeof(*c));
+	int rc = -1;
+
+	if (!c)
+		return pb_err_set(err, EX_OSERR, "out of memory");
+	c->config_path = config_path;
+	c->sigfd = c->infd = c->wd_services = c->wd_config = -1;
+	c->started_at = pb_now_ms();
+	if (daemon_init(c, err) < 0)
+		goto out;
+	pb_log_notice("started node=%s federation=%s queue=%s keys=%zu regions=%zu state_dir=%s",
+		      c->conf.cfg->node, c->conf.cfg->federation, c->queue, c->conf.n_keys,
+		      c->conf.n_regions, c->conf.cfg->state_dir);
+	cs_sd_status(c);
+	loop(c);
+	if (cs_flush(c, 1) < 0)
+		pb_log_err("exiting with %zu audit rows not committed: their events were not acked "
+			   "and will be redelivered", c->n_pend);
+	cs_broker_close(c);
+	if (c->exit_code) {
+		*err = c->fatal;
+		goto out;
+	}
+	pb_log_notice("stopped");
+	rc = 0;
+out:
+	daemon_release(c);
+	free(c);
+	return rc;
+}

@@ -1,0 +1,191 @@
+/* main.c — provbus-consumer's command line (SPEC §2, §6).
+ *
+ *   provbus-consumer [-c FILE] [-f] [-v...] run
+ *   provbus-consumer [-c FILE] status [--prometheus]
+ *   provbus-consumer [-c FILE] pause | resume | provision-now
+ *   provbus-consumer [-c FILE] -n        check config and manifests
+ *
+ * The control verbs are a tiny client of the daemon's control socket
+ * (state_dir/control.sock); `status --prometheus` converts the daemon's
+ * JSON here. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "consumer.h"
+#include "control.h"
+#include "log.h"
+
+#define PROG "provbus-consumer"
+#define CONTROL_TIMEOUT_MS 10000
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: " PROG " [-c FILE] [-f] [-v...] run\n"
+		"       " PROG " [-c FILE] status [--prometheus]\n"
+		"       " PROG " [-c FILE] pause | resume | provision-now\n"
+		"       " PROG " [-c FILE] -n\n"
+		"\n"
+		"  run            the daemon: consume provisioning events, run the provision command\n"
+		"  status         the daemon's state as JSON (--prometheus: Prometheus text)\n"
+		"  pause, resume  hold runs (events are still received) / let them go again\n"
+		"  provision-now  queue a run at once (as SIGUSR1 does)\n"
+		"\n"
+		"  -c FILE        configuration (default $PROVBUS_CONFIG, else " PB_CONFIG_DEFAULT ")\n"
+		"  -f             foreground (the daemon always stays in the foreground and logs to\n"
+		"                 stderr; accepted for compatibility)\n"
+		"  -n             check the configuration and the manifests, print \"configuration OK\"\n"
+		"  -v             more log (repeat for debug)\n"
+		"  -h, --help     this text;  --version  the version\n");
+}
+
+static int fail(const struct pb_err *e)
+{
+	fprintf(stderr, PROG ": %s\n", e->msg);
+	return e->code ? e->code : EX_SOFTWARE;
+}
+
+static int cmd_check(const char *path)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct cs_conf conf;
+
+	if (cs_conf_load(path, &conf, &err) < 0)
+		return fail(&err);
+	printf("configuration OK\n");
+	cs_conf_release(&conf);
+	return 0;
+}
+
+static int cmd_run(const char *path)
+{
+	struct pb_err err = PB_ERR_INIT;
+
+	if (cs_daemon_run(path, &err) < 0)
+		return fail(&err);
+	return 0;
+}
+
+/* 1 when the daemon's answer is {"error": ...}. */
+static int daemon_refused(const char *answer)
+{
+	json_t *o = json_loads(answer, 0, NULL);
+	int refused = !o || json_object_get(o, "error") != NULL;
+
+	json_decref(o);
+	return refused;
+}
+
+/* status, pause, resume, provision-now: one line to the daemon, its answer
+ * on stdout. */
+static int cmd_control(const char *path, const char *verb, int prometheus)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_config *cfg = pb_config_load(path, &err);
+	char sock[4200], *answer = NULL, *text = NULL;
+	int rc;
+
+	if (!cfg)
+		return fail(&err);
+	snprintf(sock, sizeof(sock), "%s/control.sock", cfg->state_dir);
+	pb_config_free(cfg);
+	answer = pb_control_call(sock, verb, CONTROL_TIMEOUT_MS, &err);
+	if (!answer)
+		return fail(&err);
+	if (daemon_refused(answer)) {
+		fprintf(stderr, PROG ": the daemon answered: %s\n", answer);
+		free(answer);
+		return EX_SOFTWARE;
+	}
+	if (prometheus) {
+		if (cs_status_prometheus(answer, &text) < 0) {
+			fprintf(stderr, PROG ": the daemon's status is not JSON: %s\n", answer);
+			rc = EX_PROTOCOL;
+		} else {
+			fputs(text, stdout);
+			rc = 0;
+		}
+	} else {
+		printf("%s\n", answer);
+		rc = 0;
+	}
+	free(text);
+	free(answer);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "prometheus", no_argument, NULL, 'P' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config = NULL, *verb = NULL;
+	int verbose = 0, check = 0, prometheus = 0, opt;
+
+	/* options may come before or after the verb ("status --prometheus") */
+	while ((opt = getopt_long(argc, argv, "c:fvnh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'f':
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'n':
+			check = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf(PROG " %s\n", PB_VERSION);
+			return 0;
+		case 'P':
+			prometheus = 1;
+			break;
+		default:
+			usage(stderr);
+			return EX_USAGE;
+		}
+	}
+	if (optind < argc)
+		verb = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, PROG ": unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return EX_USAGE;
+	}
+	pb_log_init(PROG, verbose);
+	config = pb_config_path(config);
+	if (check)
+		return cmd_check(config);
+	if (!verb) {
+		fprintf(stderr, PROG ": a command is needed: run, status, pause, resume or provision-now\n");
+		usage(stderr);
+		return EX_USAGE;
+	}
+	if (prometheus && strcmp(verb, "status")) {
+		fprintf(stderr, PROG ": --prometheus goes with status only\n");
+		return EX_USAGE;
+	}
+	if (!strcmp(verb, "run"))
+		return cmd_run(config);
+	if (!strcmp(verb, "status") || !strcmp(verb, "pause") || !strcmp(verb, "resume") ||
+	    !strcmp(verb, "provision-now"))
+		return cmd_control(config, verb, prometheus);
+	fprintf(stderr, PROG ": unknown command '%s': use run, status, pause, resume or provision-now\n",
+		verb);
+	usage(stderr);
+	return EX_USAGE;
+}

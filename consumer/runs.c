@@ -1,0 +1,604 @@
+/* runs.c — provision runs (SPEC §6.2): the debounce decides when, this
+ * file does the rest: the env file and state.json, the runs row, the lock,
+ * the process, its end, the retry, consumer.notify.
+ *
+ * A run's life: due (pb_debounce_poll) -> begin_run: commit the batch (the
+ * run links the event rows since the previous run started), write the env
+ * file and state.json, insert the row, pb_debounce_started -> the process
+ * (or RUN_LOCK_WAIT while another holds lock_file: retried every 250 ms,
+ * audited as deferred) -> finish_run: the row, the debounce, notify.
+ * started_at in the row is the debounce's start (what `provbus-audit
+ * replay` reproduces); deferred_ms says how much later the process began. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <jansson.h>
+
+#include "consumer.h"
+#include "envfile.h"
+#include "log.h"
+#include "pbtime.h"
+#include "sdnotify.h"
+
+/* ---- the splay's randomness ---- */
+
+static int64_t splay_rand(void *ctx, int64_t max_ms)
+{
+	struct consumer *c = ctx;
+	uint64_t r = 0;
+
+	if (max_ms <= 0)
+		return 0;
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+		r = ((uint64_t)random() << 31) ^ (uint64_t)random();
+	c->last_splay = (int64_t)(r % (uint64_t)(max_ms + 1));
+	return c->last_splay;
+}
+
+/* ---- output ---- */
+
+static void run_line(const char *line, size_t len, void *ctx)
+{
+	struct consumer *c = ctx;
+
+	pb_log_info("run=%lld %.*s", (long long)c->run.id, (int)len, line);
+}
+
+static void notify_line(const char *line, size_t len, void *ctx)
+{
+	struct consumer *c = ctx;
+
+	pb_log_info("notify run=%lld %.*s", (long long)c->notify_run_id, (int)len, line);
+}
+
+static void note(struct consumer *c, int64_t run_id, const char *kind, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void note(struct consumer *c, int64_t run_id, const char *kind, const char *fmt, ...)
+{
+	struct pb_err e = PB_ERR_INIT;
+	char text[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (pb_audit_add_note(c->aw, pb_now_ms(), run_id, kind, text, &e) < 0)
+		cs_log_db_error(c, &e);
+}
+
+/* ---- init ---- */
+
+int cs_runs_init(struct consumer *c, struct pb_err *err)
+{
+	struct pb_debounce_params p;
+	int64_t starts[PB_DEBOUNCE_MAX_THROTTLE], now = pb_now_ms();
+	char *mark = NULL, *paused = NULL, *params = NULL;
+	int n, rc = -1;
+
+	c->runner = pb_runner_new(run_line, c);
+	c->notifier = pb_runner_new(notify_line, c);
+	if (!c->runner || !c->notifier) {
+		pb_err_set(err, EX_OSERR, "out of memory");
+		goto out;
+	}
+	cs_conf_params(&c->conf, &p);
+	pb_debounce_init(&c->deb, &p);
+	/* the throttle window survives a restart: read back from the log */
+	n = pb_audit_run_starts_since(c->aw, now - p.throttle_per_ms, starts,
+				      PB_DEBOUNCE_MAX_THROTTLE, err);
+	if (n < 0)
+		goto out;
+	pb_debounce_seed_starts(&c->deb, starts, n);
+	n = pb_audit_interrupt_runs(c->aw, now, err);
+	if (n < 0)
+		goto out;
+	if (n > 0)
+		pb_log_warn("%d run(s) were going when the daemon last stopped: marked interrupted", n);
+	if ((c->have_last_run = pb_audit_last_run(c->aw, &c->last_run, err)) < 0)
+		goto out;
+	if (pb_audit_meta_get(c->aw, "run_mark", &mark, err) < 0 ||
+	    pb_audit_meta_get(c->aw, "paused", &paused, err) < 0)
+		goto out;
+	c->run_mark = mark ? strtoll(mark, NULL, 10) : 0;
+	if (paused && !strcmp(paused, "1")) {
+		c->paused = 1;
+		pb_debounce_pause(&c->deb, 1);
+		pb_log_notice("paused (as the daemon was when it stopped): runs are held until resume");
+	}
+	if (!(params = cs_conf_params_json(&c->conf, "start")) ||
+	    pb_audit_add_params(c->aw, now, params, err) < 0) {
+		if (!params)
+			pb_err_set(err, EX_OSERR, "out of memory");
+		goto out;
+	}
+	c->deb_next = PB_TIME_NEVER;
+	c->startup_deadline = pb_mono_ms() + CS_STARTUP_WAIT_MS;
+	rc = 0;
+out:
+	free(mark);
+	free(paused);
+	free(params);
+	return rc;
+}
+
+void cs_runs_release(struct consumer *c)
+{
+	pb_runner_free(c->runner);
+	pb_runner_free(c->notifier);
+	c->runner = c->notifier = NULL;
+	pb_kv_free_array(c->run.values, c->run.n_values);
+	free(c->run.changed_keys);
+	memset(&c->run, 0, sizeof(c->run));
+}
+
+/* ---- requests ---- */
+
+void cs_request(struct consumer *c, enum pb_reason why)
+{
+	pb_debounce_request(&c->deb, pb_now_ms(), why);
+	pb_log_info("run requested reason=%s", pb_reason_name(why));
+	cs_sd_status(c);
+}
+
+void cs_pause(struct consumer *c, int paused)
+{
+	struct pb_err e = PB_ERR_INIT;
+
+	pb_debounce_pause(&c->deb, paused);
+	if (c->paused != paused)
+		pb_log_notice("%s", paused ? "paused: runs are held, events are still received"
+					   : "resumed");
+	c->paused = paused;
+	if (pb_audit_meta_set(c->aw, "paused", paused ? "1" : NULL, &e) < 0)
+		cs_log_db_error(c, &e);
+	if (!paused)
+		cs_request(c, PB_REASON_RESUME);
+	cs_sd_status(c);
+}
+
+/* ---- the files a run reads ---- */
+
+/* The env names whose value differs between a and b (both sorted), as
+ * "A,B" and as a JSON array. */
+static void changed_keys(const struct pb_kv *a, size_t na, const struct pb_kv *b, size_t nb,
+			 char **csv, char **json)
+{
+	json_t *arr = json_array();
+	size_t i = 0, j = 0, len = 0;
+	char *s = NULL;
+
+	while (i < na || j < nb) {
+		int cmp = i == na ? 1 : j == nb ? -1 : strcmp(a[i].name, b[j].name);
+		const char *name = NULL;
+
+		if (cmp < 0) {
+			name = a[i++].name;
+		} else if (cmp > 0) {
+			name = b[j++].name;
+		} else {
+			if (strcmp(a[i].value, b[j].value))
+				name = a[i].name;
+			i++;
+			j++;
+		}
+		if (name && arr)
+			json_array_append_new(arr, json_string(name));
+	}
+	for (i = 0; arr && i < json_array_size(arr); i++)
+		len += strlen(json_string_value(json_array_get(arr, i))) + 1;
+	if ((s = calloc(len + 1, 1)))
+		for (i = 0; arr && i < json_array_size(arr); i++) {
+			if (i)
+				strcat(s, ",");
+			strcat(s, json_string_value(json_array_get(arr, i)));
+		}
+	*csv = s;
+	*json = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+	json_decref(arr);
+}
+
+/* state_dir/state.json: every live provider, for people and tools. */
+static int write_state(struct consumer *c, struct pb_err *err)
+{
+	json_t *root = json_object(), *arr = json_array();
+	char ts[PB_TIME_BUF], *text = NULL;
+	int rc = -1;
+
+	if (!root || !arr)
+		goto oom;
+	json_object_set_new(root, "node", json_string(c->conf.cfg->node));
+	json_object_set_new(root, "federation", json_string(c->conf.cfg->federation));
+	json_object_set_new(root, "written_at", json_string(pb_time_format(pb_now_ms(), ts)));
+	for (size_t i = 0; i < pb_providers_count(c->prov); i++) {
+		const struct pb_provider *pv = pb_providers_at(c->prov, i);
+		json_t *o;
+
+		if (pv->tombstone)
+			continue;
+		o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:I}", "federation", pv->federation,
+			      "region", pv->region, "node", pv->node, "service", pv->service, "key",
+			      pv->key, "value", pv->value, "public", pv->public, "seq",
+			      (json_int_t)pv->seq);
+		if (!o)
+			goto oom;
+		json_object_set_new(o, "expires_at",
+				    pv->expires_at == PB_TIME_NEVER
+					    ? json_null() : json_string(pb_time_format(pv->expires_at, ts)));
+		json_array_append_new(arr, o);
+	}
+	json_object_set(root, "providers", arr);
+	if (!(text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS)))
+		goto oom;
+	rc = pb_file_write_atomic(c->state_json, text, strlen(text), 0640, err);
+	goto out;
+oom:
+	pb_err_set(err, EX_OSERR, "%s: out of memory", c->state_json);
+out:
+	free(text);
+	json_decref(arr);
+	json_decref(root);
+	return rc;
+}
+
+/* ---- a run ---- */
+
+static void finish_run(struct consumer *c, int64_t now, int exit_status, const char *status);
+
+static char *env_entry(const char *name, const char *value)
+{
+	char *s;
+
+	return asprintf(&s, "%s=%s", name, value) < 0 ? NULL : s;
+}
+
+static void free_strv(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Starts the provision process, or waits for the lock. */
+static void start_process(struct consumer *c, int64_t now)
+{
+	const struct pb_consumer_conf *cc = &c->conf.cfg->consumer;
+	struct pb_err e = PB_ERR_INIT;
+	char **env = calloc(c->run.n_values + 3, sizeof(char *)), idbuf[32];
+	size_t n = 0;
+	int rc;
+
+	if (!cc->provision) {
+		pb_log_notice("run id=%lld: no consumer.provision: the run only wrote the env file",
+			      (long long)c->run.id);
+		free(env);
+		finish_run(c, now, 0, "ok");
+		return;
+	}
+	if (!env)
+		goto oom;
+	for (size_t i = 0; i < c->run.n_values; i++)
+		if (!(env[n++] = env_entry(c->run.values[i].name, c->run.values[i].value)))
+			goto oom;
+	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)c->run.id);
+	if (!(env[n++] = env_entry("PROVBUS_RUN_ID", idbuf)) ||
+	    !(env[n++] = env_entry("PROVBUS_REASON", pb_reason_name(c->run.reason))))
+		goto oom;
+	rc = pb_runner_start(c->runner, cc->provision, env, cc->lock_file, &e);
+	if (rc == PB_RUNNER_STARTED) {
+		if (c->run.lock_since)
+			c->run.deferred_ms = now - c->run.lock_since;
+		c->run.state = RUN_GOING;
+		c->run.pid = pb_runner_pid(c->runner);
+		pb_log_notice("run id=%lld reason=%s started pid=%ld changed=%s%s",
+			      (long long)c->run.id, pb_reason_name(c->run.reason), (long)c->run.pid,
+			      c->run.changed_keys && *c->run.changed_keys ? c->run.changed_keys : "-",
+			      c->run.deferred_ms ? " (after waiting for the lock)" : "");
+		cs_sd_status(c);
+	} else if (rc == PB_RUNNER_LOCKED) {
+		if (!c->run.lock_since)
+			c->run.lock_since = now;
+		if (!c->run.deferred_noted) {
+			c->run.deferred_noted = 1;
+			note(c, c->run.id, "deferred", "lock %s is held by another process: waiting",
+			     cc->lock_file);
+			pb_log_notice("run id=%lld deferred: lock %s is held by another process",
+				      (long long)c->run.id, cc->lock_file);
+		}
+		c->run.state = RUN_LOCK_WAIT;
+		c->lock_retry_at = now + CS_LOCK_RETRY_MS;
+	} else {
+		pb_log_err("run id=%lld: %s", (long long)c->run.id, e.msg);
+		note(c, c->run.id, "error", "%s", e.msg);
+		finish_run(c, now, -1, "failed");
+	}
+	free_strv(env);
+	return;
+oom:
+	free_strv(env);
+	pb_log_err("run id=%lld: out of memory", (long long)c->run.id);
+	finish_run(c, now, -1, "failed");
+}
+
+/* Once per episode: the run waits while the audit log cannot be written. */
+static void held_log(struct consumer *c)
+{
+	if (!c->run_retry_at)
+		pb_log_warn("run held: the audit log cannot be written (retrying every second)");
+}
+
+static void begin_run(struct consumer *c, const struct pb_debounce_due *due, int64_t now)
+{
+	const struct pb_consumer_conf *cc = &c->conf.cfg->consumer;
+	struct pb_err e = PB_ERR_INIT, env_err = PB_ERR_INIT;
+	char *csv = NULL, *keys_json = NULL, *before = NULL, *after = NULL, mark[32];
+	struct pb_audit_run row;
+	int64_t last_event, id;
+	int env_ok;
+
+	/* the run links the event rows: they must be in the log */
+	if (cs_flush(c, 1) < 0 || (last_event = pb_audit_max_event_id(c->aw, &e)) < 0) {
+		if (e.code)
+			cs_log_db_error(c, &e);
+		held_log(c);
+		c->run_retry_at = now + 1000;
+		return;
+	}
+	changed_keys(c->have_ok ? c->ok_values : NULL, c->have_ok ? c->n_ok_values : 0, c->values,
+		     c->n_values, &csv, &keys_json);
+	before = c->have_ok ? cs_kv_json(c->ok_values, c->n_ok_values) : strdup("{}");
+	after = cs_kv_json(c->values, c->n_values);
+	memset(&row, 0, sizeof(row));
+	row.reason = pb_reason_name(due->reason);
+	row.queued_at = due->queued_at;
+	row.started_at = now;
+	row.changed_keys = keys_json;
+	row.values_before = before;
+	row.values_after = after;
+	snprintf(mark, sizeof(mark), "%lld", (long long)last_event);
+	if (pb_audit_begin(c->aw, &e) < 0 ||
+	    (id = pb_audit_add_run(c->aw, &row, c->run_mark, last_event, &e)) < 0 ||
+	    pb_audit_meta_set(c->aw, "run_mark", mark, &e) < 0 || pb_audit_commit(c->aw, &e) < 0) {
+		pb_audit_rollback(c->aw);
+		cs_log_db_error(c, &e);
+		held_log(c);
+		c->run_retry_at = now + 1000;
+		goto out;
+	}
+	c->run_retry_at = 0;
+	pb_debounce_started(&c->deb, now);
+	c->run_mark = last_event;
+	memset(&c->run, 0, sizeof(c->run));
+	c->run.id = id;
+	c->run.reason = due->reason;
+	c->run.queued_at = due->queued_at;
+	c->run.started_at = now;
+	c->run.values = cs_kv_copy(c->values, c->n_values);
+	c->run.n_values = c->run.values ? c->n_values : 0;
+	c->run.changed_keys = csv;
+	csv = NULL;
+	c->run.state = RUN_GOING;
+	if (cc->splay_ms > 0)
+		note(c, id, "splay", "waited a splay of %lld ms (of at most %lld)",
+		     (long long)c->last_splay, (long long)cc->splay_ms);
+	/* the files the run reads: written before the process starts */
+	env_ok = pb_envfile_write(cc->env_file, c->run.values, c->run.n_values, &env_err) == 0;
+	if (env_ok && write_state(c, &e) < 0)
+		pb_log_warn("%s", e.msg);
+	if (!env_ok) {
+		pb_log_err("run id=%lld: %s", (long long)id, env_err.msg);
+		note(c, id, "error", "%s", env_err.msg);
+		finish_run(c, now, -1, "failed");
+		goto out;
+	}
+	start_process(c, now);
+out:
+	free(csv);
+	free(keys_json);
+	free(before);
+	free(after);
+}
+
+/* consumer.notify after a run: never retried, never waited for; one at a
+ * time (a notify still going when the next run ends is skipped). */
+static void start_notify(struct consumer *c, int exit_status)
+{
+	const struct pb_consumer_conf *cc = &c->conf.cfg->consumer;
+	struct pb_err e = PB_ERR_INIT;
+	char id[32], st[16], *env[6] = { 0 };
+	int rc;
+
+	if (!cc->notify)
+		return;
+	if (pb_runner_running(c->notifier)) {
+		note(c, c->run.id, "notify-skipped", "the notify of run %lld is still going",
+		     (long long)c->notify_run_id);
+		pb_log_warn("notify run=%lld skipped: the notify of run %lld is still going",
+			    (long long)c->run.id, (long long)c->notify_run_id);
+		return;
+	}
+	snprintf(id, sizeof(id), "%lld", (long long)c->run.id);
+	snprintf(st, sizeof(st), "%d", exit_status);
+	env[0] = env_entry("PROVBUS_RUN_ID", id);
+	env[1] = env_entry("PROVBUS_REASON", pb_reason_name(c->run.reason));
+	env[2] = env_entry("PROVBUS_EXIT_STATUS", st);
+	env[3] = env_entry("PROVBUS_CHANGED_KEYS", c->run.changed_keys ? c->run.changed_keys : "");
+	env[4] = env_entry("PROVBUS_NODE", c->conf.cfg->node);
+	c->notify_run_id = c->run.id;
+	if (!env[0] || !env[1] || !env[2] || !env[3] || !env[4])
+		pb_err_set(&e, EX_OSERR, "out of memory");
+	rc = e.code ? -1 : pb_runner_start(c->notifier, cc->notify, env, NULL, &e);
+	if (rc < 0) {
+		pb_log_warn("notify run=%lld: %s", (long long)c->run.id, e.msg);
+		note(c, c->run.id, "notify-failed", "%s", e.msg);
+	}
+	for (int i = 0; i < 5; i++)
+		free(env[i]);
+}
+
+static int status_index(const char *status)
+{
+	return !strcmp(status, "ok") ? 0 : !strcmp(status, "failed") ? 1
+		: !strcmp(status, "interrupted") ? 2 : 3;
+}
+
+/* The run is over (or could not start): the row, the debounce, notify. */
+static void finish_run(struct consumer *c, int64_t now, int exit_status, const char *status)
+{
+	struct pb_err e = PB_ERR_INIT;
+	struct pb_audit_run row;
+	size_t tail_len = 0;
+	const char *tail = c->run.state == RUN_GOING && exit_status >= 0
+				   ? pb_runner_tail(c->runner, &tail_len) : NULL;
+	int ok = !strcmp(status, "ok");
+
+	memset(&row, 0, sizeof(row));
+	row.id = c->run.id;
+	row.finished_at = now;
+	row.exit_status = exit_status;
+	row.status = status;
+	row.deferred_ms = c->run.deferred_ms;
+	row.tail = tail;
+	row.tail_len = tail_len;
+	if (pb_audit_finish_run(c->aw, &row, &e) < 0)
+		cs_log_db_error(c, &e);
+	if (ok) {
+		struct pb_kv *copy = cs_kv_copy(c->run.values, c->run.n_values);
+
+		if (copy) {
+			pb_kv_free_array(c->ok_values, c->n_ok_values);
+			c->ok_values = copy;
+			c->n_ok_values = c->run.n_values;
+			c->have_ok = 1;
+		}
+		c->fails_in_row = 0;
+	} else if (strcmp(status, "interrupted")) {
+		c->fails_in_row++;
+	}
+	pb_debounce_finished(&c->deb, now, ok, cs_values_dirty(c));
+	if (!ok && strcmp(status, "interrupted")) {
+		if (c->deb.retry_at == PB_TIME_NEVER) {
+			note(c, c->run.id, "retry-exhausted",
+			     "%d failed runs in a row: no more retries until the next change",
+			     c->fails_in_row);
+			pb_log_warn("run id=%lld failed: giving up after %d failed runs in a row "
+				    "(until the next change)", (long long)c->run.id, c->fails_in_row);
+		} else {
+			pb_log_notice("run id=%lld failed: retry in %lld ms", (long long)c->run.id,
+				      (long long)(c->deb.retry_at - now));
+		}
+	}
+	c->runs_by_status[status_index(status)]++;
+	c->last_run.id = c->run.id;
+	snprintf(c->last_run.reason, sizeof(c->last_run.reason), "%s", pb_reason_name(c->run.reason));
+	c->last_run.started_at = c->run.started_at;
+	c->last_run.finished_at = now;
+	c->last_run.exit_status = exit_status;
+	snprintf(c->last_run.status, sizeof(c->last_run.status), "%s", status);
+	c->have_last_run = 1;
+	pb_log_notice("run id=%lld reason=%s finished status=%s exit=%d duration_ms=%lld deferred_ms=%lld",
+		      (long long)c->run.id, pb_reason_name(c->run.reason), status, exit_status,
+		      (long long)(now - c->run.started_at), (long long)c->run.deferred_ms);
+	if (strcmp(status, "interrupted"))
+		start_notify(c, exit_status);
+	pb_kv_free_array(c->run.values, c->run.n_values);
+	free(c->run.changed_keys);
+	memset(&c->run, 0, sizeof(c->run));
+	cs_sd_status(c);
+}
+
+/* ---- driving ---- */
+
+void cs_runs_drive(struct consumer *c, int64_t now)
+{
+	struct pb_debounce_due due;
+
+	if (c->run.state == RUN_LOCK_WAIT && now >= c->lock_retry_at && !c->stopping)
+		start_process(c, now);
+	if (c->stopping || c->run.state != RUN_NONE)
+		return;
+	if (!c->startup_requested && pb_mono_ms() >= c->startup_deadline) {
+		c->startup_requested = 1;
+		pb_log_warn("no broker after %d s: startup run with the providers from the audit log",
+			    CS_STARTUP_WAIT_MS / 1000);
+		cs_request(c, PB_REASON_STARTUP);
+	}
+	/* nothing before the startup run: it waits for the first catch-up */
+	if (!c->startup_requested || (c->run_retry_at && now < c->run_retry_at))
+		return;
+	pb_debounce_poll(&c->deb, now, splay_rand, c, &due);
+	c->deb_next = due.next_at;
+	if (due.start)
+		begin_run(c, &due, now);
+}
+
+int64_t cs_runs_next(struct consumer *c)
+{
+	int64_t next = PB_TIME_NEVER;
+
+	if (c->run.state == RUN_LOCK_WAIT)
+		return c->lock_retry_at;
+	if (c->run.state != RUN_NONE || c->stopping)
+		return next;
+	if (c->run_retry_at)
+		return c->run_retry_at;
+	return c->deb_next;
+}
+
+void cs_runs_child(struct consumer *c)
+{
+	if (c->run.state == RUN_GOING && pb_runner_running(c->runner) &&
+	    pb_runner_handle(c->runner)) {
+		int st = pb_runner_exit_status(c->runner);
+
+		finish_run(c, pb_now_ms(), st, st == 0 ? "ok" : "failed");
+	}
+	if (pb_runner_running(c->notifier) && pb_runner_handle(c->notifier)) {
+		struct pb_err e = PB_ERR_INIT;
+		int st = pb_runner_exit_status(c->notifier);
+
+		if (pb_audit_set_notify_status(c->aw, c->notify_run_id, st, &e) < 0)
+			cs_log_db_error(c, &e);
+		if (st != 0) {
+			size_t len;
+			const char *tail = pb_runner_tail(c->notifier, &len);
+
+			pb_log_warn("notify run=%lld exited with status %d", (long long)c->notify_run_id, st);
+			note(c, c->notify_run_id, "notify-failed", "exit status %d: %.*s", st,
+			     (int)(len > 400 ? 400 : len), tail + (len > 400 ? len - 400 : 0));
+		}
+	}
+}
+
+/* SIGTERM: a run waiting for the lock ends at once (interrupted); a
+ * running one gets CS_STOP_WAIT_MS, then SIGTERM to its group, then
+ * SIGKILL. The daemon is done when no child is left. */
+void cs_runs_stop(struct consumer *c, int64_t mono)
+{
+	if (c->run.state == RUN_LOCK_WAIT) {
+		note(c, c->run.id, "interrupted", "the daemon stopped while the run waited for the lock");
+		finish_run(c, pb_now_ms(), -1, "interrupted");
+	}
+	if (mono >= c->stop_deadline && !c->term_sent) {
+		c->term_sent = 1;
+		c->kill_at = mono + CS_KILL_WAIT_MS;
+		if (pb_runner_running(c->runner)) {
+			pb_log_warn("run id=%lld still going after %d s: sending SIGTERM to its group",
+				    (long long)c->run.id, CS_STOP_WAIT_MS / 1000);
+			pb_runner_signal(c->runner, SIGTERM);
+		}
+		pb_runner_signal(c->notifier, SIGTERM);
+	}
+	if (c->term_sent && mono >= c->kill_at && !c->kill_sent) {
+		c->kill_sent = 1;
+		if (pb_runner_running(c->runner))
+			pb_log_warn("run id=%lld still going: SIGKILL", (long long)c->run.id);
+		pb_runner_signal(c->runner, SIGKILL);
+		pb_runner_signal(c->notifier, SIGKILL);
+	}
+	if (!pb_runner_running(c->runner) && !pb_runner_running(c->notifier))
+		c->done = 1;
+}

@@ -1,0 +1,336 @@
+/* status.c — the control socket's verbs, the status document (JSON, one
+ * line) and its Prometheus form, systemd's STATUS= line.
+ *
+ * The status never holds a secret of the daemon: the broker URL is the
+ * session's redacted one (no password). The values are shown: they are
+ * what the node's env file holds. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "consumer.h"
+#include "log.h"
+#include "pbtime.h"
+#include "sdnotify.h"
+
+const char *cs_state_name(struct consumer *c)
+{
+	if (c->stopping)
+		return "stopping";
+	if (c->run.state != RUN_NONE)
+		return "running";
+	if (c->hist_active)
+		return "catching-up";
+	if (!c->up)
+		return "connecting";
+	if (c->paused)
+		return "paused";
+	if (pb_debounce_pending(&c->deb))
+		return "pending";
+	return "idle";
+}
+
+static json_t *time_or_null(int64_t ms)
+{
+	char ts[PB_TIME_BUF];
+
+	if (ms <= 0 || ms == PB_TIME_NEVER)
+		return json_null();
+	return json_string(pb_time_format(ms, ts));
+}
+
+static json_t *strv(const char *const *v, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < n; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+/* The env names whose current value differs from the last successful run. */
+static json_t *pending_changes(struct consumer *c)
+{
+	json_t *a = json_array();
+	size_t i = 0, j = 0;
+	const struct pb_kv *x = c->values, *y = c->have_ok ? c->ok_values : NULL;
+	size_t nx = c->n_values, ny = c->have_ok ? c->n_ok_values : 0;
+
+	while (a && (i < nx || j < ny)) {
+		int cmp = i == nx ? 1 : j == ny ? -1 : strcmp(x[i].name, y[j].name);
+
+		if (cmp < 0) {
+			json_array_append_new(a, json_string(x[i++].name));
+		} else if (cmp > 0) {
+			json_array_append_new(a, json_string(y[j++].name));
+		} else {
+			if (strcmp(x[i].value, y[j].value))
+				json_array_append_new(a, json_string(x[i].name));
+			i++;
+			j++;
+		}
+	}
+	return a;
+}
+
+/* Live provider values of each required key (accepted regions, public
+ * only when asked), de-duplicated and sorted. */
+static json_t *providers_by_key(struct consumer *c)
+{
+	json_t *o = json_object();
+
+	for (size_t k = 0; o && k < c->conf.n_keys; k++) {
+		const char *key = c->conf.keys[k];
+		json_t *arr = json_array();
+
+		for (size_t i = 0; arr && i < pb_providers_count(c->prov); i++) {
+			const struct pb_provider *pv = pb_providers_at(c->prov, i);
+			int dup = 0;
+
+			if (strcmp(pv->key, key) || pv->tombstone ||
+			    (c->conf.cfg->consumer.public_only && !pv->public) ||
+			    !pb_config_accepts_region(c->conf.cfg, pv->region))
+				continue;
+			for (size_t j = 0; j < json_array_size(arr); j++)
+				dup |= !strcmp(json_string_value(json_array_get(arr, j)), pv->value);
+			if (!dup)
+				json_array_append_new(arr, json_string(pv->value));
+		}
+		/* sort: few values per key */
+		for (size_t i = 1; arr && i < json_array_size(arr); i++)
+			for (size_t j = i; j > 0 &&
+			     strcmp(json_string_value(json_array_get(arr, j - 1)),
+				    json_string_value(json_array_get(arr, j))) > 0; j--) {
+				json_t *a = json_incref(json_array_get(arr, j - 1));
+
+				json_array_set(arr, j - 1, json_array_get(arr, j));
+				json_array_set_new(arr, j, a);
+			}
+		json_object_set_new(o, key, arr ? arr : json_array());
+	}
+	return o;
+}
+
+char *cs_status_json(struct consumer *c)
+{
+	json_t *o = json_object(), *counts = json_object(), *vals = json_object(), *running, *last;
+	int64_t next = PB_TIME_NEVER;
+	char *s;
+
+	if (!o || !counts || !vals) {
+		json_decref(o);
+		json_decref(counts);
+		json_decref(vals);
+		return NULL;
+	}
+	json_object_set_new(o, "node", json_string(c->conf.cfg->node));
+	json_object_set_new(o, "federation", json_string(c->conf.cfg->federation));
+	json_object_set_new(o, "state", json_string(cs_state_name(c)));
+	json_object_set_new(o, "connected", json_boolean(c->up));
+	json_object_set_new(o, "broker", c->up ? json_string(pb_session_url(c->sess)) : json_null());
+	json_object_set_new(o, "blocked", json_boolean(c->blocked));
+	json_object_set_new(o, "queue", json_string(c->queue));
+	json_object_set_new(o, "bound_keys", strv(c->conf.keys, c->conf.n_keys));
+	json_object_set_new(o, "regions", strv(c->conf.regions, c->conf.n_regions));
+	json_object_set_new(o, "paused", json_boolean(c->paused));
+	json_object_set_new(o, "pending", json_boolean(pb_debounce_pending(&c->deb)));
+	json_object_set_new(o, "pending_changes", pending_changes(c));
+	if (pb_debounce_pending(&c->deb) && c->run.state == RUN_NONE && !c->paused)
+		next = c->deb_next == PB_TIME_NEVER ? pb_now_ms() : c->deb_next;
+	json_object_set_new(o, "next_run_at", time_or_null(next));
+	if (c->run.state != RUN_NONE) {
+		char ts[PB_TIME_BUF];
+
+		running = json_pack("{s:I,s:s,s:s}", "run_id", (json_int_t)c->run.id, "reason",
+				    pb_reason_name(c->run.reason), "started_at",
+				    pb_time_format(c->run.started_at, ts));
+		json_object_set_new(running, "pid", c->run.state == RUN_GOING && c->run.pid > 0
+							    ? json_integer(c->run.pid) : json_null());
+		json_object_set_new(running, "waiting_for_lock",
+				    json_boolean(c->run.state == RUN_LOCK_WAIT));
+	} else {
+		running = json_null();
+	}
+	json_object_set_new(o, "running", running);
+	if (c->have_last_run) {
+		last = json_pack("{s:I,s:s,s:o,s:o,s:o,s:s}", "id", (json_int_t)c->last_run.id,
+				 "reason", c->last_run.reason, "started_at",
+				 time_or_null(c->last_run.started_at), "finished_at",
+				 time_or_null(c->last_run.finished_at), "exit_status",
+				 c->last_run.exit_status >= 0 ? json_integer(c->last_run.exit_status)
+							      : json_null(),
+				 "status", c->last_run.status);
+	} else {
+		last = json_null();
+	}
+	json_object_set_new(o, "last_run", last ? last : json_null());
+	for (int v = 0; v < PB_VERDICT__COUNT; v++)
+		json_object_set_new(counts, pb_verdict_name(v), json_integer((json_int_t)c->counts[v]));
+	json_object_set_new(counts, "history_skipped", json_integer((json_int_t)c->history_skipped));
+	json_object_set_new(o, "counts", counts);
+	json_object_set_new(o, "runs", json_pack("{s:I,s:I,s:I}", "ok",
+						(json_int_t)c->runs_by_status[0], "failed",
+						(json_int_t)c->runs_by_status[1], "interrupted",
+						(json_int_t)c->runs_by_status[2]));
+	json_object_set_new(o, "providers", providers_by_key(c));
+	for (size_t i = 0; i < c->n_values; i++)
+		json_object_set_new(vals, c->values[i].name, json_string(c->values[i].value));
+	json_object_set_new(o, "values", vals);
+	json_object_set_new(o, "audit_failing", json_boolean(c->db_failing));
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+static char *ok_json(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *ok_json(const char *fmt, ...)
+{
+	char *s = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return s;
+}
+
+char *cs_control_handler(const char *verb, void *ctx)
+{
+	struct consumer *c = ctx;
+	json_t *err;
+	char *s;
+
+	if (!strcmp(verb, "status"))
+		return cs_status_json(c);
+	if (!strcmp(verb, "pause")) {
+		cs_pause(c, 1);
+		return ok_json("{\"ok\":true,\"paused\":true}");
+	}
+	if (!strcmp(verb, "resume")) {
+		cs_pause(c, 0);
+		return ok_json("{\"ok\":true,\"paused\":false,\"queued\":\"resume\"}");
+	}
+	if (!strcmp(verb, "provision-now")) {
+		cs_request(c, PB_REASON_MANUAL);
+		return ok_json("{\"ok\":true,\"queued\":\"manual\",\"paused\":%s}",
+			       c->paused ? "true" : "false");
+	}
+	err = json_object();
+	if (err)
+		json_object_set_new(err, "error", json_sprintf("unknown verb '%.64s'", verb));
+	s = err ? json_dumps(err, JSON_COMPACT) : NULL;
+	json_decref(err);
+	return s;
+}
+
+void cs_sd_status(struct consumer *c)
+{
+	char line[256];
+
+	snprintf(line, sizeof(line), "STATUS=%s%s%s, %llu events, last run %s",
+		 cs_state_name(c), c->up ? "" : " (no broker)", c->blocked ? " (blocked)" : "",
+		 (unsigned long long)(c->counts[0] + c->counts[1] + c->counts[2] + c->counts[3] +
+				      c->counts[4] + c->counts[5]),
+		 c->have_last_run ? c->last_run.status : "none");
+	/* only when the part before the comma changed: an event count is no news */
+	if (!strncmp(line, c->sd_status, strcspn(line, ",") + 1))
+		return;
+	snprintf(c->sd_status, sizeof(c->sd_status), "%s", line);
+	pb_sd_notify(line);
+}
+
+/* ---- Prometheus text, from the status JSON (the client converts) ---- */
+
+static void prom_escape(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fputc('\\', f);
+		if (*s == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*s, f);
+	}
+}
+
+static void prom_metric(FILE *f, const char *name, const char *help, const char *type)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+int cs_status_prometheus(const char *text, char **out)
+{
+	json_t *o = json_loads(text, 0, NULL), *v;
+	const char *k;
+	size_t len = 0;
+	char *buf = NULL;
+	FILE *f;
+	int64_t ms;
+	struct pb_err e = PB_ERR_INIT;
+
+	*out = NULL;
+	if (!o || !json_is_object(o) || !(f = open_memstream(&buf, &len))) {
+		json_decref(o);
+		return -1;
+	}
+	prom_metric(f, "provbus_connected", "1 when the daemon is connected to the broker", "gauge");
+	fprintf(f, "provbus_connected %d\n", json_is_true(json_object_get(o, "connected")));
+	prom_metric(f, "provbus_paused", "1 when runs are paused", "gauge");
+	fprintf(f, "provbus_paused %d\n", json_is_true(json_object_get(o, "paused")));
+	prom_metric(f, "provbus_pending", "1 when a provision run is pending", "gauge");
+	fprintf(f, "provbus_pending %d\n", json_is_true(json_object_get(o, "pending")));
+	prom_metric(f, "provbus_running", "1 while a provision run is going", "gauge");
+	fprintf(f, "provbus_running %d\n", !json_is_null(json_object_get(o, "running")) &&
+					       json_object_get(o, "running") != NULL);
+	prom_metric(f, "provbus_events_total", "events judged since the daemon started, by verdict",
+		    "counter");
+	json_object_foreach(json_object_get(o, "counts"), k, v) {
+		if (!strcmp(k, "history_skipped"))
+			continue;
+		fprintf(f, "provbus_events_total{verdict=\"");
+		prom_escape(f, k);
+		fprintf(f, "\"} %lld\n", (long long)json_integer_value(v));
+	}
+	prom_metric(f, "provbus_history_skipped_total",
+		    "history messages skipped (not for this node, or seen before)", "counter");
+	fprintf(f, "provbus_history_skipped_total %lld\n",
+		(long long)json_integer_value(json_object_get(json_object_get(o, "counts"),
+							      "history_skipped")));
+	prom_metric(f, "provbus_runs_total", "provision runs finished since the daemon started, by status",
+		    "counter");
+	json_object_foreach(json_object_get(o, "runs"), k, v) {
+		fprintf(f, "provbus_runs_total{status=\"");
+		prom_escape(f, k);
+		fprintf(f, "\"} %lld\n", (long long)json_integer_value(v));
+	}
+	v = json_object_get(o, "last_run");
+	if (json_is_object(v)) {
+		json_t *x = json_object_get(v, "exit_status");
+
+		if (json_is_integer(x)) {
+			prom_metric(f, "provbus_last_run_exit_status", "exit status of the last run",
+				    "gauge");
+			fprintf(f, "provbus_last_run_exit_status %lld\n", (long long)json_integer_value(x));
+		}
+		x = json_object_get(v, json_is_string(json_object_get(v, "finished_at"))
+					       ? "finished_at" : "started_at");
+		if (json_is_string(x) && pb_time_parse_rfc3339(json_string_value(x), &ms, &e) == 0) {
+			prom_metric(f, "provbus_last_run_timestamp_seconds",
+				    "when the last run finished (or started)", "gauge");
+			fprintf(f, "provbus_last_run_timestamp_seconds %.3f\n", (double)ms / 1000.0);
+		}
+	}
+	prom_metric(f, "provbus_providers", "live providers per required key (distinct values)", "gauge");
+	json_object_foreach(json_object_get(o, "providers"), k, v) {
+		fprintf(f, "provbus_providers{key=\"");
+		prom_escape(f, k);
+		fprintf(f, "\"} %zu\n", json_array_size(v));
+	}
+	fclose(f);
+	json_decref(o);
+	*out = buf;
+	return 0;
+}

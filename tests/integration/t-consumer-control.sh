@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# provbus-consumer, the run's surroundings (SPEC §6, §6.2): the env file
+# (hostile values stay inert when sourced, byte for byte; mode 0640) and
+# the run's environment; state.json; the lock held by another process
+# (deferred, then run); pause / resume / provision-now / status over the
+# control socket (mode 0600), SIGUSR1, status --prometheus; notify and its
+# environment; a second daemon on one state_dir; SIGTERM during a run (the
+# run completes, exit 0); kill -9 during a run (interrupted, then startup).
+# shellcheck disable=SC1091
+. "$PB_ROOT/tests/integration/lib.sh"
+pb_setup ccontrol
+. "$PB_ROOT/tests/data/consumer/lib-consumer.sh"
+
+pbc_init web-01 us-east-1 "\"notify\": [\"$PBC_DATA/notify.sh\", \"$T/notify.log\", \"$T/notify.exit\"],
+    \"static\": {\"K9\": \"static value\"}"
+pbc_manifest app '{"E1": "{K1}", "E2": "{K2}", "E3": "{K3}", "E4": "{K4}", "E5": "{K5}", "E6": "{K6}", "E7": "{K7}", "E8": "{K8}", "E9": "{K9}", "LIT": "lit'"'"'eral"}'
+end_of() { pbc_run_field end "$1" 3; }
+_ended() { [ -n "$(end_of "$1")" ]; }
+pbc_start
+pbc_wait_ends 1; ok $? "startup run"
+sock=$ST/control.sock
+is "$(stat -c %a "$sock")" 600 "control socket mode 0600"
+
+# --- hostile values stay inert
+V[1]='$(touch '$T'/pwned1)'
+V[2]='`touch '$T'/pwned2`'
+V[3]="it's \"quoted\" \\ back\\slash"
+V[4]=$'spaces  and\ttab '
+V[5]='héllo wörld ✓ 日本'
+V[6]="'; touch $T/pwned3; echo '"
+V[7]='$HOME ${PATH} * ?'
+V[8]=''
+for i in 1 2 3 4 5 6 7 8; do pbc_ev provides us-east-1 "evil-$i" s "K$i" "${V[$i]}" 1; done >"$T/evil"
+pbc_pub <"$T/evil"
+pbc_wait_rows 8 "node LIKE 'evil-%' AND verdict = 'applied'"; ok $? "8 hostile values applied"
+pbc_wait_ends 2; ok $? "a run"
+E=$T/web-01/app.env
+is "$(stat -c %a "$E")" 640 "env file mode 0640"
+is "$(head -n 1 "$E")" "# written by provbus-consumer; do not edit" "env file header"
+is "$(grep -c '^export ' "$E")" 10 "10 lines: 8 values, the static one, the literal"
+is "$(grep '^export ' "$E" | sort -c && echo sorted)" sorted "lines sorted"
+declare -A got
+while IFS= read -r -d '' kv; do
+	got[${kv%%=*}]=${kv#*=}
+done < <(env -i sh -c 'set -a; . "$1"; env -0' sh "$E")
+for i in 1 2 3 4 5 6 7 8; do
+	is "${got[E$i]-unset}" "${V[$i]}" "E$i sourced in sh: byte for byte"
+done
+is "${got[E9]-unset}" "static value" "E9: the static value while no provider"
+is "${got[LIT]-unset}" "lit'eral" "LIT: the literal"
+ls "$T"/pwned* >/dev/null 2>&1; is $? 2 "no command in a value ran"
+declare -A penv
+while IFS= read -r -d '' kv; do penv[${kv%%=*}]=${kv#*=}; done <"$RUNS.2.env"
+ok "$(for i in 1 2 3 4 5 6 7 8; do [ "${penv[E$i]-unset}" = "${V[$i]}" ] || exit 1; done; echo 0)" \
+	"the run's environment has the same values"
+is "${penv[PROVBUS_RUN_ID]}:${penv[PROVBUS_REASON]}" "2:change" "PROVBUS_RUN_ID and PROVBUS_REASON"
+is "${penv[PB_ROOT]-unset}" "$PB_ROOT" "and the daemon's own environment"
+is "$(jq -r '[.providers[] | select(.node == "evil-5") | .value] | .[0]' "$ST/state.json")" "${V[5]}" \
+	"state.json holds the live providers"
+is "$(jq -r '.providers | length' "$ST/state.json")" 8 "all 8 of them"
+
+# --- notify
+_notify_n() { wc -l <"$T/notify.log"; }
+pbc_wait_ge 5 2 _notify_n; ok $? "notify ran after each run"
+is "$(sed -n 2p "$T/notify.log")" "run=2 reason=change exit=0 changed=E1,E2,E3,E4,E5,E6,E7,E8 node=web-01" \
+	"notify's environment: run id, reason, exit status, changed keys, node"
+pbc_wait_eq 5 0 pbc_sql "SELECT notify_status FROM runs WHERE id = 2"; ok $? "notify status audited"
+echo 4 >"$T/notify.exit"
+
+# --- pause, resume, provision-now, SIGUSR1
+out=$(provbus-consumer -c "$C" pause); is "$(jq -c . <<<"$out")" '{"ok":true,"paused":true}' "pause answers"
+is "$(pbc_status .state)" paused "status: paused"
+pbc_ev provides us-east-1 p-1 s K1 paused-value 1 | pbc_pub
+pbc_wait_rows 1 "node = 'p-1'"; ok $? "paused: events still received and audited"
+provbus-consumer -c "$C" provision-now >/dev/null; ok $? "provision-now while paused"
+kill -USR1 "$CPID"
+sleep 0.6
+is "$(pbc_runs)" 2 "paused: no run"
+is "$(pbc_status -c '[.pending, .paused]')" '[true,true]' "status: pending and paused"
+like "$(provbus-consumer -c "$C" status --prometheus)" $'provbus_paused 1\n' "prometheus: paused"
+out=$(provbus-consumer -c "$C" resume); is "$(jq -r .ok <<<"$out")" true "resume answers"
+pbc_wait_ends 3; ok $? "resume: a run"
+is "$(pbc_run_field start 3 3)" manual "the run covers what was queued (manual wins over resume and change)"
+like "$(tr '\0' '\n' <"$RUNS.3.env" | grep '^E1=')" "paused-value" "with the change made while paused"
+sleep 0.5
+is "$(pbc_runs)" 3 "one run for all of it"
+pbc_wait_eq 5 4 pbc_sql "SELECT notify_status FROM runs WHERE id = 3"; ok $? "a failing notify: its status audited"
+pbc_wait_eq 5 1 pbc_sql "SELECT COUNT(*) FROM notes WHERE kind = 'notify-failed' AND run_id = 3"; ok $? "and noted"
+rm "$T/notify.exit"
+kill -USR1 "$CPID"
+pbc_wait_ends 4; ok $? "SIGUSR1: a run"
+is "$(pbc_run_field start 4 3)" manual "reason manual"
+p=$(provbus-consumer -c "$C" status --prometheus)
+for m in 'provbus_connected 1' 'provbus_paused 0' 'provbus_pending 0' 'provbus_events_total{verdict="applied"} 9' \
+	'provbus_runs_total{status="ok"} 4' 'provbus_providers{key="K1"} 2' 'provbus_last_run_timestamp_seconds '; do
+	like "$p" "$(sed 's/[]{}[]/\\&/g' <<<"$m")" "prometheus: $m"
+done
+s=$(pbc_status)
+for k in node federation state connected broker queue bound_keys regions paused pending pending_changes \
+	next_run_at running last_run counts providers values; do
+	jq -e --arg k "$k" 'has($k)' <<<"$s" >/dev/null; ok $? "status has $k"
+done
+ok "$(grep -c guest:guest <<<"$s")" "status holds no password"
+
+# --- a second daemon on the same state dir
+out=$(timeout 20 provbus-consumer -c "$C" run 2>&1); rc=$?
+is "$rc" 75 "a second daemon: exit 75"
+like "$out" "another provbus-consumer is running" "and says why"
+
+# --- the lock is held by someone else: deferred, then run
+flock "$ST/provision.lock" sleep 2.5 &
+fl=$!
+wait_for 5 sh -c "! flock -n '$ST/provision.lock' true"
+provbus-consumer -c "$C" provision-now >/dev/null
+pbc_wait_eq 5 true pbc_status .running.waiting_for_lock; ok $? "status: the run waits for the lock"
+is "$(pbc_runs)" 4 "no process while the lock is held"
+wait "$fl"
+pbc_wait_ends 5; ok $? "the run goes once the lock is free"
+d=$(pbc_sql "SELECT deferred_ms FROM runs WHERE id = 5")
+ok "$([ "$d" -ge 1500 ]; echo $?)" "deferred_ms recorded ($d)"
+is "$(pbc_sql "SELECT COUNT(*) FROM notes WHERE kind = 'deferred' AND run_id = 5")" 1 "one deferred note"
+flock -n "$ST/provision.lock" true; ok $? "the daemon released the lock"
+
+# --- SIGTERM during a run: the run completes, exit 0
+echo 1.5 >"$T/web-01.sleep"
+kill -USR1 "$CPID"
+pbc_wait_eq 5 6 pbc_runs; ok $? "run 6 started"
+kill -TERM "$CPID"; wait "$CPID"; CRC=$?
+is "$CRC" 0 "SIGTERM during a run: exit 0"
+is "$(pbc_run_field end 6 4)" 0 "the run completed"
+is "$(pbc_sql "SELECT status || ':' || exit_status FROM runs WHERE id = 6")" "ok:0" "and is recorded"
+like "$(cat "$T/consumer.log")" "waiting up to 60 s for run id=6" "the log says it waits"
+
+# --- kill -9 during a run: interrupted, then a startup run
+pbc_start consumer2
+pbc_wait_ends 7; ok $? "the startup run after the restart"
+echo 3 >"$T/web-01.sleep"
+kill -USR1 "$CPID"
+pbc_wait_eq 5 8 pbc_runs; ok $? "run 8 started"
+kill -KILL "$CPID"; wait "$CPID" 2>/dev/null
+rm "$T/web-01.sleep"
+pbc_start consumer3
+is "$(pbc_sql "SELECT status FROM runs WHERE id = 8")" interrupted "the run a crash left is interrupted"
+is "$(pbc_sql "SELECT COUNT(*) FROM notes WHERE kind = 'interrupted' AND run_id = 8")" 1 "with a note"
+wait_for 10 _ended 9; ok $? "and a startup run follows"
+is "$(pbc_run_field start 9 3)" startup "reason startup"
+pbc_stop; is "$CRC" 0 "exit 0"
+pb_done

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# provbus-consumer when the audit log cannot be written (disk full): no
+# ack (the broker keeps the events), the error logged (not once per
+# event), the commit retried; once there is room again every event is
+# audited exactly once and acked. The state dir is a 4 MB tmpfs: skipped
+# where mounting is not allowed.
+# shellcheck disable=SC1091
+. "$PB_ROOT/tests/integration/lib.sh"
+pb_setup cdiskfull
+. "$PB_ROOT/tests/data/consumer/lib-consumer.sh"
+
+pbc_init web-01 us-east-1 '"quiet_ms": 300, "max_wait_ms": 60000'
+pbc_manifest app '{"API_URL": "{API_URL}"}'
+if ! mount -t tmpfs -o size=4m,mode=0700 pbc-tmpfs "$ST" 2>/dev/null; then
+	echo "ok 1 # SKIP cannot mount a tmpfs here (needs root and mount rights)"
+	exit 0
+fi
+unmount() { [ -n "${CPID:-}" ] && kill -KILL "$CPID" 2>/dev/null; wait 2>/dev/null; umount "$ST" 2>/dev/null; }
+trap 'unmount; _pb_cleanup' EXIT
+Q=provbus.$F.node.web-01
+A() { pbtest-amqp "$URL" "$@"; }
+pbc_start
+pbc_wait_ends 1; ok $? "startup run"
+
+# fill the file system
+dd if=/dev/zero of="$ST/filler" bs=16k >/dev/null 2>&1
+ok "$([ "$(df --output=avail "$ST" | tail -n 1)" -lt 64 ]; echo $?)" "the state dir is full"
+pbc_gen 2000 100 | pbc_pub
+pbc_wait_eq 10 true pbc_status .audit_failing; ok $? "status: the audit log is failing"
+sleep 1.5
+rows=$(pbc_sql "SELECT COUNT(*) FROM events")
+ok "$([ "$rows" -lt 2000 ]; echo $?)" "not all rows could be written ($rows)"
+left=$(A count "$Q")
+ok "$([ "$left" -ge 1000 ]; echo $?)" "nothing acked meanwhile: $left events still ready in the queue (the rest delivered, unacked)"
+n=$(grep -c "disk full" "$T/consumer.log")
+ok "$([ "$n" -ge 1 ] && [ "$n" -le 2 ]; echo $?)" "the error is logged, not once per event ($n lines)"
+kill -0 "$CPID"; ok $? "the daemon runs on"
+
+rm "$ST/filler"
+pbc_wait_rows 2000; ok $? "room again: every event audited"
+is "$(pbc_sql "SELECT COUNT(*) || ':' || COUNT(DISTINCT msg_id) FROM events WHERE node LIKE 'node-%'")" "2000:2000" "exactly once each"
+pbc_wait_eq 10 0 A count "$Q"; ok $? "and acked: the queue is empty"
+pbc_wait_eq 5 false pbc_status .audit_failing; ok $? "status: the audit log is fine again"
+like "$(cat "$T/consumer.log")" "audit log writable again" "the recovery is logged"
+pbc_stop; is "$CRC" 0 "exit 0"
+CPID=
+pb_done

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# provbus-consumer, acting (SPEC §6.2): a burst makes one run (linked to
+# its events); changes during a run make exactly one follow-up; A -> B -> A
+# makes no run; a failing command is retried with backoff, then given up
+# and audited; max_wait_ms starts a run under a never-quiet stream; the
+# throttle delays a start (never drops it) and its window survives a
+# restart.
+# shellcheck disable=SC1091
+. "$PB_ROOT/tests/integration/lib.sh"
+pb_setup cruns
+. "$PB_ROOT/tests/data/consumer/lib-consumer.sh"
+
+start_of() { pbc_run_field start "$1" 4; }
+end_of() { pbc_run_field end "$1" 3; }
+
+# ---------------------------------------------------------------- web-01
+pbc_init web-01 us-east-1 '"quiet_ms": 300, "max_wait_ms": 10000'
+pbc_manifest app '{"API_URL": "{API_URL}"}'
+pbc_start
+pbc_wait_ends 1; ok $? "the startup run"
+is "$(pbc_run_field start 1 3)" startup "run 1: reason startup"
+
+# --- a burst: one run
+pbc_gen 500 50 | pbc_pub
+pbc_wait_ends 2; ok $? "a run after the burst"
+sleep 1
+is "$(pbc_runs)" 2 "500 events: exactly one run"
+is "$(pbc_run_field start 2 3)" change "reason change"
+is "$(pbc_sql "SELECT COUNT(*) FROM run_events WHERE run_id = 2")" 500 "the run is linked to its 500 events"
+is "$(pbc_sql "SELECT changed_keys FROM runs WHERE id = 2")" '["API_URL"]' "changed_keys"
+is "$(pbc_sql "SELECT status || ':' || exit_status FROM runs WHERE id = 2")" "ok:0" "status ok, exit 0"
+like "$(pbc_sql "SELECT output_tail FROM runs WHERE id = 2")" "output line for run 2" "the output tail is kept"
+like "$(cat "$T/consumer.log")" "run=2 provision.sh output line for run 2" "output lines go to the log, prefixed run=ID"
+
+# --- changes during a run: exactly one follow-up
+echo 3 >"$T/web-01.sleep"
+for i in 2 3 4; do pbc_ev provides us-east-1 solo-1 s API_URL "http://solo:$i" "$i" >"$T/during$i"; done
+pbc_ev provides us-east-1 solo-1 s API_URL http://solo:1 1 | pbc_pub
+pbc_wait_eq 10 3 pbc_runs; ok $? "run 3 started"
+is "$(pbc_status .state)" running "status: running"
+is "$(pbc_status .running.run_id)" 3 "status: the running run"
+for i in 2 3 4; do pbc_pub <"$T/during$i"; sleep 0.2; done
+is "$(pbc_status .pending)" true "changes during the run: pending"
+ok "$([ -z "$(end_of 3)" ]; echo $?)" "all three arrived while run 3 was going"
+pbc_wait_ends 4; ok $? "a follow-up run"
+sleep 1
+is "$(pbc_runs)" 4 "three changes during a run: exactly one follow-up"
+ok "$([ "$(start_of 4)" -ge "$(end_of 3)" ]; echo $?)" "the follow-up started after the run ended (one at a time)"
+like "$(tr '\0' '\n' <"$RUNS.4.env" | grep '^API_URL=')" "http://solo:4" "the follow-up has the latest value"
+rm "$T/web-01.sleep"
+
+# --- A -> B -> A: no run
+pbc_ev provides us-east-1 solo-1 s API_URL http://solo:B 5 >"$T/ab"
+pbc_ev provides us-east-1 solo-1 s API_URL http://solo:4 6 >>"$T/ab"
+pbc_pub <"$T/ab"
+pbc_wait_rows 2 "node = 'solo-1' AND seq IN (5, 6)"; ok $? "B then A applied"
+is "$(pbc_sql "SELECT group_concat(changed) FROM events WHERE node = 'solo-1' AND seq IN (5, 6)")" "1,1" "both changed the values"
+sleep 1
+is "$(pbc_runs)" 4 "A -> B -> A before the quiet timer: no run"
+is "$(pbc_status .pending)" false "nothing pending"
+
+# --- a failing command: retried with backoff, then given up
+b=$(pbc_runs)
+echo 3 >"$T/web-01.exit"
+pbc_ev provides us-east-1 solo-1 s API_URL http://solo:F 7 | pbc_pub
+_note_exhausted() { [ "$(pbc_sql "SELECT COUNT(*) FROM notes WHERE kind = 'retry-exhausted'")" -ge 1 ]; }
+wait_for 15 _note_exhausted; ok $? "given up: a retry-exhausted note"
+is "$(pbc_sql "SELECT group_concat(reason || ':' || status || ':' || exit_status, ' ') FROM (SELECT * FROM runs WHERE id > $b ORDER BY id)")" \
+	"change:failed:3 retry:failed:3 retry:failed:3" "one run and retry.max (2) retries, all failed and audited"
+g1=$(( $(start_of $((b + 2))) - $(end_of $((b + 1))) )) g2=$(( $(start_of $((b + 3))) - $(end_of $((b + 2))) ))
+ok "$([ "$g1" -ge 190 ] && [ "$g2" -ge 390 ] && [ "$g2" -gt "$g1" ]; echo $?)" "backoff: ${g1} ms then ${g2} ms (base 200 ms, doubling)"
+sleep 1
+is "$(pbc_runs)" $((b + 3)) "no more runs after giving up"
+is "$(pbc_status -c .pending_changes)" '["API_URL"]' "the value stays a pending change"
+is "$(pbc_status .last_run.exit_status)" 3 "status: last_run exit 3"
+like "$(provbus-consumer -c "$C" status --prometheus)" "provbus_last_run_exit_status 3" "prometheus: last exit status"
+rm "$T/web-01.exit"
+out=$(provbus-consumer -c "$C" provision-now); is "$(jq -r .ok <<<"$out")" true "provision-now answers ok"
+pbc_wait_ends $((b + 4)); ok $? "a manual run"
+is "$(pbc_run_field start $((b + 4)) 3)" manual "reason manual"
+pbc_wait_eq 5 '[]' pbc_status -c .pending_changes; ok $? "after a successful run nothing is pending"
+pbc_stop; is "$CRC" 0 "exit 0"
+
+# ---------------------------------------------------------------- web-02
+# max_wait under a stream that is never quiet
+pbc_init web-02 us-east-1 '"quiet_ms": 1000, "max_wait_ms": 2000'
+pbc_manifest app '{"API_URL": "{API_URL}"}'
+pbc_start web02
+pbc_wait_ends 1; ok $? "web-02: startup run"
+sleep 0.5
+t0=$(date +%s%3N)
+i=0
+while [ $(( $(date +%s%3N) - t0 )) -lt 5000 ]; do
+	i=$((i + 1))
+	pbc_ev provides us-east-1 flap-1 s API_URL "http://flap:$i" "$i" | pbc_pub
+	sleep 0.15
+done
+t1=$(date +%s%3N)
+first=$(pbc_sql "SELECT MIN(received_at) FROM events WHERE node = 'flap-1'")
+changes=$(pbc_sql "SELECT COUNT(*) FROM runs WHERE reason = 'change' AND started_at < $(pbc_sql "SELECT MAX(received_at) FROM events WHERE node = 'flap-1'")")
+diag "$i events over $((t1 - t0)) ms; change runs started while they flowed: $changes"
+ok "$([ "$changes" -ge 2 ]; echo $?)" "max_wait_ms: runs start while the stream never goes quiet ($changes)"
+d=$(( $(pbc_sql "SELECT MIN(started_at) FROM runs WHERE reason = 'change'") - first ))
+ok "$([ "$d" -ge 1900 ] && [ "$d" -le 3500 ]; echo $?)" "the first one $d ms after the first change (max_wait 2000)"
+pbc_stop
+
+# ---------------------------------------------------------------- web-03
+# throttle: 2 starts per 3 s
+pbc_init web-03 us-east-1 '"throttle": {"runs": 2, "per_s": 3}'
+pbc_manifest app '{"API_URL": "{API_URL}"}'
+pbc_start web03
+pbc_wait_ends 1; ok $? "web-03: startup run"
+provbus-consumer -c "$C" provision-now >/dev/null
+pbc_wait_ends 2; ok $? "a second run at once"
+provbus-consumer -c "$C" provision-now >/dev/null
+sleep 0.5
+is "$(pbc_runs)" 2 "a third is held by the throttle"
+is "$(pbc_status .state)" pending "status: pending"
+like "$(pbc_status .next_run_at)" '^20[0-9-]+T' "status: next_run_at"
+pbc_wait_ends 3; ok $? "the third run starts when the window allows (not dropped)"
+started() { pbc_sql "SELECT started_at FROM runs WHERE id = $1"; }
+gap=$(( $(started 3) - $(started 1) ))
+ok "$([ "$gap" -ge 3000 ]; echo $?)" "3 starts: the third ${gap} ms after the first (window 3000 ms)"
+pbc_stop
+pbc_start web03b
+pbc_wait_ends 4; ok $? "after a restart, the startup run"
+gap=$(( $(started 4) - $(started 2) ))
+ok "$([ "$gap" -ge 3000 ]; echo $?)" "the throttle window survived the restart (${gap} ms after run 2)"
+pbc_stop; is "$CRC" 0 "exit 0"
+pb_done
