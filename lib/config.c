@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "jsonpos.h"
+#include "textfile.h"
 #include "names.h"
 
 #define CONFIG_MAX_BYTES (1024 * 1024)
@@ -681,58 +682,6 @@ oom:
 	return pb_err_set(c->err, EX_OSERR, "%s: out of memory", c->file);
 }
 
-/* Reads the whole file; a missing or unreadable one is EX_NOINPUT. */
-static int read_file(const char *path, char **out, size_t *len, struct pb_err *err)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t n = 0;
-	ssize_t r;
-	int fd, rc = -1;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return pb_err_set(err, EX_NOINPUT,
-				  "%s: cannot read the configuration: %s (give another with -c FILE or $PROVBUS_CONFIG)",
-				  path, strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		pb_err_set(err, EX_NOINPUT, "%s: not a regular file", path);
-		goto out;
-	}
-	if (st.st_size > CONFIG_MAX_BYTES) {
-		pb_err_set(err, EX_CONFIG, "%s: over %d bytes: not a configuration file", path,
-			   CONFIG_MAX_BYTES);
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		pb_err_set(err, EX_OSERR, "%s: out of memory", path);
-		goto out;
-	}
-	while (n < (size_t)st.st_size) {
-		r = read(fd, buf + n, (size_t)st.st_size - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			pb_err_set(err, EX_NOINPUT, "%s: cannot read the configuration: %s", path,
-				   strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
-	buf = NULL;
-	rc = 0;
-out:
-	free(buf);
-	close(fd);
-	return rc;
-}
-
 const char *pb_config_path(const char *arg)
 {
 	const char *env;
@@ -755,7 +704,9 @@ struct pb_config *pb_config_load(const char *path, struct pb_err *err)
 	size_t len = 0;
 	int ok = 0;
 
-	if (read_file(path, &text, &len, err) < 0)
+	if (pb_textfile_read(path, CONFIG_MAX_BYTES, "configuration",
+			     "give another with -c FILE or $PROVBUS_CONFIG", EX_CONFIG, &text, &len,
+			     err) < 0)
 		goto out;
 	c.text = text;
 	c.len = len;
