@@ -61,6 +61,9 @@ enum {
 };
 
 static const struct option long_opts[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "db", required_argument, NULL, 'd' },
+	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ "since", required_argument, NULL, OPT_SINCE },
@@ -104,6 +107,15 @@ static const char *const opt_names[] = {
 	"--throttle", "--tolerance-ms", "--html", "--jsonl", "--all",
 };
 
+static const char short_usage[] =
+	"usage: " AU_PROG " [-c FILE | -d DB] [-v] events|runs|replay [OPTIONS]\n"
+	"       " AU_PROG " [-c FILE | -d DB] [-v] explain RUN_ID [--all] [--json]\n"
+	"       " AU_PROG " [-c FILE | -d DB] [-v] timeline --html FILE [--since T] [--until T]\n"
+	"       " AU_PROG " [-c FILE | -d DB] [-v] export --jsonl\n"
+	"try '" AU_PROG " --help' for more\n";
+
+/* A usage error: what is wrong, the short usage, exit 64 (the same shape
+ * in provbus-schema and provbus-publish). */
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static int usage_error(const char *fmt, ...)
@@ -114,8 +126,42 @@ static int usage_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\ntry '" AU_PROG " --help'\n");
+	fprintf(stderr, "\n%s", short_usage);
 	return EX_USAGE;
+}
+
+/* The option getopt_long stopped at, as written: "--name" (without
+ * "=value") when arg is the long option whose val is opt (or an unknown
+ * long one: opt 0), else "-opt" (argv may hold several short options in
+ * one word, "-vx", or the word before may be a long one). */
+static const char *option_text(const char *arg, int opt, char *buf, size_t size)
+{
+	size_t n = strcspn(arg, "=");
+	int is_long = 0;
+
+	if (!strncmp(arg, "--", 2)) {
+		is_long = opt == 0;
+		for (const struct option *o = long_opts; o->name && !is_long; o++)
+			is_long = o->val == opt && !strncmp(o->name, arg + 2, n - 2);
+	}
+	if (is_long)
+		snprintf(buf, size, "%.*s", (int)n, arg);
+	else
+		snprintf(buf, size, "-%c", opt);
+	return buf;
+}
+
+/* getopt_long returned c (':' or '?'): the usage error for it. */
+static int option_error(char **argv, int c)
+{
+	char text[64];
+
+	option_text(argv[optind - 1], optopt, text, sizeof(text));
+	if (c == ':')
+		return usage_error("option %s needs an argument", text);
+	if (optopt && text[1] == '-')
+		return usage_error("option %s takes no argument", text);
+	return usage_error("unknown option %s", text);
 }
 
 /* A non-negative integer option value (ms). */
@@ -125,11 +171,8 @@ static int parse_ms(const char *opt, const char *s, int64_t *out)
 	long long v;
 
 	v = strtoll(s, &end, 10);
-	if (!*s || *end || v < 0) {
-		fprintf(stderr, AU_PROG ": %s '%s': want a non-negative integer (milliseconds)\n"
-				"try '" AU_PROG " --help'\n", opt, s);
-		return -1;
-	}
+	if (!*s || *end || v < 0)
+		return usage_error("%s '%s': want a non-negative integer (milliseconds)", opt, s);
 	*out = v;
 	return 0;
 }
@@ -150,9 +193,7 @@ static int parse_throttle(const char *s, struct au_opts *o)
 	o->throttle_per_ms = secs * 1000;
 	return 0;
 bad:
-	fprintf(stderr, AU_PROG ": --throttle '%s': want RUNS/SECONDS, e.g. 6/600 (0/0: no throttle)\n"
-			"try '" AU_PROG " --help'\n", s);
-	return -1;
+	return usage_error("--throttle '%s': want RUNS/SECONDS, e.g. 6/600 (0/0: no throttle)", s);
 }
 
 static int verdict_ok(const char *v)
@@ -195,7 +236,8 @@ int main(int argc, char **argv)
 	int64_t now = pb_now_ms();
 
 	o.tolerance_ms = AU_TOLERANCE_MS_DEFAULT;
-	while ((c = getopt_long(argc, argv, "c:d:hv", long_opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:d:hv", long_opts, NULL)) != -1) {
 		if (c >= OPT_SINCE && c < OPT_VERSION)
 			given |= B(c);
 		switch (c) {
@@ -213,27 +255,26 @@ int main(int argc, char **argv)
 		case OPT_ALL: o.all = 1; break;
 		case OPT_HTML: o.html = optarg; break;
 		case OPT_QUIET:
-			if (parse_ms("--quiet-ms", optarg, &o.quiet_ms) < 0)
+			if (parse_ms("--quiet-ms", optarg, &o.quiet_ms))
 				return EX_USAGE;
 			o.has_quiet = 1;
 			break;
 		case OPT_MAX_WAIT:
-			if (parse_ms("--max-wait-ms", optarg, &o.max_wait_ms) < 0)
+			if (parse_ms("--max-wait-ms", optarg, &o.max_wait_ms))
 				return EX_USAGE;
 			o.has_max_wait = 1;
 			break;
 		case OPT_TOLERANCE:
-			if (parse_ms("--tolerance-ms", optarg, &o.tolerance_ms) < 0)
+			if (parse_ms("--tolerance-ms", optarg, &o.tolerance_ms))
 				return EX_USAGE;
 			break;
 		case OPT_THROTTLE:
-			if (parse_throttle(optarg, &o) < 0)
+			if (parse_throttle(optarg, &o))
 				return EX_USAGE;
 			o.has_throttle = 1;
 			break;
 		default:
-			fprintf(stderr, "try '" AU_PROG " --help'\n");
-			return EX_USAGE;
+			return option_error(argv, c);
 		}
 	}
 	pb_log_init(AU_PROG, o.verbose);
@@ -244,7 +285,7 @@ int main(int argc, char **argv)
 			run_arg = argv[i];
 	}
 	if (!verb_name)
-		return usage_error("no verb given (events, runs, explain, replay, timeline, export)");
+		return usage_error("a verb is needed: events, runs, explain, replay, timeline or export");
 	for (i = 0; i < (int)(sizeof(verbs) / sizeof(verbs[0])); i++)
 		if (!strcmp(verbs[i].name, verb_name))
 			verb = &verbs[i];
@@ -252,18 +293,13 @@ int main(int argc, char **argv)
 		return usage_error("unknown verb '%s': want events, runs, explain, replay, timeline or export",
 				   verb_name);
 	for (i = 0; i < (int)(sizeof(opt_names) / sizeof(opt_names[0])); i++)
-		if ((given & (1u << i)) && !(verb->allowed & (1u << i))) {
-			fprintf(stderr, AU_PROG ": %s does not take %s\ntry '" AU_PROG " --help'\n",
-				verb->name, opt_names[i]);
-			return EX_USAGE;
-		}
+		if ((given & (1u << i)) && !(verb->allowed & (1u << i)))
+			return usage_error("%s does not take %s", verb->name, opt_names[i]);
 	if (nargs != verb->nargs) {
 		if (verb->nargs)
 			return usage_error("%s: want a RUN_ID (a number from 'provbus-audit runs')",
 					   verb->name);
-		fprintf(stderr, AU_PROG ": %s: unexpected argument '%s'\ntry '" AU_PROG " --help'\n",
-			verb->name, run_arg);
-		return EX_USAGE;
+		return usage_error("%s: unexpected argument '%s'", verb->name, run_arg);
 	}
 	if (run_arg) {
 		char *end;
@@ -275,24 +311,18 @@ int main(int argc, char **argv)
 		o.run_id = id;
 	}
 	if (o.since_text) {
-		if (pb_time_parse(o.since_text, now, &o.since, &err) < 0) {
-			fprintf(stderr, AU_PROG ": --since: %s\n", err.msg);
-			return EX_USAGE;
-		}
+		if (pb_time_parse(o.since_text, now, &o.since, &err) < 0)
+			return usage_error("--since: %s", err.msg);
 		o.has_since = 1;
 	}
 	if (o.until_text) {
-		if (pb_time_parse(o.until_text, now, &o.until, &err) < 0) {
-			fprintf(stderr, AU_PROG ": --until: %s\n", err.msg);
-			return EX_USAGE;
-		}
+		if (pb_time_parse(o.until_text, now, &o.until, &err) < 0)
+			return usage_error("--until: %s", err.msg);
 		o.has_until = 1;
 	}
-	if (o.verdict && !verdict_ok(o.verdict)) {
-		fprintf(stderr, AU_PROG ": --verdict '%s': unknown verdict; want one of %s\n", o.verdict,
-			au_verdict_list);
-		return EX_USAGE;
-	}
+	if (o.verdict && !verdict_ok(o.verdict))
+		return usage_error("--verdict '%s': unknown verdict; want one of %s", o.verdict,
+				   au_verdict_list);
 	if (!strcmp(verb->name, "timeline") && !o.html)
 		return usage_error("timeline: want --html FILE");
 	if (!strcmp(verb->name, "export") && !o.jsonl)

@@ -113,6 +113,13 @@ struct sim_run {
 	enum pb_reason reason;
 	int ok;
 	int64_t events;		/* applied and expired events since the previous start */
+	/* --json only (SPEC §8 run object): the ids of the recorded events it
+	 * covers (applied since the previous start; a simulated expiry has
+	 * no row), and the keys whose values differ from the last good run's,
+	 * joined by ',' */
+	int64_t *ids;
+	size_t n_ids;
+	char *changed_keys;
 	size_t rec;		/* paired recorded run (index), or SIZE_MAX */
 	int64_t latency;	/* the recorded loop latency taken before it */
 };
@@ -163,6 +170,8 @@ struct replay {
 	struct sim_run *runs;
 	size_t n_runs, cap_runs;
 	int64_t applied_since_start;	/* applied and expired events since the last start */
+	int64_t *ids_since_start;	/* --json: their recorded ids */
+	size_t n_ids_since_start, cap_ids_since_start;
 	int64_t *starts;	/* every simulated start, for the throttle seed */
 
 	/* diagnostics */
@@ -550,6 +559,21 @@ static int key_refresh(struct replay *r, const char *key)
 }
 
 /* A run starts: the values it is given. */
+/* The keys whose values a run starting now changes (against the last
+ * good run), joined by ','; NULL for none. */
+static char *keys_changed(const struct replay *r)
+{
+	struct au_buf b = AU_BUF_INIT;
+
+	for (size_t i = 0; i < r->n_keys; i++)
+		if (!str_eq(r->keys[i].cur, r->keys[i].good)) {
+			if (b.len)
+				au_buf_putc(&b, ',');
+			au_buf_puts(&b, r->keys[i].key);
+		}
+	return b.s;
+}
+
 static void keys_give(struct replay *r)
 {
 	for (size_t i = 0; i < r->n_keys; i++) {
@@ -627,8 +651,13 @@ static void run_start(struct replay *r)
 	s->reason = due->reason;
 	s->ok = k < r->n_rec ? r->rec[k].ok : 1;
 	s->events = r->applied_since_start;
+	s->ids = r->ids_since_start;
+	s->n_ids = r->n_ids_since_start;
+	s->changed_keys = r->o->json ? keys_changed(r) : NULL;
 	s->rec = SIZE_MAX;
 	r->applied_since_start = 0;
+	r->ids_since_start = NULL;
+	r->n_ids_since_start = r->cap_ids_since_start = 0;
 	s->latency = r->start_lat;
 	r->start_pending = 0;
 	r->running = 1;
@@ -880,6 +909,14 @@ static void feed_event(struct replay *r, sqlite3_stmt *st)
 	ev.ttl_s = sqlite3_column_int64(st, V_TTL);
 	r->n_fed++;
 	r->applied_since_start++;
+	if (r->o->json) {
+		if (r->n_ids_since_start == r->cap_ids_since_start) {
+			r->cap_ids_since_start = r->cap_ids_since_start ? r->cap_ids_since_start * 2 : 16;
+			r->ids_since_start = xrealloc(r->ids_since_start, r->cap_ids_since_start *
+								  sizeof(*r->ids_since_start));
+		}
+		r->ids_since_start[r->n_ids_since_start++] = sqlite3_column_int64(st, V_ID);
+	}
 	v = pb_providers_apply(r->prov, &ev, 0, NULL, at, &live_changed);
 	if (v != PB_VERDICT_APPLIED)
 		r->n_verdict_diff++;
@@ -1175,12 +1212,33 @@ static void print_json(struct replay *r, const struct diff *d, size_t nd, int64_
 			continue;
 		au_json_begin(&j);
 		au_json_str(&j, "type", "run");
-		au_json_int(&j, "n", (int64_t)++k);
+		/* the SPEC §8 run members first: id is the simulated run's
+		 * number (recorded_id pairs it with a logged run) */
+		au_json_int(&j, "id", (int64_t)++k);
 		au_json_str(&j, "reason", pb_reason_name(s->reason));
 		au_json_time(&j, "queued_at", s->queued);
 		au_json_time(&j, "started_at", SIM_DECIDED(s));
 		au_json_time(&j, "finished_at", s->finished);
-		au_json_int(&j, "events", s->events);
+		if (s->ok)
+			au_json_int(&j, "exit_status", 0);
+		else
+			au_json_null(&j, "exit_status");	/* failed as recorded: see recorded_id */
+		au_json_array_begin(&j, "events");
+		for (size_t e = 0; e < s->n_ids; e++)
+			au_json_array_int(&j, s->ids[e]);
+		au_json_array_end(&j);
+		au_json_array_begin(&j, "changed_keys");
+		for (const char *c = s->changed_keys; c && *c;) {
+			size_t n = strcspn(c, ",");
+			char key[PB_KEY_MAX + 1];
+
+			snprintf(key, sizeof(key), "%.*s", (int)n, c);
+			au_json_array_str(&j, key);
+			c += n + (c[n] == ',');
+		}
+		au_json_array_end(&j);
+		au_json_int(&j, "n", (int64_t)k);
+		au_json_int(&j, "n_events", s->events);
 		au_json_bool(&j, "ok", s->ok);
 		if (s->rec != SIZE_MAX) {
 			au_json_int(&j, "recorded_id", r->rec[s->rec].id);
@@ -1238,7 +1296,12 @@ static void replay_release(struct replay *r)
 	free(r->rec);
 	free(r->req);
 	free(r->notes);
+	for (size_t i = 0; i < r->n_runs; i++) {
+		free(r->runs[i].ids);
+		free(r->runs[i].changed_keys);
+	}
 	free(r->runs);
+	free(r->ids_since_start);
 	free(r->starts);
 	pb_providers_free(r->prov);
 }

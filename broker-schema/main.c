@@ -2,6 +2,7 @@
  * (SPEC §4, §4.1). */
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,11 +41,69 @@ static const char usage_text[] =
 	"              the password file of -c FILE (or $PROVBUS_CONFIG), else it is\n"
 	"              asked on the terminal\n"
 	"  -v          more logging (repeatable)\n"
-	"  -h, --help  this text;  --version  the version\n";
+	"  -h, --help  this text;  --version  the version\n"
+	"\n"
+	"exit status: 0 ok; 1 verify found objects missing (each listed); 64 bad\n"
+	"usage; 65 bad topology file (FILE:LINE:COLUMN); 66 topology or configuration\n"
+	"file missing; 69 broker unreachable; 77 access refused by the broker; 78\n"
+	"configuration error (bad node config, --url naming another vhost, an object\n"
+	"existing with other arguments)\n";
 
 static const char short_usage[] =
-	"usage: provbus-schema [-c FILE] [--url URL] [-v] apply|verify|export TOPOLOGY.json\n"
-	"       (provbus-schema --help for more)\n";
+	"usage: provbus-schema [-c FILE] [--url URL] [-v] apply|verify TOPOLOGY.json\n"
+	"       provbus-schema export TOPOLOGY.json\n"
+	"try 'provbus-schema --help' for more\n";
+
+/* A usage error: what is wrong, the short usage, exit 64 (the same shape
+ * in provbus-publish and provbus-audit). */
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("provbus-schema: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n%s", short_usage);
+	return EX_USAGE;
+}
+
+/* The option getopt_long stopped at, as written: "--name" (without
+ * "=value") when argv[optind - 1] is the long option whose val is opt (or
+ * an unknown long one: opt 0), else "-opt" (argv may hold several short
+ * options in one word, "-vx", or the word before may be a long one). */
+static const char *option_text(const struct option *longopts, const char *arg, int opt,
+			       char *buf, size_t size)
+{
+	size_t n = strcspn(arg, "=");
+	int is_long = 0;
+
+	if (!strncmp(arg, "--", 2)) {
+		is_long = opt == 0;
+		for (const struct option *o = longopts; o->name && !is_long; o++)
+			is_long = o->val == opt && !strncmp(o->name, arg + 2, n - 2);
+	}
+	if (is_long)
+		snprintf(buf, size, "%.*s", (int)n, arg);
+	else
+		snprintf(buf, size, "-%c", opt);
+	return buf;
+}
+
+/* getopt_long returned c (':' or '?'): the usage error for it. */
+static int option_error(const struct option *longopts, char **argv, int c)
+{
+	char text[64];
+
+	option_text(longopts, argv[optind - 1], optopt, text, sizeof(text));
+	if (c == ':')
+		return usage_error("option %s needs an argument", text);
+	if (optopt && text[1] == '-')
+		return usage_error("option %s takes no argument", text);
+	return usage_error("unknown option %s", text);
+}
 
 /* 1 if url names a vhost (a non-empty path) */
 static int url_names_vhost(const char *url)
@@ -106,6 +165,23 @@ static int url_has_password(const char *url)
 	const char *p, *at;
 
 	return url_userinfo(url, &p, &at) && memchr(p, ':', (size_t)(at - p));
+}
+
+/* A password in --url (tests, a lab broker) was in argv: take a copy and
+ * blank it out of argv, so that ps and /proc/PID/cmdline stop showing it
+ * (SPEC §2: no password from argv; the -c FILE password_file is the way).
+ * Returns the copy (free it), or NULL when out of memory. */
+static char *take_url(char *arg)
+{
+	const char *p, *at;
+	char *copy = strdup(arg);
+
+	if (copy && url_userinfo(arg, &p, &at)) {
+		char *colon = memchr(p, ':', (size_t)(at - p));
+		if (colon)
+			memset(colon + 1, 'x', (size_t)(at - colon - 1));
+	}
+	return copy;
 }
 
 static int url_has_user(const char *url)
@@ -220,40 +296,55 @@ out:
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
 		{ "url", required_argument, NULL, 'u' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config_arg = NULL, *url = NULL, *verb, *file;
+	const char *config_arg = NULL, *verb, *file;
+	char *url = NULL;
 	struct pb_err err = PB_ERR_INIT;
 	struct topology *t = NULL;
 	int verbosity = 0, c, rc = 0;
 
-	while ((c = getopt_long(argc, argv, "c:hv", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:hv", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config_arg = optarg; break;
-		case 'u': url = optarg; break;
+		case 'u':
+			free(url);
+			if (!(url = take_url(optarg))) {
+				fputs("provbus-schema: out of memory\n", stderr);
+				return EX_OSERR;
+			}
+			break;
 		case 'v': verbosity++; break;
-		case 'h': fputs(usage_text, stdout); return 0;
-		case 'V': printf("provbus-schema %s\n", PB_VERSION); return 0;
-		default: fputs(short_usage, stderr); return EX_USAGE;
+		case 'h': fputs(usage_text, stdout); goto out;
+		case 'V': printf("provbus-schema %s\n", PB_VERSION); goto out;
+		default: rc = option_error(longopts, argv, c); goto out;
 		}
 	}
 	pb_log_init("provbus-schema", verbosity);
-	if (argc - optind != 2) {
-		fprintf(stderr, "provbus-schema: %s\n%s",
-			argc - optind < 2 ? "a verb and a topology file are needed" : "too many arguments",
-			short_usage);
-		return EX_USAGE;
+	if (optind >= argc) {
+		rc = usage_error("a verb is needed: apply, verify or export");
+		goto out;
 	}
 	verb = argv[optind];
-	file = argv[optind + 1];
 	if (strcmp(verb, "apply") && strcmp(verb, "verify") && strcmp(verb, "export")) {
-		fprintf(stderr, "provbus-schema: unknown verb %s: apply, verify or export\n%s", verb,
-			short_usage);
-		return EX_USAGE;
+		rc = usage_error("unknown verb '%s': want apply, verify or export", verb);
+		goto out;
 	}
+	if (argc - optind < 2) {
+		rc = usage_error("%s needs a TOPOLOGY.json", verb);
+		goto out;
+	}
+	if (argc - optind > 2) {
+		rc = usage_error("%s: unexpected argument '%s'", verb, argv[optind + 2]);
+		goto out;
+	}
+	file = argv[optind + 1];
 	t = topo_load(file, &err);
 	if (!t)
 		goto out;
@@ -266,9 +357,13 @@ int main(int argc, char **argv)
 	}
 out:
 	if (err.code) {
-		fprintf(stderr, "provbus-schema: %s\n", err.msg);
+		pb_log_err("%s", err.msg);
 		rc = err.code;
 	}
 	topo_free(t);
+	if (url) {
+		explicit_bzero(url, strlen(url));
+		free(url);
+	}
 	return rc;
 }

@@ -264,7 +264,9 @@ static char *read_file(const char *path, size_t *len, struct pb_err *err)
 	size_t n = 0;
 
 	if (!f) {
-		pb_err_set(err, EX_NOINPUT, "%s: %s", path, strerror(errno));
+		pb_err_set(err, EX_NOINPUT,
+			   "%s: cannot read the topology: %s (give the path of a topology file)",
+			   path, strerror(errno));
 		goto out;
 	}
 	buf = malloc(TOPO_MAX_BYTES + 1);
@@ -274,7 +276,7 @@ static char *read_file(const char *path, size_t *len, struct pb_err *err)
 	}
 	n = fread(buf, 1, TOPO_MAX_BYTES + 1, f);
 	if (ferror(f)) {
-		pb_err_set(err, EX_NOINPUT, "%s: %s", path, strerror(errno));
+		pb_err_set(err, EX_NOINPUT, "%s: cannot read the topology: %s", path, strerror(errno));
 		free(buf);
 		buf = NULL;
 	} else if (n > TOPO_MAX_BYTES) {

@@ -73,7 +73,7 @@ static void usage(FILE *f)
 "publisher confirms. Events the broker has not confirmed stay spooled in\n"
 "STATE_DIR/outbox.db; every run sends them first, oldest first.\n"
 "\n"
-"commands:\n"
+"verbs:\n"
 "  provides [SERVICE_ID...]  announce the provides of these services (default:\n"
 "                            every manifest in services_dir); keys dropped from\n"
 "                            a manifest since its last announcement are retired\n"
@@ -142,15 +142,53 @@ static int parse_ttl(const char *s, int64_t *ttl, struct pb_err *err)
 	return 0;
 }
 
-/* The option getopt complained about: a long one as written, a short
- * one from optopt (argv may hold several in one word, "-vx"). */
-static const char *option_text(const char *arg, int opt, char *buf, size_t size)
+static const char short_usage[] =
+"usage: " PROG " [-c FILE] [-v] [--ttl S] [--dry-run] [--timeout S] provides [SERVICE_ID...]\n"
+"       " PROG " [-c FILE] [-v] [--ttl S] [--dry-run] [--timeout S] retire SERVICE_ID...\n"
+"       " PROG " [-c FILE] [-v] [--dry-run] [--timeout S] flush\n"
+"try '" PROG " --help' for more\n";
+
+/* A usage error: what is wrong, the short usage, exit 64 (the same shape
+ * in provbus-schema and provbus-audit). */
+static int usage_error(const char *msg)
 {
-	if (!strncmp(arg, "--", 2))
-		snprintf(buf, size, "%.*s", (int)strcspn(arg, "="), arg);
+	fprintf(stderr, PROG ": %s\n%s", msg, short_usage);
+	return EX_USAGE;
+}
+
+/* The option getopt_long stopped at, as written: "--name" (without
+ * "=value") when arg is the long option whose val is opt (or an unknown
+ * long one: opt 0), else "-opt" (argv may hold several short options in
+ * one word, "-vx", or the word before may be a long one). */
+static const char *option_text(const struct option *longopts, const char *arg, int opt,
+			       char *buf, size_t size)
+{
+	size_t n = strcspn(arg, "=");
+	int is_long = 0;
+
+	if (!strncmp(arg, "--", 2)) {
+		is_long = opt == 0;
+		for (const struct option *o = longopts; o->name && !is_long; o++)
+			is_long = o->val == opt && !strncmp(o->name, arg + 2, n - 2);
+	}
+	if (is_long)
+		snprintf(buf, size, "%.*s", (int)n, arg);
 	else
 		snprintf(buf, size, "-%c", opt);
 	return buf;
+}
+
+/* getopt_long returned c (':' or '?'): the message for it, in err. */
+static int option_error(const struct option *longopts, char **argv, int c, struct pb_err *err)
+{
+	char text[64];
+
+	option_text(longopts, argv[optind - 1], optopt, text, sizeof(text));
+	if (c == ':')
+		return pb_err_set(err, EX_USAGE, "option %s needs an argument", text);
+	if (optopt && text[1] == '-')
+		return pb_err_set(err, EX_USAGE, "option %s takes no argument", text);
+	return pb_err_set(err, EX_USAGE, "unknown option %s", text);
 }
 
 /* ---- building the events ---- */
@@ -629,7 +667,6 @@ int main(int argc, char **argv)
 	struct run rn;
 	struct pb_err err = PB_ERR_INIT;
 	const char *verb;
-	char text[64];
 	int c, rc = EX_USAGE;
 
 	memset(&rn, 0, sizeof(rn));
@@ -652,24 +689,19 @@ int main(int argc, char **argv)
 			break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf(PROG " %s\n", PB_VERSION); return 0;
-		case ':':
-			pb_err_set(&err, EX_USAGE, "option %s needs an argument",
-				   option_text(argv[optind - 1], optopt, text, sizeof(text)));
-			goto usage_err;
 		default:
-			pb_err_set(&err, EX_USAGE, "unknown option %s",
-				   option_text(argv[optind - 1], optopt, text, sizeof(text)));
+			option_error(longopts, argv, c, &err);
 			goto usage_err;
 		}
 	}
 	pb_log_init(PROG, o.verbose);
 	if (optind >= argc) {
-		pb_err_set(&err, EX_USAGE, "a command is needed: provides, retire or flush");
+		pb_err_set(&err, EX_USAGE, "a verb is needed: provides, retire or flush");
 		goto usage_err;
 	}
 	verb = argv[optind++];
 	if (strcmp(verb, "provides") && strcmp(verb, "retire") && strcmp(verb, "flush")) {
-		pb_err_set(&err, EX_USAGE, "unknown command '%s': want provides, retire or flush", verb);
+		pb_err_set(&err, EX_USAGE, "unknown verb '%s': want provides, retire or flush", verb);
 		goto usage_err;
 	}
 	if (!strcmp(verb, "retire") && optind >= argc) {
@@ -694,8 +726,7 @@ int main(int argc, char **argv)
 				 argv + optind, argc - optind);
 	goto out;
 usage_err:
-	pb_log_err("%s (see " PROG " --help)", err.msg);
-	rc = EX_USAGE;
+	rc = usage_error(err.msg);
 out:
 	for (size_t i = 0; i < rn.n_an; i++)
 		announcement_release(&rn.an[i]);

@@ -119,3 +119,13 @@ EOT
 }
 
 pb_done() { [ $_pb_failed -eq 0 ]; }
+
+# cli_usage64 PROG MESSAGE-ERE DESC ARGS...: PROG ARGS... is a usage error
+# (SPEC §2): exit 64, first line "PROG: MESSAGE", second "usage: PROG ..."
+cli_usage64() {
+	local prog=$1 re=$2 d=$3 rc; shift 3
+	"$prog" "$@" >/dev/null 2>"$T/usage.err"; rc=$?
+	is "$rc" 64 "$d: exit 64"
+	like "$(head -n1 "$T/usage.err")" "^$prog: $re" "$d: says what is wrong"
+	like "$(sed -n 2p "$T/usage.err")" "^usage: $prog " "$d: then the usage line"
+}

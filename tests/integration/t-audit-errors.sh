@@ -73,6 +73,22 @@ run $A -d "$X" timeline
 is "$rc" 64 "timeline without --html: exit 64"
 run $A -d "$X" export
 is "$rc" 64 "export without --jsonl: exit 64"
+# every usage error: exit 64, what is wrong, then the usage lines (the
+# same shape as provbus-schema and provbus-publish)
+cli_usage64 provbus-audit "unknown option --bogus" "unknown long option" -d "$X" events --bogus
+cli_usage64 provbus-audit "unknown option -x" "unknown short option" -d "$X" -x events
+cli_usage64 provbus-audit "option --since needs an argument" "--since without its argument" -d "$X" events --since
+cli_usage64 provbus-audit "option --json takes no argument" "--json=1" -d "$X" events --json=1
+cli_usage64 provbus-audit "a verb is needed" "no verb" -d "$X" -v
+cli_usage64 provbus-audit "unknown verb 'frob'" "unknown verb" -d "$X" frob
+cli_usage64 provbus-audit "--verdict 'bogus': unknown verdict" "events --verdict bogus" -d "$X" events --verdict bogus
+cli_usage64 provbus-audit "--since: bad time 'yesterday'" "a bad --since" -d "$X" events --since yesterday
+cli_usage64 provbus-audit "--quiet-ms '5x'" "a bad --quiet-ms" -d "$X" replay --quiet-ms 5x
+cli_usage64 provbus-audit "events: unexpected argument 'extra'" "an extra argument" -d "$X" events extra
+cli_usage64 provbus-audit "runs does not take --key" "an option of another verb" -d "$X" runs --key K
+run $A -v -v -d "$X" events --since -2h --until -15m
+is "$rc" 0 "-v repeatable before the verb, relative --since -2h --until -15m: exit 0"
+
 run $A -d "$X" timeline --html "$T/no/such/dir/t.html"
 is "$rc" 73 "timeline into a missing directory: exit 73"
 like "$err" "$T/no/such/dir/t.html: cannot write the timeline" "timeline: names the file"

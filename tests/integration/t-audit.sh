@@ -105,6 +105,13 @@ out=$($A -d "$DB" replay --json)
 printf '%s\n' "$out" >"$T/replay.jsonl"
 check "replay --json: lines parse" pbtest-auditgen check-jsonl type <"$T/replay.jsonl"
 is "$(grep -c '"type":"run"' "$T/replay.jsonl")" "$n_runs" "replay --json: one object per simulated run"
+check "replay --json: a simulated run has the SPEC §8 run members" \
+	pbtest-auditgen check-jsonl id,reason,queued_at,started_at,finished_at,exit_status,events,changed_keys --type run <"$T/replay.jsonl"
+# where the replay matches, a simulated run covers the recorded run's
+# events and changes the same keys
+rec2=$($A -d "$DB" runs --json | jq -c 'select(.id == 2) | [.events, .changed_keys]')
+sim2=$(jq -c 'select(.type == "run" and .recorded_id == 2) | [.events, .changed_keys]' "$T/replay.jsonl")
+is "$sim2" "$rec2" "replay --json: events (ids) and changed_keys as recorded (run 2)"
 like "$(tail -n1 "$T/replay.jsonl")" '"type":"summary".*"matches":true' "replay --json: a summary saying it matches"
 
 out=$($A -d "$DB" replay --quiet-ms 60000)

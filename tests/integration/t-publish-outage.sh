@@ -62,13 +62,28 @@ for _ in $(seq 6); do provbus-publish -c "$T/down.json" provides 2>/dev/null || 
 N=$(sql 'SELECT count(*) FROM outbox')
 is "$N" 30000 "30000 events spooled"
 sql 'SELECT id FROM outbox' >"$T/expected2"
+# as soon as the first confirms are in, the broker drops the vhost's
+# connections. rabbitmqctl takes a second or more to start, longer than
+# the whole flush on a fast machine: so the closer is started first, inside
+# the broker (eval), and waits for a file to appear before it closes them.
+closer='Ready = "'$T'/closer-ready", Go = "'$T'/close-now", V = <<"'$VHOST'">>,
+ok = file:write_file(Ready, <<"1">>),
+Wait = fun W(0) -> timeout; W(K) -> case filelib:is_file(Go) of true -> go; false -> timer:sleep(5), W(K - 1) end end,
+case Wait(6000) of
+  go -> Ps = [P || P <- rabbit_networking:connections_local(), rabbit_networking:connection_info(P, [vhost]) =:= [{vhost, V}]],
+        [rabbit_networking:close_connection(P, "provbus test: connection lost mid-flush") || P <- Ps],
+        {closed, length(Ps)};
+  timeout -> timeout
+end.'
+pb_ctl eval "$closer" >"$T/closer.out" 2>&1 &
+CLOSER=$!; _pb_pids+=("$CLOSER")
+wait_for 30 test -e "$T/closer-ready"; ok $? "the closer waits inside the broker"
 provbus-publish -c "$C" --timeout 5 flush 2>"$T/flush1.err" &
 FLUSH=$!; _pb_pids+=("$FLUSH")
-# as soon as the first confirms are in, the broker drops every connection
-# (rabbitmqctl itself takes a second or two to start: the flush of 30000
-# events takes several)
 wait_for 20 sh -c "[ \"\$(sqlite3 '$DB' 'SELECT count(*) FROM outbox' 2>/dev/null || echo $N)\" -lt $N ]"
-pb_ctl close_all_connections -p "$VHOST" "provbus test: connection lost mid-flush" >/dev/null
+touch "$T/close-now"
+wait "$CLOSER"
+like "$(cat "$T/closer.out")" "closed,1" "the broker closed the publisher's connection"
 wait "$FLUSH"; rc=$?
 is $rc 75 "connection closed mid-flush: 75"
 like "$(cat "$T/flush1.err")" "closed the connection|connection closed|CONNECTION_FORCED" "the message says the connection was lost"

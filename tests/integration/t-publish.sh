@@ -58,6 +58,17 @@ provbus-publish -c "$C" retire >/dev/null 2>&1; is $? 64 "retire without SERVICE
 provbus-publish -c "$C" --timeout x provides >/dev/null 2>&1; is $? 64 "--timeout x: 64"
 provbus-publish -c "$C" --ttl -5 provides >/dev/null 2>&1; is $? 64 "--ttl -5: 64"
 provbus-publish -c "$C" flush web >/dev/null 2>&1; is $? 64 "flush SERVICE_ID: 64"
+# every usage error: exit 64, what is wrong, then the usage lines (the
+# same shape as provbus-schema and provbus-audit)
+cli_usage64 provbus-publish "unknown option --bogus" "unknown long option" -c "$C" --bogus provides
+cli_usage64 provbus-publish "unknown option -x" "unknown short option after a long one" -c "$C" --dry-run -x provides
+cli_usage64 provbus-publish "option --ttl needs an argument" "--ttl without its argument" -c "$C" provides --ttl
+cli_usage64 provbus-publish "option --dry-run takes no argument" "--dry-run=1" -c "$C" --dry-run=1 provides
+cli_usage64 provbus-publish "a verb is needed" "no verb" -c "$C" -v
+cli_usage64 provbus-publish "unknown verb 'frob'" "unknown verb" -c "$C" frob
+cli_usage64 provbus-publish "retire needs at least one SERVICE_ID" "retire alone" -c "$C" retire
+cli_usage64 provbus-publish "flush takes no SERVICE_ID" "flush with an argument" -c "$C" flush web
+P -v -v --dry-run provides web >/dev/null 2>&1; is $? 0 "-v repeatable, before the verb"
 
 # --- dry run: JSON lines, nothing sent, no seq used, no outbox written
 out=$(P provides api --dry-run 2>"$T/err"); rc=$?
@@ -66,6 +77,10 @@ is "$(echo "$out" | wc -l)" 10 "--dry-run prints 10 lines"
 is "$(echo "$out" | jq -s 'map(select(.v == 1 and .kind == "provides" and .seq == 1)) | length')" 10 \
 	"--dry-run lines are v1 provides events with seq 1"
 is "$(echo "$out" | jq -r 'select(.key == "API_URL") | .value')" "http://127.0.0.1:1100" "--dry-run expands API_URL"
+# exactly the SPEC §5 body, one JSON object per line, nothing else
+is "$(echo "$out" | jq -c 'keys_unsorted' | sort -u)" '["v","id","kind","federation","region","node","service","key","value","public","seq","ttl_s","ts"]' \
+	"--dry-run lines have exactly the SPEC §5 fields, in its order"
+is "$(echo "$out" | grep -vc '^{.*}$')" 0 "--dry-run prints nothing but one object per line"
 sleep 0.3
 is "$(A count cap)" 0 "--dry-run sent nothing"
 ok "$([ ! -e "$ST/outbox.db" ]; echo $?)" "--dry-run created no outbox"
