@@ -94,29 +94,28 @@ report_one() {
 	fi
 }
 
-# Scripts run PB_JOBS at a time (default 3: most of a script's time is
-# spent waiting on brokers, daemons and debounce timers, not on the CPU).
-# Scripts that must run alone (they load the machine or measure) are
-# listed in SERIAL and run after the others, one at a time.
-SERIAL=" t-bench-quick t-reliability-short "
+# Scripts run PB_JOBS at a time (default 4: most of a script's time is
+# spent waiting on brokers, daemons and debounce timers, not on the CPU;
+# every script has its own vhost, temp dir and, where it kills or blocks a
+# broker, its own broker). The longest ones start first so the run ends
+# soonest.
+LONG="t-demo t-reliability-short t-consumer-reconnect t-bench-quick t-security-tls t-consumer-runs"
 run_integration() {
-	local t name jobs=${PB_JOBS:-3} running=() serial=() n
+	local t name jobs=${PB_JOBS:-4} running=() order=() l
 	start_broker || return
+	for l in $LONG; do [ -f "tests/integration/$l.sh" ] && order+=("tests/integration/$l.sh"); done
 	for t in tests/integration/t-*.sh; do
-		[ -f "$t" ] || continue
+		[[ " $LONG " == *" $(basename "$t" .sh) "* ]] || order+=("$t")
+	done
+	for t in "${order[@]}"; do
 		name=$(basename "$t" .sh)
 		[ -z "$pattern" ] || [[ $name == *$pattern* ]] || continue
-		if [[ $SERIAL == *" $name "* ]]; then serial+=("$t"); continue; fi
 		while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n 2>/dev/null || true; done
 		run_one "$t" &
 		running+=("$name")
 	done
 	wait
 	for name in "${running[@]}"; do report_one "$name"; done
-	for t in "${serial[@]}"; do
-		name=$(basename "$t" .sh)
-		run_one "$t"; report_one "$name"
-	done
 }
 
 case $what in
