@@ -133,3 +133,14 @@ demo: $(PROGRAMS) $(TOOL_BIN)
 FUZZ_SECONDS ?= 60
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run-fuzz.sh
+
+# --- benchmarks (bench/run.sh; docs/BENCHMARKS.md keeps the last full run)
+bench: $(PROGRAMS) $(TOOL_BIN)
+	$(Q)BUILD=$(BUILD) bench/run.sh
+bench-quick: $(PROGRAMS) $(TOOL_BIN)
+	$(Q)BUILD=$(BUILD) BENCH_QUICK=1 bench/run.sh
+
+# --- the reliability scenarios (docs/RELIABILITY.md); a short form runs in
+# make check (tests/integration/t-reliability-short.sh)
+reliability: $(PROGRAMS) $(TOOL_BIN)
+	$(Q)BUILD=$(BUILD) tests/reliability/run.sh

@@ -111,7 +111,7 @@ sleep 0.3
 provbus-publish -c "$here/provbus.json" provides www
 EOT
 node www-01 us-east-1 127.0.1.1 "{\"env_file\": \"$D/www-01/etc/app.env\", \"provision\": [\"$D/www-provision.sh\"],
-    \"quiet_ms\": 1000, \"max_wait_ms\": 60000, \"throttle\": {\"runs\": 20, \"per_s\": 60}, \"queue_type\": \"quorum\",
+    \"quiet_ms\": 2000, \"max_wait_ms\": 120000, \"throttle\": {\"runs\": 20, \"per_s\": 60}, \"queue_type\": \"quorum\",
     \"lock_file\": \"$D/www-01/state/provision.lock\",
     \"static\": {\"PRIMARY_DATABASE_URL\": \"mysql://db-1:3306/app\"}}"
 cat >"$D/www-01/services.d/www.json" <<EOT
@@ -163,7 +163,7 @@ say "api-01 and api-02 finish chef-solo and announce API_URL"
 www0=$(runs_of www-01); lb0=$(runs_of lb-01)
 provbus-publish -c "$D/api-01/provbus.json" provides 2>&1 | sed 's/^/    /'
 provbus-publish -c "$D/api-02/provbus.json" provides 2>&1 | sed 's/^/    /'
-note "www-01 debounces both into one run (quiet 1 s), whose script announces WWW_URL ..."
+note "www-01 debounces both into one run (quiet 2 s), whose script announces WWW_URL ..."
 wait_for 30 runs_gt www-01 "$www0"; wait_for 30 idle www-01
 wait_for 30 runs_gt lb-01 "$lb0"; wait_for 30 idle lb-01
 sleep 1
