@@ -38,6 +38,7 @@
 #define HIST_CHANNEL 2
 #define LIVE_CHANNEL PB_CHANNEL
 #define PUMP_BUDGET 4096	/* frames per pump, so timers and control still run */
+#define HIST_PROBE_TAG "provbus-history-probe"
 
 static amqp_connection_state_t cn(struct consumer *c)
 {
@@ -186,7 +187,7 @@ int cs_catchup_add_keys(struct consumer *c, const char *const *keys, size_t n)
 	char **v;
 	size_t k = c->n_catchup_keys;
 
-	if (!n || c->catchup_full)
+	if (!n)
 		return 0;
 	v = realloc(c->catchup_keys, (k + n + 1) * sizeof(*v));
 	if (!v)
@@ -391,18 +392,18 @@ static int start_history(struct consumer *c, struct pb_err *err)
 	amqp_table_entry_t e[1];
 	amqp_table_t args = { 1, e };
 	amqp_rpc_reply_t r;
-	int found = 0;
+	int found = 0, by_offset;
 
 	c->hist_full = c->catchup_full;
 	strv_free(c->hist_keys, c->n_hist_keys);
 	c->hist_keys = NULL;
 	c->n_hist_keys = 0;
-	if (!c->hist_full) {
-		c->hist_keys = calloc(c->n_catchup_keys + 1, sizeof(char *));
-		for (size_t i = 0; c->hist_keys && i < c->n_catchup_keys; i++)
-			if ((c->hist_keys[c->n_hist_keys] = strdup(c->catchup_keys[i])))
-				c->n_hist_keys++;
-	}
+	/* the keys this catch-up pays for (a full one covers them too; keys a
+	 * reload adds meanwhile stay owed, for a catch-up of their own) */
+	c->hist_keys = calloc(c->n_catchup_keys + 1, sizeof(char *));
+	for (size_t i = 0; c->hist_keys && i < c->n_catchup_keys; i++)
+		if ((c->hist_keys[c->n_hist_keys] = strdup(c->catchup_keys[i])))
+			c->n_hist_keys++;
 	if (c->hist_full) {
 		struct pb_err e2 = PB_ERR_INIT;
 
@@ -424,6 +425,7 @@ static int start_history(struct consumer *c, struct pb_err *err)
 		e[0].value.value.u64 = (uint64_t)(from > 0 ? from / 1000 : 0);
 		c->hist_min_offset = found ? off : 0;
 	}
+	by_offset = e[0].value.kind == AMQP_FIELD_KIND_I64;
 	amqp_channel_open(cn(c), HIST_CHANNEL);
 	r = amqp_get_rpc_reply(cn(c));
 	if (r.reply_type != AMQP_RESPONSE_NORMAL)
@@ -445,12 +447,22 @@ static int start_history(struct consumer *c, struct pb_err *err)
 		}
 		return rpc_failed(c, r, "reading the history stream", err);
 	}
+	/* the probe: a second consumer from "next" sees the first message
+	 * published after this point; once the catch-up has read up to its
+	 * offset, it has read everything older (see check_history_end) */
+	e[0].value.kind = AMQP_FIELD_KIND_UTF8;
+	e[0].value.value.bytes = amqp_cstring_bytes("next");
+	if (!amqp_basic_consume(cn(c), HIST_CHANNEL, amqp_cstring_bytes(c->stream),
+				amqp_cstring_bytes(HIST_PROBE_TAG), 0, 0, 0, args))
+		return rpc_failed(c, amqp_get_rpc_reply(cn(c)), "reading the history stream", err);
+	c->hist_probe_seen = 0;
+	c->hist_probe_offset = 0;
 	c->hist_active = 1;
 	c->hist_started = pb_mono_ms();
 	c->hist_last_msg = 0;
 	c->hist_next_offset = c->hist_min_offset;
 	c->hist_read = c->hist_applied = 0;
-	if (e[0].value.kind == AMQP_FIELD_KIND_I64)
+	if (by_offset)
 		pb_log_notice("catch-up started stream=%s from_offset=%lld keys=%s", c->stream,
 			      (long long)off, c->hist_full ? "all" : "added");
 	else
@@ -464,25 +476,19 @@ static int start_history(struct consumer *c, struct pb_err *err)
  * what it owed is paid. */
 static void history_finished(struct consumer *c, int read)
 {
+	size_t k = 0;
+
 	if (read)
 		cs_history_done(c);
-	if (c->hist_full) {
+	if (c->hist_full)
 		c->catchup_full = 0;
-		strv_free(c->catchup_keys, c->n_catchup_keys);
-		c->catchup_keys = NULL;
-		c->n_catchup_keys = 0;
-	} else {
-		size_t k = 0;
-
-		for (size_t i = 0; i < c->n_catchup_keys; i++) {
-			if (cs_strv_has((const char *const *)c->hist_keys, c->n_hist_keys,
-					c->catchup_keys[i]))
-				free(c->catchup_keys[i]);
-			else
-				c->catchup_keys[k++] = c->catchup_keys[i];
-		}
-		c->n_catchup_keys = k;
+	for (size_t i = 0; i < c->n_catchup_keys; i++) {
+		if (cs_strv_has((const char *const *)c->hist_keys, c->n_hist_keys, c->catchup_keys[i]))
+			free(c->catchup_keys[i]);
+		else
+			c->catchup_keys[k++] = c->catchup_keys[i];
 	}
+	c->n_catchup_keys = k;
 	save_catchup(c);
 	c->hist_active = 0;
 }
@@ -541,20 +547,25 @@ void cs_broker_catchup(struct consumer *c)
 		maybe_start_history(c);
 }
 
-/* The history end test: the stream has no "end" marker over AMQP 0-9-1,
- * so the catch-up ends when no message came for CS_HISTORY_IDLE_MS
- * (CS_HISTORY_FIRST_MS before the first one: the broker may take a moment
- * to locate the start in a large stream). A message published meanwhile
- * also reaches the live queue, so ending early loses nothing of the
- * present. (queue.declare's message_count of a stream would tell an empty
- * one at once, but it was measured stale: 0 a second after 8 publishes.) */
+/* The history end test. The stream has no "end" marker over AMQP 0-9-1:
+ * - in a busy stream, the probe consumer (offset "next", started after
+ *   the catch-up's own) receives the first message published after the
+ *   catch-up began; once the catch-up has read up to that offset it has
+ *   read everything older, and everything newer reaches the live queue
+ *   too (bound before the catch-up began);
+ * - in a quiet one, the catch-up ends when no message came for
+ *   CS_HISTORY_IDLE_MS (CS_HISTORY_FIRST_MS before the first one: the
+ *   broker may take a moment to locate the start in a large stream).
+ * (queue.declare's message_count of a stream would tell an empty one at
+ * once, but it was measured stale: 0 a second after 8 publishes.) */
 static void check_history_end(struct consumer *c, int64_t mono)
 {
 	int64_t last = c->hist_last_msg ? c->hist_last_msg : c->hist_started;
 	int64_t idle = c->hist_last_msg ? CS_HISTORY_IDLE_MS : CS_HISTORY_FIRST_MS;
+	int reached = c->hist_probe_seen && c->hist_next_offset > c->hist_probe_offset;
 	struct pb_err e = PB_ERR_INIT;
 
-	if (!c->hist_active || mono - last < idle || c->msg[HIST_CHANNEL].state)
+	if (!c->hist_active || c->msg[HIST_CHANNEL].state || (!reached && mono - last < idle))
 		return;
 	pb_log_notice("catch-up done stream=%s read=%llu applied=%llu skipped=%llu",
 		      c->stream, (unsigned long long)c->hist_read,
@@ -641,6 +652,8 @@ void cs_broker_tick(struct consumer *c, int64_t mono)
 		cs_sd_status(c);
 		return;
 	}
+	if (!err.msg[0])
+		return;	/* lost on the way: cs_broker_lost said why and set the backoff */
 	if (c->exchange_missing && !c->ever_up) {
 		/* SPEC §4: a missing exchange at startup is a configuration error */
 		c->fatal = err;
@@ -704,12 +717,30 @@ static void take_properties(struct cs_msg *m, const amqp_basic_properties_t *p)
 	}
 }
 
+/* A message of the probe: its offset marks the catch-up's end; acked
+ * with the rest (on a stream an ack is credit). */
+static void history_probe(struct consumer *c, const struct cs_msg *m)
+{
+	if (!c->hist_probe_seen && m->has_offset) {
+		c->hist_probe_seen = 1;
+		c->hist_probe_offset = m->offset;
+		pb_log_debug("catch-up probe offset=%lld", (long long)m->offset);
+	}
+	c->acks[HIST_CHANNEL].n_unacked++;
+	c->acks[HIST_CHANNEL].max_valid = m->tag;
+	if (!c->pend_since)
+		c->pend_since = pb_mono_ms();
+}
+
 static void message_complete(struct consumer *c, int ch)
 {
 	struct cs_msg *m = &c->msg[ch];
 
 	if (ch == LIVE_CHANNEL && c->consuming && !c->stopping)
 		cs_ingest_live(c, m);
+	else if (ch == HIST_CHANNEL && c->hist_active && !c->stopping &&
+		 !strcmp(m->consumer_tag, HIST_PROBE_TAG))
+		history_probe(c, m);
 	else if (ch == HIST_CHANNEL && c->hist_active && !c->stopping)
 		cs_ingest_history(c, m);
 	/* else: a delivery for a consumer we cancelled: never acked, the

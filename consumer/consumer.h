@@ -202,6 +202,8 @@ struct consumer {
 	int64_t hist_next_offset;	/* last offset read + 1 */
 	int64_t hist_last_msg;		/* mono */
 	int64_t hist_started;		/* mono */
+	int hist_probe_seen;		/* the probe consumer ("next") got a message: */
+	int64_t hist_probe_offset;	/* its offset, published after the catch-up began */
 	uint64_t hist_read, hist_applied;
 
 	/* runs */
@@ -269,7 +271,9 @@ int64_t cs_flush_next(struct consumer *c);	/* mono deadline */
 void cs_expire(struct consumer *c, int64_t now);
 int cs_values_recompute(struct consumer *c, int64_t now, enum pb_reason why);
 void cs_values_resolve(struct consumer *c, int64_t now);
+void cs_debounce_change(struct consumer *c, int64_t now, enum pb_reason why);
 int cs_values_dirty(const struct consumer *c);
+void cs_key_range(const struct consumer *c, const char *key, size_t *first, size_t *end);
 void cs_pend_release(struct consumer *c);
 int cs_restore(struct consumer *c, struct pb_err *err);
 char *cs_kv_json(const struct pb_kv *kv, size_t n);

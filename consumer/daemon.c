@@ -247,12 +247,18 @@ void cs_request_reload(struct consumer *c)
 
 static void begin_stop(struct consumer *c, const char *why)
 {
+	struct pb_err e = PB_ERR_INIT;
+
 	if (c->stopping) {
 		pb_log_notice("%s: already stopping (waiting for the run)", why);
 		return;
 	}
 	c->stopping = 1;
 	pb_log_notice("%s: stopping", why);
+	/* from here no run starts: provbus-audit replay reads the daemon as
+	 * down from this note */
+	if (pb_audit_add_note(c->aw, pb_now_ms(), 0, "stop", why, &e) < 0)
+		cs_log_db_error(c, &e);
 	pb_sd_notify("STOPPING=1");
 	cs_broker_stop_consuming(c);
 	cs_flush(c, 1);

@@ -138,6 +138,16 @@ static int set_values(struct consumer *c, struct pb_kv *kv, size_t n)
 	return 1;
 }
 
+/* The values changed at now. Before the startup run is asked for (the
+ * first catch-up, or no broker yet) the debounce does not hear of it: the
+ * startup run covers whatever changed, and its queued_at stays the moment
+ * it was asked for (what `provbus-audit replay` takes as the request). */
+void cs_debounce_change(struct consumer *c, int64_t now, enum pb_reason why)
+{
+	if (c->startup_requested)
+		pb_debounce_change(&c->deb, now, why, cs_values_dirty(c));
+}
+
 int cs_values_recompute(struct consumer *c, int64_t now, enum pb_reason why)
 {
 	struct pb_kv *kv;
@@ -150,7 +160,7 @@ int cs_values_recompute(struct consumer *c, int64_t now, enum pb_reason why)
 	}
 	if (!set_values(c, kv, n))
 		return 0;
-	pb_debounce_change(&c->deb, now, why, cs_values_dirty(c));
+	cs_debounce_change(c, now, why);
 	return 1;
 }
 
@@ -206,11 +216,11 @@ oom:
 	return 0;
 }
 
-/* How many providers (tombstones included) key has: a binary search for
- * its run in the sorted set, O(log n). */
-static size_t key_providers(const struct consumer *c, const char *key)
+/* The run [*first, *end) of key's providers (tombstones included) in
+ * the sorted set: two binary searches, O(log n). */
+void cs_key_range(const struct consumer *c, const char *key, size_t *first, size_t *end)
 {
-	size_t n = pb_providers_count(c->prov), lo = 0, hi = n, first;
+	size_t n = pb_providers_count(c->prov), lo = 0, hi = n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -220,7 +230,7 @@ static size_t key_providers(const struct consumer *c, const char *key)
 		else
 			hi = mid;
 	}
-	first = lo;
+	*first = lo;
 	hi = n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -230,7 +240,15 @@ static size_t key_providers(const struct consumer *c, const char *key)
 		else
 			hi = mid;
 	}
-	return lo - first;
+	*end = lo;
+}
+
+static size_t key_providers(const struct consumer *c, const char *key)
+{
+	size_t first, end;
+
+	cs_key_range(c, key, &first, &end);
+	return end - first;
 }
 
 static int is_dirty(const struct consumer *c, const char *key)
@@ -303,7 +321,7 @@ void cs_values_resolve(struct consumer *c, int64_t now)
 		r->row.changed = c->dirty_all ? any : k < c->n_dirty && key_changed[k];
 	}
 	if (any)
-		pb_debounce_change(&c->deb, now, PB_REASON_CHANGE, cs_values_dirty(c));
+		cs_debounce_change(c, now, PB_REASON_CHANGE);
 	c->n_dirty = 0;
 	c->dirty_all = 0;
 	c->dirty_from = c->n_pend;
@@ -505,7 +523,7 @@ static enum pb_verdict judge(struct consumer *c, const struct pb_event *ev, int 
 		if (is_dirty(c, ev->key))	/* it just shrank below the limit */
 			cs_values_resolve(c, now);
 		if ((changed = values_update_key(c, ev->key)))
-			pb_debounce_change(&c->deb, now, PB_REASON_CHANGE, cs_values_dirty(c));
+			cs_debounce_change(c, now, PB_REASON_CHANGE);
 	}
 	c->counts[v]++;
 	if (v != PB_VERDICT_DUPLICATE)

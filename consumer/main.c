@@ -9,6 +9,7 @@
  * (state_dir/control.sock); `status --prometheus` converts the daemon's
  * JSON here. */
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,9 +45,47 @@ static void usage(FILE *f)
 		"  -h, --help     this text;  --version  the version\n");
 }
 
+static const char short_usage[] =
+"usage: " PROG " [-c FILE] [-f] [-v...] run\n"
+"       " PROG " [-c FILE] status [--prometheus]\n"
+"       " PROG " [-c FILE] pause | resume | provision-now\n"
+"       " PROG " [-c FILE] -n\n"
+"try '" PROG " --help' for more\n";
+
+/* A usage error: what is wrong, the short usage, exit 64 (the shape of
+ * every provbus program). */
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs(PROG ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n%s", short_usage);
+	return EX_USAGE;
+}
+
+/* getopt_long returned c (':' or '?') for the word argv[optind - 1]. */
+static int option_error(int c, const char *word)
+{
+	char text[64];
+
+	if (!strncmp(word, "--", 2))
+		snprintf(text, sizeof(text), "%.*s", (int)strcspn(word, "="), word);
+	else
+		snprintf(text, sizeof(text), "-%c", optopt);
+	if (c == ':')
+		return usage_error("option %s needs an argument", text);
+	if (text[1] == '-' && strchr(word, '='))
+		return usage_error("option %s takes no argument", text);
+	return usage_error("unknown option %s", text);
+}
+
 static int fail(const struct pb_err *e)
 {
-	fprintf(stderr, PROG ": %s\n", e->msg);
+	pb_log_err("%s", e->msg);
 	return e->code ? e->code : EX_SOFTWARE;
 }
 
@@ -98,13 +137,13 @@ static int cmd_control(const char *path, const char *verb, int prometheus)
 	if (!answer)
 		return fail(&err);
 	if (daemon_refused(answer)) {
-		fprintf(stderr, PROG ": the daemon answered: %s\n", answer);
+		pb_log_err("the daemon answered: %s", answer);
 		free(answer);
 		return EX_SOFTWARE;
 	}
 	if (prometheus) {
 		if (cs_status_prometheus(answer, &text) < 0) {
-			fprintf(stderr, PROG ": the daemon's status is not JSON: %s\n", answer);
+			pb_log_err("the daemon's status is not JSON: %s", answer);
 			rc = EX_PROTOCOL;
 		} else {
 			fputs(text, stdout);
@@ -132,7 +171,8 @@ int main(int argc, char **argv)
 	int verbose = 0, check = 0, prometheus = 0, opt;
 
 	/* options may come before or after the verb ("status --prometheus") */
-	while ((opt = getopt_long(argc, argv, "c:fvnh", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":c:fvnh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			config = optarg;
@@ -155,37 +195,25 @@ int main(int argc, char **argv)
 			prometheus = 1;
 			break;
 		default:
-			usage(stderr);
-			return EX_USAGE;
+			return option_error(opt, argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
 		verb = argv[optind++];
-	if (optind < argc) {
-		fprintf(stderr, PROG ": unexpected argument '%s'\n", argv[optind]);
-		usage(stderr);
-		return EX_USAGE;
-	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
 	pb_log_init(PROG, verbose);
 	config = pb_config_path(config);
 	if (check)
 		return cmd_check(config);
-	if (!verb) {
-		fprintf(stderr, PROG ": a command is needed: run, status, pause, resume or provision-now\n");
-		usage(stderr);
-		return EX_USAGE;
-	}
-	if (prometheus && strcmp(verb, "status")) {
-		fprintf(stderr, PROG ": --prometheus goes with status only\n");
-		return EX_USAGE;
-	}
+	if (!verb)
+		return usage_error("a verb is needed: run, status, pause, resume or provision-now");
+	if (prometheus && strcmp(verb, "status"))
+		return usage_error("--prometheus goes with status only");
 	if (!strcmp(verb, "run"))
 		return cmd_run(config);
 	if (!strcmp(verb, "status") || !strcmp(verb, "pause") || !strcmp(verb, "resume") ||
 	    !strcmp(verb, "provision-now"))
 		return cmd_control(config, verb, prometheus);
-	fprintf(stderr, PROG ": unknown command '%s': use run, status, pause, resume or provision-now\n",
-		verb);
-	usage(stderr);
-	return EX_USAGE;
+	return usage_error("unknown verb '%s': use run, status, pause, resume or provision-now", verb);
 }

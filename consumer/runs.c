@@ -149,9 +149,12 @@ void cs_pause(struct consumer *c, int paused)
 	struct pb_err e = PB_ERR_INIT;
 
 	pb_debounce_pause(&c->deb, paused);
-	if (c->paused != paused)
+	if (c->paused != paused) {
 		pb_log_notice("%s", paused ? "paused: runs are held, events are still received"
 					   : "resumed");
+		/* provbus-audit replay holds its runs by these notes */
+		note(c, 0, paused ? "pause" : "resume", "%s", paused ? "runs held" : "runs let go");
+	}
 	c->paused = paused;
 	if (pb_audit_meta_set(c->aw, "paused", paused ? "1" : NULL, &e) < 0)
 		cs_log_db_error(c, &e);

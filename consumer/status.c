@@ -75,40 +75,39 @@ static json_t *pending_changes(struct consumer *c)
 	return a;
 }
 
+static int str_cmp_p(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /* Live provider values of each required key (accepted regions, public
- * only when asked), de-duplicated and sorted. */
+ * only when asked), de-duplicated and sorted: O(k log k) per key. */
 static json_t *providers_by_key(struct consumer *c)
 {
 	json_t *o = json_object();
 
 	for (size_t k = 0; o && k < c->conf.n_keys; k++) {
-		const char *key = c->conf.keys[k];
+		const char **vals;
+		size_t first, end, n = 0;
 		json_t *arr = json_array();
 
-		for (size_t i = 0; arr && i < pb_providers_count(c->prov); i++) {
+		cs_key_range(c, c->conf.keys[k], &first, &end);
+		vals = malloc((end - first + 1) * sizeof(*vals));
+		for (size_t i = first; vals && i < end; i++) {
 			const struct pb_provider *pv = pb_providers_at(c->prov, i);
-			int dup = 0;
 
-			if (strcmp(pv->key, key) || pv->tombstone ||
-			    (c->conf.cfg->consumer.public_only && !pv->public) ||
+			if (pv->tombstone || (c->conf.cfg->consumer.public_only && !pv->public) ||
 			    !pb_config_accepts_region(c->conf.cfg, pv->region))
 				continue;
-			for (size_t j = 0; j < json_array_size(arr); j++)
-				dup |= !strcmp(json_string_value(json_array_get(arr, j)), pv->value);
-			if (!dup)
-				json_array_append_new(arr, json_string(pv->value));
+			vals[n++] = pv->value;
 		}
-		/* sort: few values per key */
-		for (size_t i = 1; arr && i < json_array_size(arr); i++)
-			for (size_t j = i; j > 0 &&
-			     strcmp(json_string_value(json_array_get(arr, j - 1)),
-				    json_string_value(json_array_get(arr, j))) > 0; j--) {
-				json_t *a = json_incref(json_array_get(arr, j - 1));
-
-				json_array_set(arr, j - 1, json_array_get(arr, j));
-				json_array_set_new(arr, j, a);
-			}
-		json_object_set_new(o, key, arr ? arr : json_array());
+		if (vals)
+			qsort(vals, n, sizeof(*vals), str_cmp_p);
+		for (size_t i = 0; arr && vals && i < n; i++)
+			if (!i || strcmp(vals[i - 1], vals[i]))
+				json_array_append_new(arr, json_string(vals[i]));
+		free(vals);
+		json_object_set_new(o, c->conf.keys[k], arr ? arr : json_array());
 	}
 	return o;
 }

@@ -56,8 +56,11 @@
  *   runs.started_at is when the daemon took the run off the queue (the
  *         debounce's start, the time `provbus-audit replay` reproduces);
  *         the process began deferred_ms later when the lock was held.
- *   notes kinds: deferred, splay, retry-exhausted, notify-failed,
- *         notify-skipped, interrupted, reload, reload-failed, catch-up.
+ *   notes kinds: deferred, splay ("waited a splay of N ms ..."),
+ *         retry-exhausted, notify-failed, notify-skipped, interrupted,
+ *         error (a run that could not start), reload, reload-failed,
+ *         catch-up (a history catch-up ended), pause, resume, stop (the
+ *         daemon stopped consuming: SIGTERM/SIGINT; no run starts after).
  *
  * Indexes: events(received_at), events(key, received_at),
  * runs(started_at), run_events(event_id).

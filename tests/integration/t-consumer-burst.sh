@@ -48,7 +48,7 @@ pbc_gen 6000 50 API_URL us-east-1 1000 >"$T/burst3"
 rows0=$(pbc_sql "SELECT COUNT(*) FROM events")
 pbc_pub <"$T/burst3" &
 pub=$!
-pbc_wait_rows $((rows0 + 1500)); ok $? "the burst is flowing"
+pbc_wait_rows $((rows0 + 500)); ok $? "the burst is flowing"
 kill -KILL "$CPID"; wait "$CPID" 2>/dev/null
 wait "$pub"; ok $? "the rest of the burst published while the daemon is dead"
 mid=$(($(pbc_sql "SELECT COUNT(*) FROM events") - rows0))

@@ -109,4 +109,28 @@ kill -0 "$CPID"; ok $? "the daemon runs on (the client cannot read the broken co
 mv "$T/real/good.json" "$T/real/web-01.json"
 is "$(pbc_status -c '[.connected, .regions]')" '[true,["eu-west-1","us-east-1"]]' "still connected, with the last good configuration"
 pbc_stop; is "$CRC" 0 "exit 0"
+
+# --- a busy stream (a message every few ms, never idle): the catch-up still ends
+busy() {
+	while [ ! -f "$T/stop-busy" ]; do
+		pbc_gen 20 5 NOISE_KEY | pbtest-amqp "$URL" publish-lines "provbus.$F" >/dev/null 2>&1
+		sleep 0.05
+	done
+}
+busy &
+BUSY=$!
+_pb_pids+=("$BUSY")
+sleep 1
+pbc_init web-02
+pbc_manifest app '{"API_URL": "{API_URL}"}'
+t0=$(date +%s%3N)
+pbc_start web02
+pbc_connected; ok $? "web-02 caught up while the stream kept growing"
+diag "catch-up of a busy stream: $(( $(date +%s%3N) - t0 )) ms"
+like "$(cat "$T/web02.log")" "catch-up done" "the catch-up ended"
+is "$(pbc_sql "SELECT COUNT(*) FROM events WHERE source = 'history' AND key = 'API_URL' AND verdict = 'applied'")" 8 \
+	"it learned every API_URL event of its region from the history"
+is "$(pbc_status -c '.providers.API_URL | length')" 5 "5 live providers"
+touch "$T/stop-busy"; wait "$BUSY"
+pbc_stop; is "$CRC" 0 "exit 0"
 pb_done

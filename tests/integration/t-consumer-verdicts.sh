@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# provbus-consumer, receiving: -n, the queue and its bindings, every
+# provbus-consumer, receiving: usage, -n, the queue and its bindings, every
 # verdict of SPEC §6.1 (applied, duplicate, stale, retire then a late older
 # provides, foreign, expired), every malformed message of SPEC §5
 # dead-lettered and audited as invalid while the daemon keeps consuming,
@@ -26,7 +26,13 @@ pbc_manifest other '{"MODE": "slow"}'
 err=$(provbus-consumer -c "$C" -n 2>&1); is $? 78 "two manifests requiring MODE differently: 78"
 like "$err" "app.json.*other.json.*MODE|other.json.*app.json.*MODE" "the error names both files and the var"
 rm "$SD/other.json"
-provbus-consumer -c "$C" frob >/dev/null 2>&1; is $? 64 "unknown command: 64"
+cli_usage64 provbus-consumer "unknown verb 'frob'" "unknown verb" -c "$C" frob
+cli_usage64 provbus-consumer "a verb is needed" "no verb" -c "$C"
+cli_usage64 provbus-consumer "unknown option --frob" "unknown option" -c "$C" --frob status
+cli_usage64 provbus-consumer "option -c needs an argument" "-c without a file" -c
+cli_usage64 provbus-consumer "--prometheus goes with status only" "--prometheus on pause" -c "$C" pause --prometheus
+is "$(provbus-consumer --version)" "provbus-consumer $(cat "$PB_ROOT/VERSION")" "--version"
+like "$(provbus-consumer --help)" "provision-now" "--help"
 provbus-consumer -c "$C" status >/dev/null 2>&1; is $? 69 "status without a daemon: 69"
 
 pbc_start
@@ -54,7 +60,7 @@ is "$(pbc_status -c .providers.API_URL)" '["http://10.0.0.1:80"]' "status: the l
 pbc_wait_eq 5 0 A count "$Q"; ok $? "everything acked"
 
 # --- a lease runs out
-pbc_ev provides us-east-1 api-03 api API_URL http://10.0.0.3:80 1 2 | pbc_pub
+pbc_ev provides us-east-1 api-03 api API_URL http://10.0.0.3:80 1 3 | pbc_pub
 pbc_wait_rows 1 "node = 'api-03' AND verdict = 'applied'"; ok $? "lease applied"
 is "$(pbc_status -c .providers.API_URL)" '["http://10.0.0.1:80","http://10.0.0.3:80"]' "the lease is live"
 pbc_wait_rows 1 "verdict = 'expired'"; ok $? "an expired row after the ttl"

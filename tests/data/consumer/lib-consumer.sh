@@ -8,7 +8,8 @@
 #                         (PBC_NO_APPLY=1: only write the topology file);
 #                         the provision command sleeps the seconds in
 #                         $T/NODE.sleep and exits with $T/NODE.exit (when
-#                         those files exist)
+#                         those files exist); while $T/NODE.hold exists a
+#                         run does not end
 #   pbc_manifest ID REQUIRES-JSON   writes $SD/ID.json requiring those
 #   pbc_ev KIND REGION NODE SERVICE KEY VALUE SEQ [TTL] [ID]
 #                         one "ROUTING_KEY<TAB>BODY" line of a v1 event
@@ -42,7 +43,7 @@ pbc_init() {
 	for k in provision env_file quiet_ms max_wait_ms retry throttle; do
 		[[ $cons == *"\"$k\""* ]] && continue
 		case $k in
-		provision) d="\"provision\": [\"$PBC_DATA/provision.sh\", \"$RUNS\", \"$T/$node.sleep\", \"$T/$node.exit\"]" ;;
+		provision) d="\"provision\": [\"$PBC_DATA/provision.sh\", \"$RUNS\", \"$T/$node.sleep\", \"$T/$node.exit\", \"$T/$node.hold\"]" ;;
 		env_file) d="\"env_file\": \"$T/$node/app.env\"" ;;
 		quiet_ms) d='"quiet_ms": 200' ;;
 		max_wait_ms) d='"max_wait_ms": 3000' ;;
