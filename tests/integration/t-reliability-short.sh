@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# t-reliability-short: the short form of `make reliability` for `make
+# check` — the scenarios that need no broker of their own, with small
+# counts (the full figures: tests/reliability/run.sh, docs/RELIABILITY.md):
+#   s3 publisher with the broker down: spooled, exit 75, delivered in order
+#   s6 malformed flood: dead-lettered and audited as invalid, valid applied
+#   s2 kill -9 of a consumer mid-stream and mid-run: 0 lost, interrupted run
+#   s8 disk full under the audit log (root only): stops acking, resumes
+# Each scenario runs as its own script; its checks are shown as comments
+# and it counts as one check here. RL_SHORT_ONLY="s3 s6" picks some.
+# shellcheck disable=SC1091
+. "$PB_ROOT/tests/integration/lib.sh"
+base=${PB_TEST_TMP:-$(mktemp -d)}
+mkdir -p "$base"
+
+run_scenario() { # run_scenario NAME ENV...
+	local name=$1 start rc out; shift
+	case " ${RL_SHORT_ONLY:-$name} " in *" ${name%%-*} "* | *" $name "*) ;; *) return 0 ;; esac
+	out=$base/$name.out
+	rm -rf "${base:?}/$name"
+	start=$(date +%s)
+	env "$@" PB_TEST_TMP="$base/$name" bash "$PB_ROOT/tests/reliability/$name.sh" >"$out" 2>&1
+	rc=$?
+	sed 's/^/#   /' "$out" | grep -E '^#   (not ok|# RESULT|#   )' | head -n 40
+	[ $rc -eq 0 ] && ! grep -q '^not ok' "$out"
+	ok $? "$name ($(grep -c '^ok' "$out") checks, $(( $(date +%s) - start )) s)"
+	[ $rc -eq 0 ] && ! grep -q '^not ok' "$out" || sed 's/^/#   /' "$out" | grep '^#   not ok' -A 3 | head -n 30
+}
+
+run_scenario s3-publisher-spool RL_RUNS=5 RL_KEYS=3
+run_scenario s6-malformed-flood RL_MALFORMED=3000 RL_VALID_EVERY=10
+run_scenario s2-consumer-kill RL_EVENTS=3000
+run_scenario s8-disk-full RL_EVENTS=1500
+pb_done
