@@ -77,16 +77,18 @@ pbc_ev() { # KIND REGION NODE SERVICE KEY VALUE SEQ [TTL] [ID] [PUBLIC]
 # nodes (node-0 ..), seq SEQ0.. per node, each value distinct; fast (awk)
 pbc_gen() {
 	local n=$1 nodes=$2 key=${3:-API_URL} region=${4:-us-east-1} seq0=${5:-1}
+	# the ids come from /dev/urandom (16 bytes each): mawk's srand() folds
+	# large seeds together, so seeded rand() repeated ids across bursts
+	od -An -v -tx1 -N $((16 * n)) /dev/urandom | tr -s ' \n' '\n\n' | grep . |
 	awk -v n="$n" -v nodes="$nodes" -v key="$key" -v region="$region" -v f="$F" \
-		-v seq0="$seq0" -v seed="$RANDOM$RANDOM" -v ts="$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" '
-	function hex(k,  s) { s = ""; while (k-- > 0) s = s sprintf("%x", int(rand() * 16)); return s }
-	BEGIN {
-		srand(seed)
-		for (i = 0; i < n; i++) {
-			node = "node-" (i % nodes); seq = seq0 + int(i / nodes)
-			id = hex(8) "-" hex(4) "-4" hex(3) "-8" hex(3) "-" hex(12)
-			printf "%s.provides.%s\t{\"v\":1,\"id\":\"%s\",\"kind\":\"provides\",\"federation\":\"%s\",\"region\":\"%s\",\"node\":\"%s\",\"service\":\"svc\",\"key\":\"%s\",\"value\":\"http://%s:%d\",\"public\":false,\"seq\":%d,\"ttl_s\":0,\"ts\":\"%s\"}\n", region, key, id, f, region, node, key, node, seq, seq, ts
-		}
+		-v seq0="$seq0" -v ts="$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" '
+	{ b[k++] = $1 }
+	k == 16 {
+		id = b[0] b[1] b[2] b[3] "-" b[4] b[5] "-4" substr(b[6], 2) b[7] "-8" substr(b[8], 2) b[9] "-" \
+		     b[10] b[11] b[12] b[13] b[14] b[15]
+		node = "node-" (i % nodes); seq = seq0 + int(i / nodes)
+		printf "%s.provides.%s\t{\"v\":1,\"id\":\"%s\",\"kind\":\"provides\",\"federation\":\"%s\",\"region\":\"%s\",\"node\":\"%s\",\"service\":\"svc\",\"key\":\"%s\",\"value\":\"http://%s:%d\",\"public\":false,\"seq\":%d,\"ttl_s\":0,\"ts\":\"%s\"}\n", region, key, id, f, region, node, key, node, seq, seq, ts
+		i++; k = 0
 	}'
 }
 
