@@ -29,7 +29,7 @@ for t in $TARGETS; do
 	set -e
 	execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
 	[ -n "$execs" ] || execs=$(grep -Eo '#[0-9]+' "$log" | tail -n1 | tr -d '#')
-	crashes=$(ls "fuzz/out/$t"/crash-* "fuzz/out/$t"/leak-* "fuzz/out/$t"/timeout-* 2>/dev/null | wc -l)
+	crashes=$(find "fuzz/out/$t" -maxdepth 1 \( -name "crash-*" -o -name "leak-*" -o -name "timeout-*" \) | wc -l)
 	summary+=("$t: ${SECONDS_EACH}s, ${execs:-?} executions, $crashes findings (rc=$rc)")
 done
 printf '%s\n' "${summary[@]}"

@@ -96,7 +96,9 @@ rl_proxy_stop() { # kills the relay and the connections it carries (its children
 
 rl_cleanup() {
 	local p m rc=$?
-	for p in "${RL_EXTRA_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+	for p in "${RL_EXTRA_PIDS[@]}"; do
+		[ "$(rl_pid_start "${p%%:*}")" = "${p#*:}" ] && kill -KILL "${p%%:*}" 2>/dev/null
+	done
 	# a memory alarm set by the test must not outlive it
 	if [ -n "${RL_ALARM:-}" ]; then pb_ctl set_vm_memory_high_watermark 0.4 >/dev/null 2>&1; fi
 	# the programs first (they may hold files on a mount), then the mounts
@@ -129,7 +131,14 @@ EOT
 	chmod +x "$T/provision.sh"
 }
 
-rl_track_pid() { RL_EXTRA_PIDS+=("$1"); }
+# The PID is remembered with its start time, so a PID the kernel has since
+# given to another process is never killed; 0, 1 and junk are ignored
+# (kill -KILL 0 would hit our own process group).
+rl_pid_start() { awk '{print $22}' "/proc/$1/stat" 2>/dev/null; }
+rl_track_pid() {
+	case $1 in '' | 0 | 1 | *[!0-9]*) return 0 ;; esac
+	RL_EXTRA_PIDS+=("$1:$(rl_pid_start "$1")")
+}
 # rl_forget_user NAME: a broker user this test made, deleted at exit
 rl_forget_user() { RL_USERS+=("$1"); }
 # rl_tmpdir: a new temp dir (path on stdout... use RL_TMPDIR), removed at
