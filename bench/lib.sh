@@ -149,7 +149,7 @@ stop_pid() { # stop_pid PID [SIGNAL]
 }
 
 _bench_cleanup() {
-	local i v
+	local i
 	for ((i = ${#_bench_pids[@]} - 1; i >= 0; i--)); do stop_pid "${_bench_pids[$i]}"; done
 }
 trap _bench_cleanup EXIT

@@ -6,7 +6,7 @@
 # hand on a finished OUT.
 set -uo pipefail
 OUT=${1:?usage: bench/report.sh OUT}
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 export LC_ALL=C
 [ -f "$OUT/results.tsv" ] || { echo "report: $OUT/results.tsv missing" >&2; exit 1; }
 
@@ -37,11 +37,9 @@ mul() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "NA" || a == "") print "NA"; e
 minof() { printf '%s\n' "$@" | grep -v '^NA$' | sort -g | head -n 1; }
 samples() { echo "${NS[$1]:-0}"; }
 
-quick=${BENCH_QUICK:-}
 ingN=$(sed -n 's/.*drains \([0-9]*\) events.*/\1/p' <<<"${NOTE[ingest.provbus]:-}")
 flN=$(sed -n 's/.*flush of \([0-9]*\) spooled.*/\1/p' <<<"${NOTE[flush.provbus]:-}")
 sizes=$(cut -f1 "$OUT/results.tsv" | sed -n 's/^burst\.\([0-9]*\)\..*/\1/p' | sort -un | tr '\n' ' ')
-small=${sizes%% *}
 
 {
 echo "Each figure: the median of its samples, (min–max) when they differ; n is the number of samples."
@@ -179,7 +177,7 @@ ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"; }
 	echo "- load average at the start and the end of the run: ${BENCH_LOAD_START:-?} / $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine shares its CPUs)"
 	echo "- RabbitMQ $(ver rabbitmq-server) (Erlang $(ver erlang-base)), one private node on loopback (tests/broker/pb-broker), data on $(df -P "${PB_BROKER_DIR:-/tmp}" 2>/dev/null | awk 'NR == 2 { print $1 }')"
 	echo "- rabbitmq-c $(ver librabbitmq4), sqlite $(ver libsqlite3-0), amqp-tools $(ver amqp-tools), Serf $(serf version 2>/dev/null | head -n 1 | awk '{ print $NF }'), etcd $(etcd --version 2>/dev/null | head -n 1 | awk '{ print $3 }')"
-	echo "- the whole run took ${BENCH_TOTAL_S:-?} s${BENCH_FAILED:+; sections that failed: $BENCH_FAILED}"
+	echo "- command: \`${BENCH_COMMAND:-bench/run.sh}\`; the run took ${BENCH_TOTAL_S:-?} s, broker start included${BENCH_FAILED:+; sections that failed: $BENCH_FAILED}"
 } >"$OUT/machine.md"
 awk -v table="$OUT/table.md" -v machine="$OUT/machine.md" '
 	/^@TABLE@$/ { while ((getline l < table) > 0) print l; next }

@@ -13,6 +13,7 @@
 # bench/out/quick), BENCH_ONLY ("latency burst": run only these sections),
 # PB_BROKER_DIR (use this running pb-broker instead of starting one),
 # BENCH_VHOST (use this existing vhost of it, where guest may do anything),
+# BENCH_PROGRAMS (the folder of the provbus-* programs to measure; bin),
 # BENCH_BUDGET_S (the sections' time budget; 545 s full, 110 quick),
 # BENCH_DOCS (0: do not touch docs/ even after a full run).
 #
@@ -22,7 +23,10 @@
 # Exit 0 when every section ran; 1 when one failed (its figures are NA);
 # 69 when a program or the broker is missing.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+# how this run was asked for (the knobs given), for BENCHMARKS.md
+BENCH_COMMAND="$(env | grep -E '^(BENCH_(QUICK|ONLY|BUDGET_S|OUT|VHOST|PROGRAMS)|PB_BROKER_DIR|BUILD)=' | sort | tr '\n' ' ')bench/run.sh${MAKELEVEL:+ (from make)}"
+export BENCH_COMMAND
+cd "$(dirname "$0")/.." || exit 69
 BENCH_ROOT=$PWD
 BUILD=${BUILD:-build}
 export BENCH_ROOT BUILD LC_ALL=C.UTF-8
@@ -33,7 +37,8 @@ export BENCH_OUT=${BENCH_OUT:-$BENCH_ROOT/bench/out/$mode}
 budget=${BENCH_BUDGET_S:-$([ -n "$BENCH_QUICK" ] && echo 110 || echo 545)}
 started=$(date +%s)
 export BENCH_STARTED=$started BENCH_DEADLINE=$((started + budget))
-export BENCH_LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+BENCH_LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+export BENCH_LOAD_START
 
 # the order matters: ingest (figure 1, the costliest) goes first and runs
 # its rounds whatever the load, keeping REST_S for the others; its memory
@@ -47,12 +52,21 @@ sections=${BENCH_ONLY:-$ALL_SECTIONS}
 declare -A WEIGHT=([ingest]=45 [startup]=2 [publish]=2 [replay]=3 [latency]=28 [burst]=22 [fanout]=10)
 export BENCH_REST_S=$([ -n "$BENCH_QUICK" ] && echo 40 || echo 200)
 
-die() { echo "bench: $*" >&2; exit "${2:-1}"; }
+die() { echo "bench: $1" >&2; exit "${2:-1}"; }
 
+PROGS=${BENCH_PROGRAMS:-bin}
 for p in provbus-consumer provbus-publish provbus-audit provbus-schema; do
-	[ -x "bin/$p" ] || die "bin/$p missing: run make first (make bench builds it)" 69
+	[ -x "$PROGS/$p" ] || die "$PROGS/$p missing: run make first (make bench builds it)" 69
 done
-for t in pbtest-amqp pbtest-ingest pbtest-pubflood pbtest-notifywait pbtest-stamp pbtest-auditgen; do
+# bin/ is shared by the plain and the sanitizer builds (make SANITIZE=...
+# links its programs there too): a full run of ASan programs would measure
+# ASan
+if ldd "$PROGS/provbus-consumer" 2>/dev/null | grep -q 'libasan\|libubsan\|libtsan'; then
+	[ -n "$BENCH_QUICK" ] || die "$PROGS/ holds sanitizer builds (make SANITIZE=...): rebuild them plainly first (touch lib/*.c && make), or point BENCH_PROGRAMS at plain ones" 69
+	echo "bench: note: $PROGS/ holds sanitizer builds (fine for the quick run, which asserts no speed)" >&2
+fi
+TOOLS_USED="pbtest-amqp pbtest-ingest pbtest-pubflood pbtest-peersend pbtest-notifywait pbtest-stamp pbtest-auditgen"
+for t in $TOOLS_USED; do
 	[ -x "$BUILD/tools/$t" ] || die "$BUILD/tools/$t missing: run make tests-build first" 69
 done
 
@@ -67,18 +81,20 @@ log() { printf '%s [run] %s\n' "$(date +%T)" "$*" | tee -a "$BENCH_OUT/bench.log
 
 # the programs measured are a copy taken now: a rebuild in the tree during
 # the run (the link step leaves a file half written) must not break it
-snapshot() { # snapshot SRC DST: copies and checks that it runs
-	local i
+snapshot() { # snapshot SRC DST: copies, and checks the copy runs (its usage)
+	local i rc
 	for i in $(seq 30); do
-		cp -p "$1" "$2" 2>/dev/null && "$2" --help >/dev/null 2>&1 && return 0
-		"$2" >/dev/null 2>&1; [ $? -ne 126 ] && [ $? -ne 127 ] && [ -x "$2" ] && return 0
+		if cp -p "$1" "$2" 2>/dev/null; then
+			timeout 5 "$2" </dev/null >/dev/null 2>&1; rc=$?
+			[ $rc -ge 126 ] || return 0	# 126/127: not executable; above: killed
+		fi
 		sleep 1
 	done
 	die "$1: cannot take a working copy (is it being rebuilt?)" 69
 }
 mkdir -p "$BENCH_OUT/bin" "$BENCH_OUT/tools"
-for p in provbus-consumer provbus-publish provbus-audit provbus-schema; do snapshot "bin/$p" "$BENCH_OUT/bin/$p"; done
-for t in "$BUILD"/tools/pbtest-*; do snapshot "$t" "$BENCH_OUT/tools/$(basename "$t")"; done
+for p in provbus-consumer provbus-publish provbus-audit provbus-schema; do snapshot "$PROGS/$p" "$BENCH_OUT/bin/$p"; done
+for t in $TOOLS_USED; do snapshot "$BUILD/tools/$t" "$BENCH_OUT/tools/$t"; done
 export BENCH_BIN=$BENCH_OUT/bin BENCH_TOOLS=$BENCH_OUT/tools
 
 own_broker="" own_vhost="" etcd_pid=""
@@ -157,11 +173,17 @@ log "all sections: ${total} s"
 export BENCH_TOTAL_S=$total BENCH_FAILED="${failed[*]:-}"
 bench/report.sh "$BENCH_OUT" || failed+=(report)
 
+# docs/ keeps the last complete full run: a run with a failed section
+# leaves it alone (its tables are in BENCH_OUT)
 docs=${BENCH_DOCS:-1}
 if [ "$mode" = full ] && [ "$docs" = 1 ] && [ -z "${BENCH_ONLY:-}" ]; then
-	cp "$BENCH_OUT/bench.svg" docs/bench.svg
-	cp "$BENCH_OUT/BENCHMARKS.md" docs/BENCHMARKS.md
-	log "wrote docs/BENCHMARKS.md and docs/bench.svg"
+	if [ ${#failed[@]} -eq 0 ]; then
+		cp "$BENCH_OUT/bench.svg" docs/bench.svg
+		cp "$BENCH_OUT/BENCHMARKS.md" docs/BENCHMARKS.md
+		log "wrote docs/BENCHMARKS.md and docs/bench.svg"
+	else
+		log "docs/BENCHMARKS.md not rewritten: a section failed"
+	fi
 fi
 log "results: $BENCH_OUT/table.md"
 [ ${#failed[@]} -eq 0 ] || { log "failed sections: ${failed[*]}"; exit 1; }

@@ -107,7 +107,6 @@ if have etcd && have etcdctl && start_etcd etcd; then
 	etcd_ok=1
 	ETCDCTL_API=3 bg etcdwatch etcdctl --endpoints "$ETCD_EP" watch /provbus/BURST_KEY -- \
 		"$STAMP" "$W/stamps-etcd" --sleep-ms "$RUN_MS"
-	WATCH_PID=$BG_PID
 fi
 if have amqp-consume; then
 	start_amqp_consume amqpc r1.provides.BURST_AMQ "$STAMP" "$W/stamps-amqp" --stdin --sleep-ms "$RUN_MS"
@@ -141,7 +140,7 @@ nap 0.5	# a straggler would show here
 for p in "${peers[@]}"; do
 	read -r t0 LAST_EVENT <"$W/$p.t"
 	window "$W/stamps-$p" 0
-	end=$(after_ms "$LAST_END")
+	end=$(after_ms "$LAST_END"); end=${end%.*}
 	bench_log "$p: $PEER_N events sent in $(us_to_ms $((LAST_EVENT - t0))) ms: $RUNS runs, last ended $end ms after the last event"
 	# one run after another: each takes (last end - first start) / runs
 	per_run=$(awk -v e="$LAST_END" -v t="$FIRST_START" -v r="$RUNS" 'BEGIN { printf "%.1f", r ? (e - t) / r / 1000 : 0 }')
