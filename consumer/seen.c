@@ -1,10 +1,10 @@
 /* seen.c — a bounded set of recent event ids, in front of the audit log's
- * seen_ids table.
+ * duplicate check (its events_dedupe index).
  *
  * Fixed memory: a ring of `capacity` slots (the oldest is evicted first)
  * chained into 2 * capacity hash buckets. It answers "seen" for the ids of
  * rows not committed yet (a redelivery inside one batch) and saves the
- * sqlite lookup for recent ones; anything older is looked up in seen_ids.
+ * sqlite lookup for recent ones; anything older is looked up in the audit log.
  * The capacity must exceed the rows one batch can hold, so no id of an
  * uncommitted row is ever evicted. */
 #include <stdint.h>

@@ -2,7 +2,7 @@
  * mode 0600. Written by provbus-consumer, read (read-only) by
  * provbus-audit.
  *
- * Schema version 1 (PRAGMA user_version = 1; meta.schema =
+ * Schema version 2 (PRAGMA user_version = 2; meta.schema =
  * 'provbus-audit'). All times are integer ms since the epoch.
  *
  *   meta(k TEXT PRIMARY KEY, v TEXT)         schema, node, federation, created_at
@@ -19,7 +19,10 @@
  *          source TEXT NOT NULL,             live | history | daemon
  *          exchange TEXT, routing_key TEXT,
  *          changed INTEGER NOT NULL DEFAULT 0)   1: it changed the values
- *   seen_ids(msg_id TEXT PRIMARY KEY)        ids judged before (duplicate check)
+ *   index events_dedupe(node, service, seq, msg_id) WHERE verdict <> 'invalid'
+ *                                            the duplicate check (schema 1 had a
+ *                                            seen_ids table: opening for writing
+ *                                            migrates it)
  *   runs(id INTEGER PRIMARY KEY,             PROVBUS_RUN_ID
  *        reason TEXT NOT NULL,               startup change resume manual retry expiry
  *        queued_at INTEGER, started_at INTEGER, finished_at INTEGER,
@@ -75,7 +78,7 @@
 
 #include "err.h"
 
-#define PB_AUDIT_SCHEMA_VERSION 1
+#define PB_AUDIT_SCHEMA_VERSION 2
 
 /* Opens (read-write: creating the file with mode 0600 and the schema,
  * WAL mode) or read-only. A missing file (read-only), a file that is not
@@ -129,9 +132,11 @@ struct pb_audit_event {
 /* Inserts the row; returns its id (> 0) or -1. */
 int64_t pb_audit_add_event(struct pb_audit_writer *w, const struct pb_audit_event *e,
 			   struct pb_err *err);
-/* 1 when msg_id is in seen_ids, 0 when not, -1 on error. */
-int pb_audit_seen(struct pb_audit_writer *w, const char *msg_id, struct pb_err *err);
-int pb_audit_mark_seen(struct pb_audit_writer *w, const char *msg_id, struct pb_err *err);
+/* 1 when a row that is not invalid holds this event (its id, with the
+ * node, service and seq every copy of it carries), 0 when none, -1 on
+ * error. */
+int pb_audit_seen(struct pb_audit_writer *w, const char *node, const char *service, int64_t seq,
+		  const char *msg_id, struct pb_err *err);
 /* The highest events.id (0 for none), or -1. */
 int64_t pb_audit_max_event_id(struct pb_audit_writer *w, struct pb_err *err);
 

@@ -30,5 +30,5 @@ run_scenario() { # run_scenario NAME ENV...
 run_scenario s3-publisher-spool RL_RUNS=5 RL_KEYS=3
 run_scenario s6-malformed-flood RL_MALFORMED=3000 RL_VALID_EVERY=10
 run_scenario s2-consumer-kill RL_EVENTS=3000
-run_scenario s8-disk-full RL_EVENTS=1500
+run_scenario s8-disk-full RL_EVENTS=3000
 pb_done

@@ -213,7 +213,7 @@ static void copy_vals(char **dst, char *const *src, int n)
 
 /* ---- sqlite */
 static sqlite3 *db;
-static sqlite3_stmt *ins_event, *ins_seen, *ins_run, *ins_run_event, *ins_param, *ins_note;
+static sqlite3_stmt *ins_event, *ins_run, *ins_run_event, *ins_param, *ins_note;
 
 static void sql_exec(const char *sql)
 {
@@ -477,10 +477,6 @@ static int64_t insert_event(struct sim *s, int64_t t, const struct ev *e)
 	bind_text(ins_event, 15, rk);
 	sqlite3_bind_int(ins_event, 16, e->changed);
 	done(ins_event);
-	if (e->msg_id && strcmp(e->verdict, "duplicate")) {
-		bind_text(ins_seen, 1, e->msg_id);
-		done(ins_seen);
-	}
 	s->n_events++;
 	return sqlite3_last_insert_rowid(db);
 }
@@ -818,7 +814,6 @@ int main(int argc, char **argv)
 			 " key, value, seq, ttl_s, public, verdict, detail, redelivered, source, exchange,"
 			 " routing_key, changed) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,0,0,?11,?12,?13,'live',"
 			 "?14,?15,?16)");
-	ins_seen = prep("INSERT OR IGNORE INTO seen_ids(msg_id) VALUES(?1)");
 	ins_run = prep("INSERT INTO runs(id, reason, queued_at, started_at, status, deferred_ms,"
 		       " changed_keys, values_before, values_after) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)");
 	ins_run_event = prep("INSERT OR IGNORE INTO run_events(run_id, event_id) VALUES(?1, ?2)");
@@ -965,7 +960,6 @@ int main(int argc, char **argv)
 	printf("%lld events, %lld runs, %lld params -> %s\n", (long long)s.n_events,
 	       (long long)s.n_runs, (long long)s.n_params, o.out);
 	sqlite3_finalize(ins_event);
-	sqlite3_finalize(ins_seen);
 	sqlite3_finalize(ins_run);
 	sqlite3_finalize(ins_run_event);
 	sqlite3_finalize(ins_param);

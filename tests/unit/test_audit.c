@@ -1,0 +1,202 @@
+/* test_audit.c — the audit log's file: created 0600 with the current
+ * schema, the duplicate check, the migration from schema 1, and a newer
+ * schema refused. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit.h"
+
+static char dir[256], path[300];
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "%s/pb-audit.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/audit.db", dir);
+}
+
+static void teardown(void)
+{
+	char p[320];
+	const char *sfx[] = { "", "-wal", "-shm", "-journal" };
+
+	for (size_t i = 0; i < sizeof(sfx) / sizeof(*sfx); i++) {
+		snprintf(p, sizeof(p), "%s%s", path, sfx[i]);
+		unlink(p);
+	}
+	rmdir(dir);
+}
+
+static int64_t query_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v = -1;
+
+	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* 1 when the query plan of sql names index */
+static int plan_uses(sqlite3 *db, const char *sql, const char *index)
+{
+	char q[512];
+	sqlite3_stmt *st = NULL;
+	int found = 0;
+
+	snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sql);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *d = (const char *)sqlite3_column_text(st, 3);
+		found |= d && strstr(d, index) != NULL;
+	}
+	sqlite3_finalize(st);
+	return found;
+}
+
+static struct pb_audit_event row(const char *id, const char *node, int64_t seq, const char *verdict)
+{
+	return (struct pb_audit_event){
+		.msg_id = id, .received_at = 1000, .kind = "provides", .federation = "f",
+		.region = "r1", .node = node, .service = "api", .key = "API_URL", .value = "x",
+		.seq = seq, .ttl_s = 0, .public = 0, .verdict = verdict, .redelivered = 0,
+		.source = "live", .exchange = "provbus.f", .routing_key = "r1.provides.API_URL",
+	};
+}
+
+START_TEST(created_0600_current_schema)
+{
+	struct pb_err e = PB_ERR_INIT;
+	sqlite3 *db = pb_audit_open(path, 0, &e);
+	struct stat sb;
+
+	ck_assert_msg(db != NULL, "%s", e.msg);
+	ck_assert_int_eq(stat(path, &sb), 0);
+	ck_assert_int_eq(sb.st_mode & 0777, 0600);
+	ck_assert_int_eq(query_int(db, "PRAGMA user_version"), PB_AUDIT_SCHEMA_VERSION);
+	ck_assert_int_eq(query_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'events_dedupe'"), 1);
+	ck_assert_int_eq(query_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'seen_ids'"), 0);
+	pb_audit_close(db);
+}
+END_TEST
+
+START_TEST(seen_by_id_node_service_seq)
+{
+	struct pb_err e = PB_ERR_INIT;
+	sqlite3 *db = pb_audit_open(path, 0, &e);
+	struct pb_audit_writer *w;
+	struct pb_audit_event a = row("id-a", "n1", 7, "applied");
+	struct pb_audit_event bad = row("id-bad", "n1", 8, "invalid");
+	struct pb_audit_event st = row("id-st", "n2", 1, "stale");
+
+	ck_assert_ptr_nonnull(db);
+	w = pb_audit_writer_new(db, &e);
+	ck_assert_ptr_nonnull(w);
+	ck_assert_int_eq(pb_audit_seen(w, "n1", "api", 7, "id-a", &e), 0);
+	ck_assert_int_eq(pb_audit_begin(w, &e), 0);
+	ck_assert_int_gt(pb_audit_add_event(w, &a, &e), 0);
+	ck_assert_int_gt(pb_audit_add_event(w, &bad, &e), 0);
+	ck_assert_int_gt(pb_audit_add_event(w, &st, &e), 0);
+	ck_assert_int_eq(pb_audit_commit(w, &e), 0);
+	ck_assert_int_eq(pb_audit_seen(w, "n1", "api", 7, "id-a", &e), 1);
+	ck_assert_int_eq(pb_audit_seen(w, "n2", "api", 1, "id-st", &e), 1);	/* any verdict */
+	/* an invalid row does not make its id seen */
+	ck_assert_int_eq(pb_audit_seen(w, "n1", "api", 8, "id-bad", &e), 0);
+	/* another id at the same place, or the id elsewhere */
+	ck_assert_int_eq(pb_audit_seen(w, "n1", "api", 7, "id-b", &e), 0);
+	ck_assert_int_eq(pb_audit_seen(w, "n1", "api", 6, "id-a", &e), 0);
+	ck_assert_int_eq(pb_audit_seen(w, "n1", "web", 7, "id-a", &e), 0);
+	/* the lookup is the index's, not a scan */
+	ck_assert(plan_uses(db, "SELECT 1 FROM events WHERE node = 'n1' AND service = 'api'"
+			    " AND seq = 7 AND msg_id = 'x' AND verdict <> 'invalid'", "events_dedupe"));
+	pb_audit_writer_free(w);
+	pb_audit_close(db);
+}
+END_TEST
+
+/* A schema 1 log (seen_ids table, no index) opened for writing becomes
+ * schema 2 with its ids still seen; read-only opening leaves it alone. */
+START_TEST(migrates_schema_1)
+{
+	struct pb_err e = PB_ERR_INIT;
+	sqlite3 *raw = NULL, *db;
+	struct pb_audit_writer *w;
+
+	ck_assert_int_eq(sqlite3_open(path, &raw), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(raw,
+		"CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT);"
+		"INSERT INTO meta VALUES('schema', 'provbus-audit');"
+		"CREATE TABLE events(id INTEGER PRIMARY KEY, msg_id TEXT, received_at INTEGER NOT NULL,"
+		" kind TEXT, federation TEXT, region TEXT, node TEXT, service TEXT, key TEXT,"
+		" value TEXT, seq INTEGER, ttl_s INTEGER, public INTEGER, verdict TEXT NOT NULL,"
+		" detail TEXT, redelivered INTEGER NOT NULL DEFAULT 0, source TEXT NOT NULL DEFAULT 'live',"
+		" exchange TEXT, routing_key TEXT, changed INTEGER NOT NULL DEFAULT 0);"
+		"CREATE TABLE seen_ids(msg_id TEXT PRIMARY KEY) WITHOUT ROWID;"
+		"INSERT INTO events(msg_id, received_at, node, service, seq, verdict)"
+		" VALUES('old-1', 1, 'n1', 'api', 3, 'applied');"
+		"INSERT INTO seen_ids VALUES('old-1');"
+		"PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(raw);
+
+	db = pb_audit_open(path, 1, &e);
+	ck_assert_msg(db != NULL, "%s", e.msg);
+	ck_assert_int_eq(query_int(db, "PRAGMA user_version"), 1);
+	pb_audit_close(db);
+
+	db = pb_audit_open(path, 0, &e);
+	ck_assert_msg(db != NULL, "%s", e.msg);
+	ck_assert_int_eq(query_int(db, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(query_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'seen_ids'"), 0);
+	w = pb_audit_writer_new(db, &e);
+	ck_assert_ptr_nonnull(w);
+	ck_assert_int_eq(pb_audit_seen(w, "n1", "api", 3, "old-1", &e), 1);
+	pb_audit_writer_free(w);
+	pb_audit_close(db);
+}
+END_TEST
+
+START_TEST(newer_schema_refused)
+{
+	struct pb_err e = PB_ERR_INIT;
+	sqlite3 *db = pb_audit_open(path, 0, &e);
+
+	ck_assert_ptr_nonnull(db);
+	ck_assert_int_eq(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+	pb_audit_close(db);
+	ck_assert_ptr_null(pb_audit_open(path, 0, &e));
+	ck_assert_int_eq(e.code, EX_DATAERR);
+	ck_assert_msg(strstr(e.msg, "schema version 99 is newer") != NULL, "%s", e.msg);
+	ck_assert_msg(strstr(e.msg, path) != NULL, "%s", e.msg);
+}
+END_TEST
+
+static Suite *audit_suite(void)
+{
+	Suite *s = suite_create("audit");
+	TCase *t = tcase_create("file");
+
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_test(t, created_0600_current_schema);
+	tcase_add_test(t, seen_by_id_node_service_seq);
+	tcase_add_test(t, migrates_schema_1);
+	tcase_add_test(t, newer_schema_refused);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(audit_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
