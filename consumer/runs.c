@@ -236,7 +236,7 @@ static int write_state(struct consumer *c, struct pb_err *err)
 	json_object_set(root, "providers", arr);
 	if (!(text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS)))
 		goto oom;
-	rc = pb_file_write_atomic(c->state_json, text, strlen(text), 0640, err);
+	rc = pb_file_replace(c->state_json, text, strlen(text), 0640, err);
 	goto out;
 oom:
 	pb_err_set(err, EX_OSERR, "%s: out of memory", c->state_json);

@@ -134,8 +134,8 @@ static int write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
-int pb_file_write_atomic(const char *path, const void *data, size_t len, int mode,
-			 struct pb_err *err)
+static int file_write(const char *path, const void *data, size_t len, int mode, int durable,
+		      struct pb_err *err)
 {
 	char *tmp = NULL, *dir = NULL;
 	int fd = -1, dfd = -1, rc = -1, made = 0;
@@ -161,7 +161,7 @@ int pb_file_write_atomic(const char *path, const void *data, size_t len, int mod
 	if (write_all(fd, data, len))
 		goto fail;
 	step = "cannot sync the temporary file";
-	if (fsync(fd))
+	if (durable && fsync(fd))
 		goto fail;
 	step = "cannot set the mode of the temporary file";
 	if (fchmod(fd, (mode_t)mode))
@@ -179,9 +179,11 @@ int pb_file_write_atomic(const char *path, const void *data, size_t len, int mod
 	/* the rename is durable only once the directory is synced; some file
 	 * systems cannot sync a directory (EINVAL), which is not our failure */
 	step = "cannot sync its directory";
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || (fsync(dfd) && errno != EINVAL))
-		goto fail;
+	if (durable) {
+		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0 || (fsync(dfd) && errno != EINVAL))
+			goto fail;
+	}
 	rc = 0;
 	goto out;
 fail:
@@ -196,6 +198,18 @@ out:
 	free(tmp);
 	free(dir);
 	return rc;
+}
+
+int pb_file_write_atomic(const char *path, const void *data, size_t len, int mode,
+			 struct pb_err *err)
+{
+	return file_write(path, data, len, mode, 1, err);
+}
+
+int pb_file_replace(const char *path, const void *data, size_t len, int mode,
+		    struct pb_err *err)
+{
+	return file_write(path, data, len, mode, 0, err);
 }
 
 int pb_envfile_write(const char *path, const struct pb_kv *vars, size_t n, struct pb_err *err)

@@ -26,6 +26,13 @@ char *pb_envfile_render(const struct pb_kv *vars, size_t n);
 int pb_file_write_atomic(const char *path, const void *data, size_t len, int mode,
 			 struct pb_err *err);
 
+/* The same without the two fsyncs: atomic for readers (rename), not
+ * durable across a power loss. For files rewritten before every use that
+ * nothing reads after a reboot before the next rewrite (state.json: each
+ * fsync is 1-5 ms on the path from a change to the provision run). */
+int pb_file_replace(const char *path, const void *data, size_t len, int mode,
+		    struct pb_err *err);
+
 /* pb_envfile_render + pb_file_write_atomic with mode 0640. */
 int pb_envfile_write(const char *path, const struct pb_kv *vars, size_t n, struct pb_err *err);
 

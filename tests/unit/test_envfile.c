@@ -511,6 +511,36 @@ END_TEST
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
+/* pb_file_replace: the same rename-over (a new inode, mode, no temp file
+ * left), only without the fsyncs */
+START_TEST(replace_without_sync)
+{
+	struct pb_err err = PB_ERR_INIT;
+	char file[512], *got;
+	struct stat st, st2;
+	size_t len;
+
+	make_tmpdir();
+	snprintf(file, sizeof(file), "%s/state.json", tmpdir);
+	ck_assert_msg(pb_file_replace(file, "{}", 2, 0640, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(stat(file, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0640);
+	ck_assert_int_eq(pb_file_replace(file, "{\"a\":1}", 7, 0640, &err), 0);
+	ck_assert_int_eq(stat(file, &st2), 0);
+	ck_assert_int_ne(st.st_ino, st2.st_ino);
+	got = slurp(file, &len);
+	ck_assert_str_eq(got, "{\"a\":1}");
+	free(got);
+	ck_assert_int_eq(count_entries(tmpdir), 1);
+	unlink(file);
+	snprintf(file, sizeof(file), "%s/missing/state.json", tmpdir);
+	ck_assert_int_eq(pb_file_replace(file, "x", 1, 0640, &err), -1);
+	ck_assert_int_eq(err.code, EX_CANTCREAT);
+	ck_assert_msg(strstr(err.msg, file) != NULL, "%s", err.msg);
+	remove_tmpdir();
+}
+END_TEST
+
 static Suite *envfile_suite(void)
 {
 	Suite *s = suite_create("envfile");
@@ -531,6 +561,7 @@ static Suite *envfile_suite(void)
 	tcase_add_test(w, atomic_write_failure_leaves_no_temp);
 	tcase_add_test(w, atomic_write_unwritable_dir);
 	tcase_add_test(w, atomic_write_relative);
+	tcase_add_test(w, replace_without_sync);
 	tcase_set_timeout(q, 60);
 	tcase_set_timeout(w, 60);
 	suite_add_tcase(s, q);
