@@ -75,7 +75,7 @@ echo "| \`provbus-publish flush\` (outbox.db, confirms, window 1000) | $(cell fl
 echo "| minimal rabbitmq-c publisher (tests/tools/pbtest-pubflood.c, confirm window 1000) | $(cell flush.baseline) | $(samples flush.baseline) |"
 echo "| ratio, per round (target >= 0.8: $(verdict "$(m flush.ratio)" '>=' 0.8)) | $(cell flush.ratio) | $(samples flush.ratio) |"
 echo
-echo "### 3. Burst collapse: N events for one key in about a second, provision = sleep 200 ms"
+echo "### 3. Burst collapse: N events for one key in about a second (10,000 in 2 s), provision = sleep 200 ms"
 echo
 printf '| system |'; for n in $sizes; do printf ' runs, %s events | last run ends after the last event (ms), %s |' "$n" "$n"; done; echo
 printf '|---|'; for n in $sizes; do printf -- '---|---|'; done; echo
