@@ -45,26 +45,81 @@ static void bind_filters(sqlite3_stmt *st, const struct au_opts *o)
 		sqlite3_bind_text(st, 4, o->verdict, -1, SQLITE_STATIC);
 }
 
-/* The query, written out for each combination so that sqlite picks the
- * index for what is given (an "?1 IS NULL OR ..." form would defeat it). */
-static char *events_sql(const struct au_opts *o)
+/* "SELECT ... WHERE" the filters o sets, in the parameters bind_filters()
+ * fills: time (a column) from ?1 since to ?2 until, and with by_key the
+ * ?3 key and ?4 verdict; then "ORDER BY order". The query is written out
+ * for each combination so that sqlite picks the index for what is given
+ * (an "?1 IS NULL OR ..." form would defeat it). */
+static char *filtered_sql(const char *select, const char *time, int by_key,
+			  const struct au_opts *o, const char *order)
 {
 	struct au_buf b = AU_BUF_INIT;
 
-	au_buf_puts(&b, "SELECT " AU_EVENT_COLS " FROM events WHERE 1");
+	au_buf_printf(&b, "%s WHERE 1", select);
 	if (o->has_since)
-		au_buf_puts(&b, " AND received_at >= ?1");
+		au_buf_printf(&b, " AND %s >= ?1", time);
 	if (o->has_until)
-		au_buf_puts(&b, " AND received_at <= ?2");
-	if (o->key)
+		au_buf_printf(&b, " AND %s <= ?2", time);
+	if (by_key && o->key)
 		au_buf_puts(&b, " AND key = ?3");
-	if (o->verdict)
+	if (by_key && o->verdict)
 		au_buf_puts(&b, " AND verdict = ?4");
-	au_buf_puts(&b, " ORDER BY received_at, id");
+	au_buf_printf(&b, " ORDER BY %s", order);
 	return b.s;
 }
 
-static void event_row(struct au_table *t, sqlite3_stmt *st)
+/* How `events` and `runs` print a row: its JSON members (--json) or its
+ * table row under cols. ctx is the verb's. */
+struct list_fmt {
+	const char *const *cols;
+	int (*members)(struct au_json *j, sqlite3_stmt *st, void *ctx, struct pb_err *err);
+	void (*row)(struct au_table *t, sqlite3_stmt *st, void *ctx);
+};
+
+/* Binds o's filters to st and prints every row of it, as one JSON object
+ * a line or as a table. 0, or -1 with err. */
+static int list_rows(sqlite3 *db, sqlite3_stmt *st, const struct au_opts *o,
+		     const struct list_fmt *fmt, void *ctx, struct pb_err *err)
+{
+	struct au_json j = AU_JSON_INIT;
+	struct au_table t;
+	int rc = -1, step;
+
+	bind_filters(st, o);
+	if (!o->json)
+		au_table_init(&t, stdout, fmt->cols);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (!o->json) {
+			fmt->row(&t, st, ctx);
+			continue;
+		}
+		au_json_begin(&j);
+		if (fmt->members(&j, st, ctx, err) < 0)
+			goto out;
+		au_json_end(&j);
+		au_json_print(&j, stdout);
+	}
+	if (!o->json)
+		au_table_finish(&t);
+	if (step != SQLITE_DONE) {
+		au_step_error(db, step, err);
+		goto out;
+	}
+	rc = 0;
+out:
+	au_json_release(&j);
+	return rc;
+}
+
+static int event_members(struct au_json *j, sqlite3_stmt *st, void *ctx, struct pb_err *err)
+{
+	(void)ctx;
+	(void)err;
+	au_event_members(j, st);
+	return 0;
+}
+
+static void event_row(struct au_table *t, sqlite3_stmt *st, void *ctx)
 {
 	char id[24], ts[PB_TIME_BUF], seq[24], who[256];
 	const char *node = au_col_text(st, E_NODE), *svc = au_col_text(st, E_SERVICE);
@@ -72,6 +127,7 @@ static void event_row(struct au_table *t, sqlite3_stmt *st)
 	const char *verdict = au_col_text(st, E_VERDICT), *value = au_col_text(st, E_VALUE);
 	const char *detail = au_col_text(st, E_DETAIL);
 
+	(void)ctx;
 	snprintf(id, sizeof(id), "%lld", (long long)sqlite3_column_int64(st, E_ID));
 	if (au_col_null(st, E_SEQ))
 		snprintf(seq, sizeof(seq), "-");
@@ -100,57 +156,18 @@ int au_cmd_events(sqlite3 *db, const struct au_opts *o, struct pb_err *err)
 	static const char *const cols[] = { ">ID", "RECEIVED_AT", "VERDICT", "KIND", "KEY", "REGION",
 					    "NODE/SERVICE", ">SEQ", "REDELIVERED", "VALUE/DETAIL",
 					    NULL };
-	struct au_json j = AU_JSON_INIT;
-	struct au_table t;
-	char *sql = events_sql(o);
+	static const struct list_fmt fmt = { cols, event_members, event_row };
+	char *sql = filtered_sql("SELECT " AU_EVENT_COLS " FROM events", "received_at", 1, o,
+				 "received_at, id");
 	sqlite3_stmt *st = au_prepare(db, sql, err);
-	int rc = -1, step;
+	int rc = st ? list_rows(db, st, o, &fmt, NULL, err) : -1;
 
-	if (!st)
-		goto out;
-	bind_filters(st, o);
-	if (!o->json)
-		au_table_init(&t, stdout, cols);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (o->json) {
-			au_json_begin(&j);
-			au_event_members(&j, st);
-			au_json_end(&j);
-			au_json_print(&j, stdout);
-		} else {
-			event_row(&t, st);
-		}
-	}
-	if (!o->json)
-		au_table_finish(&t);
-	if (step != SQLITE_DONE) {
-		au_step_error(db, step, err);
-		goto out;
-	}
-	rc = 0;
-out:
 	sqlite3_finalize(st);
-	au_json_release(&j);
 	free(sql);
 	return rc;
 }
 
 /* --- runs ---------------------------------------------------------------------- */
-
-/* Runs are few (one per debounced burst), so a full scan of runs is
- * cheap; a run that never started is placed by its queued_at. */
-static char *runs_sql(const struct au_opts *o)
-{
-	struct au_buf b = AU_BUF_INIT;
-
-	au_buf_puts(&b, "SELECT " AU_RUN_COLS " FROM runs WHERE 1");
-	if (o->has_since)
-		au_buf_puts(&b, " AND coalesce(started_at, queued_at) >= ?1");
-	if (o->has_until)
-		au_buf_puts(&b, " AND coalesce(started_at, queued_at) <= ?2");
-	au_buf_puts(&b, " ORDER BY id");
-	return b.s;
-}
 
 /* The members of the run object of SPEC §8 (plus status, deferred_ms,
  * notify_status); ev is the prepared "event ids of run ?1" statement. */
@@ -236,61 +253,67 @@ static void run_row(struct au_table *t, sqlite3_stmt *st, int64_t n_events, stru
 	au_table_row(t, cells);
 }
 
+/* What a row of `runs` is printed with besides itself. */
+struct runs_ctx {
+	sqlite3 *db;
+	sqlite3_stmt *ev;	/* the event ids of run ?1 */
+	sqlite3_stmt *cnt;	/* how many events run ?1 has */
+	struct au_buf keys;
+};
+
+static int run_json(struct au_json *j, sqlite3_stmt *st, void *ctx, struct pb_err *err)
+{
+	struct runs_ctx *r = ctx;
+
+	return au_run_members(j, st, r->ev, r->db, err);
+}
+
+static void run_table_row(struct au_table *t, sqlite3_stmt *st, void *ctx)
+{
+	struct runs_ctx *r = ctx;
+
+	sqlite3_reset(r->cnt);
+	sqlite3_bind_int64(r->cnt, 1, sqlite3_column_int64(st, R_ID));
+	run_row(t, st, sqlite3_step(r->cnt) == SQLITE_ROW ? sqlite3_column_int64(r->cnt, 0) : 0,
+		&r->keys);
+}
+
 int au_cmd_runs(sqlite3 *db, const struct au_opts *o, struct pb_err *err)
 {
 	static const char *const cols[] = { ">ID", "REASON", "QUEUED_AT", "STARTED_AT", "FINISHED_AT",
 					    ">DURATION", "STATUS", ">EXIT", ">EVENTS", "CHANGED_KEYS",
 					    NULL };
-	struct au_json j = AU_JSON_INIT;
-	struct au_buf keys = AU_BUF_INIT;
-	struct au_table t;
-	char *sql = runs_sql(o);
-	sqlite3_stmt *st = au_prepare(db, sql, err), *ev = NULL, *cnt = NULL;
-	int rc = -1, step;
+	static const struct list_fmt fmt = { cols, run_json, run_table_row };
+	struct runs_ctx r = { db, NULL, NULL, AU_BUF_INIT };
+	/* runs are few (one per debounced burst), so a full scan of runs is
+	 * cheap; a run that never started is placed by its queued_at */
+	char *sql = filtered_sql("SELECT " AU_RUN_COLS " FROM runs",
+				 "coalesce(started_at, queued_at)", 0, o, "id");
+	sqlite3_stmt *st = au_prepare(db, sql, err);
+	int rc = -1;
 
 	if (!st)
 		goto out;
-	ev = au_prepare(db, "SELECT event_id FROM run_events WHERE run_id = ?1 ORDER BY event_id", err);
-	cnt = au_prepare(db, "SELECT count(*) FROM run_events WHERE run_id = ?1", err);
-	if (!ev || !cnt)
+	r.ev = au_prepare(db, "SELECT event_id FROM run_events WHERE run_id = ?1 ORDER BY event_id",
+			  err);
+	r.cnt = au_prepare(db, "SELECT count(*) FROM run_events WHERE run_id = ?1", err);
+	if (!r.ev || !r.cnt)
 		goto out;
-	bind_filters(st, o);
-	if (!o->json)
-		au_table_init(&t, stdout, cols);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (o->json) {
-			au_json_begin(&j);
-			if (au_run_members(&j, st, ev, db, err) < 0)
-				goto out;
-			au_json_end(&j);
-			au_json_print(&j, stdout);
-			continue;
-		}
-		sqlite3_reset(cnt);
-		sqlite3_bind_int64(cnt, 1, sqlite3_column_int64(st, R_ID));
-		run_row(&t, st, sqlite3_step(cnt) == SQLITE_ROW ? sqlite3_column_int64(cnt, 0) : 0, &keys);
-	}
-	if (!o->json)
-		au_table_finish(&t);
-	if (step != SQLITE_DONE) {
-		au_step_error(db, step, err);
-		goto out;
-	}
-	rc = 0;
+	rc = list_rows(db, st, o, &fmt, &r, err);
 out:
 	sqlite3_finalize(st);
-	sqlite3_finalize(ev);
-	sqlite3_finalize(cnt);
-	au_json_release(&j);
-	au_buf_release(&keys);
+	sqlite3_finalize(r.ev);
+	sqlite3_finalize(r.cnt);
+	au_buf_release(&r.keys);
 	free(sql);
 	return rc;
 }
 
 /* --- export -------------------------------------------------------------------- */
 
-/* Streams every row of one statement through fn. */
-static int export_rows(sqlite3 *db, const char *sql, struct au_json *j,
+/* Streams every row of sql as one line {"type": type, ...}, fn writing
+ * the members after "type". */
+static int export_rows(sqlite3 *db, const char *type, const char *sql, struct au_json *j,
 		       void (*fn)(struct au_json *j, sqlite3_stmt *st), struct pb_err *err)
 {
 	sqlite3_stmt *st = au_prepare(db, sql, err);
@@ -299,7 +322,10 @@ static int export_rows(sqlite3 *db, const char *sql, struct au_json *j,
 	if (!st)
 		return -1;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		au_json_begin(j);
+		au_json_str(j, "type", type);
 		fn(j, st);
+		au_json_end(j);
 		au_json_print(j, stdout);
 	}
 	if (step != SQLITE_DONE)
@@ -312,8 +338,6 @@ static int export_rows(sqlite3 *db, const char *sql, struct au_json *j,
 
 static void export_event(struct au_json *j, sqlite3_stmt *st)
 {
-	au_json_begin(j);
-	au_json_str(j, "type", "event");
 	au_event_members(j, st);
 	au_json_col(j, "ttl_s", st, 15);
 	if (au_col_null(st, 16))
@@ -323,35 +347,26 @@ static void export_event(struct au_json *j, sqlite3_stmt *st)
 	au_json_col(j, "exchange", st, 17);
 	au_json_col(j, "routing_key", st, 18);
 	au_json_bool(j, "changed", sqlite3_column_int(st, 19) != 0);
-	au_json_end(j);
 }
 
 static void export_param(struct au_json *j, sqlite3_stmt *st)
 {
-	au_json_begin(j);
-	au_json_str(j, "type", "param");
 	au_json_int(j, "id", sqlite3_column_int64(st, 0));
 	au_json_col_time(j, "at", st, 1);
 	au_json_col_json(j, "params", st, 2);
-	au_json_end(j);
 }
 
 static void export_note(struct au_json *j, sqlite3_stmt *st)
 {
-	au_json_begin(j);
-	au_json_str(j, "type", "note");
 	au_json_int(j, "id", sqlite3_column_int64(st, 0));
 	au_json_col_time(j, "at", st, 1);
 	au_json_col(j, "run_id", st, 2);
 	au_json_col(j, "kind", st, 3);
 	au_json_col(j, "text", st, 4);
-	au_json_end(j);
 }
 
 static void export_provider(struct au_json *j, sqlite3_stmt *st)
 {
-	au_json_begin(j);
-	au_json_str(j, "type", "provider");
 	au_json_col(j, "federation", st, 0);
 	au_json_col(j, "region", st, 1);
 	au_json_col(j, "node", st, 2);
@@ -363,7 +378,6 @@ static void export_provider(struct au_json *j, sqlite3_stmt *st)
 	au_json_col_time(j, "expires_at", st, 8);
 	au_json_col_time(j, "updated_at", st, 9);
 	au_json_bool(j, "tombstone", sqlite3_column_int(st, 10) != 0);
-	au_json_end(j);
 }
 
 /* Runs carry their values and output tail too (text; invalid UTF-8 in the
@@ -406,15 +420,16 @@ int au_cmd_export(sqlite3 *db, const struct au_opts *o, struct pb_err *err)
 	int rc = -1;
 
 	(void)o;
-	if (export_rows(db, "SELECT id, at, json FROM params ORDER BY id", &j, export_param, err) < 0 ||
-	    export_rows(db, "SELECT " AU_EVENT_COLS ", ttl_s, public, exchange, routing_key, changed "
-			    "FROM events ORDER BY id", &j, export_event, err) < 0 ||
+	if (export_rows(db, "param", "SELECT id, at, json FROM params ORDER BY id", &j,
+			export_param, err) < 0 ||
+	    export_rows(db, "event", "SELECT " AU_EVENT_COLS ", ttl_s, public, exchange,"
+			" routing_key, changed FROM events ORDER BY id", &j, export_event, err) < 0 ||
 	    export_runs(db, &j, err) < 0 ||
-	    export_rows(db, "SELECT id, at, run_id, kind, text FROM notes ORDER BY id", &j,
+	    export_rows(db, "note", "SELECT id, at, run_id, kind, text FROM notes ORDER BY id", &j,
 			export_note, err) < 0 ||
-	    export_rows(db, "SELECT federation, region, node, service, key, value, public, seq, "
-			    "expires_at, updated_at, tombstone FROM providers "
-			    "ORDER BY federation, region, node, service, key", &j, export_provider,
+	    export_rows(db, "provider", "SELECT federation, region, node, service, key, value,"
+			" public, seq, expires_at, updated_at, tombstone FROM providers"
+			" ORDER BY federation, region, node, service, key", &j, export_provider,
 			err) < 0)
 		goto out;
 	rc = 0;

@@ -215,30 +215,40 @@ static void json_member(struct au_json *j, const char *k)
 	}
 }
 
+/* Opens an object or an array ('{' or '['): a level whose members count
+ * from 0. */
+static void json_open(struct au_json *j, char c)
+{
+	au_buf_putc(&j->b, c);
+	if (j->depth < AU_JSON_DEPTH)
+		j->count[j->depth++] = 0;
+}
+
+static void json_close(struct au_json *j, char c)
+{
+	au_buf_putc(&j->b, c);
+	if (j->depth > 0)
+		j->depth--;
+}
+
 void au_json_begin(struct au_json *j)
 {
 	if (j->depth == 0)
 		au_buf_reset(&j->b);
 	else
 		json_member(j, NULL);
-	au_buf_putc(&j->b, '{');
-	if (j->depth < AU_JSON_DEPTH)
-		j->count[j->depth++] = 0;
+	json_open(j, '{');
 }
 
 void au_json_obj_begin(struct au_json *j, const char *k)
 {
 	json_member(j, k);
-	au_buf_putc(&j->b, '{');
-	if (j->depth < AU_JSON_DEPTH)
-		j->count[j->depth++] = 0;
+	json_open(j, '{');
 }
 
 void au_json_end(struct au_json *j)
 {
-	au_buf_putc(&j->b, '}');
-	if (j->depth > 0)
-		j->depth--;
+	json_close(j, '}');
 }
 
 void au_json_str(struct au_json *j, const char *k, const char *v)
@@ -325,16 +335,12 @@ void au_json_col_json(struct au_json *j, const char *k, sqlite3_stmt *st, int i)
 void au_json_array_begin(struct au_json *j, const char *k)
 {
 	json_member(j, k);
-	au_buf_putc(&j->b, '[');
-	if (j->depth < AU_JSON_DEPTH)
-		j->count[j->depth++] = 0;
+	json_open(j, '[');
 }
 
 void au_json_array_end(struct au_json *j)
 {
-	au_buf_putc(&j->b, ']');
-	if (j->depth > 0)
-		j->depth--;
+	json_close(j, ']');
 }
 
 void au_json_array_int(struct au_json *j, int64_t v)

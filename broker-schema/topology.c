@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonpos.h"
+#include "jsondoc.h"
 #include "names.h"
 
 #define TOPO_MAX_BYTES (4 * 1024 * 1024)
@@ -23,13 +23,6 @@
 struct path {
 	char comp[PATH_MAX_COMP][72];
 	size_t n;
-};
-
-struct ctx {
-	const char *file;
-	const char *text;
-	size_t len;
-	struct pb_err *err;
 };
 
 static struct path path_key(const struct path *parent, const char *key)
@@ -66,33 +59,28 @@ static void path_name(const struct path *p, char *buf, size_t size)
 }
 
 /* Sets "FILE:LINE:COL: FIELD: message" at the key of p (or its value when
- * at_value); the top level (empty p) is reported at 1:1. Returns -1. */
-static int fail(struct ctx *c, const struct path *p, int at_value, const char *fmt, ...)
+ * at_value); the top level (empty p) is reported at 1:1, blank lines
+ * before it or not. Returns -1. */
+static int fail(struct pb_jsondoc *c, const struct path *p, int at_value, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-static int fail(struct ctx *c, const struct path *p, int at_value, const char *fmt, ...)
+static int fail(struct pb_jsondoc *c, const struct path *p, int at_value, const char *fmt, ...)
 {
 	const char *comp[PATH_MAX_COMP];
 	char msg[PB_ERR_MAX], field[300];
-	int line = 1, col = 1;
 	va_list ap;
 
 	for (size_t i = 0; i < p->n; i++)
 		comp[i] = p->comp[i];
-	if (p->n) {
-		if (at_value)
-			pb_jsonpos_find_value(c->text, c->len, comp, p->n, &line, &col);
-		else
-			pb_jsonpos_find(c->text, c->len, comp, p->n, &line, &col);
-	}
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (!p->n)
+		return pb_err_set(c->err, c->code, "%s:1:1: %s", c->file, msg);
 	path_name(p, field, sizeof(field));
-	return pb_err_set(c->err, EX_DATAERR, "%s:%d:%d: %s%s%s", c->file, line, col, field,
-			  p->n ? ": " : "", msg);
+	return pb_jsondoc_fail(c, comp, p->n, at_value, "%s: %s", field, msg);
 }
 
-static int check_fields(struct ctx *c, const struct path *p, json_t *obj,
+static int check_fields(struct pb_jsondoc *c, const struct path *p, json_t *obj,
 			const char *const *allowed)
 {
 	const char *key;
@@ -114,7 +102,7 @@ static int check_fields(struct ctx *c, const struct path *p, json_t *obj,
 	return 0;
 }
 
-static int get_ident(struct ctx *c, const struct path *p, json_t *v, char **out)
+static int get_ident(struct pb_jsondoc *c, const struct path *p, json_t *v, char **out)
 {
 	if (!json_is_string(v))
 		return fail(c, p, 1, "must be a string");
@@ -151,7 +139,7 @@ static int has_region(const struct topo_federation *f, const char *region)
 	return 0;
 }
 
-static int load_federations(struct ctx *c, struct topology *t, json_t *feds)
+static int load_federations(struct pb_jsondoc *c, struct topology *t, json_t *feds)
 {
 	static const char *const fed_fields[] = { "regions", NULL };
 	struct path fp = path_key(NULL, "federations");
@@ -204,7 +192,7 @@ static int load_federations(struct ctx *c, struct topology *t, json_t *feds)
 	return 0;
 }
 
-static int load_nodes(struct ctx *c, struct topology *t, json_t *nodes)
+static int load_nodes(struct pb_jsondoc *c, struct topology *t, json_t *nodes)
 {
 	static const char *const node_fields[] = { "name", "federation", "region", NULL };
 	static const char *const required[] = { "name", "federation", "region" };
@@ -298,8 +286,7 @@ struct topology *topo_load(const char *path, struct pb_err *err)
 	static const char *const top_fields[] = { "vhost", "history_max_age", "federations",
 						  "nodes", NULL };
 	struct topology *t = calloc(1, sizeof(*t));
-	struct ctx c = { path, NULL, 0, err };
-	json_error_t je;
+	struct pb_jsondoc c = { .file = path, .code = EX_DATAERR, .err = err };
 	json_t *root = NULL, *v;
 	char *text = NULL;
 	int rc = -1;
@@ -311,12 +298,9 @@ struct topology *topo_load(const char *path, struct pb_err *err)
 	if (!(text = read_file(path, &c.len, err)))
 		goto out;
 	c.text = text;
-	root = json_loadb(text, c.len, JSON_REJECT_DUPLICATES, &je);
-	if (!root) {
-		pb_err_set(err, EX_DATAERR, "%s:%d:%d: %s", path, je.line > 0 ? je.line : 1,
-			   je.column > 0 ? je.column : 1, je.text);
+	root = pb_jsondoc_parse(&c);
+	if (!root)
 		goto out;
-	}
 	struct path top = { .n = 0 };
 	if (!json_is_object(root)) {
 		fail(&c, &top, 0, "the topology must be a JSON object");

@@ -98,44 +98,40 @@ static int audit_is_ours(sqlite3 *db)
 	return ours;
 }
 
+/* Runs sql (statements stop at the first that fails) in one immediate
+ * transaction, rolled back on error. */
+static int audit_exec_tx(sqlite3 *db, const char *sql, const char *path, struct pb_err *err)
+{
+	if (pb_audit_exec(db, "BEGIN IMMEDIATE", path, err) < 0)
+		return -1;
+	if (pb_audit_exec(db, sql, path, err) < 0) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return pb_audit_exec(db, "COMMIT", path, err);
+}
+
 /* Schema 1 -> 2: the seen_ids table becomes the events_dedupe index
  * (built from the rows already there, which hold every id seen_ids had). */
 static int audit_migrate(sqlite3 *db, int version, const char *path, struct pb_err *err)
 {
-	char sql[64];
+	static const char v1_to_v2[] = AUDIT_DEDUPE_INDEX "DROP TABLE IF EXISTS seen_ids;";
+	char sql[sizeof(v1_to_v2) + 64];
 
-	if (pb_audit_exec(db, "BEGIN IMMEDIATE", path, err) < 0)
-		return -1;
-	if (version < 2 &&
-	    pb_audit_exec(db, AUDIT_DEDUPE_INDEX "DROP TABLE IF EXISTS seen_ids;", path, err) < 0)
-		goto fail;
-	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d;", PB_AUDIT_SCHEMA_VERSION);
-	if (pb_audit_exec(db, sql, path, err) < 0)
-		goto fail;
-	return pb_audit_exec(db, "COMMIT", path, err);
-fail:
-	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	return -1;
+	snprintf(sql, sizeof(sql), "%sPRAGMA user_version = %d;", version < 2 ? v1_to_v2 : "",
+		 PB_AUDIT_SCHEMA_VERSION);
+	return audit_exec_tx(db, sql, path, err);
 }
 
 static int audit_create(sqlite3 *db, const char *path, struct pb_err *err)
 {
-	char sql[256], ts[PB_TIME_BUF];
+	char sql[sizeof(audit_schema) + 256], ts[PB_TIME_BUF];
 
-	if (pb_audit_exec(db, "BEGIN IMMEDIATE", path, err) < 0)
-		return -1;
-	if (pb_audit_exec(db, audit_schema, path, err) < 0)
-		goto fail;
 	snprintf(sql, sizeof(sql),
-		 "INSERT OR IGNORE INTO meta(k, v) VALUES('schema', 'provbus-audit'),"
+		 "%sINSERT OR IGNORE INTO meta(k, v) VALUES('schema', 'provbus-audit'),"
 		 "('created_at', '%s'); PRAGMA user_version = %d;",
-		 pb_time_format(pb_now_ms(), ts), PB_AUDIT_SCHEMA_VERSION);
-	if (pb_audit_exec(db, sql, path, err) < 0)
-		goto fail;
-	return pb_audit_exec(db, "COMMIT", path, err);
-fail:
-	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	return -1;
+		 audit_schema, pb_time_format(pb_now_ms(), ts), PB_AUDIT_SCHEMA_VERSION);
+	return audit_exec_tx(db, sql, path, err);
 }
 
 sqlite3 *pb_audit_open(const char *path, int readonly, struct pb_err *err)
@@ -301,16 +297,28 @@ static sqlite3_stmt *audit_stmt(struct pb_audit_writer *w, enum audit_stmt id, s
 	return w->st[id];
 }
 
-/* Steps a statement that returns no rows; 0 or -1. */
-static int audit_done(struct pb_audit_writer *w, sqlite3_stmt *st, const char *what,
-		      struct pb_err *err)
+/* Steps st, a statement of at most one row: 1 with a row (read it, then
+ * sqlite3_reset st), 0 with none, -1 with err (st reset). */
+static int audit_row(struct pb_audit_writer *w, sqlite3_stmt *st, const char *what,
+		     struct pb_err *err)
 {
 	int rc = sqlite3_step(st);
 
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		return rc == SQLITE_ROW;
 	sqlite3_reset(st);
-	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
-		return 0;
 	return audit_fail(w, rc, what, err);
+}
+
+/* Steps a statement whose rows, if any, do not matter, and resets it;
+ * 0 or -1. */
+static int audit_done(struct pb_audit_writer *w, sqlite3_stmt *st, const char *what,
+		      struct pb_err *err)
+{
+	int rc = audit_row(w, st, what, err);
+
+	sqlite3_reset(st);
+	return rc < 0 ? -1 : 0;
 }
 
 static void bind_text(sqlite3_stmt *st, int i, const char *s)
@@ -365,26 +373,29 @@ sqlite3 *pb_audit_writer_db(struct pb_audit_writer *w)
 	return w->db;
 }
 
+/* Runs a BEGIN or COMMIT statement and notes whether a transaction is
+ * open after it. */
+static int audit_tx(struct pb_audit_writer *w, enum audit_stmt id, const char *what, int in_tx,
+		    struct pb_err *err)
+{
+	sqlite3_stmt *st = audit_stmt(w, id, err);
+
+	if (!st || audit_done(w, st, what, err) < 0)
+		return -1;
+	w->in_tx = in_tx;
+	return 0;
+}
+
 int pb_audit_begin(struct pb_audit_writer *w, struct pb_err *err)
 {
-	sqlite3_stmt *st = audit_stmt(w, ST_BEGIN, err);
-
-	if (!st || audit_done(w, st, "begin", err) < 0)
-		return -1;
-	w->in_tx = 1;
-	return 0;
+	return audit_tx(w, ST_BEGIN, "begin", 1, err);
 }
 
 int pb_audit_begin_read(struct pb_audit_writer *w, struct pb_err *err)
 {
-	sqlite3_stmt *st;
-
 	if (!sqlite3_get_autocommit(w->db))
 		return 0;
-	if (!(st = audit_stmt(w, ST_BEGIN_READ, err)) || audit_done(w, st, "begin", err) < 0)
-		return -1;
-	w->in_tx = 1;
-	return 0;
+	return audit_tx(w, ST_BEGIN_READ, "begin", 1, err);
 }
 
 int pb_audit_in_tx(struct pb_audit_writer *w)
@@ -394,12 +405,7 @@ int pb_audit_in_tx(struct pb_audit_writer *w)
 
 int pb_audit_commit(struct pb_audit_writer *w, struct pb_err *err)
 {
-	sqlite3_stmt *st = audit_stmt(w, ST_COMMIT, err);
-
-	if (!st || audit_done(w, st, "commit", err) < 0)
-		return -1;
-	w->in_tx = 0;
-	return 0;
+	return audit_tx(w, ST_COMMIT, "commit", 0, err);
 }
 
 void pb_audit_rollback(struct pb_audit_writer *w)
@@ -444,7 +450,7 @@ int pb_audit_seen(struct pb_audit_writer *w, const char *node, const char *servi
 		  const char *msg_id, struct pb_err *err)
 {
 	sqlite3_stmt *st = audit_stmt(w, ST_SEEN, err);
-	int rc;
+	int found;
 
 	if (!st)
 		return -1;
@@ -452,13 +458,9 @@ int pb_audit_seen(struct pb_audit_writer *w, const char *node, const char *servi
 	bind_text(st, 2, service);
 	sqlite3_bind_int64(st, 3, seq);
 	bind_text(st, 4, msg_id);
-	rc = sqlite3_step(st);
+	found = audit_row(w, st, "looking up an event id", err);
 	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
-		return 1;
-	if (rc == SQLITE_DONE)
-		return 0;
-	return audit_fail(w, rc, "looking up an event id", err);
+	return found;
 }
 
 /* Runs a one-integer query; -1 on error. */
@@ -467,22 +469,31 @@ static int64_t audit_int_query(struct pb_audit_writer *w, enum audit_stmt id, co
 {
 	sqlite3_stmt *st = audit_stmt(w, id, err);
 	int64_t v = 0;
-	int rc;
+	int found;
 
 	if (!st)
 		return -1;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	found = audit_row(w, st, what, err);
+	if (found > 0)
 		v = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return audit_fail(w, rc, what, err);
-	return v;
+	return found < 0 ? -1 : v;
 }
 
 int64_t pb_audit_max_event_id(struct pb_audit_writer *w, struct pb_err *err)
 {
 	return audit_int_query(w, ST_MAX_EVENT, "reading the last event id", err);
+}
+
+/* Binds, from 1, the five columns that name a provider's key. */
+static void bind_provider(sqlite3_stmt *st, const char *federation, const char *region,
+			  const char *node, const char *service, const char *key)
+{
+	bind_text(st, 1, federation);
+	bind_text(st, 2, region);
+	bind_text(st, 3, node);
+	bind_text(st, 4, service);
+	bind_text(st, 5, key);
 }
 
 int pb_audit_put_provider(struct pb_audit_writer *w, const char *federation, const char *region,
@@ -494,11 +505,7 @@ int pb_audit_put_provider(struct pb_audit_writer *w, const char *federation, con
 
 	if (!st)
 		return -1;
-	bind_text(st, 1, federation);
-	bind_text(st, 2, region);
-	bind_text(st, 3, node);
-	bind_text(st, 4, service);
-	bind_text(st, 5, key);
+	bind_provider(st, federation, region, node, service, key);
 	bind_text(st, 6, tombstone ? NULL : value);
 	sqlite3_bind_int(st, 7, public != 0);
 	sqlite3_bind_int64(st, 8, seq);
@@ -519,11 +526,7 @@ int pb_audit_del_provider(struct pb_audit_writer *w, const char *federation, con
 
 	if (!st)
 		return -1;
-	bind_text(st, 1, federation);
-	bind_text(st, 2, region);
-	bind_text(st, 3, node);
-	bind_text(st, 4, service);
-	bind_text(st, 5, key);
+	bind_provider(st, federation, region, node, service, key);
 	return audit_done(w, st, "removing a provider", err);
 }
 
@@ -687,18 +690,16 @@ int pb_audit_interrupt_runs(struct pb_audit_writer *w, int64_t now, struct pb_er
 int pb_audit_last_ok_values(struct pb_audit_writer *w, char **json, struct pb_err *err)
 {
 	sqlite3_stmt *st = audit_stmt(w, ST_LAST_OK, err);
-	int rc;
+	int found;
 
 	*json = NULL;
 	if (!st)
 		return -1;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	found = audit_row(w, st, "reading the last successful run", err);
+	if (found > 0)
 		*json = col_dup(st, 0);
 	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return audit_fail(w, rc, "reading the last successful run", err);
-	return 0;
+	return found < 0 ? -1 : 0;
 }
 
 int pb_audit_run_starts_since(struct pb_audit_writer *w, int64_t since, int64_t *out, int max,
@@ -728,14 +729,13 @@ int pb_audit_last_run(struct pb_audit_writer *w, struct pb_audit_run_info *out,
 		      struct pb_err *err)
 {
 	sqlite3_stmt *st = audit_stmt(w, ST_LAST_RUN, err);
-	int rc, found = 0;
+	int found;
 
 	if (!st)
 		return -1;
 	memset(out, 0, sizeof(*out));
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		found = 1;
+	found = audit_row(w, st, "reading the last run", err);
+	if (found > 0) {
 		out->id = sqlite3_column_int64(st, 0);
 		snprintf(out->reason, sizeof(out->reason), "%s", col_text(st, 1));
 		out->started_at = sqlite3_column_int64(st, 2);
@@ -745,27 +745,23 @@ int pb_audit_last_run(struct pb_audit_writer *w, struct pb_audit_run_info *out,
 		snprintf(out->status, sizeof(out->status), "%s", col_text(st, 5));
 	}
 	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return audit_fail(w, rc, "reading the last run", err);
 	return found;
 }
 
 int pb_audit_meta_get(struct pb_audit_writer *w, const char *k, char **value, struct pb_err *err)
 {
 	sqlite3_stmt *st = audit_stmt(w, ST_META_GET, err);
-	int rc;
+	int found;
 
 	*value = NULL;
 	if (!st)
 		return -1;
 	bind_text(st, 1, k);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	found = audit_row(w, st, "reading meta", err);
+	if (found > 0)
 		*value = col_dup(st, 0);
 	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return audit_fail(w, rc, "reading meta", err);
-	return 0;
+	return found < 0 ? -1 : 0;
 }
 
 int pb_audit_meta_set(struct pb_audit_writer *w, const char *k, const char *value,
@@ -785,20 +781,17 @@ int pb_audit_offset_get(struct pb_audit_writer *w, const char *stream, int64_t *
 			int64_t *at, struct pb_err *err)
 {
 	sqlite3_stmt *st = audit_stmt(w, ST_OFFSET_GET, err);
-	int rc, found = 0;
+	int found;
 
 	if (!st)
 		return -1;
 	bind_text(st, 1, stream);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		found = 1;
+	found = audit_row(w, st, "reading a stream offset", err);
+	if (found > 0) {
 		*offset = sqlite3_column_int64(st, 0);
 		*at = sqlite3_column_int64(st, 1);
 	}
 	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return audit_fail(w, rc, "reading a stream offset", err);
 	return found;
 }
 

@@ -23,8 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "jsonpos.h"
-#include "textfile.h"
+#include "jsondoc.h"
 #include "names.h"
 
 #define CONFIG_MAX_BYTES (1024 * 1024)
@@ -37,13 +36,6 @@ struct jp {
 	const char *key[JP_MAX];
 	size_t index[JP_MAX];
 	size_t n;
-};
-
-struct ctx {
-	const char *file;
-	const char *text;
-	size_t len;
-	struct pb_err *err;
 };
 
 static const char *const top_fields[] = { "node", "federation", "region", "host", "broker",
@@ -103,13 +95,12 @@ static void jp_name(const struct jp *p, char *buf, size_t size)
 
 /* Fails with "FILE:LINE:COL: message", at the key of p's last member, or
  * at its value when at_value. Returns -1. */
-static int fail(struct ctx *c, const struct jp *p, int at_value, const char *fmt, ...)
+static int fail(struct pb_jsondoc *c, const struct jp *p, int at_value, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-static int fail(struct ctx *c, const struct jp *p, int at_value, const char *fmt, ...)
+static int fail(struct pb_jsondoc *c, const struct jp *p, int at_value, const char *fmt, ...)
 {
-	char idx[JP_MAX][24], msg[PB_ERR_MAX];
+	char idx[JP_MAX][24];
 	const char *comp[JP_MAX];
-	int line, col;
 	size_t i;
 	va_list ap;
 
@@ -121,38 +112,14 @@ static int fail(struct ctx *c, const struct jp *p, int at_value, const char *fmt
 			comp[i] = idx[i];
 		}
 	}
-	if (at_value)
-		pb_jsonpos_find_value(c->text, c->len, comp, p->n, &line, &col);
-	else
-		pb_jsonpos_find(c->text, c->len, comp, p->n, &line, &col);
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	pb_jsondoc_vfail(c, comp, p->n, at_value, fmt, ap);
 	va_end(ap);
-	return pb_err_set(c->err, EX_CONFIG, "%s:%d:%d: %s", c->file, line, col, msg);
+	return -1;
 }
 
-static const char *json_kind(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT: return "an object";
-	case JSON_ARRAY: return "an array";
-	case JSON_STRING: return "a string";
-	case JSON_INTEGER: return "an integer";
-	case JSON_REAL: return "a real number";
-	case JSON_TRUE: case JSON_FALSE: return "a boolean";
-	default: return "null";
-	}
-}
-
-/* The member, or NULL when absent or null (null means "not set"). */
-static json_t *member(json_t *obj, const char *key)
-{
-	json_t *v = obj ? json_object_get(obj, key) : NULL;
-
-	return v && !json_is_null(v) ? v : NULL;
-}
-
-static int check_known(struct ctx *c, json_t *obj, const struct jp *p, const char *const *known)
+static int check_known(struct pb_jsondoc *c, json_t *obj, const struct jp *p,
+		       const char *const *known)
 {
 	const char *key;
 	json_t *v;
@@ -184,15 +151,15 @@ static int check_known(struct ctx *c, json_t *obj, const struct jp *p, const cha
 	return 0;
 }
 
-static int want_type(struct ctx *c, const struct jp *p, json_t *v, const char *what)
+static int want_type(struct pb_jsondoc *c, const struct jp *p, json_t *v, const char *what)
 {
 	char name[256];
 
 	jp_name(p, name, sizeof(name));
-	return fail(c, p, 1, "field '%s': want %s, got %s", name, what, json_kind(v));
+	return fail(c, p, 1, "field '%s': want %s, got %s", name, what, pb_jsondoc_kind(v));
 }
 
-static int missing(struct ctx *c, const struct jp *parent, const char *key)
+static int missing(struct pb_jsondoc *c, const struct jp *parent, const char *key)
 {
 	char name[256];
 	struct jp p = jp_key(parent, key);
@@ -202,11 +169,11 @@ static int missing(struct ctx *c, const struct jp *parent, const char *key)
 }
 
 /* An optional object member: *out is NULL when absent. */
-static int get_object(struct ctx *c, json_t *obj, const struct jp *parent, const char *key,
+static int get_object(struct pb_jsondoc *c, json_t *obj, const struct jp *parent, const char *key,
 		      json_t **out)
 {
 	struct jp p = jp_key(parent, key);
-	json_t *v = member(obj, key);
+	json_t *v = pb_jsondoc_member(obj, key);
 
 	*out = NULL;
 	if (v && !json_is_object(v))
@@ -217,11 +184,11 @@ static int get_object(struct ctx *c, json_t *obj, const struct jp *parent, const
 
 /* A non-empty string; *out keeps its old value when absent and not
  * required. */
-static int get_string(struct ctx *c, json_t *obj, const struct jp *parent, const char *key,
+static int get_string(struct pb_jsondoc *c, json_t *obj, const struct jp *parent, const char *key,
 		      int required, char **out)
 {
 	struct jp p = jp_key(parent, key);
-	json_t *v = member(obj, key);
+	json_t *v = pb_jsondoc_member(obj, key);
 	char name[256];
 	char *s;
 
@@ -241,7 +208,7 @@ static int get_string(struct ctx *c, json_t *obj, const struct jp *parent, const
 	return 0;
 }
 
-static int get_ident(struct ctx *c, json_t *obj, const struct jp *parent, const char *key,
+static int get_ident(struct pb_jsondoc *c, json_t *obj, const struct jp *parent, const char *key,
 		     char **out)
 {
 	struct jp p = jp_key(parent, key);
@@ -257,11 +224,11 @@ static int get_ident(struct ctx *c, json_t *obj, const struct jp *parent, const 
 
 /* An integer in [min, max]; unit names it in messages ("milliseconds"),
  * or NULL for a count. *out keeps its default when absent. */
-static int get_int(struct ctx *c, json_t *obj, const struct jp *parent, const char *key,
+static int get_int(struct pb_jsondoc *c, json_t *obj, const struct jp *parent, const char *key,
 		   int64_t min, int64_t max, const char *unit, int64_t *out)
 {
 	struct jp p = jp_key(parent, key);
-	json_t *v = member(obj, key);
+	json_t *v = pb_jsondoc_member(obj, key);
 	char name[256], what[64];
 	json_int_t i;
 
@@ -286,11 +253,11 @@ static int get_int(struct ctx *c, json_t *obj, const struct jp *parent, const ch
 	return 0;
 }
 
-static int get_bool(struct ctx *c, json_t *obj, const struct jp *parent, const char *key,
+static int get_bool(struct pb_jsondoc *c, json_t *obj, const struct jp *parent, const char *key,
 		    int *out)
 {
 	struct jp p = jp_key(parent, key);
-	json_t *v = member(obj, key);
+	json_t *v = pb_jsondoc_member(obj, key);
 
 	if (!v)
 		return 0;
@@ -314,12 +281,12 @@ static void free_strv(char **v, size_t n)
 /* A non-empty array of strings, as a NULL-terminated vector; each element
  * is checked by elem_ok when given (which fails itself). Absent: *out
  * stays NULL. */
-static int get_strv(struct ctx *c, json_t *obj, const struct jp *parent, const char *key,
-		    int (*elem_ok)(struct ctx *c, const struct jp *p, const char *s), char ***out,
-		    size_t *n_out)
+static int get_strv(struct pb_jsondoc *c, json_t *obj, const struct jp *parent, const char *key,
+		    int (*elem_ok)(struct pb_jsondoc *c, const struct jp *p, const char *s),
+		    char ***out, size_t *n_out)
 {
 	struct jp p = jp_key(parent, key);
-	json_t *v = member(obj, key), *e;
+	json_t *v = pb_jsondoc_member(obj, key), *e;
 	char name[256];
 	char **vec = NULL;
 	size_t i, n;
@@ -386,7 +353,7 @@ static void redact_url(const char *url, char *buf, size_t size)
 		snprintf(buf, size, "%s", url);
 }
 
-static int url_ok(struct ctx *c, const struct jp *p, const char *url)
+static int url_ok(struct pb_jsondoc *c, const struct jp *p, const char *url)
 {
 	struct amqp_connection_info info;
 	char shown[512], name[256];
@@ -410,7 +377,7 @@ static int url_ok(struct ctx *c, const struct jp *p, const char *url)
 	return 0;
 }
 
-static int region_ok(struct ctx *c, const struct jp *p, const char *s)
+static int region_ok(struct pb_jsondoc *c, const struct jp *p, const char *s)
 {
 	char name[256];
 
@@ -422,7 +389,7 @@ static int region_ok(struct ctx *c, const struct jp *p, const char *s)
 		    name, s);
 }
 
-static int argv0_ok(struct ctx *c, const struct jp *p, const char *s)
+static int argv0_ok(struct pb_jsondoc *c, const struct jp *p, const char *s)
 {
 	char name[256];
 
@@ -469,7 +436,7 @@ static int cmp_static(const void *a, const void *b)
 	return strcmp(((const struct pb_static *)a)->name, ((const struct pb_static *)b)->name);
 }
 
-static int load_statics(struct ctx *c, json_t *cons, const struct jp *parent,
+static int load_statics(struct pb_jsondoc *c, json_t *cons, const struct jp *parent,
 			struct pb_consumer_conf *cc)
 {
 	struct jp p = jp_key(parent, "static");
@@ -512,7 +479,7 @@ static int load_statics(struct ctx *c, json_t *cons, const struct jp *parent,
 	return 0;
 }
 
-static int load_consumer(struct ctx *c, json_t *root, struct pb_config *cfg)
+static int load_consumer(struct pb_jsondoc *c, json_t *root, struct pb_config *cfg)
 {
 	struct pb_consumer_conf *cc = &cfg->consumer;
 	struct jp top = { .n = 0 }, p = jp_key(&top, "consumer"), tp, rp;
@@ -583,7 +550,7 @@ static int load_consumer(struct ctx *c, json_t *root, struct pb_config *cfg)
 	return 0;
 }
 
-static int load_broker(struct ctx *c, json_t *root, struct pb_config *cfg)
+static int load_broker(struct pb_jsondoc *c, json_t *root, struct pb_config *cfg)
 {
 	struct jp top = { .n = 0 }, p = jp_key(&top, "broker"), tp = jp_key(&p, "tls");
 	json_t *broker, *tls;
@@ -622,7 +589,7 @@ static int load_broker(struct ctx *c, json_t *root, struct pb_config *cfg)
 	return 0;
 }
 
-static int load_fields(struct ctx *c, json_t *root, struct pb_config *cfg)
+static int load_fields(struct pb_jsondoc *c, json_t *root, struct pb_config *cfg)
 {
 	struct jp top = { .n = 0 };
 
@@ -646,7 +613,7 @@ static int load_fields(struct ctx *c, json_t *root, struct pb_config *cfg)
 }
 
 /* Fills what the file left out; the paths under state_dir come last. */
-static int fill_defaults(struct ctx *c, struct pb_config *cfg)
+static int fill_defaults(struct pb_jsondoc *c, struct pb_config *cfg)
 {
 	struct pb_consumer_conf *cc = &cfg->consumer;
 
@@ -697,29 +664,16 @@ const char *pb_config_path(const char *arg)
 struct pb_config *pb_config_load(const char *path, struct pb_err *err)
 {
 	struct pb_config *cfg = NULL;
-	struct ctx c = { path, NULL, 0, err };
-	json_error_t jerr;
-	json_t *root = NULL;
-	char *text = NULL;
-	size_t len = 0;
+	struct pb_jsondoc c = { .file = path, .code = EX_CONFIG, .err = err };
+	json_t *root;
+	char *text;
 	int ok = 0;
 
-	if (pb_textfile_read(path, CONFIG_MAX_BYTES, "configuration",
-			     "give another with -c FILE or $PROVBUS_CONFIG", EX_CONFIG, &text, &len,
-			     err) < 0)
+	root = pb_jsondoc_load(&c, CONFIG_MAX_BYTES, "configuration",
+			       "give another with -c FILE or $PROVBUS_CONFIG", "the configuration",
+			       &text);
+	if (!root)
 		goto out;
-	c.text = text;
-	c.len = len;
-	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root) {
-		pb_err_set(err, EX_CONFIG, "%s:%d:%d: %s", path, jerr.line > 0 ? jerr.line : 1,
-			   jerr.column > 0 ? jerr.column : 1, jerr.text);
-		goto out;
-	}
-	if (!json_is_object(root)) {
-		pb_err_set(err, EX_CONFIG, "%s:1:1: the configuration must be a JSON object", path);
-		goto out;
-	}
 	cfg = calloc(1, sizeof(*cfg));
 	if (!cfg || !(cfg->path = strdup(path))) {
 		pb_err_set(err, EX_OSERR, "%s: out of memory", path);

@@ -18,65 +18,30 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "jsonpos.h"
-#include "textfile.h"
+#include "jsondoc.h"
 #include "names.h"
 
 #define MANIFEST_MAX_BYTES (1024 * 1024)
 
-struct mctx {
-	const char *file;
-	const char *text;
-	size_t len;
-	struct pb_err *err;
-};
-
 /* Fails with "FILE:LINE:COL: message" at member k1 (or k1.k2): at its key,
  * or at its value when at_value. With k1 NULL, at the top object. */
-static int fail(struct mctx *c, const char *k1, const char *k2, int at_value, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-static int fail(struct mctx *c, const char *k1, const char *k2, int at_value, const char *fmt, ...)
+static int fail(struct pb_jsondoc *c, const char *k1, const char *k2, int at_value,
+		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static int fail(struct pb_jsondoc *c, const char *k1, const char *k2, int at_value,
+		const char *fmt, ...)
 {
 	const char *path[2] = { k1, k2 };
-	size_t n = k1 ? (k2 ? 2 : 1) : 0;
-	char msg[PB_ERR_MAX];
-	int line, col;
 	va_list ap;
 
-	if (at_value)
-		pb_jsonpos_find_value(c->text, c->len, path, n, &line, &col);
-	else
-		pb_jsonpos_find(c->text, c->len, path, n, &line, &col);
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	pb_jsondoc_vfail(c, path, k1 ? (k2 ? 2 : 1) : 0, at_value, fmt, ap);
 	va_end(ap);
-	return pb_err_set(c->err, EX_DATAERR, "%s:%d:%d: %s", c->file, line, col, msg);
+	return -1;
 }
 
-static int oom(struct mctx *c)
+static int oom(struct pb_jsondoc *c)
 {
 	return pb_err_set(c->err, EX_OSERR, "%s: out of memory", c->file);
-}
-
-static const char *json_kind(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT: return "an object";
-	case JSON_ARRAY: return "an array";
-	case JSON_STRING: return "a string";
-	case JSON_INTEGER: return "an integer";
-	case JSON_REAL: return "a real number";
-	case JSON_TRUE: case JSON_FALSE: return "a boolean";
-	default: return "null";
-	}
-}
-
-/* The member, or NULL when absent or null. */
-static json_t *member(json_t *obj, const char *key)
-{
-	json_t *v = json_object_get(obj, key);
-
-	return v && !json_is_null(v) ? v : NULL;
 }
 
 /* A scalar as text: "x" -> x, 8080 -> 8080, 1.5 -> 1.5, true -> true.
@@ -129,26 +94,26 @@ static int cmp_require(const void *a, const void *b)
 }
 
 /* An optional object member; *out is NULL when absent. */
-static int get_object(struct mctx *c, json_t *root, const char *key, json_t **out)
+static int get_object(struct pb_jsondoc *c, json_t *root, const char *key, json_t **out)
 {
-	json_t *v = member(root, key);
+	json_t *v = pb_jsondoc_member(root, key);
 
 	*out = NULL;
 	if (v && !json_is_object(v))
 		return fail(c, key, NULL, 1, "field '%s': want an object, got %s", key,
-			    json_kind(v));
+			    pb_jsondoc_kind(v));
 	*out = v;
 	return 0;
 }
 
-static int bad_name(struct mctx *c, const char *field, const char *name)
+static int bad_name(struct pb_jsondoc *c, const char *field, const char *name)
 {
 	return fail(c, field, name, 0,
 		    "field '%s': '%.128s' is not a valid name (want ^[A-Z_][A-Z0-9_]{0,127}$)",
 		    field, name);
 }
 
-static int load_environment(struct mctx *c, json_t *root, struct pb_manifest *m)
+static int load_environment(struct pb_jsondoc *c, json_t *root, struct pb_manifest *m)
 {
 	const char *name;
 	json_t *obj, *v;
@@ -168,7 +133,7 @@ static int load_environment(struct mctx *c, json_t *root, struct pb_manifest *m)
 		if (!is_scalar(v))
 			return fail(c, "environment", name, 1,
 				    "field 'environment.%s': want a string, a number or a boolean, got %s",
-				    name, json_kind(v));
+				    name, pb_jsondoc_kind(v));
 		if (has_nul(v))
 			return fail(c, "environment", name, 1,
 				    "field 'environment.%s': a value with a NUL byte", name);
@@ -184,7 +149,7 @@ static int load_environment(struct mctx *c, json_t *root, struct pb_manifest *m)
 
 /* "{KEY}" -> a reference; text with no brace -> a literal; anything else
  * (text and a reference, two references, a lone brace) is an error. */
-static int parse_require(struct mctx *c, const char *env, json_t *v, struct pb_require *r)
+static int parse_require(struct pb_jsondoc *c, const char *env, json_t *v, struct pb_require *r)
 {
 	const char *s;
 	size_t len;
@@ -192,7 +157,7 @@ static int parse_require(struct mctx *c, const char *env, json_t *v, struct pb_r
 	if (!is_scalar(v))
 		return fail(c, "requires", env, 1,
 			    "field 'requires.%s': want \"{KEY}\" or a literal value, got %s", env,
-			    json_kind(v));
+			    pb_jsondoc_kind(v));
 	if (has_nul(v))
 		return fail(c, "requires", env, 1, "field 'requires.%s': a value with a NUL byte",
 			    env);
@@ -222,7 +187,7 @@ static int parse_require(struct mctx *c, const char *env, json_t *v, struct pb_r
 	return 0;
 }
 
-static int load_requires(struct mctx *c, json_t *root, struct pb_manifest *m)
+static int load_requires(struct pb_jsondoc *c, json_t *root, struct pb_manifest *m)
 {
 	const char *env;
 	json_t *obj, *v;
@@ -250,7 +215,7 @@ static int load_requires(struct mctx *c, json_t *root, struct pb_manifest *m)
 	return 0;
 }
 
-static int load_provides(struct mctx *c, json_t *root, struct pb_manifest *m)
+static int load_provides(struct pb_jsondoc *c, json_t *root, struct pb_manifest *m)
 {
 	const char *key;
 	json_t *obj, *v;
@@ -270,7 +235,7 @@ static int load_provides(struct mctx *c, json_t *root, struct pb_manifest *m)
 		if (!json_is_string(v))
 			return fail(c, "provides", key, 1,
 				    "field 'provides.%s': want a template string, got %s", key,
-				    json_kind(v));
+				    pb_jsondoc_kind(v));
 		if (has_nul(v))
 			return fail(c, "provides", key, 1,
 				    "field 'provides.%s': a value with a NUL byte", key);
@@ -284,16 +249,17 @@ static int load_provides(struct mctx *c, json_t *root, struct pb_manifest *m)
 	return 0;
 }
 
-static int load_fields(struct mctx *c, json_t *root, const char *default_federation,
+static int load_fields(struct pb_jsondoc *c, json_t *root, const char *default_federation,
 		       struct pb_manifest *m)
 {
 	json_t *v;
 
-	v = member(root, "id");
+	v = pb_jsondoc_member(root, "id");
 	if (!v)
 		return fail(c, NULL, NULL, 1, "missing required field 'id'");
 	if (!json_is_string(v))
-		return fail(c, "id", NULL, 1, "field 'id': want a string, got %s", json_kind(v));
+		return fail(c, "id", NULL, 1, "field 'id': want a string, got %s",
+			    pb_jsondoc_kind(v));
 	if (!pb_name_service_ok(json_string_value(v)) || has_nul(v))
 		return fail(c, "id", NULL, 1,
 			    "field 'id': '%.128s' is not a valid service id (want [A-Za-z0-9][A-Za-z0-9_.-]{0,127})",
@@ -301,11 +267,11 @@ static int load_fields(struct mctx *c, json_t *root, const char *default_federat
 	if (!(m->id = strdup(json_string_value(v))))
 		return oom(c);
 
-	v = member(root, "federation");
+	v = pb_jsondoc_member(root, "federation");
 	if (v) {
 		if (!json_is_string(v))
-			return fail(c, "federation", NULL, 1,
-				    "field 'federation': want a string, got %s", json_kind(v));
+			return fail(c, "federation", NULL, 1, "field 'federation': want a string, got %s",
+				    pb_jsondoc_kind(v));
 		if (!pb_name_ident_ok(json_string_value(v)) || has_nul(v))
 			return fail(c, "federation", NULL, 1,
 				    "field 'federation': '%.100s' is not a valid name (want [a-z0-9][a-z0-9-]{0,62})",
@@ -317,21 +283,21 @@ static int load_fields(struct mctx *c, json_t *root, const char *default_federat
 	if ((v || default_federation) && !m->federation)
 		return oom(c);
 
-	v = member(root, "local_port");
+	v = pb_jsondoc_member(root, "local_port");
 	if (v) {
 		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 		    json_integer_value(v) > 65535)
 			return fail(c, "local_port", NULL, 1,
 				    "field 'local_port': want an integer from 1 to 65535, got %s",
-				    json_is_integer(v) ? "one out of range" : json_kind(v));
+				    json_is_integer(v) ? "one out of range" : pb_jsondoc_kind(v));
 		m->local_port = (long)json_integer_value(v);
 	}
 
-	v = member(root, "public");
+	v = pb_jsondoc_member(root, "public");
 	if (v) {
 		if (!json_is_boolean(v))
-			return fail(c, "public", NULL, 1,
-				    "field 'public': want true or false, got %s", json_kind(v));
+			return fail(c, "public", NULL, 1, "field 'public': want true or false, got %s",
+				    pb_jsondoc_kind(v));
 		m->public = json_is_true(v);
 	}
 
@@ -344,30 +310,16 @@ static int load_fields(struct mctx *c, json_t *root, const char *default_federat
 struct pb_manifest *pb_manifest_load(const char *path, const char *default_federation,
 				     struct pb_err *err)
 {
-	struct mctx c = { path, NULL, 0, err };
+	struct pb_jsondoc c = { .file = path, .code = EX_DATAERR, .err = err };
 	struct pb_manifest *m = NULL;
-	json_error_t jerr;
-	json_t *root = NULL;
-	char *text = NULL;
-	size_t len = 0;
+	json_t *root;
+	char *text;
 	int ok = 0;
 
-	if (pb_textfile_read(path, MANIFEST_MAX_BYTES, "manifest", NULL, EX_DATAERR, &text, &len,
-			     err) < 0)
+	root = pb_jsondoc_load(&c, MANIFEST_MAX_BYTES, "manifest", NULL, "a service manifest",
+			       &text);
+	if (!root)
 		goto out;
-	c.text = text;
-	c.len = len;
-	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root) {
-		pb_err_set(err, EX_DATAERR, "%s:%d:%d: %s", path, jerr.line > 0 ? jerr.line : 1,
-			   jerr.column > 0 ? jerr.column : 1, jerr.text);
-		goto out;
-	}
-	if (!json_is_object(root)) {
-		pb_err_set(err, EX_DATAERR, "%s:1:1: a service manifest must be a JSON object",
-			   path);
-		goto out;
-	}
 	m = calloc(1, sizeof(*m));
 	if (!m || !(m->path = strdup(path))) {
 		pb_err_set(err, EX_OSERR, "%s: out of memory", path);

@@ -112,6 +112,32 @@ static int grow(void *arrp, size_t n, size_t *cap)
 	return 0;
 }
 
+/* Binary search of one of the sorted arrays (n elements): cmp_at(p, i,
+ * key) compares key with element i, as strcmp does. 1 and *pos = its
+ * index when found, else 0 and *pos = where it would go. */
+static int search(const struct pb_providers *p, size_t n,
+		  int (*cmp_at)(const struct pb_providers *p, size_t i, const void *key),
+		  const void *key, size_t *pos)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = cmp_at(p, mid, key);
+
+		if (c == 0) {
+			*pos = mid;
+			return 1;
+		}
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	*pos = lo;
+	return 0;
+}
+
 /* ---- the providers, sorted by (key, federation, region, node, service) */
 
 struct tuple {
@@ -140,27 +166,15 @@ static struct tuple tuple_of(const struct pb_provider *pv)
 	return t;
 }
 
-/* Binary search: 1 and *pos = its index when found, else 0 and *pos =
- * where it would go. */
+static int item_cmp_at(const struct pb_providers *p, size_t i, const void *t)
+{
+	return tuple_cmp(t, &p->items[i]->pv);
+}
+
+/* 1 and *pos = its index when found, else 0 and *pos = where it would go. */
 static int find(const struct pb_providers *p, const struct tuple *t, size_t *pos)
 {
-	size_t lo = 0, hi = p->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = tuple_cmp(t, &p->items[mid]->pv);
-
-		if (c == 0) {
-			*pos = mid;
-			return 1;
-		}
-		if (c < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	*pos = lo;
-	return 0;
+	return search(p, p->n, item_cmp_at, t, pos);
 }
 
 /* The first provider of key (or where it would be). */
@@ -296,26 +310,23 @@ static int seq_cmp(const char *fed, const char *node, const char *service,
 	return strcmp(service, s->service);
 }
 
+struct seq_key {
+	const char *fed, *node, *service;
+};
+
+static int seq_cmp_at(const struct pb_providers *p, size_t i, const void *key)
+{
+	const struct seq_key *k = key;
+
+	return seq_cmp(k->fed, k->node, k->service, p->seqs[i]);
+}
+
 static int seq_find(const struct pb_providers *p, const char *fed, const char *node,
 		    const char *service, size_t *pos)
 {
-	size_t lo = 0, hi = p->n_seqs;
+	struct seq_key k = { fed, node, service };
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = seq_cmp(fed, node, service, p->seqs[mid]);
-
-		if (c == 0) {
-			*pos = mid;
-			return 1;
-		}
-		if (c < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	*pos = lo;
-	return 0;
+	return search(p, p->n_seqs, seq_cmp_at, &k, pos);
 }
 
 static void copy_str(char *dst, size_t size, const char *src)

@@ -78,14 +78,61 @@ static const char *write_marked(const char *name, const char *text, int *line, i
 
 /* --- good files --------------------------------------------------------- */
 
-START_TEST(test_full)
+/* Loads a good file of tests/data/config; fails the test if it does not
+ * load. */
+static struct pb_config *load_good(const char *name)
 {
 	struct pb_err err = PB_ERR_INIT;
-	struct pb_config *cfg = pb_config_load(data_path("full.json"), &err);
-	const struct pb_consumer_conf *cc;
+	struct pb_config *cfg = pb_config_load(data_path(name), &err);
 
-	ck_assert_msg(cfg != NULL, "%s", err.msg);
-	cc = &cfg->consumer;
+	ck_assert_msg(cfg != NULL, "%s: %s", name, err.msg);
+	return cfg;
+}
+
+/* The numbers and choices each good file ends up with: full.json spells
+ * the defaults out, minimal.json leaves them to the loader. */
+struct tunables {
+	const char *file;
+	int heartbeat_s;
+	int64_t quiet_ms, max_wait_ms, throttle_runs, throttle_per_s, splay_ms;
+	int64_t retry_max, retry_base_ms;
+	const char *queue_type;
+	int64_t history_window_s;
+	int public_only;
+};
+
+static const struct tunables tunables[] = {
+	{ "full.json", 30, 2000, 30000, 6, 600, 0, 5, 1000, "quorum", 86400, 0 },
+	{ "minimal.json", 30, 2000, 30000, 6, 600, 0, 5, 1000, "quorum", 86400, 0 },
+	{ "tuned.json", 0, 10, 100, 1, 1, 250, 0, 1, "classic", 0, 1 },
+};
+
+START_TEST(test_tunables)
+{
+	const struct tunables *w = &tunables[_i];
+	struct pb_config *cfg = load_good(w->file);
+	const struct pb_consumer_conf *cc = &cfg->consumer;
+
+	ck_assert_int_eq(cfg->heartbeat_s, w->heartbeat_s);
+	ck_assert_int_eq(cc->quiet_ms, w->quiet_ms);
+	ck_assert_int_eq(cc->max_wait_ms, w->max_wait_ms);
+	ck_assert_int_eq(cc->throttle_runs, w->throttle_runs);
+	ck_assert_int_eq(cc->throttle_per_s, w->throttle_per_s);
+	ck_assert_int_eq(cc->splay_ms, w->splay_ms);
+	ck_assert_int_eq(cc->retry_max, w->retry_max);
+	ck_assert_int_eq(cc->retry_base_ms, w->retry_base_ms);
+	ck_assert_str_eq(cc->queue_type, w->queue_type);
+	ck_assert_int_eq(cc->history_window_s, w->history_window_s);
+	ck_assert_int_eq(cc->public_only, w->public_only);
+	pb_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_full)
+{
+	struct pb_config *cfg = load_good("full.json");
+	const struct pb_consumer_conf *cc = &cfg->consumer;
+
 	ck_assert_str_eq(cfg->node, "www-01");
 	ck_assert_str_eq(cfg->federation, "seatgeek");
 	ck_assert_str_eq(cfg->region, "us-east-1");
@@ -99,7 +146,6 @@ START_TEST(test_full)
 	ck_assert_str_eq(cfg->tls.cert, "/etc/provbus/node.pem");
 	ck_assert_str_eq(cfg->tls.key, "/etc/provbus/node.key");
 	ck_assert_int_eq(cfg->tls.verify_hostname, 1);
-	ck_assert_int_eq(cfg->heartbeat_s, 30);
 	ck_assert_str_eq(cfg->services_dir, "/etc/provbus/services.d");
 	ck_assert_str_eq(cfg->state_dir, "/var/lib/provbus");
 	ck_assert_str_eq(cc->env_file, "/etc/services.d/app.conf");
@@ -107,19 +153,9 @@ START_TEST(test_full)
 	ck_assert_str_eq(cc->provision[0], "/usr/bin/chef-solo");
 	ck_assert_str_eq(cc->provision[2], "/etc/chef/node.json");
 	ck_assert_ptr_null(cc->provision[3]);
-	ck_assert_int_eq(cc->quiet_ms, 2000);
-	ck_assert_int_eq(cc->max_wait_ms, 30000);
-	ck_assert_int_eq(cc->throttle_runs, 6);
-	ck_assert_int_eq(cc->throttle_per_s, 600);
-	ck_assert_int_eq(cc->splay_ms, 0);
-	ck_assert_int_eq(cc->retry_max, 5);
-	ck_assert_int_eq(cc->retry_base_ms, 1000);
 	ck_assert_str_eq(cc->lock_file, "/run/provbus/provision.lock");
 	ck_assert_uint_eq(cc->n_regions, 1);
 	ck_assert_str_eq(cc->regions[0], "us-east-1");
-	ck_assert_str_eq(cc->queue_type, "quorum");
-	ck_assert_int_eq(cc->history_window_s, 86400);
-	ck_assert_int_eq(cc->public_only, 0);
 	ck_assert_uint_eq(cc->n_notify, 1);
 	ck_assert_str_eq(cc->notify[0], "/usr/local/bin/post-to-chat");
 	ck_assert_ptr_null(cc->notify[1]);
@@ -135,13 +171,10 @@ END_TEST
 
 START_TEST(test_minimal_defaults)
 {
-	struct pb_err err = PB_ERR_INIT;
-	struct pb_config *cfg = pb_config_load(data_path("minimal.json"), &err);
-	const struct pb_consumer_conf *cc;
+	struct pb_config *cfg = load_good("minimal.json");
+	const struct pb_consumer_conf *cc = &cfg->consumer;
 	struct in_addr a;
 
-	ck_assert_msg(cfg != NULL, "%s", err.msg);
-	cc = &cfg->consumer;
 	/* host: the first non-loopback IPv4 address, else 127.0.0.1 */
 	ck_assert_ptr_nonnull(cfg->host);
 	ck_assert_msg(inet_pton(AF_INET, cfg->host, &a) == 1, "host %s", cfg->host);
@@ -149,7 +182,6 @@ START_TEST(test_minimal_defaults)
 	ck_assert_ptr_null(cfg->password_file);
 	ck_assert_int_eq(cfg->has_tls, 0);
 	ck_assert_int_eq(cfg->tls.verify_hostname, 1);
-	ck_assert_int_eq(cfg->heartbeat_s, 30);
 	ck_assert_str_eq(cfg->services_dir, "/etc/provbus/services.d");
 	ck_assert_str_eq(cfg->state_dir, "/var/lib/provbus");
 	ck_assert_str_eq(cc->env_file, "/var/lib/provbus/provbus.env");
@@ -157,19 +189,9 @@ START_TEST(test_minimal_defaults)
 	ck_assert_ptr_null(cc->provision);
 	ck_assert_uint_eq(cc->n_provision, 0);
 	ck_assert_ptr_null(cc->notify);
-	ck_assert_int_eq(cc->quiet_ms, 2000);
-	ck_assert_int_eq(cc->max_wait_ms, 30000);
-	ck_assert_int_eq(cc->throttle_runs, 6);
-	ck_assert_int_eq(cc->throttle_per_s, 600);
-	ck_assert_int_eq(cc->splay_ms, 0);
-	ck_assert_int_eq(cc->retry_max, 5);
-	ck_assert_int_eq(cc->retry_base_ms, 1000);
 	ck_assert_uint_eq(cc->n_regions, 1);
 	ck_assert_str_eq(cc->regions[0], "eu-west-1");
 	ck_assert_ptr_null(cc->regions[1]);
-	ck_assert_str_eq(cc->queue_type, "quorum");
-	ck_assert_int_eq(cc->history_window_s, 86400);
-	ck_assert_int_eq(cc->public_only, 0);
 	ck_assert_uint_eq(cc->n_statics, 0);
 	ck_assert_ptr_null(pb_config_static(cfg, "X"));
 	ck_assert_int_eq(pb_config_accepts_region(cfg, "eu-west-1"), 1);
@@ -180,14 +202,10 @@ END_TEST
 
 START_TEST(test_tuned)
 {
-	struct pb_err err = PB_ERR_INIT;
-	struct pb_config *cfg = pb_config_load(data_path("tuned.json"), &err);
-	const struct pb_consumer_conf *cc;
+	struct pb_config *cfg = load_good("tuned.json");
+	const struct pb_consumer_conf *cc = &cfg->consumer;
 
-	ck_assert_msg(cfg != NULL, "%s", err.msg);
-	cc = &cfg->consumer;
 	ck_assert_str_eq(cfg->host, "lb-1.internal");
-	ck_assert_int_eq(cfg->heartbeat_s, 0);
 	ck_assert_ptr_null(cfg->password_file);	/* null is "not set" */
 	ck_assert_int_eq(cfg->has_tls, 1);
 	ck_assert_str_eq(cfg->tls.ca, "/etc/ca.pem");
@@ -195,16 +213,6 @@ START_TEST(test_tuned)
 	ck_assert_int_eq(cfg->tls.verify_hostname, 0);
 	ck_assert_str_eq(cc->env_file, "/srv/provbus/provbus.env");
 	ck_assert_str_eq(cc->lock_file, "/srv/provbus/provision.lock");
-	ck_assert_int_eq(cc->quiet_ms, 10);
-	ck_assert_int_eq(cc->max_wait_ms, 100);
-	ck_assert_int_eq(cc->throttle_runs, 1);
-	ck_assert_int_eq(cc->throttle_per_s, 1);
-	ck_assert_int_eq(cc->splay_ms, 250);
-	ck_assert_int_eq(cc->retry_max, 0);
-	ck_assert_int_eq(cc->retry_base_ms, 1);
-	ck_assert_str_eq(cc->queue_type, "classic");
-	ck_assert_int_eq(cc->history_window_s, 0);
-	ck_assert_int_eq(cc->public_only, 1);
 	ck_assert_int_eq(pb_config_accepts_region(cfg, "anywhere-1"), 1);
 	/* statics sorted by name (strcmp) */
 	ck_assert_uint_eq(cc->n_statics, 3);
@@ -456,6 +464,7 @@ static Suite *config_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, test_tunables, 0, (int)(sizeof(tunables) / sizeof(tunables[0])));
 	tcase_add_test(tc, test_full);
 	tcase_add_test(tc, test_minimal_defaults);
 	tcase_add_test(tc, test_tuned);

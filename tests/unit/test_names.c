@@ -17,10 +17,19 @@ static char *repeat(const char *prefix, char c, size_t n)
 	return s;
 }
 
-static const struct {
+struct name_case {
 	const char *s;
-	int ok;
-} idents[] = {
+	int ok;		/* 1: the rule takes it, 0: it refuses it */
+};
+
+/* One row of a rule's table (rule names it in the message). */
+static void check_name(const char *rule, int (*ok)(const char *s), const struct name_case *c)
+{
+	ck_assert_msg(ok(c->s) == c->ok, "%s '%s' should be %s", rule, c->s,
+		      c->ok ? "ok" : "refused");
+}
+
+static const struct name_case idents[] = {
 	{ "a", 1 }, { "0", 1 }, { "z9", 1 }, { "us-east-1", 1 }, { "a-", 1 }, { "a--b", 1 },
 	{ "9-", 1 }, { "seatgeek", 1 },
 	{ "", 0 }, { "-a", 0 }, { "A", 0 }, { "aB", 0 }, { "a_b", 0 }, { "a.b", 0 },
@@ -30,33 +39,11 @@ static const struct {
 
 START_TEST(ident_table)
 {
-	ck_assert_msg(pb_name_ident_ok(idents[_i].s) == idents[_i].ok, "'%s' should be %s",
-		      idents[_i].s, idents[_i].ok ? "ok" : "refused");
+	check_name("ident", pb_name_ident_ok, &idents[_i]);
 }
 END_TEST
 
-START_TEST(ident_length)
-{
-	char *s63 = repeat("a", 'b', 62), *s64 = repeat("a", 'b', 63);
-	char *d63 = repeat("1", '-', 62), *d64 = repeat("1", '-', 63);
-
-	ck_assert_uint_eq(strlen(s63), PB_IDENT_MAX);
-	ck_assert_int_eq(pb_name_ident_ok(s63), 1);
-	ck_assert_int_eq(pb_name_ident_ok(s64), 0);
-	ck_assert_int_eq(pb_name_ident_ok(d63), 1);
-	ck_assert_int_eq(pb_name_ident_ok(d64), 0);
-	ck_assert_int_eq(pb_name_ident_ok(NULL), 0);
-	free(s63);
-	free(s64);
-	free(d63);
-	free(d64);
-}
-END_TEST
-
-static const struct {
-	const char *s;
-	int ok;
-} keys[] = {
+static const struct name_case keys[] = {
 	{ "A", 1 }, { "_", 1 }, { "__", 1 }, { "_1", 1 }, { "API_URL", 1 }, { "A1", 1 },
 	{ "PRIMARY_DATABASE_URL", 1 }, { "Z9_", 1 },
 	{ "", 0 }, { "a", 0 }, { "api_url", 0 }, { "Api", 0 }, { "1A", 0 }, { "9", 0 },
@@ -66,33 +53,11 @@ static const struct {
 
 START_TEST(key_table)
 {
-	ck_assert_msg(pb_name_key_ok(keys[_i].s) == keys[_i].ok, "'%s' should be %s", keys[_i].s,
-		      keys[_i].ok ? "ok" : "refused");
+	check_name("key", pb_name_key_ok, &keys[_i]);
 }
 END_TEST
 
-START_TEST(key_length)
-{
-	char *k128 = repeat("K", 'X', 127), *k129 = repeat("K", 'X', 128);
-	char *u128 = repeat("_", '9', 127), *u129 = repeat("_", '9', 128);
-
-	ck_assert_uint_eq(strlen(k128), PB_KEY_MAX);
-	ck_assert_int_eq(pb_name_key_ok(k128), 1);
-	ck_assert_int_eq(pb_name_key_ok(k129), 0);
-	ck_assert_int_eq(pb_name_key_ok(u128), 1);
-	ck_assert_int_eq(pb_name_key_ok(u129), 0);
-	ck_assert_int_eq(pb_name_key_ok(NULL), 0);
-	free(k128);
-	free(k129);
-	free(u128);
-	free(u129);
-}
-END_TEST
-
-static const struct {
-	const char *s;
-	int ok;
-} services[] = {
+static const struct name_case services[] = {
 	{ "a", 1 }, { "A", 1 }, { "0", 1 }, { "app-www", 1 }, { "api", 1 }, { "S.v_1-x", 1 },
 	{ "a.", 1 }, { "a_", 1 }, { "a-", 1 }, { "App.Www_2", 1 },
 	{ "", 0 }, { ".a", 0 }, { "_a", 0 }, { "-a", 0 }, { "a/b", 0 }, { "../x", 0 },
@@ -102,21 +67,40 @@ static const struct {
 
 START_TEST(service_table)
 {
-	ck_assert_msg(pb_name_service_ok(services[_i].s) == services[_i].ok, "'%s' should be %s",
-		      services[_i].s, services[_i].ok ? "ok" : "refused");
+	check_name("service", pb_name_service_ok, &services[_i]);
 }
 END_TEST
 
-START_TEST(service_length)
-{
-	char *s128 = repeat("s", '.', 127), *s129 = repeat("s", '.', 128);
+/* The longest name a rule takes, len bytes (prefix, then c), and one
+ * byte more, which it refuses; NULL it refuses too. */
+static const struct {
+	const char *rule;
+	int (*ok)(const char *s);
+	size_t max;		/* the rule's PB_*_MAX: must be len */
+	const char *prefix;
+	char c;
+	size_t len;
+} lengths[] = {
+	{ "ident", pb_name_ident_ok, PB_IDENT_MAX, "a", 'b', 63 },
+	{ "ident", pb_name_ident_ok, PB_IDENT_MAX, "1", '-', 63 },
+	{ "key", pb_name_key_ok, PB_KEY_MAX, "K", 'X', 128 },
+	{ "key", pb_name_key_ok, PB_KEY_MAX, "_", '9', 128 },
+	{ "service", pb_name_service_ok, PB_SERVICE_MAX, "s", '.', 128 },
+};
 
-	ck_assert_uint_eq(strlen(s128), PB_SERVICE_MAX);
-	ck_assert_int_eq(pb_name_service_ok(s128), 1);
-	ck_assert_int_eq(pb_name_service_ok(s129), 0);
-	ck_assert_int_eq(pb_name_service_ok(NULL), 0);
-	free(s128);
-	free(s129);
+START_TEST(length_limit)
+{
+	char *at = repeat(lengths[_i].prefix, lengths[_i].c, lengths[_i].len - 1);
+	char *over = repeat(lengths[_i].prefix, lengths[_i].c, lengths[_i].len);
+
+	ck_assert_uint_eq(strlen(at), lengths[_i].max);
+	ck_assert_msg(lengths[_i].ok(at) == 1, "%s of %zu bytes refused", lengths[_i].rule,
+		      lengths[_i].len);
+	ck_assert_msg(lengths[_i].ok(over) == 0, "%s of %zu bytes taken", lengths[_i].rule,
+		      lengths[_i].len + 1);
+	ck_assert_msg(lengths[_i].ok(NULL) == 0, "%s NULL taken", lengths[_i].rule);
+	free(at);
+	free(over);
 }
 END_TEST
 
@@ -153,11 +137,9 @@ static Suite *names_suite(void)
 	TCase *tc = tcase_create("rules");
 
 	tcase_add_loop_test(tc, ident_table, 0, N(idents));
-	tcase_add_test(tc, ident_length);
 	tcase_add_loop_test(tc, key_table, 0, N(keys));
-	tcase_add_test(tc, key_length);
 	tcase_add_loop_test(tc, service_table, 0, N(services));
-	tcase_add_test(tc, service_length);
+	tcase_add_loop_test(tc, length_limit, 0, N(lengths));
 	tcase_add_test(tc, value_rules);
 	suite_add_tcase(s, tc);
 	return s;

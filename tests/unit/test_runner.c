@@ -64,11 +64,13 @@ static int drive(struct pb_runner *r, int timeout_ms)
 	return 0;
 }
 
-/* Starts argv, runs it to the end (10 s at most), returns the exit status. */
-static int run(struct pb_runner *r, char *const argv[], char *const env[])
+/* Starts argv (holding lock when not NULL), runs it to the end (10 s at
+ * most), returns the exit status. */
+static int run_locked(struct pb_runner *r, char *const argv[], char *const env[],
+		      const char *lock)
 {
 	struct pb_err err = PB_ERR_INIT;
-	int rc = pb_runner_start(r, argv, env, NULL, &err);
+	int rc = pb_runner_start(r, argv, env, lock, &err);
 
 	ck_assert_msg(rc == PB_RUNNER_STARTED, "start %s: %s", argv[0], err.msg);
 	ck_assert(pb_runner_running(r));
@@ -76,6 +78,11 @@ static int run(struct pb_runner *r, char *const argv[], char *const env[])
 	ck_assert_msg(drive(r, 10000), "%s did not finish", argv[0]);
 	ck_assert(!pb_runner_running(r));
 	return pb_runner_exit_status(r);
+}
+
+static int run(struct pb_runner *r, char *const argv[], char *const env[])
+{
+	return run_locked(r, argv, env, NULL);
 }
 
 static const char *data(const char *name)
@@ -140,14 +147,25 @@ START_TEST(lines_reach_callback)
 }
 END_TEST
 
-START_TEST(stderr_joins_stdout)
+/* What a child reads and writes: all its output, as the lines reach the
+ * callback. */
+static const struct {
+	const char *argv[4];
+	const char *text;
+} io_cases[] = {
+	/* stderr joins stdout, in order */
+	{ { "sh", "-c", "echo out; echo err >&2; echo out2" }, "out\nerr\nout2\n" },
+	/* stdin is /dev/null: cat reads nothing */
+	{ { "sh", "-c", "cat; readlink /proc/self/fd/0" }, "/dev/null\n" },
+};
+
+START_TEST(child_io)
 {
 	struct lines l = { 0 };
 	struct pb_runner *r = pb_runner_new(on_line, &l);
-	char *argv[] = { "sh", "-c", "echo out; echo err >&2; echo out2", NULL };
 
-	ck_assert_int_eq(run(r, argv, NULL), 0);
-	ck_assert_str_eq(l.text, "out\nerr\nout2\n");
+	ck_assert_int_eq(run(r, (char *const *)io_cases[_i].argv, NULL), 0);
+	ck_assert_str_eq(l.text, io_cases[_i].text);
 	pb_runner_free(r);
 }
 END_TEST
@@ -330,34 +348,19 @@ START_TEST(path_search)
 }
 END_TEST
 
-START_TEST(stdin_is_dev_null)
-{
-	struct lines l = { 0 };
-	struct pb_runner *r = pb_runner_new(on_line, &l);
-	char *argv[] = { "sh", "-c", "cat; readlink /proc/self/fd/0", NULL };
-
-	ck_assert_int_eq(run(r, argv, NULL), 0);
-	ck_assert_str_eq(l.text, "/dev/null\n");
-	pb_runner_free(r);
-}
-END_TEST
-
 /* Nothing but 0, 1, 2 reaches the child: not a descriptor left open
  * without O_CLOEXEC, not the lock. */
 START_TEST(inherits_no_fds)
 {
 	struct lines l = { 0 };
 	struct pb_runner *r = pb_runner_new(on_line, &l);
-	struct pb_err err = PB_ERR_INIT;
 	char *argv[] = { "ls", "/proc/self/fd", NULL };
 	char lock[128];
 	int leak = open("/dev/null", O_RDONLY);	/* no O_CLOEXEC on purpose */
 
 	ck_assert_int_ge(leak, 0);
 	snprintf(lock, sizeof(lock), "%s/lock", tmpdir);
-	ck_assert_int_eq(pb_runner_start(r, argv, NULL, lock, &err), PB_RUNNER_STARTED);
-	ck_assert(drive(r, 10000));
-	ck_assert_int_eq(pb_runner_exit_status(r), 0);
+	ck_assert_int_eq(run_locked(r, argv, NULL, lock), 0);
 	/* ls opens the directory as 3 */
 	ck_assert_str_eq(l.text, "0\n1\n2\n3\n");
 	close(leak);
@@ -405,9 +408,7 @@ START_TEST(lock_defers_and_releases)
 	ck_assert_int_eq(pb_runner_start(r, argv, NULL, lock, &err), PB_RUNNER_LOCKED);
 	/* released: starts */
 	close(fd);
-	ck_assert_int_eq(pb_runner_start(r, argv, NULL, lock, &err), PB_RUNNER_STARTED);
-	ck_assert(drive(r, 10000));
-	ck_assert_int_eq(pb_runner_exit_status(r), 0);
+	ck_assert_int_eq(run_locked(r, argv, NULL, lock), 0);
 	ck_assert_int_eq(try_lock(lock), 0);
 
 	/* a lock that cannot be made is an error, not a deferral */
@@ -422,14 +423,11 @@ END_TEST
 START_TEST(lock_released_after_failed_exec)
 {
 	struct pb_runner *r = pb_runner_new(NULL, NULL);
-	struct pb_err err = PB_ERR_INIT;
 	char *argv[] = { "pb-no-such-program", NULL };
 	char lock[128];
 
 	snprintf(lock, sizeof(lock), "%s/lock", tmpdir);
-	ck_assert_int_eq(pb_runner_start(r, argv, NULL, lock, &err), PB_RUNNER_STARTED);
-	ck_assert(drive(r, 10000));
-	ck_assert_int_eq(pb_runner_exit_status(r), 127);
+	ck_assert_int_eq(run_locked(r, argv, NULL, lock), 127);
 	ck_assert_int_eq(try_lock(lock), 0);
 	pb_runner_free(r);
 }
@@ -556,7 +554,7 @@ static Suite *runner_suite(void)
 	tcase_add_checked_fixture(tc, setup_tmp, teardown_tmp);
 	tcase_add_test(tc, exit_statuses);
 	tcase_add_test(tc, lines_reach_callback);
-	tcase_add_test(tc, stderr_joins_stdout);
+	tcase_add_loop_test(tc, child_io, 0, (int)(sizeof(io_cases) / sizeof(io_cases[0])));
 	tcase_add_test(tc, tail_of_a_megabyte);
 	tcase_add_test(tc, flood_stays_bounded);
 	tcase_add_test(tc, extra_env_overrides);
@@ -565,7 +563,6 @@ static Suite *runner_suite(void)
 	tcase_add_test(tc, no_shell_fallback);
 	tcase_add_test(tc, missing_program);
 	tcase_add_test(tc, path_search);
-	tcase_add_test(tc, stdin_is_dev_null);
 	tcase_add_test(tc, inherits_no_fds);
 	tcase_add_test(tc, lock_defers_and_releases);
 	tcase_add_test(tc, lock_released_after_failed_exec);
