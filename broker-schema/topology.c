@@ -19,18 +19,27 @@
 #define TOPO_MAX_BYTES (4 * 1024 * 1024)
 #define PATH_MAX_COMP 4
 
-/* A path in the document: "nodes", "[2]", "federation". */
+/* A path in the document: "nodes", "[2]", "federation". A key points
+ * into the document (whole, however long); an index is kept as text. */
 struct path {
-	char comp[PATH_MAX_COMP][72];
+	struct {
+		const char *key;
+		char idx[24];
+	} comp[PATH_MAX_COMP];
 	size_t n;
 };
+
+static const char *comp_name(const struct path *p, size_t i)
+{
+	return p->comp[i].key ? p->comp[i].key : p->comp[i].idx;
+}
 
 static struct path path_key(const struct path *parent, const char *key)
 {
 	struct path p = parent ? *parent : (struct path){ .n = 0 };
 
 	if (p.n < PATH_MAX_COMP)
-		snprintf(p.comp[p.n++], sizeof(p.comp[0]), "%s", key);
+		p.comp[p.n++].key = key;
 	return p;
 }
 
@@ -38,8 +47,10 @@ static struct path path_index(const struct path *parent, size_t i)
 {
 	struct path p = *parent;
 
-	if (p.n < PATH_MAX_COMP)
-		snprintf(p.comp[p.n++], sizeof(p.comp[0]), "[%zu]", i);
+	if (p.n < PATH_MAX_COMP) {
+		p.comp[p.n].key = NULL;
+		snprintf(p.comp[p.n++].idx, sizeof(p.comp[0].idx), "[%zu]", i);
+	}
 	return p;
 }
 
@@ -51,7 +62,7 @@ static void path_name(const struct path *p, char *buf, size_t size)
 	buf[0] = '\0';
 	for (size_t i = 0; i < p->n && used < size; i++) {
 		int w = snprintf(buf + used, size - used, "%s%s",
-				 i && p->comp[i][0] != '[' ? "." : "", p->comp[i]);
+				 i && p->comp[i].key ? "." : "", comp_name(p, i));
 		if (w < 0)
 			break;
 		used += (size_t)w;
@@ -70,7 +81,7 @@ static int fail(struct pb_jsondoc *c, const struct path *p, int at_value, const 
 	va_list ap;
 
 	for (size_t i = 0; i < p->n; i++)
-		comp[i] = p->comp[i];
+		comp[i] = comp_name(p, i);
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);

@@ -200,6 +200,9 @@ bad() { # bad NAME JSON FIELD-REGEX
 	like "$(cat "$T/err")" "bad-$1\.json:[0-9]+:[0-9]+: .*$3" "bad topology ($1): names the field"
 }
 bad unknown '{"vhost": "/v", "federations": {"a": {"regions": ["r"]}}, "colour": 1}' "colour: unknown field"
+# a key longer than any fixed buffer: named whole, at its own line and column
+bad longkey '{"vhost": "/v", "federations": {"a": {"regions": ["r"], "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk": 1}}}' "federations\.a\.kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk: unknown field"
+like "$(cat "$T/err")" "bad-longkey\.json:1:57: " "a long unknown key: at its own column"
 bad age '{"vhost": "/v", "history_max_age": "7 days", "federations": {"a": {"regions": ["r"]}}}' "history_max_age"
 bad fedname '{"vhost": "/v", "federations": {"Bad_Name": {"regions": ["r"]}}}' "federations\.Bad_Name"
 bad region '{"vhost": "/v", "federations": {"a": {"regions": ["r", "R!"]}}}' "federations\.a\.regions\[1\]"
