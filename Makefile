@@ -1,5 +1,9 @@
 # provbus — see README.md. Knobs: CC CFLAGS LDFLAGS PREFIX DESTDIR SYSCONFDIR
 # V=1 (echo commands), SANITIZE=address,undefined, DEVELOPER=1 (-Werror).
+# BUILD: the objects' folder (build; build-san with SANITIZE). PROGDIR: where
+# the programs are linked: bin for the plain build, $(BUILD)/bin for any
+# other (a sanitizer build never overwrites the plain programs); check,
+# demo, bench and reliability run the programs of PROGDIR.
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 PREFIX ?= /usr/local
@@ -21,6 +25,11 @@ PB_LDFLAGS += -fsanitize=$(SANITIZE)
 BUILD ?= build-san
 endif
 BUILD ?= build
+ifeq ($(BUILD),build)
+PROGDIR ?= bin
+else
+PROGDIR ?= $(BUILD)/bin
+endif
 ifdef DEVELOPER
 PB_CFLAGS += -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wvla -Wundef
@@ -37,7 +46,7 @@ LIB_A := $(BUILD)/libprovbus.a
 
 # program name -> source folder
 PROG_DIRS := schema:broker-schema publish:publisher consumer:consumer audit:audit
-PROGRAMS := $(foreach p,$(PROG_DIRS),bin/provbus-$(word 1,$(subst :, ,$(p))))
+PROGRAMS := $(foreach p,$(PROG_DIRS),$(PROGDIR)/provbus-$(word 1,$(subst :, ,$(p))))
 
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -62,9 +71,12 @@ $(BUILD)/%.o: %.c | $(DEPS_OK)
 $(LIB_A): $(LIB_OBJ)
 	$(call say,AR,$@)rm -f $@.$$$$ && ar rcs $@.$$$$ $^ && mv -f $@.$$$$ $@
 
+# linked under a temporary name, then renamed: a program running from
+# PROGDIR (a test, the bench's snapshot) never sees a half-written file
 define prog_rule
-bin/provbus-$(1): $$(patsubst %.c,$$(BUILD)/%.o,$$(sort $$(wildcard $(2)/*.c))) $$(LIB_A)
-	$$(call say,LINK,$$@)mkdir -p bin && $$(CC) $$(PB_LDFLAGS) $$(LDFLAGS) -o $$@ $$^ $$(PB_LIBS)
+$$(PROGDIR)/provbus-$(1): $$(patsubst %.c,$$(BUILD)/%.o,$$(sort $$(wildcard $(2)/*.c))) $$(LIB_A)
+	$$(call say,LINK,$$@)mkdir -p $$(@D) && $$(CC) $$(PB_LDFLAGS) $$(LDFLAGS) -o $$@.$$$$$$$$ $$^ $$(PB_LIBS) \
+		&& mv -f $$@.$$$$$$$$ $$@
 endef
 $(foreach p,$(PROG_DIRS),$(eval $(call prog_rule,$(word 1,$(subst :, ,$(p))),$(word 2,$(subst :, ,$(p))))))
 
@@ -75,16 +87,21 @@ $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIB_A)
 
 tests-build: $(PROGRAMS) $(TEST_BIN) $(TOOL_BIN)
 
+# what the test, demo and reliability scripts are told: which build's
+# tools (BUILD) and programs (PB_BIN); tests/run.sh derives PB_SLOW (the
+# factor for time windows) from the programs unless it is set
+RUN_ENV = BUILD=$(BUILD) PB_BIN=$(abspath $(PROGDIR))
+
 # make check: unit suites, then integration scripts against one private broker.
 check: tests-build
-	$(Q)BUILD=$(BUILD) tests/run.sh all
+	$(Q)$(RUN_ENV) tests/run.sh all
 unit: tests-build
-	$(Q)BUILD=$(BUILD) tests/run.sh unit
+	$(Q)$(RUN_ENV) tests/run.sh unit
 integration: tests-build
-	$(Q)BUILD=$(BUILD) tests/run.sh integration
+	$(Q)$(RUN_ENV) tests/run.sh integration
 # the unit suites under valgrind memcheck
 valgrind-check: tests-build
-	$(Q)BUILD=$(BUILD) PB_VALGRIND=1 tests/run.sh unit
+	$(Q)$(RUN_ENV) PB_VALGRIND=1 tests/run.sh unit
 
 clean:
 	rm -rf build build-san bin
@@ -127,7 +144,7 @@ uninstall:
 
 # --- the demo: a small fleet on this machine (see demo/README)
 demo: $(PROGRAMS) $(TOOL_BIN)
-	$(Q)BUILD=$(BUILD) deploy/demo/run-demo.sh
+	$(Q)$(RUN_ENV) deploy/demo/run-demo.sh
 
 # --- fuzzing (clang libFuzzer): make fuzz FUZZ_SECONDS=600
 FUZZ_SECONDS ?= 60
@@ -136,11 +153,11 @@ fuzz:
 
 # --- benchmarks (bench/run.sh; docs/BENCHMARKS.md keeps the last full run)
 bench: $(PROGRAMS) $(TOOL_BIN)
-	$(Q)BUILD=$(BUILD) bench/run.sh
+	$(Q)BUILD=$(BUILD) BENCH_PROGRAMS=$(PROGDIR) bench/run.sh
 bench-quick: $(PROGRAMS) $(TOOL_BIN)
-	$(Q)BUILD=$(BUILD) BENCH_QUICK=1 bench/run.sh
+	$(Q)BUILD=$(BUILD) BENCH_PROGRAMS=$(PROGDIR) BENCH_QUICK=1 bench/run.sh
 
 # --- the reliability scenarios (docs/RELIABILITY.md); a short form runs in
 # make check (tests/integration/t-reliability-short.sh)
 reliability: $(PROGRAMS) $(TOOL_BIN)
-	$(Q)BUILD=$(BUILD) tests/reliability/run.sh
+	$(Q)$(RUN_ENV) tests/reliability/run.sh

@@ -13,7 +13,8 @@
 # bench/out/quick), BENCH_ONLY ("latency burst": run only these sections),
 # PB_BROKER_DIR (use this running pb-broker instead of starting one),
 # BENCH_VHOST (use this existing vhost of it, where guest may do anything),
-# BENCH_PROGRAMS (the folder of the provbus-* programs to measure; bin),
+# BENCH_PROGRAMS (the folder of the provbus-* programs to measure; default
+# PB_BIN when set, as under tests/run.sh, else bin; make passes PROGDIR),
 # BENCH_BUDGET_S (the sections' time budget; 545 s full, 110 quick),
 # BENCH_DOCS (0: do not touch docs/ even after a full run).
 #
@@ -54,15 +55,14 @@ export BENCH_REST_S=$([ -n "$BENCH_QUICK" ] && echo 40 || echo 200)
 
 die() { echo "bench: $1" >&2; exit "${2:-1}"; }
 
-PROGS=${BENCH_PROGRAMS:-bin}
+PROGS=${BENCH_PROGRAMS:-${PB_BIN:-bin}}
 for p in provbus-consumer provbus-publish provbus-audit provbus-schema; do
 	[ -x "$PROGS/$p" ] || die "$PROGS/$p missing: run make first (make bench builds it)" 69
 done
-# bin/ is shared by the plain and the sanitizer builds (make SANITIZE=...
-# links its programs there too): a full run of ASan programs would measure
-# ASan
+# the programs of a sanitizer build (make SANITIZE=... links them into
+# build-san/bin): a full run of them would measure ASan
 if ldd "$PROGS/provbus-consumer" 2>/dev/null | grep -q 'libasan\|libubsan\|libtsan'; then
-	[ -n "$BENCH_QUICK" ] || die "$PROGS/ holds sanitizer builds (make SANITIZE=...): rebuild them plainly first (touch lib/*.c && make), or point BENCH_PROGRAMS at plain ones" 69
+	[ -n "$BENCH_QUICK" ] || die "$PROGS/ holds sanitizer builds (make SANITIZE=...): run make bench without SANITIZE, or point BENCH_PROGRAMS at plain ones" 69
 	echo "bench: note: $PROGS/ holds sanitizer builds (fine for the quick run, which asserts no speed)" >&2
 fi
 TOOLS_USED="pbtest-amqp pbtest-ingest pbtest-pubflood pbtest-peersend pbtest-notifywait pbtest-stamp pbtest-auditgen"

@@ -11,10 +11,22 @@
 #
 # DEMO_DIR=dir   where to put it (default demo-out/DATE)
 # DEMO_CHECK=1   non-interactive: assert the outcome, exit 1 if it is wrong
+# PB_BIN=dir     the provbus-* programs (default bin; make passes PROGDIR)
+# BUILD=dir      the build whose test tools are used (default build)
+# PB_SLOW=N      stretch the debounce periods and the waits N times
+#                (default 1, or 3 when the programs are sanitizer builds)
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-build}
-export PATH="$ROOT/bin:$ROOT/$BUILD/tools:$PATH"
+PB_BIN=${PB_BIN:-$ROOT/bin}
+[[ $PB_BIN == /* ]] || PB_BIN=$ROOT/$PB_BIN
+if [ -z "${PB_SLOW:-}" ]; then
+	PB_SLOW=1
+	if ldd "$PB_BIN/provbus-consumer" 2>/dev/null | grep -q 'libasan\|libubsan\|libtsan'; then PB_SLOW=3; fi
+fi
+[[ $PB_SLOW =~ ^[1-9][0-9]*$ ]] || { echo "demo: PB_SLOW=$PB_SLOW: want a whole number, 1 or more" >&2; exit 64; }
+S=$PB_SLOW
+export PATH="$PB_BIN:$ROOT/$BUILD/tools:$PATH"
 export LC_ALL=C.UTF-8
 D=${DEMO_DIR:-$ROOT/demo-out/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$D"; D=$(cd "$D" && pwd)
@@ -32,7 +44,7 @@ expect() { # expect DESC CMD...
 	if "$@"; then printf '    %scheck%s %s\n' "$G" "$N" "$d"
 	else printf '    %sFAILED%s %s\n' "$R" "$N" "$d"; FAILED=1; fi
 }
-wait_for() { local n=$(( $1 * 10 )); shift; while ! "$@" >/dev/null 2>&1; do n=$((n - 1)); [ $n -gt 0 ] || return 1; sleep 0.1; done; }
+wait_for() { local n=$(( $1 * 10 * S )); shift; while ! "$@" >/dev/null 2>&1; do n=$((n - 1)); [ $n -gt 0 ] || return 1; sleep 0.1; done; }
 
 cleanup() {
 	local p
@@ -111,7 +123,7 @@ sleep 0.3
 provbus-publish -c "$here/provbus.json" provides www
 EOT
 node www-01 us-east-1 127.0.1.1 "{\"env_file\": \"$D/www-01/etc/app.env\", \"provision\": [\"$D/www-provision.sh\"],
-    \"quiet_ms\": 2000, \"max_wait_ms\": 120000, \"throttle\": {\"runs\": 20, \"per_s\": 60}, \"queue_type\": \"quorum\",
+    \"quiet_ms\": $((2000 * S)), \"max_wait_ms\": $((120000 * S)), \"throttle\": {\"runs\": 20, \"per_s\": 60}, \"queue_type\": \"quorum\",
     \"lock_file\": \"$D/www-01/state/provision.lock\",
     \"static\": {\"PRIMARY_DATABASE_URL\": \"mysql://db-1:3306/app\"}}"
 cat >"$D/www-01/services.d/www.json" <<EOT
@@ -136,7 +148,7 @@ chmod +x "$D/www-provision.sh" "$D/lb-provision.sh"
 for lb in lb-01:us-east-1 lb-eu:eu-west-1; do
 	name=${lb%%:*} region=${lb#*:}
 	node "$name" "$region" 127.0.2.1 "{\"env_file\": \"$D/$name/etc/app.env\", \"provision\": [\"$D/lb-provision.sh\", \"$name\"],
-    \"quiet_ms\": 500, \"public_only\": true, \"queue_type\": \"quorum\", \"lock_file\": \"$D/$name/state/provision.lock\"}"
+    \"quiet_ms\": $((500 * S)), \"public_only\": true, \"queue_type\": \"quorum\", \"lock_file\": \"$D/$name/state/provision.lock\"}"
 	cat >"$D/$name/services.d/lb.json" <<EOT
 {"id": "lb", "run_list": ["nginx::lb"], "requires": {"WWW_URL": "{WWW_URL}"}}
 EOT
@@ -163,10 +175,10 @@ say "api-01 and api-02 finish chef-solo and announce API_URL"
 www0=$(runs_of www-01); lb0=$(runs_of lb-01)
 provbus-publish -c "$D/api-01/provbus.json" provides 2>&1 | sed 's/^/    /'
 provbus-publish -c "$D/api-02/provbus.json" provides 2>&1 | sed 's/^/    /'
-note "www-01 debounces both into one run (quiet 2 s), whose script announces WWW_URL ..."
+note "www-01 debounces both into one run (quiet $((2 * S)) s), whose script announces WWW_URL ..."
 wait_for 30 runs_gt www-01 "$www0"; wait_for 30 idle www-01
 wait_for 30 runs_gt lb-01 "$lb0"; wait_for 30 idle lb-01
-sleep 1
+sleep "$S"
 note "www-01 app.env:"; sed 's/^/      /' "$D/www-01/etc/app.env"
 note "lb-01 upstream.conf:"; sed 's/^/      /' "$D/lb-01/etc/upstream.conf"
 note "lb-eu upstream.conf (eu-west-1 sees no us-east-1 provider):"; sed 's/^/      /' "$D/lb-eu/etc/upstream.conf"
@@ -184,14 +196,14 @@ for i in $(seq 1 200); do
 	provbus-publish -c "$D/api-01/provbus.json" provides >/dev/null 2>>"$D/burst.err" || echo "publish $i failed" >>"$D/burst.err"
 done
 note "200 announcements sent in $(( ($(date +%s%N) - t0) / 1000000 )) ms; waiting for the dust to settle ..."
-wait_for 30 runs_gt www-01 "$www1"; sleep 2; wait_for 30 idle www-01
+wait_for 30 runs_gt www-01 "$www1"; sleep $((2 * S)); wait_for 30 idle www-01
 expect "the burst of 200 gave one www-01 run" test $(( $(runs_of www-01) - www1 )) -eq 1
 expect "www-01 sees api-01's last port" grep -q "http://10.0.3.7:2200" "$D/www-01/etc/app.env"
 
 say "api-02 retires"
 www2=$(runs_of www-01)
 provbus-publish -c "$D/api-02/provbus.json" retire api 2>&1 | sed 's/^/    /'
-wait_for 30 runs_gt www-01 "$www2"; sleep 1.5; wait_for 30 idle www-01
+wait_for 30 runs_gt www-01 "$www2"; sleep "$(awk -v s="$S" 'BEGIN {print 1.5 * s}')"; wait_for 30 idle www-01
 expect "the retire gave one www-01 run" test $(( $(runs_of www-01) - www2 )) -eq 1
 expect "www-01 now has one API_URL" grep -q "^export API_URL='http://10.0.3.7:2200'$" "$D/www-01/etc/app.env"
 

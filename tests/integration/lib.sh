@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/integration/lib.sh — sourced by every t-*.sh.
 #
 # Gives each test its own vhost on the shared private broker, its own temp
@@ -13,7 +14,15 @@
 #   pb_bg NAME CMD...    starts CMD in the background, logs to $T/NAME.log,
 #                        remembers its PID for cleanup; PID in $BG_PID
 #   ok COND-EXIT DESC / is GOT WANT DESC / like GOT REGEX DESC
-#   wait_for SECONDS CMD...  polls CMD every 0.1 s until it succeeds
+#   wait_for SECONDS CMD...  polls CMD every 0.1 s until it succeeds, for
+#                        at most SECONDS x PB_SLOW
+#   pb_slow N            N x PB_SLOW (an integer), for a bound on elapsed
+#                        time: [ "$ms" -lt "$(pb_slow 8000)" ]
+#   pb_sleep SECONDS     sleep SECONDS x PB_SLOW (SECONDS may be 1.5)
+#
+# PB_SLOW (tests/run.sh sets it: 1, or 3 when the programs are sanitizer
+# builds) stretches every time window a test waits for or bounds; with
+# PB_SLOW=1 every assertion is exactly as written.
 set -u
 : "${PB_ROOT:?run me through tests/run.sh}"
 PB_BROKER=$PB_ROOT/tests/broker/pb-broker
@@ -23,6 +32,8 @@ PORT=${PB_BROKER_PORTS%% *}
 BROKER_URL="amqp://guest:guest@127.0.0.1:$PORT"
 PATH=$PB_BIN:$PB_TOOLS:$PATH
 export PATH
+PB_SLOW=${PB_SLOW:-1}
+export PB_SLOW
 
 _pb_n=0
 _pb_failed=0
@@ -44,8 +55,8 @@ like() { # like GOT ERE DESC
 }
 diag() { echo "# $*"; }
 
-wait_for() { # wait_for SECONDS CMD...
-	local limit=$(( $1 * 10 )) i=0; shift
+wait_for() { # wait_for SECONDS CMD...  (SECONDS x PB_SLOW)
+	local limit=$(( $1 * 10 * PB_SLOW )) i=0; shift
 	while ! "$@" >/dev/null 2>&1; do
 		i=$((i + 1)); [ $i -lt $limit ] || return 1
 		sleep 0.1
@@ -129,3 +140,6 @@ cli_usage64() {
 	like "$(head -n1 "$T/usage.err")" "^$prog: $re" "$d: says what is wrong"
 	like "$(sed -n 2p "$T/usage.err")" "^usage: $prog " "$d: then the usage line"
 }
+
+pb_slow() { echo $(( $1 * PB_SLOW )); } # pb_slow N: N x PB_SLOW
+pb_sleep() { sleep "$(awk -v s="$1" -v k="$PB_SLOW" 'BEGIN {print s * k}')"; }

@@ -17,7 +17,7 @@ C=$T/web-1.json
 pb_node_config "$C" web-1 "$F" us-east-1 "\"consumer\": {
     \"provision\": [\"$PB_ROOT/tests/data/consumer/provision.sh\", \"$T/runs.log\", \"0.3\", \"$T/exit\"],
     \"env_file\": \"$T/web-1/app.env\",
-    \"quiet_ms\": 800, \"max_wait_ms\": 6000, \"retry\": {\"max\": 2, \"base_ms\": 500},
+    \"quiet_ms\": $(pb_slow 800), \"max_wait_ms\": $(pb_slow 6000), \"retry\": {\"max\": 2, \"base_ms\": 500},
     \"throttle\": {\"runs\": 100, \"per_s\": 60}}"
 printf '{"id": "app", "requires": {"API_URL": "{API_URL}", "DATABASE_URL": "{DB_URL}"}}\n' \
 	>"$T/web-1/services.d/app.json"
@@ -63,7 +63,7 @@ wait_for 10 aud_idle
 aud_ev provides api-1 API_URL "http://10.0.0.99:80" 2 >&3
 sleep 0.1
 aud_ev provides api-1 API_URL "http://10.0.0.1:80" 3 >&3
-sleep 1.5
+pb_sleep 1.5
 is "$(grep -c '^start ' "$T/runs.log")" 3 "A->B->A started no run"
 # a failing run and its retry
 echo 1 >"$T/exit"
@@ -89,10 +89,10 @@ like "$out" "matches recorded runs \\($n_runs runs;" "replay of the daemon's log
 like "$(provbus-audit -d "$DB" replay --json | tail -n1)" '"matches":true' "replay --json says so too"
 
 # --- a what-if with a longer quiet period gives fewer runs ----------------------
-out=$(provbus-audit -d "$DB" replay --quiet-ms 10000 --max-wait-ms 60000)
-like "$out" "with quiet 10000 ms, max-wait 60000 ms: [0-9]+ runs? instead of $n_runs" "what-if: says how many runs instead of how many"
+out=$(provbus-audit -d "$DB" replay --quiet-ms "$(pb_slow 10000)" --max-wait-ms "$(pb_slow 60000)")
+like "$out" "with quiet $(pb_slow 10000) ms, max-wait $(pb_slow 60000) ms: [0-9]+ runs? instead of $n_runs" "what-if: says how many runs instead of how many"
 fewer=$(printf '%s\n' "$out" | sed -n 's/.*: \([0-9]*\) runs\{0,1\} instead.*/\1/p')
-ok $(( fewer < n_runs ? 0 : 1 )) "what-if: fewer runs with a quiet period of 10 s ($fewer < $n_runs)"
+ok $(( fewer < n_runs ? 0 : 1 )) "what-if: fewer runs with a quiet period of $(pb_slow 10) s ($fewer < $n_runs)"
 
 # --- explain lists the right events ------------------------------------------------------------
 r2=$(sqlite3 "$DB" "select id from runs where reason = 'change' order by id limit 1")

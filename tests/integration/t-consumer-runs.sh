@@ -104,7 +104,7 @@ changes=$(pbc_sql "SELECT COUNT(*) FROM runs WHERE reason = 'change' AND started
 diag "$i events over $((t1 - t0)) ms; change runs started while they flowed: $changes"
 ok "$([ "$changes" -ge 2 ]; echo $?)" "max_wait_ms: runs start while the stream never goes quiet ($changes)"
 d=$(( $(pbc_sql "SELECT MIN(started_at) FROM runs WHERE reason = 'change'") - first ))
-ok "$([ "$d" -ge 1900 ] && [ "$d" -le 3500 ]; echo $?)" "the first one $d ms after the first change (max_wait 2000, splay <= 400)"
+ok "$([ "$d" -ge 1900 ] && [ "$d" -le "$(pb_slow 3500)" ]; echo $?)" "the first one $d ms after the first change (max_wait 2000, splay <= 400)"
 # splay: drawn per run, recorded, waited
 is "$(pbc_sql "SELECT COUNT(*) FROM notes WHERE kind = 'splay'")" "$(pbc_sql "SELECT COUNT(*) FROM runs")" "a splay note per run"
 bad=$(pbc_sql "SELECT COUNT(*) FROM notes n JOIN runs r ON r.id = n.run_id WHERE n.kind = 'splay'
@@ -113,8 +113,10 @@ is "$bad" 0 "each splay in [0, 400] ms, and waited between queued_at and started
 pbc_stop
 
 # ---------------------------------------------------------------- web-03
-# throttle: 2 starts per 4 s
-pbc_init web-03 us-east-1 '"throttle": {"runs": 2, "per_s": 4}'
+# throttle: 2 starts per 4 s (x PB_SLOW: the third start must still fall
+# inside the window of the first)
+win=$(pb_slow 4)
+pbc_init web-03 us-east-1 '"throttle": {"runs": 2, "per_s": '"$win"'}'
 pbc_manifest app '{"API_URL": "{API_URL}"}'
 pbc_start web03
 pbc_wait_ends 1; ok $? "web-03: startup run"
@@ -127,11 +129,11 @@ is "$(pbc_status -c '[.state, (.next_run_at | type)]')" '["pending","string"]' "
 pbc_wait_ends 3; ok $? "the third run starts when the window allows (not dropped)"
 started() { pbc_sql "SELECT started_at FROM runs WHERE id = $1"; }
 gap=$(( $(started 3) - $(started 1) ))
-ok "$([ "$gap" -ge 4000 ]; echo $?)" "3 starts: the third ${gap} ms after the first (window 4000 ms)"
+ok "$([ "$gap" -ge $((win * 1000)) ]; echo $?)" "3 starts: the third ${gap} ms after the first (window $((win * 1000)) ms)"
 pbc_stop
 pbc_start web03b
 pbc_wait_ends 4; ok $? "after a restart, the startup run"
 gap=$(( $(started 4) - $(started 2) ))
-ok "$([ "$gap" -ge 4000 ]; echo $?)" "the throttle window survived the restart (${gap} ms after run 2)"
+ok "$([ "$gap" -ge $((win * 1000)) ]; echo $?)" "the throttle window survived the restart (${gap} ms after run 2)"
 pbc_stop; is "$CRC" 0 "exit 0"
 pb_done

@@ -69,7 +69,7 @@ kill "$(cat "$T/chef.service")" 2>/dev/null
 ( exec 9>"$LOCK"; flock -x 9; exec sleep 10 ) &
 HOLDER=$!; _pb_pids+=("$HOLDER")
 wait_for 5 sh -c "! flock -n '$LOCK' true"
-PROVBUS_RUN_ID=42 timeout 5 "$WRAP" --lock "$LOCK" -c "$C" >"$T/out" 2>&1; rc=$?
+PROVBUS_RUN_ID=42 timeout "$(pb_slow 5)" "$WRAP" --lock "$LOCK" -c "$C" >"$T/out" 2>&1; rc=$?
 is $rc 0 "under provbus-consumer: no second lock, no deadlock: 0"
 like "$(cat "$T/out")" "not locking again" "it says why it does not lock"
 kill "$HOLDER"; wait "$HOLDER" 2>/dev/null

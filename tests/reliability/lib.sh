@@ -21,7 +21,8 @@
 #   rl_publisher NAME REGION KEYS [URLS-JSON]   a publisher node config
 #          $T/NAME.json with one service "svc" providing KEYS
 #   rl_set_gen NAME GEN    rewrites NAME's manifest so every value ends in GEN
-#   rl_status CONFIG [TIMEOUT-S]   provbus-consumer status (bounded)
+#   rl_status CONFIG [TIMEOUT-S]   provbus-consumer status (bounded:
+#          TIMEOUT-S, default 5, x PB_SLOW)
 #   rl_json_get JSON FIELD         jq -r FIELD of a JSON text
 #   rl_connected CONFIG    0 when status says connected
 #   rl_sql DB SQL          sqlite3 query (busy timeout 10 s), one row a line
@@ -212,7 +213,7 @@ EOT
 }
 
 rl_status() { # rl_status CONFIG [TIMEOUT-S]
-	timeout -k 1 "${2:-5}" provbus-consumer -c "$1" status 2>/dev/null
+	timeout -k 1 "$(( ${2:-5} * PB_SLOW ))" provbus-consumer -c "$1" status 2>/dev/null
 }
 rl_json_get() { jq -r "$2" <<<"$1" 2>/dev/null; }
 rl_connected() { [ "$(rl_json_get "$(rl_status "$1" 2)" '.connected')" = true ]; }
@@ -253,15 +254,15 @@ rl_mount_tmpfs() { # rl_mount_tmpfs DIR SIZE(e.g. 2m)
 	RL_MOUNTS+=("$dir")
 }
 
-# rl_wait_audited DB N SECS [WHERE]: waits until the audit log holds N rows
-# (WHERE: an SQL condition, default every live/history row that is not invalid)
+# rl_wait_rows DB N SECS [WHERE]: waits (SECS x PB_SLOW) until the audit
+# log holds N rows (WHERE: an SQL condition, default every row)
 rl_count_rows() { rl_sql "$1" "SELECT count(*) FROM events WHERE ${2:-1}" 2>/dev/null; }
 rl_wait_rows() {
 	local db=$1 n=$2 secs=$3 where=${4:-1} i=0 got
 	while :; do
 		got=$(rl_count_rows "$db" "$where")
 		[ "${got:-0}" -lt "$n" ] || return 0
-		i=$((i + 1)); [ $i -lt $((secs * 5)) ] || return 1
+		i=$((i + 1)); [ $i -lt $((secs * 5 * PB_SLOW)) ] || return 1
 		sleep 0.2
 	done
 }

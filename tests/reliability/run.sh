@@ -11,8 +11,12 @@
 # $RL_OUT/results.txt.
 #
 #   BUILD (default build)      which build's tools to use
+#   PB_BIN (default bin)       the folder of the provbus-* programs (make
+#                              passes PROGDIR: build-san/bin for SANITIZE=...)
+#   PB_SLOW                    the factor for the scenarios' time windows
+#                              (default 1, or 3 for sanitizer builds)
 #   RL_SCALE=short             the small counts of `make check`
-#   RL_TIMEOUT (default 1200)  seconds per scenario
+#   RL_TIMEOUT (default 1200)  seconds per scenario (x PB_SLOW)
 #   RL_OUT (default a temp dir) where logs and results go; kept on failure
 #   RL_VALGRIND=1              run provbus-consumer under valgrind memcheck
 #                              in the scenarios that support it (s2, s6)
@@ -21,12 +25,27 @@ set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
 BUILD=${BUILD:-build}
-export PB_ROOT=$ROOT PB_BIN=$ROOT/bin PB_TOOLS=$ROOT/$BUILD/tools
+PB_BIN=${PB_BIN:-$ROOT/bin}
+[[ $PB_BIN == /* ]] || PB_BIN=$ROOT/$PB_BIN
+export PB_ROOT=$ROOT PB_BIN PB_TOOLS=$ROOT/$BUILD/tools
 export LC_ALL=C.UTF-8
+if [ -z "${PB_SLOW:-}" ]; then
+	PB_SLOW=1
+	if ldd "$PB_BIN/provbus-consumer" 2>/dev/null | grep -q 'libasan\|libubsan\|libtsan'; then PB_SLOW=3; fi
+fi
+[[ $PB_SLOW =~ ^[1-9][0-9]*$ ]] || { echo "reliability: PB_SLOW=$PB_SLOW: want a whole number, 1 or more" >&2; exit 64; }
+export PB_SLOW
 OUT=${RL_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/provbus-reliability.XXXXXX")}
 mkdir -p "$OUT"
 export RL_RESULTS=$OUT/results.txt
 : >"$RL_RESULTS"
+# sanitizer builds: reports (ASan, LSan, UBSan) go to files under
+# OUT/sanitizer, each one a failure; the scenarios that measure a daemon's
+# RSS (s6, s7) run with a 1 MB ASan quarantine (see tests/run.sh)
+SANDIR=$OUT/sanitizer
+mkdir -p "$SANDIR"
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$SANDIR/asan"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$SANDIR/ubsan:print_stacktrace=1"
 own_broker=""
 failed=() passed=()
 
@@ -37,7 +56,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 for p in provbus-consumer provbus-publish provbus-schema provbus-audit; do
-	[ -x "bin/$p" ] || echo "reliability: warning: bin/$p missing (make): the scenarios using it will fail" >&2
+	[ -x "$PB_BIN/$p" ] || echo "reliability: warning: $PB_BIN/$p missing (make): the scenarios using it will fail" >&2
 done
 [ -x "$PB_TOOLS/pbtest-amqp" ] || { echo "reliability: $PB_TOOLS/pbtest-amqp missing: make tests-build" >&2; exit 1; }
 
@@ -66,7 +85,9 @@ for s in "${scripts[@]}"; do
 	start=$(date +%s)
 	echo "== $name"
 	rm -rf "${OUT:?}/$name"
-	PB_TEST_TMP="$OUT/$name" timeout -k 10 "${RL_TIMEOUT:-1200}" bash "$s" >"$log" 2>&1
+	asan=$ASAN_OPTIONS
+	case $name in s6-* | s7-*) asan="$asan:quarantine_size_mb=1" ;; esac
+	ASAN_OPTIONS=$asan PB_TEST_TMP="$OUT/$name" timeout -k 10 "$(( ${RL_TIMEOUT:-1200} * PB_SLOW ))" bash "$s" >"$log" 2>&1
 	rc=$?
 	nok=$(grep -c '^not ok' "$log")
 	okc=$(grep -c '^ok ' "$log")
@@ -79,6 +100,13 @@ for s in "${scripts[@]}"; do
 		passed+=("$name")
 		echo "ok   $name: $okc checks, $(( $(date +%s) - start ))s"
 	fi
+done
+
+for f in "$SANDIR"/*; do
+	[ -f "$f" ] || continue
+	failed+=("$(basename "$f")")
+	echo "FAIL sanitizer report $f:"
+	head -n 40 "$f" | sed 's/^/    /'
 done
 
 echo
