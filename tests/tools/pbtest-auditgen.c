@@ -174,7 +174,7 @@ static char *key_value(const struct world *w, int k)
 	qsort(vals, (size_t)n, sizeof(vals[0]), strp_cmp);
 	for (i = 0; i < n; i++)
 		len += strlen(vals[i]) + 1;
-	out = malloc(len);
+	out = malloc(len + 1);	/* + 1: GCC with ASan cannot see that n > 0 */
 	p = out;
 	for (i = 0; i < n; i++) {
 		if (i && !strcmp(vals[i], vals[i - 1]))
