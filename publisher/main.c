@@ -9,11 +9,26 @@
  * announcement), spool them in STATE_DIR/outbox.db in one transaction with
  * their seqs, take the send lock, connect, and send the whole outbox,
  * oldest first, with confirms (sender.c). What is not confirmed stays
- * spooled for the next run. */
+ * spooled for the next run.
+ *
+ * The connect overlaps the spool: once the manifests are read and the
+ * events built, `provides` and `retire` start a second thread that logs in
+ * to the broker (TCP, AMQP handshake, channel: 4 round trips and the
+ * broker's own set-up, 4.5 to 6 ms on a 2-core loopback test box) while
+ * the main thread commits the outbox (its fdatasync: 1 to 3 ms there, far
+ * more on a busy disk). Nothing is sent before the spool commit: the
+ * outbox stays the durability point. The thread shares nothing with the
+ * main one but its struct connector, handed over by pthread_join. A bad
+ * manifest or flag never waits for a broker: the thread starts only once
+ * there are events to send; a spool that fails after that (disk full)
+ * waits for the connect to end (at most --timeout) before it exits, its
+ * error printed first. `flush` connects only when the outbox holds
+ * something. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +67,15 @@ struct announcement {
 	int record;		/* 1: replace the record with now */
 };
 
+/* The broker session, and the thread connecting it early. */
+struct connector {
+	struct pb_session *s;	/* NULL until there is something to send */
+	pthread_t thread;
+	int running;		/* 1: thread started, not joined yet */
+	int rc;			/* the thread's pb_session_connect */
+	struct pb_err err;
+};
+
 struct run {
 	struct opts *o;
 	struct pb_config *cfg;
@@ -60,6 +84,7 @@ struct run {
 	struct pb_err ob_err;	/* why the outbox is in memory */
 	struct announcement *an;
 	size_t n_an;
+	struct connector conn;
 };
 
 static void usage(FILE *f)
@@ -520,14 +545,77 @@ static int undelivered(struct run *rn, int code)
 	return code;
 }
 
-static int send_all(struct run *rn)
+/* The session of this run (not connected yet); NULL when out of memory. */
+static struct pb_session *session_new(struct run *rn)
 {
 	struct pb_session_opts so;
-	struct pb_session *s = NULL;
+	char name[PB_IDENT_MAX + 32];
+
+	if (rn->conn.s)
+		return rn->conn.s;
+	snprintf(name, sizeof(name), PROG " %s", rn->cfg->node);
+	pb_session_opts_from_config(&so, rn->cfg, name);
+	so.connect_timeout_ms = rn->o->timeout_ms > INT32_MAX ? INT32_MAX : (int)rn->o->timeout_ms;
+	rn->conn.s = pb_session_new(&so);
+	return rn->conn.s;
+}
+
+static void *connect_thread(void *arg)
+{
+	struct connector *c = arg;
+
+	c->rc = pb_session_connect(c->s, &c->err);
+	return NULL;
+}
+
+/* Starts connecting in the background (see the top of this file). When
+ * the thread cannot start, connect_finish connects in the foreground. */
+static void connect_start(struct run *rn)
+{
+	struct connector *c = &rn->conn;
+
+	if (c->running || !session_new(rn))
+		return;
+	pb_err_clear(&c->err);
+	c->running = pthread_create(&c->thread, NULL, connect_thread, c) == 0;
+	if (!c->running)
+		pb_log_debug("connecting in the foreground: cannot start a thread");
+}
+
+/* Waits for the background connect, if any. Its result stays in
+ * rn->conn for connect_finish. */
+static void connect_join(struct run *rn)
+{
+	if (!rn->conn.running)
+		return;
+	pthread_join(rn->conn.thread, NULL);
+	rn->conn.running = 0;
+}
+
+/* The session of this run, connected: the background connect's result,
+ * or a connect now. Returns 0, or -1 with err. */
+static int connect_finish(struct run *rn, struct pb_err *err)
+{
+	struct connector *c = &rn->conn;
+
+	if (c->running) {
+		connect_join(rn);
+		if (c->rc)
+			*err = c->err;
+		return c->rc;
+	}
+	if (!session_new(rn))
+		return pb_err_set(err, EX_OSERR, "out of memory");
+	return pb_session_connect(c->s, err);
+}
+
+static int send_all(struct run *rn)
+{
+	struct pb_session *s;
 	struct pb_send_opts sendo = { rn->o->timeout_ms, 1000, isatty(2) };
 	struct pb_send_result r;
 	struct pb_err err = PB_ERR_INIT;
-	char name[PB_IDENT_MAX + 32], url[512];
+	char url[512];
 	int64_t count = 0;
 	int rc;
 
@@ -543,19 +631,12 @@ static int send_all(struct run *rn)
 		pb_log_info("nothing to send");
 		return 0;
 	}
-	snprintf(name, sizeof(name), PROG " %s", rn->cfg->node);
-	pb_session_opts_from_config(&so, rn->cfg, name);
-	so.connect_timeout_ms = rn->o->timeout_ms > INT32_MAX ? INT32_MAX : (int)rn->o->timeout_ms;
-	if (!(s = pb_session_new(&so))) {
-		pb_log_err("out of memory");
-		return undelivered(rn, EX_OSERR);
-	}
-	if (pb_session_connect(s, &err)) {
+	if (connect_finish(rn, &err)) {
 		pb_log_err("%s", err.msg);
-		rc = undelivered(rn, err.code == EX_NOPERM || err.code == EX_CONFIG ? err.code
-						  : EX_TEMPFAIL);
-		goto out;
+		return undelivered(rn, err.code == EX_NOPERM || err.code == EX_CONFIG ? err.code :
+				   err.code == EX_OSERR ? EX_OSERR : EX_TEMPFAIL);
 	}
+	s = rn->conn.s;
 	snprintf(url, sizeof(url), "%s", pb_session_url(s));	/* lost with the connection */
 	pb_sender_run(s, rn->ob, &sendo, &r);
 	if (r.stopped)
@@ -580,8 +661,6 @@ static int send_all(struct run *rn)
 		rc = 0;
 	if (r.stopped)
 		pb_session_abort(s);
-out:
-	pb_session_free(s);
 	return rc;
 }
 
@@ -618,6 +697,7 @@ static int cmd_publish(struct run *rn, enum pb_kind kind, char **ids, int n_ids)
 		goto fail;
 	if (rn->o->dry_run)
 		return print_events(rn, &err) ? (pb_log_err("%s", err.msg), err.code) : 0;
+	connect_start(rn);	/* overlaps the spool commit */
 	if (spool(rn, &err))
 		goto fail;
 	return send_all(rn);
@@ -719,15 +799,18 @@ int main(int argc, char **argv)
 		rc = err.code ? err.code : EX_CONFIG;
 		goto out;
 	}
-	if (!strcmp(verb, "flush"))
+	if (!strcmp(verb, "flush")) {
 		rc = cmd_flush(&rn);
-	else
+	} else {
 		rc = cmd_publish(&rn, strcmp(verb, "retire") ? PB_KIND_PROVIDES : PB_KIND_RETIRE,
 				 argv + optind, argc - optind);
+	}
 	goto out;
 usage_err:
 	rc = usage_error(err.msg);
 out:
+	connect_join(&rn);
+	pb_session_free(rn.conn.s);	/* closes it politely if still connected */
 	for (size_t i = 0; i < rn.n_an; i++)
 		announcement_release(&rn.an[i]);
 	free(rn.an);

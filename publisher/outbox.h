@@ -42,7 +42,10 @@ struct pb_outbox *pb_outbox_open_memory(const char *state_dir, struct pb_err *er
  * (EX_NOINPUT when the file does not exist). */
 struct pb_outbox *pb_outbox_open_readonly(const char *state_dir, struct pb_err *err);
 
-void pb_outbox_close(struct pb_outbox *ob);	/* releases the lock too */
+/* Closes the outbox and releases the send lock. Once the WAL holds 64
+ * pages or more it is first checkpointed into the database and truncated
+ * (outbox.c), without waiting for another process in the file. */
+void pb_outbox_close(struct pb_outbox *ob);
 
 /* "STATE_DIR/outbox.db" (also for a memory outbox: the file it stands in
  * for). */

@@ -616,6 +616,22 @@ out:
 	return rc;
 }
 
+/* confirm.select with nowait: no round trip before the first publish.
+ * The broker handles a channel's methods in order, so every publish after
+ * it is confirmed; a refusal would come back as a channel.close, which
+ * the send loop reads like any other. */
+static int select_confirms(struct sender *x)
+{
+	amqp_confirm_select_t req = { .nowait = 1 };
+	int st = amqp_send_method(x->conn, PB_CHANNEL, AMQP_CONFIRM_SELECT_METHOD, &req);
+
+	if (pb_amqp_status_err(st, "selecting confirm mode", &x->r->stop)) {
+		x->r->stopped = 1;
+		return -1;
+	}
+	return 0;
+}
+
 static void send_loop(struct sender *x)
 {
 	x->deadline = pb_mono_ms() + x->timeout_ms;
@@ -665,7 +681,6 @@ void pb_sender_run(struct pb_session *s, struct pb_outbox *ob, const struct pb_s
 {
 	struct sender x;
 	struct timeval rpc = { o->timeout_ms / 1000, (o->timeout_ms % 1000) * 1000 };
-	amqp_rpc_reply_t rr;
 
 	memset(r, 0, sizeof(*r));
 	memset(&x, 0, sizeof(x));
@@ -692,12 +707,8 @@ void pb_sender_run(struct pb_session *s, struct pb_outbox *ob, const struct pb_s
 	if (check_exchanges(&x))
 		goto out;
 	x.conn = pb_session_conn(s);
-	amqp_confirm_select(x.conn, PB_CHANNEL);
-	rr = amqp_get_rpc_reply(x.conn);
-	if (pb_amqp_reply_err(rr, "selecting confirm mode", &r->stop)) {
-		r->stopped = 1;
+	if (select_confirms(&x))
 		goto out;
-	}
 	send_loop(&x);
 	show_progress(&x, 1);
 out:
