@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "event.h"
+#include "event-private.h"
 #include "pbtime.h"
 
 #define GOOD_BODY                                                                           \
@@ -845,6 +846,475 @@ START_TEST(data_file)
 }
 END_TEST
 
+/* ---- the two readers agree (event-private.h) ----
+ *
+ * pb_event_parse tries a fast scanner first and falls back to jansson for
+ * anything the scanner does not know. Whatever the body, the result must
+ * be the one jansson alone gives: the same return, error code, message and
+ * event bytes. Each check also says whether the scanner took the body, so
+ * that a table can insist the fast path is really exercised. */
+
+/* Up to 300 bytes of body for a failure message, non-printable bytes as \xNN. */
+static const char *printable(const void *body, size_t len, char *buf, size_t size)
+{
+	const unsigned char *s = body;
+	size_t i, n = 0;
+
+	for (i = 0; s && i < len && i < 300 && n + 8 < size; i++) {
+		if (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '\\')
+			buf[n++] = (char)s[i];
+		else
+			n += (size_t)snprintf(buf + n, size - n, "\\x%02x", s[i]);
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* Parses body by both paths and fails the test unless they agree;
+ * returns 1 if the fast scanner took the body, 0 if it declined it. */
+static int paths_agree(const void *body, size_t len)
+{
+	static struct pb_event auto_ev, slow_ev, fast_ev;	/* 4.6 KiB each */
+	struct pb_err auto_err = PB_ERR_INIT, slow_err = PB_ERR_INIT, fast_err = PB_ERR_INIT;
+	char shown[2048];
+	int auto_rc, slow_rc, fast_rc;
+
+	memset(&auto_ev, 0x55, sizeof(auto_ev));	/* the parser must clear it */
+	memset(&slow_ev, 0, sizeof(slow_ev));
+	auto_rc = pb_event_parse_path(body, len, &auto_ev, &auto_err, PB_EVENT_PATH_AUTO);
+	slow_rc = pb_event_parse_path(body, len, &slow_ev, &slow_err, PB_EVENT_PATH_SLOW);
+	ck_assert_msg(auto_rc == slow_rc && auto_err.code == slow_err.code &&
+		      !strcmp(auto_err.msg, slow_err.msg),
+		      "paths differ on '%s' (%zu bytes):\n  auto: %d %d %s\n  slow: %d %d %s",
+		      printable(body, len, shown, sizeof(shown)), len, auto_rc, auto_err.code,
+		      auto_err.msg, slow_rc, slow_err.code, slow_err.msg);
+	ck_assert_msg(!memcmp(&auto_ev, &slow_ev, sizeof(auto_ev)),
+		      "paths fill different events from '%s'",
+		      printable(body, len, shown, sizeof(shown)));
+	ck_assert_msg(auto_rc == 0 || auto_err.msg[0], "no reason given for '%s'",
+		      printable(body, len, shown, sizeof(shown)));
+
+	fast_rc = pb_event_parse_path(body, len, &fast_ev, &fast_err, PB_EVENT_PATH_FAST);
+	if (fast_rc == 1) {
+		ck_assert_int_eq(fast_err.code, 0);	/* a declined body leaves err alone */
+		return 0;
+	}
+	ck_assert_int_eq(fast_rc, auto_rc);
+	ck_assert_str_eq(fast_err.msg, auto_err.msg);
+	ck_assert(!memcmp(&fast_ev, &auto_ev, sizeof(fast_ev)));
+	return 1;
+}
+
+static int paths_agree_text(const char *s)
+{
+	return paths_agree(s, strlen(s));
+}
+
+#define UUID_A "\"3f0c1d52-8d7e-4c35-9a55-b2d1d8c6f0aa\""
+
+static const struct {
+	const char *body;
+	int fast;		/* 1: the scanner must take it; 0: it must decline */
+} path_bodies[] = {
+	{ GOOD_BODY, 1 },
+	{ "{\"v\":1,\"id\":" UUID_A ",\"kind\":\"retire\",\"federation\":\"f\",\"region\":\"r\","
+	  "\"node\":\"n\",\"service\":\"s\",\"key\":\"K\",\"value\":null,\"public\":true,"
+	  "\"seq\":0,\"ttl_s\":999999999999999999,\"ts\":\"2026-11-22T03:00:00+02:00\"}", 1 },
+	/* syntax the scanner knows, refused by the validation */
+	{ "{}", 1 },
+	{ " \t\r\n{ \t\r\n} \t\r\n", 1 },
+	{ " {\t\"v\"\r\n:\n1 } \n", 1 },
+	{ "{\"v\":2}", 1 },
+	{ "{\"v\":-0}", 1 },
+	{ "{\"v\":0}", 1 },
+	{ "{\"v\":-1}", 1 },
+	{ "{\"v\":-999999999999999999}", 1 },
+	{ "{\"v\":true}", 1 },
+	{ "{\"v\":false}", 1 },
+	{ "{\"v\":null}", 1 },
+	{ "{\"v\":\"1\"}", 1 },
+	{ "{\"v\":\"\"}", 1 },
+	{ "{\"v\":1,\"id\":\"\x7f\"}", 1 },	/* DEL is printable enough for JSON */
+	{ "{\"v\":1,\"id\":" UUID_A ",\"kind\":\"provides\",\"federation\":\"f\",\"region\":\"r\","
+	  "\"node\":\"n\",\"service\":\"s\",\"key\":\"K\",\"value\":\"v\",\"public\":true,"
+	  "\"seq\":-1,\"ttl_s\":0,\"ts\":\"2026-11-22T03:00:00Z\"}", 1 },
+	/* everything else goes to jansson */
+	{ "", 0 },
+	{ "   ", 0 },
+	{ "[]", 0 },
+	{ "1", 0 },
+	{ "null", 0 },
+	{ "\"{}\"", 0 },
+	{ "{", 0 },
+	{ "}", 0 },
+	{ "{}}", 0 },
+	{ "{} x", 0 },
+	{ "{}{}", 0 },
+	{ "{,}", 0 },
+	{ "{\"v\":1,}", 0 },
+	{ "{\"v\":1", 0 },
+	{ "{\"v\":1 ", 0 },
+	{ "{\"v\":", 0 },
+	{ "{\"v\"", 0 },
+	{ "{\"v", 0 },
+	{ "{\"v\" 1}", 0 },
+	{ "{\"v\"::1}", 0 },
+	{ "{\"v\":1 \"id\":1}", 0 },
+	{ "{\"v\":1,,\"id\":1}", 0 },
+	{ "{v:1}", 0 },
+	{ "{'v':1}", 0 },
+	{ "{\"v\":01}", 0 },
+	{ "{\"v\":-01}", 0 },
+	{ "{\"v\":00}", 0 },
+	{ "{\"v\":-}", 0 },
+	{ "{\"v\":+1}", 0 },
+	{ "{\"v\":1.0}", 0 },
+	{ "{\"v\":1.}", 0 },
+	{ "{\"v\":.1}", 0 },
+	{ "{\"v\":1e0}", 0 },
+	{ "{\"v\":1E0}", 0 },
+	{ "{\"v\":1e}", 0 },
+	{ "{\"v\":-0.0}", 0 },
+	{ "{\"v\":1x}", 0 },
+	{ "{\"v\":1 2}", 0 },
+	{ "{\"v\":0x1}", 0 },
+	{ "{\"v\":1000000000000000000}", 0 },	/* 19 digits */
+	{ "{\"v\":9223372036854775807}", 0 },
+	{ "{\"v\":9223372036854775808}", 0 },
+	{ "{\"v\":-9223372036854775808}", 0 },
+	{ "{\"v\":-9223372036854775809}", 0 },
+	{ "{\"v\":99999999999999999999999999999}", 0 },
+	{ "{\"seq\":0000000000000000001}", 0 },
+	{ "{\"v\":tru}", 0 },
+	{ "{\"v\":truex}", 0 },
+	{ "{\"v\":true1}", 0 },
+	{ "{\"v\":True}", 0 },
+	{ "{\"v\":nul}", 0 },
+	{ "{\"v\":nulll}", 0 },
+	{ "{\"v\":fals}", 0 },
+	{ "{\"v\":NaN}", 0 },
+	{ "{\"v\":Infinity}", 0 },
+	{ "{\"v\":{}}", 0 },
+	{ "{\"v\":[]}", 0 },
+	{ "{\"v\":[1]}", 0 },
+	{ "{\"v\":1,\"x\":1}", 0 },	/* an unknown field */
+	{ "{\"V\":1}", 0 },
+	{ "{\"\":1}", 0 },
+	{ "{\"v \":1}", 0 },
+	{ "{\"ttl\":1}", 0 },
+	{ "{\"ttl_s_\":1}", 0 },
+	{ "{\"v\":1,\"v\":1}", 0 },	/* a duplicate */
+	{ "{\"v\":1,\"v\":2}", 0 },
+	{ "{\"seq\":1,\"v\":1,\"seq\":1}", 0 },
+	{ "{\"\\u0076\":1}", 0 },	/* "v" spelt with an escape */
+	{ "{\"v\\u0000\":1}", 0 },
+	{ "{\"v\":1,\"id\":\"a\\\"b\"}", 0 },
+	{ "{\"v\":1,\"id\":\"a\\/b\"}", 0 },
+	{ "{\"v\":1,\"id\":\"a\\u0000b\"}", 0 },
+	{ "{\"v\":1,\"id\":\"a\\ud800b\"}", 0 },
+	{ "{\"v\":1,\"id\":\"a\\xb\"}", 0 },
+	{ "{\"v\":1,\"id\":\"a\tb\"}", 0 },	/* a raw control byte */
+	{ "{\"v\":1,\"id\":\"a\nb\"}", 0 },
+	{ "{\"v\":1,\"id\":\"caf\xc3\xa9\"}", 0 },
+	{ "{\"v\":1,\"id\":\"\xff\"}", 0 },
+	{ "{\"v\":1,\"id\":\"\xc3\x28\"}", 0 },
+	{ "{\"v\":1,\"id\":\"abc}", 0 },
+	{ "\xef\xbb\xbf{}", 0 },	/* a BOM */
+	{ "{\"v\":1}\x0c", 0 },	/* form feed is not JSON whitespace */
+	{ "\x0b{\"v\":1}", 0 },
+	{ "{\"v\":1,\"id\":" UUID_A ",\"kind\":\"provides\",\"federation\":\"f\",\"region\":\"r\","
+	  "\"node\":\"n\",\"service\":\"s\",\"key\":\"K\",\"value\":\"caf\xc3\xa9\",\"public\":true,"
+	  "\"seq\":1,\"ttl_s\":0,\"ts\":\"2026-11-22T03:00:00Z\"}", 0 },
+};
+
+START_TEST(paths_agree_on_table)
+{
+	char shown[2048];
+	const char *s = path_bodies[_i].body;
+
+	ck_assert_msg(paths_agree_text(s) == path_bodies[_i].fast, "fast path should %s '%s'",
+		      path_bodies[_i].fast ? "take" : "decline",
+		      printable(s, strlen(s), shown, sizeof(shown)));
+}
+END_TEST
+
+/* Bodies with a NUL byte, NULL, and a good body cut at every length. */
+START_TEST(paths_agree_on_odd_lengths)
+{
+	static const char with_nul[] = "{\"v\":1,\"id\":\"a\0b\"}";
+	static const char nul_after[] = "{\"v\":1}\0";
+	size_t len = strlen(GOOD_BODY);
+
+	ck_assert_int_eq(paths_agree(with_nul, sizeof(with_nul) - 1), 0);
+	ck_assert_int_eq(paths_agree(nul_after, sizeof(nul_after) - 1), 0);
+	ck_assert_int_eq(paths_agree(NULL, 0), 0);
+	ck_assert_int_eq(paths_agree(GOOD_BODY, 0), 0);
+	for (size_t n = 1; n < len; n++)
+		ck_assert_int_eq(paths_agree(GOOD_BODY, n), 0);
+	ck_assert_int_eq(paths_agree(GOOD_BODY, len), 1);
+}
+END_TEST
+
+/* The existing tables, read by both paths. */
+START_TEST(paths_agree_on_other_tests)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_event ev;
+	size_t i, len;
+	char *text;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		ck_assert_int_eq(pb_event_init(&ev, good[i].kind, good[i].fed, good[i].region,
+					       good[i].node, good[i].service, good[i].key,
+					       good[i].value, good[i].public, good[i].seq,
+					       good[i].ttl_s, &err), 0);
+		text = pb_event_encode(&ev, &len);
+		/* what our encoder writes goes the fast way, unless the value
+		 * needs an escape or holds UTF-8 (good[3]) */
+		ck_assert_int_eq(paths_agree(text, len), i != 3);
+		free(text);
+	}
+	for (i = 0; i < sizeof(good_bodies) / sizeof(good_bodies[0]); i++)
+		paths_agree_text(good_bodies[i]);
+	for (i = 0; i < sizeof(bad_fields) / sizeof(bad_fields[0]); i++) {
+		text = mutated_body(i);
+		paths_agree_text(text);
+		free(text);
+	}
+}
+END_TEST
+
+/* The SPEC example as members, to be reordered, spaced and mutated. */
+static const char *const good_members[][2] = {
+	{ "v", "1" },
+	{ "id", UUID_A },
+	{ "kind", "\"provides\"" },
+	{ "federation", "\"seatgeek\"" },
+	{ "region", "\"us-east-1\"" },
+	{ "node", "\"api-03\"" },
+	{ "service", "\"api\"" },
+	{ "key", "\"API_URL\"" },
+	{ "value", "\"http://10.0.3.7:1100\"" },
+	{ "public", "false" },
+	{ "seq", "17" },
+	{ "ttl_s", "0" },
+	{ "ts", "\"2026-11-22T03:00:00.123Z\"" },
+};
+#define N_MEMBERS (sizeof(good_members) / sizeof(good_members[0]))
+
+/* Values tried in place of each member's own. */
+static const char *const other_values[] = {
+	"1", "0", "-0", "-1", "2", "17", "123456789012345678", "-123456789012345678",
+	"1234567890123456789", "9223372036854775807", "9223372036854775808",
+	"-9223372036854775809", "18446744073709551616", "1.0", "1.5", "0.0", "-0.0", "1e2",
+	"1E-2", "01", "true", "false", "null", "{}", "[]", "{\"a\":[1]}", "[null]", "\"\"",
+	"\"1\"", "\"provides\"", "\"retire\"", "\"provide\\u0073\"", "\"retire\\u0000\"",
+	"\"us-east-1\"", "\"US-EAST-1\"", "\"API_URL\"", "\"api_url\"", "\"a b\"",
+	"\"a\\nb\"", "\"a\\rb\"", "\"a\\tb\"", "\"a\\\\b\"", "\"a\\\"b\"", "\"a\\/b\"",
+	"\"caf\xc3\xa9\"", "\"caf\\u00e9\"", "\"\\ud83d\\ude00\"", "\"\\ud800\"", "\"\xed\xa0\x80\"",
+	"\"\x7f\"", "\"3F0C1D52-8D7E-4C35-9A55-B2D1D8C6F0AA\"", "\"3f0c1d52-8d7e-4c35-9a55\"",
+	"\"2026-11-22T03:00:00Z\"", "\"2026-11-22 03:00:00+05:30\"", "\"2026-02-30T03:00:00Z\"",
+	"\"-2h\"",
+};
+
+struct body_buf {
+	char text[8192];
+	size_t len;
+};
+
+static void put(struct body_buf *b, const char *s)
+{
+	size_t n = strlen(s);
+
+	ck_assert_uint_lt(b->len + n, sizeof(b->text));
+	memcpy(b->text + b->len, s, n);
+	b->len += n;
+}
+
+/* Writes members order[0..n) of good_members, with value `value` for the
+ * member at position `at` (if value != NULL) and sp around every token. */
+static void build(struct body_buf *b, const size_t *order, size_t n, size_t at,
+		  const char *value, const char *sp)
+{
+	b->len = 0;
+	put(b, sp);
+	put(b, "{");
+	for (size_t k = 0; k < n; k++) {
+		put(b, sp);
+		put(b, "\"");
+		put(b, good_members[order[k]][0]);
+		put(b, "\"");
+		put(b, sp);
+		put(b, ":");
+		put(b, sp);
+		put(b, value && k == at ? value : good_members[order[k]][1]);
+		put(b, sp);
+		if (k + 1 < n)
+			put(b, ",");
+	}
+	put(b, "}");
+	put(b, sp);
+}
+
+START_TEST(paths_agree_on_reshaped_events)
+{
+	static const char *const spaces[] = { "", " ", "\n", "\t \r\n" };
+	static const char *const extras[] = {
+		"\"x\":1", "\"extra\":{\"a\":[1]}", "\"V\":1", "\"\":0", "\"v\":1", "\"seq\":17",
+		"\"value\":null", "\"ts\":\"2026-11-22T03:00:00Z\"",
+	};
+	struct body_buf b;
+	size_t order[N_MEMBERS + 1], i, k, r, fast = 0, total = 0;
+
+	/* every rotation, forwards and backwards, with each spacing */
+	for (r = 0; r < N_MEMBERS; r++) {
+		for (i = 0; i < sizeof(spaces) / sizeof(spaces[0]); i++) {
+			for (k = 0; k < N_MEMBERS; k++)
+				order[k] = (k + r) % N_MEMBERS;
+			build(&b, order, N_MEMBERS, 0, NULL, spaces[i]);
+			ck_assert_int_eq(paths_agree(b.text, b.len), 1);
+			for (k = 0; k < N_MEMBERS; k++)
+				order[k] = (N_MEMBERS - 1 - k + r) % N_MEMBERS;
+			build(&b, order, N_MEMBERS, 0, NULL, spaces[i]);
+			ck_assert_int_eq(paths_agree(b.text, b.len), 1);
+			total += 2;
+		}
+	}
+	for (k = 0; k < N_MEMBERS; k++)
+		order[k] = k;
+	/* each member with each other value; each member left out */
+	for (i = 0; i < N_MEMBERS; i++) {
+		for (k = 0; k < sizeof(other_values) / sizeof(other_values[0]); k++) {
+			build(&b, order, N_MEMBERS, i, other_values[k], k % 2 ? " " : "");
+			fast += (size_t)paths_agree(b.text, b.len);
+			total++;
+		}
+		size_t fewer[N_MEMBERS];
+		for (k = 0, r = 0; k < N_MEMBERS; k++)
+			if (k != i)
+				fewer[r++] = k;
+		build(&b, fewer, N_MEMBERS - 1, 0, NULL, "");
+		ck_assert_int_eq(paths_agree(b.text, b.len), 1);
+	}
+	/* an extra member (unknown, or a duplicate) at each position */
+	for (i = 0; i < sizeof(extras) / sizeof(extras[0]); i++) {
+		for (k = 0; k <= N_MEMBERS; k++) {
+			b.len = 0;
+			put(&b, "{");
+			for (r = 0; r <= N_MEMBERS; r++) {
+				if (r)
+					put(&b, ",");
+				if (r == k) {
+					put(&b, extras[i]);
+				} else {
+					size_t m = r < k ? r : r - 1;
+					put(&b, "\"");
+					put(&b, good_members[m][0]);
+					put(&b, "\":");
+					put(&b, good_members[m][1]);
+				}
+			}
+			put(&b, "}");
+			ck_assert_int_eq(paths_agree(b.text, b.len), 0);
+		}
+	}
+	/* the scanner took a fair share of the replaced values, and not all */
+	ck_assert_msg(fast > total / 5 && fast < total, "fast path took %zu of %zu", fast, total);
+}
+END_TEST
+
+/* Every byte of a good body replaced, deleted or doubled. */
+START_TEST(paths_agree_on_byte_mutations)
+{
+	static const unsigned char bytes[] = {
+		'"', '\\', ',', ':', '{', '}', '[', ']', ' ', '\t', '\n', '\r', '0', '1', '9', '-',
+		'+', '.', 'e', 'E', 'a', 'f', 'n', 't', 'u', 'Z', '_', 'A', '/', 0, 0x01, 0x0c,
+		0x1f, 0x7f, 0x80, 0xa9, 0xc3, 0xed, 0xff,
+	};
+	const char *src = _i ? "{\"v\":1,\"id\":" UUID_A ",\"kind\":\"retire\",\"federation\":\"f\","
+			       "\"region\":\"r\",\"node\":\"n\",\"service\":\"s\",\"key\":\"K\","
+			       "\"value\":null,\"public\":true,\"seq\":0,\"ttl_s\":30,"
+			       "\"ts\":\"2026-11-22T03:00:00Z\"}"
+			     : GOOD_BODY;
+	size_t len = strlen(src), i, k, fast = 0, total = 0;
+	char *m = malloc(len + 1);
+
+	for (i = 0; i < len; i++) {
+		for (k = 0; k < sizeof(bytes); k++) {
+			if ((unsigned char)src[i] == bytes[k])
+				continue;
+			memcpy(m, src, len);
+			m[i] = (char)bytes[k];
+			fast += (size_t)paths_agree(m, len);
+			total++;
+		}
+		memcpy(m, src, i);	/* deleted */
+		memcpy(m + i, src + i + 1, len - i - 1);
+		fast += (size_t)paths_agree(m, len - 1);
+		memcpy(m, src, i + 1);	/* doubled */
+		memcpy(m + i + 1, src + i, len - i);
+		fast += (size_t)paths_agree(m, len + 1);
+		total += 2;
+	}
+	ck_assert_msg(fast > total / 20 && fast < total, "fast path took %zu of %zu", fast, total);
+	free(m);
+}
+END_TEST
+
+/* Long strings: the scanner keeps 8192 bytes of strings with their NULs,
+ * then declines. The other strings of the body take 84 bytes before the
+ * value and 25 after it, so a value of 8082 bytes fills the buffer
+ * exactly and one of 8083 does not fit. */
+START_TEST(paths_agree_on_long_values)
+{
+	static const size_t sizes[] = {
+		0, 1, 4095, 4096, 4097, 7000, 8000, 8081, 8082, 8083, 8084, 8100, 9000, 60000,
+	};
+	struct body_buf *b = malloc(sizeof(*b));
+	size_t order[N_MEMBERS], i, k;
+	char *value = malloc(60003);
+
+	for (k = 0; k < N_MEMBERS; k++)
+		order[k] = k;
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		char *body;
+
+		value[0] = '"';
+		memset(value + 1, 'x', sizes[i]);
+		memcpy(value + 1 + sizes[i], "\"", 2);
+		/* build() is for short bodies; splice the value in by hand */
+		build(b, order, N_MEMBERS, 8, "@", "");
+		body = malloc(b->len + sizes[i] + 3);
+		char *at = memchr(b->text, '@', b->len);
+		size_t head = (size_t)(at - b->text);
+		memcpy(body, b->text, head);
+		memcpy(body + head, value, sizes[i] + 2);
+		memcpy(body + head + sizes[i] + 2, at + 1, b->len - head - 1);
+		ck_assert_int_eq(paths_agree(body, b->len - 1 + sizes[i] + 2), sizes[i] <= 8082);
+		free(body);
+	}
+	free(value);
+	free(b);
+}
+END_TEST
+
+/* Every data file, by both paths. */
+START_TEST(paths_agree_on_data_files)
+{
+	const char *root = getenv("PB_ROOT");
+	char path[4096];
+	size_t len = 0;
+	char *body;
+
+	snprintf(path, sizeof(path), "%s/tests/data/event/%s", root ? root : ".",
+		 data_files[_i].file);
+	body = slurp(path, &len);
+	ck_assert_msg(body != NULL, "cannot read %s", path);
+	paths_agree(body, len);
+	free(body);
+}
+END_TEST
+
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static Suite *event_suite(void)
@@ -877,6 +1347,17 @@ static Suite *event_suite(void)
 	tcase_add_test(tc, check_route_retire);
 	tcase_add_loop_test(tc, data_file, 0, N(data_files));
 	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("paths");
+	tcase_add_loop_test(tc, paths_agree_on_table, 0, N(path_bodies));
+	tcase_add_test(tc, paths_agree_on_odd_lengths);
+	tcase_add_test(tc, paths_agree_on_other_tests);
+	tcase_add_test(tc, paths_agree_on_reshaped_events);
+	tcase_add_loop_test(tc, paths_agree_on_byte_mutations, 0, 2);
+	tcase_add_test(tc, paths_agree_on_long_values);
+	tcase_add_loop_test(tc, paths_agree_on_data_files, 0, N(data_files));
+	tcase_set_timeout(tc, 300);	/* thousands of bodies, under valgrind too */
 	suite_add_tcase(s, tc);
 	return s;
 }
