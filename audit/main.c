@@ -16,6 +16,7 @@
 
 #include "audit-cli.h"
 #include "audit.h"
+#include "cli.h"
 #include "config.h"
 #include "log.h"
 #include "pbtime.h"
@@ -114,54 +115,18 @@ static const char short_usage[] =
 	"       " AU_PROG " [-c FILE | -d DB] [-v] export --jsonl\n"
 	"try '" AU_PROG " --help' for more\n";
 
-/* A usage error: what is wrong, the short usage, exit 64 (the same shape
- * in provbus-schema and provbus-publish). */
+/* A usage error: what is wrong, the short usage, exit 64 (lib/cli.h). */
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static int usage_error(const char *fmt, ...)
 {
 	va_list ap;
+	int rc;
 
-	fprintf(stderr, AU_PROG ": ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	rc = pb_cli_vusage(AU_PROG, short_usage, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n%s", short_usage);
-	return EX_USAGE;
-}
-
-/* The option getopt_long stopped at, as written: "--name" (without
- * "=value") when arg is the long option whose val is opt (or an unknown
- * long one: opt 0), else "-opt" (argv may hold several short options in
- * one word, "-vx", or the word before may be a long one). */
-static const char *option_text(const char *arg, int opt, char *buf, size_t size)
-{
-	size_t n = strcspn(arg, "=");
-	int is_long = 0;
-
-	if (!strncmp(arg, "--", 2)) {
-		is_long = opt == 0;
-		for (const struct option *o = long_opts; o->name && !is_long; o++)
-			is_long = o->val == opt && !strncmp(o->name, arg + 2, n - 2);
-	}
-	if (is_long)
-		snprintf(buf, size, "%.*s", (int)n, arg);
-	else
-		snprintf(buf, size, "-%c", opt);
-	return buf;
-}
-
-/* getopt_long returned c (':' or '?'): the usage error for it. */
-static int option_error(char **argv, int c)
-{
-	char text[64];
-
-	option_text(argv[optind - 1], optopt, text, sizeof(text));
-	if (c == ':')
-		return usage_error("option %s needs an argument", text);
-	if (optopt && text[1] == '-')
-		return usage_error("option %s takes no argument", text);
-	return usage_error("unknown option %s", text);
+	return rc;
 }
 
 /* A non-negative integer option value (ms). */
@@ -274,7 +239,7 @@ int main(int argc, char **argv)
 			o.has_throttle = 1;
 			break;
 		default:
-			return option_error(argv, c);
+			return pb_cli_option_error(AU_PROG, short_usage, long_opts, argv, c);
 		}
 	}
 	pb_log_init(AU_PROG, o.verbose);

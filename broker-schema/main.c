@@ -12,6 +12,7 @@
 #include <amqp.h>
 
 #include "apply.h"
+#include "cli.h"
 #include "config.h"
 #include "err.h"
 #include "log.h"
@@ -54,55 +55,18 @@ static const char short_usage[] =
 	"       provbus-schema export TOPOLOGY.json\n"
 	"try 'provbus-schema --help' for more\n";
 
-/* A usage error: what is wrong, the short usage, exit 64 (the same shape
- * in provbus-publish and provbus-audit). */
+/* A usage error: what is wrong, the short usage, exit 64 (lib/cli.h). */
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static int usage_error(const char *fmt, ...)
 {
 	va_list ap;
+	int rc;
 
-	fputs("provbus-schema: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	rc = pb_cli_vusage("provbus-schema", short_usage, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n%s", short_usage);
-	return EX_USAGE;
-}
-
-/* The option getopt_long stopped at, as written: "--name" (without
- * "=value") when argv[optind - 1] is the long option whose val is opt (or
- * an unknown long one: opt 0), else "-opt" (argv may hold several short
- * options in one word, "-vx", or the word before may be a long one). */
-static const char *option_text(const struct option *longopts, const char *arg, int opt,
-			       char *buf, size_t size)
-{
-	size_t n = strcspn(arg, "=");
-	int is_long = 0;
-
-	if (!strncmp(arg, "--", 2)) {
-		is_long = opt == 0;
-		for (const struct option *o = longopts; o->name && !is_long; o++)
-			is_long = o->val == opt && !strncmp(o->name, arg + 2, n - 2);
-	}
-	if (is_long)
-		snprintf(buf, size, "%.*s", (int)n, arg);
-	else
-		snprintf(buf, size, "-%c", opt);
-	return buf;
-}
-
-/* getopt_long returned c (':' or '?'): the usage error for it. */
-static int option_error(const struct option *longopts, char **argv, int c)
-{
-	char text[64];
-
-	option_text(longopts, argv[optind - 1], optopt, text, sizeof(text));
-	if (c == ':')
-		return usage_error("option %s needs an argument", text);
-	if (optopt && text[1] == '-')
-		return usage_error("option %s takes no argument", text);
-	return usage_error("unknown option %s", text);
+	return rc;
 }
 
 /* 1 if url names a vhost (a non-empty path) */
@@ -323,7 +287,7 @@ int main(int argc, char **argv)
 		case 'v': verbosity++; break;
 		case 'h': fputs(usage_text, stdout); goto out;
 		case 'V': printf("provbus-schema %s\n", PB_VERSION); goto out;
-		default: rc = option_error(longopts, argv, c); goto out;
+		default: rc = pb_cli_option_error("provbus-schema", short_usage, longopts, argv, c); goto out;
 		}
 	}
 	pb_log_init("provbus-schema", verbosity);

@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "cli.h"
 #include "config.h"
 #include "consumer.h"
 #include "control.h"
@@ -52,35 +53,17 @@ static const char short_usage[] =
 "       " PROG " [-c FILE] -n\n"
 "try '" PROG " --help' for more\n";
 
-/* A usage error: what is wrong, the short usage, exit 64 (the shape of
- * every provbus program). */
+/* A usage error: what is wrong, the short usage, exit 64 (lib/cli.h). */
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...)
 {
 	va_list ap;
+	int rc;
 
-	fputs(PROG ": ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	rc = pb_cli_vusage(PROG, short_usage, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n%s", short_usage);
-	return EX_USAGE;
-}
-
-/* getopt_long returned c (':' or '?') for the word argv[optind - 1]. */
-static int option_error(int c, const char *word)
-{
-	char text[64];
-
-	if (!strncmp(word, "--", 2))
-		snprintf(text, sizeof(text), "%.*s", (int)strcspn(word, "="), word);
-	else
-		snprintf(text, sizeof(text), "-%c", optopt);
-	if (c == ':')
-		return usage_error("option %s needs an argument", text);
-	if (text[1] == '-' && strchr(word, '='))
-		return usage_error("option %s takes no argument", text);
-	return usage_error("unknown option %s", text);
+	return rc;
 }
 
 static int fail(const struct pb_err *e)
@@ -195,7 +178,7 @@ int main(int argc, char **argv)
 			prometheus = 1;
 			break;
 		default:
-			return option_error(opt, argv[optind - 1]);
+			return pb_cli_option_error(PROG, short_usage, longopts, argv, opt);
 		}
 	}
 	if (optind < argc)

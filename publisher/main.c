@@ -34,6 +34,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "config.h"
 #include "err.h"
 #include "event.h"
@@ -179,41 +180,6 @@ static int usage_error(const char *msg)
 {
 	fprintf(stderr, PROG ": %s\n%s", msg, short_usage);
 	return EX_USAGE;
-}
-
-/* The option getopt_long stopped at, as written: "--name" (without
- * "=value") when arg is the long option whose val is opt (or an unknown
- * long one: opt 0), else "-opt" (argv may hold several short options in
- * one word, "-vx", or the word before may be a long one). */
-static const char *option_text(const struct option *longopts, const char *arg, int opt,
-			       char *buf, size_t size)
-{
-	size_t n = strcspn(arg, "=");
-	int is_long = 0;
-
-	if (!strncmp(arg, "--", 2)) {
-		is_long = opt == 0;
-		for (const struct option *o = longopts; o->name && !is_long; o++)
-			is_long = o->val == opt && !strncmp(o->name, arg + 2, n - 2);
-	}
-	if (is_long)
-		snprintf(buf, size, "%.*s", (int)n, arg);
-	else
-		snprintf(buf, size, "-%c", opt);
-	return buf;
-}
-
-/* getopt_long returned c (':' or '?'): the message for it, in err. */
-static int option_error(const struct option *longopts, char **argv, int c, struct pb_err *err)
-{
-	char text[64];
-
-	option_text(longopts, argv[optind - 1], optopt, text, sizeof(text));
-	if (c == ':')
-		return pb_err_set(err, EX_USAGE, "option %s needs an argument", text);
-	if (optopt && text[1] == '-')
-		return pb_err_set(err, EX_USAGE, "option %s takes no argument", text);
-	return pb_err_set(err, EX_USAGE, "unknown option %s", text);
 }
 
 /* ---- building the events ---- */
@@ -770,8 +736,8 @@ int main(int argc, char **argv)
 		case 'h': usage(stdout); return 0;
 		case 'V': printf(PROG " %s\n", PB_VERSION); return 0;
 		default:
-			option_error(longopts, argv, c, &err);
-			goto usage_err;
+			rc = pb_cli_option_error(PROG, short_usage, longopts, argv, c);
+			goto out;
 		}
 	}
 	pb_log_init(PROG, o.verbose);

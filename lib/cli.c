@@ -1,0 +1,63 @@
+/* cli.c — the usage errors of every provbus program (cli.h). */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+
+int pb_cli_vusage(const char *prog, const char *usage, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "%s: ", prog);
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n%s", usage);
+	return EX_USAGE;
+}
+
+static int cli_usage(const char *prog, const char *usage, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int cli_usage(const char *prog, const char *usage, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = pb_cli_vusage(prog, usage, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* The option getopt_long stopped at, as written: "--name" (without
+ * "=value") when arg is the long option whose val is opt (or an unknown
+ * long one: opt 0), else "-opt" (argv may hold several short options in
+ * one word, "-vx", or the word before may be a long one). */
+static const char *option_text(const struct option *longopts, const char *arg, int opt,
+			       char *buf, size_t size)
+{
+	size_t n = strcspn(arg, "=");
+	int is_long = 0;
+
+	if (!strncmp(arg, "--", 2)) {
+		is_long = opt == 0;
+		for (const struct option *o = longopts; o->name && !is_long; o++)
+			is_long = o->val == opt && !strncmp(o->name, arg + 2, n - 2);
+	}
+	if (is_long)
+		snprintf(buf, size, "%.*s", (int)n, arg);
+	else
+		snprintf(buf, size, "-%c", opt);
+	return buf;
+}
+
+int pb_cli_option_error(const char *prog, const char *usage, const struct option *longopts,
+			char **argv, int c)
+{
+	char text[64];
+
+	option_text(longopts, argv[optind - 1], optopt, text, sizeof(text));
+	if (c == ':')
+		return cli_usage(prog, usage, "option %s needs an argument", text);
+	if (optopt && text[1] == '-')
+		return cli_usage(prog, usage, "option %s takes no argument", text);
+	return cli_usage(prog, usage, "unknown option %s", text);
+}
