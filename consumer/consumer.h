@@ -119,6 +119,7 @@ struct cs_acks {
 struct cs_rec {
 	struct pb_audit_event row;	/* strings owned, except verdict/source/kind */
 	int live_changed;		/* it changed the live providers of its key */
+	int exact;			/* row.changed is known (not set by cs_values_resolve) */
 	int prov_op;			/* 0 none, 1 upsert, 2 delete */
 	int pv_public, pv_tombstone;
 	int64_t pv_seq, pv_expires_at, pv_updated_at;

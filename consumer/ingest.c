@@ -314,7 +314,7 @@ void cs_values_resolve(struct consumer *c, int64_t now)
 	for (i = c->dirty_from; any && i < c->n_pend; i++) {
 		struct cs_rec *r = &c->pend[i];
 
-		if (!r->live_changed)
+		if (!r->live_changed || r->exact)
 			continue;
 		for (k = 0; k < c->n_dirty; k++)
 			if (!strcmp(r->row.key, c->dirty_keys[k]))
@@ -575,16 +575,27 @@ static enum pb_verdict judge(struct consumer *c, const struct pb_event *ev, int 
 			     int redelivered, const char *source, const char *exchange,
 			     const char *routing_key, int64_t now, int64_t apply_now)
 {
-	int live_changed = 0, changed = 0;
+	int live_changed = 0, changed = 0, exact = 1, delta = -1;
 	enum pb_verdict v;
 	struct cs_rec *r;
 
+	if (!seen && key_providers(c, ev->key) <= CS_EXACT_MAX)
+		delta = pb_providers_value_change(c->prov, ev, &c->conf.filter,
+						  c->conf.cfg->consumer.public_only);
+	else if (!seen)
+		exact = 0;
 	v = pb_providers_apply(c->prov, ev, seen, &c->conf.filter, apply_now, &live_changed);
 	live_changed = v == PB_VERDICT_APPLIED && live_changed;
-	if (live_changed && key_providers(c, ev->key) > CS_EXACT_MAX) {
+	if (live_changed && !exact) {
 		mark_dirty(c, ev->key);	/* changed is set by cs_values_resolve */
+	} else if (live_changed && delta >= 0) {
+		/* exact, and the values are computed once per pump */
+		if ((changed = delta))
+			mark_dirty(c, ev->key);
 	} else if (live_changed) {
-		if (is_dirty(c, ev->key))	/* it just shrank below the limit */
+		/* the key's values go from none to some or back: the statics
+		 * may make that no change; computed now */
+		if (is_dirty(c, ev->key))
 			cs_values_resolve(c, now);
 		if ((changed = values_update_key(c, ev->key)))
 			cs_debounce_change(c, now, PB_REASON_CHANGE);
@@ -605,6 +616,7 @@ static enum pb_verdict judge(struct consumer *c, const struct pb_event *ev, int 
 	r->row.exchange = dup_or_null(exchange);
 	r->row.routing_key = dup_or_null(routing_key);
 	r->live_changed = live_changed;
+	r->exact = exact;
 	r->row.changed = changed;
 	if (v == PB_VERDICT_APPLIED) {
 		r->prov_op = 1;

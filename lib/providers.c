@@ -655,6 +655,46 @@ static int kv_cmp(const void *a, const void *b)
 	return c ? c : strcmp(x->value, y->value);
 }
 
+/* 1 when pv counts in its key's live values */
+static int is_live(const struct pb_provider *pv, const struct pb_filter *f, int public_only)
+{
+	return !pv->tombstone && (!public_only || pv->public) && region_accepted(f, pv->region);
+}
+
+static int value_is(const char *s, const struct pb_event *ev)
+{
+	return strlen(s) == ev->value_len && !memcmp(s, ev->value, ev->value_len);
+}
+
+int pb_providers_value_change(const struct pb_providers *p, const struct pb_event *ev,
+			      const struct pb_filter *f, int public_only)
+{
+	struct tuple t = { ev->federation, ev->region, ev->node, ev->service, ev->key };
+	const char *old = NULL;
+	size_t pos, i, others = 0;
+	int new_live, others_old = 0, others_new = 0;
+
+	if (find(p, &t, &pos) && is_live(&p->items[pos]->pv, f, public_only))
+		old = p->items[pos]->pv.value;
+	new_live = ev->kind == PB_KIND_PROVIDES && ev->has_value && (!public_only || ev->public) &&
+		   region_accepted(f, ev->region);
+	for (i = key_lower_bound(p, ev->key); i < p->n && !strcmp(p->items[i]->pv.key, ev->key);
+	     i++) {
+		const struct pb_provider *pv = &p->items[i]->pv;
+
+		if (!is_live(pv, f, public_only) || (old && pv->value == old))
+			continue;	/* not live, or the event's own provider */
+		others++;
+		others_old |= old && !strcmp(pv->value, old);
+		others_new |= new_live && value_is(pv->value, ev);
+	}
+	if (!others && !!old != new_live)
+		return -1;	/* none <-> some: the statics decide */
+	if (old && new_live && value_is(old, ev))
+		return 0;	/* the same value stays */
+	return (old && !others_old) || (new_live && !others_new);
+}
+
 int pb_providers_values(const struct pb_providers *p, const struct pb_want *wants, size_t n_wants,
 			const struct pb_filter *f, const struct pb_static *statics,
 			size_t n_statics, int public_only, struct pb_kv **out, size_t *n_out)

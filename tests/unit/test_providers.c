@@ -574,6 +574,68 @@ START_TEST(test_random_model)
 }
 END_TEST
 
+/* pb_providers_value_change, before each event, against the values
+ * pb_providers_values computes before and after it: a random stream over
+ * a few nodes, values, regions and public flags, with retires, in both
+ * public_only modes, with and without a static for the key. */
+static char *joined(const struct pb_providers *p, const struct pb_want *w,
+		    const struct pb_filter *f, const struct pb_static *st, size_t n_st,
+		    int public_only)
+{
+	struct pb_kv *kv;
+	size_t n;
+	char *out;
+
+	ck_assert_int_eq(pb_providers_values(p, w, 1, f, st, n_st, public_only, &kv, &n), 0);
+	out = strdup(n ? kv[0].value : "(absent)");
+	pb_kv_free_array(kv, n);
+	return out;
+}
+
+START_TEST(test_value_change_model)
+{
+	static const char *const vals[] = { "http://a", "http://b", "http://c" };
+	static const char *const regions[] = { "us-east-1", "eu-west-1" };
+	const struct pb_want w = { "API", "API_URL", NULL };
+	const struct pb_static st = { (char *)"API_URL", (char *)"http://b" };
+	const int public_only = _i & 1, with_static = _i >> 1;
+	struct pb_providers *p = pb_providers_new();
+	uint32_t rng = 777u + (uint32_t)_i;
+	int64_t seq = 0;
+	int counts[3] = { 0 };	/* -1, 0, 1 answers: each must occur */
+
+	for (int step = 0; step < 4000; step++) {
+		struct pb_event ev;
+		char node[8], *before, *after;
+		int delta, changed = 0;
+		enum pb_verdict v;
+
+		rng = rng * 1103515245u + 12345u;
+		snprintf(node, sizeof(node), "n%u", (rng >> 8) % 5);
+		ev = make_event((rng >> 4) % 4 ? PB_KIND_PROVIDES : PB_KIND_RETIRE, "sg",
+				regions[(rng >> 12) % 2], node, "svc", "API_URL",
+				vals[(rng >> 16) % 3], (rng >> 20) % 3 != 0, ++seq, 0);
+		before = joined(p, &w, &filter_us, &st, with_static, public_only);
+		delta = pb_providers_value_change(p, &ev, &filter_us, public_only);
+		v = pb_providers_apply(p, &ev, 0, &filter_us, 0, &changed);
+		after = joined(p, &w, &filter_us, &st, with_static, public_only);
+		if (v == PB_VERDICT_APPLIED && changed) {
+			counts[delta + 1]++;
+			if (delta >= 0)
+				ck_assert_msg(delta == (strcmp(before, after) != 0),
+					      "step %d: %s -> %s, said %d", step, before, after,
+					      delta);
+		} else {
+			ck_assert_str_eq(before, after);
+		}
+		free(before);
+		free(after);
+	}
+	ck_assert(counts[0] > 0 && counts[1] > 0 && counts[2] > 0);
+	pb_providers_free(p);
+}
+END_TEST
+
 static Suite *providers_suite(void)
 {
 	Suite *s = suite_create("providers");
@@ -591,6 +653,7 @@ static Suite *providers_suite(void)
 	tcase_add_test(tc, test_verdict_names);
 	tcase_add_test(tc, test_many);
 	tcase_add_test(tc, test_random_model);
+	tcase_add_loop_test(tc, test_value_change_model, 0, 4);
 	suite_add_tcase(s, tc);
 	return s;
 }
