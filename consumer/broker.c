@@ -38,6 +38,13 @@
 #define HIST_CHANNEL 2
 #define LIVE_CHANNEL PB_CHANNEL
 #define PUMP_BUDGET 4096	/* frames per pump, so timers and control still run */
+/* rabbitmq-c decodes every frame into a pool of frame_max (128 KiB)
+ * pages that it reuses but never frees while the connection lives: its
+ * size is the most frames decoded between two amqp_maybe_release_buffers.
+ * Releasing once a pump let a drain grow it to 36 pages (4.6 MB of the
+ * daemon's anonymous memory, kept for good); every RELEASE_FRAMES frames
+ * it stays at one or two. Safe at any frame: messages are copied out. */
+#define RELEASE_FRAMES 256
 #define HIST_PROBE_TAG "provbus-history-probe"
 
 static amqp_connection_state_t cn(struct consumer *c)
@@ -875,6 +882,9 @@ void cs_broker_pump(struct consumer *c)
 		/* a full batch commits (and acks) at once: prefetch stays flowing */
 		if (c->n_pend >= CS_BATCH_MAX)
 			cs_flush(c, 0);
+		if ((PUMP_BUDGET - budget) % RELEASE_FRAMES == 0 && connected(c) &&
+		    !amqp_frames_enqueued(cn(c)))
+			amqp_maybe_release_buffers(cn(c));
 	}
 	cs_values_resolve(c, pb_now_ms());
 	if (connected(c) && !amqp_frames_enqueued(cn(c)))
