@@ -661,9 +661,29 @@ static int is_live(const struct pb_provider *pv, const struct pb_filter *f, int 
 	return !pv->tombstone && (!public_only || pv->public) && region_accepted(f, pv->region);
 }
 
-static int value_is(const char *s, const struct pb_event *ev)
+/* 1 when f accepts every region ("*", or no filter) */
+static int all_regions(const struct pb_filter *f)
 {
-	return strlen(s) == ev->value_len && !memcmp(s, ev->value, ev->value_len);
+	for (size_t i = 0; f && i < f->n_regions; i++)
+		if (!strcmp(f->regions[i], "*"))
+			return 1;
+	return !f;
+}
+
+/* The end of key's providers, from their first one. */
+static size_t key_upper_bound(const struct pb_providers *p, size_t lo, const char *key)
+{
+	size_t hi = p->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(p->items[mid]->pv.key, key) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 int pb_providers_value_change(const struct pb_providers *p, const struct pb_event *ev,
@@ -671,26 +691,30 @@ int pb_providers_value_change(const struct pb_providers *p, const struct pb_even
 {
 	struct tuple t = { ev->federation, ev->region, ev->node, ev->service, ev->key };
 	const char *old = NULL;
-	size_t pos, i, others = 0;
-	int new_live, others_old = 0, others_new = 0;
+	size_t pos, i, end, others = 0;
+	int new_live, others_old = 0, others_new = 0, all = all_regions(f);
 
 	if (find(p, &t, &pos) && is_live(&p->items[pos]->pv, f, public_only))
 		old = p->items[pos]->pv.value;
+	/* (a value never holds a NUL: ev->value is a C string) */
 	new_live = ev->kind == PB_KIND_PROVIDES && ev->has_value && (!public_only || ev->public) &&
 		   region_accepted(f, ev->region);
-	for (i = key_lower_bound(p, ev->key); i < p->n && !strcmp(p->items[i]->pv.key, ev->key);
-	     i++) {
+	i = key_lower_bound(p, ev->key);
+	for (end = key_upper_bound(p, i, ev->key); i < end; i++) {
 		const struct pb_provider *pv = &p->items[i]->pv;
 
-		if (!is_live(pv, f, public_only) || (old && pv->value == old))
+		if (pv->tombstone || (public_only && !pv->public) || (old && pv->value == old) ||
+		    (!all && !region_accepted(f, pv->region)))
 			continue;	/* not live, or the event's own provider */
 		others++;
-		others_old |= old && !strcmp(pv->value, old);
-		others_new |= new_live && value_is(pv->value, ev);
+		if (old && !others_old)
+			others_old = !strcmp(pv->value, old);
+		if (new_live && !others_new)
+			others_new = !strcmp(pv->value, ev->value);
 	}
 	if (!others && !!old != new_live)
 		return -1;	/* none <-> some: the statics decide */
-	if (old && new_live && value_is(old, ev))
+	if (old && new_live && !strcmp(old, ev->value))
 		return 0;	/* the same value stays */
 	return (old && !others_old) || (new_live && !others_new);
 }
