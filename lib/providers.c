@@ -23,7 +23,19 @@
 struct entry {
 	struct pb_provider pv;
 	size_t heap_slot;	/* index in the lease heap, NO_SLOT when not there */
+	uint32_t vhash;		/* value_hash(pv.value), 0 for a tombstone */
 };
+
+/* FNV-1a of a value: pb_providers_value_change compares these before the
+ * strings (many values share a long "http://10.x.y." prefix) */
+static uint32_t value_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; s && *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
 
 struct seq_entry {
 	char federation[PB_IDENT_MAX + 1];
@@ -488,6 +500,7 @@ enum pb_verdict pb_providers_apply(struct pb_providers *p, const struct pb_event
 			       strcmp(e->pv.value, value) != 0;
 		free(e->pv.value);
 		e->pv.value = value;
+		e->vhash = value_hash(value);
 		value = NULL;
 		e->pv.public = ev->public != 0;
 		e->pv.tombstone = 0;
@@ -496,6 +509,7 @@ enum pb_verdict pb_providers_apply(struct pb_providers *p, const struct pb_event
 		live_changed = !e->pv.tombstone;
 		free(e->pv.value);
 		e->pv.value = NULL;
+		e->vhash = 0;
 		e->pv.tombstone = 1;
 		e->pv.expires_at = PB_TIME_NEVER;
 	}
@@ -535,6 +549,7 @@ int pb_providers_put(struct pb_providers *p, const struct pb_provider *pv)
 		goto out;
 	free(e->pv.value);
 	e->pv.value = value;
+	e->vhash = value_hash(value);
 	value = NULL;
 	e->pv.public = pv->public != 0;
 	e->pv.seq = pv->seq;
@@ -693,24 +708,28 @@ int pb_providers_value_change(const struct pb_providers *p, const struct pb_even
 	const char *old = NULL;
 	size_t pos, i, end, others = 0;
 	int new_live, others_old = 0, others_new = 0, all = all_regions(f);
+	uint32_t old_hash = 0, new_hash = value_hash(ev->value);
 
-	if (find(p, &t, &pos) && is_live(&p->items[pos]->pv, f, public_only))
+	if (find(p, &t, &pos) && is_live(&p->items[pos]->pv, f, public_only)) {
 		old = p->items[pos]->pv.value;
+		old_hash = p->items[pos]->vhash;
+	}
 	/* (a value never holds a NUL: ev->value is a C string) */
 	new_live = ev->kind == PB_KIND_PROVIDES && ev->has_value && (!public_only || ev->public) &&
 		   region_accepted(f, ev->region);
 	i = key_lower_bound(p, ev->key);
 	for (end = key_upper_bound(p, i, ev->key); i < end; i++) {
-		const struct pb_provider *pv = &p->items[i]->pv;
+		const struct entry *e = p->items[i];
+		const struct pb_provider *pv = &e->pv;
 
 		if (pv->tombstone || (public_only && !pv->public) || (old && pv->value == old) ||
 		    (!all && !region_accepted(f, pv->region)))
 			continue;	/* not live, or the event's own provider */
 		others++;
 		if (old && !others_old)
-			others_old = !strcmp(pv->value, old);
+			others_old = e->vhash == old_hash && !strcmp(pv->value, old);
 		if (new_live && !others_new)
-			others_new = !strcmp(pv->value, ev->value);
+			others_new = e->vhash == new_hash && !strcmp(pv->value, ev->value);
 	}
 	if (!others && !!old != new_live)
 		return -1;	/* none <-> some: the statics decide */
