@@ -140,7 +140,7 @@ LONG="t-demo t-reliability-short t-consumer-reconnect t-security-tls t-consumer-
 # t-publish-outage sets a memory alarm on the shared broker (broker-wide:
 # every publisher of every vhost is blocked meanwhile), so it runs alone
 # too, before the bench.
-SERIAL="t-publish-outage t-bench-quick"
+SERIAL="t-publish-outage t-consumer-alarm t-bench-quick"
 run_integration() {
 	local t name jobs=${PB_JOBS:-4} running=() order=() l
 	start_broker || return
