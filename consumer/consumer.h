@@ -87,6 +87,13 @@ struct cs_seen *cs_seen_new(size_t capacity);
 void cs_seen_free(struct cs_seen *s);
 int cs_seen_has(const struct cs_seen *s, const char *id);
 void cs_seen_add(struct cs_seen *s, const char *id);	/* evicts the oldest when full */
+/* the highest seq the audit log holds per (node, service): seen.c */
+struct cs_marks;
+struct cs_marks *cs_marks_new(void);
+void cs_marks_free(struct cs_marks *m);
+int cs_marks_get(const struct cs_marks *m, const char *node, const char *service, int64_t *max);
+void cs_marks_set(struct cs_marks *m, const char *node, const char *service, int64_t max);
+void cs_marks_raise(struct cs_marks *m, const char *node, const char *service, int64_t seq);
 
 /* ---- the daemon ---- */
 
@@ -159,6 +166,7 @@ struct consumer {
 	/* providers and values */
 	struct pb_providers *prov;
 	struct cs_seen *seen;
+	struct cs_marks *marks;
 	struct pb_kv *values;		/* current, sorted by env */
 	size_t n_values;
 	const char *dirty_keys[64];	/* keys whose providers changed since the */

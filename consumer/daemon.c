@@ -575,8 +575,9 @@ static int daemon_init(struct consumer *c, struct pb_err *err)
 		return -1;
 	c->prov = pb_providers_new();
 	c->seen = cs_seen_new(SEEN_CAPACITY);
+	c->marks = cs_marks_new();
 	c->sess = new_session(c->conf.cfg);
-	if (!c->prov || !c->seen || !c->sess)
+	if (!c->prov || !c->seen || !c->marks || !c->sess)
 		return pb_err_set(err, EX_OSERR, "out of memory");
 	if (cs_catchup_load(c, err) < 0 || cs_restore(c, err) < 0 || cs_runs_init(c, err) < 0)
 		return -1;
@@ -617,6 +618,7 @@ static void daemon_release(struct consumer *c)
 	pb_kv_free_array(c->ok_values, c->n_ok_values);
 	pb_providers_free(c->prov);
 	cs_seen_free(c->seen);
+	cs_marks_free(c->marks);
 	pb_audit_writer_free(c->aw);
 	if (c->db)
 		pb_audit_close(c->db);

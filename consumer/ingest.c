@@ -603,6 +603,7 @@ static enum pb_verdict judge(struct consumer *c, const struct pb_event *ev, int 
 	c->counts[v]++;
 	if (v != PB_VERDICT_DUPLICATE)
 		cs_seen_add(c->seen, ev->id);
+	cs_marks_raise(c->marks, ev->node, ev->service, ev->seq);
 	r = rec_new(c);
 	if (!r) {
 		pb_log_err("out of memory for an audit row: event id=%s", ev->id);
@@ -638,6 +639,8 @@ static int seen_before(struct consumer *c, const struct pb_event *ev)
 	struct pb_err e = PB_ERR_INIT;
 	int r;
 
+	int64_t max;
+
 	if (cs_seen_has(c->seen, ev->id))
 		return 1;
 	/* inside the batch's transaction: one file lock for all the lookups
@@ -645,6 +648,15 @@ static int seen_before(struct consumer *c, const struct pb_event *ev)
 	 * event); the commit ends it */
 	if (pb_audit_begin_read(c->aw, &e) < 0)
 		cs_log_db_error(c, &e);
+	/* above the highest seq of its (node, service): new (seen.c) */
+	if (!cs_marks_get(c->marks, ev->node, ev->service, &max)) {
+		if (pb_audit_max_seq(c->aw, ev->node, ev->service, &max, &e) == 0)
+			cs_marks_set(c->marks, ev->node, ev->service, max);
+		else
+			max = INT64_MAX;	/* unknown: look the id up */
+	}
+	if (ev->seq > max)
+		return 0;
 	r = pb_audit_seen(c->aw, ev->node, ev->service, ev->seq, ev->id, &e);
 	if (r < 0) {
 		/* judging it again is harmless: applying an event twice

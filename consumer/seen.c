@@ -8,10 +8,12 @@
  * The capacity must exceed the rows one batch can hold, so no id of an
  * uncommitted row is ever evicted. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "consumer.h"
+#include "names.h"
 
 #define SEEN_ID_MAX 64
 
@@ -104,4 +106,108 @@ void cs_seen_add(struct cs_seen *s, const char *id)
 	sl->used = 1;
 	s->buckets[sl->bucket] = i;
 	s->head = (s->head + 1) % s->cap;
+}
+
+/* ---- the seq marks ----
+ *
+ * In front of the same lookup: a duplicate repeats the node, service and
+ * seq of its first copy, so an event whose seq is above every seq the
+ * audit log holds for its (node, service) cannot be one. A mark is that
+ * highest seq, read from the log once (pb_audit_max_seq) and raised by
+ * every event judged after; an event above its mark needs no lookup,
+ * which is every event of a node announcing in order. A mark is only
+ * ever created from the log and only ever raised, so it is never below
+ * the truth (rows not committed yet are in the id cache, asked first).
+ * Fixed memory: at most MARKS_CAP marks, all dropped when the table is
+ * 3/4 full (they are read again when needed). */
+#define MARKS_CAP 1024
+#define MARK_KEY_MAX (PB_IDENT_MAX + PB_SERVICE_MAX + 2)
+
+struct mark {
+	char *key;		/* "NODE\nSERVICE", NULL for a free slot */
+	int64_t max;
+};
+
+struct cs_marks {
+	struct mark slots[MARKS_CAP];
+	size_t n;
+};
+
+struct cs_marks *cs_marks_new(void)
+{
+	return calloc(1, sizeof(struct cs_marks));
+}
+
+static void marks_clear(struct cs_marks *m)
+{
+	for (size_t i = 0; i < MARKS_CAP; i++) {
+		free(m->slots[i].key);
+		m->slots[i].key = NULL;
+	}
+	m->n = 0;
+}
+
+void cs_marks_free(struct cs_marks *m)
+{
+	if (!m)
+		return;
+	marks_clear(m);
+	free(m);
+}
+
+/* The slot of (node, service): its mark, or the free slot where it
+ * would go; NULL when the key does not fit. */
+static struct mark *mark_slot(const struct cs_marks *m, const char *node, const char *service,
+			      char *key)
+{
+	int n = snprintf(key, MARK_KEY_MAX, "%s\n%s", node, service);
+	size_t i;
+
+	if (n < 0 || n >= MARK_KEY_MAX)
+		return NULL;
+	for (i = hash(key) % MARKS_CAP;; i = (i + 1) % MARKS_CAP) {
+		const struct mark *s = &m->slots[i];
+
+		if (!s->key || !strcmp(s->key, key))
+			return (struct mark *)s;	/* never full: cleared at 3/4 */
+	}
+}
+
+int cs_marks_get(const struct cs_marks *m, const char *node, const char *service, int64_t *max)
+{
+	char key[MARK_KEY_MAX];
+	const struct mark *s = mark_slot(m, node, service, key);
+
+	if (!s || !s->key)
+		return 0;
+	*max = s->max;
+	return 1;
+}
+
+void cs_marks_set(struct cs_marks *m, const char *node, const char *service, int64_t max)
+{
+	char key[MARK_KEY_MAX];
+	struct mark *s = mark_slot(m, node, service, key);
+
+	if (!s)
+		return;
+	if (!s->key) {
+		if (m->n + 1 > MARKS_CAP * 3 / 4) {
+			marks_clear(m);
+			s = mark_slot(m, node, service, key);
+		}
+		if (!(s->key = strdup(key)))
+			return;
+		m->n++;
+	}
+	s->max = max;
+}
+
+void cs_marks_raise(struct cs_marks *m, const char *node, const char *service, int64_t seq)
+{
+	char key[MARK_KEY_MAX];
+	struct mark *s = mark_slot(m, node, service, key);
+
+	if (s && s->key && seq > s->max)
+		s->max = seq;
 }

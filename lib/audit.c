@@ -208,7 +208,7 @@ void pb_audit_close(sqlite3 *db)
  * a few rows per event, and preparing costs more than the insert. */
 
 enum audit_stmt {
-	ST_BEGIN, ST_BEGIN_READ, ST_COMMIT, ST_ADD_EVENT, ST_SEEN, ST_MAX_EVENT,
+	ST_BEGIN, ST_BEGIN_READ, ST_COMMIT, ST_ADD_EVENT, ST_SEEN, ST_MAX_SEQ, ST_MAX_EVENT,
 	ST_PUT_PROVIDER, ST_DEL_PROVIDER, ST_EACH_PROVIDER, ST_ADD_NOTE, ST_ADD_PARAMS,
 	ST_ADD_RUN, ST_LINK_EVENTS, ST_FINISH_RUN, ST_NOTIFY, ST_RUNNING_RUNS, ST_INTERRUPT,
 	ST_LAST_OK, ST_STARTS, ST_LAST_RUN, ST_META_GET, ST_META_SET, ST_META_DEL,
@@ -227,6 +227,11 @@ static const char *const audit_sql[ST__COUNT] = {
 	[ST_SEEN] =
 		"SELECT 1 FROM events WHERE node = ? AND service = ? AND seq = ? AND msg_id = ?"
 		" AND verdict <> 'invalid' LIMIT 1",
+	/* the terms of events_dedupe's WHERE, so that the index serves it:
+	 * one seek to the end of (node, service) */
+	[ST_MAX_SEQ] =
+		"SELECT seq FROM events WHERE node = ? AND service = ? AND verdict <> 'invalid'"
+		" ORDER BY seq DESC LIMIT 1",
 	[ST_MAX_EVENT] = "SELECT COALESCE(MAX(id), 0) FROM events",
 	[ST_PUT_PROVIDER] =
 		"INSERT OR REPLACE INTO providers(federation, region, node, service, key, value,"
@@ -461,6 +466,22 @@ int pb_audit_seen(struct pb_audit_writer *w, const char *node, const char *servi
 	found = audit_row(w, st, "looking up an event id", err);
 	sqlite3_reset(st);
 	return found;
+}
+
+int pb_audit_max_seq(struct pb_audit_writer *w, const char *node, const char *service,
+		     int64_t *max, struct pb_err *err)
+{
+	sqlite3_stmt *st = audit_stmt(w, ST_MAX_SEQ, err);
+	int found;
+
+	if (!st)
+		return -1;
+	bind_text(st, 1, node);
+	bind_text(st, 2, service);
+	found = audit_row(w, st, "looking up the last seq of a node", err);
+	*max = found > 0 ? sqlite3_column_int64(st, 0) : INT64_MIN;
+	sqlite3_reset(st);
+	return found < 0 ? -1 : 0;
 }
 
 /* Runs a one-integer query; -1 on error. */

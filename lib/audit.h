@@ -137,6 +137,10 @@ int64_t pb_audit_add_event(struct pb_audit_writer *w, const struct pb_audit_even
  * error. */
 int pb_audit_seen(struct pb_audit_writer *w, const char *node, const char *service, int64_t seq,
 		  const char *msg_id, struct pb_err *err);
+/* The highest seq of the rows that are not invalid for (node, service)
+ * into *max (INT64_MIN for none); 0, or -1 on error. */
+int pb_audit_max_seq(struct pb_audit_writer *w, const char *node, const char *service,
+		     int64_t *max, struct pb_err *err);
 /* The highest events.id (0 for none), or -1. */
 int64_t pb_audit_max_event_id(struct pb_audit_writer *w, struct pb_err *err);
 

@@ -159,5 +159,19 @@ is "$(pbc_status -c .bound_keys)" '["API_URL"]' "the dropped key is no longer bo
 pbc_wait_rows 1 "node = 'api-07'"; ok $? "a bound event arrives"
 sleep 0.3
 is "$(pbc_sql "SELECT COUNT(*) FROM events WHERE node = 'cache-3'")" 0 "the unbound key no longer reaches the queue"
+
+# --- a copy of an old event, judged by the first daemon: this one has
+# never seen its id, and 3,000 events of other nodes pass first (more
+# than its id cache holds). The audit log knows the copy, and the mark of
+# api-01's highest seq (seen.c, read from the log) sends it to the lookup.
+pbc_gen 3000 40 API_URL us-east-1 | pbc_pub
+pbc_wait_rows 3000 "node LIKE 'node-%'"; ok $? "3,000 events from 40 other nodes"
+{ pbc_ev provides us-east-1 api-01 api API_URL http://10.0.0.1:80 5 0 "$ID1"
+  pbc_ev provides us-east-1 api-01 api API_URL http://10.0.0.1:80 4 0 "$ID1"
+  pbc_ev provides us-east-1 api-01 api API_URL http://10.0.0.1:80 6
+} | pbc_pub
+pbc_wait_rows 6 "node = 'api-01'"; ok $? "an old copy, the same id with another seq, a new event"
+is "$(pbc_sql "SELECT group_concat(verdict, ' ') FROM (SELECT verdict FROM events WHERE node = 'api-01' ORDER BY id)")" \
+	"applied duplicate stale duplicate stale applied" "(the three of the start, then) old copy: duplicate; same id, older seq: stale; next seq: applied"
 pbc_stop; is "$CRC" 0 "exit 0"
 pb_done
