@@ -244,14 +244,6 @@ void cs_key_range(const struct consumer *c, const char *key, size_t *first, size
 	*end = lo;
 }
 
-static size_t key_providers(const struct consumer *c, const char *key)
-{
-	size_t first, end;
-
-	cs_key_range(c, key, &first, &end);
-	return end - first;
-}
-
 static int is_dirty(const struct consumer *c, const char *key)
 {
 	for (size_t i = 0; i < c->n_dirty; i++)
@@ -575,15 +567,14 @@ static enum pb_verdict judge(struct consumer *c, const struct pb_event *ev, int 
 			     int redelivered, const char *source, const char *exchange,
 			     const char *routing_key, int64_t now, int64_t apply_now)
 {
-	int live_changed = 0, changed = 0, exact = 1, delta = -1;
+	int live_changed = 0, changed = 0, exact, delta = -1;
 	enum pb_verdict v;
 	struct cs_rec *r;
 
-	if (!seen && key_providers(c, ev->key) <= CS_EXACT_MAX)
+	if (!seen)
 		delta = pb_providers_value_change(c->prov, ev, &c->conf.filter,
-						  c->conf.cfg->consumer.public_only);
-	else if (!seen)
-		exact = 0;
+						  c->conf.cfg->consumer.public_only, CS_EXACT_MAX);
+	exact = delta != -2;	/* past CS_EXACT_MAX providers: once per pump */
 	v = pb_providers_apply(c->prov, ev, seen, &c->conf.filter, apply_now, &live_changed);
 	live_changed = v == PB_VERDICT_APPLIED && live_changed;
 	if (live_changed && !exact) {
@@ -637,9 +628,8 @@ static enum pb_verdict judge(struct consumer *c, const struct pb_event *ev, int 
 static int seen_before(struct consumer *c, const struct pb_event *ev)
 {
 	struct pb_err e = PB_ERR_INIT;
-	int r;
-
 	int64_t max;
+	int r;
 
 	if (cs_seen_has(c->seen, ev->id))
 		return 1;

@@ -619,6 +619,12 @@ static const char *static_value(const struct pb_static *statics, size_t n, const
 	return s ? s->value : NULL;
 }
 
+/* 1 when pv counts in its key's live values */
+static int is_live(const struct pb_provider *pv, const struct pb_filter *f, int public_only)
+{
+	return !pv->tombstone && (!public_only || pv->public) && region_accepted(f, pv->region);
+}
+
 /* The joined live values of key, or NULL (*none = 1) when there is no
  * live provider; NULL with *none = 0 is ENOMEM. vals is scratch room
  * for p->n pointers. */
@@ -633,7 +639,7 @@ static char *live_values(const struct pb_providers *p, const char *key,
 	for (i = key_lower_bound(p, key); i < p->n && strcmp(p->items[i]->pv.key, key) == 0; i++) {
 		const struct pb_provider *pv = &p->items[i]->pv;
 
-		if (pv->tombstone || (public_only && !pv->public) || !region_accepted(f, pv->region))
+		if (!is_live(pv, f, public_only))
 			continue;
 		vals[n++] = pv->value;
 	}
@@ -670,12 +676,6 @@ static int kv_cmp(const void *a, const void *b)
 	return c ? c : strcmp(x->value, y->value);
 }
 
-/* 1 when pv counts in its key's live values */
-static int is_live(const struct pb_provider *pv, const struct pb_filter *f, int public_only)
-{
-	return !pv->tombstone && (!public_only || pv->public) && region_accepted(f, pv->region);
-}
-
 /* 1 when f accepts every region ("*", or no filter) */
 static int all_regions(const struct pb_filter *f)
 {
@@ -702,14 +702,19 @@ static size_t key_upper_bound(const struct pb_providers *p, size_t lo, const cha
 }
 
 int pb_providers_value_change(const struct pb_providers *p, const struct pb_event *ev,
-			      const struct pb_filter *f, int public_only)
+			      const struct pb_filter *f, int public_only, size_t max_providers)
 {
 	struct tuple t = { ev->federation, ev->region, ev->node, ev->service, ev->key };
 	const char *old = NULL;
 	size_t pos, i, end, others = 0;
 	int new_live, others_old = 0, others_new = 0, all = all_regions(f);
-	uint32_t old_hash = 0, new_hash = value_hash(ev->value);
+	uint32_t old_hash = 0, new_hash;
 
+	i = key_lower_bound(p, ev->key);
+	end = key_upper_bound(p, i, ev->key);
+	if (end - i > max_providers)
+		return -2;
+	new_hash = value_hash(ev->value);
 	if (find(p, &t, &pos) && is_live(&p->items[pos]->pv, f, public_only)) {
 		old = p->items[pos]->pv.value;
 		old_hash = p->items[pos]->vhash;
@@ -717,8 +722,7 @@ int pb_providers_value_change(const struct pb_providers *p, const struct pb_even
 	/* (a value never holds a NUL: ev->value is a C string) */
 	new_live = ev->kind == PB_KIND_PROVIDES && ev->has_value && (!public_only || ev->public) &&
 		   region_accepted(f, ev->region);
-	i = key_lower_bound(p, ev->key);
-	for (end = key_upper_bound(p, i, ev->key); i < end; i++) {
+	for (; i < end; i++) {
 		const struct entry *e = p->items[i];
 		const struct pb_provider *pv = &e->pv;
 

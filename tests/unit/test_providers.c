@@ -616,7 +616,7 @@ START_TEST(test_value_change_model)
 				regions[(rng >> 12) % 2], node, "svc", "API_URL",
 				vals[(rng >> 16) % 3], (rng >> 20) % 3 != 0, ++seq, 0);
 		before = joined(p, &w, &filter_us, &st, with_static, public_only);
-		delta = pb_providers_value_change(p, &ev, &filter_us, public_only);
+		delta = pb_providers_value_change(p, &ev, &filter_us, public_only, SIZE_MAX);
 		v = pb_providers_apply(p, &ev, 0, &filter_us, 0, &changed);
 		after = joined(p, &w, &filter_us, &st, with_static, public_only);
 		if (v == PB_VERDICT_APPLIED && changed) {
@@ -632,6 +632,18 @@ START_TEST(test_value_change_model)
 		free(after);
 	}
 	ck_assert(counts[0] > 0 && counts[1] > 0 && counts[2] > 0);
+	/* more providers than allowed: -2, no scan */
+	{
+		struct pb_event ev = make_event(PB_KIND_PROVIDES, "sg", "us-east-1", "n9", "svc",
+						"API_URL", "http://d", 1, ++seq, 0);
+		size_t k = 0;
+
+		for (size_t i = 0; i < pb_providers_count(p); i++)
+			k += !strcmp(pb_providers_at(p, i)->key, "API_URL");
+		ck_assert_uint_gt(k, 1);
+		ck_assert_int_eq(pb_providers_value_change(p, &ev, &filter_us, public_only, k - 1), -2);
+		ck_assert_int_ge(pb_providers_value_change(p, &ev, &filter_us, public_only, k), -1);
+	}
 	pb_providers_free(p);
 }
 END_TEST
