@@ -8,7 +8,6 @@
  * daemon's writes (WAL) neither block us nor are blocked. */
 #include <getopt.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,18 +115,7 @@ static const char short_usage[] =
 	"try '" AU_PROG " --help' for more\n";
 
 /* A usage error: what is wrong, the short usage, exit 64 (lib/cli.h). */
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	rc = pb_cli_vusage(AU_PROG, short_usage, fmt, ap);
-	va_end(ap);
-	return rc;
-}
+#define usage_error(...) pb_cli_usage(AU_PROG, short_usage, __VA_ARGS__)
 
 /* A non-negative integer option value (ms). */
 static int parse_ms(const char *opt, const char *s, int64_t *out)

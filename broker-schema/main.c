@@ -2,7 +2,6 @@
  * (SPEC §4, §4.1). */
 #include <fcntl.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,18 +55,7 @@ static const char short_usage[] =
 	"try 'provbus-schema --help' for more\n";
 
 /* A usage error: what is wrong, the short usage, exit 64 (lib/cli.h). */
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	rc = pb_cli_vusage("provbus-schema", short_usage, fmt, ap);
-	va_end(ap);
-	return rc;
-}
+#define usage_error(...) pb_cli_usage("provbus-schema", short_usage, __VA_ARGS__)
 
 /* 1 if url names a vhost (a non-empty path) */
 static int url_names_vhost(const char *url)

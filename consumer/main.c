@@ -9,7 +9,6 @@
  * (state_dir/control.sock); `status --prometheus` converts the daemon's
  * JSON here. */
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,17 +53,7 @@ static const char short_usage[] =
 "try '" PROG " --help' for more\n";
 
 /* A usage error: what is wrong, the short usage, exit 64 (lib/cli.h). */
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	rc = pb_cli_vusage(PROG, short_usage, fmt, ap);
-	va_end(ap);
-	return rc;
-}
+#define usage_error(...) pb_cli_usage(PROG, short_usage, __VA_ARGS__)
 
 static int fail(const struct pb_err *e)
 {

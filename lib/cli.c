@@ -1,30 +1,21 @@
 /* cli.c — the usage errors of every provbus program (cli.h). */
 #include "cli.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
 
-int pb_cli_vusage(const char *prog, const char *usage, const char *fmt, va_list ap)
-{
-	fprintf(stderr, "%s: ", prog);
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n%s", usage);
-	return EX_USAGE;
-}
-
-static int cli_usage(const char *prog, const char *usage, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int cli_usage(const char *prog, const char *usage, const char *fmt, ...)
+int pb_cli_usage(const char *prog, const char *usage, const char *fmt, ...)
 {
 	va_list ap;
-	int rc;
 
+	fprintf(stderr, "%s: ", prog);
 	va_start(ap, fmt);
-	rc = pb_cli_vusage(prog, usage, fmt, ap);
+	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	return rc;
+	fprintf(stderr, "\n%s", usage);
+	return EX_USAGE;
 }
 
 /* The option getopt_long stopped at, as written: "--name" (without
@@ -56,8 +47,8 @@ int pb_cli_option_error(const char *prog, const char *usage, const struct option
 
 	option_text(longopts, argv[optind - 1], optopt, text, sizeof(text));
 	if (c == ':')
-		return cli_usage(prog, usage, "option %s needs an argument", text);
+		return pb_cli_usage(prog, usage, "option %s needs an argument", text);
 	if (optopt && text[1] == '-')
-		return cli_usage(prog, usage, "option %s takes no argument", text);
-	return cli_usage(prog, usage, "unknown option %s", text);
+		return pb_cli_usage(prog, usage, "option %s takes no argument", text);
+	return pb_cli_usage(prog, usage, "unknown option %s", text);
 }

@@ -5,12 +5,12 @@
 #define PB_CLI_H
 
 #include <getopt.h>
-#include <stdarg.h>
 
 /* Prints "PROG: MESSAGE\n" and then usage (the short usage, ending with
- * a newline) to stderr. Returns EX_USAGE (64). */
-int pb_cli_vusage(const char *prog, const char *usage, const char *fmt, va_list ap)
-	__attribute__((format(printf, 3, 0)));
+ * a newline) to stderr. Returns EX_USAGE (64). Each program wraps it in
+ * a usage_error(FMT, ...) macro naming its own PROG and short usage. */
+int pb_cli_usage(const char *prog, const char *usage, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* getopt_long (run with opterr = 0 and an optstring starting with ':')
  * returned c, ':' or '?', for the word argv[optind - 1]: the usage error

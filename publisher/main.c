@@ -178,8 +178,7 @@ static const char short_usage[] =
  * in provbus-schema and provbus-audit). */
 static int usage_error(const char *msg)
 {
-	fprintf(stderr, PROG ": %s\n%s", msg, short_usage);
-	return EX_USAGE;
+	return pb_cli_usage(PROG, short_usage, "%s", msg);
 }
 
 /* ---- building the events ---- */
