@@ -334,14 +334,12 @@ static void on_inotify(struct consumer *c)
 
 /* ---- memory while idle ----
  *
- * Measured with make bench (figure 6; glibc 2.36, sqlite 3.40, 2 cores):
- * idle, VmRSS was 6.1 MB, of which 4.9 MB were file pages of the program
- * and its libraries (libc 1.5, libcrypto 1.4, sqlite 1.3, libm 0.3 MB:
- * mostly touched once while starting, by the loader's relocations and
- * symbol lookups and sqlite's schema parse) and 1.2 MB anonymous; after
- * 200,000 events 11.0 MB, the growth being sqlite's page cache and the
- * free memory glibc keeps (heap 3.1 MB; 0.9 MB after malloc_trim) and the
- * seen cache. amqp-consume idles at 3.9 MB, 3.1 MB of it file pages.
+ * Measured 2026-12-06 (/proc/PID/smaps of an idle daemon; glibc 2.36,
+ * sqlite 3.40): VmRSS 5.8 MB, of which 4.8 MB are file pages of the
+ * program and its libraries (libc 1.6, libcrypto 1.4, sqlite 1.2, libm
+ * 0.3 MB) and 1.0 MB anonymous. What grows with traffic is anonymous:
+ * sqlite's page cache, the free memory glibc keeps, the batch array (and
+ * rabbitmq-c's frame pool: see RELEASE_FRAMES in broker.c).
  *
  * So once the loop has had nothing to do for IDLE_RELEASE_MS it gives
  * back, once per busy spell: sqlite's unused cache pages, the batch array
