@@ -13,7 +13,7 @@ SYSCONFDIR ?= /etc
 CFLAGS ?= -O2 -g
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
-PKGS := librabbitmq jansson uuid sqlite3
+PKGS := librabbitmq jansson uuid sqlite3 libcrypto
 PB_CFLAGS := -std=gnu11 -Wall -Wextra -Wno-missing-field-initializers \
 	-D_GNU_SOURCE -DPB_VERSION='"$(VERSION)"' -Ilib -MMD -MP
 PB_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) -lm

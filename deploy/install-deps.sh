@@ -12,7 +12,7 @@ set -eu
 # openssl (TLS test certificates), jq (JSON in test assertions), ruby (the Chef handler test), chromium (the timeline page is opened
 # headless), clang (libFuzzer targets); bench peers: amqp-tools, serf,
 # etcd-server, etcd-client (make bench and its quick form in make check)
-PACKAGES="build-essential pkg-config librabbitmq-dev libjansson-dev uuid-dev libsqlite3-dev check \
+PACKAGES="build-essential pkg-config librabbitmq-dev libssl-dev libjansson-dev uuid-dev libsqlite3-dev check \
 rabbitmq-server sqlite3 procps util-linux openssl jq chromium clang ruby amqp-tools serf etcd-server etcd-client"
 
 missing() {
