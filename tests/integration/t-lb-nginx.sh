@@ -128,6 +128,12 @@ CPID=$BG_PID
 sql() { sqlite3 -cmd ".timeout 5000" "$DB" "$1"; }
 runs_done() { [ "$(sql "SELECT COUNT(*) FROM runs WHERE finished_at IS NOT NULL")" -ge "$1" ]; }
 answers_are() { [ "$(lbn_answers "$LP" 12)" = "$1" ]; }
+# wait_for counts polls, and one poll here is a dozen requests: bound the
+# wait by the clock instead, so that a failure is reported in time
+wait_secs() { # SECONDS CMD...
+	local end=$((SECONDS + $1 * PB_SLOW)); shift
+	until "$@" >/dev/null 2>&1; do [ $SECONDS -lt "$end" ] || return 1; sleep 0.1; done
+}
 in_upstream() { grep -q "server 127.0.0.1:${BPORT[$1]}[ ;]" "$UP"; }
 never_private() { # DESC: the private backend is nowhere
 	! in_upstream api-int && ! grep -q ":${BPORT[api-int]}/" "$T/lb-01/lb.env" 2>/dev/null &&
@@ -136,7 +142,7 @@ never_private() { # DESC: the private backend is nowhere
 }
 # after a change: the requests reach exactly WANT, and keep doing so
 expect_answers() { # WANT DESC
-	wait_for 20 answers_are "$1"
+	wait_secs 20 answers_are "$1"
 	is "$(lbn_answers "$LP" 12)" "$1" "$2: 12 requests through nginx reach exactly: $1"
 }
 
