@@ -6,8 +6,11 @@
 # lb-eu in eu-west-1) and publishers for api-01/api-02; then the cycle:
 # announce -> one debounced run -> www-01 announces itself -> lb-01
 # renders its upstream; a burst of 200 announcements -> one run; a retire
-# -> one run. Then the incident-review tools. Everything started here is
-# stopped by PID; the demo directory is left for inspection.
+# -> one run. Then the incident-review tools. Act two (deploy/demo/lb-story.sh):
+# a real nginx load balancer, edge-01, provisioned by provbus-lb-nginx,
+# follows three real HTTP backends through announcements, a retire and an
+# expired lease, and never exposes a private one. Everything started here
+# is stopped by PID; the demo directory is left for inspection.
 #
 # DEMO_DIR=dir   where to put it (default demo-out/DATE)
 # DEMO_CHECK=1   non-interactive: assert the outcome, exit 1 if it is wrong
@@ -45,9 +48,13 @@ expect() { # expect DESC CMD...
 	else printf '    %sFAILED%s %s\n' "$R" "$N" "$d"; FAILED=1; fi
 }
 wait_for() { local n=$(( $1 * 10 * S )); shift; while ! "$@" >/dev/null 2>&1; do n=$((n - 1)); [ $n -gt 0 ] || return 1; sleep 0.1; done; }
+# act two: the lb_* functions
+# shellcheck source=deploy/demo/lb-story.sh
+. "$ROOT/deploy/demo/lb-story.sh"
 
 cleanup() {
 	local p
+	lb_cleanup
 	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 	for p in "${PIDS[@]}"; do
 		for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
@@ -76,7 +83,7 @@ cat >"$D/topology.json" <<EOT
            {"name": "lb-01", "federation": "demo", "region": "us-east-1"},
            {"name": "lb-eu", "federation": "demo", "region": "eu-west-1"},
            {"name": "api-01", "federation": "demo", "region": "us-east-1"},
-           {"name": "api-02", "federation": "demo", "region": "us-east-1"}]}
+           {"name": "api-02", "federation": "demo", "region": "us-east-1"}$(lb_topology_nodes)]}
 EOT
 say "provbus-schema apply topology.json"
 provbus-schema --url "amqp://guest:guest@127.0.0.1:$PORT/%2Fdemo" apply "$D/topology.json" 2>&1 | sed 's/^/    /'
@@ -154,6 +161,9 @@ for lb in lb-01:us-east-1 lb-eu:eu-west-1; do
 EOT
 done
 
+# --- act two's nodes: edge-01 (nginx), its backends
+lb_setup
+
 runs_of() { if [ -f "$D/$1/runs.log" ]; then wc -l <"$D/$1/runs.log"; else echo 0; fi; }
 runs_gt() { [ "$(runs_of "$1")" -gt "$2" ]; }	# for wait_for: re-evaluated each poll
 status_of() { provbus-consumer -c "$D/$1/provbus.json" status 2>/dev/null; }
@@ -170,6 +180,7 @@ for n in www-01 lb-01 lb-eu; do
 	wait_for 20 idle "$n"
 done
 note "each daemon made its startup run: www-01 $(runs_of www-01), lb-01 $(runs_of lb-01), lb-eu $(runs_of lb-eu)"
+lb_start
 
 say "api-01 and api-02 finish chef-solo and announce API_URL"
 www0=$(runs_of www-01); lb0=$(runs_of lb-01)
@@ -207,6 +218,8 @@ wait_for 30 runs_gt www-01 "$www2"; sleep "$(awk -v s="$S" 'BEGIN {print 1.5 * s
 expect "the retire gave one www-01 run" test $(( $(runs_of www-01) - www2 )) -eq 1
 expect "www-01 now has one API_URL" grep -q "^export API_URL='http://10.0.3.7:2200'$" "$D/www-01/etc/app.env"
 
+lb_act
+
 say "stopping the daemons (SIGTERM)"
 for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
@@ -222,6 +235,7 @@ say "provbus-audit replay (recorded parameters), then a what-if with quiet 100 m
 provbus-audit -d "$DB" replay | tail -n 3 | sed 's/^/    /'
 provbus-audit -d "$DB" replay --quiet-ms 100 | tail -n 3 | sed 's/^/    /'
 provbus-audit -d "$DB" timeline --html "$D/timeline.html" && note "timeline: $D/timeline.html (open it in a browser)"
+lb_review
 
 cleanup; trap - EXIT
 leftover=$(ps -eo pid,args | grep -F "$D" | grep -v grep || true)
