@@ -156,14 +156,14 @@ is $rc 0 "amqps with the right CA and host name: apply works"
 like "$out" "created exchange provbus\.ft" "apply over TLS created the objects"
 tls_cfg 127.0.0.1 "{\"ca\": \"$TD/ca.pem\"}"
 provbus-schema -c "$TD/cfg.json" verify "$TD/topo.json" >/dev/null 2>"$T/err"; rc=$?
-is $rc 69 "a certificate for another host name is refused"
+is $rc 78 "a certificate for another host name is refused: 78, a TLS setup that cannot work"
 like "$(cat "$T/err")" "amqps://guest@127\.0\.0\.1:$TLS_PORT/%2Ftls: SSL hostname verification failed" "the hostname failure is named, redacted"
 tls_cfg 127.0.0.1 "{\"ca\": \"$TD/ca.pem\", \"verify_hostname\": false}"
 provbus-schema -c "$TD/cfg.json" verify "$TD/topo.json" >/dev/null 2>"$T/err"
 is $? 0 "verify_hostname false accepts it"
 tls_cfg localhost "{\"ca\": \"$TD/other-ca.pem\"}"
 provbus-schema -c "$TD/cfg.json" verify "$TD/topo.json" >/dev/null 2>"$T/err"; rc=$?
-is $rc 69 "a server certificate from another CA is refused"
+is $rc 78 "a server certificate from another CA is refused: 78"
 like "$(cat "$T/err")" "SSL peer cert verification failed" "the peer verification failure is named"
 # without broker.tls.ca: the system's CA bundle (rabbitmq-c loads none by itself)
 tls_cfg localhost '{"verify_hostname": true}'
