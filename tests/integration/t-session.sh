@@ -170,7 +170,7 @@ tls_cfg localhost '{"verify_hostname": true}'
 SSL_CERT_FILE="$TD/ca.pem" provbus-schema -c "$TD/cfg.json" verify "$TD/topo.json" >/dev/null 2>"$T/err"
 is $? 0 "no tls.ca: the system bundle (here \$SSL_CERT_FILE) verifies the broker"
 SSL_CERT_FILE="$TD/other-ca.pem" provbus-schema -c "$TD/cfg.json" verify "$TD/topo.json" >/dev/null 2>"$T/err"
-is $? 69 "no tls.ca: a bundle without the broker's CA refuses it"
+is $? 78 "no tls.ca: a bundle without the broker's CA refuses it: 78"
 tls_cfg localhost "{\"ca\": \"$TD/ca.pem\", \"cert\": \"$TD/server.pem\", \"key\": \"$TD/server.key\"}"
 provbus-schema -c "$TD/cfg.json" verify "$TD/topo.json" >/dev/null 2>"$T/err"
 is $? 0 "a client certificate and key are loaded and presented"
