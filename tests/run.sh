@@ -145,7 +145,7 @@ report_one() {
 	else
 		if [ "$skip" -eq 0 ]; then echo "ok   $name: $ok checks, ${secs}s"
 		else echo "ok   $name: $ok checks, $skip skipped, ${secs}s"; fi
-		[ "$skip" -eq 0 ] || grep '^ok .*# *SKIP\|^1\.\.0' "$RUNDIR/$name.log" | sed 's/^/    /'
+		[ "$skip" -eq 0 ] || grep -i '^ok .*# *SKIP\|^1\.\.0' "$RUNDIR/$name.log" | sed 's/^/    /'
 	fi
 }
 

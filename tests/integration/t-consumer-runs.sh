@@ -115,7 +115,7 @@ due=$(pbc_sql "SELECT received_at FROM events WHERE node = 'flap-1' ORDER BY id"
 	!stop { if (prev >= due) stop = 1
 		else if ($1 - prev >= q) { if (prev + q < due) due = prev + q; stop = 1 }
 		prev = $1 }
-	END { if (!stop && prev + q < due) due = prev + q; print due }')
+	END { if (!stop && prev + q < due) due = prev + q; printf "%.0f\n", due }')
 how=$([ "$due" -eq $((first + 2000)) ] && echo "max_wait" || echo "a quiet gap in the stream")
 d=$(( $(pbc_sql "SELECT MIN(started_at) FROM runs WHERE reason = 'change'") - due ))
 ok "$([ "$d" -ge -20 ] && [ "$d" -le "$(pb_slow 1000)" ]; echo $?)" \
