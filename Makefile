@@ -56,7 +56,7 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 DEPS_OK := $(BUILD)/.deps-ok
 
 .PHONY: all check unit integration clean install uninstall deps demo bench bench-quick \
-	reliability fuzz valgrind-check
+	reliability fuzz valgrind-check mutation
 all: $(PROGRAMS)
 
 $(DEPS_OK): deploy/install-deps.sh
@@ -99,6 +99,10 @@ unit: tests-build
 	$(Q)$(RUN_ENV) tests/run.sh unit
 integration: tests-build
 	$(Q)$(RUN_ENV) tests/run.sh integration
+# mutation testing of the unit suites (tests/mutation/mutations.txt): each
+# mutation applied alone in a copy of the tree; reports killed/survived
+mutation:
+	$(Q)tests/mutation/run.sh
 # the unit suites under valgrind memcheck
 valgrind-check: tests-build
 	$(Q)$(RUN_ENV) PB_VALGRIND=1 tests/run.sh unit

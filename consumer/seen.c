@@ -110,9 +110,12 @@ void cs_seen_add(struct cs_seen *s, const char *id)
 
 /* ---- the seq marks ----
  *
- * In front of the same lookup: a duplicate repeats the node, service and
- * seq of its first copy, so an event whose seq is above every seq the
- * audit log holds for its (node, service) cannot be one. A mark is that
+ * In front of the same lookup: a copy of an event repeats its node,
+ * service and seq, so an event whose seq is above every seq the audit log
+ * holds for its (node, service) cannot be a copy. (An id re-sent with a
+ * new, higher seq is not a copy a broker or a spool makes: past the id
+ * cache it is judged as new. At or below the mark the lookup matches the
+ * id whatever its seq, so a copy is a duplicate before it can be stale.) A mark is that
  * highest seq, read from the log once (pb_audit_max_seq) and raised by
  * every event judged after; an event above its mark needs no lookup,
  * which is every event of a node announcing in order. A mark is only

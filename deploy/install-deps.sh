@@ -10,11 +10,11 @@ set -eu
 # build: compiler, pkg-config and the libraries; tests: check, the broker,
 # sqlite3 CLI (test assertions), procps (ps), util-linux (flock, setsid),
 # openssl (TLS test certificates), jq (JSON in test assertions), ruby (the Chef handler test), chromium (the timeline page is opened
-# headless), clang (libFuzzer targets); bench peers: amqp-tools, serf,
+# headless), strace (the publisher's fsync-order checks), clang (libFuzzer targets); bench peers: amqp-tools, serf,
 # etcd-server, etcd-client (make bench and its quick form in make check);
 # nginx-light, curl (the load balancer of make demo and t-lb-nginx)
 PACKAGES="build-essential pkg-config librabbitmq-dev libssl-dev libjansson-dev uuid-dev libsqlite3-dev check \
-rabbitmq-server sqlite3 procps util-linux openssl jq chromium clang ruby amqp-tools serf etcd-server etcd-client nginx-light curl"
+rabbitmq-server sqlite3 procps util-linux openssl jq chromium clang ruby strace amqp-tools serf etcd-server etcd-client nginx-light curl"
 
 missing() {
 	for p in $PACKAGES; do

@@ -225,7 +225,7 @@ static const char *const audit_sql[ST__COUNT] = {
 		" key, value, seq, ttl_s, public, verdict, detail, redelivered, source, exchange,"
 		" routing_key, changed) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 	[ST_SEEN] =
-		"SELECT 1 FROM events WHERE node = ? AND service = ? AND seq = ? AND msg_id = ?"
+		"SELECT 1 FROM events WHERE node = ? AND service = ? AND msg_id = ?"
 		" AND verdict <> 'invalid' LIMIT 1",
 	/* the terms of events_dedupe's WHERE, so that the index serves it:
 	 * one seek to the end of (node, service) */
@@ -451,7 +451,7 @@ int64_t pb_audit_add_event(struct pb_audit_writer *w, const struct pb_audit_even
 	return sqlite3_last_insert_rowid(w->db);
 }
 
-int pb_audit_seen(struct pb_audit_writer *w, const char *node, const char *service, int64_t seq,
+int pb_audit_seen(struct pb_audit_writer *w, const char *node, const char *service,
 		  const char *msg_id, struct pb_err *err)
 {
 	sqlite3_stmt *st = audit_stmt(w, ST_SEEN, err);
@@ -461,8 +461,7 @@ int pb_audit_seen(struct pb_audit_writer *w, const char *node, const char *servi
 		return -1;
 	bind_text(st, 1, node);
 	bind_text(st, 2, service);
-	sqlite3_bind_int64(st, 3, seq);
-	bind_text(st, 4, msg_id);
+	bind_text(st, 3, msg_id);
 	found = audit_row(w, st, "looking up an event id", err);
 	sqlite3_reset(st);
 	return found;

@@ -132,10 +132,10 @@ struct pb_audit_event {
 /* Inserts the row; returns its id (> 0) or -1. */
 int64_t pb_audit_add_event(struct pb_audit_writer *w, const struct pb_audit_event *e,
 			   struct pb_err *err);
-/* 1 when a row that is not invalid holds this event (its id, with the
- * node, service and seq every copy of it carries), 0 when none, -1 on
- * error. */
-int pb_audit_seen(struct pb_audit_writer *w, const char *node, const char *service, int64_t seq,
+/* 1 when a row that is not invalid holds this event id for (node,
+ * service), whatever its seq (a copy judged again is a duplicate even when
+ * its seq was changed: the id decides first), 0 when none, -1 on error. */
+int pb_audit_seen(struct pb_audit_writer *w, const char *node, const char *service,
 		  const char *msg_id, struct pb_err *err);
 /* The highest seq of the rows that are not invalid for (node, service)
  * into *max (INT64_MIN for none); 0, or -1 on error. */

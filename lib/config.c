@@ -46,7 +46,7 @@ static const char *const tls_fields[] = { "ca", "cert", "key", "verify_hostname"
 static const char *const consumer_fields[] = {
 	"env_file", "provision", "quiet_ms", "max_wait_ms", "throttle", "splay_ms", "retry",
 	"lock_file", "regions", "queue_type", "history_window_s", "public_only", "notify",
-	"static", NULL
+	"static", "verify_sender", "presence_interval_s", "env_format", "audit_retention_days", NULL
 };
 static const char *const throttle_fields[] = { "runs", "per_s", NULL };
 static const char *const retry_fields[] = { "max", "base_ms", NULL };
@@ -495,6 +495,9 @@ static int load_consumer(struct pb_jsondoc *c, json_t *root, struct pb_config *c
 	cc->retry_base_ms = 1000;
 	cc->history_window_s = 86400;
 	cc->public_only = 0;
+	cc->verify_sender = 1;
+	cc->presence_interval_s = 300;
+	cc->audit_retention_days = 30;
 
 	if (get_object(c, root, &top, "consumer", &cons) < 0)
 		return -1;
@@ -511,6 +514,12 @@ static int load_consumer(struct pb_jsondoc *c, json_t *root, struct pb_config *c
 	    get_int(c, cons, &p, "history_window_s", 0, S_MAX, "seconds",
 		    &cc->history_window_s) < 0 ||
 	    get_bool(c, cons, &p, "public_only", &cc->public_only) < 0 ||
+	    get_bool(c, cons, &p, "verify_sender", &cc->verify_sender) < 0 ||
+	    get_int(c, cons, &p, "presence_interval_s", 1, S_MAX, "seconds",
+		    &cc->presence_interval_s) < 0 ||
+	    get_string(c, cons, &p, "env_format", 0, &cc->env_format) < 0 ||
+	    get_int(c, cons, &p, "audit_retention_days", 0, 36500, "days",
+		    &cc->audit_retention_days) < 0 ||
 	    get_strv(c, cons, &p, "notify", argv0_ok, &cc->notify, &cc->n_notify) < 0 ||
 	    load_statics(c, cons, &p, cc) < 0)
 		return -1;
@@ -521,6 +530,13 @@ static int load_consumer(struct pb_jsondoc *c, json_t *root, struct pb_config *c
 		return fail(c, &qp, 1,
 			    "field 'consumer.queue_type': want \"quorum\" or \"classic\", got '%.64s'",
 			    cc->queue_type);
+	}
+	if (cc->env_format && strcmp(cc->env_format, "shell") != 0 &&
+	    strcmp(cc->env_format, "systemd") != 0) {
+		struct jp ep = jp_key(&p, "env_format");
+		return fail(c, &ep, 1,
+			    "field 'consumer.env_format': want \"shell\" or \"systemd\", got '%.64s'",
+			    cc->env_format);
 	}
 
 	tp = jp_key(&p, "throttle");
@@ -635,6 +651,8 @@ static int fill_defaults(struct pb_jsondoc *c, struct pb_config *cfg)
 	}
 	if (!cc->queue_type && !(cc->queue_type = strdup("quorum")))
 		goto oom;
+	if (!cc->env_format && !(cc->env_format = strdup("shell")))
+		goto oom;
 	if (!cc->regions) {
 		cc->regions = calloc(2, sizeof(*cc->regions));
 		if (!cc->regions)
@@ -717,6 +735,7 @@ void pb_config_free(struct pb_config *cfg)
 	free(cc->lock_file);
 	free_strv(cc->regions, cc->n_regions);
 	free(cc->queue_type);
+	free(cc->env_format);
 	free_strv(cc->notify, cc->n_notify);
 	for (i = 0; i < cc->n_statics; i++) {
 		free(cc->statics[i].name);

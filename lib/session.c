@@ -487,7 +487,10 @@ static amqp_rpc_reply_t login(struct pb_session *s, amqp_connection_state_t conn
 					  AMQP_SASL_METHOD_PLAIN, user, password);
 }
 
-enum try_result { TRY_OK, TRY_NEXT, TRY_FATAL };
+/* TRY_TLS: the broker's certificate failed verification (a CA that did
+ * not sign it, a host name it does not name): the next URL is tried, and
+ * when every URL says so the setup cannot work by waiting (SPEC 7: 78) */
+enum try_result { TRY_OK, TRY_NEXT, TRY_FATAL, TRY_TLS };
 
 /* One attempt on URL i. TRY_NEXT: *why says what went wrong (the next URL
  * may work); TRY_FATAL: err is set (configuration, refused login). */
@@ -545,6 +548,8 @@ static enum try_result try_url(struct pb_session *s, size_t i, char *why, size_t
 			snprintf(why, why_size, "connect timed out after %d ms", s->connect_timeout_ms);
 		else
 			snprintf(why, why_size, "%s", amqp_error_string2(st));
+		if (st == AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED || st == AMQP_STATUS_SSL_PEER_VERIFY_FAILED)
+			res = TRY_TLS;
 		goto out;
 	}
 	amqp_rpc_reply_t r = login(s, conn, vhost, ci.user, password ? password : ci.password);
@@ -601,7 +606,7 @@ out:
 int pb_session_connect(struct pb_session *s, struct pb_err *err)
 {
 	char list[PB_ERR_MAX] = "", why[256], shown[URL_SHOW_MAX];
-	size_t used = 0;
+	size_t used = 0, tls_refused = 0;
 	int rc = -1;
 
 	if (s->conn)
@@ -620,6 +625,9 @@ int pb_session_connect(struct pb_session *s, struct pb_err *err)
 		case TRY_FATAL:
 			s->next = (i + 1) % s->n_urls;
 			goto out;
+		case TRY_TLS:
+			tls_refused++;
+			/* fall through */
 		case TRY_NEXT:
 			s->next = (i + 1) % s->n_urls;
 			pb_session_redact_url(s->urls[i], shown, sizeof(shown));
@@ -632,7 +640,11 @@ int pb_session_connect(struct pb_session *s, struct pb_err *err)
 			break;
 		}
 	}
-	pb_err_set(err, EX_UNAVAILABLE, "cannot connect to the broker: %s", list);
+	if (tls_refused == s->n_urls)
+		pb_err_set(err, EX_CONFIG, "cannot connect to the broker: %s: the TLS setup cannot work "
+			   "(check broker.tls.ca and the host names in broker.urls)", list);
+	else
+		pb_err_set(err, EX_UNAVAILABLE, "cannot connect to the broker: %s", list);
 out:
 	return rc;
 }

@@ -4,7 +4,13 @@
 # Runs the Check suites (BUILD/tests/test_*) and the integration scripts
 # (tests/integration/t-*.sh) against ONE private broker started here (or
 # the one named by PB_BROKER_DIR when it is already running), then stops
-# it by PID. Prints a closing line "N passed, N failed".
+# it by PID. Prints a closing line "N passed, N failed, N skipped". Each
+# script must declare its plan (TAP "1..N": pb_done or pb_plan, see
+# tests/integration/lib.sh): one without a plan, or whose number of checks
+# differs from it, fails (tests/tap-summary); so does a run where no check
+# ran at all (a pattern that matches nothing).
+#   PB_REQUIRE_NO_SKIP=1    every skipped check is a failure (.ci/run: a
+#                           CI machine has what every check needs)
 # PB_VALGRIND=1 runs the unit suites under valgrind memcheck.
 #
 #   BUILD (default build)   the build whose unit suites and tools run
@@ -37,7 +43,7 @@ fi
 [[ $PB_SLOW =~ ^[1-9][0-9]*$ ]] || { echo "tests/run.sh: PB_SLOW=$PB_SLOW: want a whole number, 1 or more" >&2; exit 64; }
 export PB_SLOW
 
-passed=0 failed=0 failures=()
+passed=0 failed=0 skipped=0 failures=()
 RUNDIR=$(mktemp -d "${TMPDIR:-/tmp}/provbus-check.XXXXXX")
 own_broker=""
 # log_path: reports go to SANDIR/asan.PID (ubsan.PID) instead of stderr
@@ -77,6 +83,7 @@ run_unit() {
 		# Check's summary: "100%: Checks: 12, Failures: 0, Errors: 0"
 		read -r checks fails errs < <(sed -n 's/.*Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2 \3/p' "$out" | tail -n1)
 		checks=${checks:-0} fails=${fails:-0} errs=${errs:-0}
+		[ "$checks" -gt 0 ] || [ $rc -ne 0 ] || { rc=1; echo "# $name: no checks ran" >>"$out"; }
 		passed=$((passed + checks - fails - errs))
 		failed=$((failed + fails + errs))
 		if [ $rc -ne 0 ] && [ $((fails + errs)) -eq 0 ]; then failed=$((failed + 1)); fi
@@ -103,7 +110,7 @@ start_broker() {
 }
 
 # One integration script, its verdict written to RUNDIR/NAME.result as
-# "ok-count not-ok-count rc seconds".
+# "passed failed skipped rc seconds plan-problem" (tests/tap-summary).
 run_one() {
 	local t=$1 name out rc start
 	name=$(basename "$t" .sh)
@@ -113,20 +120,32 @@ run_one() {
 	[[ " $SMALL_QUARANTINE " != *" $name "* ]] || asan="$asan:quarantine_size_mb=1"
 	ASAN_OPTIONS=$asan PB_TEST_TMP="$RUNDIR/$name" timeout -k 10 "$(( ${PB_TEST_TIMEOUT:-300} * PB_SLOW ))" bash "$t" >"$out" 2>&1 </dev/null
 	rc=$?
-	echo "$(grep -c '^ok ' "$out") $(grep -c '^not ok ' "$out") $rc $(( $(date +%s) - start ))" >"$RUNDIR/$name.result"
+	local pass fail skip problem
+	read -r pass fail skip problem < <("$ROOT/tests/tap-summary" "$out")
+	echo "$pass $fail $skip $rc $(( $(date +%s) - start )) $problem" >"$RUNDIR/$name.result"
 }
 
 report_one() {
-	local name=$1 ok nok rc secs
-	read -r ok nok rc secs <"$RUNDIR/$name.result"
-	passed=$((passed + ok)); failed=$((failed + nok))
-	if [ "$rc" -ne 0 ] && [ "$nok" -eq 0 ]; then failed=$((failed + 1)); fi
-	if [ "$rc" -ne 0 ] || [ "$nok" -ne 0 ]; then
+	local name=$1 ok nok skip rc secs problem why=""
+	read -r ok nok skip rc secs problem <"$RUNDIR/$name.result"
+	passed=$((passed + ok)); failed=$((failed + nok)); skipped=$((skipped + skip))
+	# a script that failed with no "not ok" line (it stopped, or its plan
+	# is wrong), or skipped where no skip is allowed: one failure more
+	[ "$rc" -eq 0 ] || why="rc=$rc"
+	[ "$problem" = - ] || why="${why:+$why, }$problem"
+	if [ "$skip" -gt 0 ] && [ -n "${PB_REQUIRE_NO_SKIP:-}" ]; then
+		why="${why:+$why, }$skip skipped with PB_REQUIRE_NO_SKIP=1"
+		failed=$((failed + skip)); skipped=$((skipped - skip))
+	fi
+	if [ -n "$why" ] && [ "$nok" -eq 0 ]; then failed=$((failed + 1)); fi
+	if [ -n "$why" ] || [ "$nok" -ne 0 ]; then
 		failures+=("$name")
-		echo "FAIL $name (rc=$rc, $ok ok, $nok not ok, ${secs}s)"
+		echo "FAIL $name (${why:+$why, }$ok ok, $nok not ok, $skip skipped, ${secs}s)"
 		grep -v '^ok ' "$RUNDIR/$name.log" | tail -n 40 | sed 's/^/    /'
 	else
-		echo "ok   $name: $ok checks, ${secs}s"
+		if [ "$skip" -eq 0 ]; then echo "ok   $name: $ok checks, ${secs}s"
+		else echo "ok   $name: $ok checks, $skip skipped, ${secs}s"; fi
+		[ "$skip" -eq 0 ] || grep -i '^ok .*# *SKIP\|^1\.\.0' "$RUNDIR/$name.log" | sed 's/^/    /'
 	fi
 }
 
@@ -184,6 +203,10 @@ all) run_unit; run_integration ;;
 esac
 report_sanitizers
 
+if [ $((passed + failed + skipped)) -eq 0 ]; then
+	echo "FAIL no check ran${pattern:+ (nothing matches '$pattern')}"
+	failed=1
+fi
 [ ${#failures[@]} -eq 0 ] || echo "failed: ${failures[*]}"
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ $failed -eq 0 ]

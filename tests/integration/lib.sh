@@ -1,6 +1,15 @@
 # shellcheck shell=bash
 # tests/integration/lib.sh — sourced by every t-*.sh.
 #
+# THE PLAN (tests/run.sh fails a script without one, or whose count differs):
+#   end every script with `pb_done` (it prints the TAP plan "1..N", N the
+#   checks made: a script that stops early prints none and fails), or
+#   declare the count up front with `pb_plan N` (then pb_done checks that
+#   exactly N checks ran). Skip a check with `pb_skip N REASON` (N checks,
+#   counted apart as skipped, never as passes), a whole script with
+#   `pb_skip_all REASON` (prints "1..0 # SKIP REASON", exits 0). With
+#   PB_REQUIRE_NO_SKIP=1 (CI: .ci/run) every skip is a failure.
+#
 # Gives each test its own vhost on the shared private broker, its own temp
 # dir, assertions printing "ok N - ..." / "not ok N - ...", and cleanup of
 # whatever it started (by PID) when it exits.
@@ -129,7 +138,23 @@ pb_node_config() { # pb_node_config FILE NODE FED REGION [EXTRA-MEMBERS-JSON]
 EOT
 }
 
-pb_done() { [ $_pb_failed -eq 0 ]; }
+# pb_plan N: the script will make exactly N checks ("1..N" now)
+pb_plan() { _pb_plan=$1; echo "1..$1"; }
+# pb_skip N REASON: N checks not made here, each an "ok K # SKIP REASON"
+pb_skip() {
+	local i
+	for ((i = 0; i < $1; i++)); do _pb_n=$((_pb_n + 1)); echo "ok $_pb_n # SKIP $2"; done
+}
+# pb_skip_all REASON: no check of this script can run here; exits 0
+pb_skip_all() { echo "1..0 # SKIP $1"; exit 0; }
+# pb_done: the last line of every script: the plan when none was declared
+# (a script that never gets here has none: tests/run.sh fails it), and the
+# script's status
+pb_done() {
+	if [ -z "${_pb_plan:-}" ]; then echo "1..$_pb_n"
+	elif [ "$_pb_plan" -ne "$_pb_n" ]; then echo "# planned $_pb_plan checks, made $_pb_n"; _pb_failed=1; fi
+	[ $_pb_failed -eq 0 ]
+}
 
 # cli_usage64 PROG MESSAGE-ERE DESC ARGS...: PROG ARGS... is a usage error
 # (SPEC §2): exit 64, first line "PROG: MESSAGE", second "usage: PROG ..."

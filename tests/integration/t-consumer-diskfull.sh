@@ -12,8 +12,7 @@ pb_setup cdiskfull
 pbc_init web-01 us-east-1 '"quiet_ms": 300, "max_wait_ms": 60000'
 pbc_manifest app '{"API_URL": "{API_URL}"}'
 if ! mount -t tmpfs -o size=4m,mode=0700 pbc-tmpfs "$ST" 2>/dev/null; then
-	echo "ok 1 # SKIP cannot mount a tmpfs here (needs root and mount rights)"
-	exit 0
+	pb_skip_all "cannot mount a tmpfs here (needs root and mount rights)"
 fi
 unmount() { [ -n "${CPID:-}" ] && kill -KILL "$CPID" 2>/dev/null; wait 2>/dev/null; umount "$ST" 2>/dev/null; }
 trap 'unmount; _pb_cleanup' EXIT

@@ -105,9 +105,15 @@ echo '{"node": ' >"$T/real/web-01.json.new"; cp "$T/real/web-01.json" "$T/real/g
 mv "$T/real/web-01.json.new" "$T/real/web-01.json"
 kill -HUP "$CPID"
 wait_for 10 grep -q "reload (SIGHUP) failed" "$T/consumer2.log"; ok $? "SIGHUP with a broken config: failed, logged"
-kill -0 "$CPID"; ok $? "the daemon runs on (the client cannot read the broken config either)"
+kill -0 "$CPID"; ok $? "the daemon runs on"
+# SPEC 6.3: the control verbs work while the file on disk is broken (they
+# need only the control socket). Asked with the broken file in place;
+# this needs the control verbs' fallback of issue 15 (until it is in, it
+# fails here: the client stops at the broken file).
+is "$(pbc_status -c '[.connected, .regions]' 2>&1)" '[true,["eu-west-1","us-east-1"]]' \
+	"status with the config file broken: still connected, with the last good configuration"
 mv "$T/real/good.json" "$T/real/web-01.json"
-is "$(pbc_status -c '[.connected, .regions]')" '[true,["eu-west-1","us-east-1"]]' "still connected, with the last good configuration"
+is "$(pbc_status -c '[.connected, .regions]')" '[true,["eu-west-1","us-east-1"]]' "and after it is repaired"
 pbc_stop; is "$CRC" 0 "exit 0"
 
 # --- a busy stream (a message every few ms, never idle): the catch-up still ends

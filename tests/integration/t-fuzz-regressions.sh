@@ -16,8 +16,17 @@ REPLAY=$PB_TOOLS/pbtest-replay-fuzz
 "$REPLAY" no-such-target /dev/null >/dev/null 2>&1
 is "$?" 64 "an unknown target is refused (exit 64)"
 
+# every fuzz target (fuzz/fuzz_TARGET.c) has its folders: a finding of
+# fuzz/run-fuzz.sh lands in fuzz/regressions/TARGET/
+targets=$(cd "$PB_ROOT/fuzz" && ls fuzz_*.c | sed 's/^fuzz_//; s/\.c$//' | tr '\n' ' ')
+missing=""
+for target in $targets; do
+	[ -d "$PB_ROOT/fuzz/regressions/$target" ] && [ -d "$PB_ROOT/fuzz/corpus/$target" ] || missing="$missing $target"
+done
+is "$missing" "" "each fuzz target ($targets) has fuzz/regressions/TARGET and fuzz/corpus/TARGET"
+
 total=0
-for target in event config manifest template envquote; do
+for target in $targets; do
 	for kind in regressions corpus; do
 		dir=$PB_ROOT/fuzz/$kind/$target
 		[ -d "$dir" ] || continue

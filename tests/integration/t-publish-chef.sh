@@ -86,8 +86,7 @@ is "$(A get cap --count 1 --timeout-ms 2000 | wc -l)" 1 "the spooled announcemen
 
 # --- the report handler
 if ! command -v ruby >/dev/null 2>&1; then
-	echo "ok $((_pb_n + 1)) - # SKIP the Chef handler: no ruby here"
-	_pb_n=$((_pb_n + 1))
+	pb_skip 1 "the Chef handler: no ruby here"
 else
 	STUBS=$PB_ROOT/tests/data/publish/chef-stubs
 	H=$PB_ROOT/deploy/chef/provbus_handler.rb

@@ -38,6 +38,7 @@ cat >"$SD/small.json" <<'EOT'
 EOT
 pb_ctl set_vm_memory_high_watermark 0 >/dev/null
 wait_for 10 sh -c "'$PB_BROKER' ctl '$PB_BROKER_DIR' status 2>/dev/null | grep -q 'Memory alarm on node'"
+ok $? "the memory alarm is on"
 
 start=$(date +%s%N)
 provbus-publish -c "$C" --timeout 2 provides small 2>"$T/err"; rc=$?
@@ -81,6 +82,7 @@ wait_for 30 test -e "$T/closer-ready"; ok $? "the closer waits inside the broker
 provbus-publish -c "$C" --timeout 5 flush 2>"$T/flush1.err" &
 FLUSH=$!; _pb_pids+=("$FLUSH")
 wait_for 20 sh -c "[ \"\$(sqlite3 '$DB' 'SELECT count(*) FROM outbox' 2>/dev/null || echo $N)\" -lt $N ]"
+ok $? "the flush is under way (confirmed events leave the outbox)"
 touch "$T/close-now"
 wait "$CLOSER"
 like "$(cat "$T/closer.out")" "closed,1" "the broker closed the publisher's connection"

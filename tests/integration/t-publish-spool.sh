@@ -61,8 +61,10 @@ is "$(A count cap)" 0 "an empty flush sends nothing"
 
 # --- a held send lock: the run waits --timeout, then spools (75)
 ( exec 9>"$ST/outbox.lock"; flock -x 9; exec sleep 30 ) &
-LOCK_PID=$!	# the sleep itself holds the lock: killing it frees the lock; _pb_pids+=("$LOCK_PID")
+LOCK_PID=$!	# the sleep itself holds the lock: killing it frees the lock
+_pb_pids+=("$LOCK_PID")
 wait_for 5 sh -c "! flock -n -x '$ST/outbox.lock' true"
+ok $? "another process holds the send lock"
 start=$(date +%s%N)
 provbus-publish -c "$C" --timeout 1 provides 2>"$T/err"; rc=$?
 ms=$(( ($(date +%s%N) - start) / 1000000 ))

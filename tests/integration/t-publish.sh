@@ -219,6 +219,7 @@ pb_ctl set_policy -p "$VHOST" --apply-to queues rejectall '^nackq$' '{"max-lengt
 pb_node_config "$T/nack.json" nack-01 nackf "$R"
 cp "$SD/web.json" "$T/nack-01/services.d/"
 wait_for 10 sh -c "! pbtest-amqp '$URL' publish provbus.nackf x.y --body x --confirm >/dev/null 2>&1"
+ok $? "the policy is in force: a test publish is nacked"
 provbus-publish -c "$T/nack.json" provides >/dev/null 2>"$T/err"; rc=$?
 is $rc 75 "nacked by the broker: 75"
 like "$(cat "$T/err")" "basic\.nack" "the message says the broker refused (nack)"

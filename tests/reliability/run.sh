@@ -20,7 +20,9 @@
 #   RL_OUT (default a temp dir) where logs and results go; kept on failure
 #   RL_VALGRIND=1              run provbus-consumer under valgrind memcheck
 #                              in the scenarios that support it (s2, s6)
-# Exit 0 when every scenario passed.
+#   PB_REQUIRE_NO_SKIP=1       a skipped check fails its scenario
+# Each scenario must declare its plan (pb_done or pb_plan; tests/tap-summary
+# checks it, as tests/run.sh does). Exit 0 when every scenario passed.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
@@ -89,16 +91,18 @@ for s in "${scripts[@]}"; do
 	case $name in s6-* | s7-*) asan="$asan:quarantine_size_mb=1" ;; esac
 	ASAN_OPTIONS=$asan PB_TEST_TMP="$OUT/$name" timeout -k 10 "$(( ${RL_TIMEOUT:-1200} * PB_SLOW ))" bash "$s" >"$log" 2>&1
 	rc=$?
-	nok=$(grep -c '^not ok' "$log")
-	okc=$(grep -c '^ok ' "$log")
+	read -r okc nok skip problem < <(tests/tap-summary "$log")
+	why=""
+	[ "$problem" = - ] || why=", $problem"
+	[ "$skip" -eq 0 ] || [ -z "${PB_REQUIRE_NO_SKIP:-}" ] || why="$why, $skip skipped with PB_REQUIRE_NO_SKIP=1"
 	grep '^# RESULT' "$log" | sed 's/^# RESULT /   /'
-	if [ $rc -ne 0 ] || [ "$nok" -ne 0 ]; then
+	if [ $rc -ne 0 ] || [ "$nok" -ne 0 ] || [ -n "$why" ]; then
 		failed+=("$name")
-		echo "FAIL $name (rc=$rc, $okc ok, $nok not ok, $(( $(date +%s) - start ))s), log: $log"
+		echo "FAIL $name (rc=$rc$why, $okc ok, $nok not ok, $skip skipped, $(( $(date +%s) - start ))s), log: $log"
 		grep -E '^not ok|^#   ' "$log" | head -n 30 | sed 's/^/    /'
 	else
 		passed+=("$name")
-		echo "ok   $name: $okc checks, $(( $(date +%s) - start ))s"
+		echo "ok   $name: $okc checks$([ "$skip" -eq 0 ] || echo ", $skip skipped"), $(( $(date +%s) - start ))s"
 	fi
 done
 

@@ -17,7 +17,6 @@
 t_boot=$(date +%s)
 rl_own_broker --nodes 3
 rl_setup s4-cluster-failover
-ok 0 "a 3-node cluster up in $(( $(date +%s) - t_boot )) s: $PB_BROKER_NODES"
 nkeys=${RL_KEYS:-10}
 pause=${RL_PAUSE:-0.3}
 ncons=3 npub=3
@@ -47,6 +46,8 @@ leader_of() { # leader_of QUEUE: index of the node leading it
 cluster_running() { # cluster_running N: N nodes running, seen from a live node
 	[ "$(ctl_up eval 'length(rabbit_nodes:all_running()).' | tr -d '\r')" = "$1" ]
 }
+wait_for 60 cluster_running 3
+ok $? "a 3-node cluster up in $(( $(date +%s) - t_boot )) s: $PB_BROKER_NODES"
 
 rl_topology fed r1
 rl_apply

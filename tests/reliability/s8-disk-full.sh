@@ -14,9 +14,8 @@ prefetch=2000	# the daemon's basic.qos (CS_PREFETCH): what it may hold unacked
 mb=${RL_FS_MB:-2}
 
 if [ "$(id -u)" -ne 0 ]; then
-	echo "ok 1 # SKIP not root: cannot mount a small file system"
 	rl_result skipped=not-root
-	exit 0
+	pb_skip_all "not root: cannot mount a small file system"
 fi
 rl_topology fed r1
 rl_apply

@@ -1,6 +1,6 @@
 /* test_audit.c — the audit log's file: created 0600 with the current
- * schema, the duplicate check, the migration from schema 1, and a newer
- * schema refused. */
+ * schema, the duplicate check, the migration from schema 1, a newer
+ * schema refused, and the runs a restart reads back. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,23 +98,24 @@ START_TEST(seen_by_id_node_service_seq)
 	ck_assert_ptr_nonnull(db);
 	w = pb_audit_writer_new(db, &e);
 	ck_assert_ptr_nonnull(w);
-	ck_assert_int_eq(pb_audit_seen(w, "n1", "api", 7, "id-a", &e), 0);
+	ck_assert_int_eq(pb_audit_seen(w, "n1", "api", "id-a", &e), 0);
 	ck_assert_int_eq(pb_audit_begin(w, &e), 0);
 	ck_assert_int_gt(pb_audit_add_event(w, &a, &e), 0);
 	ck_assert_int_gt(pb_audit_add_event(w, &bad, &e), 0);
 	ck_assert_int_gt(pb_audit_add_event(w, &st, &e), 0);
 	ck_assert_int_eq(pb_audit_commit(w, &e), 0);
-	ck_assert_int_eq(pb_audit_seen(w, "n1", "api", 7, "id-a", &e), 1);
-	ck_assert_int_eq(pb_audit_seen(w, "n2", "api", 1, "id-st", &e), 1);	/* any verdict */
+	/* seen whatever seq a copy carries: the id decides (SPEC 6.1) */
+	ck_assert_int_eq(pb_audit_seen(w, "n1", "api", "id-a", &e), 1);
+	ck_assert_int_eq(pb_audit_seen(w, "n2", "api", "id-st", &e), 1);	/* any verdict */
 	/* an invalid row does not make its id seen */
-	ck_assert_int_eq(pb_audit_seen(w, "n1", "api", 8, "id-bad", &e), 0);
+	ck_assert_int_eq(pb_audit_seen(w, "n1", "api", "id-bad", &e), 0);
 	/* another id at the same place, or the id elsewhere */
-	ck_assert_int_eq(pb_audit_seen(w, "n1", "api", 7, "id-b", &e), 0);
-	ck_assert_int_eq(pb_audit_seen(w, "n1", "api", 6, "id-a", &e), 0);
-	ck_assert_int_eq(pb_audit_seen(w, "n1", "web", 7, "id-a", &e), 0);
+	ck_assert_int_eq(pb_audit_seen(w, "n1", "api", "id-b", &e), 0);
+	ck_assert_int_eq(pb_audit_seen(w, "n1", "web", "id-a", &e), 0);
+	ck_assert_int_eq(pb_audit_seen(w, "n9", "api", "id-a", &e), 0);
 	/* the lookup is the index's, not a scan */
 	ck_assert(plan_uses(db, "SELECT 1 FROM events WHERE node = 'n1' AND service = 'api'"
-			    " AND seq = 7 AND msg_id = 'x' AND verdict <> 'invalid'", "events_dedupe"));
+			    " AND msg_id = 'x' AND verdict <> 'invalid'", "events_dedupe"));
 	pb_audit_writer_free(w);
 	pb_audit_close(db);
 }
@@ -155,7 +156,102 @@ START_TEST(migrates_schema_1)
 	ck_assert_int_eq(query_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'seen_ids'"), 0);
 	w = pb_audit_writer_new(db, &e);
 	ck_assert_ptr_nonnull(w);
-	ck_assert_int_eq(pb_audit_seen(w, "n1", "api", 3, "old-1", &e), 1);
+	ck_assert_int_eq(pb_audit_seen(w, "n1", "api", "old-1", &e), 1);
+	pb_audit_writer_free(w);
+	pb_audit_close(db);
+}
+END_TEST
+
+static int64_t add_run(struct pb_audit_writer *w, const char *reason, int64_t started,
+		       const char *status, const char *values_after)
+{
+	struct pb_err e = PB_ERR_INIT;
+	struct pb_audit_run r = { .reason = reason, .queued_at = started, .started_at = started,
+				  .exit_status = -1, .values_after = values_after,
+				  .notify_status = -1 };
+
+	r.id = pb_audit_add_run(w, &r, 0, 0, &e);
+	ck_assert_msg(r.id > 0, "%s", e.msg);
+	if (strcmp(status, "running") != 0) {
+		r.finished_at = started + 5;
+		r.exit_status = strcmp(status, "ok") ? 1 : 0;
+		r.status = status;
+		ck_assert_msg(pb_audit_finish_run(w, &r, &e) == 0, "%s", e.msg);
+	}
+	return r.id;
+}
+
+/* What a restart reads back from the runs: the runs a crash left running
+ * become interrupted (each with a note, however many), the baseline of
+ * the next change is the newest run that succeeded (not a failed or
+ * interrupted one), and the throttle's window is the newest starts at or
+ * after its beginning. */
+START_TEST(runs_read_back)
+{
+	struct pb_err e = PB_ERR_INIT;
+	sqlite3 *db = pb_audit_open(path, 0, &e);
+	struct pb_audit_writer *w;
+	struct pb_audit_run_info last;
+	int64_t starts[8], ok1, failed, running;
+	char *json = NULL, sql[160];
+
+	ck_assert_msg(db != NULL, "%s", e.msg);
+	w = pb_audit_writer_new(db, &e);
+	ck_assert_ptr_nonnull(w);
+	ck_assert_int_eq(pb_audit_last_ok_values(w, &json, &e), 0);
+	ck_assert_ptr_null(json);	/* no run yet: no baseline */
+	ck_assert_int_eq(pb_audit_begin(w, &e), 0);
+	ok1 = add_run(w, "startup", 100, "ok", "{\"A\":\"1\"}");
+	failed = add_run(w, "change", 200, "failed", "{\"A\":\"2\"}");
+	running = add_run(w, "change", 300, "running", "{\"A\":\"3\"}");
+	for (int i = 0; i < 69; i++)	/* more than one round of 64 */
+		add_run(w, "change", 400 + i, "running", "{\"A\":\"4\"}");
+	ck_assert_int_eq(pb_audit_commit(w, &e), 0);
+
+	ck_assert_int_eq(pb_audit_last_ok_values(w, &json, &e), 0);
+	ck_assert_str_eq(json, "{\"A\":\"1\"}");
+	free(json);
+
+	ck_assert_int_eq(pb_audit_begin(w, &e), 0);
+	ck_assert_int_eq(pb_audit_interrupt_runs(w, 1000, &e), 70);
+	ck_assert_int_eq(pb_audit_commit(w, &e), 0);
+	ck_assert_int_eq(query_int(db, "SELECT count(*) FROM runs WHERE status = 'running'"), 0);
+	ck_assert_int_eq(query_int(db, "SELECT count(*) FROM runs WHERE status = 'interrupted'"), 70);
+	snprintf(sql, sizeof(sql), "SELECT status = 'interrupted' FROM runs WHERE id = %lld",
+		 (long long)running);
+	ck_assert_int_eq(query_int(db, sql), 1);
+	snprintf(sql, sizeof(sql), "SELECT status = 'ok' FROM runs WHERE id = %lld", (long long)ok1);
+	ck_assert_int_eq(query_int(db, sql), 1);
+	snprintf(sql, sizeof(sql), "SELECT status = 'failed' FROM runs WHERE id = %lld",
+		 (long long)failed);
+	ck_assert_int_eq(query_int(db, sql), 1);
+	ck_assert_int_eq(query_int(db, "SELECT count(DISTINCT run_id) FROM notes WHERE kind = "
+				       "'interrupted' AND at = 1000"), 70);
+	ck_assert_int_eq(pb_audit_interrupt_runs(w, 2000, &e), 0);	/* none left */
+
+	/* interrupted runs are no baseline either */
+	ck_assert_int_eq(pb_audit_last_ok_values(w, &json, &e), 0);
+	ck_assert_str_eq(json, "{\"A\":\"1\"}");
+	free(json);
+
+	/* the throttle window: starts at or after since, the newest max */
+	ck_assert_int_eq(pb_audit_run_starts_since(w, 0, starts, 8, &e), 8);
+	ck_assert_int_eq(starts[0], 461);
+	ck_assert_int_eq(starts[7], 468);
+	ck_assert_int_eq(pb_audit_run_starts_since(w, 200, starts, 2, &e), 2);
+	ck_assert_int_eq(starts[0], 467);
+	ck_assert_int_eq(starts[1], 468);
+	ck_assert_int_eq(pb_audit_run_starts_since(w, 465, starts, 8, &e), 4);
+	ck_assert_int_eq(starts[0], 465);
+	ck_assert_int_eq(pb_audit_run_starts_since(w, 468, starts, 8, &e), 1);
+	ck_assert_int_eq(starts[0], 468);
+	ck_assert_int_eq(pb_audit_run_starts_since(w, 469, starts, 8, &e), 0);
+
+	ck_assert_int_eq(pb_audit_last_run(w, &last, &e), 1);
+	ck_assert_int_eq(last.started_at, 468);
+	ck_assert_str_eq(last.status, "interrupted");
+	ck_assert_str_eq(last.reason, "change");
+	ck_assert_int_eq(last.exit_status, -1);
 	pb_audit_writer_free(w);
 	pb_audit_close(db);
 }
@@ -186,6 +282,7 @@ static Suite *audit_suite(void)
 	tcase_add_test(t, seen_by_id_node_service_seq);
 	tcase_add_test(t, migrates_schema_1);
 	tcase_add_test(t, newer_schema_refused);
+	tcase_add_test(t, runs_read_back);
 	suite_add_tcase(s, t);
 	return s;
 }

@@ -89,8 +89,9 @@ static struct pb_config *load_good(const char *name)
 	return cfg;
 }
 
-/* The numbers and choices each good file ends up with: full.json spells
- * the defaults out, minimal.json leaves them to the loader. */
+/* The numbers and choices each good file ends up with: full.json is the
+ * example of SPEC 3.1, word for word (it spells the defaults out),
+ * minimal.json leaves them to the loader, tuned.json sets every one. */
 struct tunables {
 	const char *file;
 	int heartbeat_s;
@@ -99,12 +100,16 @@ struct tunables {
 	const char *queue_type;
 	int64_t history_window_s;
 	int public_only;
+	int verify_sender;
+	int64_t presence_interval_s;
+	const char *env_format;
+	int64_t audit_retention_days;
 };
 
 static const struct tunables tunables[] = {
-	{ "full.json", 30, 2000, 30000, 6, 600, 0, 5, 1000, "quorum", 86400, 0 },
-	{ "minimal.json", 30, 2000, 30000, 6, 600, 0, 5, 1000, "quorum", 86400, 0 },
-	{ "tuned.json", 0, 10, 100, 1, 1, 250, 0, 1, "classic", 0, 1 },
+	{ "full.json", 30, 2000, 30000, 6, 600, 0, 5, 1000, "quorum", 86400, 0, 1, 300, "shell", 30 },
+	{ "minimal.json", 30, 2000, 30000, 6, 600, 0, 5, 1000, "quorum", 86400, 0, 1, 300, "shell", 30 },
+	{ "tuned.json", 0, 10, 100, 1, 1, 250, 0, 1, "classic", 0, 1, 0, 5, "systemd", 0 },
 };
 
 START_TEST(test_tunables)
@@ -124,6 +129,10 @@ START_TEST(test_tunables)
 	ck_assert_str_eq(cc->queue_type, w->queue_type);
 	ck_assert_int_eq(cc->history_window_s, w->history_window_s);
 	ck_assert_int_eq(cc->public_only, w->public_only);
+	ck_assert_int_eq(cc->verify_sender, w->verify_sender);
+	ck_assert_int_eq(cc->presence_interval_s, w->presence_interval_s);
+	ck_assert_str_eq(cc->env_format, w->env_format);
+	ck_assert_int_eq(cc->audit_retention_days, w->audit_retention_days);
 	pb_config_free(cfg);
 }
 END_TEST
@@ -306,7 +315,7 @@ struct bad_case {
 static const struct bad_case bad[] = {
 	/* unknown fields, at every level */
 	{ "unknown consumer field", BASE " \"consumer\": {`\"quiet_msec\": 5}}",
-	  "unknown field 'quiet_msec' in consumer (known: env_file, provision, quiet_ms, max_wait_ms, throttle, splay_ms, retry, lock_file, regions, queue_type, history_window_s, public_only, notify, static)" },
+	  "unknown field 'quiet_msec' in consumer (known: env_file, provision, quiet_ms, max_wait_ms, throttle, splay_ms, retry, lock_file, regions, queue_type, history_window_s, public_only, notify, static, verify_sender, presence_interval_s, env_format, audit_retention_days)" },
 	{ "unknown top field", BASE " `\"nodes\": [], \"consumer\": {}}",
 	  "unknown field 'nodes' (known: node, federation, region, host, broker, services_dir, state_dir, consumer)" },
 	{ "unknown broker field", HEAD " \"broker\": {\"urls\": [\"amqp://u@h/v\"], `\"heartbeat\": 5}}",
@@ -399,6 +408,8 @@ static const struct bad_case bad[] = {
 	  "field 'consumer.retry.base_ms': want an integer number of milliseconds from 1 to" },
 	{ "bad queue_type", BASE " \"consumer\": {\"queue_type\": `\"lazy\"}}",
 	  "field 'consumer.queue_type': want \"quorum\" or \"classic\", got 'lazy'" },
+	{ "bad env_format", BASE " \"consumer\": {\"env_format\": `\"ini\"}}",
+	  "field 'consumer.env_format': want \"shell\" or \"systemd\", got 'ini'" },
 	{ "bad region", BASE " \"consumer\": {\"regions\": [\"r1\", `\"US\"]}}",
 	  "field 'consumer.regions[1]': 'US' is not a region name" },
 	{ "empty regions", BASE " \"consumer\": {\"regions\": `[]}}",

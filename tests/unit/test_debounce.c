@@ -151,6 +151,12 @@ static const struct dcase cases[] = {
 		REQUEST(0, MANUAL), WAIT(0, 700), GO(700, MANUAL, 0), OK(800, 0),
 		REQUEST(1000, MANUAL), WAIT(1000, 10700), DRAWS(1000, 1),
 		WAIT(10700, 11400), DRAWS(10700, 2), GO(11400, MANUAL, 1000), END } },
+	{ "a same-value change while a retry is due: it stays due, its splay is not drawn again",
+	  { 2000, 30000, 0, 0, 5000, 3, 1000 }, 5000, {0}, 0, {
+		REQUEST(0, STARTUP), WAIT(0, 5000), DRAWS(0, 1), GO(5000, STARTUP, 0),
+		FAIL(6000, 1), WAIT(6000, 7000), WAIT(7000, 12000), DRAWS(7000, 2),
+		SAME(8000), PENDING(8000, 1), WAIT(9000, 12000), DRAWS(9000, 2),
+		GO(12000, RETRY, 7000), END } },
 	{ "failing run: retried at base, 2 base, 4 base, then given up", P_DEFAULT, 0, {0}, 0, {
 		CHANGE(0), GO(2000, CHANGE, 2000),
 		FAIL(2100, 1), PENDING(2100, 1), WAIT(2100, 3100),
@@ -421,6 +427,30 @@ START_TEST(test_seed_many)
 }
 END_TEST
 
+/* throttle.runs above the ring (1,024 starts): held to the ring, so a
+ * full ring of starts inside the window still holds a run back (stricter,
+ * never looser); a limit the ring cannot hold never means no limit. */
+START_TEST(test_throttle_above_ring)
+{
+	struct pb_debounce_params p = { 0, 0, 5000, 10000, 0, 0, 0 };
+	struct pb_debounce d;
+	struct pb_debounce_due out;
+	int64_t seeds[PB_DEBOUNCE_MAX_THROTTLE + 1];
+	int i;
+
+	for (i = 0; i <= PB_DEBOUNCE_MAX_THROTTLE; i++)
+		seeds[i] = -1 - i;	/* -1 .. -1025: the newest 1,024 are kept */
+	pb_debounce_init(&d, &p);
+	pb_debounce_seed_starts(&d, seeds, PB_DEBOUNCE_MAX_THROTTLE + 1);
+	pb_debounce_request(&d, 0, PB_REASON_MANUAL);
+	pb_debounce_poll(&d, 0, NULL, NULL, &out);
+	ck_assert_int_eq(out.start, 0);
+	ck_assert_int_eq(out.next_at, -PB_DEBOUNCE_MAX_THROTTLE + 10000);	/* -1024 + per */
+	pb_debounce_poll(&d, -PB_DEBOUNCE_MAX_THROTTLE + 10000, NULL, NULL, &out);
+	ck_assert_int_eq(out.start, 1);
+}
+END_TEST
+
 static Suite *debounce_suite(void)
 {
 	Suite *s = suite_create("debounce");
@@ -431,6 +461,7 @@ static Suite *debounce_suite(void)
 	tcase_add_test(tc, test_no_rand);
 	tcase_add_test(tc, test_set_params);
 	tcase_add_test(tc, test_seed_many);
+	tcase_add_test(tc, test_throttle_above_ring);
 	suite_add_tcase(s, tc);
 	return s;
 }

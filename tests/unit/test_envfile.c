@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -469,21 +470,52 @@ START_TEST(atomic_write_failure_leaves_no_temp)
 }
 END_TEST
 
-/* An unwritable directory (skipped as root, who may write anywhere). */
-START_TEST(atomic_write_unwritable_dir)
+/* An unwritable directory. Root may write anywhere, so as root the write
+ * is made by a child that has given root up (uid and gid 65534, nobody);
+ * the temp dir is made searchable for it. */
+static int write_unwritable(const char *file)
 {
 	struct pb_err err = PB_ERR_INIT;
-	char dir[512], file[600];
 
-	if (geteuid() == 0)
-		return;
+	if (pb_file_write_atomic(file, "x", 1, 0640, &err) != -1)
+		return 1;
+	if (err.code != EX_CANTCREAT)
+		return 2;
+	if (!strstr(err.msg, file) || !strstr(err.msg, strerror(EACCES)))
+		return 3;
+	return 0;
+}
+
+START_TEST(atomic_write_unwritable_dir)
+{
+	char dir[512], file[600];
+	int status, rc;
+	pid_t pid;
+
 	make_tmpdir();
 	snprintf(dir, sizeof(dir), "%s/ro", tmpdir);
 	ck_assert_int_eq(mkdir(dir, 0500), 0);
 	snprintf(file, sizeof(file), "%s/app.conf", dir);
-	ck_assert_int_eq(pb_file_write_atomic(file, "x", 1, 0640, &err), -1);
-	ck_assert_int_eq(err.code, EX_CANTCREAT);
-	ck_assert_msg(strstr(err.msg, file) && strstr(err.msg, strerror(EACCES)), "%s", err.msg);
+	if (geteuid() != 0) {
+		rc = write_unwritable(file);
+	} else {
+		ck_assert_int_eq(chmod(tmpdir, 0711), 0);
+		ck_assert_int_eq(chmod(dir, 0555), 0);
+		pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			if (setgroups(0, NULL) || setgid(65534) || setuid(65534) || geteuid() == 0)
+				_exit(9);
+			_exit(write_unwritable(file));
+		}
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert_msg(WIFEXITED(status), "the unprivileged child died");
+		rc = WEXITSTATUS(status);
+		ck_assert_msg(rc != 9, "cannot give root up in the child");
+	}
+	ck_assert_msg(rc == 0, "the write into a directory it cannot write: %s",
+		      rc == 1 ? "succeeded" : rc == 2 ? "not EX_CANTCREAT" :
+		      "the message names neither the file nor EACCES");
 	chmod(dir, 0700);
 	ck_assert_int_eq(count_entries(dir), 0);
 	remove_tmpdir();

@@ -577,7 +577,10 @@ END_TEST
 /* pb_providers_value_change, before each event, against the values
  * pb_providers_values computes before and after it: a random stream over
  * a few nodes, values, regions and public flags, with retires, in both
- * public_only modes, with and without a static for the key. */
+ * public_only modes, with and without a static for the key. The first
+ * half is applied with every region accepted, then a reload narrows the
+ * regions to us-east-1 (the eu-west-1 providers stay in the store, and
+ * must not count) and flips public_only. */
 static char *joined(const struct pb_providers *p, const struct pb_want *w,
 		    const struct pb_filter *f, const struct pb_static *st, size_t n_st,
 		    int public_only)
@@ -598,7 +601,8 @@ START_TEST(test_value_change_model)
 	static const char *const regions[] = { "us-east-1", "eu-west-1" };
 	const struct pb_want w = { "API", "API_URL", NULL };
 	const struct pb_static st = { (char *)"API_URL", (char *)"http://b" };
-	const int public_only = _i & 1, with_static = _i >> 1;
+	const int with_static = _i >> 1;
+	int public_only;
 	struct pb_providers *p = pb_providers_new();
 	uint32_t rng = 777u + (uint32_t)_i;
 	int64_t seq = 0;
@@ -610,6 +614,9 @@ START_TEST(test_value_change_model)
 		int delta, changed = 0;
 		enum pb_verdict v;
 
+		const struct pb_filter *applied_with = step < 2000 ? &filter_all : &filter_us;
+
+		public_only = (_i & 1) ^ (step >= 2000);
 		rng = rng * 1103515245u + 12345u;
 		snprintf(node, sizeof(node), "n%u", (rng >> 8) % 5);
 		ev = make_event((rng >> 4) % 4 ? PB_KIND_PROVIDES : PB_KIND_RETIRE, "sg",
@@ -617,7 +624,7 @@ START_TEST(test_value_change_model)
 				vals[(rng >> 16) % 3], (rng >> 20) % 3 != 0, ++seq, 0);
 		before = joined(p, &w, &filter_us, &st, with_static, public_only);
 		delta = pb_providers_value_change(p, &ev, &filter_us, public_only, SIZE_MAX);
-		v = pb_providers_apply(p, &ev, 0, &filter_us, 0, &changed);
+		v = pb_providers_apply(p, &ev, 0, applied_with, 0, &changed);
 		after = joined(p, &w, &filter_us, &st, with_static, public_only);
 		if (v == PB_VERDICT_APPLIED && changed) {
 			counts[delta + 1]++;

@@ -4,6 +4,7 @@
  * failover and check_exchange are covered by tests/integration/t-session.sh
  * against a real RabbitMQ.) */
 #include <check.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "session.h"
 
 /* ---- redaction ---- */
@@ -256,6 +258,71 @@ START_TEST(test_missing_password_file)
 }
 END_TEST
 
+/* A password file group or others may read: one warning naming it and
+ * its mode; a 0600 one: none. (The connection then fails: port 1.) */
+static char *connect_with_password_file(mode_t mode)
+{
+	char dir[] = "/tmp/pb-session.XXXXXX", pw[64], logp[64], *got;
+	const char *urls[] = { "amqp://www-01@127.0.0.1:1/v" };
+	struct pb_session_opts o = { urls, 1, pw, NULL, 0, NULL, "test", 200 };
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_session *s;
+	FILE *f;
+	long n;
+	int saved, fd;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(pw, sizeof(pw), "%s/password", dir);
+	snprintf(logp, sizeof(logp), "%s/log", dir);
+	ck_assert_ptr_nonnull(f = fopen(pw, "w"));
+	fputs("secret\n", f);
+	fclose(f);
+	ck_assert_int_eq(chmod(pw, mode), 0);
+	fflush(stderr);
+	saved = dup(2);
+	fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	dup2(fd, 2);
+	close(fd);
+	pb_log_init("test", 0);
+	s = pb_session_new(&o);
+	ck_assert_int_eq(pb_session_connect(s, &err), -1);
+	ck_assert_int_eq(pb_session_connect(s, &err), -1);	/* warned once */
+	pb_session_free(s);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	ck_assert_ptr_nonnull(f = fopen(logp, "r"));
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	got = calloc(1, (size_t)n + 1);
+	ck_assert_int_eq(fread(got, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	unlink(pw);
+	unlink(logp);
+	rmdir(dir);
+	return got;
+}
+
+START_TEST(test_password_file_mode_warning)
+{
+	char *log = connect_with_password_file(0640);
+	const char *w = strstr(log, "accessible by group or others (mode 640)");
+
+	ck_assert_msg(w != NULL, "no warning for a group-readable file: %s", log);
+	ck_assert_msg(strstr(w + 1, "accessible by group") == NULL, "warned twice: %s", log);
+	ck_assert_ptr_null(strstr(log, "secret"));
+	free(log);
+	log = connect_with_password_file(0604);
+	ck_assert_msg(strstr(log, "(mode 604)") != NULL, "no warning for a world-readable file: %s", log);
+	free(log);
+	log = connect_with_password_file(0600);
+	ck_assert_msg(strstr(log, "accessible") == NULL, "a 0600 file warned about: %s", log);
+	free(log);
+}
+END_TEST
+
 START_TEST(test_missing_tls_ca)
 {
 	const char *urls[] = { "amqps://u:secret@127.0.0.1:1/v" };
@@ -322,6 +389,7 @@ static Suite *session_suite(void)
 	tcase_add_test(tc, test_ok_is_not_an_error);
 	tcase_add_test(tc, test_tables);
 	tcase_add_test(tc, test_missing_password_file);
+	tcase_add_test(tc, test_password_file_mode_warning);
 	tcase_add_test(tc, test_missing_tls_ca);
 	tcase_add_test(tc, test_unreachable_lists_each_url);
 	tcase_add_test(tc, test_user_without_password);
