@@ -109,6 +109,11 @@ is "$(grep -c '<script>alert' "$T/t.html")" 0 "timeline: markup from the log is 
 like "$(grep -o '&lt;script&gt;alert(1)&lt;/script&gt;' "$T/t.html" | head -n 1)" 'script' "timeline: ... it is shown as text"
 is "$(grep -c 'class="run st-unknown"' "$T/t.html")" 1 "timeline: a status not known is no class name"
 
+provbus-audit -d "$DB" events --verdict $'x\e]52;c;eA==\a' >/dev/null 2>"$T/au-usage"
+is "$?" 64 "a usage error quoting a hostile word: exit 64"
+like "$(head -n 1 "$T/au-usage")" "x\\\\x1b\\]52;c;eA==\\\\x07" "... the word shown escaped"
+is "$(raw_lines "$T/au-usage")" 0 "... nothing raw"
+
 # nothing vanished: every row is printed, escaped
 is "$(wc -l <"$T/au-events-json")" 3 "events --json: all 3 rows, the one with invalid UTF-8 too"
 is "$(grep -c '"type":"event"' "$T/au-export")" 3 "export: all 3 events"
