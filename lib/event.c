@@ -687,39 +687,77 @@ static long string_start(const char *body, size_t at)
 	return -1;
 }
 
+/* The member whose string value holds body[at], when the bytes before
+ * its opening quote read as `"name":` (name in lowercase letters and '_',
+ * at most 32): its name's length, *name pointing into body; 0 when not
+ * found. A guess good enough for a message (the body is refused whatever
+ * it finds), which jansson's own message does not give. */
+static int member_at(const char *body, size_t at, const char **name)
+{
+	long q = string_start(body, at), k = q - 1, e;
+
+	while (k >= 0 && is_json_space(body[k]))
+		k--;
+	if (q <= 0 || k < 0 || body[k] != ':')
+		return 0;
+	for (k--; k >= 0 && is_json_space(body[k]); k--)
+		;
+	if (k <= 0 || body[k] != '"')
+		return 0;
+	e = k;
+	for (k--; k >= 0 && k > e - 33 && (islower((unsigned char)body[k]) || body[k] == '_'); k--)
+		;
+	if (k < 0 || body[k] != '"' || e - k <= 1)
+		return 0;
+	*name = body + k + 1;
+	return (int)(e - k - 1);
+}
+
 /* A body that is not UTF-8 is refused naming the byte, its offset and,
- * when the bytes before it read as `"name": "`, the member: a guess good
- * enough for a message (the body is refused whatever it finds), which
- * jansson's "unable to decode byte" does not give. 0 when the body is
- * valid UTF-8. */
+ * when member_at finds it, the member. 0 when the body is valid UTF-8. */
 static int check_body_utf8(const char *body, size_t len, struct pb_err *err)
 {
 	size_t at = pb_textesc_utf8_valid(body, len);
-	long q, k, e;
+	const char *name;
+	int n;
 
 	if (at == len)
 		return 0;
-	q = string_start(body, at);
-	k = q - 1;
-	while (k >= 0 && is_json_space(body[k]))
-		k--;
-	if (q > 0 && k >= 0 && body[k] == ':') {
-		for (k--; k >= 0 && is_json_space(body[k]); k--)
-			;
-		if (k > 0 && body[k] == '"') {
-			e = k;
-			for (k--; k >= 0 && k > e - 33 && (islower((unsigned char)body[k]) ||
-							   body[k] == '_'); k--)
-				;
-			if (k >= 0 && body[k] == '"' && e - k > 1)
-				return pb_err_set(err, EX_DATAERR,
-						  "field '%.*s': invalid UTF-8 byte 0x%02x at offset %zu"
-						  " of the body", (int)(e - k - 1), body + k + 1,
-						  (unsigned char)body[at], at);
-		}
-	}
+	if ((n = member_at(body, at, &name)) > 0)
+		return pb_err_set(err, EX_DATAERR,
+				  "field '%.*s': invalid UTF-8 byte 0x%02x at offset %zu of the body", n,
+				  name, (unsigned char)body[at], at);
 	return pb_err_set(err, EX_DATAERR, "body: invalid UTF-8 byte 0x%02x at offset %zu",
 			  (unsigned char)body[at], at);
+}
+
+/* jansson refused a raw control byte in a string ("control character
+ * 0x1b near ...", "unexpected newline near ..."): the same message as for an escaped one, naming the
+ * member and the byte's offset in the body. 0 when that is not the case. */
+static int raw_control(const char *body, size_t len, const json_error_t *jerr,
+		       struct pb_err *err)
+{
+	const char *jtext = jerr->text;
+	/* jansson stops at the byte or right after it: the last one of its
+	 * kind up to there is it */
+	size_t upto = jerr->position >= 0 && (size_t)jerr->position < len ? (size_t)jerr->position + 1
+									   : len;
+	unsigned byte;
+	const char *p, *name;
+	int n;
+
+	/* (a raw TAB is bad JSON, but no offence to the text rule: jansson's
+	 * message says it better) */
+	if (!strncmp(jtext, "unexpected newline", 18))
+		byte = '\n';
+	else if (sscanf(jtext, "control character 0x%x", &byte) != 1)
+		return 0;
+	if (!body || byte >= 0x20 ||
+	    byte == '\t' ||
+	    !(p = memrchr(body, (int)byte, upto)) || (n = member_at(body, (size_t)(p - body), &name)) <= 0)
+		return 0;
+	return pb_err_set(err, EX_DATAERR, "field '%.*s': control byte 0x%02x at offset %zu of the body",
+			  n, name, byte, (size_t)(p - body));
 }
 
 /* SPEC §5's text rule for every string in v and every member name in it,
@@ -789,6 +827,8 @@ static int parse_slow(const void *body, size_t len, struct pb_event *ev, struct 
 	o = json_loadb(body ? body : "", len,
 		       JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
 	if (!o) {
+		if (raw_control(body, len, &jerr, err))
+			goto out;
 		scrub(jerr.text);
 		pb_err_set(err, EX_DATAERR, "body: not a JSON object: %s (line %d, column %d)",
 			   jerr.text, jerr.line, jerr.column);

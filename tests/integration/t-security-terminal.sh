@@ -190,7 +190,7 @@ is "$(det 8)" "field 'value': C1 control U+009B at offset 1" "C1 (raw UTF-8): li
 is "$(det 9)" "field 'value': control byte 0x7f at offset 3" "raw DEL: likewise"
 like "$(det 10)" "^field 'value': invalid UTF-8 byte 0xff at offset [0-9]+ of the body" "invalid UTF-8: the byte and its offset"
 like "$(det 11)" "^field 'value': invalid UTF-8 byte 0xc0" "overlong UTF-8: likewise"
-like "$(det 12)" "control character 0x1b" "a raw ESC (not JSON): the byte named"
+like "$(det 12)" "^field 'value': control byte 0x1b at offset [0-9]+ of the body" "a raw ESC (not JSON): the field, byte and offset"
 is "$(pbc_sql "SELECT count(*) FROM events WHERE detail GLOB '*[^ -~]*'")" 0 "no detail holds a byte outside printable ASCII"
 kill -0 "$CPID"; ok $? "the daemon is still running"
 

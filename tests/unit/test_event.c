@@ -1362,7 +1362,11 @@ static const struct {
 	{ HOSTILE("n", "\xed\xa0\x80", ""), "field 'value': invalid UTF-8 byte 0xed at offset" },
 	{ HOSTILE("n", "a\xc1\x9b", ""), "field 'value': invalid UTF-8 byte 0xc1 at offset" },
 	/* a raw ESC is not JSON: jansson's message, with the byte */
-	{ HOSTILE("n", "a\x1b[2K", ""), "control character 0x1b" },
+	{ HOSTILE("n", "a\x1b[2K", ""), "field 'value': control byte 0x1b at offset 144 of the body" },
+	{ HOSTILE("n", "a\nb", ""), "field 'value': control byte 0x0a at offset 144 of the body" },
+	{ HOSTILE("n", "a\tb", ""), "body: not a JSON object: control character 0x9" },
+	/* newlines as whitespace before it: the one in the string is named */
+	{ "{\n\"v\":1,\n\"value\":\"a\nb\"}", "field 'value': control byte 0x0a at offset 19 of the body" },
 	/* names: bidi override (U+202E) spelt raw and escaped, controls */
 	{ HOSTILE("api\xe2\x80\xae" "30", "v", ""), "field 'node': bad name" },
 	{ HOSTILE("api\\u202e30", "v", ""), "field 'node': bad name" },
