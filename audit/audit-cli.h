@@ -63,7 +63,8 @@ void au_buf_release(struct au_buf *b);
 /* Writes the buffer to f and empties it. */
 void au_buf_flush(struct au_buf *b, FILE *f);
 /* s with <>&"' escaped for HTML text and attributes (invalid UTF-8 is
- * replaced by U+FFFD). */
+ * replaced by U+FFFD; control characters, DEL, C1 and bidi controls by a
+ * space). */
 void au_buf_html(struct au_buf *b, const char *s);
 
 /* --- JSON writer: one object per line ------------------------------------ */
@@ -78,8 +79,11 @@ struct au_json {
 
 #define AU_JSON_INIT { AU_BUF_INIT, 0, { 0 } }
 
-/* A quoted JSON string; NULL gives null. Invalid UTF-8 becomes U+FFFD, so
- * the output is always valid JSON whatever the db holds. */
+/* A quoted JSON string; NULL gives null. Nothing in it drives a terminal,
+ * whatever the db holds: controls (DEL included), C1 and bidi controls are
+ * \uXXXX escapes (the same string), and a byte that is not UTF-8 becomes
+ * the text \xNN (as textesc.h prints it), so the output is always valid
+ * JSON and UTF-8. */
 void au_json_quote(struct au_buf *b, const char *s, size_t n);
 
 void au_json_begin(struct au_json *j);	/* '{' (empties the buffer at depth 0) */
@@ -127,7 +131,8 @@ struct au_table {
 
 /* cols: "NAME" or ">NAME" for a right-aligned column; NULL-terminated. */
 void au_table_init(struct au_table *t, FILE *out, const char *const *cols);
-/* Adds one row of ncols cells (NULL prints "-"); copies them. */
+/* Adds one row of ncols cells (NULL prints "-"); copies them, escaped for
+ * a terminal (textesc.h). */
 void au_table_row(struct au_table *t, const char *const *cells);
 /* Prints what is buffered (the header even for no rows) and frees. */
 void au_table_finish(struct au_table *t);
@@ -148,6 +153,15 @@ int au_step_error(sqlite3 *db, int rc, struct pb_err *err);
 
 /* "1.5 s", "3 min 2 s", "250 ms" into buf (32 bytes). */
 const char *au_duration(int64_t ms, char *buf);
+
+/* s escaped for a terminal (pb_textesc_dup, no raw newline), in one of
+ * AU_ESC_SLOTS buffers used in turn: valid until AU_ESC_SLOTS more calls,
+ * so that one printf can take several. NULL gives NULL. Every text from
+ * the audit log that the text forms print goes through it or the table. */
+#define AU_ESC_SLOTS 16
+const char *au_esc(const char *s);
+/* Frees the buffers of au_esc (at exit). */
+void au_esc_release(void);
 
 /* A key's value-set text, as the events and runs print it: NULL -> "-". */
 #define AU_NONE "-"

@@ -12,6 +12,7 @@
 
 #include "audit-cli.h"
 #include "pbtime.h"
+#include "textesc.h"
 
 /* In the text form, the events listed per key (the rest is counted). */
 #define EXPLAIN_PER_KEY 20
@@ -106,7 +107,7 @@ static void print_counts(const struct key_group *g)
 {
 	int first = 1;
 
-	printf("  %s  (%lld event%s:", g->key.s, (long long)g->total, g->total == 1 ? "" : "s");
+	printf("  %s  (%lld event%s:", au_esc(g->key.s), (long long)g->total, g->total == 1 ? "" : "s");
 	for (int i = 0; i < 7; i++) {
 		if (!g->count[i])
 			continue;
@@ -117,6 +118,14 @@ static void print_counts(const struct key_group *g)
 	printf(")\n");
 }
 
+/* Column i of st escaped for a terminal, "-" for NULL. */
+static const char *col_shown(sqlite3_stmt *st, int i)
+{
+	const char *s = au_col_text(st, i);
+
+	return s ? au_esc(s) : "-";
+}
+
 static void print_event_line(sqlite3_stmt *st)
 {
 	char ts[PB_TIME_BUF];
@@ -125,13 +134,11 @@ static void print_event_line(sqlite3_stmt *st)
 
 	printf("    #%-8lld %s  %-9s %-8s %-12s %s/%s seq %s%s  %s\n",
 	       (long long)sqlite3_column_int64(st, E_ID), au_col_time(st, E_AT, ts),
-	       verdict ? verdict : "-", au_col_text(st, E_KIND) ? au_col_text(st, E_KIND) : "-",
-	       au_col_text(st, E_REGION) ? au_col_text(st, E_REGION) : "-",
-	       au_col_text(st, E_NODE) ? au_col_text(st, E_NODE) : "-",
-	       au_col_text(st, E_SERVICE) ? au_col_text(st, E_SERVICE) : "-",
-	       au_col_text(st, E_SEQ) ? au_col_text(st, E_SEQ) : "-",
+	       col_shown(st, E_VERDICT), col_shown(st, E_KIND), col_shown(st, E_REGION),
+	       col_shown(st, E_NODE), col_shown(st, E_SERVICE), col_shown(st, E_SEQ),
 	       sqlite3_column_int(st, E_REDELIVERED) ? " redelivered" : "",
-	       detail && verdict && strcmp(verdict, "applied") ? detail : value ? value : "(retired)");
+	       au_esc(detail && verdict && strcmp(verdict, "applied") ? detail
+							       : value ? value : "(retired)"));
 }
 
 /* Text: one block per key with its verdict counts, then the events (the
@@ -190,7 +197,7 @@ static int explain_events_text(sqlite3 *db, sqlite3_stmt *st, int all, struct pb
 				printf("    ... %lld more (--all lists them)\n", (long long)(g.total - shown));
 			au_buf_reset(&g.key);
 			au_buf_puts(&g.key, key);
-			printf("  %s\n", key);
+			printf("  %s\n", au_esc(key));
 			g.total = shown = 0;
 		}
 		g.total++;
@@ -258,7 +265,7 @@ out:
 
 static void print_value(const char *label, const char *v)
 {
-	printf("    %-7s %s\n", label, v ? v : "(not set)");
+	printf("    %-7s %s\n", label, v ? au_esc(v) : "(not set)");
 }
 
 static void print_tail(const char *tail, int len)
@@ -280,7 +287,10 @@ static void print_tail(const char *tail, int len)
 
 		while (e < len && tail[e] != '\n')
 			e++;
-		printf("  | %.*s\n", e - i, tail + i);
+		/* a run's output is anything: escaped, one line at a time */
+		fputs("  | ", stdout);
+		pb_textesc_write(stdout, tail + i, (size_t)(e - i), false);
+		fputc('\n', stdout);
 		i = e + 1;
 	}
 }
@@ -292,7 +302,7 @@ static void print_run_head(sqlite3_stmt *run, const struct changes *ch, int64_t 
 	int64_t started = sqlite3_column_int64(run, R_STARTED);
 
 	printf("run %lld: %s run, %s", (long long)sqlite3_column_int64(run, R_ID),
-	       au_col_text(run, R_REASON), status ? status : "-");
+	       col_shown(run, R_REASON), status ? au_esc(status) : "-");
 	if (!au_col_null(run, R_EXIT))
 		printf(" (exit %d)", sqlite3_column_int(run, R_EXIT));
 	printf("\n  queued    %s\n", au_col_time(run, R_QUEUED, ts));
@@ -319,7 +329,7 @@ static void print_run_head(sqlite3_stmt *run, const struct changes *ch, int64_t 
 	}
 	printf("\nvalue changes:\n");
 	for (size_t i = 0; i < ch->n; i++) {
-		printf("  %s\n", ch->v[i].env);
+		printf("  %s\n", au_esc(ch->v[i].env));
 		print_value("before", ch->v[i].before);
 		print_value("after", ch->v[i].after);
 	}
@@ -348,8 +358,8 @@ static int print_notes(sqlite3 *db, int64_t run_id, struct au_json *j, struct pb
 		}
 		if (!n++)
 			printf("\nnotes:\n");
-		printf("  %s  %s  %s\n", au_col_time(st, 0, ts), au_col_text(st, 1) ? au_col_text(st, 1) : "-",
-		       au_col_text(st, 2) ? au_col_text(st, 2) : "");
+		printf("  %s  %s  %s\n", au_col_time(st, 0, ts), col_shown(st, 1),
+		       au_col_text(st, 2) ? au_esc(au_col_text(st, 2)) : "");
 	}
 	if (j)
 		au_json_array_end(j);

@@ -381,7 +381,7 @@ static void export_provider(struct au_json *j, sqlite3_stmt *st)
 }
 
 /* Runs carry their values and output tail too (text; invalid UTF-8 in the
- * tail becomes U+FFFD). */
+ * tail becomes the text \xNN, see au_json_quote). */
 static int export_runs(sqlite3 *db, struct au_json *j, struct pb_err *err)
 {
 	sqlite3_stmt *st = au_prepare(db, "SELECT " AU_RUN_COLS ", values_before, values_after, "

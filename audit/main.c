@@ -324,5 +324,6 @@ out:
 		pb_audit_close(db);
 	}
 	free(db_owned);
+	au_esc_release();
 	return rc;
 }

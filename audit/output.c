@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "pbtime.h"
+#include "textesc.h"
 
 const char *const au_verdicts[] = {
 	"applied", "duplicate", "stale", "foreign", "expired", "invalid", NULL,
@@ -97,12 +98,14 @@ void au_buf_flush(struct au_buf *b, FILE *f)
 	au_buf_reset(b);
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid;
+ * its code point in *cpp. */
+static size_t utf8_cp(const unsigned char *s, size_t n, unsigned *cpp)
 {
 	size_t len, i;
 	unsigned cp;
 
+	*cpp = s[0];
 	if (s[0] < 0x80)
 		return 1;
 	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
@@ -127,7 +130,23 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
 	    (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
+	*cpp = cp;
 	return len;
+}
+
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned cp;
+
+	return utf8_cp(s, n, &cp);
+}
+
+/* C1 controls and the bidirectional formatting characters: valid JSON
+ * raw, but a terminal acts on them (textesc.h) */
+static int is_terminal_control(unsigned cp)
+{
+	return (cp >= 0x80 && cp <= 0x9f) || cp == 0x061c || cp == 0x200e || cp == 0x200f ||
+	       (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
 }
 
 void au_json_quote(struct au_buf *b, const char *s, size_t n)
@@ -142,20 +161,26 @@ void au_json_quote(struct au_buf *b, const char *s, size_t n)
 	au_buf_putc(b, '"');
 	while (i < n) {
 		unsigned char c = p[i];
-		size_t l;
+		unsigned cp;
+		size_t l = 0;
 
-		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x7f) {
 			run++;
 			i++;
 			continue;
 		}
-		if (c >= 0x80 && (l = utf8_len(p + i, n - i)) > 0) {
+		if (c >= 0x80 && (l = utf8_cp(p + i, n - i, &cp)) > 0 && !is_terminal_control(cp)) {
 			run += l;
 			i += l;
 			continue;
 		}
 		au_buf_add(b, (const char *)p + i - run, run);
 		run = 0;
+		if (l > 0) {	/* C1 or bidi: the same string, escaped */
+			au_buf_printf(b, "\\u%04x", cp);
+			i += l;
+			continue;
+		}
 		switch (c) {
 		case '"': au_buf_add(b, "\\\"", 2); break;
 		case '\\': au_buf_add(b, "\\\\", 2); break;
@@ -163,10 +188,10 @@ void au_json_quote(struct au_buf *b, const char *s, size_t n)
 		case '\r': au_buf_add(b, "\\r", 2); break;
 		case '\t': au_buf_add(b, "\\t", 2); break;
 		default:
-			if (c < 0x20)
+			if (c <= 0x7f)
 				au_buf_printf(b, "\\u%04x", c);
-			else
-				au_buf_add(b, "\\ufffd", 6);	/* invalid UTF-8 */
+			else	/* invalid UTF-8: the text \xNN, as textesc.h */
+				au_buf_printf(b, "\\\\x%02x", c);
 		}
 		i++;
 	}
@@ -188,10 +213,17 @@ void au_buf_html(struct au_buf *b, const char *s)
 		case '\'': au_buf_puts(b, "&#39;"); i++; continue;
 		default: break;
 		}
-		if (p[i] < 0x20 && p[i] != '\n' && p[i] != '\t') {
+		if ((p[i] < 0x20 && p[i] != '\n' && p[i] != '\t') || p[i] == 0x7f) {
 			au_buf_putc(b, ' ');
 			i++;
 		} else if ((l = utf8_len(p + i, n - i)) > 0) {
+			unsigned cp;
+
+			if (utf8_cp(p + i, n - i, &cp) && is_terminal_control(cp)) {
+				au_buf_putc(b, ' ');	/* C1, bidi: no use in a page */
+				i += l;
+				continue;
+			}
 			au_buf_add(b, s + i, l);
 			i += l;
 		} else {
@@ -323,11 +355,14 @@ void au_json_col_json(struct au_json *j, const char *k, sqlite3_stmt *st, int i)
 	const char *s = (const char *)sqlite3_column_text(st, i);
 	json_t *v = s ? json_loads(s, JSON_DECODE_ANY, NULL) : NULL;
 	char *text = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER) : NULL;
+	/* jansson writes DEL and C1 controls raw */
+	char *safe = pb_textesc_json(text);
 
-	if (text)
-		au_json_raw(j, k, text);
+	if (safe)
+		au_json_raw(j, k, safe);
 	else
 		au_json_null(j, k);
+	free(safe);
 	free(text);
 	json_decref(v);
 }
@@ -428,12 +463,32 @@ static void table_flush(struct au_table *t)
 	t->flushed = 1;
 }
 
+/* cell c escaped for a terminal, malloc'd; NULL is AU_NONE */
+static char *table_cell(const char *c)
+{
+	char *e;
+
+	if (!c)
+		c = AU_NONE;
+	e = pb_textesc_dup(c, strlen(c), false);
+	if (!e) {
+		fputs(AU_PROG ": error: out of memory\n", stderr);
+		abort();
+	}
+	return e;
+}
+
 void au_table_row(struct au_table *t, const char *const *cells)
 {
+	char *safe[AU_TABLE_MAX_COLS];
 	int i;
 
+	for (i = 0; i < t->ncols; i++)
+		safe[i] = table_cell(cells[i]);
 	if (t->flushed) {
-		table_print_row(t, cells);
+		table_print_row(t, (const char *const *)safe);
+		for (i = 0; i < t->ncols; i++)
+			free(safe[i]);
 		return;
 	}
 	if (t->nrows == t->caprows) {
@@ -441,14 +496,9 @@ void au_table_row(struct au_table *t, const char *const *cells)
 		t->rows = xrealloc(t->rows, t->caprows * (size_t)t->ncols * sizeof(char *));
 	}
 	for (i = 0; i < t->ncols; i++) {
-		const char *c = cells[i] ? cells[i] : AU_NONE;
-		size_t w = text_width(c);
+		size_t w = text_width(safe[i]);
 
-		size_t len = strlen(c);
-		char *copy = xrealloc(NULL, len + 1);
-
-		memcpy(copy, c, len + 1);
-		t->rows[t->nrows * (size_t)t->ncols + (size_t)i] = copy;
+		t->rows[t->nrows * (size_t)t->ncols + (size_t)i] = safe[i];
 		if (w > t->width[i])
 			t->width[i] = w;
 	}
@@ -462,6 +512,32 @@ void au_table_finish(struct au_table *t)
 }
 
 /* --- helpers ------------------------------------------------------------------ */
+
+static char *esc_slot[AU_ESC_SLOTS];
+static unsigned esc_next;
+
+const char *au_esc(const char *s)
+{
+	char **slot = &esc_slot[esc_next++ % AU_ESC_SLOTS];
+
+	if (!s)
+		return NULL;
+	free(*slot);
+	*slot = pb_textesc_dup(s, strlen(s), false);
+	if (!*slot) {
+		fputs(AU_PROG ": error: out of memory\n", stderr);
+		abort();
+	}
+	return *slot;
+}
+
+void au_esc_release(void)
+{
+	for (int i = 0; i < AU_ESC_SLOTS; i++) {
+		free(esc_slot[i]);
+		esc_slot[i] = NULL;
+	}
+}
 
 const char *au_col_time(sqlite3_stmt *st, int i, char *buf)
 {

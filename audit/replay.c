@@ -1171,7 +1171,7 @@ static void print_text(struct replay *r, const struct diff *d, size_t nd, int64_
 		       (long long)r->o->tolerance_ms);
 		for (i = 0; i < nd; i++) {
 			describe_diff(r, &d[i], i > 0, &b);
-			printf("  - %s\n", b.s);
+			printf("  - %s\n", au_esc(b.s));
 		}
 	}
 	if (r->splay_taken && !r->what_if)

@@ -215,6 +215,18 @@ static const char *status_colour(const char *status)
 	return "#9e9e9e";	/* interrupted, unknown */
 }
 
+/* The status as a class name: only the statuses the daemon writes (the
+ * log may have been edited by hand; an attribute takes no escaped text). */
+static const char *status_class(const char *status)
+{
+	static const char *const known[] = { "ok", "failed", "running", "interrupted" };
+
+	for (size_t i = 0; status && i < sizeof(known) / sizeof(known[0]); i++)
+		if (!strcmp(status, known[i]))
+			return known[i];
+	return "unknown";
+}
+
 static int draw_runs(struct tl *t, int y, struct pb_err *err)
 {
 	sqlite3_stmt *st = au_prepare(t->db,
@@ -254,7 +266,7 @@ static int draw_runs(struct tl *t, int y, struct pb_err *err)
 				      xq, y + TL_RUN_H / 2 - 2, x0, y + TL_RUN_H / 2 - 2);
 		au_buf_printf(&t->out, "<rect class=\"run st-%s\" data-run-id=\"%lld\" x=\"%.1f\" y=\"%d\""
 				       " width=\"%.1f\" height=\"%d\" rx=\"2\" fill=\"%s\"><title>",
-			      status ? status : "unknown", (long long)sqlite3_column_int64(st, 0), x0, y + 4,
+			      status_class(status), (long long)sqlite3_column_int64(st, 0), x0, y + 4,
 			      x1 - x0, TL_RUN_H - 12, status_colour(status));
 		au_buf_printf(&t->out, "run %lld · ", (long long)sqlite3_column_int64(st, 0));
 		put_text(&t->out, au_col_text(st, 1));

@@ -20,6 +20,7 @@
 #include "consumer.h"
 #include "control.h"
 #include "log.h"
+#include "textesc.h"
 
 #define PROG "provbus-consumer"
 #define CONTROL_TIMEOUT_MS 10000
@@ -92,6 +93,23 @@ static int daemon_refused(const char *answer)
 	return refused;
 }
 
+/* The daemon's JSON answer on stdout, with nothing in it that drives a
+ * terminal, whichever version of the daemon wrote it: DEL, C1 and bidi
+ * controls as \uXXXX (the same JSON value); an answer that still holds a
+ * raw control byte (not JSON then) escaped as text. */
+static void print_answer(const char *answer)
+{
+	char *safe = pb_textesc_json(answer);
+
+	if (safe && !pb_textesc_check(safe, strlen(safe), NULL, 0, NULL)) {
+		puts(safe);
+	} else {
+		pb_textesc_fputs(stdout, answer);
+		putchar('\n');
+	}
+	free(safe);
+}
+
 /* status, pause, resume, provision-now: one line to the daemon, its answer
  * on stdout. */
 static int cmd_control(const char *path, const char *verb, int prometheus)
@@ -122,7 +140,7 @@ static int cmd_control(const char *path, const char *verb, int prometheus)
 			rc = 0;
 		}
 	} else {
-		printf("%s\n", answer);
+		print_answer(answer);
 		rc = 0;
 	}
 	free(text);

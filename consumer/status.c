@@ -14,6 +14,7 @@
 #include "log.h"
 #include "pbtime.h"
 #include "sdnotify.h"
+#include "textesc.h"
 
 const char *cs_state_name(struct consumer *c)
 {
@@ -116,7 +117,7 @@ char *cs_status_json(struct consumer *c)
 {
 	json_t *o = json_object(), *counts = json_object(), *vals = json_object(), *running, *last;
 	int64_t next = PB_TIME_NEVER;
-	char *s;
+	char *s, *text;
 
 	if (!o || !counts || !vals) {
 		json_decref(o);
@@ -178,7 +179,11 @@ char *cs_status_json(struct consumer *c)
 		json_object_set_new(vals, c->values[i].name, json_string(c->values[i].value));
 	json_object_set_new(o, "values", vals);
 	json_object_set_new(o, "audit_failing", json_boolean(c->db_failing));
-	s = json_dumps(o, JSON_COMPACT);
+	text = json_dumps(o, JSON_COMPACT);
+	/* values restored from an audit log written before the wire rule
+	 * may hold DEL or C1 controls, which jansson writes raw */
+	s = pb_textesc_json(text);
+	free(text);
 	json_decref(o);
 	return s;
 }
@@ -243,16 +248,18 @@ void cs_sd_status(struct consumer *c)
 
 /* ---- Prometheus text, from the status JSON (the client converts) ---- */
 
+/* A label value: any control byte or bad UTF-8 as the text \xNN
+ * (textesc.h), then backslash and quote escaped as the format wants. */
 static void prom_escape(FILE *f, const char *s)
 {
-	for (; *s; s++) {
-		if (*s == '\\' || *s == '"')
+	char *t = pb_textesc_dup(s, strlen(s), false);
+
+	for (const char *p = t ? t : ""; *p; p++) {
+		if (*p == '\\' || *p == '"')
 			fputc('\\', f);
-		if (*s == '\n')
-			fputs("\\n", f);
-		else
-			fputc(*s, f);
+		fputc(*p, f);
 	}
+	free(t);
 }
 
 static void prom_metric(FILE *f, const char *name, const char *help, const char *type)

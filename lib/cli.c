@@ -6,14 +6,19 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "textesc.h"
+
 int pb_cli_usage(const char *prog, const char *usage, const char *fmt, ...)
 {
+	char msg[1024];
 	va_list ap;
 
-	fprintf(stderr, "%s: ", prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* the message may quote a word of the command line: escaped */
+	fprintf(stderr, "%s: ", prog);
+	pb_textesc_fputs(stderr, msg);
 	fprintf(stderr, "\n%s", usage);
 	return EX_USAGE;
 }

@@ -454,7 +454,7 @@ static int load_statics(struct pb_jsondoc *c, json_t *cons, const struct jp *par
 		return pb_err_set(c->err, EX_OSERR, "%s: out of memory", c->file);
 	json_object_foreach(obj, key, v) {
 		struct jp kp = jp_key(&p, key);
-		char name[256];
+		char name[256], why[80];
 		struct pb_static *st;
 
 		jp_name(&kp, name, sizeof(name));
@@ -464,10 +464,8 @@ static int load_statics(struct pb_jsondoc *c, json_t *cons, const struct jp *par
 				    name, key);
 		if (!json_is_string(v))
 			return want_type(c, &kp, v, "a string");
-		if (!pb_value_ok(json_string_value(v), json_string_length(v)))
-			return fail(c, &kp, 1,
-				    "field '%.200s': a value must be at most %d bytes with no NUL, CR or LF",
-				    name, PB_VALUE_MAX);
+		if (pb_value_check(json_string_value(v), json_string_length(v), why, sizeof(why)))
+			return fail(c, &kp, 1, "field '%.200s': %s", name, why);
 		st = &cc->statics[cc->n_statics];
 		st->name = strdup(key);
 		st->value = strdup(json_string_value(v));

@@ -18,6 +18,7 @@
 
 #include "event-private.h"
 #include "pbtime.h"
+#include "textesc.h"
 
 #define SHOW_MAX 200		/* bytes of a hostile text shown in a message */
 
@@ -110,16 +111,23 @@ static int take_name(const char *field, const char *s, size_t len, enum name_rul
 	return 0;
 }
 
+int pb_event_check_text(const char *field, const char *s, size_t len, struct pb_err *err)
+{
+	char why[80];
+
+	if (pb_textesc_check(s, len, why, sizeof(why), NULL))
+		return pb_err_set(err, EX_DATAERR, "field '%s': %s", field, why);
+	return 0;
+}
+
 static int take_value(const char *s, size_t len, struct pb_event *ev, struct pb_err *err)
 {
 	if (len > PB_VALUE_MAX)
 		return pb_err_set(err, EX_DATAERR, "field 'value': %zu bytes, more than %d", len,
 				  PB_VALUE_MAX);
-	if (memchr(s, '\0', len))
-		return pb_err_set(err, EX_DATAERR, "field 'value': holds a NUL byte");
-	if (memchr(s, '\r', len) || memchr(s, '\n', len))
-		return pb_err_set(err, EX_DATAERR,
-				  "field 'value': holds a line break (CR or LF)");
+	/* NUL, CR and LF (SPEC §5) and every other control: see textesc.h */
+	if (pb_event_check_text("value", s, len, err))
+		return -1;
 	memcpy(ev->value, s, len);
 	ev->value[len] = '\0';
 	ev->value_len = len;
@@ -158,26 +166,19 @@ int pb_event_init(struct pb_event *ev, enum pb_kind kind, const char *federation
 			pb_err_set(err, EX_DATAERR, "field '%s': missing", names[i].field);
 			goto out;
 		}
-		if (take_name(names[i].field, names[i].s, strlen(names[i].s), names[i].rule,
+		if (pb_event_check_text(names[i].field, names[i].s, strlen(names[i].s), err) ||
+		    take_name(names[i].field, names[i].s, strlen(names[i].s), names[i].rule,
 			      names[i].dst, names[i].size, err))
 			goto out;
 	}
 	if (kind == PB_KIND_PROVIDES) {
-		json_t *probe;
-
 		if (!value) {
 			pb_err_set(err, EX_DATAERR, "field 'value': a provides event needs a value");
 			goto out;
 		}
+		/* valid UTF-8 too, which the encoder needs: found now, not at send time */
 		if (take_value(value, strlen(value), ev, err))
 			goto out;
-		/* the encoder needs valid UTF-8; find out now, not at send time */
-		probe = json_stringn(ev->value, ev->value_len);
-		if (!probe) {
-			pb_err_set(err, EX_DATAERR, "field 'value': not valid UTF-8");
-			goto out;
-		}
-		json_decref(probe);
 	} else if (value) {
 		pb_err_set(err, EX_DATAERR, "field 'value': a retire event has no value");
 		goto out;
@@ -329,6 +330,8 @@ static const struct field *member_string(const struct field *f, enum field_id id
 	if (j && j->type != JSON_STRING) {
 		pb_err_set(err, EX_DATAERR, "field '%s': want a string, got %s",
 			   field_names[id].name, type_name(j->type));
+		j = NULL;
+	} else if (j && pb_event_check_text(field_names[id].name, j->s, j->len, err)) {
 		j = NULL;
 	}
 	return j;
@@ -667,6 +670,146 @@ static void fields_of_object(json_t *o, struct field *f)
 	}
 }
 
+/* The index of the quote that opens the JSON string holding body[at], or
+ * -1 (reads back to the first quote that no backslash escapes). */
+static long string_start(const char *body, size_t at)
+{
+	for (long q = (long)at - 1; q >= 0; q--) {
+		long b = q;
+
+		if (body[q] != '"')
+			continue;
+		while (b > 0 && body[b - 1] == '\\')
+			b--;
+		if ((q - b) % 2 == 0)
+			return q;
+	}
+	return -1;
+}
+
+/* The member whose string value holds body[at], when the bytes before
+ * its opening quote read as `"name":` (name in lowercase letters and '_',
+ * at most 32): its name's length, *name pointing into body; 0 when not
+ * found. A guess good enough for a message (the body is refused whatever
+ * it finds), which jansson's own message does not give. */
+static int member_at(const char *body, size_t at, const char **name)
+{
+	long q = string_start(body, at), k = q - 1, e;
+
+	while (k >= 0 && is_json_space(body[k]))
+		k--;
+	if (q <= 0 || k < 0 || body[k] != ':')
+		return 0;
+	for (k--; k >= 0 && is_json_space(body[k]); k--)
+		;
+	if (k <= 0 || body[k] != '"')
+		return 0;
+	e = k;
+	for (k--; k >= 0 && k > e - 33 && (islower((unsigned char)body[k]) || body[k] == '_'); k--)
+		;
+	if (k < 0 || body[k] != '"' || e - k <= 1)
+		return 0;
+	*name = body + k + 1;
+	return (int)(e - k - 1);
+}
+
+/* A body that is not UTF-8 is refused naming the byte, its offset and,
+ * when member_at finds it, the member. 0 when the body is valid UTF-8. */
+static int check_body_utf8(const char *body, size_t len, struct pb_err *err)
+{
+	size_t at = pb_textesc_utf8_valid(body, len);
+	const char *name;
+	int n;
+
+	if (at == len)
+		return 0;
+	if ((n = member_at(body, at, &name)) > 0)
+		return pb_err_set(err, EX_DATAERR,
+				  "field '%.*s': invalid UTF-8 byte 0x%02x at offset %zu of the body", n,
+				  name, (unsigned char)body[at], at);
+	return pb_err_set(err, EX_DATAERR, "body: invalid UTF-8 byte 0x%02x at offset %zu",
+			  (unsigned char)body[at], at);
+}
+
+/* jansson refused a raw control byte in a string ("control character
+ * 0x1b near ...", "unexpected newline near ..."): the same message as for an escaped one, naming the
+ * member and the byte's offset in the body. 0 when that is not the case. */
+static int raw_control(const char *body, size_t len, const json_error_t *jerr,
+		       struct pb_err *err)
+{
+	const char *jtext = jerr->text;
+	/* jansson stops at the byte or right after it: the last one of its
+	 * kind up to there is it */
+	size_t upto = jerr->position >= 0 && (size_t)jerr->position < len ? (size_t)jerr->position + 1
+									   : len;
+	unsigned byte;
+	const char *p, *name;
+	int n;
+
+	/* (a raw TAB is bad JSON, but no offence to the text rule: jansson's
+	 * message says it better) */
+	if (!strncmp(jtext, "unexpected newline", 18))
+		byte = '\n';
+	else if (sscanf(jtext, "control character 0x%x", &byte) != 1)
+		return 0;
+	if (!body || byte >= 0x20 ||
+	    byte == '\t' ||
+	    !(p = memrchr(body, (int)byte, upto)) || (n = member_at(body, (size_t)(p - body), &name)) <= 0)
+		return 0;
+	return pb_err_set(err, EX_DATAERR, "field '%.*s': control byte 0x%02x at offset %zu of the body",
+			  n, name, byte, (size_t)(p - body));
+}
+
+/* SPEC §5's text rule for every string in v and every member name in it,
+ * v being the member `name` of the body (or inside it): what the known
+ * fields do not cover, i.e. extra members. depth bounds the walk (jansson
+ * bounds nesting too). */
+static int check_extra_text(const char *name, json_t *v, int depth, struct pb_err *err)
+{
+	const char *k;
+	json_t *m;
+	size_t i;
+
+	if (depth > 64)
+		return 0;
+	if (json_is_string(v))
+		return pb_event_check_text(name, json_string_value(v), json_string_length(v), err);
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, m)
+			if (check_extra_text(name, m, depth + 1, err))
+				return -1;
+	} else if (json_is_object(v)) {
+		json_object_foreach(v, k, m)
+			if (pb_event_check_text(name, k, strlen(k), err) ||
+			    check_extra_text(name, m, depth + 1, err))
+				return -1;
+	}
+	return 0;
+}
+
+/* The members of the body o that are not SPEC §5 fields, by the text
+ * rule; each is named in the message when its name is short and clean. */
+static int check_extras(json_t *o, struct pb_err *err)
+{
+	const char *k;
+	json_t *m;
+
+	json_object_foreach(o, k, m) {
+		int id, known = 0;
+		size_t n = strlen(k);
+
+		for (id = 0; id < N_FIELDS && !known; id++)
+			known = !strcmp(field_names[id].name, k);
+		if (known)
+			continue;
+		if (pb_event_check_text("member name", k, n, err) ||
+		    check_extra_text(n <= 40 && pb_textesc_clean(k, n, false) ? k : "(extra member)",
+				     m, 0, err))
+			return -1;
+	}
+	return 0;
+}
+
 /* The slow reading: jansson parses the body, its known members go to f. */
 static int parse_slow(const void *body, size_t len, struct pb_event *ev, struct pb_err *err)
 {
@@ -676,12 +819,16 @@ static int parse_slow(const void *body, size_t len, struct pb_event *ev, struct 
 	int rc = -1;
 
 	memset(f, 0, sizeof(f));
+	if (body && check_body_utf8(body, len, err))
+		goto out;
 	/* ALLOW_NUL: a "\u0000" in a value is then refused by the value rule,
 	 * with a message that names the field, rather than as bad JSON.
 	 * REJECT_DUPLICATES: two "key" members would mean two readings. */
 	o = json_loadb(body ? body : "", len,
 		       JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
 	if (!o) {
+		if (raw_control(body, len, &jerr, err))
+			goto out;
 		scrub(jerr.text);
 		pb_err_set(err, EX_DATAERR, "body: not a JSON object: %s (line %d, column %d)",
 			   jerr.text, jerr.line, jerr.column);
@@ -693,7 +840,7 @@ static int parse_slow(const void *body, size_t len, struct pb_event *ev, struct 
 		goto out;
 	}
 	fields_of_object(o, f);
-	if (parse_fields(f, ev, err))
+	if (parse_fields(f, ev, err) || check_extras(o, err))
 		goto out;
 	rc = 0;
 out:

@@ -53,11 +53,18 @@ char *pb_event_encode(const struct pb_event *ev, size_t *len);
  * with its type (id a UUID; kind provides|retire; federation, region,
  * node by the ident rule; service by the service rule; key by the key
  * rule; value a string for provides and null for retire, at most 4096
- * bytes, no NUL, CR or LF; public a boolean; seq and ttl_s non-negative
+ * bytes; every string, known field or not, and every member name passing
+ * pb_event_check_text; public a boolean; seq and ttl_s non-negative
  * integers; ts an RFC 3339 string). Unknown extra fields are allowed
  * (forward compatibility within v1). Returns 0 or -1 + err naming the
  * field. */
 int pb_event_parse(const void *body, size_t len, struct pb_event *ev, struct pb_err *err);
+
+/* The text rule of SPEC §5 for one string field of an event or report
+ * (field names it in the message): valid UTF-8 without C0 control but
+ * TAB, DEL or C1 control (pb_textesc_check). Returns 0, or -1 with err
+ * EX_DATAERR, e.g. "field 'value': control byte 0x1b at offset 3". */
+int pb_event_check_text(const char *field, const char *s, size_t len, struct pb_err *err);
 
 /* The routing key of ev: "REGION.KIND.KEY", into buf (size bytes). */
 char *pb_event_routing_key(const struct pb_event *ev, char *buf, size_t size);

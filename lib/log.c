@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "textesc.h"
+
 static const char *log_prog = "provbus";
 static int log_max = PB_LOG_NOTICE;
 static int log_journal;
@@ -38,19 +40,18 @@ void pb_log(int level, const char *fmt, ...)
 {
 	char line[4096];
 	va_list ap;
-	size_t n;
 
 	if (level > log_max)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	/* one event, one line: fold embedded newlines */
-	for (n = 0; line[n]; n++)
-		if (line[n] == '\n' || line[n] == '\r')
-			line[n] = ' ';
+	/* one event, one line, and no byte of a value, name or detail that
+	 * drives a terminal: newlines and every control escaped (textesc.h) */
 	if (log_journal)
-		fprintf(stderr, "<%d>%s\n", level, line);
+		fprintf(stderr, "<%d>", level);
 	else
-		fprintf(stderr, "%s: %s: %s\n", log_prog, level_name(level), line);
+		fprintf(stderr, "%s: %s: ", log_prog, level_name(level));
+	pb_textesc_fputs(stderr, line);
+	fputc('\n', stderr);
 }

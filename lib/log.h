@@ -2,7 +2,10 @@
  *
  * Lines go to stderr as "PROG: LEVEL: message". Under systemd
  * (JOURNAL_STREAM or NOTIFY_SOCKET set) each line starts with the syslog
- * priority "<N>" instead, which journald understands. */
+ * priority "<N>" instead, which journald understands. The message is
+ * printed escaped (textesc.h): a newline or any control character in it,
+ * from an event, a report or a run's output, never reaches the terminal
+ * or the journal raw. */
 #ifndef PB_LOG_H
 #define PB_LOG_H
 

@@ -152,6 +152,7 @@ static int load_environment(struct pb_jsondoc *c, json_t *root, struct pb_manife
 static int parse_require(struct pb_jsondoc *c, const char *env, json_t *v, struct pb_require *r)
 {
 	const char *s;
+	char why[80];
 	size_t len;
 
 	if (!is_scalar(v))
@@ -165,10 +166,8 @@ static int parse_require(struct pb_jsondoc *c, const char *env, json_t *v, struc
 		r->literal = scalar_text(v);
 		if (!r->literal)
 			return oom(c);
-		if (!pb_value_ok(r->literal, strlen(r->literal)))
-			return fail(c, "requires", env, 1,
-				    "field 'requires.%s': a value must be at most %d bytes with no CR or LF",
-				    env, PB_VALUE_MAX);
+		if (pb_value_check(r->literal, strlen(r->literal), why, sizeof(why)))
+			return fail(c, "requires", env, 1, "field 'requires.%s': %s", env, why);
 		return 0;
 	}
 	s = json_string_value(v);
@@ -721,7 +720,7 @@ int pb_manifest_expand(const struct pb_manifest *m, const struct pb_config *cfg,
 	for (i = 0; i < m->n_provides; i++) {
 		struct expand_ctx x = { m, cfg, "", 0, 0 };
 		const char *key = m->provides[i].name;
-		char known[PB_ERR_MAX / 2];
+		char known[PB_ERR_MAX / 2], why[80];
 		char *val;
 
 		val = pb_template_expand(m->provides[i].value, expand_lookup, &x, err);
@@ -748,10 +747,9 @@ int pb_manifest_expand(const struct pb_manifest *m, const struct pb_config *cfg,
 			pb_err_set(err, EX_OSERR, "%s: out of memory", m->path);
 			goto out;
 		}
-		if (!pb_value_ok(val, strlen(val))) {
-			pb_err_set(err, EX_DATAERR,
-				   "%s: provides.%s: the expanded value is over %d bytes or holds a CR or LF",
-				   m->path, key, PB_VALUE_MAX);
+		if (pb_value_check(val, strlen(val), why, sizeof(why))) {
+			pb_err_set(err, EX_DATAERR, "%s: provides.%s: the expanded value: %s",
+				   m->path, key, why);
 			goto out;
 		}
 	}

@@ -1,6 +1,9 @@
 #include "names.h"
 
+#include <stdio.h>
 #include <string.h>
+
+#include "textesc.h"
 
 static int lower_digit(char c)
 {
@@ -47,9 +50,17 @@ int pb_name_service_ok(const char *s)
 	return i <= PB_SERVICE_MAX;
 }
 
+int pb_value_check(const char *s, size_t len, char *why, size_t size)
+{
+	if (len > PB_VALUE_MAX) {
+		if (why && size)
+			snprintf(why, size, "%zu bytes, more than %d", len, PB_VALUE_MAX);
+		return -1;
+	}
+	return pb_textesc_check(s, len, why, size, NULL);
+}
+
 int pb_value_ok(const char *s, size_t len)
 {
-	if (len > PB_VALUE_MAX)
-		return 0;
-	return !memchr(s, '\0', len) && !memchr(s, '\r', len) && !memchr(s, '\n', len);
+	return pb_value_check(s, len, NULL, 0) == 0;
 }

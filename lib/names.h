@@ -16,7 +16,13 @@ int pb_name_key_ok(const char *s);
 /* service ids: [A-Za-z0-9][A-Za-z0-9_.-]{0,127} (SPEC is silent; this
  * keeps them safe in file names, logs and routing) */
 int pb_name_service_ok(const char *s);
-/* a value: at most 4096 bytes, no NUL, CR or LF; len is its length */
+/* a value: at most 4096 bytes of text by the wire rule of SPEC §5 (valid
+ * UTF-8, no control character but TAB: see pb_textesc_check); len is its
+ * length */
 int pb_value_ok(const char *s, size_t len);
+/* The same, returning 0, or -1 with what is wrong in why (size bytes):
+ * "5000 bytes, more than 4096" or pb_textesc_check's "control byte 0x1b
+ * at offset 3". */
+int pb_value_check(const char *s, size_t len, char *why, size_t size);
 
 #endif

@@ -151,3 +151,85 @@ bool pb_textesc_clean(const char *s, size_t n, bool allow_newline)
 {
 	return escape(s, n, allow_newline, emit_stop_at_escape, (void *)(s + n)) == 0;
 }
+
+size_t pb_textesc_utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, len;
+	unsigned cp;
+
+	while (i < n && (len = utf8_seq(u + i, n - i, &cp)) > 0)
+		i += len;
+	return i;
+}
+
+int pb_textesc_check(const char *s, size_t n, char *why, size_t size, size_t *at)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned cp = 0;
+		size_t len = utf8_seq(u + i, n - i, &cp);
+
+		if (len == 0 || (len == 1 && ((cp < 0x20 && cp != '\t') || cp == 0x7F)) ||
+		    (cp >= 0x80 && cp <= 0x9F)) {
+			if (why && size)
+				snprintf(why, size,
+					 len == 0 ? "invalid UTF-8 byte 0x%02x at offset %zu"
+					 : len == 1 ? "control byte 0x%02x at offset %zu"
+						    : "C1 control U+%04X at offset %zu",
+					 len == 0 ? u[i] : cp, i);
+			if (at)
+				*at = i;
+			return -1;
+		}
+		i += len;
+	}
+	return 0;
+}
+
+static int escape_json(const char *s, size_t n, emit_fn emit, void *ctx)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, start = 0;
+	char buf[12];
+	int rc;
+
+	while (i < n) {
+		unsigned cp = 0;
+		size_t len = utf8_seq(u + i, n - i, &cp);
+		int esc_len = 0;
+
+		if (len == 0) {
+			esc_len = snprintf(buf, sizeof buf, "\\\\x%02x", u[i]);
+			len = 1;
+		} else if (cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || is_bidi_format(cp)) {
+			esc_len = snprintf(buf, sizeof buf, "\\u%04x", cp);
+		}
+		if (esc_len > 0) {
+			if (i > start && (rc = emit(ctx, s + start, i - start)) != 0)
+				return rc;
+			if ((rc = emit(ctx, buf, (size_t)esc_len)) != 0)
+				return rc;
+			start = i + len;
+		}
+		i += len;
+	}
+	if (n > start)
+		return emit(ctx, s + start, n - start);
+	return 0;
+}
+
+char *pb_textesc_json(const char *json)
+{
+	struct membuf m = { NULL, 0, 0 };
+
+	if (!json)
+		return NULL;
+	if (emit_mem(&m, "", 0) != 0 || escape_json(json, strlen(json), emit_mem, &m) != 0) {
+		free(m.p);
+		return NULL;
+	}
+	return m.p;
+}

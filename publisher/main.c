@@ -44,6 +44,7 @@
 #include "outbox.h"
 #include "pbtime.h"
 #include "sender.h"
+#include "textesc.h"
 #include "session.h"
 
 #define PROG "provbus-publish"
@@ -386,10 +387,22 @@ static int build(struct run *rn, enum pb_kind kind, char **ids, int n_ids, struc
 	return 0;
 }
 
+/* Event JSON for a terminal: what the encoder leaves raw (DEL, C1, bidi
+ * controls; none passes the event rules, but a spool written by an older
+ * version may hold them) as \uXXXX escapes (textesc.h). */
+static int print_json(const char *body, FILE *f)
+{
+	char *safe = pb_textesc_json(body);
+	int rc = safe && fprintf(f, "%s\n", safe) >= 0 ? 0 : -1;
+
+	free(safe);
+	return rc;
+}
+
 static int emit(const struct pb_event *ev, FILE *f)
 {
 	char *body = pb_event_encode(ev, NULL);
-	int rc = body && fprintf(f, "%s\n", body) >= 0 ? 0 : -1;
+	int rc = body ? print_json(body, f) : -1;
 
 	free(body);
 	return rc;
@@ -476,7 +489,7 @@ static int print_spool(struct pb_outbox *ob, struct pb_err *err)
 		if (pb_outbox_read(ob, after, 256, rows, &got, err))
 			return -1;
 		for (size_t i = 0; i < got; i++) {
-			printf("%s\n", rows[i].body);
+			print_json(rows[i].body, stdout);
 			after = rows[i].n;
 			pb_outbox_row_release(&rows[i]);
 		}

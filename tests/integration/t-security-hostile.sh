@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # t-security-hostile: hostile values in events (shell metacharacters,
-# quotes, command substitutions, control characters, a value of exactly
+# quotes, command substitutions, a tab, a value of exactly
 # 4096 bytes, non-ASCII) never reach a shell and never break the env file:
 # no command in them ever runs; the env file is one `export NAME='...'`
 # line per variable, parses with sh/dash/bash, and sourcing it gives back
@@ -21,7 +21,7 @@ val "\`touch $P/p2\`"
 val "'; touch $P/p3; echo '"
 val "\"; touch $P/p4; echo \""
 val "a|b&c;d>$P/p5<e *? [x] ~ # \$HOME \${PATH} \$((1+1)) \\ \\\\ !! %s %n"
-val $'tab\there bell\a esc\e[31mred\e[0m del\x7f soh\x01 vt\v ff\f'
+val $'tab\there [31mred[0m (a tab is the one control a value may hold: t-security-terminal.sh)'
 val "héllo ☃ 𝄞 — ünïcödé"
 val "$(printf "'\$(touch $P/p8)'%.0s" $(seq 1 200) | head -c 4096)"
 val "--flag=-x -- -"

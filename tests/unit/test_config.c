@@ -433,7 +433,9 @@ static const struct bad_case bad[] = {
 	{ "static value not a string", BASE " \"consumer\": {\"static\": {\"PORT\": `5432}}}",
 	  "field 'consumer.static.PORT': want a string, got an integer" },
 	{ "static value with newline", BASE " \"consumer\": {\"static\": {\"K\": `\"a\\nb\"}}}",
-	  "field 'consumer.static.K': a value must be at most 4096 bytes with no NUL, CR or LF" },
+	  "field 'consumer.static.K': control byte 0x0a at offset 1" },
+	{ "static value with ESC", BASE " \"consumer\": {\"static\": {\"K\": `\"a\\u001b]0;x\\u0007\"}}}",
+	  "field 'consumer.static.K': control byte 0x1b at offset 1" },
 	{ "env_file not a string", BASE " \"consumer\": {\"env_file\": `1}}",
 	  "field 'consumer.env_file': want a string, got an integer" },
 

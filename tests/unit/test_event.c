@@ -484,19 +484,26 @@ END_TEST
 
 START_TEST(parse_refuses_bad_utf8)
 {
-	static const char *const texts[] = {
-		"{\"v\":1,\"id\":\"\xff\"}",
-		"{\"v\":1,\"value\":\"\xc3\x28\"}",
-		"{\"v\":1,\"value\":\"\xed\xa0\x80\"}",	/* a UTF-16 surrogate */
-		"{\"v\":1,\"value\":\"\xc0\xaf\"}",	/* overlong */
-		"{\"v\":1,\"value\":\"\\ud800\"}",	/* lone surrogate escape */
+	static const struct {
+		const char *text, *want;
+	} texts[] = {
+		{ "{\"v\":1,\"id\":\"\xff\"}", "field 'id': invalid UTF-8 byte 0xff at offset 13" },
+		{ "{\"v\":1,\"value\":\"\xc3\x28\"}", "field 'value': invalid UTF-8 byte 0xc3" },
+		/* a UTF-16 surrogate */
+		{ "{\"v\":1,\"value\":\"\xed\xa0\x80\"}", "field 'value': invalid UTF-8 byte 0xed" },
+		/* overlong */
+		{ "{\"v\":1,\"value\":\"\xc0\xaf\"}", "field 'value': invalid UTF-8 byte 0xc0" },
+		/* outside a string: no field to name */
+		{ "{\"v\":1\xff}", "body: invalid UTF-8 byte 0xff at offset 6" },
+		/* lone surrogate escape: jansson's own message */
+		{ "{\"v\":1,\"value\":\"\\ud800\"}", "body: not a JSON object" },
 	};
 	struct pb_err err = PB_ERR_INIT;
 	struct pb_event ev;
 
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
-		ck_assert_int_eq(parse_text(texts[i], &ev, &err), -1);
-		ck_assert_msg(!strncmp(err.msg, "body: not a JSON object", 23), "%s", err.msg);
+		ck_assert_int_eq(parse_text(texts[i].text, &ev, &err), -1);
+		ck_assert_msg(strstr(err.msg, texts[i].want), "%s", err.msg);
 		for (const char *p = err.msg; *p; p++)
 			ck_assert_msg((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f,
 				      "unprintable byte in error message: %s", err.msg);
@@ -606,11 +613,12 @@ START_TEST(error_messages_are_tame)
 	memset(big, 'A', 20000);
 	big[20000] = '\0';
 	big[3] = '\t';
-	big[4] = '\x1b';
+	big[4] = '\xc3';	/* e acute: valid text, not a valid name */
+	big[5] = '\xa9';
 	json_object_set_new(o, "region", json_string(big));
 	body = json_dumps(o, JSON_COMPACT);
 	ck_assert_int_eq(parse_text(body, &ev, &err), -1);
-	ck_assert_msg(!strncmp(err.msg, "field 'region': bad name 'AAA??AAA", 34), "%s", err.msg);
+	ck_assert_msg(!strncmp(err.msg, "field 'region': bad name 'AAA???AAA", 35), "%s", err.msg);
 	ck_assert_msg(strstr(err.msg, "...'"), "%s", err.msg);
 	ck_assert_uint_lt(strlen(err.msg), 400);
 	free(body);
@@ -1315,6 +1323,143 @@ START_TEST(paths_agree_on_data_files)
 }
 END_TEST
 
+/* ---- hostile text (terminal control sequences, C1, bad UTF-8) ----
+ *
+ * A node's credentials are enough to send an event; its strings end up
+ * on an operator's terminal. Each body below is refused with the field,
+ * the byte and its offset, by both readers. */
+
+#define HOSTILE(node, value, extra)                                                          \
+	"{\"v\":1,\"id\":" UUID_A ",\"kind\":\"provides\",\"federation\":\"f\",\"region\":\"r\"," \
+	"\"node\":\"" node "\",\"service\":\"s\",\"key\":\"K\",\"value\":\"" value "\","          \
+	"\"public\":true,\"seq\":1,\"ttl_s\":0,\"ts\":\"2026-11-22T03:00:00Z\"" extra "}"
+
+static const struct {
+	const char *body;
+	const char *want;
+} hostile[] = {
+	/* ESC [ 1A ESC [ 2K: up one line, erase it */
+	{ HOSTILE("n", "\\u001b[1A\\u001b[2K", ""), "field 'value': control byte 0x1b at offset 0" },
+	/* OSC 52: writes the operator's clipboard */
+	{ HOSTILE("n", "ok\\u001b]52;c;Y3VybCB4fHNo\\u0007", ""),
+	  "field 'value': control byte 0x1b at offset 2" },
+	{ HOSTILE("n", "ok]52;c;Y3VybCB4fHNo\\u0007", ""),
+	  "field 'value': control byte 0x07 at offset 20" },
+	{ HOSTILE("n", "a\\u0000b", ""), "field 'value': control byte 0x00 at offset 1" },
+	{ HOSTILE("n", "a\\nb", ""), "field 'value': control byte 0x0a at offset 1" },
+	{ HOSTILE("n", "a\\rb", ""), "field 'value': control byte 0x0d at offset 1" },
+	{ HOSTILE("n", "\\b\\b\\bsafe", ""), "field 'value': control byte 0x08 at offset 0" },
+	{ HOSTILE("n", "abc\\u007f", ""), "field 'value': control byte 0x7f at offset 3" },
+	{ HOSTILE("n", "abc\x7f", ""), "field 'value': control byte 0x7f at offset 3" },
+	/* C1 CSI (U+009B), escaped and raw UTF-8, and NEL (U+0085) */
+	{ HOSTILE("n", "x\\u009b2J", ""), "field 'value': C1 control U+009B at offset 1" },
+	{ HOSTILE("n", "x\xc2\x9b" "2J", ""), "field 'value': C1 control U+009B at offset 1" },
+	{ HOSTILE("n", "\\u0085", ""), "field 'value': C1 control U+0085 at offset 0" },
+	/* invalid UTF-8: a lone byte, a cut sequence, an overlong '/', a surrogate */
+	{ HOSTILE("n", "a\xff", ""), "field 'value': invalid UTF-8 byte 0xff at offset" },
+	{ HOSTILE("n", "a\xe2\x82", ""), "field 'value': invalid UTF-8 byte 0xe2 at offset" },
+	{ HOSTILE("n", "\xc0\xaf", ""), "field 'value': invalid UTF-8 byte 0xc0 at offset" },
+	{ HOSTILE("n", "\xed\xa0\x80", ""), "field 'value': invalid UTF-8 byte 0xed at offset" },
+	{ HOSTILE("n", "a\xc1\x9b", ""), "field 'value': invalid UTF-8 byte 0xc1 at offset" },
+	/* a raw ESC is not JSON: jansson's message, with the byte */
+	{ HOSTILE("n", "a\x1b[2K", ""), "field 'value': control byte 0x1b at offset 144 of the body" },
+	{ HOSTILE("n", "a\nb", ""), "field 'value': control byte 0x0a at offset 144 of the body" },
+	{ HOSTILE("n", "a\tb", ""), "body: not a JSON object: control character 0x9" },
+	/* newlines as whitespace before it: the one in the string is named */
+	{ "{\n\"v\":1,\n\"value\":\"a\nb\"}", "field 'value': control byte 0x0a at offset 19 of the body" },
+	/* names: bidi override (U+202E) spelt raw and escaped, controls */
+	{ HOSTILE("api\xe2\x80\xae" "30", "v", ""), "field 'node': bad name" },
+	{ HOSTILE("api\\u202e30", "v", ""), "field 'node': bad name" },
+	{ HOSTILE("api\\u001b", "v", ""), "field 'node': control byte 0x1b at offset 3" },
+	{ HOSTILE("api\\u009b", "v", ""), "field 'node': C1 control U+009B at offset 3" },
+	/* every string field, extra members too */
+	{ HOSTILE("n", "v", ",\"note\":\"\\u001b]0;pwned\\u0007\""),
+	  "field 'note': control byte 0x1b at offset 0" },
+	{ HOSTILE("n", "v", ",\"x\":{\"y\":[\"ok\",\"\\u007f\"]}"),
+	  "field 'x': control byte 0x7f at offset 0" },
+	{ HOSTILE("n", "v", ",\"a\\u001bb\":1"), "field 'member name': control byte 0x1b at offset 1" },
+	{ HOSTILE("n", "v", ",\"x\":\"\xc2\x85\""), "field 'x': C1 control U+0085 at offset 0" },
+	{ "{\"v\":1,\"id\":\"3f0c1d52-8d7e-4c35-9a55-b2d1d8c6f0a\\u001b\"}",
+	  "field 'id': control byte 0x1b at offset 35" },
+	{ "{\"v\":1,\"id\":" UUID_A ",\"kind\":\"provides\\u009b\"}",
+	  "field 'kind': C1 control U+009B at offset 8" },
+	{ "{\"v\":1,\"id\":" UUID_A ",\"kind\":\"retire\",\"federation\":\"f\\u007f\"}",
+	  "field 'federation': control byte 0x7f at offset 1" },
+	{ "{\"v\":1,\"id\":" UUID_A ",\"kind\":\"retire\",\"federation\":\"f\",\"region\":\"r\","
+	  "\"node\":\"n\",\"service\":\"s\",\"key\":\"K\\u001b\"}",
+	  "field 'key': control byte 0x1b at offset 1" },
+	{ "{\"v\":1,\"id\":" UUID_A ",\"kind\":\"retire\",\"federation\":\"f\",\"region\":\"r\","
+	  "\"node\":\"n\",\"service\":\"s\\t\",\"key\":\"K\"}", "field 'service': bad name" },
+};
+
+START_TEST(parse_refuses_hostile_text)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_event ev;
+	char shown[2048];
+	const char *b = hostile[_i].body;
+
+	ck_assert_msg(parse_text(b, &ev, &err) == -1, "accepted '%s'",
+		      printable(b, strlen(b), shown, sizeof(shown)));
+	ck_assert_int_eq(err.code, EX_DATAERR);
+	ck_assert_msg(strstr(err.msg, hostile[_i].want), "'%s'\n  error: %s\n  want: %s",
+		      printable(b, strlen(b), shown, sizeof(shown)), err.msg, hostile[_i].want);
+	for (const char *p = err.msg; *p; p++)
+		ck_assert_msg((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f,
+			      "unprintable byte in error message: %s", err.msg);
+	paths_agree_text(b);
+}
+END_TEST
+
+/* The same text is good with the offending byte taken out: the table
+ * tests the rule, not some other mistake in its bodies. */
+START_TEST(hostile_text_control)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_event ev;
+
+	ck_assert_msg(parse_text(HOSTILE("n", "ok]52;c;Y3VybCB4fHNo \\t caf\xc3\xa9 \xe2\x80\xae",
+					 ",\"note\":\"fine\""), &ev, &err) == 0, "%s", err.msg);
+	ck_assert_str_eq(ev.value, "ok]52;c;Y3VybCB4fHNo \t caf\xc3\xa9 \xe2\x80\xae");
+}
+END_TEST
+
+/* The publisher's side: pb_event_init refuses the same values. */
+static const struct {
+	const char *node, *value, *want;
+} hostile_init[] = {
+	{ "n", "\x1b]52;c;Y3VybA==\x07", "field 'value': control byte 0x1b at offset 0" },
+	{ "n", "up\x1b[1A\x1b[2K", "field 'value': control byte 0x1b at offset 2" },
+	{ "n", "del\x7f", "field 'value': control byte 0x7f at offset 3" },
+	{ "n", "c1 \xc2\x9b", "field 'value': C1 control U+009B at offset 3" },
+	{ "n", "bad \xc0\xaf", "field 'value': invalid UTF-8 byte 0xc0 at offset 4" },
+	{ "api\xe2\x80\xae" "30", "v", "field 'node': bad name" },
+	{ "api\x1b", "v", "field 'node': control byte 0x1b at offset 3" },
+};
+
+START_TEST(init_refuses_hostile_text)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_event ev;
+
+	ck_assert_int_eq(pb_event_init(&ev, PB_KIND_PROVIDES, "f", "r", hostile_init[_i].node, "s",
+				       "K", hostile_init[_i].value, 0, 1, 0, &err), -1);
+	ck_assert_int_eq(err.code, EX_DATAERR);
+	ck_assert_msg(strstr(err.msg, hostile_init[_i].want), "%s", err.msg);
+}
+END_TEST
+
+START_TEST(check_text_names_field)
+{
+	struct pb_err err = PB_ERR_INIT;
+
+	ck_assert_int_eq(pb_event_check_text("version", "1.0\ttab", 7, &err), 0);
+	ck_assert_int_eq(pb_event_check_text("version", "1.0\x1b", 4, &err), -1);
+	ck_assert_str_eq(err.msg, "field 'version': control byte 0x1b at offset 3");
+	ck_assert_int_eq(err.code, EX_DATAERR);
+}
+END_TEST
+
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static Suite *event_suite(void)
@@ -1346,6 +1491,10 @@ static Suite *event_suite(void)
 	tcase_add_loop_test(tc, check_route, 0, N(routes));
 	tcase_add_test(tc, check_route_retire);
 	tcase_add_loop_test(tc, data_file, 0, N(data_files));
+	tcase_add_loop_test(tc, parse_refuses_hostile_text, 0, N(hostile));
+	tcase_add_test(tc, hostile_text_control);
+	tcase_add_loop_test(tc, init_refuses_hostile_text, 0, N(hostile_init));
+	tcase_add_test(tc, check_text_names_field);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 

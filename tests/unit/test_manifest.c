@@ -251,7 +251,9 @@ static const struct bad_case bad[] = {
 	{ "requires object value", "{\"id\": \"a\", \"requires\": {\"X\": `{\"key\": \"A\"}}}",
 	  "field 'requires.X': want \"{KEY}\" or a literal value, got an object" },
 	{ "requires literal with newline", "{\"id\": \"a\", \"requires\": {\"X\": `\"a\\nb\"}}",
-	  "field 'requires.X': a value must be at most 4096 bytes with no CR or LF" },
+	  "field 'requires.X': control byte 0x0a at offset 1" },
+	{ "requires literal with ESC", "{\"id\": \"a\", \"requires\": {\"X\": `\"a\\u001b[2Kb\"}}",
+	  "field 'requires.X': control byte 0x1b at offset 1" },
 	{ "provides not an object", "{\"id\": \"a\", \"provides\": `[]}",
 	  "field 'provides': want an object, got an array" },
 	{ "provides bad key", "{\"id\": \"a\",\n \"provides\": {\n   `\"api_url\": \"x\"}}",
@@ -404,7 +406,16 @@ static const struct expand_case expand_cases[] = {
 	  "provides.K: unterminated {HOST (a placeholder is {NAME})" },
 	{ "value with a newline",
 	  "{\"id\": \"s\", \"environment\": {\"E\": \"a\\nb\"}, \"provides\": {\"K\": \"{E}\"}}", NULL,
-	  "provides.K: the expanded value is over 4096 bytes or holds a CR or LF" },
+	  "provides.K: the expanded value: control byte 0x0a at offset 1" },
+	/* terminal control sequences are refused before anything is sent */
+	{ "value with OSC 52",
+	  "{\"id\": \"s\", \"environment\": {\"E\": \"\\u001b]52;c;eA==\\u0007\"},"
+	  " \"provides\": {\"K\": \"x{E}\"}}", NULL,
+	  "provides.K: the expanded value: control byte 0x1b at offset 1" },
+	{ "template with DEL", "{\"id\": \"s\", \"provides\": {\"K\": \"{HOST}\\u007f\"}}", NULL,
+	  "provides.K: the expanded value: control byte 0x7f at offset 8" },
+	{ "template with C1 CSI", "{\"id\": \"s\", \"provides\": {\"K\": \"\\u009b2J\"}}", NULL,
+	  "provides.K: the expanded value: C1 control U+009B at offset 0" },
 };
 
 START_TEST(test_expand)
@@ -491,7 +502,7 @@ START_TEST(test_expand_too_long)
 	free(text);
 	ck_assert_msg(m != NULL, "%s", err.msg);
 	ck_assert_int_eq(pb_manifest_expand(m, &cfg, &kv, &n, &err), -1);
-	ck_assert_msg(strstr(err.msg, "provides.K: the expanded value is over 4096 bytes"),
+	ck_assert_msg(strstr(err.msg, "provides.K: the expanded value: 4098 bytes, more than 4096"),
 		      "%s", err.msg);
 	pb_manifest_free(m);
 }

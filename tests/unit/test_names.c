@@ -120,6 +120,21 @@ START_TEST(value_rules)
 	ck_assert_int_eq(pb_value_ok("a\0b", 3), 0);
 	ck_assert_int_eq(pb_value_ok("\n", 1), 0);
 	ck_assert_int_eq(pb_value_ok("ab\n", 2), 1);	/* only len bytes count */
+	/* the wire rule: no control but TAB, no DEL, no C1, valid UTF-8 */
+	ck_assert_int_eq(pb_value_ok("a\tb", 3), 1);
+	ck_assert_int_eq(pb_value_ok("a\x1b[2K", 6), 0);
+	ck_assert_int_eq(pb_value_ok("a\x7f", 2), 0);
+	ck_assert_int_eq(pb_value_ok("a\xc2\x9b", 3), 0);
+	ck_assert_int_eq(pb_value_ok("a\xff", 2), 0);
+	ck_assert_int_eq(pb_value_ok("a\xe2\x80\xae", 4), 1);	/* bidi: for the printers */
+	{
+		char why[80];
+
+		ck_assert_int_eq(pb_value_check("ok\x1b]52", 6, why, sizeof(why)), -1);
+		ck_assert_str_eq(why, "control byte 0x1b at offset 2");
+		ck_assert_int_eq(pb_value_check(v, PB_VALUE_MAX + 1, why, sizeof(why)), -1);
+		ck_assert_str_eq(why, "4097 bytes, more than 4096");
+	}
 	/* the rule at the limit's last byte */
 	v[PB_VALUE_MAX - 1] = '\n';
 	ck_assert_int_eq(pb_value_ok(v, PB_VALUE_MAX), 0);
