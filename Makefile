@@ -58,13 +58,13 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 # or name (otherwise) what they need, when they need it
 DEPS_OK := $(BUILD)/.deps-build-ok
 deps_ok = $(BUILD)/.deps-$(1)-ok
-.PRECIOUS: $(BUILD)/.deps-%-ok
+DEPS_GROUPS := build check demo bench fuzz deb
 
 .PHONY: all check unit integration clean install uninstall deps demo bench bench-quick \
 	reliability fuzz valgrind-check deb print-programs
 all: $(PROGRAMS)
 
-$(BUILD)/.deps-%-ok: deploy/install-deps.sh
+$(foreach g,$(DEPS_GROUPS),$(call deps_ok,$(g))): $(BUILD)/.deps-%-ok: deploy/install-deps.sh
 	$(Q)deploy/install-deps.sh --check-or-install --$*
 	$(Q)mkdir -p $(@D) && touch $@
 deps:
