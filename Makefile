@@ -122,6 +122,8 @@ clean:
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 DOCDIR ?= $(PREFIX)/share/doc/provbus
+# the Chef report handler (the wrapper goes to BINDIR)
+CHEFDIR ?= $(PREFIX)/share/provbus/chef
 MANPAGES := $(sort $(wildcard docs/man/*.1))
 MANPAGES5 := $(sort $(wildcard docs/man/*.5))
 UNITS := deploy/systemd/provbus-consumer.service deploy/systemd/provbus-publish.service \
@@ -130,7 +132,10 @@ UNITS := deploy/systemd/provbus-consumer.service deploy/systemd/provbus-publish.
 install: $(PROGRAMS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR) \
 		$(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(SYSCONFDIR)/provbus/services.d
-	install -m 0755 $(PROGRAMS) $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(PROGRAMS) deploy/chef/provbus-chef-solo $(DESTDIR)$(BINDIR)/
+	install -d $(DESTDIR)$(CHEFDIR)
+	sed 's|/usr/local/bin|$(BINDIR)|g' deploy/chef/provbus_handler.rb >$(DESTDIR)$(CHEFDIR)/provbus_handler.rb \
+		&& chmod 0644 $(DESTDIR)$(CHEFDIR)/provbus_handler.rb
 	$(if $(MANPAGES),install -m 0644 $(MANPAGES) $(DESTDIR)$(MANDIR)/man1/)
 	$(if $(MANPAGES5),install -m 0644 $(MANPAGES5) $(DESTDIR)$(MANDIR)/man5/)
 	for u in $(UNITS); do \
@@ -145,7 +150,9 @@ install: $(PROGRAMS)
 		install -m 0640 deploy/examples/provbus.json $(DESTDIR)$(SYSCONFDIR)/provbus/provbus.json
 
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(PROGRAMS)))
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(PROGRAMS)) provbus-chef-solo)
+	rm -rf $(DESTDIR)$(CHEFDIR)
+	-rmdir $(DESTDIR)$(PREFIX)/share/provbus 2>/dev/null
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MANPAGES)))
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MANPAGES5)))
 	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITS)))
