@@ -116,7 +116,7 @@ valgrind-check: tests-build
 clean:
 	rm -rf build build-san bin
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -path $(BUILD)/deb -prune -o -name '*.d' -type f -print 2>/dev/null)
 
 # --- install: programs, man pages, units, completion, an example config
 UNITDIR ?= $(PREFIX)/lib/systemd/system
