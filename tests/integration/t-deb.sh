@@ -77,8 +77,8 @@ fi
 exec 8>/run/lock/provbus-t-deb.lock
 flock -w "$(pb_slow 600)" 8 || { ok 1 "the t-deb lock"; exit 1; }
 dpkg_retry() { # dpkg ARGS..., again while the dpkg lock is held elsewhere
-	local i
-	for i in $(seq 1 "$(pb_slow 120)"); do
+
+	for _ in $(seq 1 "$(pb_slow 120)"); do
 		dpkg "$@" >"$T/dpkg.out" 2>&1 && return 0
 		grep -q 'lock' "$T/dpkg.out" || return 1
 		sleep 1
@@ -87,7 +87,7 @@ dpkg_retry() { # dpkg ARGS..., again while the dpkg lock is held elsewhere
 }
 installed=0
 purge() { [ $installed -eq 0 ] || dpkg_retry --purge provbus; installed=0; }
-trap 'purge; [ $_pb_failed -ne 0 ] || rm -rf "$T"' EXIT
+trap 'purge; ! pb_done || rm -rf "$T"' EXIT
 trap 'exit 143' TERM INT
 dpkg_retry -i "$DEB"; rc=$?
 installed=1
