@@ -9,6 +9,9 @@
 # Needs root and dpkg-buildpackage; skipped (and said so) otherwise, or
 # when a provbus package is already installed here (it is not ours to
 # remove). dpkg runs are serialised with other runs of this test.
+# Building and lintian take a minute on an idle machine, far more on a
+# busy one:
+# pb-timeout: 1500
 # shellcheck disable=SC1091
 . "$PB_ROOT/tests/integration/lib.sh"
 T=${PB_TEST_TMP:-$(mktemp -d)}; mkdir -p "$T"

@@ -106,7 +106,7 @@ while IFS=$'\t' read -r hosts line; do
 		} >"$T/run.$i.$h.sh"
 		# the build block runs in the source tree (deploy/install-deps.sh, make deb)
 		[ "$h" != build ] || sed -i "s|^cd '$T/build'|cd '$PB_ROOT'|" "$T/run.$i.$h.sh"
-		timeout "$(pb_slow 120)" bash "$T/run.$i.$h.sh" >"$T/out.$i.$h" 2>&1; rc=$?
+		timeout "$(pb_slow 120)" bash "$T/run.$i.$h.sh" >"$T/out.$i.$h" 2>&1 </dev/null; rc=$?
 		is "$rc" 0 "block $i (line $line) on $h"
 		[ $rc -eq 0 ] || sed 's/^/#   /' "$T/out.$i.$h" | tail -n 20
 	done
