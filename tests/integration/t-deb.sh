@@ -38,10 +38,11 @@ DEB=$(ls "$T"/deb/provbus_"$VERSION"_*.deb)
 dpkg-deb -c "$DEB" | awk '{print $6}' | sed 's|^\./|/|; s| ->.*||' >"$T/contents"
 has() { grep -qx -- "$1" "$T/contents"; }
 missing=""
-for p in "${PROGS[@]}" provbus-chef-solo; do
+for p in "${PROGS[@]}"; do
 	has "/usr/bin/$p" || missing="$missing /usr/bin/$p"
 	has "/usr/share/bash-completion/completions/$p" || missing="$missing completion:$p"
 done
+has /usr/bin/provbus-chef-solo || missing="$missing /usr/bin/provbus-chef-solo"
 for m in "$PB_ROOT"/docs/man/*.1 "$PB_ROOT"/docs/man/*.5; do
 	[ -e "$m" ] || continue
 	s=${m##*.}
