@@ -114,7 +114,7 @@ while IFS=$'\t' read -r hosts line; do
 done <"$T/blocks"
 
 for h in lab-www-01 lab-www-02; do
-	is "$(cat "$T/$h/etc/provbus/app.env" 2>/dev/null)" "export API_URL='http://10.0.0.11:8080'" \
+	is "$(grep -v '^#' "$T/$h/etc/provbus/app.env" 2>/dev/null)" "export API_URL='http://10.0.0.11:8080'" \
 		"$h: the env file holds the provider's API_URL"
 	[ -s "$T/$h/etc/provbus/password" ] && [ "$(stat -c %a "$T/$h/etc/provbus/password")" = 600 ]
 	ok $? "$h: its own password file, mode 0600"
