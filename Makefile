@@ -152,7 +152,7 @@ install: $(PROGRAMS)
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(PROGRAMS)) provbus-chef-solo)
 	rm -rf $(DESTDIR)$(CHEFDIR)
-	-rmdir $(DESTDIR)$(PREFIX)/share/provbus 2>/dev/null
+	rmdir $(DESTDIR)$(PREFIX)/share/provbus 2>/dev/null || true
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MANPAGES)))
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MANPAGES5)))
 	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITS)))
