@@ -8,6 +8,8 @@
 # configuration and manifests and announces after the play; a second run
 # changes nothing and announces nothing; a broker that is away is a warning
 # (exit 75, spooled), a configuration the broker refuses fails the play.
+# Five plays of ansible-playbook take a while on a busy machine:
+# pb-timeout: 900
 # shellcheck disable=SC1091
 . "$PB_ROOT/tests/integration/lib.sh"
 command -v ansible-playbook >/dev/null || { echo "ok 1 - # SKIP no ansible-playbook (deploy/install-deps.sh --check)"; exit 0; }
