@@ -65,6 +65,7 @@ usage() { echo "usage: $0 [--check-or-install|--print] [--build|--check|--demo|-
 mode=install
 PACKAGES=""
 groups=0
+gargs=""
 # the lists are split on purpose (word splitting: one package a word)
 # shellcheck disable=SC2086
 for a in "$@"; do
@@ -79,6 +80,7 @@ for a in "$@"; do
 	--deb) add $BUILD_PKGS $DEB_PKGS; groups=1 ;;
 	*) usage ;;
 	esac
+	case $a in --build|--check|--demo|--bench|--fuzz|--deb) gargs="$gargs $a" ;; esac
 done
 # shellcheck disable=SC2086
 [ $groups = 1 ] || add $BUILD_PKGS $CHECK_PKGS $RUN_PKGS $BENCH_PKGS $FUZZ_PKGS $DEB_PKGS
@@ -92,9 +94,9 @@ check-or-install)
 	if [ "$(id -u)" = 0 ]; then install; exit 0; fi
 	echo "provbus: missing packages: $m" >&2
 	echo "run as root:  apt-get update && apt-get install -y --no-install-recommends $m" >&2
-	echo "(or: sudo $0 $*)" >&2
+	echo "(or: sudo $0$gargs)" >&2
 	exit 1 ;;
 install)
-	[ "$(id -u)" = 0 ] || { echo "install-deps: run as root (or: sudo $0 $*)" >&2; exit 1; }
+	[ "$(id -u)" = 0 ] || { echo "install-deps: run as root (or: sudo $0$gargs)" >&2; exit 1; }
 	install ;;
 esac
