@@ -26,14 +26,14 @@ export ANSIBLE_LOCAL_TEMP=$T/ansible/tmp ANSIBLE_REMOTE_TEMP=$T/ansible/tmp ANSI
 	ANSIBLE_HOME=$T/ansible ANSIBLE_LOCALHOST_WARNING=0 ANSIBLE_INVENTORY_UNPARSED_WARNING=0 \
 	ANSIBLE_PYTHON_INTERPRETER=auto_silent
 E=$T/etc
-# vars FILE BROKER-URL FEDERATION PORT: the playbook's variables as JSON
+# vars FILE BROKER-URL FEDERATION PORT [STATE]: the playbook's variables as JSON
 vars() {
 	cat >"$1" <<EOT
 {"provbus_hosts": "localhost", "ansible_become": false,
  "provbus_install": false, "provbus_bin_dir": "$PB_BIN", "provbus_manage_services": false,
  "provbus_config_dir": "$E",
  "provbus_config": {"node": "$NODE", "federation": "$3", "region": "$R", "host": "127.0.0.1",
-   "broker": {"urls": ["$2"], "heartbeat_s": 10}, "state_dir": "$T/state",
+   "broker": {"urls": ["$2"], "heartbeat_s": 10}, "state_dir": "${5:-$T/state}",
    "consumer": {"env_file": "$T/state/app.env", "quiet_ms": 100}},
  "provbus_manifests": [
    {"id": "app-www", "local_port": $4, "provides": {"WWW_URL": "http://{HOST}:{PORT}/"},
@@ -76,7 +76,8 @@ is "$rc" 0 "broker away: the play still succeeds"
 grep -q 'WARNING provbus-publish exit 75' "$T/play3.log"; ok $? "with a warning that the events are spooled"
 
 # --- the broker refuses (no such exchange: exit 78): the play fails
-vars "$T/v4.json" "$URL" nosuchfed 8082
+# (a state of its own: the refused events stay in that outbox)
+vars "$T/v4.json" "$URL" nosuchfed 8082 "$T/state4"
 play "$T/v4.json" "$T/play4.log"; rc=$?
 is "$rc" 2 "exchange missing (exit 78): the play fails"
 grep -q 'provbus.nosuchfed' "$T/play4.log"; ok $? "and says which exchange"
