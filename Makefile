@@ -53,17 +53,25 @@ TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-DEPS_OK := $(BUILD)/.deps-ok
+# deploy/install-deps.sh by group: building needs the compiler and the
+# -dev libraries only; check, demo, bench, fuzz and deb install (as root)
+# or name (otherwise) what they need, when they need it
+DEPS_OK := $(BUILD)/.deps-build-ok
+deps_ok = $(BUILD)/.deps-$(1)-ok
+DEPS_GROUPS := build check demo bench fuzz deb
 
 .PHONY: all check unit integration clean install uninstall deps demo bench bench-quick \
-	reliability fuzz valgrind-check mutation
+	reliability fuzz valgrind-check mutation deb print-programs
 all: $(PROGRAMS)
 
-$(DEPS_OK): deploy/install-deps.sh
-	$(Q)deploy/install-deps.sh --check-or-install
+$(foreach g,$(DEPS_GROUPS),$(call deps_ok,$(g))): $(BUILD)/.deps-%-ok: deploy/install-deps.sh
+	$(Q)deploy/install-deps.sh --check-or-install --$*
 	$(Q)mkdir -p $(@D) && touch $@
 deps:
 	deploy/install-deps.sh
+# the installed names of the programs, one a line (tests, packaging)
+print-programs:
+	@printf '%s\n' $(notdir $(PROGRAMS))
 
 $(BUILD)/%.o: %.c | $(DEPS_OK)
 	$(call say,CC,$<)mkdir -p $(@D) && $(CC) $(PB_CFLAGS) $(CFLAGS) $(CPPFLAGS) -c -o $@ $<
@@ -86,6 +94,8 @@ $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIB_A)
 	$(call say,LINK,$@)mkdir -p $(@D) && $(CC) $(PB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PB_LIBS)
 
 tests-build: $(PROGRAMS) $(TEST_BIN) $(TOOL_BIN)
+# the unit suites need the Check library, and the suites what check installs
+$(TEST_SRC:%.c=$(BUILD)/%.o): | $(call deps_ok,check)
 
 # what the test, demo and reliability scripts are told: which build's
 # tools (BUILD) and programs (PB_BIN); tests/run.sh derives PB_SLOW (the
@@ -110,58 +120,71 @@ valgrind-check: tests-build
 clean:
 	rm -rf build build-san bin
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -path $(BUILD)/deb -prune -o -name '*.d' -type f -print 2>/dev/null)
 
 # --- install: programs, man pages, units, completion, an example config
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 DOCDIR ?= $(PREFIX)/share/doc/provbus
+# the Chef report handler (the wrapper goes to BINDIR)
+CHEFDIR ?= $(PREFIX)/share/provbus/chef
 MANPAGES := $(sort $(wildcard docs/man/*.1))
+MANPAGES5 := $(sort $(wildcard docs/man/*.5))
 UNITS := deploy/systemd/provbus-consumer.service deploy/systemd/provbus-publish.service \
 	deploy/systemd/provbus-publish.timer
 
 install: $(PROGRAMS)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR) \
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR) \
 		$(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(SYSCONFDIR)/provbus/services.d
-	install -m 0755 $(PROGRAMS) $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(PROGRAMS) deploy/chef/provbus-chef-solo $(DESTDIR)$(BINDIR)/
+	install -d $(DESTDIR)$(CHEFDIR)
+	sed 's|/usr/local/bin|$(BINDIR)|g' deploy/chef/provbus_handler.rb >$(DESTDIR)$(CHEFDIR)/provbus_handler.rb \
+		&& chmod 0644 $(DESTDIR)$(CHEFDIR)/provbus_handler.rb
 	$(if $(MANPAGES),install -m 0644 $(MANPAGES) $(DESTDIR)$(MANDIR)/man1/)
+	$(if $(MANPAGES5),install -m 0644 $(MANPAGES5) $(DESTDIR)$(MANDIR)/man5/)
 	for u in $(UNITS); do \
 		sed 's|/usr/local/bin|$(BINDIR)|g; s|/etc/provbus|$(SYSCONFDIR)/provbus|g' $$u \
 			>$(DESTDIR)$(UNITDIR)/$$(basename $$u) && chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u); \
 	done
 	install -m 0644 deploy/completion/provbus.bash $(DESTDIR)$(COMPLETIONDIR)/provbus
-	for p in schema publish consumer audit; do \
-		ln -sf provbus $(DESTDIR)$(COMPLETIONDIR)/provbus-$$p; done
+	for p in $(notdir $(PROGRAMS)); do \
+		ln -sf provbus $(DESTDIR)$(COMPLETIONDIR)/$$p; done
 	install -m 0644 deploy/examples/*.json $(DESTDIR)$(DOCDIR)/examples/
 	[ -e $(DESTDIR)$(SYSCONFDIR)/provbus/provbus.json ] || \
 		install -m 0640 deploy/examples/provbus.json $(DESTDIR)$(SYSCONFDIR)/provbus/provbus.json
 
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(PROGRAMS)))
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(PROGRAMS)) provbus-chef-solo)
+	rm -rf $(DESTDIR)$(CHEFDIR)
+	rmdir $(DESTDIR)$(PREFIX)/share/provbus 2>/dev/null || true
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MANPAGES)))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MANPAGES5)))
 	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITS)))
-	rm -f $(DESTDIR)$(COMPLETIONDIR)/provbus $(DESTDIR)$(COMPLETIONDIR)/provbus-schema \
-		$(DESTDIR)$(COMPLETIONDIR)/provbus-publish $(DESTDIR)$(COMPLETIONDIR)/provbus-consumer \
-		$(DESTDIR)$(COMPLETIONDIR)/provbus-audit
+	rm -f $(DESTDIR)$(COMPLETIONDIR)/provbus $(addprefix $(DESTDIR)$(COMPLETIONDIR)/,$(notdir $(PROGRAMS)))
 	rm -rf $(DESTDIR)$(DOCDIR)
 	@echo "left in place: $(DESTDIR)$(SYSCONFDIR)/provbus (your configuration)"
 
-# --- the demo: a small fleet on this machine (see demo/README)
-demo: $(PROGRAMS) $(TOOL_BIN)
+# --- the Debian package (debian/): built from a copy of the tree in
+# $(BUILD)/deb, where the .deb files land (see deploy/build-deb.sh)
+deb: | $(call deps_ok,deb)
+	$(Q)deploy/build-deb.sh $(BUILD)/deb
+
+# --- the demo: a small fleet on this machine (deploy/demo/run-demo.sh)
+demo: $(PROGRAMS) $(TOOL_BIN) | $(call deps_ok,demo)
 	$(Q)$(RUN_ENV) deploy/demo/run-demo.sh
 
 # --- fuzzing (clang libFuzzer): make fuzz FUZZ_SECONDS=600
 FUZZ_SECONDS ?= 60
-fuzz:
+fuzz: | $(call deps_ok,fuzz)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run-fuzz.sh
 
 # --- benchmarks (bench/run.sh; docs/BENCHMARKS.md keeps the last full run)
-bench: $(PROGRAMS) $(TOOL_BIN)
+bench: $(PROGRAMS) $(TOOL_BIN) | $(call deps_ok,bench)
 	$(Q)BUILD=$(BUILD) BENCH_PROGRAMS=$(PROGDIR) bench/run.sh
-bench-quick: $(PROGRAMS) $(TOOL_BIN)
+bench-quick: $(PROGRAMS) $(TOOL_BIN) | $(call deps_ok,bench)
 	$(Q)BUILD=$(BUILD) BENCH_PROGRAMS=$(PROGDIR) BENCH_QUICK=1 bench/run.sh
 
 # --- the reliability scenarios (docs/RELIABILITY.md); a short form runs in
 # make check (tests/integration/t-reliability-short.sh)
-reliability: $(PROGRAMS) $(TOOL_BIN)
+reliability: $(PROGRAMS) $(TOOL_BIN) | $(call deps_ok,demo)
 	$(Q)$(RUN_ENV) tests/reliability/run.sh

@@ -182,11 +182,11 @@ enum { E_ID, E_MSG, E_AT, E_KIND, E_FED, E_REGION, E_NODE, E_SERVICE, E_KEY, E_V
 enum { R_ID, R_REASON, R_QUEUED, R_STARTED, R_FINISHED, R_EXIT, R_STATUS, R_DEFERRED, R_CHANGED,
        R_NOTIFY, R__COUNT };
 
-/* The members of the SPEC §8 event object (id, msg_id, received_at, kind,
+/* The members of the provbus-audit(1) event object (id, msg_id, received_at, kind,
  * federation, region, node, service, key, value, seq, verdict,
  * redelivered; then detail and source) from a row of AU_EVENT_COLS. */
 void au_event_members(struct au_json *j, sqlite3_stmt *st);
-/* The members of the SPEC §8 run object (id, reason, queued_at,
+/* The members of the provbus-audit(1) run object (id, reason, queued_at,
  * started_at, finished_at, exit_status, events, changed_keys; then status,
  * deferred_ms, notify_status) from a row of AU_RUN_COLS; ev is a prepared
  * "SELECT event_id FROM run_events WHERE run_id = ?1" statement. */

@@ -10,7 +10,7 @@
 #include "audit-cli.h"
 #include "pbtime.h"
 
-/* The members of the SPEC §8 event object (plus detail and source). */
+/* The members of the provbus-audit(1) event object (plus detail and source). */
 void au_event_members(struct au_json *j, sqlite3_stmt *st)
 {
 	au_json_int(j, "id", sqlite3_column_int64(st, E_ID));
@@ -169,7 +169,7 @@ int au_cmd_events(sqlite3 *db, const struct au_opts *o, struct pb_err *err)
 
 /* --- runs ---------------------------------------------------------------------- */
 
-/* The members of the run object of SPEC §8 (plus status, deferred_ms,
+/* The members of the run object of provbus-audit(1) (plus status, deferred_ms,
  * notify_status); ev is the prepared "event ids of run ?1" statement. */
 int au_run_members(struct au_json *j, sqlite3_stmt *st, sqlite3_stmt *ev, sqlite3 *db,
 		   struct pb_err *err)

@@ -1,5 +1,5 @@
 /* main.c — provbus-audit: lists, explains, replays and draws the audit
- * log of a provbus-consumer (SPEC §8).
+ * log of a provbus-consumer (provbus-audit(1)).
  *
  * One option table for all verbs (options may come before or after the
  * verb); each verb says which options it takes, anything else is a usage

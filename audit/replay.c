@@ -75,7 +75,7 @@
 #include "pbtime.h"
 #include "providers.h"
 
-/* SPEC §3.1 defaults, for a log with no params row before its first event */
+/* provbus.json(5) defaults, for a log with no params row before its first event */
 static const struct pb_debounce_params default_params = { 2000, 30000, 6, 600000, 0, 5, 1000 };
 
 struct param_row {
@@ -113,7 +113,7 @@ struct sim_run {
 	enum pb_reason reason;
 	int ok;
 	int64_t events;		/* applied and expired events since the previous start */
-	/* --json only (SPEC §8 run object): the ids of the recorded events it
+	/* --json only (provbus-audit(1) run object): the ids of the recorded events it
 	 * covers (applied since the previous start; a simulated expiry has
 	 * no row), and the keys whose values differ from the last good run's,
 	 * joined by ',' */
@@ -1212,7 +1212,7 @@ static void print_json(struct replay *r, const struct diff *d, size_t nd, int64_
 			continue;
 		au_json_begin(&j);
 		au_json_str(&j, "type", "run");
-		/* the SPEC §8 run members first: id is the simulated run's
+		/* the provbus-audit(1) run members first: id is the simulated run's
 		 * number (recorded_id pairs it with a logged run) */
 		au_json_int(&j, "id", (int64_t)++k);
 		au_json_str(&j, "reason", pb_reason_name(s->reason));

@@ -10,7 +10,7 @@
  *   (queue.bind needs write on the queue), and provbus.dlx (RabbitMQ
  *   checks write on the dead-letter exchange named by a queue declare);
  * - read: its own queue (consuming), provbus.F (queue.bind needs read on
- *   the exchange) and provbus.F.history (the catch-up of SPEC §6.3);
+ *   the exchange) and provbus.F.history (the catch-up of provbus-consumer(1));
  * and topic permissions on provbus.F: publish only REGION.provides.* and
  * REGION.retire.*; read any key. */
 #include "apply.h"

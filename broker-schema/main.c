@@ -1,5 +1,5 @@
 /* provbus-schema — declares, verifies and exports the broker topology
- * (SPEC §4, §4.1). */
+ * (docs/protocol.md §2). */
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -121,7 +121,7 @@ static int url_has_password(const char *url)
 
 /* A password in --url (tests, a lab broker) was in argv: take a copy and
  * blank it out of argv, so that ps and /proc/PID/cmdline stop showing it
- * (SPEC §2: no password from argv; the -c FILE password_file is the way).
+ * (docs/protocol.md §6: no password from argv; the -c FILE password_file is the way).
  * Returns the copy (free it), or NULL when out of memory. */
 static char *take_url(char *arg)
 {
@@ -194,7 +194,7 @@ static int run_broker(const char *verb, const struct topology *t, const char *ur
 		if (!cfg)
 			goto out;
 		pb_session_opts_from_config(&o, cfg, "provbus-schema");
-		o.n_urls = 1;	/* SPEC §4.1: the first broker URL */
+		o.n_urls = 1;	/* docs/protocol.md §2: the first broker URL */
 	}
 	if (url) {
 		o.urls = &url;

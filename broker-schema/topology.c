@@ -1,5 +1,5 @@
-/* topology.c — loads and validates the topology file (SPEC §4.1) and
- * lists the broker objects it implies (SPEC §4).
+/* topology.c — loads and validates the topology file (docs/protocol.md §2) and
+ * lists the broker objects it implies (docs/protocol.md §2).
  *
  * Every error is "FILE:LINE:COL: FIELD: message" (EX_DATAERR), the
  * position found again in the text by jsonpos; unknown fields are errors:

@@ -1,5 +1,5 @@
-/* topology.h — the topology file of SPEC §4.1 and the broker objects it
- * implies (SPEC §4), shared by apply, verify and export. */
+/* topology.h — the topology file of docs/protocol.md §2 and the broker objects it
+ * implies (docs/protocol.md §2), shared by apply, verify and export. */
 #ifndef PB_TOPOLOGY_H
 #define PB_TOPOLOGY_H
 

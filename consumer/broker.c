@@ -1,5 +1,5 @@
 /* broker.c — the daemon's AMQP side: connect, declare, bind, consume, read
- * frames without blocking, history catch-up, acks (SPEC §4, §6.3).
+ * frames without blocking, history catch-up, acks (docs/protocol.md §2, provbus-consumer(1)).
  *
  * Channel 1 (the session's) carries the live queue, channel 2 the history
  * stream while a catch-up runs. Messages are assembled frame by frame
@@ -662,7 +662,7 @@ void cs_broker_tick(struct consumer *c, int64_t mono)
 	if (!err.msg[0])
 		return;	/* lost on the way: cs_broker_lost said why and set the backoff */
 	if (c->exchange_missing && !c->ever_up) {
-		/* SPEC §4: a missing exchange at startup is a configuration error */
+		/* docs/protocol.md §2: a missing exchange at startup is a configuration error */
 		c->fatal = err;
 		c->done = 1;
 		c->exit_code = EX_CONFIG;

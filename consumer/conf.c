@@ -2,7 +2,7 @@
  *
  * The required keys and env vars come from every manifest of
  * services_dir. A manifest naming another federation still counts: the
- * daemon listens to its own node's federation only (SPEC §4: one
+ * daemon listens to its own node's federation only (docs/protocol.md §2: one
  * exchange per federation, a node belongs to one). */
 #include <stdio.h>
 #include <stdlib.h>

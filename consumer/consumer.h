@@ -1,4 +1,4 @@
-/* consumer.h — provbus-consumer, the daemon of SPEC §6: what its files share.
+/* consumer.h — provbus-consumer, the daemon of provbus-consumer(1): what its files share.
  *
  * One process, one poll() loop, no threads (daemon.c). The files, by role:
  *   main.c    the command line: run, the control verbs, -n

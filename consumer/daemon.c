@@ -1,6 +1,6 @@
 /* daemon.c — the daemon's one loop: poll() on the broker socket, the
  * control socket, a signalfd, an inotify fd and the children's fds, with
- * the nearest timer as its timeout (SPEC §6). No threads, no work in
+ * the nearest timer as its timeout (provbus-consumer(1)). No threads, no work in
  * signal context.
  *
  * Timers: reconnect (backoff), heartbeat servicing (every heartbeat/4),

@@ -1,5 +1,5 @@
 /* ingest.c — from deliveries to verdicts, audit rows and values
- * (SPEC §5, §6.1, §6.3).
+ * (docs/protocol.md §4, provbus-consumer(1)).
  *
  * A delivery is judged at once (the providers change in memory, so the
  * next delivery of the same batch sees them) and leaves a row in the
@@ -725,7 +725,7 @@ static void add_reject(struct cs_acks *a, uint64_t tag)
 	a->rejects[a->n_rejects++] = tag;
 }
 
-/* Checks a message against SPEC §5. Returns 0 with ev filled, or -1 with
+/* Checks a message against docs/protocol.md §4. Returns 0 with ev filled, or -1 with
  * detail (and *parsed = 1 when the body itself was fine). */
 static int validate(const struct cs_msg *m, struct pb_event *ev, int *parsed, char *detail,
 		    size_t size)

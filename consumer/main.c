@@ -1,4 +1,4 @@
-/* main.c — provbus-consumer's command line (SPEC §2, §6).
+/* main.c — provbus-consumer's command line (docs/protocol.md §6, provbus-consumer(1)).
  *
  *   provbus-consumer [-c FILE] [-f] [-v...] run
  *   provbus-consumer [-c FILE] status [--prometheus]

@@ -1,4 +1,4 @@
-/* runs.c — provision runs (SPEC §6.2): the debounce decides when, this
+/* runs.c — provision runs (provbus-consumer(1)): the debounce decides when, this
  * file does the rest: the env file and state.json, the runs row, the lock,
  * the process, its end, the retry, consumer.notify.
  *

@@ -1,4 +1,4 @@
-/* libFuzzer target: the node configuration parser (SPEC §3.1). */
+/* libFuzzer target: the node configuration parser (provbus.json(5)). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>

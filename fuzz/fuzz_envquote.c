@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t len;
 
 	if (memchr(data, '\0', size))
-		return 0;	/* values never hold NUL (SPEC §5) */
+		return 0;	/* values never hold NUL (docs/protocol.md §4) */
 	q = pb_shell_quote((const char *)data, size);
 	if (!q)
 		return 0;

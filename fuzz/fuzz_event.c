@@ -1,4 +1,4 @@
-/* libFuzzer target: the event decoder and validator (SPEC §5).
+/* libFuzzer target: the event decoder and validator (docs/protocol.md §4).
  *
  * pb_event_parse reads a body with a fast scanner when it can and with
  * jansson otherwise (event-private.h); whatever the input, both must give

@@ -1,5 +1,5 @@
 /* libFuzzer target: the service manifest parser and template expansion
- * (SPEC §3.2). */
+ * (provbus-manifest(5)). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* audit.h — the audit log of SPEC §8: state_dir/audit.db, sqlite, WAL,
+/* audit.h — the audit log of provbus-audit(1): state_dir/audit.db, sqlite, WAL,
  * mode 0600. Written by provbus-consumer, read (read-only) by
  * provbus-audit.
  *
@@ -6,7 +6,7 @@
  * 'provbus-audit'). All times are integer ms since the epoch.
  *
  *   meta(k TEXT PRIMARY KEY, v TEXT)         schema, node, federation, created_at
- *   events(id INTEGER PRIMARY KEY,           the audit row; SPEC §8 "id"
+ *   events(id INTEGER PRIMARY KEY,           the audit row; provbus-audit(1) "id"
  *          msg_id TEXT,                      the event id from the body, else
  *                                            the AMQP message_id, else NULL
  *          received_at INTEGER NOT NULL,

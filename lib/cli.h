@@ -1,5 +1,5 @@
 /* cli.h — what the command lines of every provbus program share: the
- * shape of a usage error (SPEC §2: "PROG: what is wrong", then the short
+ * shape of a usage error (docs/protocol.md §6: "PROG: what is wrong", then the short
  * usage, exit 64) and the naming of the option getopt_long stopped at. */
 #ifndef PB_CLI_H
 #define PB_CLI_H

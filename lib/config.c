@@ -1,4 +1,4 @@
-/* config.c — loads and validates the node configuration of SPEC §3.1.
+/* config.c — loads and validates the node configuration of provbus.json(5).
  *
  * jansson parses; this file checks every field against its rule and turns
  * each failure into "FILE:LINE:COLUMN: message" (EX_CONFIG), the position

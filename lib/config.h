@@ -1,4 +1,4 @@
-/* config.h — the node configuration of SPEC §3.1.
+/* config.h — the node configuration of provbus.json(5).
  *
  * pb_config_load() reads and validates the whole file: required fields,
  * name rules, types (every duration an integer), unknown fields (errors:

@@ -1,4 +1,4 @@
-/* debounce.c — when to start a provision run (SPEC §6.2); see debounce.h.
+/* debounce.c — when to start a provision run (provbus-consumer(1)); see debounce.h.
  *
  * Everything here is a function of the calls made and the times passed
  * in: no clock, no randomness of its own (the splay is drawn through the

@@ -1,4 +1,4 @@
-/* debounce.h — when to start a provision run (SPEC §6.2). Pure: no I/O,
+/* debounce.h — when to start a provision run (provbus-consumer(1)). Pure: no I/O,
  * no clock reads, no randomness of its own. Time (ms) is passed in, so
  * the daemon (real time) and `provbus-audit replay` (virtual time) run
  * this very code.

@@ -1,4 +1,4 @@
-/* envfile.c — the env file of SPEC §6.2 and the atomic file write under it.
+/* envfile.c — the env file of provbus-consumer(1) and the atomic file write under it.
  *
  * Values come from events, that is from other nodes: the file must be
  * sourced by a shell without anything in a value being interpreted. Inside

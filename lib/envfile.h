@@ -1,4 +1,4 @@
-/* envfile.h — the env file of SPEC §6.2.
+/* envfile.h — the env file of provbus-consumer(1).
  *
  * Sorted lines "export NAME='value'" with shell-safe quoting: a value is
  * wrapped in single quotes and every ' inside becomes '\'' — nothing in it

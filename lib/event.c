@@ -1,4 +1,4 @@
-/* event.c — the version-1 event of SPEC §5.
+/* event.c — the version-1 event of docs/protocol.md §4.
  *
  * The parser trusts nothing: a body comes from any node that may publish
  * on the federation's exchange, so every field is checked for presence,
@@ -241,7 +241,7 @@ out:
 
 /* ---- parsing: two readers, one validation ----
  *
- * The validation below reads the 13 fields of SPEC §5 through struct
+ * The validation below reads the 13 fields of docs/protocol.md §4 through struct
  * field, not through jansson, so that two readers can feed it:
  *
  * - the fast scanner (scan_*): a flat object whose keys are all known
@@ -417,7 +417,7 @@ static int parse_ts(const struct field *f, struct pb_event *ev, struct pb_err *e
 	return 0;
 }
 
-/* Applies every body rule of SPEC §5 to the fields f (N_FIELDS of them). */
+/* Applies every body rule of docs/protocol.md §4 to the fields f (N_FIELDS of them). */
 static int parse_fields(const struct field *f, struct pb_event *ev, struct pb_err *err)
 {
 	char shown[SHOW_MAX + 4];

@@ -1,7 +1,7 @@
-/* event.h — the version-1 event of SPEC §5: build, encode, parse, validate.
+/* event.h — the version-1 event of docs/protocol.md §4: build, encode, parse, validate.
  *
  * An event is a plain struct with bounded fields (no heap). pb_event_parse
- * applies every body rule of SPEC §5; pb_event_check_route the rules that
+ * applies every body rule of docs/protocol.md §4; pb_event_check_route the rules that
  * need the AMQP envelope. Errors are EX_DATAERR and name the field, e.g.
  * "field 'seq': want a non-negative integer". */
 #ifndef PB_EVENT_H
@@ -44,7 +44,7 @@ int pb_event_init(struct pb_event *ev, enum pb_kind kind, const char *federation
 		  const char *region, const char *node, const char *service, const char *key,
 		  const char *value, int public, int64_t seq, int64_t ttl_s, struct pb_err *err);
 
-/* Encodes as compact JSON, fields in the order of SPEC §5. Returns a
+/* Encodes as compact JSON, fields in the order of docs/protocol.md §4. Returns a
  * malloc'd NUL-terminated string (free()), *len set if len != NULL. */
 char *pb_event_encode(const struct pb_event *ev, size_t *len);
 

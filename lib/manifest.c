@@ -1,4 +1,4 @@
-/* manifest.c — service manifests of SPEC §3.2, their provides templates,
+/* manifest.c — service manifests of provbus-manifest(5), their provides templates,
  * and the required keys of a set of them.
  *
  * Manifests are Chef data bags too, so fields this file does not know
@@ -651,7 +651,7 @@ static const char *env_get(const struct pb_manifest *m, const char *name)
 
 /* The node's own facts win over environment entries of the same name (a
  * Chef environment often sets HOST to a bind address like 0.0.0.0), but
- * {PORT} is environment.PORT first, as SPEC §3.2 says. */
+ * {PORT} is environment.PORT first, as provbus-manifest(5) says. */
 static const char *expand_lookup(const char *name, void *vctx)
 {
 	struct expand_ctx *x = vctx;

@@ -1,4 +1,4 @@
-/* manifest.h — service manifests of SPEC §3.2 (Chef data_bags/service).
+/* manifest.h — service manifests of provbus-manifest(5) (Chef data_bags/service).
  *
  * Unknown fields are ignored (manifests are shared with Chef). Errors are
  * "FILE:LINE:COLUMN: message" with EX_DATAERR (EX_NOINPUT for a missing

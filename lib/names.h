@@ -1,4 +1,4 @@
-/* names.h — the name rules of SPEC §3 and §5. */
+/* names.h — the name rules of docs/protocol.md §1, docs/protocol.md §4. */
 #ifndef PB_NAMES_H
 #define PB_NAMES_H
 
@@ -13,7 +13,7 @@
 int pb_name_ident_ok(const char *s);
 /* keys and env var names: ^[A-Z_][A-Z0-9_]{0,127}$ */
 int pb_name_key_ok(const char *s);
-/* service ids: [A-Za-z0-9][A-Za-z0-9_.-]{0,127} (SPEC is silent; this
+/* service ids: [A-Za-z0-9][A-Za-z0-9_.-]{0,127} (the contract is silent; this
  * keeps them safe in file names, logs and routing) */
 int pb_name_service_ok(const char *s);
 /* a value: at most 4096 bytes of text by the wire rule of SPEC §5 (valid

@@ -1,4 +1,4 @@
-/* providers.c — the live providers of SPEC §6.1; see providers.h.
+/* providers.c — the live providers of provbus-consumer(1); see providers.h.
  *
  * Storage, sized for thousands of providers and a million apply calls
  * (replay):

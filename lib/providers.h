@@ -1,4 +1,4 @@
-/* providers.h — the live providers of SPEC §6.1 and the verdict of each
+/* providers.h — the live providers of provbus-consumer(1) and the verdict of each
  * event. Pure: no I/O, time passed in. The daemon and `provbus-audit
  * replay` both use it.
  *
@@ -100,7 +100,7 @@ struct pb_want {
 int pb_providers_value_change(const struct pb_providers *p, const struct pb_event *ev,
 			      const struct pb_filter *f, int public_only, size_t max_providers);
 
-/* The values of SPEC §6.1: for each want, the live (non-tombstone)
+/* The values of provbus-consumer(1): for each want, the live (non-tombstone)
  * providers of its key in the accepted regions (public only when
  * public_only), values de-duplicated, sorted (strcmp) and joined with
  * ","; none: the static value of the key; neither: left out. *out is

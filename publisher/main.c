@@ -1,5 +1,5 @@
 /* provbus-publish — announces what this node provides, or retires it
- * (SPEC §7).
+ * (provbus-publish(1)).
  *
  *   provbus-publish [-c FILE] provides [SERVICE_ID...]
  *   provbus-publish [-c FILE] retire SERVICE_ID...

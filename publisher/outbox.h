@@ -1,4 +1,4 @@
-/* outbox.h — the publisher's spool, STATE_DIR/outbox.db (SPEC §7).
+/* outbox.h — the publisher's spool, STATE_DIR/outbox.db (provbus-publish(1)).
  *
  * One sqlite file (WAL, mode 0600, busy_timeout) holds:
  * - the seq counters, per (node, service): strictly increasing across runs;

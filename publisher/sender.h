@@ -1,4 +1,4 @@
-/* sender.h — sends the outbox with publisher confirms (SPEC §7).
+/* sender.h — sends the outbox with publisher confirms (provbus-publish(1)).
  *
  * rabbitmq-c 0.11 has no "wait for confirms": pb_sender_run publishes
  * (persistent, mandatory, in confirm mode) a window of events without

@@ -118,7 +118,9 @@ run_one() {
 	start=$(date +%s)
 	local asan=$ASAN_OPTIONS
 	[[ " $SMALL_QUARANTINE " != *" $name "* ]] || asan="$asan:quarantine_size_mb=1"
-	ASAN_OPTIONS=$asan PB_TEST_TMP="$RUNDIR/$name" timeout -k 10 "$(( ${PB_TEST_TIMEOUT:-300} * PB_SLOW ))" bash "$t" >"$out" 2>&1 </dev/null
+	# a script may ask for more time than the default: a line "# pb-timeout: SECONDS"
+	local limit; limit=$(sed -n 's/^# pb-timeout: \([0-9][0-9]*\)$/\1/p' "$t" | head -n 1)
+	ASAN_OPTIONS=$asan PB_TEST_TMP="$RUNDIR/$name" timeout -k 10 "$(( ${limit:-${PB_TEST_TIMEOUT:-300}} * PB_SLOW ))" bash "$t" >"$out" 2>&1 </dev/null
 	rc=$?
 	local pass fail skip problem
 	read -r pass fail skip problem < <("$ROOT/tests/tap-summary" "$out")
@@ -155,7 +157,7 @@ report_one() {
 # broker, its own broker). The longest ones start first so the run ends
 # soonest. The quick bench runs alone, last: its sections have time
 # budgets, and three other scripts beside it can starve its peers.
-LONG="t-demo t-reliability-short t-consumer-reconnect t-security-tls t-consumer-runs"
+LONG="t-deb t-demo t-reliability-short t-consumer-reconnect t-security-tls t-consumer-runs"
 # t-publish-outage sets a memory alarm on the shared broker (broker-wide:
 # every publisher of every vhost is blocked meanwhile), so it runs alone
 # too, before the bench.

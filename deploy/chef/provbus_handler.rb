@@ -10,7 +10,8 @@
 #     config: '/etc/provbus/provbus.json')    # all options are optional
 #
 # Options (all optional):
-#   path:    the provbus-publish binary   (default /usr/local/bin/provbus-publish)
+#   path:    the provbus-publish binary   (default: the installed one, see
+#                                          default_path)
 #   config:  passed as -c FILE            (default: provbus-publish's own,
 #                                          $PROVBUS_CONFIG or /etc/provbus/provbus.json)
 #   args:    the arguments after -c       (default ['provides']; e.g.
@@ -27,8 +28,12 @@ require 'mixlib/shellout'
 
 module Provbus
   class PublishHandler < Chef::Handler
+    # where provbus-publish was installed: `make install` and the Debian
+    # package write their BINDIR here (/usr/bin for the package)
+    INSTALLED = '/usr/local/bin/provbus-publish'
+
     DEFAULTS = {
-      path: '/usr/local/bin/provbus-publish',
+      path: nil,
       config: nil,
       args: ['provides'],
       timeout: 120,
@@ -52,6 +57,17 @@ module Provbus
       unknown = options.keys.map(&:to_sym) - DEFAULTS.keys
       raise ArgumentError, "provbus handler: unknown option(s) #{unknown.join(', ')}" unless unknown.empty?
       @options = DEFAULTS.merge(options.transform_keys(&:to_sym))
+      @options[:path] ||= self.class.default_path
+    end
+
+    # The installed provbus-publish; else the first in PATH, /usr/bin or
+    # /usr/local/bin (a handler file copied from the source tree); else
+    # INSTALLED, whose absence is then logged when the handler runs.
+    def self.default_path
+      dirs = [File.dirname(INSTALLED)] + ENV.fetch('PATH', '').split(File::PATH_SEPARATOR) +
+             ['/usr/bin', '/usr/local/bin']
+      dirs.map { |d| File.join(d, 'provbus-publish') }.find { |p| File.file?(p) && File.executable?(p) } ||
+        INSTALLED
     end
 
     # The argv (no shell: nothing here is ever interpreted by one).

@@ -157,7 +157,7 @@ pb_done() {
 }
 
 # cli_usage64 PROG MESSAGE-ERE DESC ARGS...: PROG ARGS... is a usage error
-# (SPEC §2): exit 64, first line "PROG: MESSAGE", second "usage: PROG ..."
+# (docs/protocol.md §6): exit 64, first line "PROG: MESSAGE", second "usage: PROG ..."
 cli_usage64() {
 	local prog=$1 re=$2 d=$3 rc; shift 3
 	"$prog" "$@" >/dev/null 2>"$T/usage.err"; rc=$?

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # provbus-audit on bad input: every failure names what is at fault and
-# exits with its <sysexits.h> code (SPEC §2, §8). No broker traffic.
+# exits with its <sysexits.h> code (docs/protocol.md §6, provbus-audit(1)). No broker traffic.
 # shellcheck disable=SC1091
 . "$PB_ROOT/tests/integration/lib.sh"
 pb_setup auditerr

@@ -5,7 +5,7 @@
 # is stopped, and then: replay with the recorded parameters matches the
 # recorded runs; a what-if with a longer quiet period gives fewer runs;
 # explain lists the right events; the --json outputs parse and have every
-# SPEC field. No jq: JSON is checked with pbtest-auditgen check-jsonl.
+# documented field. No jq: JSON is checked with pbtest-auditgen check-jsonl.
 # shellcheck disable=SC1091
 . "$PB_ROOT/tests/integration/lib.sh"
 pb_setup auditlive

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# provbus-audit on synthetic logs (SPEC §8): events, runs, explain, export,
+# provbus-audit on synthetic logs (provbus-audit(1)): events, runs, explain, export,
 # replay (reproduces the recorded starts; what-ifs; differences explained).
 # The logs come from pbtest-auditgen (runs decided by lib/debounce.c as
 # the daemon drives it) and from a hand-written fixture whose replay was
@@ -29,7 +29,7 @@ is "$cols" 1 "events: columns aligned"
 fields=id,msg_id,received_at,kind,federation,region,node,service,key,value,seq,verdict,redelivered
 $A -d "$DB" events --json >"$T/events.jsonl"
 is "$(wc -l <"$T/events.jsonl")" "$n_events" "events --json: one line per event"
-check "events --json: every object has every SPEC field" pbtest-auditgen check-jsonl "$fields" <"$T/events.jsonl"
+check "events --json: every object has every documented field" pbtest-auditgen check-jsonl "$fields" <"$T/events.jsonl"
 like "$(head -n1 "$T/events.jsonl")" '"redelivered":(true|false)' "events --json: redelivered is a boolean"
 like "$(head -n1 "$T/events.jsonl")" '"received_at":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z"' "events --json: RFC 3339 times"
 
@@ -60,7 +60,7 @@ like "$(printf '%s\n' "$out" | head -n1)" 'ID +REASON +QUEUED_AT +STARTED_AT +FI
 like "$out" ' failed +1 ' "runs: a failed run shows its exit status"
 $A -d "$DB" runs --json >"$T/runs.jsonl"
 is "$(wc -l <"$T/runs.jsonl")" "$n_runs" "runs --json: one line per run"
-check "runs --json: every object has every SPEC field" pbtest-auditgen check-jsonl \
+check "runs --json: every object has every documented field" pbtest-auditgen check-jsonl \
 	id,reason,queued_at,started_at,finished_at,exit_status,events,changed_keys <"$T/runs.jsonl"
 r2=$(sed -n 2p "$T/runs.jsonl")
 ids=$(q "select group_concat(event_id, ',') from (select event_id from run_events where run_id = 2 order by event_id)")
@@ -95,7 +95,7 @@ check "export: every line is an object with a type" pbtest-auditgen check-jsonl 
 for t in event:10 run:6 param:1 note:1 provider:2; do
 	is "$(grep -c "^{\"type\":\"${t%%:*}\"" "$T/export.jsonl")" "${t#*:}" "export: ${t#*:} ${t%%:*} line(s)"
 done
-check "export: events carry the SPEC fields" pbtest-auditgen check-jsonl "$fields" --type event <"$T/export.jsonl"
+check "export: events carry the documented fields" pbtest-auditgen check-jsonl "$fields" --type event <"$T/export.jsonl"
 
 # --- replay --------------------------------------------------------------------------------
 out=$($A -d "$DB" replay)
@@ -105,7 +105,7 @@ out=$($A -d "$DB" replay --json)
 printf '%s\n' "$out" >"$T/replay.jsonl"
 check "replay --json: lines parse" pbtest-auditgen check-jsonl type <"$T/replay.jsonl"
 is "$(grep -c '"type":"run"' "$T/replay.jsonl")" "$n_runs" "replay --json: one object per simulated run"
-check "replay --json: a simulated run has the SPEC §8 run members" \
+check "replay --json: a simulated run has the provbus-audit(1) run members" \
 	pbtest-auditgen check-jsonl id,reason,queued_at,started_at,finished_at,exit_status,events,changed_keys --type run <"$T/replay.jsonl"
 # where the replay matches, a simulated run covers the recorded run's
 # events and changes the same keys

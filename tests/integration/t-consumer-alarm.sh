@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# provbus-consumer under a broker memory alarm (SPEC §6.3: a daemon never
+# provbus-consumer under a broker memory alarm (provbus-consumer(1): a daemon never
 # dies on a broker problem). RabbitMQ blocks the connections that publish
 # and sends connection.blocked only to those; a consumer's connection is
 # never blocked, and it must go on consuming: the queue drains during an

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# provbus-consumer under load and crashes (SPEC §6.3): a burst of 10,000
+# provbus-consumer under load and crashes (provbus-consumer(1)): a burst of 10,000
 # events is audited exactly once each and acked (the queue ends empty),
 # the daemon's memory stays flat over a second burst; kill -9 in the
 # middle of a burst, restart: every event audited, the redeliveries of

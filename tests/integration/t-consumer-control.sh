@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# provbus-consumer, the run's surroundings (SPEC §6, §6.2): the env file
+# provbus-consumer, the run's surroundings (provbus-consumer(1)): the env file
 # (hostile values stay inert when sourced, byte for byte; mode 0640) and
 # the run's environment; state.json; the lock held by another process
 # (deferred, then run); pause / resume / provision-now / status over the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# provbus-consumer and the history stream (SPEC §6.3): a node started after
+# provbus-consumer and the history stream (provbus-consumer(1)): a node started after
 # the providers announced learns them from the history before its first
 # run (only what it accepts gets a row); a restart that finds its queue
 # reads no history; a lost queue is re-declared and caught up from the

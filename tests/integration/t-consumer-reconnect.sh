@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# provbus-consumer and a broker that goes away (SPEC §6.3): on a broker
+# provbus-consumer and a broker that goes away (provbus-consumer(1)): on a broker
 # the test starts itself, the daemon fails over past a dead URL, keeps
 # consuming while events flow, survives the broker being stopped for
 # ~15 s (status: connected false), reconnects by itself when it is back,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# provbus-consumer, acting (SPEC §6.2): a burst makes one run (linked to
+# provbus-consumer, acting (provbus-consumer(1)): a burst makes one run (linked to
 # its events); changes during a run make exactly one follow-up; A -> B -> A
 # makes no run; a failing command is retried with backoff, then given up
 # and audited; max_wait_ms starts a run under a never-quiet stream; the

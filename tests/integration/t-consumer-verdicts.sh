@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # provbus-consumer, receiving: usage, -n, the queue and its bindings, every
-# verdict of SPEC §6.1 (applied, duplicate, stale, retire then a late older
-# provides, foreign, expired), every malformed message of SPEC §5
+# verdict of provbus-consumer(1) (applied, duplicate, stale, retire then a late older
+# provides, foreign, expired), every malformed message of docs/protocol.md §4
 # dead-lettered and audited as invalid while the daemon keeps consuming,
 # acks only after the audit row (nothing left in the queue), SIGTERM.
 # shellcheck disable=SC1091

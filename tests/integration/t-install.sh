@@ -35,7 +35,10 @@ if command -v systemd-analyze >/dev/null 2>&1; then
 else
 	diag "systemd-analyze not installed: unit verification skipped"
 fi
-for m in "$D"/usr/share/man/man1/*.1; do
+grep -q "'/usr/bin/provbus-publish'" "$D/usr/share/provbus/chef/provbus_handler.rb"
+ok $? "the installed Chef handler defaults to the installed provbus-publish"
+test -x "$D/usr/bin/provbus-chef-solo"; ok $? "installs the provbus-chef-solo wrapper"
+for m in "$D"/usr/share/man/man1/*.1 "$D"/usr/share/man/man5/*.5; do
 	w=$(LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 man --warnings -l "$m" 2>&1 >/dev/null)
 	is "$w" "" "man --warnings is clean for $(basename "$m")"
 done

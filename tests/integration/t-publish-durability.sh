@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# provbus-publish's durability point and what it costs (SPEC §7: "nothing
+# provbus-publish's durability point and what it costs (provbus-publish(1): "nothing
 # is ever lost between chef-solo and the broker"):
 # - the spool commit is synced to disk before the first event goes on the
 #   wire, and it is the only sync of a run (the delete of confirmed events

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # provbus-publish against a real broker: the events on the wire (every
-# property and field of SPEC §5, captured from a queue bound to provbus.F
+# property and field of docs/protocol.md §4, captured from a queue bound to provbus.F
 # and from the history stream), seq across runs, template expansion, --ttl,
 # --dry-run, retire (from the manifest and from the outbox's record), a key
 # dropped from a manifest, service selection, and the failures: unknown
@@ -77,9 +77,9 @@ is "$(echo "$out" | wc -l)" 10 "--dry-run prints 10 lines"
 is "$(echo "$out" | jq -s 'map(select(.v == 1 and .kind == "provides" and .seq == 1)) | length')" 10 \
 	"--dry-run lines are v1 provides events with seq 1"
 is "$(echo "$out" | jq -r 'select(.key == "API_URL") | .value')" "http://127.0.0.1:1100" "--dry-run expands API_URL"
-# exactly the SPEC §5 body, one JSON object per line, nothing else
+# exactly the docs/protocol.md §4 body, one JSON object per line, nothing else
 is "$(echo "$out" | jq -c 'keys_unsorted' | sort -u)" '["v","id","kind","federation","region","node","service","key","value","public","seq","ttl_s","ts"]' \
-	"--dry-run lines have exactly the SPEC §5 fields, in its order"
+	"--dry-run lines have exactly the docs/protocol.md §4 fields, in its order"
 is "$(echo "$out" | grep -vc '^{.*}$')" 0 "--dry-run prints nothing but one object per line"
 sleep 0.3
 is "$(A count cap)" 0 "--dry-run sent nothing"
@@ -109,7 +109,7 @@ bad=$(jq -c --arg v "provbus/$VERSION" '
     $b.v != 1 or $b.kind != "provides" or $b.federation != "pubf" or $b.region != "us-east-1" or
     $b.node != "api-03" or $b.service != "api" or $b.public != true or $b.seq != 1 or
     $b.ttl_s != 0 or ($b.value | type) != "string")' "$T/run1.jsonl")
-is "$bad" "" "every message: properties (content_type, delivery_mode 2, message_id = id, type = kind, app_id), routing key, and body fields in SPEC order"
+is "$bad" "" "every message: properties (content_type, delivery_mode 2, message_id = id, type = kind, app_id), routing key, and body fields in protocol order"
 ids_ok=$(jq -r '.body | fromjson | .id' "$T/run1.jsonl" | grep -Ecv "$UUID_RE")
 is "$ids_ok" 0 "every id is a lowercase UUID"
 is "$(jq -r '.body | fromjson | .id' "$T/run1.jsonl" | sort -u | wc -l)" 10 "10 distinct ids"

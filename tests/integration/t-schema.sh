@@ -38,7 +38,7 @@ out=$(provbus-schema --version); is "$out" "provbus-schema $(cat "$PB_ROOT/VERSI
 out=$(provbus-schema --help); like "$out" "bindings are not checked|Bindings are not checked" "--help says verify does not check bindings"
 provbus-schema >/dev/null 2>&1; is $? 64 "no verb: usage, exit 64"
 provbus-schema frob "$T/topo.json" >/dev/null 2>&1; is $? 64 "unknown verb: exit 64"
-# usage errors (SPEC §2): exit 64, what is wrong, then the usage lines
+# usage errors (docs/protocol.md §6): exit 64, what is wrong, then the usage lines
 cli_usage64 provbus-schema "unknown option --bogus" "unknown long option" --bogus apply "$T/topo.json"
 cli_usage64 provbus-schema "unknown option -x" "unknown short option" -vx apply "$T/topo.json"
 cli_usage64 provbus-schema "option --url needs an argument" "--url without its argument" apply "$T/topo.json" --url
@@ -68,7 +68,7 @@ out=$(provbus-schema --url "$URL" apply "$T/topo.json"); rc=$?
 is $rc 0 "second apply exits 0"
 is "$out" "0 created, 12 already present" "second apply creates nothing"
 
-# --- the objects are what SPEC §4 says: one export_definitions (one
+# --- the objects are what docs/protocol.md §2 says: one export_definitions (one
 # rabbitmqctl call instead of list_exchanges, list_queues, list_bindings),
 # turned into the same tab-separated lines
 pb_ctl export_definitions - 2>/dev/null >"$T/broker-defs.json"
@@ -137,7 +137,7 @@ is $rc 77 "refused login: exit 77"
 like "$(cat "$T/err")" "403 ACCESS_REFUSED" "the refusal is quoted"
 grep -q 'wrong' "$T/err"; is $? 1 "the wrong password is not shown"
 # a password given in --url (tests, a lab broker) is blanked from argv at
-# once, so that ps does not show it while the program runs (SPEC §2); a
+# once, so that ps does not show it while the program runs (docs/protocol.md §6); a
 # listener that never answers the AMQP handshake keeps it running
 python3 -c 'import socket, sys, time
 s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(4)

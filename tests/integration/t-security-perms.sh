@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # t-security-perms: the broker permissions of `provbus-schema export`
-# (SPEC §4.1), loaded with `rabbitmqctl import_definitions`, confine each
+# (docs/protocol.md §2), loaded with `rabbitmqctl import_definitions`, confine each
 # node: node A of federation fa, region r1
 #   - can announce in r1 (and run its consumer: declare, bind and read its
 #     own queue, read the history stream);

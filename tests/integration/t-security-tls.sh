@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t-security-tls: AMQP over TLS with verification on (SPEC §3.1 broker.tls).
+# t-security-tls: AMQP over TLS with verification on (provbus.json(5) broker.tls).
 # Makes a CA, a broker certificate for localhost, a client certificate, a
 # server certificate for another host name (same CA) and a second CA;
 # starts a private broker with an amqps listener on loopback that requires

@@ -19,7 +19,7 @@
  * publish: the minimal rabbitmq-c publisher with a confirm window — the
  * baseline of the flush bench, and the burst/memory/ingest feeder. Each
  * event goes to exchange provbus.F with routing key R.provides.K,
- * persistent, mandatory, with the properties of SPEC §5, and at most W
+ * persistent, mandatory, with the properties of docs/protocol.md §4, and at most W
  * (default 1000, like provbus-publish) unconfirmed at a time. --rate R
  * spreads the publishes evenly at R events/s. Prints
  *   published N ms MS rate R nacked X returned Y first_us F last_us L

@@ -1,4 +1,4 @@
-/* test_debounce.c — the run-start rules of SPEC §6.2, as scripts with
+/* test_debounce.c — the run-start rules of provbus-consumer(1), as scripts with
  * explicit times.
  *
  * A case is a parameter set, a splay draw, recent start times to seed and

@@ -1,4 +1,4 @@
-/* test_event.c — the event codec of SPEC §5: good events round-trip,
+/* test_event.c — the event codec of docs/protocol.md §4: good events round-trip,
  * every bad body is refused with an error naming the field. */
 #include <check.h>
 #include <stdio.h>
@@ -650,7 +650,7 @@ START_TEST(encode_holds_exactly_spec_fields)
 	o = json_loads(text, 0, &jerr);
 	ck_assert_msg(o != NULL, "%s: %s", text, jerr.text);
 	ck_assert_uint_eq(json_object_size(o), N_FIELDS);
-	/* in SPEC order */
+	/* in protocol order */
 	for (i = 0, iter = json_object_iter(o); iter; i++, iter = json_object_iter_next(o, iter)) {
 		k = json_object_iter_key(iter);
 		ck_assert_str_eq(k, spec_fields[i]);
@@ -1092,7 +1092,7 @@ START_TEST(paths_agree_on_other_tests)
 }
 END_TEST
 
-/* The SPEC example as members, to be reordered, spaced and mutated. */
+/* The docs/protocol.md example as members, to be reordered, spaced and mutated. */
 static const char *const good_members[][2] = {
 	{ "v", "1" },
 	{ "id", UUID_A },

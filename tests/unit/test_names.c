@@ -1,4 +1,4 @@
-/* test_names.c — the name rules of SPEC §3 and §5 at their edges. */
+/* test_names.c — the name rules of docs/protocol.md §1, docs/protocol.md §4 at their edges. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>

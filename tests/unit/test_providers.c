@@ -1,4 +1,4 @@
-/* test_providers.c — verdicts and values of SPEC §6.1.
+/* test_providers.c — verdicts and values of provbus-consumer(1).
  *
  * The verdict tests are scripts: events applied in order to one set of
  * providers, each with the verdict and "live set changed" expected. */
