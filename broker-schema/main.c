@@ -21,16 +21,25 @@
 static const char usage_text[] =
 	"usage: provbus-schema [-c FILE] [--url URL] [-v] apply  TOPOLOGY.json\n"
 	"       provbus-schema [-c FILE] [--url URL] [-v] verify TOPOLOGY.json\n"
-	"       provbus-schema export TOPOLOGY.json\n"
+	"       provbus-schema export --credentials DIR | --no-users TOPOLOGY.json\n"
 	"\n"
 	"  apply    declares the exchanges, history streams, dead-letter and unrouted\n"
 	"           objects and their bindings (idempotent); prints what it created\n"
 	"  verify   checks that every exchange and queue exists (passive declares);\n"
 	"           exit 1 listing each missing one. Bindings are not checked: AMQP\n"
 	"           has no passive check for them (use the management API)\n"
-	"  export   prints RabbitMQ definitions JSON (rabbitmqctl import_definitions):\n"
-	"           the objects above and, per node, a user without password (set it\n"
-	"           with rabbitmqctl change_password) and its permissions\n"
+	"  export   prints RabbitMQ definitions JSON (rabbitmqctl import_definitions,\n"
+	"           or load_definitions at boot): the objects above, the streams'\n"
+	"           retention policies and, with --credentials, a user per node and\n"
+	"           the read-only provbus-observer user, with their permissions;\n"
+	"           importing it again never changes a password\n"
+	"\n"
+	"  --credentials DIR  export: the password of user U is the first line of\n"
+	"              DIR/U, created when missing (32 random bytes in base64, mode\n"
+	"              0600) and never overwritten; give DIR/NODE to the node as\n"
+	"              its broker.password_file\n"
+	"  --no-users  export: no users and no permissions (users made elsewhere,\n"
+	"              or nodes logging in with a TLS client certificate)\n"
 	"\n"
 	"  -c FILE     node configuration (default $PROVBUS_CONFIG, else "
 	PB_CONFIG_DEFAULT ");\n"
@@ -44,14 +53,14 @@ static const char usage_text[] =
 	"  -h, --help  this text;  --version  the version\n"
 	"\n"
 	"exit status: 0 ok; 1 verify found objects missing (each listed); 64 bad\n"
-	"usage; 65 bad topology file (FILE:LINE:COLUMN); 66 topology or configuration\n"
-	"file missing; 69 broker unreachable; 77 access refused by the broker; 78\n"
+	"usage; 65 bad topology file (FILE:LINE:COLUMN) or empty password file; 66\n"
+	"topology or configuration file missing; 69 broker unreachable; 77 access refused by the broker; 78\n"
 	"configuration error (bad node config, --url naming another vhost, an object\n"
-	"existing with other arguments)\n";
+	"existing with other arguments); 73 a password file cannot be created\n";
 
 static const char short_usage[] =
 	"usage: provbus-schema [-c FILE] [--url URL] [-v] apply|verify TOPOLOGY.json\n"
-	"       provbus-schema export TOPOLOGY.json\n"
+	"       provbus-schema export --credentials DIR | --no-users TOPOLOGY.json\n"
 	"try 'provbus-schema --help' for more\n";
 
 /* A usage error: what is wrong, the short usage, exit 64 (lib/cli.h). */
@@ -250,12 +259,15 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "url", required_argument, NULL, 'u' },
+		{ "credentials", required_argument, NULL, 'C' },
+		{ "no-users", no_argument, NULL, 'N' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config_arg = NULL, *verb, *file;
+	const char *config_arg = NULL, *credentials = NULL, *verb, *file;
+	int no_users = 0;
 	char *url = NULL;
 	struct pb_err err = PB_ERR_INIT;
 	struct topology *t = NULL;
@@ -272,6 +284,8 @@ int main(int argc, char **argv)
 				return EX_OSERR;
 			}
 			break;
+		case 'C': credentials = optarg; break;
+		case 'N': no_users = 1; break;
 		case 'v': verbosity++; break;
 		case 'h': fputs(usage_text, stdout); goto out;
 		case 'V': printf("provbus-schema %s\n", PB_VERSION); goto out;
@@ -296,6 +310,18 @@ int main(int argc, char **argv)
 		rc = usage_error("%s: unexpected argument '%s'", verb, argv[optind + 2]);
 		goto out;
 	}
+	if (!strcmp(verb, "export") && !credentials && !no_users) {
+		rc = usage_error("export needs --credentials DIR (a password file per user, hashed into the export) or --no-users (no users at all)");
+		goto out;
+	}
+	if (credentials && no_users) {
+		rc = usage_error("--credentials and --no-users exclude each other");
+		goto out;
+	}
+	if ((credentials || no_users) && strcmp(verb, "export")) {
+		rc = usage_error("%s is an option of export", credentials ? "--credentials" : "--no-users");
+		goto out;
+	}
 	file = argv[optind + 1];
 	t = topo_load(file, &err);
 	if (!t)
@@ -303,7 +329,7 @@ int main(int argc, char **argv)
 	if (!strcmp(verb, "export")) {
 		if (url)
 			pb_log_warn("--url is not used by export");
-		schema_export(t, stdout, &err);
+		schema_export(t, credentials, stdout, &err);
 	} else {
 		run_broker(verb, t, url, config_arg, &err);
 	}
