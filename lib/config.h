@@ -42,6 +42,7 @@ struct pb_consumer_conf {
 	char *queue_type;	/* "quorum" (default) or "classic" */
 	int64_t history_window_s;	/* default 86400 */
 	int public_only;	/* default 0 */
+	int verify_sender;	/* default 1: an event's AMQP user_id must be its node */
 	char **notify;		/* argv, NULL-terminated; NULL if not set */
 	size_t n_notify;
 	struct pb_static *statics;	/* sorted by name */

@@ -44,15 +44,18 @@ struct pb_session {
 	int heartbeat_s;
 	char *vhost_override;
 	char *connection_name;
+	char *identity;
 	int connect_timeout_ms;
 
 	size_t next;			/* the URL to try first */
 	size_t cur;			/* the connected URL */
 	int warned_mode;		/* password file mode warning given */
 	int close_ok_owed;		/* the broker's channel.close is unanswered */
+	int tls_failed;			/* this round: a URL failed TLS verification */
 	amqp_connection_state_t conn;	/* NULL when not connected */
 	char url[URL_SHOW_MAX];		/* redacted, connected */
 	char vhost[URL_SHOW_MAX];
+	char user[256];			/* logged in as */
 };
 
 /* ---- URLs ---- */
@@ -128,6 +131,7 @@ void pb_session_opts_from_config(struct pb_session_opts *o, const struct pb_conf
 	o->tls = cfg->has_tls ? &cfg->tls : NULL;
 	o->heartbeat_s = cfg->heartbeat_s;
 	o->connection_name = connection_name;
+	o->identity = cfg->node;
 }
 
 struct pb_session *pb_session_new(const struct pb_session_opts *opts)
@@ -147,8 +151,10 @@ struct pb_session *pb_session_new(const struct pb_session_opts *opts)
 	s->password_file = xstrdup(opts->password_file);
 	s->password = xstrdup(opts->password);
 	s->vhost_override = xstrdup(opts->vhost_override);
+	s->identity = xstrdup(opts->identity);
 	s->connection_name = xstrdup(opts->connection_name ? opts->connection_name : "provbus");
 	ok = ok && (!opts->password_file || s->password_file) && (!opts->password || s->password) &&
+	     (!opts->identity || s->identity) &&
 	     (!opts->vhost_override || s->vhost_override) && s->connection_name;
 	s->tls.verify_hostname = 1;
 	if (ok && opts->tls) {
@@ -184,6 +190,7 @@ void pb_session_free(struct pb_session *s)
 	wipe_free(s->password);
 	free(s->vhost_override);
 	free(s->connection_name);
+	free(s->identity);
 	free(s->tls.ca);
 	free(s->tls.cert);
 	free(s->tls.key);
@@ -461,7 +468,8 @@ static void set_entry(amqp_table_entry_t *e, const char *key, amqp_field_value_k
 /* Logs in with client properties: connection_name and the capabilities
  * without which RabbitMQ never sends connection.blocked or basic.cancel. */
 static amqp_rpc_reply_t login(struct pb_session *s, amqp_connection_state_t conn,
-			      const char *vhost, const char *user, const char *password)
+			      const char *vhost, const char *user, const char *password,
+			      int external)
 {
 	static const char *const caps[] = {
 		"publisher_confirms", "exchange_exchange_bindings", "basic.nack",
@@ -483,11 +491,21 @@ static amqp_rpc_reply_t login(struct pb_session *s, amqp_connection_state_t conn
 	set_entry(&prop[3], "capabilities", AMQP_FIELD_KIND_TABLE);
 	prop[3].value.value.table.num_entries = (int)(sizeof(cap) / sizeof(cap[0]));
 	prop[3].value.value.table.entries = cap;
+	if (external)	/* the broker reads the user from the certificate */
+		return amqp_login_with_properties(conn, vhost, 0, FRAME_MAX, s->heartbeat_s, &props,
+						  AMQP_SASL_METHOD_EXTERNAL, user);
 	return amqp_login_with_properties(conn, vhost, 0, FRAME_MAX, s->heartbeat_s, &props,
 					  AMQP_SASL_METHOD_PLAIN, user, password);
 }
 
 enum try_result { TRY_OK, TRY_NEXT, TRY_FATAL };
+
+/* A TLS failure that waiting does not heal: the broker's certificate
+ * cannot be verified with our CA or names another host. */
+static int tls_setup_failure(int st)
+{
+	return st == AMQP_STATUS_SSL_PEER_VERIFY_FAILED || st == AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED;
+}
 
 /* One attempt on URL i. TRY_NEXT: *why says what went wrong (the next URL
  * may work); TRY_FATAL: err is set (configuration, refused login). */
@@ -501,8 +519,8 @@ static enum try_result try_url(struct pb_session *s, size_t i, char *why, size_t
 	amqp_connection_state_t conn = NULL;
 	amqp_socket_t *sock;
 	enum try_result res = TRY_FATAL;
-	const char *vhost;
-	int st;
+	const char *vhost, *user;
+	int st, external = 0;
 
 	pb_session_redact_url(url, shown, sizeof(shown));
 	if (!copy) {
@@ -522,10 +540,14 @@ static enum try_result try_url(struct pb_session *s, size_t i, char *why, size_t
 	} else if (!url_has_password(url) && s->password_file) {
 		if (!(password = read_password_file(s, err)))
 			goto out;
+	} else if (!url_has_password(url) && ci.ssl && s->has_tls && s->tls.cert) {
+		external = 1;	/* a client certificate and no password */
 	} else if (!url_has_password(url) && url_has_user(url)) {
-		pb_err_set(err, EX_CONFIG, "broker URL %s has no password: set broker.password_file", shown);
+		pb_err_set(err, EX_CONFIG, "broker URL %s has no password: set broker.password_file (or broker.tls.cert with an amqps URL, to log in with a certificate)",
+			   shown);
 		goto out;
 	}
+	user = external && !url_has_user(url) && s->identity ? s->identity : ci.user;
 	vhost = s->vhost_override ? s->vhost_override : ci.vhost;
 	conn = amqp_new_connection();
 	if (!conn) {
@@ -545,18 +567,43 @@ static enum try_result try_url(struct pb_session *s, size_t i, char *why, size_t
 			snprintf(why, why_size, "connect timed out after %d ms", s->connect_timeout_ms);
 		else
 			snprintf(why, why_size, "%s", amqp_error_string2(st));
+		if (tls_setup_failure(st)) {
+			size_t n = strlen(why);
+			snprintf(why + n, why_size - n, "%s",
+				 st == AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED ?
+				 " (the broker's certificate does not name this host: fix the URL's host or broker.tls.verify_hostname)" :
+				 " (the broker's certificate is not signed by broker.tls.ca: fix broker.tls.ca)");
+			s->tls_failed = 1;
+		}
 		goto out;
 	}
-	amqp_rpc_reply_t r = login(s, conn, vhost, ci.user, password ? password : ci.password);
+	amqp_rpc_reply_t r = login(s, conn, vhost, user, password ? password : ci.password, external);
 	if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION) {
 		struct pb_err e = PB_ERR_INIT;
 		pb_amqp_reply_err(r, "", &e);
 		if (e.code == EX_NOPERM || e.code == EX_CONFIG) {
 			/* a refused login or vhost, a missing vhost: the next URL
 			 * (same cluster, same users) would say the same */
+			int refused = r.reply.id == AMQP_CONNECTION_CLOSE_METHOD &&
+				      ((amqp_connection_close_t *)r.reply.decoded)->reply_code == 403;
 			*err = e;
-			pb_err_prefix(err, "broker %s: login as %s to vhost %s refused", shown, ci.user,
-				      vhost);
+			pb_err_prefix(err, "broker %s: login as %s%s to vhost %s refused", shown, user,
+				      external ? " (SASL EXTERNAL, the client certificate)" : "", vhost);
+			if (refused) {
+				/* a wrong password or certificate does not heal by
+				 * waiting (SPEC §7): a configuration error */
+				size_t n = strlen(err->msg);
+				err->code = EX_CONFIG;
+				snprintf(err->msg + n, sizeof(err->msg) - n, "%s",
+					 external ? ": the broker must know user '" : s->password_file ?
+					 ": check that broker.password_file holds this user's password (provbus-schema export --credentials DIR writes DIR/NODE) and that the definitions are imported" :
+					 ": check the user and password");
+				n = strlen(err->msg);
+				if (external)
+					snprintf(err->msg + n, sizeof(err->msg) - n,
+						 "%s' named by the certificate's CN, and its listener must offer EXTERNAL (rabbitmq_auth_mechanism_ssl, ssl_options.verify = verify_peer)",
+						 user);
+			}
 			goto out;
 		}
 		snprintf(why, why_size, "login: %s", e.msg);	/* 320 shutting down ... */
@@ -586,6 +633,7 @@ static enum try_result try_url(struct pb_session *s, size_t i, char *why, size_t
 	s->next = i;
 	snprintf(s->url, sizeof(s->url), "%s", shown);
 	snprintf(s->vhost, sizeof(s->vhost), "%s", vhost);
+	snprintf(s->user, sizeof(s->user), "%s", user);
 	res = TRY_OK;
 out:
 	if (conn)
@@ -609,6 +657,7 @@ int pb_session_connect(struct pb_session *s, struct pb_err *err)
 	if (!s->n_urls)
 		return pb_err_set(err, EX_CONFIG, "no broker URL: set broker.urls");
 	size_t start = s->next % s->n_urls;
+	s->tls_failed = 0;
 	for (size_t k = 0; k < s->n_urls; k++) {
 		size_t i = (start + k) % s->n_urls;
 		why[0] = '\0';
@@ -632,7 +681,10 @@ int pb_session_connect(struct pb_session *s, struct pb_err *err)
 			break;
 		}
 	}
-	pb_err_set(err, EX_UNAVAILABLE, "cannot connect to the broker: %s", list);
+	/* a certificate that cannot be verified does not heal by waiting
+	 * (SPEC §7): a configuration error, even if other URLs were down */
+	pb_err_set(err, s->tls_failed ? EX_CONFIG : EX_UNAVAILABLE, "cannot connect to the broker: %s",
+		   list);
 out:
 	return rc;
 }
@@ -683,6 +735,11 @@ int pb_session_fd(struct pb_session *s)
 const char *pb_session_url(const struct pb_session *s)
 {
 	return s->conn ? s->url : "";
+}
+
+const char *pb_session_user(const struct pb_session *s)
+{
+	return s->conn ? s->user : "";
 }
 
 const char *pb_session_vhost(const struct pb_session *s)

@@ -74,14 +74,18 @@ like "$(cat "$T/p-good.log")" "amqps://guest@localhost:$SP" "it names the amqps 
 checked=$((checked + 1))
 is "$(check_count)" "$checked" "the event reached the broker"
 
-# refused NAME DESC: the run must fail (75: spooled), deliver nothing, and say why
+# refused NAME DESC: the run must fail with 78 (SPEC §7: a TLS setup that
+# cannot work does not heal by waiting), keep the events spooled, deliver
+# nothing, and say why
 refused() {
 	local name=$1 desc=$2 rc
 	provbus-publish -c "$T/$name.json" --timeout 5 provides >"$T/$name.log" 2>&1
 	rc=$?
-	{ [ $rc -eq 75 ] || [ $rc -eq 69 ]; }; ok $? "$desc: refused (exit $rc, want 75 or 69)"
+	is "$rc" 78 "$desc: refused as a configuration error (exit 78)"
 	like "$(tr '\n' ' ' <"$T/$name.log")" "(certificate|verif|SSL|TLS|ssl|tls|handshake|host ?name)" \
 		"$desc: the message says it is the TLS layer"
+	like "$(tr '\n' ' ' <"$T/$name.log")" "fix (the URL's host|broker\.tls\.ca)" "$desc: ... and what to fix"
+	like "$(tr '\n' ' ' <"$T/$name.log")" "spooled to" "$desc: the events are still spooled"
 	is "$(check_count)" "$checked" "$desc: nothing delivered"
 }
 
@@ -113,6 +117,7 @@ tls_pub p-nocert "amqps://guest:guest@localhost:$SP/$V" "{\"ca\": \"$C/ca.pem\",
 provbus-publish -c "$T/p-nocert.json" --timeout 5 provides >"$T/p-nocert.log" 2>&1
 rc=$?
 [ $rc -ne 0 ]; ok $? "no client certificate: refused by the broker (exit $rc)"
+diag "no client certificate: $(tr '\n' ' ' <"$T/p-nocert.log")"
 is "$(check_count)" "$checked" "... nothing delivered"
 
 # --- no fall back to plain text
