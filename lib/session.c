@@ -316,6 +316,11 @@ static char *read_password_file(struct pb_session *s, struct pb_err *err)
 			   path, strerror(errno));
 		goto out;
 	}
+	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		pb_err_set(err, EX_CONFIG, "password file %s is a directory: give broker.password_file the path of the file (DIR/NODE of provbus-schema export --credentials DIR)",
+			   path);
+		goto out;
+	}
 	if (fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) && !s->warned_mode) {
 		pb_log_warn("password file %s is accessible by group or others (mode %03o): chmod 600 %s",
 			    path, (unsigned)(st.st_mode & 0777), path);
