@@ -57,7 +57,8 @@ is "$(cat "$CR/$P")" "$PWP" "the password file is never overwritten"
 is "$(jq -r --arg u "$P" '.users[] | select(.name == $u) | .hashing_algorithm' "$T/defs1.json")" \
 	rabbit_password_hashing_sha256 "the hash is rabbit_password_hashing_sha256"
 h=$(jq -r --arg u "$P" '.users[] | select(.name == $u) | .password_hash' "$T/defs1.json" | base64 -d | od -An -tx1 | tr -d ' \n')
-want=$( { printf '%s' "$h" | cut -c1-8 | xxd -r -p; printf '%s' "$PWP"; } | sha256sum | cut -c1-64)
+# shellcheck disable=SC2059
+want=$( { printf "$(printf '%s' "${h:0:8}" | sed 's/../\\x&/g')"; printf '%s' "$PWP"; } | sha256sum | cut -c1-64)
 is "${h:8}" "$want" "the hash is SHA-256(salt ++ password) behind a 4-byte salt"
 is "$(jq -r --arg u "$P" '.topic_permissions[] | select(.user == $u) | .write' "$T/defs1.json")" \
 	"^r1\\.((provides|retire)\\.[A-Z_][A-Z0-9_]{0,127}|(presence|run)\\.$P)\$" \

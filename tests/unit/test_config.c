@@ -99,12 +99,13 @@ struct tunables {
 	const char *queue_type;
 	int64_t history_window_s;
 	int public_only;
+	int verify_sender;
 };
 
 static const struct tunables tunables[] = {
-	{ "full.json", 30, 2000, 30000, 6, 600, 0, 5, 1000, "quorum", 86400, 0 },
-	{ "minimal.json", 30, 2000, 30000, 6, 600, 0, 5, 1000, "quorum", 86400, 0 },
-	{ "tuned.json", 0, 10, 100, 1, 1, 250, 0, 1, "classic", 0, 1 },
+	{ "full.json", 30, 2000, 30000, 6, 600, 0, 5, 1000, "quorum", 86400, 0, 1 },
+	{ "minimal.json", 30, 2000, 30000, 6, 600, 0, 5, 1000, "quorum", 86400, 0, 1 },
+	{ "tuned.json", 0, 10, 100, 1, 1, 250, 0, 1, "classic", 0, 1, 0 },
 };
 
 START_TEST(test_tunables)
@@ -124,6 +125,7 @@ START_TEST(test_tunables)
 	ck_assert_str_eq(cc->queue_type, w->queue_type);
 	ck_assert_int_eq(cc->history_window_s, w->history_window_s);
 	ck_assert_int_eq(cc->public_only, w->public_only);
+	ck_assert_int_eq(cc->verify_sender, w->verify_sender);
 	pb_config_free(cfg);
 }
 END_TEST
@@ -306,7 +308,7 @@ struct bad_case {
 static const struct bad_case bad[] = {
 	/* unknown fields, at every level */
 	{ "unknown consumer field", BASE " \"consumer\": {`\"quiet_msec\": 5}}",
-	  "unknown field 'quiet_msec' in consumer (known: env_file, provision, quiet_ms, max_wait_ms, throttle, splay_ms, retry, lock_file, regions, queue_type, history_window_s, public_only, notify, static)" },
+	  "unknown field 'quiet_msec' in consumer (known: env_file, provision, quiet_ms, max_wait_ms, throttle, splay_ms, retry, lock_file, regions, queue_type, history_window_s, public_only, notify, static, verify_sender)" },
 	{ "unknown top field", BASE " `\"nodes\": [], \"consumer\": {}}",
 	  "unknown field 'nodes' (known: node, federation, region, host, broker, services_dir, state_dir, consumer)" },
 	{ "unknown broker field", HEAD " \"broker\": {\"urls\": [\"amqp://u@h/v\"], `\"heartbeat\": 5}}",
@@ -415,6 +417,8 @@ static const struct bad_case bad[] = {
 	  "field 'consumer.notify': want an array of strings, got a string" },
 	{ "public_only a string", BASE " \"consumer\": {\"public_only\": `\"yes\"}}",
 	  "field 'consumer.public_only': want true or false, got a string" },
+	{ "verify_sender a number", BASE " \"consumer\": {\"verify_sender\": `0}}",
+	  "field 'consumer.verify_sender': want true or false, got an integer" },
 	{ "static not an object", BASE " \"consumer\": {\"static\": `[]}}",
 	  "field 'consumer.static': want an object, got an array" },
 	{ "bad static key", BASE " \"consumer\": {\"static\": {\"OK\": \"1\",\n   `\"primary_db\": \"x\"}}}",
