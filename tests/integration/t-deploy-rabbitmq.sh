@@ -78,12 +78,16 @@ ok $? "rabbitmqctl add_user admin, set_user_tags, set_permissions"
 printf '%s\n' "$ADMPW" >"$C/admin.pw"; chmod 600 "$C/admin.pw"
 TLS() { printf '{"ca": "%s/ca.pem", "cert": "%s/%s.pem", "key": "%s/%s.key"}' "$C" "$C" "$1" "$C" "$1"; }
 nodecfg() { # nodecfg NAME USER-IN-URL PASSWORD-FILE CERT [CONSUMER]
+	local pwf="" cons="" user=""
+	[ -z "$2" ] || user="$2@"
+	[ -z "$3" ] || pwf="\"password_file\": \"$3\","
+	[ -z "${5:-}" ] || cons=", \"consumer\": $5"
 	mkdir -p "$C/$1/services.d" "$C/$1/state"
 	cat >"$C/$1.json" <<EOT
 {"node": "$1", "federation": "dep", "region": "r1", "host": "127.0.0.1",
- "broker": {"urls": ["amqps://${2:+$2@}localhost:$SP/%2Fprovbus"],${3:+ "password_file": "$3",}
+ "broker": {"urls": ["amqps://${user}localhost:$SP/%2Fprovbus"], $pwf
             "tls": $(TLS "$4"), "heartbeat_s": 5},
- "services_dir": "$C/$1/services.d", "state_dir": "$C/$1/state"${5:+, "consumer": $5}}
+ "services_dir": "$C/$1/services.d", "state_dir": "$C/$1/state"$cons}
 EOT
 }
 nodecfg admin admin "$C/admin.pw" $PUB
