@@ -52,7 +52,7 @@ static const char usage_text[] =
 	"              asked on the terminal\n"
 	"  --management-url http://HOST[:PORT]  apply: the management API that sets\n"
 	"              the streams' retention policies (AMQP cannot); default the\n"
-	"              broker's host, port 15672. Not reachable without this option:\n"
+	"              broker's host, port 15672. A failure without this option:\n"
 	"              a warning giving the rabbitmqctl set_policy commands\n"
 	"  -v          more logging (repeatable)\n"
 	"  -h, --help  this text;  --version  the version\n"
@@ -214,8 +214,8 @@ static char *first_line(const char *path, struct pb_err *err)
 
 /* Sets the retention policies through the management API, with the
  * broker user and password apply logged in with. Without an explicit
- * --management-url, an API that cannot be reached is a warning that
- * gives the rabbitmqctl commands instead. */
+ * --management-url, a failure is a warning that gives the rabbitmqctl
+ * commands instead. */
 static int set_policies(const struct topology *t, const char *amqp_url, const char *mgmt_url,
 			const char *password, const char *password_file, struct pb_err *err)
 {
@@ -249,7 +249,9 @@ static int set_policies(const struct topology *t, const char *amqp_url, const ch
 	topo_policies(t, p);
 	for (size_t i = 0; i < TOPO_N_POLICIES; i++) {
 		if (mgmt_put_policy(&m, t->vhost, &p[i], err)) {
-			if (mgmt_url || err->code != EX_UNAVAILABLE)
+			/* the default guess (the AMQP host, port 15672) may
+			 * be no API, or another broker's: a warning */
+			if (mgmt_url)
 				goto out;
 			pb_log_warn("policy %s not set: %s; give --management-url, or run on a broker node:",
 				    p[i].name, err->msg);
