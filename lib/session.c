@@ -619,6 +619,16 @@ static enum try_result try_url(struct pb_session *s, size_t i, char *why, size_t
 		struct pb_err e = PB_ERR_INIT;
 		pb_amqp_reply_err(r, "login", &e);
 		snprintf(why, why_size, "%s", e.msg);
+		if (ci.ssl && r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+		    r.library_error == AMQP_STATUS_SSL_ERROR) {
+			/* the TLS session was set up, then the broker ended it
+			 * with an alert: with TLS 1.3 that is how it refuses a
+			 * client certificate (missing, or not signed by its CA) */
+			size_t n = strlen(why);
+			snprintf(why + n, why_size - n, "%s",
+				 " (the broker ended the TLS session: it wants a client certificate it trusts; check broker.tls.cert and key)");
+			s->tls_failed = 1;
+		}
 		res = TRY_NEXT;
 		goto out;
 	}
