@@ -11,7 +11,7 @@ _provbus() {
 	-c|-d|--html|--body-file) _provbus_files; return ;;
 	esac
 	case $prog in
-	provbus-schema) verbs="apply verify export"; opts="-c --url -h --help --version -v" ;;
+	provbus-schema) verbs="apply verify export"; opts="-c --url --credentials --no-users --management-url -h --help --version -v" ;;
 	provbus-publish) verbs="provides retire flush"; opts="-c --ttl --dry-run --timeout -h --help --version -v" ;;
 	provbus-consumer) verbs="run status pause resume provision-now"; opts="-c -f -n --prometheus -h --help --version -v" ;;
 	provbus-audit) verbs="events runs explain replay timeline export"
