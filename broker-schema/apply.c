@@ -80,6 +80,27 @@ static int is_406(amqp_rpc_reply_t r)
 	       ((amqp_channel_close_t *)r.reply.decoded)->reply_code == 406;
 }
 
+/* An earlier provbus-schema bound each history stream with "#", which
+ * also routes reports (SPEC §9) into it; queue.unbind of a binding that
+ * does not exist is a no-op in RabbitMQ. */
+static int unbind_legacy(struct pb_session *s, const struct topology *t, struct pb_err *err)
+{
+	amqp_connection_state_t c = pb_session_conn(s);
+
+	for (size_t i = 0; i < t->n_feds; i++) {
+		char ex[160], hist[160], what[400];
+
+		snprintf(ex, sizeof(ex), "provbus.%s", t->feds[i].name);
+		snprintf(hist, sizeof(hist), "provbus.%s.history", t->feds[i].name);
+		snprintf(what, sizeof(what), "unbinding queue %s from exchange %s (#)", hist, ex);
+		amqp_queue_unbind(c, PB_CHANNEL, amqp_cstring_bytes(hist), amqp_cstring_bytes(ex),
+				  amqp_cstring_bytes("#"), amqp_empty_table);
+		if (pb_amqp_reply_err(amqp_get_rpc_reply(c), what, err))
+			return -1;
+	}
+	return 0;
+}
+
 int schema_apply(struct pb_session *s, const struct topology *t, FILE *out, struct pb_err *err)
 {
 	struct topo_obj *objs = NULL;
@@ -101,6 +122,19 @@ int schema_apply(struct pb_session *s, const struct topology *t, FILE *out, stru
 			amqp_rpc_reply_t r = amqp_get_rpc_reply(pb_session_conn(s));
 			if (!is_406(r))
 				goto out;
+			if (o->kind == TOPO_QUEUE && !strcmp(o->type, "stream") &&
+			    strstr(err->msg, "'x-max-age'") && strstr(err->msg, "received none")) {
+				/* made by an earlier provbus-schema, with its
+				 * retention as an argument: it keeps working */
+				pb_log_warn("stream %s carries an x-max-age argument from an earlier provbus-schema: its retention is the shorter of that and policy %s; to let the policy alone decide, delete the stream and apply again",
+					    o->name, strstr(o->name, ".fleet") ? TOPO_FLEET_POLICY : TOPO_HISTORY_POLICY);
+				pb_err_clear(err);
+				if (pb_session_reopen_channel(s, err))
+					goto out;
+				present++;
+				fresh[1] = 0;
+				continue;
+			}
 			/* report it, go on with the others, fail at the end */
 			pb_log_err("%s %s exists with other arguments: %s; delete it or fix the topology",
 				   topo_kind_name(o->kind), o->name,
@@ -132,6 +166,8 @@ int schema_apply(struct pb_session *s, const struct topology *t, FILE *out, stru
 				    o->kind == TOPO_BINDING ? " -> " : "", o->name);
 		}
 	}
+	if (unbind_legacy(s, t, err))
+		goto out;
 	fprintf(out, "%d created, %d already present\n", created, present);
 	if (differ) {
 		pb_err_set(err, EX_CONFIG, "%d object%s with other arguments (see above): delete %s or fix the topology",

@@ -22,7 +22,12 @@ int schema_apply(struct pb_session *s, const struct topology *t, FILE *out, stru
 int schema_verify(struct pb_session *s, const struct topology *t, FILE *out, struct pb_err *err);
 
 /* Prints RabbitMQ definitions JSON (for rabbitmqctl import_definitions)
- * of t to out. Returns 0, or -1 with err. */
-int schema_export(const struct topology *t, FILE *out, struct pb_err *err);
+ * of t to out. credentials: the directory of the users' password files
+ * (each created when missing, never overwritten), whose hashes go into
+ * the users; NULL leaves users and permissions out (--no-users).
+ * Returns 0, or -1 with err (EX_CANTCREAT, EX_NOINPUT, EX_DATAERR for a
+ * password file; EX_IOERR for out). */
+int schema_export(const struct topology *t, const char *credentials, FILE *out,
+		  struct pb_err *err);
 
 #endif

@@ -237,6 +237,11 @@ static int load_nodes(struct pb_jsondoc *c, struct topology *t, json_t *nodes)
 			if (get_ident(c, &kp, v, dst[k]))
 				return -1;
 		}
+		if (!strcmp(tn->name, TOPO_OBSERVER)) {
+			struct path kp = path_key(&p, "name");
+			return fail(c, &kp, 1, "%s is the fleet view's read-only user: name the node otherwise",
+				    TOPO_OBSERVER);
+		}
 		for (size_t k = 0; k + 1 < t->n_nodes; k++)
 			if (!strcmp(t->nodes[k].name, tn->name)) {
 				struct path kp = path_key(&p, "name");
@@ -253,6 +258,21 @@ static int load_nodes(struct pb_jsondoc *c, struct topology *t, json_t *nodes)
 				    tn->federation);
 		}
 	}
+	return 0;
+}
+
+/* A retention field: a RabbitMQ age, else the default. */
+static int get_max_age(struct pb_jsondoc *c, json_t *root, const char *field, const char *def,
+		       char **out)
+{
+	struct path ap = path_key(NULL, field);
+	json_t *v = json_object_get(root, field);
+
+	if (v && (!json_is_string(v) || !topo_max_age_ok(json_string_value(v))))
+		return fail(c, &ap, 1, "%s%s%smust be a RabbitMQ age like \"7D\" or \"24h\": digits, then Y, M, D, h, m or s",
+			    json_is_string(v) ? "\"" : "", json_is_string(v) ? json_string_value(v) : "",
+			    json_is_string(v) ? "\": " : "");
+	*out = strdup(v ? json_string_value(v) : def);
 	return 0;
 }
 
@@ -294,8 +314,8 @@ out:
 
 struct topology *topo_load(const char *path, struct pb_err *err)
 {
-	static const char *const top_fields[] = { "vhost", "history_max_age", "federations",
-						  "nodes", NULL };
+	static const char *const top_fields[] = { "vhost", "history_max_age", "fleet_max_age",
+						  "federations", "nodes", NULL };
 	struct topology *t = calloc(1, sizeof(*t));
 	struct pb_jsondoc c = { .file = path, .code = EX_DATAERR, .err = err };
 	json_t *root = NULL, *v;
@@ -331,15 +351,9 @@ struct topology *topo_load(const char *path, struct pb_err *err)
 		goto out;
 	}
 	t->vhost = strdup(json_string_value(v));
-	struct path ap = path_key(NULL, "history_max_age");
-	v = json_object_get(root, "history_max_age");
-	if (v && (!json_is_string(v) || !topo_max_age_ok(json_string_value(v)))) {
-		fail(&c, &ap, 1, "%s%s%smust be a RabbitMQ age like \"7D\" or \"24h\": digits, then Y, M, D, h, m or s",
-		     json_is_string(v) ? "\"" : "", json_is_string(v) ? json_string_value(v) : "",
-		     json_is_string(v) ? "\": " : "");
+	if (get_max_age(&c, root, "history_max_age", TOPO_DEFAULT_MAX_AGE, &t->history_max_age) ||
+	    get_max_age(&c, root, "fleet_max_age", TOPO_DEFAULT_FLEET_MAX_AGE, &t->fleet_max_age))
 		goto out;
-	}
-	t->history_max_age = strdup(v ? json_string_value(v) : TOPO_DEFAULT_MAX_AGE);
 	v = json_object_get(root, "federations");
 	if (!v) {
 		fail(&c, &top, 0, "federations: missing ({\"NAME\": {\"regions\": [...]}})");
@@ -347,7 +361,7 @@ struct topology *topo_load(const char *path, struct pb_err *err)
 	}
 	if (load_federations(&c, t, v) || load_nodes(&c, t, json_object_get(root, "nodes")))
 		goto out;
-	if (!t->path || !t->vhost || !t->history_max_age) {
+	if (!t->path || !t->vhost || !t->history_max_age || !t->fleet_max_age) {
 		pb_err_set(err, EX_OSERR, "out of memory");
 		goto out;
 	}
@@ -381,6 +395,7 @@ void topo_free(struct topology *t)
 	free(t->nodes);
 	free(t->vhost);
 	free(t->history_max_age);
+	free(t->fleet_max_age);
 	free(t->path);
 	free(t);
 }
@@ -426,9 +441,19 @@ static struct topo_obj *obj_binding(struct topo_obj *o, const char *source, cons
 	return o + 1;
 }
 
+void topo_policies(const struct topology *t, struct topo_policy out[TOPO_N_POLICIES])
+{
+	/* federation names are [a-z0-9-]: the patterns match the streams
+	 * and nothing else (a node queue has one more component) */
+	out[0] = (struct topo_policy){ TOPO_HISTORY_POLICY, "^provbus\\.[a-z0-9-]+\\.history$",
+				       t->history_max_age };
+	out[1] = (struct topo_policy){ TOPO_FLEET_POLICY, "^provbus\\.[a-z0-9-]+\\.fleet$",
+				       t->fleet_max_age };
+}
+
 size_t topo_objects(const struct topology *t, struct topo_obj **out)
 {
-	struct topo_obj *objs = calloc(6 + 3 * t->n_feds, sizeof(*objs)), *o = objs;
+	struct topo_obj *objs = calloc(6 + 7 * t->n_feds, sizeof(*objs)), *o = objs;
 
 	*out = objs;
 	if (!objs)
@@ -442,12 +467,20 @@ size_t topo_objects(const struct topology *t, struct topo_obj **out)
 	o = obj_queue(o, TOPO_DEAD, "classic", NULL, 0);
 	o = obj_binding(o, TOPO_DLX, TOPO_DEAD, "");
 	for (size_t i = 0; i < t->n_feds; i++) {
-		char ex[160], hist[160];
+		char ex[160], hist[160], fleet[160];
 		snprintf(ex, sizeof(ex), "provbus.%s", t->feds[i].name);
 		snprintf(hist, sizeof(hist), "provbus.%s.history", t->feds[i].name);
+		snprintf(fleet, sizeof(fleet), "provbus.%s.fleet", t->feds[i].name);
 		o = obj_exchange(o, ex, "topic", TOPO_UNROUTED);
-		o = obj_queue(o, hist, "stream", t->history_max_age, 0);
-		o = obj_binding(o, ex, hist, "#");
+		/* events to the history, reports to the fleet stream: a new
+		 * node's catch-up never reads reports; any other kind goes
+		 * to provbus.unrouted */
+		o = obj_queue(o, hist, "stream", NULL, 0);
+		o = obj_binding(o, ex, hist, "*.provides.*");
+		o = obj_binding(o, ex, hist, "*.retire.*");
+		o = obj_queue(o, fleet, "stream", NULL, 0);
+		o = obj_binding(o, ex, fleet, "*.presence.*");
+		o = obj_binding(o, ex, fleet, "*.run.*");
 	}
 	return (size_t)(o - objs);
 }

@@ -9,6 +9,10 @@
 #include "err.h"
 
 #define TOPO_DEFAULT_MAX_AGE "7D"
+#define TOPO_DEFAULT_FLEET_MAX_AGE "2D"
+#define TOPO_OBSERVER "provbus-observer"
+#define TOPO_HISTORY_POLICY "provbus-history"
+#define TOPO_FLEET_POLICY "provbus-fleet"
 #define TOPO_DLX "provbus.dlx"
 #define TOPO_DEAD "provbus.dead"
 #define TOPO_UNROUTED "provbus.unrouted"
@@ -28,6 +32,7 @@ struct topology {
 	char *path;
 	char *vhost;
 	char *history_max_age;		/* e.g. "7D" */
+	char *fleet_max_age;		/* e.g. "2D" */
 	struct topo_federation *feds;	/* in file order */
 	size_t n_feds;
 	struct topo_node *nodes;
@@ -52,13 +57,25 @@ struct topo_obj {
 	char source[160];	/* binding: the exchange */
 	char key[16];		/* binding: the routing key */
 	const char *alternate;	/* exchange: alternate-exchange, or NULL */
-	const char *max_age;	/* stream queue: x-max-age, or NULL */
+	const char *max_age;	/* queue: x-max-age, or NULL (the streams' retention
+				 * is a policy: topo_policies) */
 	int64_t max_length;	/* queue: x-max-length, or 0 */
 };
 
 /* Fills a new array (free()) with every object; returns its length, or
  * (size_t)-1 when out of memory. */
 size_t topo_objects(const struct topology *t, struct topo_obj **out);
+
+/* The retention policies of the streams (SPEC §4.1): a policy, not an
+ * x-max-age argument, so that apply can change it on a stream that
+ * exists. */
+struct topo_policy {
+	const char *name;	/* provbus-history, provbus-fleet */
+	const char *pattern;	/* regular expression over queue names */
+	const char *max_age;
+};
+#define TOPO_N_POLICIES 2
+void topo_policies(const struct topology *t, struct topo_policy out[TOPO_N_POLICIES]);
 
 /* "exchange", "queue", "binding" */
 const char *topo_kind_name(enum topo_kind k);

@@ -714,6 +714,10 @@ static void take_properties(struct cs_msg *m, const amqp_basic_properties_t *p)
 	}
 	if (p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG)
 		copy_bytes(m->message_id, sizeof(m->message_id), p->message_id);
+	if (p->_flags & AMQP_BASIC_USER_ID_FLAG) {
+		m->has_user_id = 1;
+		copy_bytes(m->user_id, sizeof(m->user_id), p->user_id);
+	}
 	if (p->_flags & AMQP_BASIC_HEADERS_FLAG) {
 		for (int i = 0; i < p->headers.num_entries; i++) {
 			const amqp_table_entry_t *e = &p->headers.entries[i];

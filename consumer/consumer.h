@@ -108,6 +108,8 @@ struct cs_msg {
 	char content_type[128];
 	int has_content_type;
 	char message_id[128];
+	char user_id[128];		/* AMQP user_id, "" when absent */
+	int has_user_id;
 	int has_offset;
 	int64_t offset;			/* x-stream-offset (history) */
 	uint64_t size, got;

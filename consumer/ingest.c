@@ -725,10 +725,28 @@ static void add_reject(struct cs_acks *a, uint64_t tag)
 	a->rejects[a->n_rejects++] = tag;
 }
 
+/* With verify_sender: the broker vouches for user_id (it refuses one that
+ * is not the connection's user), so an event whose user_id is missing or
+ * is not its node was sent by someone else, or injected into provbus.dlx
+ * and shovelled back. */
+static int sender_ok(const struct cs_msg *m, const struct pb_event *ev, char *detail, size_t size)
+{
+	char shown[sizeof(m->user_id) * 4];
+
+	if (m->has_user_id && !strcmp(m->user_id, ev->node))
+		return 1;
+	if (m->has_user_id && pb_value_ok(m->user_id, strlen(m->user_id)))
+		snprintf(shown, sizeof(shown), "%s", m->user_id);
+	else
+		snprintf(shown, sizeof(shown), m->has_user_id ? "(not printable)" : "(none)");
+	snprintf(detail, size, "sender %s is not node %s", shown, ev->node);
+	return 0;
+}
+
 /* Checks a message against docs/protocol.md §4. Returns 0 with ev filled, or -1 with
  * detail (and *parsed = 1 when the body itself was fine). */
-static int validate(const struct cs_msg *m, struct pb_event *ev, int *parsed, char *detail,
-		    size_t size)
+static int validate(const struct consumer *c, const struct cs_msg *m, struct pb_event *ev,
+		    int *parsed, char *detail, size_t size)
 {
 	struct pb_err e = PB_ERR_INIT;
 
@@ -751,6 +769,8 @@ static int validate(const struct cs_msg *m, struct pb_event *ev, int *parsed, ch
 		snprintf(detail, size, "%s", e.msg);
 		return -1;
 	}
+	if (c->conf.cfg->consumer.verify_sender && !sender_ok(m, ev, detail, size))
+		return -1;
 	return 0;
 }
 
@@ -764,7 +784,7 @@ void cs_ingest_live(struct consumer *c, struct cs_msg *m)
 
 	a->n_unacked++;
 	mark_pending(c);
-	if (validate(m, &ev, &parsed, detail, sizeof(detail)) < 0) {
+	if (validate(c, m, &ev, &parsed, detail, sizeof(detail)) < 0) {
 		record_invalid(c, m, parsed ? &ev : NULL, detail, now);
 		add_reject(a, m->tag);
 		return;
@@ -815,7 +835,7 @@ void cs_ingest_history(struct consumer *c, struct cs_msg *m)
 		if (m->offset + 1 > c->hist_next_offset)
 			c->hist_next_offset = m->offset + 1;
 	}
-	if (validate(m, &ev, &parsed, detail, sizeof(detail)) < 0 || !history_wants(c, &ev) ||
+	if (validate(c, m, &ev, &parsed, detail, sizeof(detail)) < 0 || !history_wants(c, &ev) ||
 	    seen_before(c, &ev)) {
 		c->history_skipped++;
 		return;

@@ -42,10 +42,10 @@ struct pb_consumer_conf {
 	char *queue_type;	/* "quorum" (default) or "classic" */
 	int64_t history_window_s;	/* default 86400 */
 	int public_only;	/* default 0 */
+	int verify_sender;	/* default 1: an event's AMQP user_id must be its node */
 	char **notify;		/* argv, NULL-terminated; NULL if not set */
 	size_t n_notify;
-	int verify_sender;	/* default 1: an event's AMQP user_id must be its node */
-	int64_t presence_interval_s;	/* default 300 (SPEC §9) */
+	int64_t presence_interval_s;	/* default 300 (provbus.json(5)) */
 	char *env_format;	/* "shell" (default) or "systemd" */
 	int64_t audit_retention_days;	/* default 30; 0 keeps forever */
 	struct pb_static *statics;	/* sorted by name */

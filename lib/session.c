@@ -44,15 +44,18 @@ struct pb_session {
 	int heartbeat_s;
 	char *vhost_override;
 	char *connection_name;
+	char *identity;
 	int connect_timeout_ms;
 
 	size_t next;			/* the URL to try first */
 	size_t cur;			/* the connected URL */
 	int warned_mode;		/* password file mode warning given */
 	int close_ok_owed;		/* the broker's channel.close is unanswered */
+	int tls_failed;			/* this round: a URL failed TLS verification */
 	amqp_connection_state_t conn;	/* NULL when not connected */
 	char url[URL_SHOW_MAX];		/* redacted, connected */
 	char vhost[URL_SHOW_MAX];
+	char user[256];			/* logged in as */
 };
 
 /* ---- URLs ---- */
@@ -128,6 +131,7 @@ void pb_session_opts_from_config(struct pb_session_opts *o, const struct pb_conf
 	o->tls = cfg->has_tls ? &cfg->tls : NULL;
 	o->heartbeat_s = cfg->heartbeat_s;
 	o->connection_name = connection_name;
+	o->identity = cfg->node;
 }
 
 struct pb_session *pb_session_new(const struct pb_session_opts *opts)
@@ -147,8 +151,10 @@ struct pb_session *pb_session_new(const struct pb_session_opts *opts)
 	s->password_file = xstrdup(opts->password_file);
 	s->password = xstrdup(opts->password);
 	s->vhost_override = xstrdup(opts->vhost_override);
+	s->identity = xstrdup(opts->identity);
 	s->connection_name = xstrdup(opts->connection_name ? opts->connection_name : "provbus");
 	ok = ok && (!opts->password_file || s->password_file) && (!opts->password || s->password) &&
+	     (!opts->identity || s->identity) &&
 	     (!opts->vhost_override || s->vhost_override) && s->connection_name;
 	s->tls.verify_hostname = 1;
 	if (ok && opts->tls) {
@@ -184,6 +190,7 @@ void pb_session_free(struct pb_session *s)
 	wipe_free(s->password);
 	free(s->vhost_override);
 	free(s->connection_name);
+	free(s->identity);
 	free(s->tls.ca);
 	free(s->tls.cert);
 	free(s->tls.key);
@@ -307,6 +314,11 @@ static char *read_password_file(struct pb_session *s, struct pb_err *err)
 	if (!f) {
 		pb_err_set(err, EX_CONFIG, "password file %s: %s: create it or fix broker.password_file",
 			   path, strerror(errno));
+		goto out;
+	}
+	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		pb_err_set(err, EX_CONFIG, "password file %s is a directory: give broker.password_file the path of the file (DIR/NODE of provbus-schema export --credentials DIR)",
+			   path);
 		goto out;
 	}
 	if (fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) && !s->warned_mode) {
@@ -461,7 +473,8 @@ static void set_entry(amqp_table_entry_t *e, const char *key, amqp_field_value_k
 /* Logs in with client properties: connection_name and the capabilities
  * without which RabbitMQ never sends connection.blocked or basic.cancel. */
 static amqp_rpc_reply_t login(struct pb_session *s, amqp_connection_state_t conn,
-			      const char *vhost, const char *user, const char *password)
+			      const char *vhost, const char *user, const char *password,
+			      int external)
 {
 	static const char *const caps[] = {
 		"publisher_confirms", "exchange_exchange_bindings", "basic.nack",
@@ -483,14 +496,21 @@ static amqp_rpc_reply_t login(struct pb_session *s, amqp_connection_state_t conn
 	set_entry(&prop[3], "capabilities", AMQP_FIELD_KIND_TABLE);
 	prop[3].value.value.table.num_entries = (int)(sizeof(cap) / sizeof(cap[0]));
 	prop[3].value.value.table.entries = cap;
+	if (external)	/* the broker reads the user from the certificate */
+		return amqp_login_with_properties(conn, vhost, 0, FRAME_MAX, s->heartbeat_s, &props,
+						  AMQP_SASL_METHOD_EXTERNAL, user);
 	return amqp_login_with_properties(conn, vhost, 0, FRAME_MAX, s->heartbeat_s, &props,
 					  AMQP_SASL_METHOD_PLAIN, user, password);
 }
 
-/* TRY_TLS: the broker's certificate failed verification (a CA that did
- * not sign it, a host name it does not name): the next URL is tried, and
- * when every URL says so the setup cannot work by waiting (SPEC 7: 78) */
-enum try_result { TRY_OK, TRY_NEXT, TRY_FATAL, TRY_TLS };
+enum try_result { TRY_OK, TRY_NEXT, TRY_FATAL };
+
+/* A TLS failure that waiting does not heal: the broker's certificate
+ * cannot be verified with our CA or names another host. */
+static int tls_setup_failure(int st)
+{
+	return st == AMQP_STATUS_SSL_PEER_VERIFY_FAILED || st == AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED;
+}
 
 /* One attempt on URL i. TRY_NEXT: *why says what went wrong (the next URL
  * may work); TRY_FATAL: err is set (configuration, refused login). */
@@ -504,8 +524,8 @@ static enum try_result try_url(struct pb_session *s, size_t i, char *why, size_t
 	amqp_connection_state_t conn = NULL;
 	amqp_socket_t *sock;
 	enum try_result res = TRY_FATAL;
-	const char *vhost;
-	int st;
+	const char *vhost, *user;
+	int st, external = 0;
 
 	pb_session_redact_url(url, shown, sizeof(shown));
 	if (!copy) {
@@ -525,10 +545,14 @@ static enum try_result try_url(struct pb_session *s, size_t i, char *why, size_t
 	} else if (!url_has_password(url) && s->password_file) {
 		if (!(password = read_password_file(s, err)))
 			goto out;
+	} else if (!url_has_password(url) && ci.ssl && s->has_tls && s->tls.cert) {
+		external = 1;	/* a client certificate and no password */
 	} else if (!url_has_password(url) && url_has_user(url)) {
-		pb_err_set(err, EX_CONFIG, "broker URL %s has no password: set broker.password_file", shown);
+		pb_err_set(err, EX_CONFIG, "broker URL %s has no password: set broker.password_file (or broker.tls.cert with an amqps URL, to log in with a certificate)",
+			   shown);
 		goto out;
 	}
+	user = external && !url_has_user(url) && s->identity ? s->identity : ci.user;
 	vhost = s->vhost_override ? s->vhost_override : ci.vhost;
 	conn = amqp_new_connection();
 	if (!conn) {
@@ -548,20 +572,43 @@ static enum try_result try_url(struct pb_session *s, size_t i, char *why, size_t
 			snprintf(why, why_size, "connect timed out after %d ms", s->connect_timeout_ms);
 		else
 			snprintf(why, why_size, "%s", amqp_error_string2(st));
-		if (st == AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED || st == AMQP_STATUS_SSL_PEER_VERIFY_FAILED)
-			res = TRY_TLS;
+		if (tls_setup_failure(st)) {
+			size_t n = strlen(why);
+			snprintf(why + n, why_size - n, "%s",
+				 st == AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED ?
+				 " (the broker's certificate does not name this host: fix the URL's host or broker.tls.verify_hostname)" :
+				 " (the broker's certificate is not signed by broker.tls.ca: fix broker.tls.ca)");
+			s->tls_failed = 1;
+		}
 		goto out;
 	}
-	amqp_rpc_reply_t r = login(s, conn, vhost, ci.user, password ? password : ci.password);
+	amqp_rpc_reply_t r = login(s, conn, vhost, user, password ? password : ci.password, external);
 	if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION) {
 		struct pb_err e = PB_ERR_INIT;
 		pb_amqp_reply_err(r, "", &e);
 		if (e.code == EX_NOPERM || e.code == EX_CONFIG) {
 			/* a refused login or vhost, a missing vhost: the next URL
 			 * (same cluster, same users) would say the same */
+			int refused = r.reply.id == AMQP_CONNECTION_CLOSE_METHOD &&
+				      ((amqp_connection_close_t *)r.reply.decoded)->reply_code == 403;
 			*err = e;
-			pb_err_prefix(err, "broker %s: login as %s to vhost %s refused", shown, ci.user,
-				      vhost);
+			pb_err_prefix(err, "broker %s: login as %s%s to vhost %s refused", shown, user,
+				      external ? " (SASL EXTERNAL, the client certificate)" : "", vhost);
+			if (refused) {
+				/* a wrong password or certificate does not heal by
+				 * waiting (SPEC §7): a configuration error */
+				size_t n = strlen(err->msg);
+				err->code = EX_CONFIG;
+				snprintf(err->msg + n, sizeof(err->msg) - n, "%s",
+					 external ? ": the broker must know user '" : s->password_file ?
+					 ": check that broker.password_file holds this user's password (provbus-schema export --credentials DIR writes DIR/NODE) and that the definitions are imported" :
+					 ": check the user and password");
+				n = strlen(err->msg);
+				if (external)
+					snprintf(err->msg + n, sizeof(err->msg) - n,
+						 "%s' named by the certificate's CN, and its listener must offer EXTERNAL (rabbitmq_auth_mechanism_ssl, ssl_options.verify = verify_peer)",
+						 user);
+			}
 			goto out;
 		}
 		snprintf(why, why_size, "login: %s", e.msg);	/* 320 shutting down ... */
@@ -572,6 +619,16 @@ static enum try_result try_url(struct pb_session *s, size_t i, char *why, size_t
 		struct pb_err e = PB_ERR_INIT;
 		pb_amqp_reply_err(r, "login", &e);
 		snprintf(why, why_size, "%s", e.msg);
+		if (ci.ssl && r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+		    r.library_error == AMQP_STATUS_SSL_ERROR) {
+			/* the TLS session was set up, then the broker ended it
+			 * with an alert: with TLS 1.3 that is how it refuses a
+			 * client certificate (missing, or not signed by its CA) */
+			size_t n = strlen(why);
+			snprintf(why + n, why_size - n, "%s",
+				 " (the broker ended the TLS session: it wants a client certificate it trusts; check broker.tls.cert and key)");
+			s->tls_failed = 1;
+		}
 		res = TRY_NEXT;
 		goto out;
 	}
@@ -591,6 +648,7 @@ static enum try_result try_url(struct pb_session *s, size_t i, char *why, size_t
 	s->next = i;
 	snprintf(s->url, sizeof(s->url), "%s", shown);
 	snprintf(s->vhost, sizeof(s->vhost), "%s", vhost);
+	snprintf(s->user, sizeof(s->user), "%s", user);
 	res = TRY_OK;
 out:
 	if (conn)
@@ -606,7 +664,7 @@ out:
 int pb_session_connect(struct pb_session *s, struct pb_err *err)
 {
 	char list[PB_ERR_MAX] = "", why[256], shown[URL_SHOW_MAX];
-	size_t used = 0, tls_refused = 0;
+	size_t used = 0;
 	int rc = -1;
 
 	if (s->conn)
@@ -614,6 +672,7 @@ int pb_session_connect(struct pb_session *s, struct pb_err *err)
 	if (!s->n_urls)
 		return pb_err_set(err, EX_CONFIG, "no broker URL: set broker.urls");
 	size_t start = s->next % s->n_urls;
+	s->tls_failed = 0;
 	for (size_t k = 0; k < s->n_urls; k++) {
 		size_t i = (start + k) % s->n_urls;
 		why[0] = '\0';
@@ -625,9 +684,6 @@ int pb_session_connect(struct pb_session *s, struct pb_err *err)
 		case TRY_FATAL:
 			s->next = (i + 1) % s->n_urls;
 			goto out;
-		case TRY_TLS:
-			tls_refused++;
-			/* fall through */
 		case TRY_NEXT:
 			s->next = (i + 1) % s->n_urls;
 			pb_session_redact_url(s->urls[i], shown, sizeof(shown));
@@ -640,11 +696,11 @@ int pb_session_connect(struct pb_session *s, struct pb_err *err)
 			break;
 		}
 	}
-	if (tls_refused == s->n_urls)
-		pb_err_set(err, EX_CONFIG, "cannot connect to the broker: %s: the TLS setup cannot work "
-			   "(check broker.tls.ca and the host names in broker.urls)", list);
-	else
-		pb_err_set(err, EX_UNAVAILABLE, "cannot connect to the broker: %s", list);
+	/* a certificate that cannot be verified does not heal by waiting
+	 * (provbus-publish(1), EXIT STATUS): a configuration error, even if
+	 * other URLs were down */
+	pb_err_set(err, s->tls_failed ? EX_CONFIG : EX_UNAVAILABLE, "cannot connect to the broker: %s",
+		   list);
 out:
 	return rc;
 }
@@ -695,6 +751,11 @@ int pb_session_fd(struct pb_session *s)
 const char *pb_session_url(const struct pb_session *s)
 {
 	return s->conn ? s->url : "";
+}
+
+const char *pb_session_user(const struct pb_session *s)
+{
+	return s->conn ? s->user : "";
 }
 
 const char *pb_session_vhost(const struct pb_session *s)

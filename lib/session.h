@@ -8,6 +8,10 @@
  *   (group/world-readable file: a warning). Never logged: every URL shown
  *   is redacted ("amqp://user@host:port/vhost").
  * - TLS for amqps:// URLs (CA, client cert/key, hostname check).
+ * - SASL EXTERNAL (the broker takes the user from the client
+ *   certificate: rabbitmq_auth_mechanism_ssl) for an amqps:// URL when a
+ *   client certificate is set and no password is (none in the URL, no
+ *   password_file, no opts.password).
  * - Heartbeats (heartbeat_s); the capabilities table advertises
  *   connection.blocked, consumer_cancel_notify, publisher_confirms,
  *   basic.nack, so the broker sends them.
@@ -44,6 +48,9 @@ struct pb_session_opts {
 	const char *password;		/* may be NULL; else used (copied) for a
 					 * URL without password, before
 					 * password_file (an operator's prompt) */
+	const char *identity;		/* SASL EXTERNAL: the user the
+					 * certificate names (the node), when
+					 * the URL names none; may be NULL */
 };
 
 /* Options from a node config (urls, password file, tls, heartbeat). */
@@ -73,6 +80,9 @@ amqp_connection_state_t pb_session_conn(struct pb_session *s);
 int pb_session_fd(struct pb_session *s);	/* -1 when not connected */
 /* The redacted URL of the connected broker, or "" */
 const char *pb_session_url(const struct pb_session *s);
+/* The broker user the connection logged in as ("" when not connected):
+ * what RabbitMQ accepts as a message's user_id. */
+const char *pb_session_user(const struct pb_session *s);
 /* The vhost in use (from the URL or vhost_override) */
 const char *pb_session_vhost(const struct pb_session *s);
 

@@ -258,13 +258,16 @@ static int publish_next(struct sender *x)
 	memset(&props, 0, sizeof(props));
 	props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
 		       AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_TIMESTAMP_FLAG |
-		       AMQP_BASIC_TYPE_FLAG | AMQP_BASIC_APP_ID_FLAG;
+		       AMQP_BASIC_TYPE_FLAG | AMQP_BASIC_APP_ID_FLAG | AMQP_BASIC_USER_ID_FLAG;
 	props.content_type = amqp_cstring_bytes("application/json");
 	props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
 	props.message_id = amqp_cstring_bytes(row->id);
 	props.timestamp = (uint64_t)(row->ts_ms / 1000);
 	props.type = amqp_cstring_bytes(row->kind);
 	props.app_id = amqp_cstring_bytes("provbus/" PB_VERSION);
+	/* the broker refuses a user_id that is not the connection's user, so
+	 * consumers can trust it (SPEC §5, verify_sender) */
+	props.user_id = amqp_cstring_bytes(pb_session_user(x->s));
 	st = amqp_basic_publish(x->conn, PB_CHANNEL, amqp_cstring_bytes(row->exchange),
 				amqp_cstring_bytes(row->routing_key), 1, 0, &props,
 				(amqp_bytes_t){ row->body_len, row->body });

@@ -20,7 +20,7 @@ _provbus_verbs() {
 _provbus_options() {
 	local common="-c -v -h --help --version"
 	case $1 in
-	provbus-schema) echo "$common --url --credentials --no-users" ;;
+	provbus-schema) echo "$common --url --credentials --no-users --management-url" ;;
 	provbus-publish) echo "$common --config --verbose --ttl --dry-run --timeout" ;;
 	provbus-consumer) echo "$common -f -n --prometheus" ;;
 	provbus-audit) echo "$common -d --since --until --key --verdict --json --all --quiet-ms --max-wait-ms --throttle --tolerance-ms --html --jsonl" ;;
@@ -31,7 +31,7 @@ _provbus_options() {
 # options whose next word is their argument
 _provbus_takes_arg() {
 	case $1 in
-	-c|--config|-d|--url|--credentials|--ttl|--timeout|--since|--until|--key|--verdict|\
+	-c|--config|-d|--url|--management-url|--credentials|--ttl|--timeout|--since|--until|--key|--verdict|\
 	--quiet-ms|--max-wait-ms|--throttle|--tolerance-ms|--html|--federation|--region|--wait) return 0 ;;
 	esac
 	return 1

@@ -72,9 +72,7 @@ say "starting a private RabbitMQ on loopback (about 10 s) ..."
 PORT=${PB_BROKER_PORTS%% *}
 "$BROKER" ctl "$D/broker" add_vhost /demo >/dev/null
 "$BROKER" ctl "$D/broker" set_permissions -p /demo guest '.*' '.*' '.*' >/dev/null
-URL="amqp://guest@127.0.0.1:$PORT/%2Fdemo"
-note "broker: $URL (password in $D/password)"
-printf 'guest\n' >"$D/password"; chmod 600 "$D/password"
+note "broker: amqp://127.0.0.1:$PORT/%2Fdemo"
 
 cat >"$D/topology.json" <<EOT
 {"vhost": "/demo", "history_max_age": "1D",
@@ -85,8 +83,16 @@ cat >"$D/topology.json" <<EOT
            {"name": "api-01", "federation": "demo", "region": "us-east-1"},
            {"name": "api-02", "federation": "demo", "region": "us-east-1"}$(lb_topology_nodes)]}
 EOT
-say "provbus-schema apply topology.json"
-provbus-schema --url "amqp://guest:guest@127.0.0.1:$PORT/%2Fdemo" apply "$D/topology.json" 2>&1 | sed 's/^/    /'
+say "provbus-schema export --credentials: a broker user and a password file per node"
+provbus-schema export --credentials "$D/credentials" "$D/topology.json" >"$D/definitions.json" ||
+	{ echo "demo: provbus-schema export failed"; exit 1; }
+"$BROKER" ctl "$D/broker" import_definitions "$D/definitions.json" >/dev/null ||
+	{ echo "demo: rabbitmqctl import_definitions failed"; exit 1; }
+users_in() { "$BROKER" ctl "$D/broker" list_topic_permissions -p /demo 2>/dev/null | grep -q '^api-02'; }
+wait_for 30 users_in || { echo "demo: the imported users did not appear"; exit 1; }
+note "imported; each node logs in as itself with $D/credentials/NODE (mode 0600)"
+say "provbus-schema apply topology.json (as the broker's admin)"
+provbus-schema --url "amqp://guest:guest@127.0.0.1:$PORT/%2Fdemo" apply "$D/topology.json" 2>"$D/apply.err" | sed 's/^/    /'
 
 # node NAME REGION HOST CONSUMER-JSON-MEMBERS
 node() {
@@ -96,7 +102,7 @@ node() {
 	cat >"$D/$name/provbus.json" <<EOT
 {
   "node": "$name", "federation": "demo", "region": "$region", "host": "$host",
-  "broker": {"urls": ["$URL"], "password_file": "$D/password", "heartbeat_s": 10},
+  "broker": {"urls": ["amqp://$name@127.0.0.1:$PORT/%2Fdemo"], "password_file": "$D/credentials/$name", "heartbeat_s": 10},
   "services_dir": "$D/$name/services.d",
   "state_dir": "$D/$name/state"$consumer
 }

@@ -18,7 +18,7 @@ pb_node_config "$C" web-1 "$F" us-east-1 "\"consumer\": {
     \"provision\": [\"$PB_ROOT/tests/data/consumer/provision.sh\", \"$T/runs.log\", \"0.3\", \"$T/exit\"],
     \"env_file\": \"$T/web-1/app.env\",
     \"quiet_ms\": $(pb_slow 800), \"max_wait_ms\": $(pb_slow 6000), \"retry\": {\"max\": 2, \"base_ms\": 500},
-    \"throttle\": {\"runs\": 100, \"per_s\": 60}}"
+    \"throttle\": {\"runs\": 100, \"per_s\": 60}, \"verify_sender\": false}"
 printf '{"id": "app", "requires": {"API_URL": "{API_URL}", "DATABASE_URL": "{DB_URL}"}}\n' \
 	>"$T/web-1/services.d/app.json"
 DB=$T/web-1/state/audit.db

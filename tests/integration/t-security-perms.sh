@@ -14,7 +14,6 @@
 . "$PB_ROOT/tests/reliability/lib.sh"
 rl_setup sec-perms
 A=sa-$$ B=sb-$$ C=sc-$$
-PWA="pw-A-$RANDOM$RANDOM" PWB="pw-B-$RANDOM$RANDOM"
 V=$(urlenc "$VHOST")
 cat >"$T/topology.json" <<EOT
 {"vhost": "$VHOST", "history_max_age": "7D",
@@ -23,21 +22,20 @@ cat >"$T/topology.json" <<EOT
            {"name": "$B", "federation": "fa", "region": "r1"},
            {"name": "$C", "federation": "fb", "region": "r1"}]}
 EOT
-rl_forget_user "$A"; rl_forget_user "$B"; rl_forget_user "$C"
-provbus-schema export "$T/topology.json" >"$T/defs.json" 2>"$T/export.err"
-ok $? "provbus-schema export"
-jq -e '.users | length == 3' "$T/defs.json" >/dev/null
-ok $? "the export holds a user per node"
+rl_forget_user "$A"; rl_forget_user "$B"; rl_forget_user "$C"; rl_forget_user provbus-observer
+provbus-schema export --credentials "$T/creds" "$T/topology.json" >"$T/defs.json" 2>"$T/export.err"
+ok $? "provbus-schema export --credentials"
+jq -e '.users | length == 4' "$T/defs.json" >/dev/null
+ok $? "the export holds a user per node and provbus-observer"
 pb_ctl import_definitions "$T/defs.json" >"$T/import.log" 2>&1
 ok $? "rabbitmqctl import_definitions accepts it"
 # the import is asynchronous: wait for the users and their topic permissions
 wait_for 30 bash -c "'$PB_BROKER' ctl '$PB_BROKER_DIR' list_topic_permissions -p '$VHOST' 2>/dev/null | grep -q '$C'"
 ok $? "users and topic permissions are in place"
-pb_ctl change_password "$A" "$PWA" >/dev/null && pb_ctl change_password "$B" "$PWB" >/dev/null
-ok $? "passwords set"
 rl_apply
-
-printf '%s' "$PWA" >"$T/pwA"; chmod 600 "$T/pwA"
+cp "$T/creds/$A" "$T/pwA"
+# the passwords are base64: percent-encoded in the raw URLs below
+PWA=$(jq -rn --arg s "$(cat "$T/creds/$A")" '$s|@uri') PWB=$(jq -rn --arg s "$(cat "$T/creds/$B")" '$s|@uri')
 URLA="amqp://$A@127.0.0.1:$PORT/$V"
 RAWA="amqp://$A:$PWA@127.0.0.1:$PORT/$V"
 RAWB="amqp://$B:$PWB@127.0.0.1:$PORT/$V"

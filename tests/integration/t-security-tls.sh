@@ -79,15 +79,17 @@ is "$(check_count)" "$checked" "the event reached the broker"
 shown() { tr '\n' ' ' <"$1" | sed "s|$T||g; s|$V||g; s|$VHOST||g"; }
 HOSTNAME_RE='SSL hostname verification failed'
 PEER_RE='SSL peer cert verification failed'
-# refused NAME DESC ERE: the run must fail with 78 (SPEC 7: a TLS setup
-# that cannot work heals by no waiting), deliver nothing, and say why
+# refused NAME DESC ERE: the run must fail with 78 (provbus-publish(1): a
+# TLS setup that cannot work does not heal by waiting), keep the events
+# spooled, deliver nothing, and say why and what to fix
 refused() {
 	local name=$1 desc=$2 re=$3 rc
 	provbus-publish -c "$T/$name.json" --timeout 5 provides >"$T/$name.log" 2>&1
 	rc=$?
-	is "$rc" 78 "$desc: refused, exit 78"
-	like "$(shown "$T/$name.log")" "$re.*the TLS setup cannot work" \
-		"$desc: the message names the TLS verification that failed"
+	is "$rc" 78 "$desc: refused as a configuration error (exit 78)"
+	like "$(shown "$T/$name.log")" "$re" "$desc: the message names the TLS verification that failed"
+	like "$(shown "$T/$name.log")" "fix (the URL's host|broker\.tls\.ca)" "$desc: ... and what to fix"
+	like "$(shown "$T/$name.log")" "spooled to" "$desc: the events are still spooled"
 	is "$(check_count)" "$checked" "$desc: nothing delivered"
 }
 
@@ -118,7 +120,8 @@ refused p-ca "a CA that did not sign the broker's certificate" "$PEER_RE"
 tls_pub p-nocert "amqps://guest:guest@localhost:$SP/$V" "{\"ca\": \"$C/ca.pem\", \"verify_hostname\": true}"
 provbus-publish -c "$T/p-nocert.json" --timeout 5 provides >"$T/p-nocert.log" 2>&1
 rc=$?
-[ $rc -ne 0 ]; ok $? "no client certificate: refused by the broker (exit $rc)"
+is $rc 78 "no client certificate: refused by the broker, a configuration error (exit 78)"
+like "$(tr '\n' ' ' <"$T/p-nocert.log")" "client certificate.*spooled to" "... saying so, and the events spooled"
 is "$(check_count)" "$checked" "... nothing delivered"
 
 # --- no fall back to plain text

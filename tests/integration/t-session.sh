@@ -29,7 +29,7 @@ grep -q 'guest:guest' "$T/err"; is $? 1 "no password in the error"
 
 # --- refused login and vhost
 S "amqp://guest:not-the-password@127.0.0.1:$PORT/$VH" >/dev/null 2>"$T/err"; rc=$?
-is $rc 77 "a refused login: exit 77"
+is $rc 78 "a refused login: exit 78 (a wrong password does not heal by waiting)"
 like "$(cat "$T/err")" "login as guest to vhost $VHOST refused: 403 ACCESS_REFUSED" "the refusal names user, vhost and the broker's reply"
 grep -q 'not-the-password' "$T/err"; is $? 1 "the password is not shown"
 S "$BROKER_URL/$(urlenc "/no-such-$VHOST")" >/dev/null 2>"$T/err"; rc=$?

@@ -175,6 +175,7 @@ EOT
     "env_file": "$dir/app.env",
     "provision": ["$T/provision.sh"],
     "quiet_ms": ${RL_QUIET_MS:-300},
+    "verify_sender": ${RL_VERIFY_SENDER:-false},
     "max_wait_ms": ${RL_MAX_WAIT_MS:-3000},
     "throttle": {"runs": 1000, "per_s": 60},
     "retry": {"max": 3, "base_ms": 200},

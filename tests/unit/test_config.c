@@ -426,6 +426,8 @@ static const struct bad_case bad[] = {
 	  "field 'consumer.notify': want an array of strings, got a string" },
 	{ "public_only a string", BASE " \"consumer\": {\"public_only\": `\"yes\"}}",
 	  "field 'consumer.public_only': want true or false, got a string" },
+	{ "verify_sender a number", BASE " \"consumer\": {\"verify_sender\": `0}}",
+	  "field 'consumer.verify_sender': want true or false, got an integer" },
 	{ "static not an object", BASE " \"consumer\": {\"static\": `[]}}",
 	  "field 'consumer.static': want an object, got an array" },
 	{ "bad static key", BASE " \"consumer\": {\"static\": {\"OK\": \"1\",\n   `\"primary_db\": \"x\"}}}",

@@ -38,9 +38,10 @@ pbc_init() {
 		fi
 	fi
 	C=$T/$node.json SD=$T/$node/services.d ST=$T/$node/state RUNS=$T/$node.runs
-	# test defaults, unless CONSUMER-JSON-MEMBERS sets them (duplicate keys are errors)
+	# test defaults, unless CONSUMER-JSON-MEMBERS sets them (duplicate keys are errors);
+	# verify_sender false: these tests publish every node's events as guest
 	local d k
-	for k in provision env_file quiet_ms max_wait_ms retry throttle; do
+	for k in provision env_file quiet_ms max_wait_ms retry throttle verify_sender; do
 		[[ $cons == *"\"$k\""* ]] && continue
 		case $k in
 		provision) d="\"provision\": [\"$PBC_DATA/provision.sh\", \"$RUNS\", \"$T/$node.sleep\", \"$T/$node.exit\", \"$T/$node.hold\"]" ;;
@@ -49,6 +50,7 @@ pbc_init() {
 		max_wait_ms) d='"max_wait_ms": 3000' ;;
 		retry) d='"retry": {"max": 2, "base_ms": 200}' ;;
 		throttle) d='"throttle": {"runs": 100, "per_s": 60}' ;;
+		verify_sender) d='"verify_sender": false' ;;
 		esac
 		cons=${cons:+$cons, }$d
 	done
