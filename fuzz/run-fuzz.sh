@@ -15,8 +15,8 @@ CC=${FUZZ_CC:-clang}
 command -v "$CC" >/dev/null || { echo "fuzz: $CC not found: apt-get install clang" >&2; exit 1; }
 OUT=build-fuzz
 mkdir -p "$OUT"
-CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -DPB_VERSION=\"fuzz\" -Ilib $(pkg-config --cflags librabbitmq jansson uuid sqlite3)"
-LIBS="$(pkg-config --libs librabbitmq jansson uuid sqlite3) -lm"
+CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -DPB_VERSION=\"fuzz\" -Ilib $(pkg-config --cflags librabbitmq jansson uuid sqlite3 libcrypto)"
+LIBS="$(pkg-config --libs librabbitmq jansson uuid sqlite3 libcrypto) -lm"
 # the lib without the fuzzer's main
 libsrc=$(ls lib/*.c)
 summary=()

@@ -8,7 +8,9 @@
 #   exactly N checks ran). Skip a check with `pb_skip N REASON` (N checks,
 #   counted apart as skipped, never as passes), a whole script with
 #   `pb_skip_all REASON` (prints "1..0 # SKIP REASON", exits 0). With
-#   PB_REQUIRE_NO_SKIP=1 (CI: .ci/run) every skip is a failure.
+#   PB_REQUIRE_NO_SKIP=1 (CI: .ci/run) every skip is a failure. Print no
+#   line of your own that starts with "ok " or "not ok " (show a log with
+#   sed 's/^/# /'): every such line counts as a check.
 #
 # Gives each test its own vhost on the shared private broker, its own temp
 # dir, assertions printing "ok N - ..." / "not ok N - ...", and cleanup of

@@ -26,8 +26,8 @@ child() { # child NAME BODY: runs BODY after sourcing lib.sh; its TAP in $T/NAME
 	printf '. "$PB_ROOT/tests/integration/lib.sh"\n%s\n' "$2" >"$T/$1.sh"
 	bash "$T/$1.sh" >"$T/$1.tap" 2>&1
 }
-child done 'ok 0 a; ok 0 b; pb_done'
-is "$?:$("$SUM" "$T/done.tap")" "0:2 0 0 -" "pb_done prints the plan of the checks made"
+child ended 'ok 0 a; ok 0 b; pb_done'
+is "$?:$("$SUM" "$T/ended.tap")" "0:2 0 0 -" "pb_done prints the plan of the checks made"
 child early 'ok 0 a; exit 0; ok 0 b; pb_done'
 like "$("$SUM" "$T/early.tap")" "no plan" "a script that exits before pb_done has no plan: caught"
 child planned 'pb_plan 2; ok 0 a; ok 0 b; pb_done'
