@@ -294,8 +294,8 @@ out:
 
 struct topology *topo_load(const char *path, struct pb_err *err)
 {
-	static const char *const top_fields[] = { "vhost", "history_max_age", "federations",
-						  "nodes", NULL };
+	static const char *const top_fields[] = { "vhost", "history_max_age", "fleet_max_age",
+						  "federations", "nodes", NULL };
 	struct topology *t = calloc(1, sizeof(*t));
 	struct pb_jsondoc c = { .file = path, .code = EX_DATAERR, .err = err };
 	json_t *root = NULL, *v;
@@ -340,6 +340,13 @@ struct topology *topo_load(const char *path, struct pb_err *err)
 		goto out;
 	}
 	t->history_max_age = strdup(v ? json_string_value(v) : TOPO_DEFAULT_MAX_AGE);
+	struct path fp = path_key(NULL, "fleet_max_age");
+	v = json_object_get(root, "fleet_max_age");
+	if (v && (!json_is_string(v) || !topo_max_age_ok(json_string_value(v)))) {
+		fail(&c, &fp, 1, "must be a RabbitMQ age like \"2D\" or \"24h\": digits, then Y, M, D, h, m or s");
+		goto out;
+	}
+	t->fleet_max_age = strdup(v ? json_string_value(v) : TOPO_DEFAULT_FLEET_MAX_AGE);
 	v = json_object_get(root, "federations");
 	if (!v) {
 		fail(&c, &top, 0, "federations: missing ({\"NAME\": {\"regions\": [...]}})");
@@ -347,7 +354,7 @@ struct topology *topo_load(const char *path, struct pb_err *err)
 	}
 	if (load_federations(&c, t, v) || load_nodes(&c, t, json_object_get(root, "nodes")))
 		goto out;
-	if (!t->path || !t->vhost || !t->history_max_age) {
+	if (!t->path || !t->vhost || !t->history_max_age || !t->fleet_max_age) {
 		pb_err_set(err, EX_OSERR, "out of memory");
 		goto out;
 	}
@@ -381,6 +388,7 @@ void topo_free(struct topology *t)
 	free(t->nodes);
 	free(t->vhost);
 	free(t->history_max_age);
+	free(t->fleet_max_age);
 	free(t->path);
 	free(t);
 }
@@ -428,7 +436,7 @@ static struct topo_obj *obj_binding(struct topo_obj *o, const char *source, cons
 
 size_t topo_objects(const struct topology *t, struct topo_obj **out)
 {
-	struct topo_obj *objs = calloc(6 + 3 * t->n_feds, sizeof(*objs)), *o = objs;
+	struct topo_obj *objs = calloc(6 + 7 * t->n_feds, sizeof(*objs)), *o = objs;
 
 	*out = objs;
 	if (!objs)
@@ -442,12 +450,19 @@ size_t topo_objects(const struct topology *t, struct topo_obj **out)
 	o = obj_queue(o, TOPO_DEAD, "classic", NULL, 0);
 	o = obj_binding(o, TOPO_DLX, TOPO_DEAD, "");
 	for (size_t i = 0; i < t->n_feds; i++) {
-		char ex[160], hist[160];
+		char ex[160], hist[160], fleet[160];
 		snprintf(ex, sizeof(ex), "provbus.%s", t->feds[i].name);
 		snprintf(hist, sizeof(hist), "provbus.%s.history", t->feds[i].name);
+		snprintf(fleet, sizeof(fleet), "provbus.%s.fleet", t->feds[i].name);
 		o = obj_exchange(o, ex, "topic", TOPO_UNROUTED);
+		/* announcements in the history, reports (SPEC §9) in the fleet
+		 * stream: a new node's catch-up never reads reports */
 		o = obj_queue(o, hist, "stream", t->history_max_age, 0);
-		o = obj_binding(o, ex, hist, "#");
+		o = obj_binding(o, ex, hist, "*.provides.*");
+		o = obj_binding(o, ex, hist, "*.retire.*");
+		o = obj_queue(o, fleet, "stream", t->fleet_max_age, 0);
+		o = obj_binding(o, ex, fleet, "*.presence.*");
+		o = obj_binding(o, ex, fleet, "*.run.*");
 	}
 	return (size_t)(o - objs);
 }

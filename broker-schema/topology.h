@@ -9,6 +9,7 @@
 #include "err.h"
 
 #define TOPO_DEFAULT_MAX_AGE "7D"
+#define TOPO_DEFAULT_FLEET_MAX_AGE "2D"
 #define TOPO_DLX "provbus.dlx"
 #define TOPO_DEAD "provbus.dead"
 #define TOPO_UNROUTED "provbus.unrouted"
@@ -28,6 +29,7 @@ struct topology {
 	char *path;
 	char *vhost;
 	char *history_max_age;		/* e.g. "7D" */
+	char *fleet_max_age;		/* the fleet stream's, default "2D" */
 	struct topo_federation *feds;	/* in file order */
 	size_t n_feds;
 	struct topo_node *nodes;

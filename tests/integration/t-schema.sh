@@ -63,10 +63,10 @@ like "$out" "created exchange provbus\.$FA" "apply says it created the federatio
 like "$out" "created queue provbus\.$FB\.history" "apply says it created the history stream"
 like "$out" "created exchange provbus\.dlx" "apply created the dead-letter exchange"
 like "$out" "created queue provbus\.unrouted" "apply created the unrouted queue"
-is "$(echo "$out" | tail -n1)" "12 created, 0 already present" "first apply: 12 created"
+is "$(echo "$out" | tail -n1)" "20 created, 0 already present" "first apply: 20 created"
 out=$(provbus-schema --url "$URL" apply "$T/topo.json"); rc=$?
 is $rc 0 "second apply exits 0"
-is "$out" "0 created, 12 already present" "second apply creates nothing"
+is "$out" "0 created, 20 already present" "second apply creates nothing"
 
 # --- the objects are what SPEC §4 says: one export_definitions (one
 # rabbitmqctl call instead of list_exchanges, list_queues, list_bindings),
@@ -82,7 +82,11 @@ like "$qs" "provbus\.$FA\.history	stream	true	.*\"x-max-age\":\"7D\"" "history: 
 like "$qs" "provbus\.unrouted	classic	true	\{\"x-max-length\":100000\}" "provbus.unrouted queue: x-max-length 100000"
 like "$qs" "provbus\.dead	classic	true" "provbus.dead: durable"
 bs=$(jqv '.bindings[] | select(.vhost == $v) | [.source, .destination, .routing_key] | @tsv')
-like "$bs" "provbus\.$FA	provbus\.$FA\.history	#" "history bound to provbus.F with #"
+like "$bs" "provbus\.$FA	provbus\.$FA\.history	\*\.provides\.\*" "history bound to provbus.F with *.provides.*"
+like "$bs" "provbus\.$FA	provbus\.$FA\.history	\*\.retire\.\*" "history bound to provbus.F with *.retire.*"
+like "$bs" "provbus\.$FA	provbus\.$FA\.fleet	\*\.presence\.\*" "fleet stream bound to provbus.F with *.presence.*"
+like "$bs" "provbus\.$FA	provbus\.$FA\.fleet	\*\.run\.\*" "fleet stream bound to provbus.F with *.run.*"
+like "$qs" "provbus\.$FA\.fleet	stream	true	.*\"x-max-age\":\"2D\"" "fleet: a durable stream with x-max-age 2D"
 like "$bs" "provbus\.dlx	provbus\.dead	" "provbus.dlx bound to provbus.dead"
 like "$bs" "provbus\.unrouted	provbus\.unrouted	" "provbus.unrouted bound to its queue"
 
@@ -92,7 +96,7 @@ is $rc 0 "verify of a complete topology exits 0"
 is "$(echo "$out" | grep -c '^missing')" 0 "verify lists nothing missing"
 A delete-exchange "provbus.$FB" && A delete-queue "provbus.$FA.history"
 ok $? "deleted an exchange and a history stream behind provbus-schema's back"
-# without its history stream (bound with #), provbus.F routes nothing:
+# without its history stream, provbus.F routes no announcement:
 # the alternate exchange takes the event to provbus.unrouted
 A publish "provbus.$FA" "r9.provides.NOBODY" --body x --confirm >/dev/null 2>&1
 is "$(A count provbus.unrouted)" 1 "an unroutable event goes to provbus.unrouted"
@@ -102,7 +106,7 @@ is "$(echo "$out" | grep '^missing' | sort | tr '\n' '|')" "missing: exchange pr
 out=$(provbus-schema --url "$URL" apply "$T/topo.json"); rc=$?
 is $rc 0 "apply restores"
 is "$(echo "$out" | grep '^created' | grep -v binding | sort | tr '\n' '|')" "created exchange provbus.$FB|created queue provbus.$FA.history|" "apply re-created just the missing objects"
-is "$(echo "$out" | tail -n1)" "4 created, 8 already present" "apply counts the re-created objects and their bindings"
+is "$(echo "$out" | tail -n1)" "8 created, 12 already present" "apply counts the re-created objects and their bindings"
 provbus-schema --url "$URL" verify "$T/topo.json" >/dev/null; is $? 0 "verify after apply exits 0"
 
 # --- an object with other arguments: 406, reported, exit 78
@@ -166,7 +170,7 @@ imported() { pbtest-amqp "$IMP_URL" exchange-exists "provbus.$FB" && pbtest-amqp
 wait_for 30 imported; ok $? "the import created the exchanges and queues"
 provbus-schema --url "$BROKER_URL" verify "$T/topo-imp.json" >/dev/null; is $? 0 "verify finds every imported object"
 out=$(provbus-schema --url "$BROKER_URL" apply "$T/topo-imp.json" 2>&1); rc=$?
-is "$rc:$(echo "$out" | tail -n1)" "0:0 created, 12 already present" "apply over the import: same arguments, nothing to create"
+is "$rc:$(echo "$out" | tail -n1)" "0:0 created, 20 already present" "apply over the import: same arguments, nothing to create"
 pbtest-amqp "amqp://$U1:@127.0.0.1:$PORT/$(urlenc "$IMP_VHOST")" exchange-exists "provbus.$FA" 2>/dev/null
 is $? 77 "an imported node user has no password: no login before change_password"
 pw=pw-$$-$RANDOM
