@@ -46,7 +46,7 @@ static const char *const tls_fields[] = { "ca", "cert", "key", "verify_hostname"
 static const char *const consumer_fields[] = {
 	"env_file", "provision", "quiet_ms", "max_wait_ms", "throttle", "splay_ms", "retry",
 	"lock_file", "regions", "queue_type", "history_window_s", "public_only", "notify",
-	"static", NULL
+	"static", "presence_interval_s", NULL
 };
 static const char *const throttle_fields[] = { "runs", "per_s", NULL };
 static const char *const retry_fields[] = { "max", "base_ms", NULL };
@@ -495,6 +495,7 @@ static int load_consumer(struct pb_jsondoc *c, json_t *root, struct pb_config *c
 	cc->retry_base_ms = 1000;
 	cc->history_window_s = 86400;
 	cc->public_only = 0;
+	cc->presence_interval_s = 300;
 
 	if (get_object(c, root, &top, "consumer", &cons) < 0)
 		return -1;
@@ -511,6 +512,8 @@ static int load_consumer(struct pb_jsondoc *c, json_t *root, struct pb_config *c
 	    get_int(c, cons, &p, "history_window_s", 0, S_MAX, "seconds",
 		    &cc->history_window_s) < 0 ||
 	    get_bool(c, cons, &p, "public_only", &cc->public_only) < 0 ||
+	    get_int(c, cons, &p, "presence_interval_s", 1, S_MAX, "seconds",
+		    &cc->presence_interval_s) < 0 ||
 	    get_strv(c, cons, &p, "notify", argv0_ok, &cc->notify, &cc->n_notify) < 0 ||
 	    load_statics(c, cons, &p, cc) < 0)
 		return -1;

@@ -44,6 +44,7 @@ struct pb_consumer_conf {
 	int public_only;	/* default 0 */
 	char **notify;		/* argv, NULL-terminated; NULL if not set */
 	size_t n_notify;
+	int64_t presence_interval_s;	/* default 300 (SPEC §9) */
 	struct pb_static *statics;	/* sorted by name */
 	size_t n_statics;
 };

@@ -53,6 +53,7 @@ struct pb_session {
 	amqp_connection_state_t conn;	/* NULL when not connected */
 	char url[URL_SHOW_MAX];		/* redacted, connected */
 	char vhost[URL_SHOW_MAX];
+	char user[URL_SHOW_MAX];	/* the login user of the connection */
 };
 
 /* ---- URLs ---- */
@@ -586,6 +587,7 @@ static enum try_result try_url(struct pb_session *s, size_t i, char *why, size_t
 	s->next = i;
 	snprintf(s->url, sizeof(s->url), "%s", shown);
 	snprintf(s->vhost, sizeof(s->vhost), "%s", vhost);
+	snprintf(s->user, sizeof(s->user), "%s", ci.user ? ci.user : "");
 	res = TRY_OK;
 out:
 	if (conn)
@@ -683,6 +685,11 @@ int pb_session_fd(struct pb_session *s)
 const char *pb_session_url(const struct pb_session *s)
 {
 	return s->conn ? s->url : "";
+}
+
+const char *pb_session_user(const struct pb_session *s)
+{
+	return s->conn ? s->user : "";
 }
 
 const char *pb_session_vhost(const struct pb_session *s)

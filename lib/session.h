@@ -73,6 +73,9 @@ amqp_connection_state_t pb_session_conn(struct pb_session *s);
 int pb_session_fd(struct pb_session *s);	/* -1 when not connected */
 /* The redacted URL of the connected broker, or "" */
 const char *pb_session_url(const struct pb_session *s);
+/* The user the connection logged in as (the AMQP user_id its messages
+ * carry), or "" when not connected */
+const char *pb_session_user(const struct pb_session *s);
 /* The vhost in use (from the URL or vhost_override) */
 const char *pb_session_vhost(const struct pb_session *s);
 
