@@ -265,6 +265,9 @@ static int publish_next(struct sender *x)
 	props.timestamp = (uint64_t)(row->ts_ms / 1000);
 	props.type = amqp_cstring_bytes(row->kind);
 	props.app_id = amqp_cstring_bytes("provbus/" PB_VERSION);
+	/* SPEC §5: the broker checks it is the connection's own user */
+	props._flags |= AMQP_BASIC_USER_ID_FLAG;
+	props.user_id = amqp_cstring_bytes(pb_session_user(x->s));
 	st = amqp_basic_publish(x->conn, PB_CHANNEL, amqp_cstring_bytes(row->exchange),
 				amqp_cstring_bytes(row->routing_key), 1, 0, &props,
 				(amqp_bytes_t){ row->body_len, row->body });
