@@ -45,7 +45,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB_A := $(BUILD)/libprovbus.a
 
 # program name -> source folder
-PROG_DIRS := schema:broker-schema publish:publisher consumer:consumer audit:audit
+PROG_DIRS := schema:broker-schema publish:publisher consumer:consumer audit:audit fleet:fleet
 PROGRAMS := $(foreach p,$(PROG_DIRS),$(PROGDIR)/provbus-$(word 1,$(subst :, ,$(p))))
 
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -126,7 +126,7 @@ install: $(PROGRAMS)
 			>$(DESTDIR)$(UNITDIR)/$$(basename $$u) && chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u); \
 	done
 	install -m 0644 deploy/completion/provbus.bash $(DESTDIR)$(COMPLETIONDIR)/provbus
-	for p in schema publish consumer audit; do \
+	for p in schema publish consumer audit fleet; do \
 		ln -sf provbus $(DESTDIR)$(COMPLETIONDIR)/provbus-$$p; done
 	install -m 0644 deploy/examples/*.json $(DESTDIR)$(DOCDIR)/examples/
 	[ -e $(DESTDIR)$(SYSCONFDIR)/provbus/provbus.json ] || \
@@ -138,7 +138,7 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITS)))
 	rm -f $(DESTDIR)$(COMPLETIONDIR)/provbus $(DESTDIR)$(COMPLETIONDIR)/provbus-schema \
 		$(DESTDIR)$(COMPLETIONDIR)/provbus-publish $(DESTDIR)$(COMPLETIONDIR)/provbus-consumer \
-		$(DESTDIR)$(COMPLETIONDIR)/provbus-audit
+		$(DESTDIR)$(COMPLETIONDIR)/provbus-audit $(DESTDIR)$(COMPLETIONDIR)/provbus-fleet
 	rm -rf $(DESTDIR)$(DOCDIR)
 	@echo "left in place: $(DESTDIR)$(SYSCONFDIR)/provbus (your configuration)"
 

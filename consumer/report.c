@@ -40,9 +40,11 @@
 #define REP_STOP_WAIT_MS 2000	/* a clean stop waits this long for its presence */
 #define REP_NACK_RETRY_MS 1000
 
+/* AUTOINCREMENT: a row id is never reused once its row is confirmed and
+ * deleted, so "the rows after the last one published" stays right */
 #define REP_SCHEMA \
-	"CREATE TABLE IF NOT EXISTS outbox_reports(id INTEGER PRIMARY KEY, at INTEGER NOT NULL," \
-	" kind TEXT NOT NULL, routing_key TEXT NOT NULL, msg_id TEXT NOT NULL, body TEXT NOT NULL)"
+	"CREATE TABLE IF NOT EXISTS outbox_reports(id INTEGER PRIMARY KEY AUTOINCREMENT," \
+	" at INTEGER NOT NULL, kind TEXT NOT NULL, routing_key TEXT NOT NULL, msg_id TEXT NOT NULL, body TEXT NOT NULL)"
 
 struct inflight {
 	uint64_t tag;

@@ -2,7 +2,7 @@
  *
  *   pbtest-amqp URL publish EXCHANGE ROUTING_KEY [--body STR | --body-file F |
  *       --body-stdin] [--content-type T] [--message-id ID] [--type T]
- *       [--app-id A] [--timestamp S] [--header K=V]... [--persistent]
+ *       [--app-id A] [--user-id U] [--timestamp S] [--header K=V]... [--persistent]
  *       [--mandatory] [--count N] [--confirm] [--timeout-ms T]
  *   pbtest-amqp URL publish-lines EXCHANGE [--confirm] [--persistent]
  *       [--content-type T] [--timeout-ms T]
@@ -53,7 +53,7 @@
 static const char *prog = "pbtest-amqp";
 
 struct opts {
-	const char *body, *body_file, *content_type, *message_id, *type, *app_id;
+	const char *body, *body_file, *content_type, *message_id, *type, *app_id, *user_id;
 	int body_stdin, persistent, mandatory, confirm, no_ack, durable;
 	long count;
 	long timeout_ms;
@@ -334,6 +334,10 @@ static void set_props(amqp_basic_properties_t *p, const struct opts *o)
 	if (o->type) {
 		p->_flags |= AMQP_BASIC_TYPE_FLAG;
 		p->type = amqp_cstring_bytes(o->type);
+	}
+	if (o->user_id) {
+		p->_flags |= AMQP_BASIC_USER_ID_FLAG;
+		p->user_id = amqp_cstring_bytes(o->user_id);
 	}
 	if (o->app_id) {
 		p->_flags |= AMQP_BASIC_APP_ID_FLAG;
@@ -837,6 +841,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--message-id")) o.message_id = NEXT();
 		else if (!strcmp(a, "--type")) o.type = o.qtype = NEXT();
 		else if (!strcmp(a, "--app-id")) o.app_id = NEXT();
+		else if (!strcmp(a, "--user-id")) o.user_id = NEXT();
 		else if (!strcmp(a, "--timestamp")) o.timestamp = num_arg(a, NEXT());
 		else if (!strcmp(a, "--header")) {
 			const char *h = NEXT();
