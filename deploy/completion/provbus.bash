@@ -8,7 +8,7 @@ _provbus() {
 	prog=${COMP_WORDS[0]##*/}
 	COMPREPLY=()
 	case $prev in
-	-c|-d|--html|--body-file) _provbus_files; return ;;
+	-c|-d|--html|--body-file|--password-file) _provbus_files; return ;;
 	esac
 	case $prog in
 	provbus-schema) verbs="apply verify export"; opts="-c --url -h --help --version -v" ;;
@@ -16,6 +16,8 @@ _provbus() {
 	provbus-consumer) verbs="run status pause resume provision-now"; opts="-c -f -n --prometheus -h --help --version -v" ;;
 	provbus-audit) verbs="events runs explain replay timeline export"
 		opts="-c -d --since --until --key --verdict --json --quiet-ms --max-wait-ms --throttle --html --jsonl -h --help --version -v" ;;
+	provbus-fleet) verbs="nodes providers converged watch"
+		opts="-c --url --federation --password-file --region --node --wait --json -h --help --version -v" ;;
 	esac
 	if [ "$prog" = provbus-audit ] && [ "$prev" = --verdict ]; then
 		COMPREPLY=($(compgen -W "applied duplicate stale foreign expired invalid" -- "$cur")); return
@@ -31,4 +33,4 @@ _provbus() {
 		[ "$prog" = provbus-schema ] && _provbus_files
 	fi
 }
-complete -F _provbus provbus-schema provbus-publish provbus-consumer provbus-audit
+complete -F _provbus provbus-schema provbus-publish provbus-consumer provbus-audit provbus-fleet
