@@ -42,6 +42,7 @@ struct fleet {
 	uint64_t n_invalid;		/* not a valid event or report: ignored */
 	uint64_t n_impostors;		/* user_id is not the node: ignored */
 	int changed;			/* something was taken in since the flag was cleared */
+	int trust_user_id;		/* --no-verify-sender: a lab where all share one user */
 };
 
 /* One message of a stream, as the model needs it. */

@@ -52,6 +52,9 @@ static void usage(FILE *f)
 		"                      provbus-observer, instead of the configuration's\n"
 		"  --federation F      the federation (default: the configuration's)\n"
 		"  --password-file F   the password for --url (never on the command line)\n"
+		"  --no-verify-sender  count events and reports whatever their user_id (a lab where\n"
+		"                      every node shares one broker user, as consumer.verify_sender\n"
+		"                      false)\n"
 		"  -v                  more log (repeat for debug)\n"
 		"  -h, --help          this text;  --version  the version\n");
 }
@@ -67,7 +70,7 @@ static const char short_usage[] =
 
 struct opts {
 	const char *config, *url, *federation, *password_file, *region, *node;
-	int json, verbose, wait_set;
+	int json, verbose, wait_set, no_verify_sender;
 	long wait_s;
 	const char *verb;
 	const char **keys;
@@ -473,6 +476,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "node", required_argument, NULL, 'N' },
 		{ "wait", required_argument, NULL, 'W' },
 		{ "json", no_argument, NULL, 'J' },
+		{ "no-verify-sender", no_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -488,6 +492,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'R': o->region = optarg; break;
 		case 'N': o->node = optarg; break;
 		case 'J': o->json = 1; break;
+		case 'S': o->no_verify_sender = 1; break;
 		case 'v': o->verbose++; break;
 		case 'W':
 			o->wait_s = strtol(optarg, &end, 10);
@@ -562,6 +567,7 @@ int main(int argc, char **argv)
 		pb_session_opts_from_config(&so, cfg, PROG);
 	}
 	fl_init(&f, federation);
+	f.trust_user_id = o.no_verify_sender;
 	c.watch = !strcmp(o.verb, "watch");
 	c.json = o.json;
 	signal(SIGINT, on_stop);

@@ -17,7 +17,7 @@ _provbus() {
 	provbus-audit) verbs="events runs explain replay timeline export"
 		opts="-c -d --since --until --key --verdict --json --quiet-ms --max-wait-ms --throttle --html --jsonl -h --help --version -v" ;;
 	provbus-fleet) verbs="nodes providers converged watch"
-		opts="-c --url --federation --password-file --region --node --wait --json -h --help --version -v" ;;
+		opts="-c --url --federation --password-file --region --node --wait --json --no-verify-sender -h --help --version -v" ;;
 	esac
 	if [ "$prog" = provbus-audit ] && [ "$prev" = --verdict ]; then
 		COMPREPLY=($(compgen -W "applied duplicate stale foreign expired invalid" -- "$cur")); return

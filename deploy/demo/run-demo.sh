@@ -207,6 +207,13 @@ wait_for 30 runs_gt www-01 "$www2"; sleep "$(awk -v s="$S" 'BEGIN {print 1.5 * s
 expect "the retire gave one www-01 run" test $(( $(runs_of www-01) - www2 )) -eq 1
 expect "www-01 now has one API_URL" grep -q "^export API_URL='http://10.0.3.7:2200'$" "$D/www-01/etc/app.env"
 
+# every demo node logs in as guest: no user_id is its node, so the fleet
+# view is told to count them anyway (a lab, never a fleet)
+say "the fleet at a glance: provbus-fleet nodes, then converged API_URL"
+provbus-fleet -c "$D/www-01/provbus.json" --no-verify-sender nodes | sed 's/^/    /'
+expect "provbus-fleet converged API_URL: every consumer ran with today's value" \
+	provbus-fleet -c "$D/www-01/provbus.json" --no-verify-sender converged API_URL --wait 30
+
 say "stopping the daemons (SIGTERM)"
 for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
