@@ -14,7 +14,8 @@
 #   pbf_node NODE REGION [CONSUMER-MEMBERS] [REQUIRES-JSON]
 #                         config $T/NODE.json (state $T/NODE/state), a manifest
 #                         requiring API_URL (or REQUIRES-JSON), a provision
-#                         command that fails while $T/NODE.fail exists
+#                         command that fails while $T/NODE.fail exists;
+#                         PBF_PRESENCE_S (2) and PBF_HEARTBEAT_S (10) set those
 #   pbf_fleet ARGS...     provbus-fleet as provbus-observer
 #   pbf_wait SECONDS CMD...  like wait_for, but bounded in time, not in tries
 #                         (CMD is a provbus-fleet run: a second or so each)
@@ -56,12 +57,12 @@ pbf_node() { # NODE REGION [CONSUMER-MEMBERS] [REQUIRES-JSON]
 	cat >"$T/$node.json" <<EOT
 {
   "node": "$node", "federation": "$F", "region": "$region", "host": "127.0.0.1",
-  "broker": {"urls": ["$(pbf_url "$node")"], "heartbeat_s": 10},
+  "broker": {"urls": ["$(pbf_url "$node")"], "heartbeat_s": ${PBF_HEARTBEAT_S:-10}},
   "services_dir": "$dir/services.d",
   "state_dir": "$dir/state",
   "consumer": {"env_file": "$dir/app.env", "quiet_ms": 50, "max_wait_ms": 2000,
     "queue_type": "classic", "retry": {"max": 1, "base_ms": 100},
-    "throttle": {"runs": 100, "per_s": 60}, "presence_interval_s": 2,
+    "throttle": {"runs": 100, "per_s": 60}, "presence_interval_s": ${PBF_PRESENCE_S:-2},
     "provision": ["/bin/sh", "-c", "[ ! -e '$T/$node.fail' ]"]${cons:+, $cons}}
 }
 EOT
