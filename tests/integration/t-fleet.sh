@@ -130,6 +130,18 @@ pbtest-amqp "$(pbf_url prov)" publish "provbus.$F" us-east-1.provides.EVIL_KEY -
 pbf_fleet providers EVIL_KEY >"$T/evil.out" 2>&1
 if grep -q $'\x1b' "$T/evil.out"; then ok 1 "providers: no raw ESC"; else ok 0 "providers: no raw ESC"; fi
 
+# --- watch: reports and events as they happen
+pb_bg watch provbus-fleet --url "$(PBF_OBS_URL)" --federation "$F" watch
+WPID=$BG_PID
+watch_has() { grep -qE "$1" "$T/watch.log"; }
+pbf_wait 20 watch_has ' presence +c[0-9]+ +state=running'; ok $? "watch: presence reports as they arrive"
+provbus-consumer -c "$T/c06.json" provision-now >/dev/null
+pbf_wait 20 watch_has ' run +c06 +run=[0-9]+ reason=manual status=ok'; ok $? "watch: c06's manual run"
+sed -i 's/1200/1300/' "$T/prov/services.d/api.json"
+provbus-publish -c "$T/prov.json" provides >/dev/null 2>&1
+pbf_wait 20 watch_has ' provides +prov +API_URL=http://10\.9\.9\.9:1300 service=api'; ok $? "watch: the announcement"
+pb_stop_pid "$WPID"
+
 # --- usage
 cli_usage64 provbus-fleet "a verb is needed" "no verb"
 cli_usage64 provbus-fleet "unknown verb 'bogus'" "an unknown verb" bogus
