@@ -9,12 +9,15 @@
  * for BURST_GAP_MS (or after BURST_MAX_MS in a stream so busy it never
  * pauses); the highest offset in it is the end of the stream as of the
  * subscription, and the main consumer has read the stream once it has
- * passed that offset. (Waiting for the main consumer to fall silent
- * instead never ends on a fleet stream that a few hundred nodes keep
- * busy with presence reports.) A stream that is empty (or whose last
- * chunk is older than the window) gives the main consumer nothing: it is
- * read once EMPTY_MS pass without a delivery; and IDLE_MS without one
- * ends a read whatever the probe said (the safety net).
+ * passed that offset, however long the broker takes to get there.
+ * (Waiting for the main consumer to fall silent instead never ends on a
+ * fleet stream that a few hundred nodes keep busy with presence reports,
+ * and ends too early on a busy broker that pauses between chunks.) A
+ * stream whose last chunk is older than the window (by the messages'
+ * AMQP timestamps) gives the main consumer nothing: it is read at once;
+ * an empty one (the probe gets nothing) once EMPTY_MS pass. Without an
+ * end from the probe, IDLE_MS without a delivery ends a read (the safety
+ * net).
  *
  * queue.declare's message_count would be the obvious end marker, but on
  * a stream it was measured stale (0 a second after 8 publishes; see the
@@ -32,13 +35,14 @@
 #include "log.h"
 #include "pbtime.h"
 
-#define PREFETCH 2000	/* per consumer */
-#define ACK_EVERY 500
+#define PREFETCH 10000	/* per consumer */
+#define ACK_EVERY 1000
 #define TAIL_MS 200		/* the longest wait in a pump */
 #define BURST_GAP_MS 30
 #define BURST_MAX_MS 1000
 #define EMPTY_MS 1500
 #define IDLE_MS 3000
+#define FIRST_MAX_MS 30000
 
 enum { T_HIST, T_HIST_PROBE, T_FLEET, T_FLEET_PROBE, T__N };
 static const char *const tags[T__N] = { "provbus-fleet-h", "provbus-fleet-hp", "provbus-fleet-f",
@@ -47,6 +51,7 @@ static const char *const tags[T__N] = { "provbus-fleet-h", "provbus-fleet-hp", "
 struct side {
 	int main_seen, probe_seen, burst_over, done;
 	int64_t main_last_off, probe_end_off;
+	int64_t probe_newest_s;		/* the newest AMQP timestamp in the burst */
 	int64_t main_last_mono, probe_first_mono, probe_last_mono;
 };
 
@@ -55,7 +60,7 @@ struct fl_reader {
 	amqp_connection_state_t conn;
 	char exchange[128], streams[2][192];
 	int follow, from_next;
-	int64_t started;
+	int64_t started, from_s;
 	struct side side[2];	/* 0 history, 1 fleet */
 	/* the message being assembled */
 	int state;		/* 0 idle, 1 want header, 2 want body */
@@ -64,7 +69,7 @@ struct fl_reader {
 	size_t unacked;
 	char routing_key[256], exchange_in[256], user_id[256];
 	int has_user_id, has_offset;
-	int64_t offset;
+	int64_t offset, timestamp_s;
 	uint64_t size, got;
 	char *body;
 };
@@ -122,6 +127,7 @@ struct fl_reader *fl_reader_open(const struct fl_reader_opts *o, struct pb_err *
 	r->conn = pb_session_conn(o->sess);
 	r->follow = o->follow;
 	r->from_next = o->from_ms <= 0;
+	r->from_s = o->from_ms / 1000;
 	snprintf(r->exchange, sizeof(r->exchange), "provbus.%s", o->federation);
 	snprintf(r->streams[0], sizeof(r->streams[0]), "provbus.%s.history", o->federation);
 	snprintf(r->streams[1], sizeof(r->streams[1]), "provbus.%s.fleet", o->federation);
@@ -162,6 +168,7 @@ static int tag_of(amqp_bytes_t t)
 static void take_properties(struct fl_reader *r, const amqp_basic_properties_t *p)
 {
 	r->has_user_id = (p->_flags & AMQP_BASIC_USER_ID_FLAG) != 0;
+	r->timestamp_s = p->_flags & AMQP_BASIC_TIMESTAMP_FLAG ? (int64_t)p->timestamp : 0;
 	if (r->has_user_id)
 		copy_bytes(r->user_id, sizeof(r->user_id), p->user_id);
 	r->has_offset = 0;
@@ -204,6 +211,8 @@ static void complete(struct fl_reader *r, void (*cb)(const struct fl_msg *, int,
 		}
 		if (r->offset > s->probe_end_off)
 			s->probe_end_off = r->offset;
+		if (r->timestamp_s > s->probe_newest_s)
+			s->probe_newest_s = r->timestamp_s;
 		s->probe_last_mono = mono;
 		return;
 	}
@@ -239,10 +248,15 @@ static void check_end(struct fl_reader *r, int64_t mono)
 		}
 		if (s->main_seen && s->burst_over && s->main_last_off >= s->probe_end_off)
 			s->done = 1;
-		else if (!s->main_seen && mono - r->started >= EMPTY_MS)
+		else if (!s->main_seen && s->burst_over && s->probe_newest_s &&
+			 s->probe_newest_s < r->from_s)
+			s->done = 1;	/* all of it older than the window */
+		else if (!s->main_seen && !s->probe_seen && mono - r->started >= EMPTY_MS)
 			s->done = 1;
-		else if (s->main_seen && mono - s->main_last_mono >= IDLE_MS)
+		else if (!s->burst_over && s->main_seen && mono - s->main_last_mono >= IDLE_MS)
 			s->done = 1;
+		else if (!s->main_seen && mono - r->started >= FIRST_MAX_MS)
+			s->done = 1;	/* the window start never came: nothing in it */
 		if (s->done)
 			pb_log_debug("%s read in %lld ms", r->streams[i],
 				     (long long)(mono - r->started));
