@@ -375,27 +375,28 @@ static void rep_send(struct consumer *c)
 static void rep_settle(struct consumer *c, uint64_t tag, int multiple, int ack)
 {
 	struct cs_reporter *r = c->rep;
+	int64_t first_nacked = 0;
 	size_t k = 0;
-	int nacked = 0;
 
 	for (size_t i = 0; i < r->n_fl; i++) {
 		if (r->fl[i].tag == tag || (multiple && r->fl[i].tag < tag)) {
 			if (ack)
 				outbox_delete(c, r->fl[i].row);
-			else
-				nacked = 1;
+			else if (!first_nacked || r->fl[i].row < first_nacked)
+				first_nacked = r->fl[i].row;
 			continue;
 		}
 		r->fl[k++] = r->fl[i];
 	}
 	r->n_fl = k;
-	if (nacked) {
-		/* sent again from the oldest still in the outbox */
+	if (first_nacked) {
+		/* sent again from the oldest nacked one (a row after it that is
+		 * still in flight may go twice: its id makes it the same report) */
 		pb_log_warn("the broker nacked a report: sending it again in %d ms",
 			    REP_NACK_RETRY_MS);
-		r->last_row = r->n_fl ? r->last_row : 0;
-		if (!r->n_fl)
-			r->retry_at = pb_mono_ms() + REP_NACK_RETRY_MS;
+		if (r->last_row >= first_nacked)
+			r->last_row = first_nacked - 1;
+		r->retry_at = pb_mono_ms() + REP_NACK_RETRY_MS;
 	}
 }
 
