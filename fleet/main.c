@@ -145,18 +145,16 @@ struct ctx {
 	int watch, json;
 };
 
-static void print_watch(const struct fl_msg *m, int is_report)
+/* watch --json: the body as one line of ASCII-only JSON. */
+static void print_watch(const struct fl_msg *m)
 {
-	struct pb_err e = PB_ERR_INIT;
 	json_t *o = json_loadb(m->body, m->len, 0, NULL);
 	char *text = NULL;
 
-	(void)is_report;
 	if (!json_is_object(o)) {
 		json_decref(o);
 		return;
 	}
-	(void)e;
 	text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
 	json_decref(o);
 	if (text)
@@ -164,13 +162,13 @@ static void print_watch(const struct fl_msg *m, int is_report)
 	free(text);
 }
 
-static void watch_line(const struct fl_msg *m, int is_report, const struct fleet *f)
+/* watch: one line per message, every field escaped. */
+static void watch_line(const struct fl_msg *m, int is_report)
 {
 	json_t *o = json_loadb(m->body, m->len, 0, NULL);
 	const char *kind = pb_report_str(o, "kind");
 	char *keys = NULL;
 
-	(void)f;
 	if (!json_is_object(o) || !kind)
 		goto out;
 	put(pb_report_str(o, "ts"), 25);
@@ -220,9 +218,9 @@ static void on_msg(const struct fl_msg *m, int is_report, void *vctx)
 		fl_take_event(c->f, m, now);
 	if (c->watch && c->f->n_events + c->f->n_reports != before) {
 		if (c->json)
-			print_watch(m, is_report);
+			print_watch(m);
 		else
-			watch_line(m, is_report, c->f);
+			watch_line(m, is_report);
 		fflush(stdout);
 	}
 }
