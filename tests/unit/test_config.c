@@ -124,6 +124,7 @@ START_TEST(test_tunables)
 	ck_assert_str_eq(cc->queue_type, w->queue_type);
 	ck_assert_int_eq(cc->history_window_s, w->history_window_s);
 	ck_assert_int_eq(cc->public_only, w->public_only);
+	ck_assert_int_eq(cc->presence_interval_s, 300);	/* the default (SPEC §9) */
 	pb_config_free(cfg);
 }
 END_TEST
@@ -306,7 +307,7 @@ struct bad_case {
 static const struct bad_case bad[] = {
 	/* unknown fields, at every level */
 	{ "unknown consumer field", BASE " \"consumer\": {`\"quiet_msec\": 5}}",
-	  "unknown field 'quiet_msec' in consumer (known: env_file, provision, quiet_ms, max_wait_ms, throttle, splay_ms, retry, lock_file, regions, queue_type, history_window_s, public_only, notify, static)" },
+	  "unknown field 'quiet_msec' in consumer (known: env_file, provision, quiet_ms, max_wait_ms, throttle, splay_ms, retry, lock_file, regions, queue_type, history_window_s, public_only, notify, static, presence_interval_s)" },
 	{ "unknown top field", BASE " `\"nodes\": [], \"consumer\": {}}",
 	  "unknown field 'nodes' (known: node, federation, region, host, broker, services_dir, state_dir, consumer)" },
 	{ "unknown broker field", HEAD " \"broker\": {\"urls\": [\"amqp://u@h/v\"], `\"heartbeat\": 5}}",
@@ -381,6 +382,8 @@ static const struct bad_case bad[] = {
 	  "field 'consumer.max_wait_ms': want an integer number of milliseconds, got a string" },
 	{ "negative duration", BASE " \"consumer\": {\"splay_ms\": `-5}}",
 	  "field 'consumer.splay_ms': want an integer number of milliseconds from 0 to" },
+	{ "presence interval zero", BASE " \"consumer\": {\"presence_interval_s\": `0}}",
+	  "field 'consumer.presence_interval_s': want an integer number of seconds from 1 to" },
 	{ "float seconds", BASE " \"consumer\": {\"history_window_s\": `1e3}}",
 	  "field 'consumer.history_window_s': want an integer number of seconds, got a real number" },
 	{ "boolean duration", BASE " \"consumer\": {\"max_wait_ms\": `false}}",
