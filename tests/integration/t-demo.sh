@@ -9,7 +9,8 @@ rc=$?
 sed 's/^/# /' "$T/demo.out"
 ok $rc "make demo's checks pass"
 for c in "made exactly one run for both announcements" "holds both API URLs" "upstream lists www-01" \
-	"burst of 200 gave one www-01 run" "retire gave one www-01 run" "no process left behind"; do
+	"burst of 200 gave one www-01 run" "retire gave one www-01 run" "no process left behind" \
+	"every consumer ran with today's value"; do
 	grep -q "check.* $c\|check $c" "$T/demo.out"; ok $? "demo: $c"
 done
 test -s "$T/demo/timeline.html"; ok $? "demo wrote a timeline"
