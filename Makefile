@@ -45,7 +45,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB_A := $(BUILD)/libprovbus.a
 
 # program name -> source folder
-PROG_DIRS := schema:broker-schema publish:publisher consumer:consumer audit:audit
+PROG_DIRS := schema:broker-schema publish:publisher consumer:consumer audit:audit fleet:fleet
 PROGRAMS := $(foreach p,$(PROG_DIRS),$(PROGDIR)/provbus-$(word 1,$(subst :, ,$(p))))
 
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))

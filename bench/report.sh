@@ -164,6 +164,13 @@ echo "| case | ms | n |"
 echo "|---|---|---|"
 echo "| restart, queue in place | $(cell startup.restart) | $(samples startup.restart) |"
 echo "| new node: queue declared, history read ($(sed -n 's/.*catch-up of \([0-9]*\) history.*/\1/p' <<<"${NOTE[startup.new]:-}") events) | $(cell startup.new) | $(samples startup.new) |"
+echo
+echo "### 9. The fleet view: \`provbus-fleet\` over a history of $(sed -n 's/.* history of \([0-9]*\) events.*/\1/p' <<<"${NOTE[fleet.nodes]:-}") events"
+echo
+echo "| command | ms | n |"
+echo "|---|---|---|"
+echo "| \`provbus-fleet nodes\` (both streams read to their end) | $(cell fleet.nodes) | $(samples fleet.nodes) |"
+echo "| \`provbus-fleet converged KEY\` | $(cell fleet.converged) | $(samples fleet.converged) |"
 } >"$OUT/table.md"
 
 # ---- the chart

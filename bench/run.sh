@@ -44,19 +44,19 @@ export BENCH_LOAD_START
 # the order matters: ingest (figure 1, the costliest) goes first and runs
 # its rounds whatever the load, keeping REST_S for the others; its memory
 # part stops at its share (figure 6 allows the largest count that fits)
-ALL_SECTIONS="ingest startup publish replay latency burst fanout"
+ALL_SECTIONS="ingest startup publish replay latency burst fanout fleet"
 sections=${BENCH_ONLY:-$ALL_SECTIONS}
 # each section's share of the time left when it starts (weights): a
 # section's sample loops stop at its deadline, so a slow or busy machine
 # gets fewer samples (each figure says how many) rather than a run over
 # budget; time a section leaves over goes to the ones after it
-declare -A WEIGHT=([ingest]=45 [startup]=2 [publish]=2 [replay]=3 [latency]=28 [burst]=22 [fanout]=10)
+declare -A WEIGHT=([ingest]=45 [startup]=2 [publish]=2 [replay]=3 [latency]=28 [burst]=22 [fanout]=10 [fleet]=12)
 export BENCH_REST_S=$([ -n "$BENCH_QUICK" ] && echo 40 || echo 200)
 
 die() { echo "bench: $1" >&2; exit "${2:-1}"; }
 
 PROGS=${BENCH_PROGRAMS:-${PB_BIN:-bin}}
-for p in provbus-consumer provbus-publish provbus-audit provbus-schema; do
+for p in provbus-consumer provbus-publish provbus-audit provbus-schema provbus-fleet; do
 	[ -x "$PROGS/$p" ] || die "$PROGS/$p missing: run make first (make bench builds it)" 69
 done
 # the programs of a sanitizer build (make SANITIZE=... links them into
@@ -93,7 +93,7 @@ snapshot() { # snapshot SRC DST: copies, and checks the copy runs (its usage)
 	die "$1: cannot take a working copy (is it being rebuilt?)" 69
 }
 mkdir -p "$BENCH_OUT/bin" "$BENCH_OUT/tools"
-for p in provbus-consumer provbus-publish provbus-audit provbus-schema; do snapshot "$PROGS/$p" "$BENCH_OUT/bin/$p"; done
+for p in provbus-consumer provbus-publish provbus-audit provbus-schema provbus-fleet; do snapshot "$PROGS/$p" "$BENCH_OUT/bin/$p"; done
 for t in $TOOLS_USED; do snapshot "$BUILD/tools/$t" "$BENCH_OUT/tools/$t"; done
 export BENCH_BIN=$BENCH_OUT/bin BENCH_TOOLS=$BENCH_OUT/tools
 

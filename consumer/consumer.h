@@ -11,6 +11,7 @@
  *   runs.c    the debounce, provision runs, the env and state files, notify
  *   status.c  the control socket's verbs and the status document
  *   seen.c    the bounded cache of recent event ids in front of the audit log
+ *   report.c  the fleet reports (presence, run) on a connection of their own
  *
  * Times: wall clock ms (pb_now_ms) for everything audited or debounced
  * (runs' start times come back from the audit log after a restart);
@@ -251,6 +252,7 @@ struct consumer {
 	struct pb_err fatal;
 	char sd_status[256];
 	int64_t started_at;
+	struct cs_reporter *rep;	/* report.c */
 };
 
 /* daemon.c */
@@ -302,6 +304,19 @@ void cs_runs_stop(struct consumer *c, int64_t mono);
 void cs_runs_release(struct consumer *c);
 void cs_request(struct consumer *c, enum pb_reason why);
 void cs_pause(struct consumer *c, int paused);
+
+/* report.c: SPEC §9's reports, through the outbox_reports table */
+struct cs_reporter;
+int cs_report_init(struct consumer *c, struct pb_err *err);	/* queues the start presence */
+void cs_report_release(struct consumer *c);
+void cs_report_presence(struct consumer *c, const char *reason);
+void cs_report_run(struct consumer *c, int64_t finished_at, int exit_status, const char *status);
+void cs_report_tick(struct consumer *c, int64_t mono);	/* connect, presence timer, send */
+int cs_report_fd(struct consumer *c);			/* -1 when not connected */
+int cs_report_buffered(struct consumer *c);
+void cs_report_pump(struct consumer *c);		/* confirms, blocked, refusals */
+int64_t cs_report_next(struct consumer *c, int64_t mono);	/* mono deadline */
+void cs_report_stop(struct consumer *c);		/* presence stopped, sent if it can be */
 
 /* status.c */
 char *cs_control_handler(const char *verb, void *ctx);

@@ -245,6 +245,7 @@ static void reload(struct consumer *c, const char *why)
 	free(added);
 	free(params);
 	cs_conf_release(&old);
+	cs_report_presence(c, "reload");
 	cs_sd_status(c);
 }
 
@@ -460,8 +461,9 @@ static int poll_timeout(struct consumer *c, const struct idle *idle, int64_t now
 	int64_t next = idle_next(c, idle);
 	int ms;
 
-	if (cs_broker_buffered(c))
+	if (cs_broker_buffered(c) || cs_report_buffered(c))
 		return 0;
+	next = min64(next, cs_report_next(c, mono));
 	if (c->reload_at)
 		next = min64(next, c->reload_at);
 	if (c->ctl && (ms = pb_control_timeout_ms(c->ctl, mono)) >= 0)
@@ -494,6 +496,7 @@ static void timers(struct consumer *c, struct idle *idle, int64_t now, int64_t m
 	cs_broker_tick(c, mono);
 	if (c->done)
 		return;
+	cs_report_tick(c, mono);
 	if (c->up && c->conf.cfg->heartbeat_s > 0 &&
 	    mono - c->last_pump >= c->conf.cfg->heartbeat_s * 1000 / 4)
 		cs_broker_pump(c);
@@ -518,7 +521,7 @@ static void loop(struct consumer *c)
 
 	while (!c->done) {
 		int64_t now = pb_now_ms(), mono = pb_mono_ms();
-		int n = 0, broker = -1, ctl, timeout;
+		int n = 0, broker = -1, rep = -1, ctl, timeout;
 
 		timers(c, &idle, now, mono);
 		if (c->done)
@@ -530,6 +533,10 @@ static void loop(struct consumer *c)
 		if (cs_broker_fd(c) >= 0) {
 			broker = n;
 			fds[n++] = (struct pollfd){ .fd = cs_broker_fd(c), .events = POLLIN };
+		}
+		if (cs_report_fd(c) >= 0) {
+			rep = n;
+			fds[n++] = (struct pollfd){ .fd = cs_report_fd(c), .events = POLLIN };
 		}
 		n += pb_runner_pollfds(c->runner, fds + n, 4);
 		n += pb_runner_pollfds(c->notifier, fds + n, 4);
@@ -549,6 +556,8 @@ static void loop(struct consumer *c)
 			pb_control_handle(c->ctl, pb_mono_ms());
 		if ((broker >= 0 && fds[broker].revents) || cs_broker_buffered(c))
 			cs_broker_pump(c);
+		if ((rep >= 0 && fds[rep].revents) || cs_report_buffered(c))
+			cs_report_pump(c);
 		while (ctl < n && !fds[ctl].revents)
 			ctl++;
 		idle_note(c, &idle, pb_mono_ms(), ctl < n);
@@ -577,7 +586,8 @@ static int daemon_init(struct consumer *c, struct pb_err *err)
 	c->sess = new_session(c->conf.cfg);
 	if (!c->prov || !c->seen || !c->marks || !c->sess)
 		return pb_err_set(err, EX_OSERR, "out of memory");
-	if (cs_catchup_load(c, err) < 0 || cs_restore(c, err) < 0 || cs_runs_init(c, err) < 0)
+	if (cs_catchup_load(c, err) < 0 || cs_restore(c, err) < 0 || cs_runs_init(c, err) < 0 ||
+	    cs_report_init(c, err) < 0)
 		return -1;
 	if (!(c->ctl = pb_control_listen(c->sock_path, cs_control_handler, c, err)))
 		return -1;
@@ -594,6 +604,7 @@ static void daemon_release(struct consumer *c)
 	if (c->ctl)
 		pb_control_close(c->ctl);
 	cs_runs_release(c);
+	cs_report_release(c);
 	if (c->sess) {
 		cs_broker_close(c);
 		pb_session_free(c->sess);
@@ -647,6 +658,8 @@ int cs_daemon_run(const char *config_path, struct pb_err *err)
 	if (cs_flush(c, 1) < 0)
 		pb_log_err("exiting with %zu audit rows not committed: their events were not acked "
 			   "and will be redelivered", c->n_pend);
+	if (!c->exit_code)
+		cs_report_stop(c);
 	cs_broker_close(c);
 	if (c->exit_code) {
 		*err = c->fatal;

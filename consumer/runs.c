@@ -155,6 +155,10 @@ void cs_pause(struct consumer *c, int paused)
 		/* provbus-audit replay holds its runs by these notes */
 		note(c, 0, paused ? "pause" : "resume", "%s", paused ? "runs held" : "runs let go");
 	}
+	if (c->paused != paused) {
+		c->paused = paused;
+		cs_report_presence(c, paused ? "pause" : "resume");
+	}
 	c->paused = paused;
 	if (pb_audit_meta_set(c->aw, "paused", paused ? "1" : NULL, &e) < 0)
 		cs_log_db_error(c, &e);
@@ -507,6 +511,7 @@ static void finish_run(struct consumer *c, int64_t now, int exit_status, const c
 		      (long long)(now - c->run.started_at), (long long)c->run.deferred_ms);
 	if (strcmp(status, "interrupted"))
 		start_notify(c, exit_status);
+	cs_report_run(c, now, exit_status, status);
 	pb_kv_free_array(c->run.values, c->run.n_values);
 	free(c->run.changed_keys);
 	memset(&c->run, 0, sizeof(c->run));

@@ -59,7 +59,10 @@
  *   runs.started_at is when the daemon took the run off the queue (the
  *         debounce's start, the time `provbus-audit replay` reproduces);
  *         the process began deferred_ms later when the lock was held.
- *   notes kinds: deferred, splay ("waited a splay of N ms ..."),
+ *   outbox_reports (created by the consumer's report.c): the fleet reports
+ *         of SPEC §9 not confirmed by the broker yet (id AUTOINCREMENT, at,
+ *         kind, routing_key, msg_id, body).
+ *   notes kinds: report-refused (a report the broker refused), deferred, splay ("waited a splay of N ms ..."),
  *         retry-exhausted, notify-failed, notify-skipped, interrupted,
  *         error (a run that could not start), reload, reload-failed,
  *         catch-up (a history catch-up ended), pause, resume, stop (the

@@ -266,7 +266,7 @@ static int publish_next(struct sender *x)
 	props.type = amqp_cstring_bytes(row->kind);
 	props.app_id = amqp_cstring_bytes("provbus/" PB_VERSION);
 	/* the broker refuses a user_id that is not the connection's user, so
-	 * consumers can trust it (SPEC §5, verify_sender) */
+	 * consumers can trust it (docs/protocol.md, verify_sender) */
 	props.user_id = amqp_cstring_bytes(pb_session_user(x->s));
 	st = amqp_basic_publish(x->conn, PB_CHANNEL, amqp_cstring_bytes(row->exchange),
 				amqp_cstring_bytes(row->routing_key), 1, 0, &props,

@@ -157,11 +157,11 @@ report_one() {
 # broker, its own broker). The longest ones start first so the run ends
 # soonest. The quick bench runs alone, last: its sections have time
 # budgets, and three other scripts beside it can starve its peers.
-LONG="t-deb t-demo t-reliability-short t-consumer-reconnect t-security-tls t-consumer-runs"
+LONG="t-deb t-demo t-fleet t-reliability-short t-consumer-reconnect t-security-tls t-consumer-runs"
 # t-publish-outage sets a memory alarm on the shared broker (broker-wide:
 # every publisher of every vhost is blocked meanwhile), so it runs alone
 # too, before the bench.
-SERIAL="t-publish-outage t-consumer-alarm t-bench-quick"
+SERIAL="t-publish-outage t-consumer-alarm t-fleet-alarm t-bench-quick"
 run_integration() {
 	local t name jobs=${PB_JOBS:-4} running=() order=() l
 	start_broker || return

@@ -24,7 +24,7 @@ _provbus_options() {
 	provbus-publish) echo "$common --config --verbose --ttl --dry-run --timeout" ;;
 	provbus-consumer) echo "$common -f -n --prometheus" ;;
 	provbus-audit) echo "$common -d --since --until --key --verdict --json --all --quiet-ms --max-wait-ms --throttle --tolerance-ms --html --jsonl" ;;
-	provbus-fleet) echo "$common --url --federation --region --json --wait" ;;
+	provbus-fleet) echo "$common --url --federation --password-file --region --node --wait --json --no-verify-sender" ;;
 	esac
 }
 
@@ -32,7 +32,7 @@ _provbus_options() {
 _provbus_takes_arg() {
 	case $1 in
 	-c|--config|-d|--url|--management-url|--credentials|--ttl|--timeout|--since|--until|--key|--verdict|\
-	--quiet-ms|--max-wait-ms|--throttle|--tolerance-ms|--html|--federation|--region|--wait) return 0 ;;
+	--quiet-ms|--max-wait-ms|--throttle|--tolerance-ms|--html|--federation|--region|--wait|--password-file|--node) return 0 ;;
 	esac
 	return 1
 }
@@ -72,7 +72,7 @@ _provbus() {
 	COMPREPLY=()
 
 	case $prev in
-	-c|--config|-d|--html|--credentials)
+	-c|--config|-d|--html|--credentials|--password-file)
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
 	--verdict)
 		mapfile -t COMPREPLY < <(compgen -W "applied duplicate stale foreign expired invalid" -- "$cur"); return ;;

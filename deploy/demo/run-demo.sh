@@ -224,6 +224,17 @@ wait_for 30 runs_gt www-01 "$www2"; sleep "$(awk -v s="$S" 'BEGIN {print 1.5 * s
 expect "the retire gave one www-01 run" test $(( $(runs_of www-01) - www2 )) -eq 1
 expect "www-01 now has one API_URL" grep -q "^export API_URL='http://10.0.3.7:2200'$" "$D/www-01/etc/app.env"
 
+# the fleet view logs in as provbus-observer (read on the history and
+# fleet streams, nothing else), with the password file of the export
+say "the fleet at a glance: provbus-fleet nodes, then converged API_URL (as provbus-observer)"
+fleet() {
+	provbus-fleet --url "amqp://provbus-observer@127.0.0.1:$PORT/%2Fdemo" --federation demo \
+		--password-file "$D/credentials/provbus-observer" "$@"
+}
+fleet nodes | sed 's/^/    /'
+expect "provbus-fleet converged API_URL: every consumer ran with today's value" \
+	fleet converged API_URL --wait 30
+
 lb_act
 
 say "stopping the daemons (SIGTERM)"

@@ -13,10 +13,11 @@ ok $rc "make demo's checks pass (it exits 0)"
 # (a check dropped or skipped would still exit 0)
 missing=""
 for c in "made exactly one run for both announcements" "holds both API URLs" "upstream lists www-01" \
-	"burst of 200 gave one www-01 run" "retire gave one www-01 run" "no process left behind"; do
+	"burst of 200 gave one www-01 run" "retire gave one www-01 run" "no process left behind" \
+	"every consumer ran with today's value"; do
 	grep -q "check.* $c" "$T/demo.out" || missing="$missing, $c"
 done
-is "${missing#, }" "" "the demo made each of its six checks"
+is "${missing#, }" "" "the demo made each of its seven checks"
 # act two: the load balancer's checks, each named, were made
 missing=""
 for c in "with no public API node, nginx answers 503" "requests through nginx reach exactly: api-11 api-12 api-13" \

@@ -8,7 +8,8 @@
  * EVENT-OPTS: --federation F (bench) --region R (r1) --keys K1,K2,...
  * (BENCH_KEY) --nodes M (1) --service S (svc) --seq-base B (default: now
  * in microseconds, so later runs always carry higher seqs) --ttl S (0)
- * --value-tag T (a word put in every value, default "v").
+ * --value-tag T (a word put in every value, default "v"), --user-id U (the
+ * AMQP user_id: the URL's user, which RabbitMQ checks).
  *
  * Event i (0-based) is a `provides` from node "NODEPREFIX-(i mod M)"
  * ("bench-n0" ...; --node-prefix P), service S, key K[i mod #K], seq B+i,
@@ -51,7 +52,7 @@
 #define MAX_KEYS 64
 
 struct opts {
-	const char *federation, *region, *service, *node_prefix, *value_tag;
+	const char *federation, *region, *service, *node_prefix, *value_tag, *user_id;
 	const char *keys[MAX_KEYS];
 	int n_keys;
 	long count, nodes, window, timeout_ms;
@@ -136,6 +137,8 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 			o->ttl = atoll(v);
 		else if (!strcmp(a, "--value-tag"))
 			o->value_tag = v;
+		else if (!strcmp(a, "--user-id"))
+			o->user_id = v;
 		else if (!strcmp(a, "--window"))
 			o->window = atol(v);
 		else if (!strcmp(a, "--rate"))
@@ -335,6 +338,10 @@ static int cmd_publish(const char *url, const struct opts *o)
 		p.timestamp = (uint64_t)(real_us() / 1000000);
 		p.type = amqp_cstring_bytes("provides");
 		p.app_id = amqp_cstring_bytes(app_id);
+		if (o->user_id) {
+			p._flags |= AMQP_BASIC_USER_ID_FLAG;
+			p.user_id = amqp_cstring_bytes(o->user_id);
+		}
 		int st = amqp_basic_publish(f.conn, CH, amqp_cstring_bytes(exchange),
 					    amqp_cstring_bytes(rkey), 1, 0, &p,
 					    (amqp_bytes_t){ len, body });

@@ -390,6 +390,8 @@ static const struct bad_case bad[] = {
 	  "field 'consumer.max_wait_ms': want an integer number of milliseconds, got a string" },
 	{ "negative duration", BASE " \"consumer\": {\"splay_ms\": `-5}}",
 	  "field 'consumer.splay_ms': want an integer number of milliseconds from 0 to" },
+	{ "presence interval zero", BASE " \"consumer\": {\"presence_interval_s\": `0}}",
+	  "field 'consumer.presence_interval_s': want an integer number of seconds from 1 to" },
 	{ "float seconds", BASE " \"consumer\": {\"history_window_s\": `1e3}}",
 	  "field 'consumer.history_window_s': want an integer number of seconds, got a real number" },
 	{ "boolean duration", BASE " \"consumer\": {\"max_wait_ms\": `false}}",

@@ -1,0 +1,353 @@
+/* stream.c — reading provbus.F.history and provbus.F.fleet (fleet.h).
+ *
+ * Both streams are consumed on channel 1 from a timestamp (x-stream-offset
+ * = now − history_window_s; a stream consumer needs basic.qos, and an ack
+ * is its credit). A stream has no "end" over AMQP 0-9-1, so each one gets
+ * a second consumer, the probe, from offset "last": RabbitMQ starts it at
+ * the first message of the stream's last chunk and sends that chunk at
+ * once, in one burst. The burst is over when the probe has had nothing
+ * for BURST_GAP_MS (or after BURST_MAX_MS in a stream so busy it never
+ * pauses); the highest offset in it is the end of the stream as of the
+ * subscription, and the main consumer has read the stream once it has
+ * passed that offset, however long the broker takes to get there.
+ * (Waiting for the main consumer to fall silent instead never ends on a
+ * fleet stream that a few hundred nodes keep busy with presence reports,
+ * and ends too early on a busy broker that pauses between chunks.) A
+ * stream whose last chunk is older than the window (by the messages'
+ * AMQP timestamps) gives the main consumer nothing: it is read at once;
+ * an empty one (the probe gets nothing) once EMPTY_MS pass. Without an
+ * end from the probe, IDLE_MS without a delivery ends a read (the safety
+ * net).
+ *
+ * queue.declare's message_count would be the obvious end marker, but on
+ * a stream it was measured stale (0 a second after 8 publishes; see the
+ * consumer's catch-up in consumer/broker.c), so it is not used. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <amqp.h>
+#include <amqp_framing.h>
+
+#include "event.h"
+#include "fleet.h"
+#include "log.h"
+#include "pbtime.h"
+
+#define PREFETCH 10000	/* per consumer */
+#define ACK_EVERY 1000
+#define TAIL_MS 200		/* the longest wait in a pump */
+#define BURST_GAP_MS 30
+#define BURST_MAX_MS 1000
+#define EMPTY_MS 1500
+#define IDLE_MS 3000
+#define FIRST_MAX_MS 30000
+
+enum { T_HIST, T_HIST_PROBE, T_FLEET, T_FLEET_PROBE, T__N };
+static const char *const tags[T__N] = { "provbus-fleet-h", "provbus-fleet-hp", "provbus-fleet-f",
+					"provbus-fleet-fp" };
+
+struct side {
+	int main_seen, probe_seen, burst_over, done;
+	int64_t main_last_off, probe_end_off;
+	int64_t probe_newest_s;		/* the newest AMQP timestamp in the burst */
+	int64_t main_last_mono, probe_first_mono, probe_last_mono;
+};
+
+struct fl_reader {
+	struct pb_session *sess;
+	amqp_connection_state_t conn;
+	char exchange[128], streams[2][192];
+	int follow, from_next;
+	int64_t started, from_s;
+	struct side side[2];	/* 0 history, 1 fleet */
+	/* the message being assembled */
+	int state;		/* 0 idle, 1 want header, 2 want body */
+	int which;		/* its consumer (T_*) */
+	uint64_t tag, last_tag;
+	size_t unacked;
+	char routing_key[256], exchange_in[256], user_id[256];
+	int has_user_id, has_offset;
+	int64_t offset, timestamp_s;
+	uint64_t size, got;
+	char *body;
+};
+
+static void copy_bytes(char *dst, size_t size, amqp_bytes_t b)
+{
+	size_t n = b.len < size - 1 ? b.len : size - 1;
+
+	if (n)
+		memcpy(dst, b.bytes, n);
+	dst[n] = '\0';
+}
+
+static int consume(struct fl_reader *r, int which, const char *stream, int64_t from_ms,
+		   const char *named, struct pb_err *err)
+{
+	amqp_table_entry_t e[1];
+	amqp_table_t args = { 1, e };
+	amqp_rpc_reply_t rr;
+	char what[300];
+
+	e[0].key = amqp_cstring_bytes("x-stream-offset");
+	if (named) {
+		e[0].value.kind = AMQP_FIELD_KIND_UTF8;
+		e[0].value.value.bytes = amqp_cstring_bytes(named);
+	} else {
+		e[0].value.kind = AMQP_FIELD_KIND_TIMESTAMP;
+		e[0].value.value.u64 = (uint64_t)(from_ms > 0 ? from_ms / 1000 : 0);
+	}
+	if (amqp_basic_consume(r->conn, PB_CHANNEL, amqp_cstring_bytes(stream),
+			       amqp_cstring_bytes(tags[which]), 0, 0, 0, args))
+		return 0;
+	rr = amqp_get_rpc_reply(r->conn);
+	snprintf(what, sizeof(what), "reading stream %s", stream);
+	pb_amqp_reply_err(rr, what, err);
+	if (rr.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+	    rr.reply.id == AMQP_CHANNEL_CLOSE_METHOD &&
+	    ((amqp_channel_close_t *)rr.reply.decoded)->reply_code == 404)
+		pb_err_set(err, EX_CONFIG, "stream %s not found: run provbus-schema apply", stream);
+	else if (err->code == EX_NOPERM)
+		pb_err_prefix(err, "%s: the broker user needs read on it (provbus-observer has it)",
+			      stream);
+	return -1;
+}
+
+struct fl_reader *fl_reader_open(const struct fl_reader_opts *o, struct pb_err *err)
+{
+	struct fl_reader *r = calloc(1, sizeof(*r));
+
+	if (!r || !(r->body = malloc(PB_EVENT_MAX_BYTES + 1))) {
+		pb_err_set(err, EX_OSERR, "out of memory");
+		goto fail;
+	}
+	r->sess = o->sess;
+	r->conn = pb_session_conn(o->sess);
+	r->follow = o->follow;
+	r->from_next = o->from_ms <= 0;
+	r->from_s = o->from_ms / 1000;
+	snprintf(r->exchange, sizeof(r->exchange), "provbus.%s", o->federation);
+	snprintf(r->streams[0], sizeof(r->streams[0]), "provbus.%s.history", o->federation);
+	snprintf(r->streams[1], sizeof(r->streams[1]), "provbus.%s.fleet", o->federation);
+	amqp_basic_qos(r->conn, PB_CHANNEL, 0, PREFETCH, 0);
+	if (pb_amqp_reply_err(amqp_get_rpc_reply(r->conn), "basic.qos", err) < 0)
+		goto fail;
+	if (consume(r, T_HIST, r->streams[0], o->from_ms, r->from_next ? "next" : NULL, err) < 0 ||
+	    consume(r, T_FLEET, r->streams[1], o->from_ms, r->from_next ? "next" : NULL, err) < 0)
+		goto fail;
+	if (!r->from_next &&
+	    (consume(r, T_HIST_PROBE, r->streams[0], 0, "last", err) < 0 ||
+	     consume(r, T_FLEET_PROBE, r->streams[1], 0, "last", err) < 0))
+		goto fail;
+	r->started = pb_mono_ms();
+	r->side[0].done = r->side[1].done = r->from_next;
+	return r;
+fail:
+	fl_reader_free(r);
+	return NULL;
+}
+
+void fl_reader_free(struct fl_reader *r)
+{
+	if (!r)
+		return;
+	free(r->body);
+	free(r);
+}
+
+static int tag_of(amqp_bytes_t t)
+{
+	for (int i = 0; i < T__N; i++)
+		if (t.len == strlen(tags[i]) && !memcmp(t.bytes, tags[i], t.len))
+			return i;
+	return -1;
+}
+
+static void take_properties(struct fl_reader *r, const amqp_basic_properties_t *p)
+{
+	r->has_user_id = (p->_flags & AMQP_BASIC_USER_ID_FLAG) != 0;
+	r->timestamp_s = p->_flags & AMQP_BASIC_TIMESTAMP_FLAG ? (int64_t)p->timestamp : 0;
+	if (r->has_user_id)
+		copy_bytes(r->user_id, sizeof(r->user_id), p->user_id);
+	r->has_offset = 0;
+	if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG))
+		return;
+	for (int i = 0; i < p->headers.num_entries; i++) {
+		const amqp_table_entry_t *e = &p->headers.entries[i];
+
+		if (e->key.len != 15 || memcmp(e->key.bytes, "x-stream-offset", 15))
+			continue;
+		r->has_offset = 1;
+		switch (e->value.kind) {
+		case AMQP_FIELD_KIND_I64: r->offset = e->value.value.i64; break;
+		case AMQP_FIELD_KIND_U64: r->offset = (int64_t)e->value.value.u64; break;
+		case AMQP_FIELD_KIND_I32: r->offset = e->value.value.i32; break;
+		case AMQP_FIELD_KIND_U32: r->offset = e->value.value.u32; break;
+		default: r->has_offset = 0; break;
+		}
+	}
+}
+
+static void complete(struct fl_reader *r, void (*cb)(const struct fl_msg *, int, void *),
+		     void *ctx)
+{
+	int report = r->which == T_FLEET || r->which == T_FLEET_PROBE;
+	struct side *s = &r->side[report];
+	int64_t mono = pb_mono_ms();
+
+	r->state = 0;
+	r->last_tag = r->tag;
+	r->unacked++;
+	if (r->which == T_HIST_PROBE || r->which == T_FLEET_PROBE) {
+		if (!r->has_offset || s->burst_over)
+			return;	/* the main consumer delivers it too */
+		if (!s->probe_seen) {
+			s->probe_seen = 1;
+			s->probe_first_mono = mono;
+			pb_log_debug("%s: the last chunk starts at offset %lld", r->streams[report],
+				      (long long)r->offset);
+		}
+		if (r->offset > s->probe_end_off)
+			s->probe_end_off = r->offset;
+		if (r->timestamp_s > s->probe_newest_s)
+			s->probe_newest_s = r->timestamp_s;
+		s->probe_last_mono = mono;
+		return;
+	}
+	s->main_seen = 1;
+	s->main_last_mono = mono;
+	if (r->has_offset)
+		s->main_last_off = r->offset;
+	if (r->got <= PB_EVENT_MAX_BYTES) {
+		struct fl_msg m = { r->exchange_in, r->routing_key, r->has_user_id ? r->user_id : NULL,
+				    r->body, (size_t)r->got };
+
+		cb(&m, report, ctx);
+	} else {
+		struct fl_msg m = { r->exchange_in, r->routing_key, NULL, "", 0 };
+
+		cb(&m, report, ctx);	/* counted as invalid */
+	}
+}
+
+static void check_end(struct fl_reader *r, int64_t mono)
+{
+	for (int i = 0; i < 2; i++) {
+		struct side *s = &r->side[i];
+
+		if (s->done)
+			continue;
+		if (s->probe_seen && !s->burst_over &&
+		    (mono - s->probe_last_mono >= BURST_GAP_MS ||
+		     mono - s->probe_first_mono >= BURST_MAX_MS)) {
+			s->burst_over = 1;
+			pb_log_debug("%s: the end is offset %lld", r->streams[i],
+				     (long long)s->probe_end_off);
+		}
+		if (s->main_seen && s->burst_over && s->main_last_off >= s->probe_end_off)
+			s->done = 1;
+		else if (!s->main_seen && s->burst_over && s->probe_newest_s &&
+			 s->probe_newest_s < r->from_s)
+			s->done = 1;	/* all of it older than the window */
+		else if (!s->main_seen && !s->probe_seen && mono - r->started >= EMPTY_MS)
+			s->done = 1;
+		else if (!s->burst_over && s->main_seen && mono - s->main_last_mono >= IDLE_MS)
+			s->done = 1;
+		else if (!s->main_seen && mono - r->started >= FIRST_MAX_MS)
+			s->done = 1;	/* the window start never came: nothing in it */
+		if (s->done)
+			pb_log_debug("%s read in %lld ms", r->streams[i],
+				     (long long)(mono - r->started));
+	}
+}
+
+static int flush_acks(struct fl_reader *r, struct pb_err *err)
+{
+	int st;
+
+	if (!r->unacked)
+		return 0;
+	st = amqp_basic_ack(r->conn, PB_CHANNEL, r->last_tag, 1);
+	r->unacked = 0;
+	return st == AMQP_STATUS_OK ? 0 : pb_amqp_status_err(st, "acknowledging", err);
+}
+
+int fl_reader_pump(struct fl_reader *r, int wait_ms,
+		   void (*cb)(const struct fl_msg *m, int is_report, void *ctx), void *ctx,
+		   struct pb_err *err)
+{
+	int64_t end = pb_mono_ms() + wait_ms;
+
+	for (;;) {
+		int64_t mono = pb_mono_ms(), left;
+		struct timeval tv;
+		amqp_frame_t f;
+		int st;
+
+		check_end(r, mono);
+		if (r->side[0].done && r->side[1].done && !r->follow)
+			return flush_acks(r, err) < 0 ? -1 : 1;
+		left = end - mono;
+		if (left <= 0)
+			break;
+		/* a short wait while an end test is due, else what is left */
+		if (left > TAIL_MS)
+			left = TAIL_MS;
+		if (left > BURST_GAP_MS && !(r->side[0].done && r->side[1].done))
+			left = BURST_GAP_MS;
+		if (!amqp_frames_enqueued(r->conn) && !amqp_data_in_buffer(r->conn) &&
+		    flush_acks(r, err) < 0)
+			return -1;
+		tv.tv_sec = left / 1000;
+		tv.tv_usec = (left % 1000) * 1000;
+		st = amqp_simple_wait_frame_noblock(r->conn, &f, &tv);
+		if (st == AMQP_STATUS_TIMEOUT)
+			continue;
+		if (st != AMQP_STATUS_OK)
+			return pb_amqp_status_err(st, "reading the streams", err);
+		if (f.frame_type == AMQP_FRAME_METHOD) {
+			const amqp_method_t *m = &f.payload.method;
+
+			if (m->id == AMQP_BASIC_DELIVER_METHOD) {
+				const amqp_basic_deliver_t *d = m->decoded;
+
+				r->which = tag_of(d->consumer_tag);
+				r->tag = d->delivery_tag;
+				copy_bytes(r->routing_key, sizeof(r->routing_key), d->routing_key);
+				copy_bytes(r->exchange_in, sizeof(r->exchange_in), d->exchange);
+				r->state = r->which >= 0 ? 1 : 0;
+				r->got = 0;
+			} else if (m->id == AMQP_CHANNEL_CLOSE_METHOD ||
+				   m->id == AMQP_CONNECTION_CLOSE_METHOD) {
+				return pb_session_closed_by_broker(r->sess, m, "reading the streams",
+								   err);
+			} else if (m->id == AMQP_BASIC_CANCEL_METHOD) {
+				return pb_err_set(err, EX_UNAVAILABLE,
+						  "the broker cancelled a stream consumer (stream deleted?)");
+			}
+		} else if (f.frame_type == AMQP_FRAME_HEADER && r->state == 1) {
+			r->size = f.payload.properties.body_size;
+			take_properties(r, f.payload.properties.decoded);
+			r->state = 2;
+			if (!r->size)
+				complete(r, cb, ctx);
+		} else if (f.frame_type == AMQP_FRAME_BODY && r->state == 2) {
+			amqp_bytes_t b = f.payload.body_fragment;
+			size_t room = r->got < PB_EVENT_MAX_BYTES + 1 ? PB_EVENT_MAX_BYTES + 1 - r->got : 0;
+			size_t n = b.len < room ? b.len : room;
+
+			if (n)
+				memcpy(r->body + r->got, b.bytes, n);
+			r->got += b.len;
+			if (r->got >= r->size)
+				complete(r, cb, ctx);
+		}
+		if (r->unacked >= ACK_EVERY && flush_acks(r, err) < 0)
+			return -1;
+		if (!amqp_frames_enqueued(r->conn))
+			amqp_maybe_release_buffers(r->conn);
+	}
+	return r->side[0].done && r->side[1].done;
+}
