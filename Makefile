@@ -161,3 +161,9 @@ bench-quick: $(PROGRAMS) $(TOOL_BIN)
 # make check (tests/integration/t-reliability-short.sh)
 reliability: $(PROGRAMS) $(TOOL_BIN)
 	$(Q)$(RUN_ENV) tests/reliability/run.sh
+
+# --- partitions: a fleet of hosts in network namespaces, 3 clustered
+# brokers, faults on the network (root; tests/fleet/run.sh, docs/RELIABILITY.md)
+.PHONY: partition
+partition: $(PROGRAMS)
+	$(Q)PB_BIN=$(abspath $(PROGDIR)) tests/fleet/run.sh $(SCENARIOS)
