@@ -11,9 +11,10 @@ set -eu
 # sqlite3 CLI (test assertions), procps (ps), util-linux (flock, setsid),
 # openssl (TLS test certificates), jq (JSON in test assertions), ruby (the Chef handler test), chromium (the timeline page is opened
 # headless), clang (libFuzzer targets); bench peers: amqp-tools, serf,
-# etcd-server, etcd-client (make bench and its quick form in make check)
+# etcd-server, etcd-client (make bench and its quick form in make check);
+# make partition: iproute2 (ip netns, tc netem), nftables (cut links)
 PACKAGES="build-essential pkg-config librabbitmq-dev libssl-dev libjansson-dev uuid-dev libsqlite3-dev check \
-rabbitmq-server sqlite3 procps util-linux openssl jq chromium clang ruby amqp-tools serf etcd-server etcd-client"
+rabbitmq-server sqlite3 procps util-linux openssl jq chromium clang ruby amqp-tools serf etcd-server etcd-client iproute2 nftables"
 
 missing() {
 	for p in $PACKAGES; do

@@ -104,13 +104,34 @@ table inet pbfleet {
 EOT
 }
 fl_uncut() { fl_in "$1" nft delete table inet pbfleet 2>/dev/null || true; }
-fl_netem() { # fl_netem NAME [ARGS...]: no ARGS removes it
+# fl_netem NAME [loss P%] [delay D]: tc netem on NAME's eth0; no ARGS
+# removes it. A kernel without netem (gVisor, a kernel built without
+# sch_netem) gets the loss from an nftables rule instead (numgen random),
+# and no delay: FL_NETEM_MODE says which ("netem" or "nft-loss-only").
+fl_netem() {
 	local name=$1; shift
 	if [ $# -eq 0 ]; then
-		fl_in "$name" "$FL_TC" qdisc del dev eth0 root 2>/dev/null || true
-	else
-		fl_in "$name" "$FL_TC" qdisc replace dev eth0 root netem "$@"
+		fl_in "$name" "$FL_TC" qdisc del dev eth0 root 2>/dev/null
+		fl_in "$name" nft delete table inet pbfleet_loss 2>/dev/null
+		return 0
 	fi
+	if fl_in "$name" "$FL_TC" qdisc replace dev eth0 root netem "$@" 2>"$FL_DIR/netem.err"; then
+		FL_NETEM_MODE=netem
+		return 0
+	fi
+	local loss=""
+	while [ $# -gt 0 ]; do
+		case $1 in loss) loss=${2%\%}; shift 2 ;; *) shift ;; esac
+	done
+	[ -n "$loss" ] || return 1
+	FL_NETEM_MODE=nft-loss-only
+	fl_log "tc netem refused ($(head -n 1 "$FL_DIR/netem.err")): $loss% loss by nftables on $name's eth0, no delay"
+	fl_in "$name" nft -f - <<EOT
+table inet pbfleet_loss {
+	chain in { type filter hook input priority -10; policy accept; iifname "eth0" numgen random mod 100 < $loss drop; }
+	chain out { type filter hook output priority -10; policy accept; oifname "eth0" numgen random mod 100 < $loss drop; }
+}
+EOT
 }
 fl_link() { fl_in "$1" ip link set eth0 "$2"; }
 

@@ -14,12 +14,12 @@ patch=$(readlink -f "${1:?usage: mutant.sh PATCH [SCENARIO...]}"); shift
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/provbus-mutant.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 tar -C "$ROOT" --exclude=.git -cf - . | tar -C "$tmp" -xf -
-if ! (cd "$tmp" && patch -p1 --quiet <"$patch" && make -j2 all >"$tmp/build.log" 2>&1); then
+if ! (cd "$tmp" && git apply "$patch" && make -j2 all >"$tmp/build.log" 2>&1); then
 	echo "mutant.sh: $patch does not apply or build:"; tail -n 20 "$tmp/build.log"
 	exit 2
 fi
 echo "mutant: $(basename "$patch") built in $tmp/bin"
-PB_BIN=$tmp/bin "$ROOT/tests/fleet/run.sh" "${@:-minority}"
+PB_BIN=$tmp/bin "$tmp/tests/fleet/run.sh" "${@:-minority}"
 rc=$?
 if [ $rc -ne 0 ]; then echo "mutant $(basename "$patch"): CAUGHT (the checker failed the run, exit $rc)"; exit 0; fi
 echo "mutant $(basename "$patch"): NOT caught (every check passed)"
