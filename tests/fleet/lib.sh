@@ -1,4 +1,5 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
+# (SC2034: FL_NETEM_MODE, FL_CRED_MODE, FL_NBROKERS are read by the caller)
 # tests/fleet/lib.sh — a small fleet of "hosts" on a private network, for
 # the partition scenarios (tests/fleet/run.sh, make partition).
 #
@@ -291,6 +292,7 @@ fl_broker_conf() {
 fl_broker_launch() { # fl_broker_launch I: starts node I (does not wait)
 	local i=$1 nd=$FL_DIR/rmq/b$1
 	rm -f "$nd/pid"
+	# shellcheck disable=SC2046 # (words: NAME=VALUE pairs without spaces)
 	fl_bg "b$i" "$nd/log/console.log" env -u NOTIFY_SOCKET $(fl_broker_env "$i") \
 		unshare --uts sh -c 'hostname "$0" && exec "$@"' "$(fl_broker_ip "$i")" "$RMQ_BIN/rabbitmq-server"
 	echo "$FL_PID" >"$nd/launcher.pid"
