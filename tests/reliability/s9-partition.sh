@@ -21,5 +21,7 @@ row=$(awk '$1 == "minority"' "$res")
 rm -f "$res"
 if [ $rc -eq 0 ]; then echo "ok 1 - minority partition: nothing lost ($row)"; else echo "not ok 1 - minority partition (exit $rc): $row"; fi
 read -r _ sent conf spool _ aud lost dbl dups conv manual _ <<<"$row"
-echo "# RESULT scenario=s9-partition sent=${sent:-?} confirmed=${conf:-?} spooled=${spool:-?} audited=${aud:-?} lost=${lost:-?} double=${dbl:-?} duplicated_detected=${dups:-?} converge_s=${conv:-?} manual_heal=${manual:-?}"
+resline="# RESULT scenario=s9-partition sent=${sent:-?} confirmed=${conf:-?} spooled=${spool:-?} audited=${aud:-?} lost=${lost:-?} double=${dbl:-?} duplicated_detected=${dups:-?} converge_s=${conv:-?} manual_heal=${manual:-?}"
+echo "$resline"
+[ -z "${RL_RESULTS:-}" ] || echo "${resline#\# RESULT }" >>"$RL_RESULTS"
 exit $rc
