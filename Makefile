@@ -58,7 +58,7 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 # or name (otherwise) what they need, when they need it
 DEPS_OK := $(BUILD)/.deps-build-ok
 deps_ok = $(BUILD)/.deps-$(1)-ok
-DEPS_GROUPS := build check demo bench fuzz deb
+DEPS_GROUPS := build check demo bench fuzz deb partition
 
 .PHONY: all check unit integration clean install uninstall deps demo bench bench-quick \
 	reliability fuzz valgrind-check mutation deb print-programs
@@ -186,5 +186,11 @@ bench-quick: $(PROGRAMS) $(TOOL_BIN) | $(call deps_ok,bench)
 
 # --- the reliability scenarios (docs/RELIABILITY.md); a short form runs in
 # make check (tests/integration/t-reliability-short.sh)
-reliability: $(PROGRAMS) $(TOOL_BIN) | $(call deps_ok,demo)
+reliability: $(PROGRAMS) $(TOOL_BIN) | $(call deps_ok,demo) $(call deps_ok,partition)
 	$(Q)$(RUN_ENV) tests/reliability/run.sh
+
+# --- partitions: a fleet of hosts in network namespaces, 3 clustered
+# brokers, faults on the network (root; tests/fleet/run.sh, docs/RELIABILITY.md)
+.PHONY: partition
+partition: $(PROGRAMS) | $(call deps_ok,partition)
+	$(Q)PB_BIN=$(abspath $(PROGDIR)) tests/fleet/run.sh $(SCENARIOS)

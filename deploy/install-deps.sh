@@ -17,6 +17,7 @@
 #            against (amqp-tools, Serf, etcd)
 #   --fuzz   `make fuzz`: clang (libFuzzer)
 #   --deb    `make deb`: debhelper and lintian
+#   --partition  `make partition`: the broker, iproute2 and nftables
 set -eu
 
 # build: compiler, pkg-config and the libraries
@@ -36,6 +37,9 @@ DEB_PKGS="debhelper dpkg-dev lintian"
 # publisher's fsync-order checks), the load balancer's nginx and curl
 CHECK_PKGS="check $RUN_PKGS $LB_PKGS openssl ruby chromium strace $BENCH_PKGS $DEB_PKGS man-db systemd ansible shellcheck"
 FUZZ_PKGS="clang"
+# make partition (and make reliability's short form of it): iproute2 (ip
+# netns, tc), nftables (cut links, drop packets)
+PARTITION_PKGS="openssl iproute2 nftables"
 
 add() { for p in "$@"; do case " $PACKAGES " in *" $p "*) ;; *) PACKAGES="$PACKAGES $p" ;; esac; done; }
 
@@ -63,7 +67,7 @@ install() {
 	apt-get install -y -q --no-install-recommends $m >&2
 }
 
-usage() { echo "usage: $0 [--check-or-install|--print] [--build|--check|--demo|--bench|--fuzz|--deb]..." >&2; exit 64; }
+usage() { echo "usage: $0 [--check-or-install|--print] [--build|--check|--demo|--bench|--fuzz|--deb|--partition]..." >&2; exit 64; }
 
 mode=install
 PACKAGES=""
@@ -81,12 +85,13 @@ for a in "$@"; do
 	--bench) add $BUILD_PKGS $RUN_PKGS $BENCH_PKGS; groups=1 ;;
 	--fuzz) add $BUILD_PKGS $FUZZ_PKGS; groups=1 ;;
 	--deb) add $BUILD_PKGS $DEB_PKGS; groups=1 ;;
+	--partition) add $BUILD_PKGS $RUN_PKGS $PARTITION_PKGS; groups=1 ;;
 	*) usage ;;
 	esac
-	case $a in --build|--check|--demo|--bench|--fuzz|--deb) gargs="$gargs $a" ;; esac
+	case $a in --build|--check|--demo|--bench|--fuzz|--deb|--partition) gargs="$gargs $a" ;; esac
 done
 # shellcheck disable=SC2086
-[ $groups = 1 ] || add $BUILD_PKGS $CHECK_PKGS $RUN_PKGS $LB_PKGS $BENCH_PKGS $FUZZ_PKGS $DEB_PKGS
+[ $groups = 1 ] || add $BUILD_PKGS $CHECK_PKGS $RUN_PKGS $LB_PKGS $BENCH_PKGS $FUZZ_PKGS $DEB_PKGS $PARTITION_PKGS
 PACKAGES=${PACKAGES# }
 
 case $mode in
