@@ -125,7 +125,7 @@ static int take_value(const char *s, size_t len, struct pb_event *ev, struct pb_
 	if (len > PB_VALUE_MAX)
 		return pb_err_set(err, EX_DATAERR, "field 'value': %zu bytes, more than %d", len,
 				  PB_VALUE_MAX);
-	/* NUL, CR and LF (SPEC §5) and every other control: see textesc.h */
+	/* NUL, CR and LF and every other control: see textesc.h */
 	if (pb_event_check_text("value", s, len, err))
 		return -1;
 	memcpy(ev->value, s, len);
@@ -760,10 +760,10 @@ static int raw_control(const char *body, size_t len, const json_error_t *jerr,
 			  n, name, byte, (size_t)(p - body));
 }
 
-/* SPEC §5's text rule for every string in v and every member name in it,
- * v being the member `name` of the body (or inside it): what the known
- * fields do not cover, i.e. extra members. depth bounds the walk (jansson
- * bounds nesting too). */
+/* The text rule for every string in v and every member name in it, v
+ * being the member `name` of the body (or inside it): for an event, what
+ * the known fields do not cover, i.e. extra members. depth bounds the walk
+ * (jansson bounds nesting too). */
 static int check_extra_text(const char *name, json_t *v, int depth, struct pb_err *err)
 {
 	const char *k;
@@ -787,7 +787,20 @@ static int check_extra_text(const char *name, json_t *v, int depth, struct pb_er
 	return 0;
 }
 
-/* The members of the body o that are not SPEC §5 fields, by the text
+int pb_event_check_json_text(json_t *o, struct pb_err *err)
+{
+	const char *k;
+	json_t *m;
+
+	if (!json_is_object(o))
+		return check_extra_text("(body)", o, 0, err);
+	json_object_foreach(o, k, m)
+		if (pb_event_check_text(k, k, strlen(k), err) || check_extra_text(k, m, 1, err))
+			return -1;
+	return 0;
+}
+
+/* The members of the body o that are not docs/protocol.md fields, by the text
  * rule; each is named in the message when its name is short and clean. */
 static int check_extras(json_t *o, struct pb_err *err)
 {

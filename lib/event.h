@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "err.h"
 #include "names.h"
 
@@ -60,11 +62,16 @@ char *pb_event_encode(const struct pb_event *ev, size_t *len);
  * field. */
 int pb_event_parse(const void *body, size_t len, struct pb_event *ev, struct pb_err *err);
 
-/* The text rule of SPEC §5 for one string field of an event or report
+/* The text rule of docs/protocol.md for one string field of an event or report
  * (field names it in the message): valid UTF-8 without C0 control but
  * TAB, DEL or C1 control (pb_textesc_check). Returns 0, or -1 with err
  * EX_DATAERR, e.g. "field 'value': control byte 0x1b at offset 3". */
 int pb_event_check_text(const char *field, const char *s, size_t len, struct pb_err *err);
+
+/* The same rule for every string and every member name in the JSON
+ * value o (a whole report body, say), the message naming the top-level
+ * member it is in. Returns 0, or -1 with err EX_DATAERR. */
+int pb_event_check_json_text(json_t *o, struct pb_err *err);
 
 /* The routing key of ev: "REGION.KIND.KEY", into buf (size bytes). */
 char *pb_event_routing_key(const struct pb_event *ev, char *buf, size_t size);

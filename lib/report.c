@@ -68,6 +68,10 @@ json_t *pb_report_parse(const void *body, size_t len, const char *exchange,
 		pb_err_set(err, EX_DATAERR, "not a JSON object");
 		goto bad;
 	}
+	/* every string of a report follows the text rule of events: a
+	 * report's text is printed by provbus-fleet */
+	if (pb_event_check_json_text(o, err) < 0)
+		goto bad;
 	if (!json_is_integer(json_object_get(o, "v")) ||
 	    json_integer_value(json_object_get(o, "v")) != 1) {
 		pb_err_set(err, EX_DATAERR, "field 'v': want 1");

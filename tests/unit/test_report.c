@@ -55,6 +55,13 @@ static const struct bad bads[] = {
 	{ OKBODY(""), NULL, "r.presence.n", "routing key" },
 	{ OKBODY(""), "provbus.g", "r.run.n", "exchange" },
 	{ OKBODY(",\"v\":1"), NULL, NULL, "not JSON" },	/* duplicate member */
+	/* the text rule of events: no control byte, DEL or C1 control in any
+	 * string or member name, at any depth */
+	{ OKBODY(",\"status\":\"ok\\u001b[2K\""), NULL, NULL, "field 'status': control byte 0x1b" },
+	{ OKBODY(",\"keys\":[\"A\",\"B\\u007f\"]"), NULL, NULL, "field 'keys'" },
+	{ OKBODY(",\"digests\":{\"K\\u009b\":null}"), NULL, NULL, "C1 control" },
+	{ "{\"v\":1,\"id\":\"x\\u0007\",\"kind\":\"run\",\"federation\":\"f\",\"region\":\"r\",\"node\":\"n\",\"ts\":\"t\"}",
+	  NULL, NULL, "field 'id': control byte 0x07" },
 };
 
 START_TEST(bad_table)
