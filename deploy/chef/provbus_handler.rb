@@ -10,7 +10,10 @@
 #     config: '/etc/provbus/provbus.json')    # all options are optional
 #
 # Options (all optional):
-#   path:    the provbus-publish binary   (default /usr/local/bin/provbus-publish)
+#   path:    the provbus-publish binary   (default: the installed one, found
+#                                          on PATH, then in /usr/bin and
+#                                          /usr/local/bin: `make install`
+#                                          puts it in PREFIX/bin)
 #   config:  passed as -c FILE            (default: provbus-publish's own,
 #                                          $PROVBUS_CONFIG or /etc/provbus/provbus.json)
 #   args:    the arguments after -c       (default ['provides']; e.g.
@@ -28,7 +31,7 @@ require 'mixlib/shellout'
 module Provbus
   class PublishHandler < Chef::Handler
     DEFAULTS = {
-      path: '/usr/local/bin/provbus-publish',
+      path: nil,
       config: nil,
       args: ['provides'],
       timeout: 120,
@@ -40,6 +43,7 @@ module Provbus
       65 => 'bad manifest or unknown service id',
       66 => 'configuration file missing',
       69 => 'broker unavailable and nothing spooled',
+      74 => 'outbox not writable (disk full) and not all confirmed: events lost',
       75 => 'broker away: events spooled, sent by the next run',
       77 => 'refused by the broker (topic permissions)',
       78 => 'configuration error or exchange missing',
@@ -54,9 +58,17 @@ module Provbus
       @options = DEFAULTS.merge(options.transform_keys(&:to_sym))
     end
 
+    # The installed provbus-publish: the first on PATH, else in /usr/bin or
+    # /usr/local/bin (the PREFIX of a package, of `make install`).
+    def self.installed_path
+      dirs = ENV.fetch('PATH', '').split(File::PATH_SEPARATOR) + ['/usr/bin', '/usr/local/bin']
+      dirs.map { |d| File.join(d, 'provbus-publish') }
+          .find { |f| File.file?(f) && File.executable?(f) } || '/usr/bin/provbus-publish'
+    end
+
     # The argv (no shell: nothing here is ever interpreted by one).
     def command
-      cmd = [options[:path]]
+      cmd = [options[:path] || self.class.installed_path]
       cmd += ['-c', options[:config].to_s] if options[:config]
       cmd + Array(options[:args]).map(&:to_s)
     end
@@ -83,7 +95,7 @@ module Provbus
     rescue Mixlib::ShellOut::CommandTimeout
       Chef::Log.error("provbus: #{command.join(' ')}: killed after #{options[:timeout]} s")
     rescue SystemCallError => e
-      Chef::Log.error("provbus: cannot run #{options[:path]}: #{e.message}")
+      Chef::Log.error("provbus: cannot run #{command.first}: #{e.message}")
     end
 
     private
