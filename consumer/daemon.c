@@ -188,6 +188,7 @@ static void reload(struct consumer *c, const char *why)
 
 	if (cs_conf_load(c->config_path, &n, &err) < 0) {
 		pb_log_err("reload (%s) failed: %s; the running configuration stays", why, err.msg);
+		snprintf(c->conf_error, sizeof(c->conf_error), "%s", err.msg);
 		if (pb_audit_add_note(c->aw, now, 0, "reload-failed", err.msg, &err) < 0)
 			cs_log_db_error(c, &err);
 		return;
@@ -196,9 +197,13 @@ static void reload(struct consumer *c, const char *why)
 	    strcmp(n.cfg->state_dir, c->conf.cfg->state_dir)) {
 		pb_log_err("reload (%s) failed: %s: node, federation and state_dir change only with a "
 			   "restart; the running configuration stays", why, c->config_path);
+		snprintf(c->conf_error, sizeof(c->conf_error),
+			 "%s: node, federation and state_dir change only with a restart",
+			 c->config_path);
 		cs_conf_release(&n);
 		return;
 	}
+	c->conf_error[0] = '\0';
 	added = added_keys(&c->conf, &n, &n_added);
 	for (i = 0; i < c->conf.n_keys; i++)
 		dropped += !cs_strv_has(n.keys, n.n_keys, c->conf.keys[i]);
@@ -476,6 +481,8 @@ static int poll_timeout(struct consumer *c, const struct idle *idle, int64_t now
 		next = min64(next, c->wd_next);
 	if (c->stopping)
 		next = min64(next, c->term_sent ? c->kill_at : c->stop_deadline);
+	if (c->stopping && c->notify_kill_at && !c->notify_killed)
+		next = min64(next, c->notify_kill_at);
 	if (pb_runner_running(c->runner) || pb_runner_running(c->notifier))
 		next = min64(next, mono + CHILD_POLL_MS);
 	if (next == INT64_MAX)
@@ -503,6 +510,7 @@ static void timers(struct consumer *c, struct idle *idle, int64_t now, int64_t m
 	cs_runs_drive(c, now);
 	if (c->stopping)
 		cs_runs_stop(c, mono);
+	cs_sd_status(c);	/* sent only when the state changed */
 	if (c->wd_every && mono >= c->wd_next) {
 		pb_sd_notify("WATCHDOG=1");
 		c->wd_next = mono + c->wd_every;
@@ -637,12 +645,24 @@ int cs_daemon_run(const char *config_path, struct pb_err *err)
 	c->config_path = config_path;
 	c->sigfd = c->infd = c->wd_services = c->wd_config = -1;
 	c->started_at = pb_now_ms();
+	/* systemd's variables are the daemon's, not its children's: a
+	 * provbus-publish run by a provision must not write <N> prefixes into
+	 * the run's output, nor notify systemd in the daemon's name (the log
+	 * format was chosen at pb_log_init) */
+	pb_sd_detach();
+	unsetenv("JOURNAL_STREAM");
 	if (daemon_init(c, err) < 0)
 		goto out;
 	pb_log_notice("started node=%s federation=%s queue=%s keys=%zu regions=%zu state_dir=%s",
 		      c->conf.cfg->node, c->conf.cfg->federation, c->queue, c->conf.n_keys,
 		      c->conf.n_regions, c->conf.cfg->state_dir);
+	/* READY=1 once the configuration and the audit log are loaded and the
+	 * loop is about to run, without waiting for the broker (SPEC §6.3: a
+	 * `systemctl start` must not hang while the broker is away); STATUS=
+	 * says the rest */
 	cs_sd_status(c);
+	pb_sd_notify("READY=1");
+	c->ready_sent = 1;
 	loop(c);
 	if (cs_flush(c, 1) < 0)
 		pb_log_err("exiting with %zu audit rows not committed: their events were not acked "

@@ -97,14 +97,21 @@ static int daemon_refused(const char *answer)
 static int cmd_control(const char *path, const char *verb, int prometheus)
 {
 	struct pb_err err = PB_ERR_INIT;
-	struct pb_config *cfg = pb_config_load(path, &err);
+	char *why = NULL, *dir = pb_config_state_dir(path, &why, &err);
 	char sock[4200], *answer = NULL, *text = NULL;
 	int rc;
 
-	if (!cfg)
+	/* the verbs need only the control socket: a configuration broken on
+	 * disk (the daemon still runs the last good one) must not blind
+	 * monitoring or pause (SPEC §6.3) */
+	if (!dir)
 		return fail(&err);
-	snprintf(sock, sizeof(sock), "%s/control.sock", cfg->state_dir);
-	pb_config_free(cfg);
+	if (why)
+		pb_log_warn("%s (the daemon keeps its last good configuration): using state_dir %s",
+			    why, dir);
+	snprintf(sock, sizeof(sock), "%s/control.sock", dir);
+	free(dir);
+	free(why);
 	answer = pb_control_call(sock, verb, CONTROL_TIMEOUT_MS, &err);
 	if (!answer)
 		return fail(&err);

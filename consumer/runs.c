@@ -270,7 +270,7 @@ static void start_process(struct consumer *c, int64_t now)
 {
 	const struct pb_consumer_conf *cc = &c->conf.cfg->consumer;
 	struct pb_err e = PB_ERR_INIT;
-	char **env = calloc(c->run.n_values + 3, sizeof(char *)), idbuf[32];
+	char **env = calloc(c->run.n_values + 4, sizeof(char *)), idbuf[32];
 	size_t n = 0;
 	int rc;
 
@@ -283,11 +283,31 @@ static void start_process(struct consumer *c, int64_t now)
 	}
 	if (!env)
 		goto oom;
-	for (size_t i = 0; i < c->run.n_values; i++)
-		if (!(env[n++] = env_entry(c->run.values[i].name, c->run.values[i].value)))
+	for (size_t i = 0; i < c->run.n_values; i++) {
+		const struct pb_kv *kv = &c->run.values[i];
+
+		/* over the kernel's limit for one variable, the exec would fail
+		 * (E2BIG) at every run: the value is in the env file only */
+		if (strlen(kv->name) + 1 + strlen(kv->value) + 1 > CS_ENV_VAR_MAX) {
+			if (!c->run.env_noted) {
+				pb_log_warn("run id=%lld: %s is %zu bytes, over the %d KiB a process "
+					    "environment variable may hold: left out of the provision's "
+					    "environment, read it from the env file %s",
+					    (long long)c->run.id, kv->name, strlen(kv->value),
+					    CS_ENV_VAR_MAX / 1024, cc->env_file);
+				note(c, c->run.id, "env-too-long",
+				     "%s (%zu bytes) left out of the environment: it is in %s",
+				     kv->name, strlen(kv->value), cc->env_file);
+			}
+			continue;
+		}
+		if (!(env[n++] = env_entry(kv->name, kv->value)))
 			goto oom;
+	}
+	c->run.env_noted = 1;	/* a run waiting for the lock comes here again */
 	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)c->run.id);
-	if (!(env[n++] = env_entry("PROVBUS_RUN_ID", idbuf)) ||
+	if (!(env[n++] = env_entry("PROVBUS_ENV_FILE", cc->env_file)) ||
+	    !(env[n++] = env_entry("PROVBUS_RUN_ID", idbuf)) ||
 	    !(env[n++] = env_entry("PROVBUS_REASON", pb_reason_name(c->run.reason))))
 		goto oom;
 	rc = pb_runner_start(c->runner, cc->provision, env, cc->lock_file, &e);
@@ -529,9 +549,15 @@ void cs_runs_drive(struct consumer *c, int64_t now)
 			    CS_STARTUP_WAIT_MS / 1000);
 		cs_request(c, PB_REASON_STARTUP);
 	}
-	/* nothing before the startup run: it waits for the first catch-up */
+	/* nothing before the startup run: it waits for the first catch-up;
+	 * and no run before a catch-up owed is done (SPEC §6.3: a reload that
+	 * adds a key must not run with part of that key's history) */
 	if (!c->startup_requested || (c->run_retry_at && now < c->run_retry_at))
 		return;
+	if (cs_catchup_owed(c)) {
+		c->deb_next = PB_TIME_NEVER;	/* the catch-up's end drives us again */
+		return;
+	}
 	pb_debounce_poll(&c->deb, now, splay_rand, c, &due);
 	c->deb_next = due.next_at;
 	if (due.start)
@@ -555,8 +581,15 @@ void cs_runs_child(struct consumer *c)
 {
 	if (c->run.state == RUN_GOING && pb_runner_running(c->runner) &&
 	    pb_runner_handle(c->runner)) {
-		int st = pb_runner_exit_status(c->runner);
+		int st = pb_runner_exit_status(c->runner), xe = pb_runner_exec_errno(c->runner);
 
+		if (xe) {
+			/* at the default level: "exit=127" alone says nothing */
+			pb_log_err("run id=%lld: cannot execute %s: %s (errno %d)", (long long)c->run.id,
+				   c->conf.cfg->consumer.provision[0], strerror(xe), xe);
+			note(c, c->run.id, "exec-failed", "cannot execute %s: %s (errno %d)",
+			     c->conf.cfg->consumer.provision[0], strerror(xe), xe);
+		}
 		finish_run(c, pb_now_ms(), st, st == 0 ? "ok" : "failed");
 	}
 	if (pb_runner_running(c->notifier) && pb_runner_handle(c->notifier)) {
@@ -578,12 +611,27 @@ void cs_runs_child(struct consumer *c)
 
 /* SIGTERM: a run waiting for the lock ends at once (interrupted); a
  * running one gets CS_STOP_WAIT_MS, then SIGTERM to its group, then
- * SIGKILL. The daemon is done when no child is left. */
+ * SIGKILL. A notify never delays the stop (SPEC §3.1): SIGTERM at once,
+ * SIGKILL CS_NOTIFY_KILL_MS later. The daemon is done when no child is
+ * left. */
 void cs_runs_stop(struct consumer *c, int64_t mono)
 {
 	if (c->run.state == RUN_LOCK_WAIT) {
 		note(c, c->run.id, "interrupted", "the daemon stopped while the run waited for the lock");
 		finish_run(c, pb_now_ms(), -1, "interrupted");
+	}
+	if (pb_runner_running(c->notifier)) {
+		if (!c->notify_kill_at) {
+			pb_log_notice("stopping: the notify of run %lld still going: SIGTERM",
+				      (long long)c->notify_run_id);
+			pb_runner_signal(c->notifier, SIGTERM);
+			c->notify_kill_at = mono + CS_NOTIFY_KILL_MS;
+		} else if (mono >= c->notify_kill_at && !c->notify_killed) {
+			pb_log_warn("stopping: the notify of run %lld ignored SIGTERM: SIGKILL",
+				    (long long)c->notify_run_id);
+			pb_runner_signal(c->notifier, SIGKILL);
+			c->notify_killed = 1;
+		}
 	}
 	if (mono >= c->stop_deadline && !c->term_sent) {
 		c->term_sent = 1;
@@ -593,14 +641,12 @@ void cs_runs_stop(struct consumer *c, int64_t mono)
 				    (long long)c->run.id, CS_STOP_WAIT_MS / 1000);
 			pb_runner_signal(c->runner, SIGTERM);
 		}
-		pb_runner_signal(c->notifier, SIGTERM);
 	}
 	if (c->term_sent && mono >= c->kill_at && !c->kill_sent) {
 		c->kill_sent = 1;
 		if (pb_runner_running(c->runner))
 			pb_log_warn("run id=%lld still going: SIGKILL", (long long)c->run.id);
 		pb_runner_signal(c->runner, SIGKILL);
-		pb_runner_signal(c->notifier, SIGKILL);
 	}
 	if (!pb_runner_running(c->runner) && !pb_runner_running(c->notifier))
 		c->done = 1;

@@ -178,6 +178,12 @@ char *cs_status_json(struct consumer *c)
 		json_object_set_new(vals, c->values[i].name, json_string(c->values[i].value));
 	json_object_set_new(o, "values", vals);
 	json_object_set_new(o, "audit_failing", json_boolean(c->db_failing));
+	/* the file on disk: a broken one leaves the last good one running */
+	json_object_set_new(o, "config", json_pack("{s:s,s:b,s:o}", "path", c->config_path,
+						   "loads", !c->conf_error[0], "error",
+						   c->conf_error[0] ? json_string(c->conf_error)
+								    : json_null()));
+	json_object_set_new(o, "control_socket", json_string(c->sock_path));
 	s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	return s;
@@ -225,17 +231,26 @@ char *cs_control_handler(const char *verb, void *ctx)
 	return s;
 }
 
+/* systemd's STATUS= line (SPEC §6.3): the state (catching up, idle,
+ * pending, running, paused, ...), whether the broker is connected, then
+ * figures. Sent only when the part before the figures changed. */
 void cs_sd_status(struct consumer *c)
 {
 	char line[256];
+	const char *state = cs_state_name(c);
+	int head;
 
-	snprintf(line, sizeof(line), "STATUS=%s%s%s, %llu events, last run %s",
-		 cs_state_name(c), c->up ? "" : " (no broker)", c->blocked ? " (blocked)" : "",
+	if (!strcmp(state, "catching-up"))
+		state = "catching up";
+	head = snprintf(line, sizeof(line), "STATUS=%s; %s%s", state,
+			c->up ? "connected" : "not connected to the broker",
+			c->blocked ? " (blocked by the broker)" : "");
+	snprintf(line + head, sizeof(line) - (size_t)head, "; %llu events; last run %s",
 		 (unsigned long long)(c->counts[0] + c->counts[1] + c->counts[2] + c->counts[3] +
 				      c->counts[4] + c->counts[5]),
 		 c->have_last_run ? c->last_run.status : "none");
-	/* only when the part before the comma changed: an event count is no news */
-	if (!strncmp(line, c->sd_status, strcspn(line, ",") + 1))
+	/* an event count is no news */
+	if (!strncmp(line, c->sd_status, (size_t)head + 1))
 		return;
 	snprintf(c->sd_status, sizeof(c->sd_status), "%s", line);
 	pb_sd_notify(line);

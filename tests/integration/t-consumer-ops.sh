@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# provbus-consumer in the weeks after a rollout (SPEC §6.3):
+# - under systemd, READY=1 comes once the configuration and the audit log
+#   are loaded, without waiting for the broker (a `systemctl start` from a
+#   Chef run must not hang on a broker outage); STATUS= says whether it is
+#   connected; WATCHDOG=1 is sent;
+# - the control verbs and provbus-audit -c work while the configuration
+#   file on disk is broken, and status says why it does not load;
+# - no run starts before a catch-up it is owed: a reload that adds a key
+#   whose history takes longer to read than the quiet period and max_wait;
+# - a notify never delays a stop (SIGTERM, SIGKILL 2 s later), and one
+#   still going when the next run ends makes that run's notify skipped,
+#   audited as skipped (SPEC §3.1).
+# shellcheck disable=SC1091
+. "$PB_ROOT/tests/integration/lib.sh"
+pb_setup cops
+. "$PB_ROOT/tests/data/consumer/lib-consumer.sh"
+
+pbc_init web-01 us-east-1 '"quiet_ms": 100, "max_wait_ms": 300'
+pbc_manifest app '{"API_URL": "{API_URL}"}'
+sed 's#"urls": \["[^"]*"\]#"urls": ["amqp://guest:guest@127.0.0.1:1/x"]#' "$C" >"$T/down.json"
+
+# --- READY=1 with the broker away; STATUS= and WATCHDOG=1
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a") as f:
+    while True:
+        f.write(s.recv(4096).decode(errors="replace") + "\n---\n")
+        f.flush()' "$T/notify.sock" "$T/notify.log" &
+NL=$!; _pb_pids+=("$NL")
+wait_for 5 test -S "$T/notify.sock"
+NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=2000000 pb_bg down provbus-consumer -c "$T/down.json" -v run
+DPID=$BG_PID
+wait_for 10 grep -qx 'READY=1' "$T/notify.log"; ok $? "broker away: READY=1 all the same"
+like "$(grep '^STATUS=' "$T/notify.log" | head -n1)" 'not connected' "STATUS= says it is not connected"
+wait_for 5 grep -qx 'WATCHDOG=1' "$T/notify.log"; ok $? "WATCHDOG=1 is sent (WATCHDOG_USEC set)"
+is "$(provbus-consumer -c "$T/down.json" status | jq -c '[.connected, .config.loads]')" '[false,true]' \
+	"status answers: not connected, the file on disk loads"
+
+# --- the configuration on disk broken: the verbs still work
+cp "$T/down.json" "$T/down.good"
+sed -i 's/"quiet_ms"/"quiet_msx"/' "$T/down.json"
+kill -HUP "$DPID"
+wait_for 10 grep -q 'reload (SIGHUP) failed' "$T/down.log"; ok $? "the broken file is not loaded (reload failed)"
+out=$(provbus-consumer -c "$T/down.json" status 2>"$T/err"); rc=$?
+is "$rc" 0 "status with a broken file on disk: 0"
+is "$(jq -c '.config.loads' <<<"$out")" false "status: the file on disk does not load"
+like "$(jq -r '.config.error' <<<"$out")" 'quiet_msx' "status: and why (the unknown field)"
+like "$(cat "$T/err")" 'quiet_msx' "the client warns that the file does not load"
+provbus-consumer -c "$T/down.json" status --prometheus >"$T/prom" 2>/dev/null
+is "$?" 0 "status --prometheus with a broken file: 0"
+like "$(cat "$T/prom")" $'\nprovbus_connected 0\n' "... the figures are there"
+provbus-consumer -c "$T/down.json" pause >/dev/null 2>&1; is "$?" 0 "pause with a broken file: 0"
+is "$(provbus-consumer -c "$T/down.json" status 2>/dev/null | jq .paused)" true "... and the daemon is paused"
+provbus-consumer -c "$T/down.json" resume >/dev/null 2>&1; is "$?" 0 "resume with a broken file: 0"
+provbus-consumer -c "$T/down.json" provision-now >/dev/null 2>&1; is "$?" 0 "provision-now with a broken file: 0"
+provbus-audit -c "$T/down.json" runs >/dev/null 2>&1; is "$?" 0 "provbus-audit -c with a broken file: 0"
+echo '{"node": "web-01", "state_dir": "'"$ST"'", ' >"$T/down.json"
+provbus-consumer -c "$T/down.json" status >/dev/null 2>&1; is "$?" 0 "status with a file that is not even JSON: 0 (state_dir found)"
+cp "$T/down.good" "$T/down.json"
+kill -HUP "$DPID"
+pbc_wait_eq 10 true sh -c "provbus-consumer -c '$T/down.json' status 2>/dev/null | jq .config.loads"
+ok $? "fixed and reloaded: status says the file loads again"
+kill -TERM "$DPID"; wait "$DPID"; is "$?" 0 "stopped: exit 0"
+
+# --- no run before the catch-up owed: a reload adds a key with a long history
+pbc_gen 20000 20 DB_URL | pbc_pub
+pbc_start
+pbc_wait_ends 1; ok $? "startup run"
+pbc_wait_idle; ok $? "idle"
+runs0=$(pbc_sql "SELECT COUNT(*) FROM runs")
+pbc_manifest db '{"DATABASE_URL": "{DB_URL}"}'
+pbc_wait_status .bound_keys '["API_URL","DB_URL"]'; ok $? "inotify: the new key is bound"
+pbc_wait_ge 60 2 grep -c "catch-up done" "$T/consumer.log"; ok $? "its catch-up ended"
+pbc_wait_idle 30; ok $? "idle again"
+want=$(pbc_status -r .values.DATABASE_URL)
+is "$(pbc_sql "SELECT COUNT(*) FROM events WHERE key = 'DB_URL' AND source = 'history'")" 20000 "the 20000 events of the key were read from the history"
+first=$(pbc_sql "SELECT json_extract(values_after, '\$.DATABASE_URL') FROM runs WHERE id > $runs0 ORDER BY id LIMIT 1")
+is "$first" "$want" "the first run after the reload had the whole history (not a part: it waited for the catch-up)"
+is "$(pbc_sql "SELECT COUNT(*) FROM runs WHERE id > $runs0")" 1 "one run for the new key"
+pbc_stop; is "$CRC" 0 "exit 0"
+# --- notify: one still going when the next run ends is skipped; at a stop
+# it gets SIGTERM, then SIGKILL 2 s later, and never delays the stop
+cat >"$T/hang.sh" <<EOT
+#!/bin/sh
+trap '' TERM
+echo "notify \$PROVBUS_RUN_ID \$\$" >>"$T/hang.log"
+while :; do sleep 0.1; done
+EOT
+chmod +x "$T/hang.sh"
+pbc_init web-02 us-east-1 "\"notify\": [\"$T/hang.sh\"], \"quiet_ms\": 100"
+pbc_manifest app '{"API_URL": "{API_URL}"}'
+pbc_start notif
+pbc_wait_ends 1; ok $? "startup run"
+wait_for 10 grep -q '^notify 1 ' "$T/hang.log"; ok $? "its notify started (and hangs, ignoring SIGTERM)"
+kill -USR1 "$CPID"
+pbc_wait_ends 2; ok $? "a second run ended while the first notify still hangs"
+pbc_wait_eq 10 1 pbc_sql "SELECT COUNT(*) FROM notes WHERE kind = 'notify-skipped' AND run_id = 2"
+ok $? "its notify is skipped, audited as skipped"
+is "$(grep -c '^notify 2 ' "$T/hang.log")" 0 "and it did not run"
+npid=$(awk '$2 == 1 {print $3}' "$T/hang.log")
+t0=$(date +%s%N)
+pbc_stop
+ms=$((($(date +%s%N) - t0) / 1000000))
+is "$CRC" 0 "stopped with a hanging notify: exit 0"
+ok "$([ "$ms" -ge 1500 ] && [ "$ms" -lt $((6000 * PB_SLOW)) ]; echo $?)" "the stop took about the 2 s to SIGKILL, not 60 s ($ms ms)"
+kill -0 "$npid" 2>/dev/null; is "$?" 1 "the notify is gone (SIGKILL)"
+like "$(cat "$T/notif.log")" "notify of run 1 ignored SIGTERM: SIGKILL" "the log says the notify was killed"
+pb_done
