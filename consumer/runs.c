@@ -408,7 +408,9 @@ static void begin_run(struct consumer *c, const struct pb_debounce_due *due, int
 		note(c, id, "splay", "waited a splay of %lld ms (of at most %lld)",
 		     (long long)c->last_splay, (long long)cc->splay_ms);
 	/* the files the run reads: written before the process starts */
-	env_ok = pb_envfile_write(cc->env_file, c->run.values, c->run.n_values, &env_err) == 0;
+	env_ok = pb_envfile_write_as(cc->env_file, c->run.values, c->run.n_values,
+				     cc->env_format && !strcmp(cc->env_format, "systemd")
+					     ? PB_ENV_SYSTEMD : PB_ENV_SHELL, &env_err) == 0;
 	if (env_ok && write_state(c, &e) < 0)
 		pb_log_warn("%s", e.msg);
 	if (!env_ok) {

@@ -46,7 +46,7 @@ static const char *const tls_fields[] = { "ca", "cert", "key", "verify_hostname"
 static const char *const consumer_fields[] = {
 	"env_file", "provision", "quiet_ms", "max_wait_ms", "throttle", "splay_ms", "retry",
 	"lock_file", "regions", "queue_type", "history_window_s", "public_only", "notify",
-	"static", NULL
+	"static", "env_format", "audit_retention_days", NULL
 };
 static const char *const throttle_fields[] = { "runs", "per_s", NULL };
 static const char *const retry_fields[] = { "max", "base_ms", NULL };
@@ -495,6 +495,7 @@ static int load_consumer(struct pb_jsondoc *c, json_t *root, struct pb_config *c
 	cc->retry_base_ms = 1000;
 	cc->history_window_s = 86400;
 	cc->public_only = 0;
+	cc->audit_retention_days = 30;
 
 	if (get_object(c, root, &top, "consumer", &cons) < 0)
 		return -1;
@@ -512,8 +513,18 @@ static int load_consumer(struct pb_jsondoc *c, json_t *root, struct pb_config *c
 		    &cc->history_window_s) < 0 ||
 	    get_bool(c, cons, &p, "public_only", &cc->public_only) < 0 ||
 	    get_strv(c, cons, &p, "notify", argv0_ok, &cc->notify, &cc->n_notify) < 0 ||
-	    load_statics(c, cons, &p, cc) < 0)
+	    load_statics(c, cons, &p, cc) < 0 ||
+	    get_string(c, cons, &p, "env_format", 0, &cc->env_format) < 0 ||
+	    get_int(c, cons, &p, "audit_retention_days", 0, 36500, "days",
+		    &cc->audit_retention_days) < 0)
 		return -1;
+	if (cc->env_format && strcmp(cc->env_format, "shell") != 0 &&
+	    strcmp(cc->env_format, "systemd") != 0) {
+		struct jp ep = jp_key(&p, "env_format");
+		return fail(c, &ep, 1,
+			    "field 'consumer.env_format': want \"shell\" or \"systemd\", got '%.64s'",
+			    cc->env_format);
+	}
 
 	if (cc->queue_type && strcmp(cc->queue_type, "quorum") != 0 &&
 	    strcmp(cc->queue_type, "classic") != 0) {
@@ -717,6 +728,7 @@ void pb_config_free(struct pb_config *cfg)
 	free(cc->lock_file);
 	free_strv(cc->regions, cc->n_regions);
 	free(cc->queue_type);
+	free(cc->env_format);
 	free_strv(cc->notify, cc->n_notify);
 	for (i = 0; i < cc->n_statics; i++) {
 		free(cc->statics[i].name);

@@ -47,6 +47,8 @@ struct pb_consumer_conf {
 	size_t n_notify;
 	struct pb_static *statics;	/* sorted by name */
 	size_t n_statics;
+	char *env_format;	/* "shell" (when NULL) or "systemd" */
+	int64_t audit_retention_days;	/* default 30; 0 keeps everything */
 };
 
 struct pb_config {
