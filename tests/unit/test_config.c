@@ -306,7 +306,7 @@ struct bad_case {
 static const struct bad_case bad[] = {
 	/* unknown fields, at every level */
 	{ "unknown consumer field", BASE " \"consumer\": {`\"quiet_msec\": 5}}",
-	  "unknown field 'quiet_msec' in consumer (known: env_file, provision, quiet_ms, max_wait_ms, throttle, splay_ms, retry, lock_file, regions, queue_type, history_window_s, public_only, notify, static)" },
+	  "unknown field 'quiet_msec' in consumer (known: env_file, provision, quiet_ms, max_wait_ms, throttle, splay_ms, retry, lock_file, regions, queue_type, history_window_s, public_only, notify, static, env_format, audit_retention_days)" },
 	{ "unknown top field", BASE " `\"nodes\": [], \"consumer\": {}}",
 	  "unknown field 'nodes' (known: node, federation, region, host, broker, services_dir, state_dir, consumer)" },
 	{ "unknown broker field", HEAD " \"broker\": {\"urls\": [\"amqp://u@h/v\"], `\"heartbeat\": 5}}",
@@ -399,6 +399,10 @@ static const struct bad_case bad[] = {
 	  "field 'consumer.retry.base_ms': want an integer number of milliseconds from 1 to" },
 	{ "bad queue_type", BASE " \"consumer\": {\"queue_type\": `\"lazy\"}}",
 	  "field 'consumer.queue_type': want \"quorum\" or \"classic\", got 'lazy'" },
+	{ "bad env_format", BASE " \"consumer\": {\"env_format\": `\"dotenv\"}}",
+	  "field 'consumer.env_format': want \"shell\" or \"systemd\", got 'dotenv'" },
+	{ "negative audit_retention_days", BASE " \"consumer\": {\"audit_retention_days\": `-1}}",
+	  "field 'consumer.audit_retention_days': want an integer number of days from 0 to" },
 	{ "bad region", BASE " \"consumer\": {\"regions\": [\"r1\", `\"US\"]}}",
 	  "field 'consumer.regions[1]': 'US' is not a region name" },
 	{ "empty regions", BASE " \"consumer\": {\"regions\": `[]}}",
