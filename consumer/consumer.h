@@ -48,6 +48,10 @@
 #define CS_KILL_WAIT_MS 5000		/* then SIGTERM its group, SIGKILL after this */
 #define CS_NOTIFY_KILL_MS 2000		/* a notify at a stop: SIGTERM, SIGKILL after this */
 #define CS_ENV_VAR_MAX (128 * 1024)	/* the kernel's MAX_ARG_STRLEN: NAME=VALUE + NUL */
+#define CS_PRUNE_ROWS 1000		/* audit retention: rows per table and step */
+#define CS_PRUNE_PAGES 256		/* ... pages given back to the file system per step */
+#define CS_PRUNE_BACKLOG_MS 50		/* next step after a full one */
+#define CS_PRUNE_EVERY_MS 600000	/* ... after one that found little */
 #define CS_RPC_TIMEOUT_MS 15000		/* any broker RPC */
 #define CS_ERR_LOG_EVERY_MS 60000	/* a repeated failure is logged this often */
 #define CS_EXACT_MAX 512		/* keys with more providers: values per batch */
@@ -255,6 +259,8 @@ struct consumer {
 	char sd_status[256];
 	int64_t started_at;
 	char conf_error[1024];		/* why the file on disk does not load; "" when it does */
+	int64_t prune_at;		/* mono: the next retention step */
+	uint64_t pruned;		/* rows pruned since the start */
 };
 
 /* daemon.c */

@@ -479,6 +479,8 @@ static int poll_timeout(struct consumer *c, const struct idle *idle, int64_t now
 		next = min64(next, c->startup_deadline);
 	if (c->wd_every)
 		next = min64(next, c->wd_next);
+	if (c->conf.cfg->consumer.audit_retention_days > 0)
+		next = min64(next, c->prune_at);
 	if (c->stopping)
 		next = min64(next, c->term_sent ? c->kill_at : c->stop_deadline);
 	if (c->stopping && c->notify_kill_at && !c->notify_killed)
@@ -490,6 +492,37 @@ static int poll_timeout(struct consumer *c, const struct idle *idle, int64_t now
 	if (next <= mono)
 		return 0;
 	return next - mono > 60000 ? 60000 : (int)(next - mono);
+}
+
+/* consumer.audit_retention_days: a small step when the loop has nothing
+ * else to do (no rows waiting for a commit, no catch-up, no run starting),
+ * steps back to back while there is a backlog, then every few minutes. */
+static void prune(struct consumer *c, int64_t now, int64_t mono)
+{
+	const struct pb_consumer_conf *cc = &c->conf.cfg->consumer;
+	struct pb_audit_prune o;
+	struct pb_err e = PB_ERR_INIT;
+	int64_t n;
+
+	if (cc->audit_retention_days <= 0 || mono < c->prune_at || c->pend_since || c->n_pend ||
+	    c->hist_active || c->db_failing || c->stopping)
+		return;
+	o.cutoff = now - cc->audit_retention_days * 86400000;
+	o.keep_events_after = c->run_mark;
+	o.keep_runs_from = now - cc->throttle_per_s * 1000;
+	o.max_rows = CS_PRUNE_ROWS;
+	o.vacuum_pages = CS_PRUNE_PAGES;
+	n = pb_audit_prune_step(c->db, &o, &e);
+	if (n < 0) {
+		cs_log_db_error(c, &e);
+		c->prune_at = mono + CS_PRUNE_EVERY_MS;
+		return;
+	}
+	c->pruned += (uint64_t)n;
+	if (n)
+		pb_log_debug("audit retention: %lld rows older than %lld days pruned",
+			     (long long)n, (long long)cc->audit_retention_days);
+	c->prune_at = mono + (n >= CS_PRUNE_ROWS ? CS_PRUNE_BACKLOG_MS : CS_PRUNE_EVERY_MS);
 }
 
 static void timers(struct consumer *c, struct idle *idle, int64_t now, int64_t mono)
@@ -510,6 +543,7 @@ static void timers(struct consumer *c, struct idle *idle, int64_t now, int64_t m
 	cs_runs_drive(c, now);
 	if (c->stopping)
 		cs_runs_stop(c, mono);
+	prune(c, now, mono);
 	cs_sd_status(c);	/* sent only when the state changed */
 	if (c->wd_every && mono >= c->wd_next) {
 		pb_sd_notify("WATCHDOG=1");
@@ -576,6 +610,16 @@ static int daemon_init(struct consumer *c, struct pb_err *err)
 	/* a busy log fails fast and is retried by the loop, which must not
 	 * stall (readers never block us in WAL mode; this is for the rest) */
 	sqlite3_busy_timeout(c->db, 250);
+	if (c->conf.cfg->consumer.audit_retention_days > 0) {
+		int r = pb_audit_incremental_vacuum_on(c->db, err);
+
+		if (r < 0)
+			return -1;
+		if (r)
+			pb_log_notice("%s: switched to incremental vacuum (once), so pruned rows give "
+				      "their space back", c->db_path);
+	}
+	c->prune_at = pb_mono_ms();
 	if (pb_audit_meta_set(c->aw, "node", c->conf.cfg->node, err) < 0 ||
 	    pb_audit_meta_set(c->aw, "federation", c->conf.cfg->federation, err) < 0)
 		return -1;

@@ -10,7 +10,13 @@
 #   whose history takes longer to read than the quiet period and max_wait;
 # - a notify never delays a stop (SIGTERM, SIGKILL 2 s later), and one
 #   still going when the next run ends makes that run's notify skipped,
-#   audited as skipped (SPEC §3.1).
+#   audited as skipped (SPEC §3.1);
+# - a value too long for a process environment (40 providers of 4 KB:
+#   over 128 KiB) stays in the env file, is left out of the provision's
+#   environment with a warning and an audit note, PROVBUS_ENV_FILE is set;
+#   an exec failure says its errno in the default log and the audit log;
+# - NOTIFY_SOCKET and JOURNAL_STREAM do not reach the provision; the
+#   journald format only when stderr is JOURNAL_STREAM's device:inode.
 # shellcheck disable=SC1091
 . "$PB_ROOT/tests/integration/lib.sh"
 pb_setup cops
@@ -108,4 +114,40 @@ is "$CRC" 0 "stopped with a hanging notify: exit 0"
 ok "$([ "$ms" -ge 1500 ] && [ "$ms" -lt $((6000 * PB_SLOW)) ]; echo $?)" "the stop took about the 2 s to SIGKILL, not 60 s ($ms ms)"
 kill -0 "$npid" 2>/dev/null; is "$?" 1 "the notify is gone (SIGKILL)"
 like "$(cat "$T/notif.log")" "notify of run 1 ignored SIGTERM: SIGKILL" "the log says the notify was killed"
+# --- a value over 128 KiB; systemd's variables not passed on
+pbc_init web-03
+pbc_manifest app '{"API_URL": "{API_URL}"}'
+NOTIFY_SOCKET=$T/notify.sock JOURNAL_STREAM=1:2 pbc_start e2big
+pbc_wait_ends 1; ok $? "startup run"
+big=$(head -c 4000 /dev/zero | tr '\0' v)
+provbus-consumer -c "$C" pause >/dev/null	# one run for all 40
+for i in $(seq -w 1 40); do pbc_ev provides us-east-1 "big-$i" api API_URL "http://$i/$big" 1; done | pbc_pub
+pbc_wait_rows 40 "node LIKE 'big-%'"; ok $? "40 providers of 4 KB"
+provbus-consumer -c "$C" resume >/dev/null
+pbc_wait_ends 2 30; ok $? "a run with a 160 KB API_URL ended"
+is "$(pbc_sql "SELECT status || ':' || exit_status FROM runs WHERE id = 2")" "ok:0" "it ran (no E2BIG), exit 0"
+is "$(grep -c "^export API_URL='http://01/v" "$T/web-03/app.env")" 1 "the value is in the env file"
+tr '\0' '\n' <"$RUNS.2.env" >"$T/env2"
+is "$(grep -c '^API_URL=' "$T/env2")" 0 "... and not in the provision's environment"
+is "$(grep '^PROVBUS_ENV_FILE=' "$T/env2")" "PROVBUS_ENV_FILE=$T/web-03/app.env" "PROVBUS_ENV_FILE names the env file"
+like "$(cat "$T/e2big.log")" "warning: run id=2: API_URL is [0-9]+ bytes.*left out" "a warning in the log"
+is "$(pbc_sql "SELECT COUNT(*) FROM notes WHERE kind = 'env-too-long' AND run_id = 2")" 1 "an audit note"
+is "$(grep -c -e '^NOTIFY_SOCKET=' -e '^JOURNAL_STREAM=' -e '^WATCHDOG_' "$T/env2")" 0 \
+	"NOTIFY_SOCKET and JOURNAL_STREAM are not passed to the provision"
+is "$(grep -c '^<[0-9]>' "$T/e2big.log")" 0 "JOURNAL_STREAM is not stderr: no journald prefixes"
+pbc_stop; is "$CRC" 0 "exit 0"
+
+# --- an exec failure: its errno at the default log level and in the audit log
+pbc_init web-04 us-east-1 '"provision": ["/nonexistent/provision"]'
+pbc_manifest app '{"API_URL": "{API_URL}"}'
+pb_bg nox provbus-consumer -c "$C" run
+CPID=$BG_PID
+wait_for 30 pbc_connected; ok $? "started (default log level)"
+wait_for 20 grep -q 'cannot execute' "$T/nox.log"
+like "$(cat "$T/nox.log")" "error: run id=1: cannot execute /nonexistent/provision: No such file or directory" \
+	"the default log says why the exec failed"
+pbc_wait_eq 10 1 pbc_sql "SELECT COUNT(*) FROM notes WHERE kind = 'exec-failed' AND run_id = 1 AND text LIKE '%No such file%'"
+ok $? "and so does the run's audit note"
+like "$(pbc_sql "SELECT output_tail FROM runs WHERE id = 1")" "No such file" "and the run's output"
+pbc_stop; is "$CRC" 0 "exit 0"
 pb_done
