@@ -259,6 +259,7 @@ struct consumer {
 	char sd_status[256];
 	int64_t started_at;
 	char conf_error[1024];		/* why the file on disk does not load; "" when it does */
+	int64_t last_ok_at;		/* wall: the last successful run finished */
 	int64_t prune_at;		/* mono: the next retention step */
 	uint64_t pruned;		/* rows pruned since the start */
 };

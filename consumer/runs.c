@@ -100,6 +100,8 @@ int cs_runs_init(struct consumer *c, struct pb_err *err)
 		pb_log_warn("%d run(s) were going when the daemon last stopped: marked interrupted", n);
 	if ((c->have_last_run = pb_audit_last_run(c->aw, &c->last_run, err)) < 0)
 		goto out;
+	if (c->have_last_run && !strcmp(c->last_run.status, "ok"))
+		c->last_ok_at = c->last_run.finished_at;
 	if (pb_audit_meta_get(c->aw, "run_mark", &mark, err) < 0 ||
 	    pb_audit_meta_get(c->aw, "paused", &paused, err) < 0)
 		goto out;
@@ -500,6 +502,7 @@ static void finish_run(struct consumer *c, int64_t now, int exit_status, const c
 			c->have_ok = 1;
 		}
 		c->fails_in_row = 0;
+		c->last_ok_at = now;
 	} else if (strcmp(status, "interrupted")) {
 		c->fails_in_row++;
 	}

@@ -45,6 +45,17 @@ wait_for 5 grep -qx 'WATCHDOG=1' "$T/notify.log"; ok $? "WATCHDOG=1 is sent (WAT
 is "$(provbus-consumer -c "$T/down.json" status | jq -c '[.connected, .config.loads]')" '[false,true]' \
 	"status answers: not connected, the file on disk loads"
 
+# the textfile-collector recipe: written atomically; a stopped daemon is
+# provbus_up 0, never a stale provbus_connected
+TF=$PB_ROOT/deploy/prometheus/provbus-textfile
+mkdir -p "$T/textfile"
+PROVBUS_CONSUMER=$PB_BIN/provbus-consumer sh "$TF" -c "$T/down.json" "$T/textfile"; is "$?" 0 "provbus-textfile: 0"
+like "$(cat "$T/textfile/provbus.prom")" $'\nprovbus_up 1\n' "the daemon answers: provbus_up 1"
+like "$(cat "$T/textfile/provbus.prom")" $'\nprovbus_connected 0\n' "... with its figures"
+like "$(cat "$T/textfile/provbus.prom")" $'\nprovbus_audit_failing 0\n' "... audit_failing"
+like "$(cat "$T/textfile/provbus.prom")" $'\nprovbus_blocked 0\n' "... blocked"
+is "$(ls -A "$T/textfile")" "provbus.prom" "no temp file left"
+
 # --- the configuration on disk broken: the verbs still work
 cp "$T/down.json" "$T/down.good"
 sed -i 's/"quiet_ms"/"quiet_msx"/' "$T/down.json"
@@ -70,6 +81,8 @@ kill -HUP "$DPID"
 pbc_wait_eq 10 true sh -c "provbus-consumer -c '$T/down.json' status 2>/dev/null | jq .config.loads"
 ok $? "fixed and reloaded: status says the file loads again"
 kill -TERM "$DPID"; wait "$DPID"; is "$?" 0 "stopped: exit 0"
+PROVBUS_CONSUMER=$PB_BIN/provbus-consumer sh "$TF" -c "$T/down.json" "$T/textfile"
+is "$(grep -v '^#' "$T/textfile/provbus.prom")" "provbus_up 0" "the daemon stopped: the textfile says provbus_up 0, nothing else"
 
 # --- no run before the catch-up owed: a reload adds a key with a long history
 pbc_gen 20000 20 DB_URL | pbc_pub
