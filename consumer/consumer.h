@@ -260,6 +260,7 @@ struct consumer {
 	int64_t started_at;
 	char conf_error[1024];		/* why the file on disk does not load; "" when it does */
 	int64_t last_ok_at;		/* wall: the last successful run finished */
+	int64_t throttled_until;	/* wall: a due run waits for the throttle; 0: none */
 	int64_t prune_at;		/* mono: the next retention step */
 	uint64_t pruned;		/* rows pruned since the start */
 };

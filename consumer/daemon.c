@@ -182,7 +182,7 @@ static void reload(struct consumer *c, const char *why)
 	struct pb_debounce_params p;
 	struct cs_conf n, old;
 	const char **added = NULL;
-	size_t n_added = 0, i, dropped = 0;
+	size_t n_added = 0, i, dropped = 0, n_new = 0;
 	int64_t now = pb_now_ms();
 	char *params = NULL;
 
@@ -207,6 +207,10 @@ static void reload(struct consumer *c, const char *why)
 	added = added_keys(&c->conf, &n, &n_added);
 	for (i = 0; i < c->conf.n_keys; i++)
 		dropped += !cs_strv_has(n.keys, n.n_keys, c->conf.keys[i]);
+	/* added: keys new to the configuration; catch_up: keys whose history
+	 * is read again (all of them when the accepted regions grew) */
+	for (i = 0; i < n.n_keys; i++)
+		n_new += !cs_strv_has(c->conf.keys, c->conf.n_keys, n.keys[i]);
 	cs_values_resolve(c, now);	/* its dirty keys point into the old conf */
 	old = c->conf;
 	c->conf = n;
@@ -237,13 +241,16 @@ static void reload(struct consumer *c, const char *why)
 	cs_values_recompute(c, now, PB_REASON_CHANGE);
 	if (strcmp(old.cfg->services_dir, c->conf.cfg->services_dir))
 		watch_files(c);
-	pb_log_notice("reloaded (%s): keys=%zu added=%zu dropped=%zu bindings=%zu manifests=%zu",
-		      why, c->conf.n_keys, n_added, dropped, c->conf.n_bindings, c->conf.ms.n);
+	pb_log_notice("reloaded (%s): keys=%zu added=%zu dropped=%zu catch_up=%zu regions=%zu "
+		      "bindings=%zu manifests=%zu", why, c->conf.n_keys, n_new, dropped, n_added,
+		      c->conf.n_regions, c->conf.n_bindings, c->conf.ms.n);
 	{
 		char text[256];
 
-		snprintf(text, sizeof(text), "%s: keys=%zu added=%zu dropped=%zu manifests=%zu", why,
-			 c->conf.n_keys, n_added, dropped, c->conf.ms.n);
+		snprintf(text, sizeof(text),
+			 "%s: keys=%zu added=%zu dropped=%zu catch_up=%zu regions=%zu manifests=%zu",
+			 why, c->conf.n_keys, n_new, dropped, n_added, c->conf.n_regions,
+			 c->conf.ms.n);
 		if (pb_audit_add_note(c->aw, now, 0, "reload", text, &err) < 0)
 			cs_log_db_error(c, &err);
 	}

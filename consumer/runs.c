@@ -542,7 +542,9 @@ static void finish_run(struct consumer *c, int64_t now, int exit_status, const c
 
 void cs_runs_drive(struct consumer *c, int64_t now)
 {
+	const struct pb_consumer_conf *cc = &c->conf.cfg->consumer;
 	struct pb_debounce_due due;
+	int64_t throttled;
 
 	if (c->run.state == RUN_LOCK_WAIT && now >= c->lock_retry_at && !c->stopping)
 		start_process(c, now);
@@ -565,6 +567,16 @@ void cs_runs_drive(struct consumer *c, int64_t now)
 	}
 	pb_debounce_poll(&c->deb, now, splay_rand, c, &due);
 	c->deb_next = due.next_at;
+	throttled = pb_debounce_throttled_until(&c->deb, now);
+	if (throttled && throttled != c->throttled_until) {
+		char ts[PB_TIME_BUF];
+
+		/* a start over the limit waits, never dropped: say so, once */
+		pb_log_notice("run held by the throttle (%d runs per %lld s) until %s",
+			      cc->throttle_runs, (long long)cc->throttle_per_s,
+			      pb_time_format(throttled, ts));
+	}
+	c->throttled_until = throttled;
 	if (due.start)
 		begin_run(c, &due, now);
 }

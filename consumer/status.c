@@ -144,6 +144,7 @@ char *cs_status_json(struct consumer *c)
 	if (pb_debounce_pending(&c->deb) && c->run.state == RUN_NONE && !c->paused)
 		next = c->deb_next == PB_TIME_NEVER ? pb_now_ms() : c->deb_next;
 	json_object_set_new(o, "next_run_at", time_or_null(next));
+	json_object_set_new(o, "throttled_until", time_or_null(c->throttled_until));
 	if (c->run.state != RUN_NONE) {
 		char ts[PB_TIME_BUF];
 
