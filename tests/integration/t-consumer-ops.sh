@@ -16,7 +16,10 @@
 #   environment with a warning and an audit note, PROVBUS_ENV_FILE is set;
 #   an exec failure says its errno in the default log and the audit log;
 # - NOTIFY_SOCKET and JOURNAL_STREAM do not reach the provision; the
-#   journald format only when stderr is JOURNAL_STREAM's device:inode.
+#   journald format only when stderr is JOURNAL_STREAM's device:inode;
+# - -n checks what a run needs (password file, env file directory, the
+#   manifests' provides templates); under public_only the log's changed=
+#   agrees with the audit row; a regions-only reload adds no key.
 # shellcheck disable=SC1091
 . "$PB_ROOT/tests/integration/lib.sh"
 pb_setup cops
@@ -162,5 +165,45 @@ like "$(cat "$T/nox.log")" "error: run id=1: cannot execute /nonexistent/provisi
 pbc_wait_eq 10 1 pbc_sql "SELECT COUNT(*) FROM notes WHERE kind = 'exec-failed' AND run_id = 1 AND text LIKE '%No such file%'"
 ok $? "and so does the run's audit note"
 like "$(pbc_sql "SELECT output_tail FROM runs WHERE id = 1")" "No such file" "and the run's output"
+pbc_stop; is "$CRC" 0 "exit 0"
+# --- -n: what a run would need
+pbc_init web-05 us-east-1 '"public_only": true, "regions": ["us-east-1"]'
+pbc_manifest app '{"API_URL": "{API_URL}"}'
+out=$(provbus-consumer -c "$C" -n 2>&1); is "$?:$out" "0:configuration OK" "-n: configuration OK"
+jq '.broker.password_file = "/nonexistent/password"' "$C" >"$T/nopw.json"
+out=$(provbus-consumer -c "$T/nopw.json" -n 2>&1); is "$?" 78 "-n, password file missing: 78"
+like "$out" "password_file /nonexistent/password" "... naming it"
+jq '.consumer.env_file = "/nonexistent/dir/app.env"' "$C" >"$T/noenv.json"
+out=$(provbus-consumer -c "$T/noenv.json" -n 2>&1); is "$?" 78 "-n, env file directory missing: 78"
+like "$out" "env_file /nonexistent/dir/app.env" "... naming it"
+pbc_manifest bad '{"API_URL": "{API_URL}"}' '"provides": {"BAD_URL": "http://{NOSUCH}:1"}'
+out=$(provbus-consumer -c "$C" -n 2>&1); is "$?" 65 "-n, a provides template with an unknown placeholder: 65"
+like "$out" "NOSUCH" "... naming the placeholder"
+rm "$SD/bad.json"
+
+# --- public_only: a private provider changes nothing, the log agrees
+pbc_start pub
+pbc_wait_ends 1; ok $? "startup run"
+pbc_ev provides us-east-1 priv-1 api API_URL http://10.0.0.1:80 1 | pbc_pub
+pbc_wait_rows 1 "node = 'priv-1'"; ok $? "a private provider's event"
+is "$(pbc_sql "SELECT verdict || ':' || changed FROM events WHERE node = 'priv-1'")" "applied:0" "audited: applied, changed nothing"
+wait_for 5 grep -q 'node=priv-1 .*changed=' "$T/pub.log"
+like "$(grep 'node=priv-1 ' "$T/pub.log")" "changed=0" "the log says changed=0 too"
+
+# --- a reload that only adds a region: no key added, the keys caught up
+jq '.consumer.regions = ["us-east-1", "eu-west-1"]' "$C" >"$C.new" && mv "$C.new" "$C"
+kill -HUP "$CPID"
+wait_for 10 grep -q 'reloaded (SIGHUP)' "$T/pub.log"
+like "$(grep 'reloaded (SIGHUP)' "$T/pub.log")" "added=0 dropped=0 catch_up=1 regions=2" "the reload log: no key added, one caught up, 2 regions"
+pbc_stop; is "$CRC" 0 "exit 0"
+# --- a throttle wait is logged and shown, with until when
+pbc_init web-06 us-east-1 '"throttle": {"runs": 1, "per_s": 600}'
+pbc_manifest app '{"API_URL": "{API_URL}"}'
+pbc_start thr
+pbc_wait_ends 1; ok $? "startup run (the one run the throttle allows per 600 s)"
+provbus-consumer -c "$C" provision-now >/dev/null
+wait_for 10 grep -q 'run held by the throttle' "$T/thr.log"
+like "$(grep 'run held by the throttle' "$T/thr.log")" "\(1 runs per 600 s\) until 20[0-9-]+T" "the log says the run waits for the throttle, until when"
+like "$(pbc_status -r .throttled_until)" '^20[0-9-]+T' "status: throttled_until"
 pbc_stop; is "$CRC" 0 "exit 0"
 pb_done
