@@ -321,6 +321,13 @@ START_TEST(exec_e2big)
 	char *env[] = { big, NULL };
 
 	ck_assert_ptr_nonnull(big);
+	/* valgrind cannot survive a failed execve it did not foresee (it
+	 * dies with "EXEC FAILED"): this one is for the plain run */
+	if (getenv("LD_PRELOAD") && strstr(getenv("LD_PRELOAD"), "vgpreload")) {
+		free(big);
+		pb_runner_free(r);
+		return;
+	}
 	memcpy(big, "BIG=", 4);
 	memset(big + 4, 'x', n);
 	big[n + 4] = '\0';
