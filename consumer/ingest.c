@@ -572,9 +572,17 @@ static enum pb_verdict judge(struct consumer *c, const struct pb_event *ev, int 
 			     const char *routing_key, int64_t now, int64_t apply_now)
 {
 	int live_changed = 0, changed = 0, exact, delta = -1;
+	int64_t mark;
 	enum pb_verdict v;
 	struct cs_rec *r;
 
+	/* stale is judged from the highest seq the audit log holds for the
+	 * (node, service) too, not only from the providers in memory: a
+	 * provider removed (lease) and then restarted or pruned from the log
+	 * leaves no other trace of it (SPEC §6.1, §3.1 retention) */
+	if (!seen && cs_marks_get(c->marks, ev->node, ev->service, &mark) && mark > 0 &&
+	    mark != INT64_MAX)
+		pb_providers_seq_floor(c->prov, ev->federation, ev->node, ev->service, mark);
 	if (!seen)
 		delta = pb_providers_value_change(c->prov, ev, &c->conf.filter,
 						  c->conf.cfg->consumer.public_only, CS_EXACT_MAX);

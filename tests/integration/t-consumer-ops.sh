@@ -53,7 +53,7 @@ is "$(provbus-consumer -c "$T/down.json" status | jq -c '[.connected, .config.lo
 TF=$PB_ROOT/deploy/prometheus/provbus-textfile
 mkdir -p "$T/textfile"
 PROVBUS_CONSUMER=$PB_BIN/provbus-consumer sh "$TF" -c "$T/down.json" "$T/textfile"; is "$?" 0 "provbus-textfile: 0"
-like "$(cat "$T/textfile/provbus.prom")" $'\nprovbus_up 1\n' "the daemon answers: provbus_up 1"
+like "$(cat "$T/textfile/provbus.prom")" $'\nprovbus_up 1'\$ "the daemon answers: provbus_up 1"
 like "$(cat "$T/textfile/provbus.prom")" $'\nprovbus_connected 0\n' "... with its figures"
 like "$(cat "$T/textfile/provbus.prom")" $'\nprovbus_audit_failing 0\n' "... audit_failing"
 like "$(cat "$T/textfile/provbus.prom")" $'\nprovbus_blocked 0\n' "... blocked"
