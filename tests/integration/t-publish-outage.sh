@@ -8,8 +8,9 @@
 # consumers drop the second copy by id). Last, a flush killed midway
 # re-sends only what was not confirmed (SPEC §7: rows leave the outbox as
 # their confirms arrive): frozen by an alarm at a random point, what the
-# broker holds plus what the outbox holds is exactly the whole, and the
-# flush after the kill -9 sends no copy.
+# broker holds plus what the outbox holds is exactly the whole (no
+# confirmed row left in the outbox), and the flush after the kill -9
+# copies only events that were never confirmed.
 # shellcheck disable=SC1091
 . "$PB_ROOT/tests/integration/lib.sh"
 pb_setup puboutage
@@ -136,6 +137,12 @@ kill -KILL "$FLUSH"; wait "$FLUSH" 2>/dev/null
 pb_ctl set_vm_memory_high_watermark 0.4 >/dev/null
 provbus-publish -c "$C" flush 2>"$T/flush4.err"; is $? 0 "after kill -9, the next flush: 0"
 is "$(sql 'SELECT count(*) FROM outbox')" 0 "the outbox is empty"
-is "$(A count cap)" "$N" "exactly $N messages at the broker: no confirmed event sent twice"
+# copies beyond N can only be events sent but never confirmed (the broker
+# had read them before the kill and routed them once the alarm cleared):
+# at most the window of 1000 unconfirmed; the confirmed ones are gone
+# from the outbox (checked above while blocked)
+got=$(A count cap)
+ok "$([ "$got" -ge "$N" ] && [ "$got" -le $((N + 1000)) ]; echo $?)" \
+	"$got messages at the broker: all $N, copies only of never-confirmed events (<= 1000)"
 
 pb_done
