@@ -184,6 +184,13 @@ int au_run_members(struct au_json *j, sqlite3_stmt *st, sqlite3_stmt *ev, sqlite
 	au_json_col(j, "exit_status", st, R_EXIT);
 	au_json_col(j, "status", st, R_STATUS);
 	au_json_col(j, "deferred_ms", st, R_DEFERRED);
+	/* a run that waited for the provision lock: started_at is when the
+	 * daemon took it off the queue, the process began deferred_ms later */
+	if (au_col_null(st, R_STARTED))
+		au_json_null(j, "process_started_at");
+	else
+		au_json_time(j, "process_started_at", sqlite3_column_int64(st, R_STARTED) +
+							      sqlite3_column_int64(st, R_DEFERRED));
 	au_json_array_begin(j, "events");
 	sqlite3_reset(ev);
 	sqlite3_bind_int64(ev, 1, sqlite3_column_int64(st, R_ID));
@@ -236,8 +243,9 @@ static void run_row(struct au_table *t, sqlite3_stmt *st, int64_t n_events, stru
 	if (au_col_null(st, R_STARTED) || au_col_null(st, R_FINISHED))
 		snprintf(dur, sizeof(dur), "-");
 	else
-		au_duration(sqlite3_column_int64(st, R_FINISHED) - sqlite3_column_int64(st, R_STARTED),
-			    dur);
+		/* the process's own duration: a wait for the lock is not in it */
+		au_duration(sqlite3_column_int64(st, R_FINISHED) - sqlite3_column_int64(st, R_STARTED) -
+				    sqlite3_column_int64(st, R_DEFERRED), dur);
 	snprintf(ne, sizeof(ne), "%lld", (long long)n_events);
 	changed_keys_text(au_col_text(st, R_CHANGED), keys);
 	cells[0] = id;

@@ -161,18 +161,22 @@ static int verdict_ok(const char *v)
 static char *db_path_from_config(const char *config_arg, struct pb_err *err)
 {
 	const char *path = pb_config_path(config_arg);
-	struct pb_config *cfg = pb_config_load(path, err);
+	char *why = NULL, *dir = pb_config_state_dir(path, &why, err);
 	char *db = NULL;
 
-	if (!cfg) {
+	if (!dir) {
 		pb_err_prefix(err, "cannot find the audit log (give -d DB or -c FILE)");
 		return NULL;
 	}
-	if (asprintf(&db, "%s/audit.db", cfg->state_dir) < 0) {
+	/* only the state_dir is needed: a typo elsewhere does not hide the log */
+	if (why)
+		pb_log_warn("%s: using state_dir %s", why, dir);
+	if (asprintf(&db, "%s/audit.db", dir) < 0) {
 		db = NULL;
 		pb_err_set(err, EX_OSERR, "out of memory");
 	}
-	pb_config_free(cfg);
+	free(dir);
+	free(why);
 	return db;
 }
 

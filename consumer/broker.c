@@ -500,12 +500,10 @@ static void history_finished(struct consumer *c, int read)
 	c->hist_active = 0;
 }
 
+/* Connected and caught up: the startup run may be requested. (READY=1
+ * went to systemd long before: cs_daemon_run.) */
 static void on_ready(struct consumer *c)
 {
-	if (!c->ready_sent) {
-		pb_sd_notify("READY=1");
-		c->ready_sent = 1;
-	}
 	if (!c->startup_requested) {
 		c->startup_requested = 1;
 		cs_request(c, PB_REASON_STARTUP);
@@ -546,6 +544,11 @@ static void maybe_start_history(struct consumer *c)
 	}
 	if (rc == 1)
 		history_finished(c, 0);
+}
+
+int cs_catchup_owed(const struct consumer *c)
+{
+	return c->hist_active || c->catchup_full || c->n_catchup_keys > 0;
 }
 
 void cs_broker_catchup(struct consumer *c)

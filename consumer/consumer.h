@@ -47,6 +47,12 @@
 #define CS_STARTUP_WAIT_MS 30000	/* startup run without a broker after this */
 #define CS_STOP_WAIT_MS 60000		/* SIGTERM: wait this long for a running provision */
 #define CS_KILL_WAIT_MS 5000		/* then SIGTERM its group, SIGKILL after this */
+#define CS_NOTIFY_KILL_MS 2000		/* a notify at a stop: SIGTERM, SIGKILL after this */
+#define CS_ENV_VAR_MAX (128 * 1024)	/* the kernel's MAX_ARG_STRLEN: NAME=VALUE + NUL */
+#define CS_PRUNE_ROWS 1000		/* audit retention: rows per table and step */
+#define CS_PRUNE_PAGES 256		/* ... pages given back to the file system per step */
+#define CS_PRUNE_BACKLOG_MS 50		/* next step after a full one */
+#define CS_PRUNE_EVERY_MS 600000	/* ... after one that found little */
 #define CS_RPC_TIMEOUT_MS 15000		/* any broker RPC */
 #define CS_ERR_LOG_EVERY_MS 60000	/* a repeated failure is logged this often */
 #define CS_EXACT_MAX 512		/* keys with more providers: values per batch */
@@ -148,6 +154,7 @@ struct cs_run {
 	size_t n_values;
 	char *changed_keys;		/* "A,B" */
 	pid_t pid;
+	int env_noted;			/* values too long for the environment: said */
 };
 
 struct consumer {
@@ -247,12 +254,19 @@ struct consumer {
 	int stopping;
 	int64_t stop_deadline, kill_at;	/* mono */
 	int term_sent, kill_sent;
+	int64_t notify_kill_at;		/* mono: a notify at the stop is SIGKILLed then */
+	int notify_killed;
 	int done;
 	int exit_code;			/* with fatal: exit at once */
 	struct pb_err fatal;
 	char sd_status[256];
 	int64_t started_at;
 	struct cs_reporter *rep;	/* report.c */
+	char conf_error[1024];		/* why the file on disk does not load; "" when it does */
+	int64_t last_ok_at;		/* wall: the last successful run finished */
+	int64_t throttled_until;	/* wall: a due run waits for the throttle; 0: none */
+	int64_t prune_at;		/* mono: the next retention step */
+	uint64_t pruned;		/* rows pruned since the start */
 };
 
 /* daemon.c */
@@ -275,6 +289,7 @@ void cs_msg_release(struct cs_msg *m);
 int cs_catchup_load(struct consumer *c, struct pb_err *err);
 int cs_catchup_add_keys(struct consumer *c, const char *const *keys, size_t n);
 void cs_broker_catchup(struct consumer *c);	/* starts an owed catch-up now */
+int cs_catchup_owed(const struct consumer *c);	/* 1: a catch-up is owed or going */
 
 /* ingest.c */
 void cs_ingest_live(struct consumer *c, struct cs_msg *m);

@@ -182,12 +182,13 @@ static void reload(struct consumer *c, const char *why)
 	struct pb_debounce_params p;
 	struct cs_conf n, old;
 	const char **added = NULL;
-	size_t n_added = 0, i, dropped = 0;
+	size_t n_added = 0, i, dropped = 0, n_new = 0;
 	int64_t now = pb_now_ms();
 	char *params = NULL;
 
 	if (cs_conf_load(c->config_path, &n, &err) < 0) {
 		pb_log_err("reload (%s) failed: %s; the running configuration stays", why, err.msg);
+		snprintf(c->conf_error, sizeof(c->conf_error), "%s", err.msg);
 		if (pb_audit_add_note(c->aw, now, 0, "reload-failed", err.msg, &err) < 0)
 			cs_log_db_error(c, &err);
 		return;
@@ -196,12 +197,20 @@ static void reload(struct consumer *c, const char *why)
 	    strcmp(n.cfg->state_dir, c->conf.cfg->state_dir)) {
 		pb_log_err("reload (%s) failed: %s: node, federation and state_dir change only with a "
 			   "restart; the running configuration stays", why, c->config_path);
+		snprintf(c->conf_error, sizeof(c->conf_error),
+			 "%s: node, federation and state_dir change only with a restart",
+			 c->config_path);
 		cs_conf_release(&n);
 		return;
 	}
+	c->conf_error[0] = '\0';
 	added = added_keys(&c->conf, &n, &n_added);
 	for (i = 0; i < c->conf.n_keys; i++)
 		dropped += !cs_strv_has(n.keys, n.n_keys, c->conf.keys[i]);
+	/* added: keys new to the configuration; catch_up: keys whose history
+	 * is read again (all of them when the accepted regions grew) */
+	for (i = 0; i < n.n_keys; i++)
+		n_new += !cs_strv_has(c->conf.keys, c->conf.n_keys, n.keys[i]);
 	cs_values_resolve(c, now);	/* its dirty keys point into the old conf */
 	old = c->conf;
 	c->conf = n;
@@ -232,13 +241,16 @@ static void reload(struct consumer *c, const char *why)
 	cs_values_recompute(c, now, PB_REASON_CHANGE);
 	if (strcmp(old.cfg->services_dir, c->conf.cfg->services_dir))
 		watch_files(c);
-	pb_log_notice("reloaded (%s): keys=%zu added=%zu dropped=%zu bindings=%zu manifests=%zu",
-		      why, c->conf.n_keys, n_added, dropped, c->conf.n_bindings, c->conf.ms.n);
+	pb_log_notice("reloaded (%s): keys=%zu added=%zu dropped=%zu catch_up=%zu regions=%zu "
+		      "bindings=%zu manifests=%zu", why, c->conf.n_keys, n_new, dropped, n_added,
+		      c->conf.n_regions, c->conf.n_bindings, c->conf.ms.n);
 	{
 		char text[256];
 
-		snprintf(text, sizeof(text), "%s: keys=%zu added=%zu dropped=%zu manifests=%zu", why,
-			 c->conf.n_keys, n_added, dropped, c->conf.ms.n);
+		snprintf(text, sizeof(text),
+			 "%s: keys=%zu added=%zu dropped=%zu catch_up=%zu regions=%zu manifests=%zu",
+			 why, c->conf.n_keys, n_new, dropped, n_added, c->conf.n_regions,
+			 c->conf.ms.n);
 		if (pb_audit_add_note(c->aw, now, 0, "reload", text, &err) < 0)
 			cs_log_db_error(c, &err);
 	}
@@ -476,8 +488,12 @@ static int poll_timeout(struct consumer *c, const struct idle *idle, int64_t now
 		next = min64(next, c->startup_deadline);
 	if (c->wd_every)
 		next = min64(next, c->wd_next);
+	if (c->conf.cfg->consumer.audit_retention_days > 0)
+		next = min64(next, c->prune_at);
 	if (c->stopping)
 		next = min64(next, c->term_sent ? c->kill_at : c->stop_deadline);
+	if (c->stopping && c->notify_kill_at && !c->notify_killed)
+		next = min64(next, c->notify_kill_at);
 	if (pb_runner_running(c->runner) || pb_runner_running(c->notifier))
 		next = min64(next, mono + CHILD_POLL_MS);
 	if (next == INT64_MAX)
@@ -485,6 +501,37 @@ static int poll_timeout(struct consumer *c, const struct idle *idle, int64_t now
 	if (next <= mono)
 		return 0;
 	return next - mono > 60000 ? 60000 : (int)(next - mono);
+}
+
+/* consumer.audit_retention_days: a small step when the loop has nothing
+ * else to do (no rows waiting for a commit, no catch-up, no run starting),
+ * steps back to back while there is a backlog, then every few minutes. */
+static void prune(struct consumer *c, int64_t now, int64_t mono)
+{
+	const struct pb_consumer_conf *cc = &c->conf.cfg->consumer;
+	struct pb_audit_prune o;
+	struct pb_err e = PB_ERR_INIT;
+	int64_t n;
+
+	if (cc->audit_retention_days <= 0 || mono < c->prune_at || c->pend_since || c->n_pend ||
+	    c->hist_active || c->db_failing || c->stopping)
+		return;
+	o.cutoff = now - cc->audit_retention_days * 86400000;
+	o.keep_events_after = c->run_mark;
+	o.keep_runs_from = now - cc->throttle_per_s * 1000;
+	o.max_rows = CS_PRUNE_ROWS;
+	o.vacuum_pages = CS_PRUNE_PAGES;
+	n = pb_audit_prune_step(c->db, &o, &e);
+	if (n < 0) {
+		cs_log_db_error(c, &e);
+		c->prune_at = mono + CS_PRUNE_EVERY_MS;
+		return;
+	}
+	c->pruned += (uint64_t)n;
+	if (n)
+		pb_log_debug("audit retention: %lld rows older than %lld days pruned",
+			     (long long)n, (long long)cc->audit_retention_days);
+	c->prune_at = mono + (n >= CS_PRUNE_ROWS ? CS_PRUNE_BACKLOG_MS : CS_PRUNE_EVERY_MS);
 }
 
 static void timers(struct consumer *c, struct idle *idle, int64_t now, int64_t mono)
@@ -506,6 +553,8 @@ static void timers(struct consumer *c, struct idle *idle, int64_t now, int64_t m
 	cs_runs_drive(c, now);
 	if (c->stopping)
 		cs_runs_stop(c, mono);
+	prune(c, now, mono);
+	cs_sd_status(c);	/* sent only when the state changed */
 	if (c->wd_every && mono >= c->wd_next) {
 		pb_sd_notify("WATCHDOG=1");
 		c->wd_next = mono + c->wd_every;
@@ -577,6 +626,16 @@ static int daemon_init(struct consumer *c, struct pb_err *err)
 	/* a busy log fails fast and is retried by the loop, which must not
 	 * stall (readers never block us in WAL mode; this is for the rest) */
 	sqlite3_busy_timeout(c->db, 250);
+	if (c->conf.cfg->consumer.audit_retention_days > 0) {
+		int r = pb_audit_incremental_vacuum_on(c->db, err);
+
+		if (r < 0)
+			return -1;
+		if (r)
+			pb_log_notice("%s: switched to incremental vacuum (once), so pruned rows give "
+				      "their space back", c->db_path);
+	}
+	c->prune_at = pb_mono_ms();
 	if (pb_audit_meta_set(c->aw, "node", c->conf.cfg->node, err) < 0 ||
 	    pb_audit_meta_set(c->aw, "federation", c->conf.cfg->federation, err) < 0)
 		return -1;
@@ -648,12 +707,24 @@ int cs_daemon_run(const char *config_path, struct pb_err *err)
 	c->config_path = config_path;
 	c->sigfd = c->infd = c->wd_services = c->wd_config = -1;
 	c->started_at = pb_now_ms();
+	/* systemd's variables are the daemon's, not its children's: a
+	 * provbus-publish run by a provision must not write <N> prefixes into
+	 * the run's output, nor notify systemd in the daemon's name (the log
+	 * format was chosen at pb_log_init) */
+	pb_sd_detach();
+	unsetenv("JOURNAL_STREAM");
 	if (daemon_init(c, err) < 0)
 		goto out;
 	pb_log_notice("started node=%s federation=%s queue=%s keys=%zu regions=%zu state_dir=%s",
 		      c->conf.cfg->node, c->conf.cfg->federation, c->queue, c->conf.n_keys,
 		      c->conf.n_regions, c->conf.cfg->state_dir);
+	/* READY=1 once the configuration and the audit log are loaded and the
+	 * loop is about to run, without waiting for the broker (SPEC §6.3: a
+	 * `systemctl start` must not hang while the broker is away); STATUS=
+	 * says the rest */
 	cs_sd_status(c);
+	pb_sd_notify("READY=1");
+	c->ready_sent = 1;
 	loop(c);
 	if (cs_flush(c, 1) < 0)
 		pb_log_err("exiting with %zu audit rows not committed: their events were not acked "

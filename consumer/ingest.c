@@ -547,6 +547,9 @@ int64_t cs_flush_next(struct consumer *c)
 
 /* ---- judging ---- */
 
+/* changed: 1/0 as the audit row says (it changed the values, not merely
+ * the providers: under public_only a private provider changes nothing),
+ * -1 when it is decided with the batch (a key with many providers). */
 static void log_event(const struct pb_event *ev, enum pb_verdict v, int redelivered,
 		      const char *source, int changed)
 {
@@ -556,9 +559,10 @@ static void log_event(const struct pb_event *ev, enum pb_verdict v, int redelive
 		return;
 	pb_log(level,
 	       "event id=%s verdict=%s kind=%s key=%s region=%s node=%s service=%s seq=%lld "
-	       "redelivered=%d source=%s changed=%d",
+	       "redelivered=%d source=%s changed=%s",
 	       ev->id, pb_verdict_name(v), pb_kind_name(ev->kind), ev->key, ev->region, ev->node,
-	       ev->service, (long long)ev->seq, redelivered, source, changed);
+	       ev->service, (long long)ev->seq, redelivered, source,
+	       changed < 0 ? "batch" : changed ? "1" : "0");
 }
 
 /* Judges a parsed, valid event and queues its row. apply_now is the time
@@ -568,9 +572,17 @@ static enum pb_verdict judge(struct consumer *c, const struct pb_event *ev, int 
 			     const char *routing_key, int64_t now, int64_t apply_now)
 {
 	int live_changed = 0, changed = 0, exact, delta = -1;
+	int64_t mark;
 	enum pb_verdict v;
 	struct cs_rec *r;
 
+	/* stale is judged from the highest seq the audit log holds for the
+	 * (node, service) too, not only from the providers in memory: a
+	 * provider removed (lease) and then restarted or pruned from the log
+	 * leaves no other trace of it (SPEC §6.1, §3.1 retention) */
+	if (!seen && cs_marks_get(c->marks, ev->node, ev->service, &mark) && mark > 0 &&
+	    mark != INT64_MAX)
+		pb_providers_seq_floor(c->prov, ev->federation, ev->node, ev->service, mark);
 	if (!seen)
 		delta = pb_providers_value_change(c->prov, ev, &c->conf.filter,
 						  c->conf.cfg->consumer.public_only, CS_EXACT_MAX);
@@ -619,7 +631,7 @@ static enum pb_verdict judge(struct consumer *c, const struct pb_event *ev, int 
 					   ? apply_now + ev->ttl_s * 1000 : PB_TIME_NEVER;
 		r->pv_updated_at = apply_now;
 	}
-	log_event(ev, v, redelivered, source, live_changed);
+	log_event(ev, v, redelivered, source, live_changed && !exact ? -1 : changed);
 	return v;
 }
 

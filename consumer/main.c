@@ -8,10 +8,15 @@
  * The control verbs are a tiny client of the daemon's control socket
  * (state_dir/control.sock); `status --prometheus` converts the daemon's
  * JSON here. */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -62,16 +67,72 @@ static int fail(const struct pb_err *e)
 	return e->code ? e->code : EX_SOFTWARE;
 }
 
+/* A directory a run writes a file into (the env file's, the lock's). */
+static int check_dir_of(const char *what, const char *file, struct pb_err *err)
+{
+	char *copy = strdup(file), *dir;
+	struct stat st;
+	int rc = 0;
+
+	if (!copy)
+		return pb_err_set(err, EX_OSERR, "out of memory");
+	dir = dirname(copy);
+	if (stat(dir, &st) < 0)
+		rc = pb_err_set(err, EX_CONFIG, "%s %s: its directory %s: %s", what, file, dir,
+				strerror(errno));
+	else if (!S_ISDIR(st.st_mode))
+		rc = pb_err_set(err, EX_CONFIG, "%s %s: %s is not a directory", what, file, dir);
+	else if (access(dir, W_OK | X_OK) < 0)
+		rc = pb_err_set(err, EX_CONFIG, "%s %s: directory %s not writable: %s", what, file,
+				dir, strerror(errno));
+	free(copy);
+	return rc;
+}
+
+/* -n: what a run would need besides a configuration that parses: the
+ * password file readable, the env file's directory writable, the provision
+ * command executable, every manifest's provides templates expandable. */
+static int check_run_needs(const struct cs_conf *conf, struct pb_err *err)
+{
+	const struct pb_config *cfg = conf->cfg;
+	const struct pb_consumer_conf *cc = &cfg->consumer;
+	int fd;
+
+	if (cfg->password_file) {
+		if ((fd = open(cfg->password_file, O_RDONLY | O_CLOEXEC)) < 0)
+			return pb_err_set(err, EX_CONFIG, "broker.password_file %s: %s",
+					  cfg->password_file, strerror(errno));
+		close(fd);
+	}
+	if (check_dir_of("consumer.env_file", cc->env_file, err) < 0)
+		return -1;
+	if (cc->provision && strchr(cc->provision[0], '/') && access(cc->provision[0], X_OK) < 0)
+		return pb_err_set(err, EX_CONFIG, "consumer.provision %s: %s", cc->provision[0],
+				  strerror(errno));
+	for (size_t i = 0; i < conf->ms.n; i++) {
+		struct pb_kv *kv = NULL;
+		size_t n = 0;
+
+		if (pb_manifest_expand(conf->ms.items[i], cfg, &kv, &n, err) < 0)
+			return -1;
+		pb_kv_free_array(kv, n);
+	}
+	return 0;
+}
+
 static int cmd_check(const char *path)
 {
 	struct pb_err err = PB_ERR_INIT;
 	struct cs_conf conf;
+	int rc;
 
 	if (cs_conf_load(path, &conf, &err) < 0)
 		return fail(&err);
-	printf("configuration OK\n");
+	rc = check_run_needs(&conf, &err) < 0 ? fail(&err) : 0;
+	if (!rc)
+		printf("configuration OK\n");
 	cs_conf_release(&conf);
-	return 0;
+	return rc;
 }
 
 static int cmd_run(const char *path)
@@ -115,14 +176,21 @@ static void print_answer(const char *answer)
 static int cmd_control(const char *path, const char *verb, int prometheus)
 {
 	struct pb_err err = PB_ERR_INIT;
-	struct pb_config *cfg = pb_config_load(path, &err);
+	char *why = NULL, *dir = pb_config_state_dir(path, &why, &err);
 	char sock[4200], *answer = NULL, *text = NULL;
 	int rc;
 
-	if (!cfg)
+	/* the verbs need only the control socket: a configuration broken on
+	 * disk (the daemon still runs the last good one) must not blind
+	 * monitoring or pause (SPEC §6.3) */
+	if (!dir)
 		return fail(&err);
-	snprintf(sock, sizeof(sock), "%s/control.sock", cfg->state_dir);
-	pb_config_free(cfg);
+	if (why)
+		pb_log_warn("%s (the daemon keeps its last good configuration): using state_dir %s",
+			    why, dir);
+	snprintf(sock, sizeof(sock), "%s/control.sock", dir);
+	free(dir);
+	free(why);
 	answer = pb_control_call(sock, verb, CONTROL_TIMEOUT_MS, &err);
 	if (!answer)
 		return fail(&err);

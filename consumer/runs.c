@@ -100,6 +100,8 @@ int cs_runs_init(struct consumer *c, struct pb_err *err)
 		pb_log_warn("%d run(s) were going when the daemon last stopped: marked interrupted", n);
 	if ((c->have_last_run = pb_audit_last_run(c->aw, &c->last_run, err)) < 0)
 		goto out;
+	if (c->have_last_run && !strcmp(c->last_run.status, "ok"))
+		c->last_ok_at = c->last_run.finished_at;
 	if (pb_audit_meta_get(c->aw, "run_mark", &mark, err) < 0 ||
 	    pb_audit_meta_get(c->aw, "paused", &paused, err) < 0)
 		goto out;
@@ -274,7 +276,7 @@ static void start_process(struct consumer *c, int64_t now)
 {
 	const struct pb_consumer_conf *cc = &c->conf.cfg->consumer;
 	struct pb_err e = PB_ERR_INIT;
-	char **env = calloc(c->run.n_values + 3, sizeof(char *)), idbuf[32];
+	char **env = calloc(c->run.n_values + 4, sizeof(char *)), idbuf[32];
 	size_t n = 0;
 	int rc;
 
@@ -287,11 +289,31 @@ static void start_process(struct consumer *c, int64_t now)
 	}
 	if (!env)
 		goto oom;
-	for (size_t i = 0; i < c->run.n_values; i++)
-		if (!(env[n++] = env_entry(c->run.values[i].name, c->run.values[i].value)))
+	for (size_t i = 0; i < c->run.n_values; i++) {
+		const struct pb_kv *kv = &c->run.values[i];
+
+		/* over the kernel's limit for one variable, the exec would fail
+		 * (E2BIG) at every run: the value is in the env file only */
+		if (strlen(kv->name) + 1 + strlen(kv->value) + 1 > CS_ENV_VAR_MAX) {
+			if (!c->run.env_noted) {
+				pb_log_warn("run id=%lld: %s is %zu bytes, over the %d KiB a process "
+					    "environment variable may hold: left out of the provision's "
+					    "environment, read it from the env file %s",
+					    (long long)c->run.id, kv->name, strlen(kv->value),
+					    CS_ENV_VAR_MAX / 1024, cc->env_file);
+				note(c, c->run.id, "env-too-long",
+				     "%s (%zu bytes) left out of the environment: it is in %s",
+				     kv->name, strlen(kv->value), cc->env_file);
+			}
+			continue;
+		}
+		if (!(env[n++] = env_entry(kv->name, kv->value)))
 			goto oom;
+	}
+	c->run.env_noted = 1;	/* a run waiting for the lock comes here again */
 	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)c->run.id);
-	if (!(env[n++] = env_entry("PROVBUS_RUN_ID", idbuf)) ||
+	if (!(env[n++] = env_entry("PROVBUS_ENV_FILE", cc->env_file)) ||
+	    !(env[n++] = env_entry("PROVBUS_RUN_ID", idbuf)) ||
 	    !(env[n++] = env_entry("PROVBUS_REASON", pb_reason_name(c->run.reason))))
 		goto oom;
 	rc = pb_runner_start(c->runner, cc->provision, env, cc->lock_file, &e);
@@ -392,7 +414,9 @@ static void begin_run(struct consumer *c, const struct pb_debounce_due *due, int
 		note(c, id, "splay", "waited a splay of %lld ms (of at most %lld)",
 		     (long long)c->last_splay, (long long)cc->splay_ms);
 	/* the files the run reads: written before the process starts */
-	env_ok = pb_envfile_write(cc->env_file, c->run.values, c->run.n_values, &env_err) == 0;
+	env_ok = pb_envfile_write_as(cc->env_file, c->run.values, c->run.n_values,
+				     cc->env_format && !strcmp(cc->env_format, "systemd")
+					     ? PB_ENV_SYSTEMD : PB_ENV_SHELL, &env_err) == 0;
 	if (env_ok && write_state(c, &e) < 0)
 		pb_log_warn("%s", e.msg);
 	if (!env_ok) {
@@ -482,6 +506,7 @@ static void finish_run(struct consumer *c, int64_t now, int exit_status, const c
 			c->have_ok = 1;
 		}
 		c->fails_in_row = 0;
+		c->last_ok_at = now;
 	} else if (strcmp(status, "interrupted")) {
 		c->fails_in_row++;
 	}
@@ -522,7 +547,9 @@ static void finish_run(struct consumer *c, int64_t now, int exit_status, const c
 
 void cs_runs_drive(struct consumer *c, int64_t now)
 {
+	const struct pb_consumer_conf *cc = &c->conf.cfg->consumer;
 	struct pb_debounce_due due;
+	int64_t throttled;
 
 	if (c->run.state == RUN_LOCK_WAIT && now >= c->lock_retry_at && !c->stopping)
 		start_process(c, now);
@@ -534,11 +561,27 @@ void cs_runs_drive(struct consumer *c, int64_t now)
 			    CS_STARTUP_WAIT_MS / 1000);
 		cs_request(c, PB_REASON_STARTUP);
 	}
-	/* nothing before the startup run: it waits for the first catch-up */
+	/* nothing before the startup run: it waits for the first catch-up;
+	 * and no run before a catch-up owed is done (SPEC §6.3: a reload that
+	 * adds a key must not run with part of that key's history) */
 	if (!c->startup_requested || (c->run_retry_at && now < c->run_retry_at))
 		return;
+	if (cs_catchup_owed(c)) {
+		c->deb_next = PB_TIME_NEVER;	/* the catch-up's end drives us again */
+		return;
+	}
 	pb_debounce_poll(&c->deb, now, splay_rand, c, &due);
 	c->deb_next = due.next_at;
+	throttled = pb_debounce_throttled_until(&c->deb, now);
+	if (throttled && throttled != c->throttled_until) {
+		char ts[PB_TIME_BUF];
+
+		/* a start over the limit waits, never dropped: say so, once */
+		pb_log_notice("run held by the throttle (%d runs per %lld s) until %s",
+			      cc->throttle_runs, (long long)cc->throttle_per_s,
+			      pb_time_format(throttled, ts));
+	}
+	c->throttled_until = throttled;
 	if (due.start)
 		begin_run(c, &due, now);
 }
@@ -560,8 +603,15 @@ void cs_runs_child(struct consumer *c)
 {
 	if (c->run.state == RUN_GOING && pb_runner_running(c->runner) &&
 	    pb_runner_handle(c->runner)) {
-		int st = pb_runner_exit_status(c->runner);
+		int st = pb_runner_exit_status(c->runner), xe = pb_runner_exec_errno(c->runner);
 
+		if (xe) {
+			/* at the default level: "exit=127" alone says nothing */
+			pb_log_err("run id=%lld: cannot execute %s: %s (errno %d)", (long long)c->run.id,
+				   c->conf.cfg->consumer.provision[0], strerror(xe), xe);
+			note(c, c->run.id, "exec-failed", "cannot execute %s: %s (errno %d)",
+			     c->conf.cfg->consumer.provision[0], strerror(xe), xe);
+		}
 		finish_run(c, pb_now_ms(), st, st == 0 ? "ok" : "failed");
 	}
 	if (pb_runner_running(c->notifier) && pb_runner_handle(c->notifier)) {
@@ -583,12 +633,27 @@ void cs_runs_child(struct consumer *c)
 
 /* SIGTERM: a run waiting for the lock ends at once (interrupted); a
  * running one gets CS_STOP_WAIT_MS, then SIGTERM to its group, then
- * SIGKILL. The daemon is done when no child is left. */
+ * SIGKILL. A notify never delays the stop (SPEC §3.1): SIGTERM at once,
+ * SIGKILL CS_NOTIFY_KILL_MS later. The daemon is done when no child is
+ * left. */
 void cs_runs_stop(struct consumer *c, int64_t mono)
 {
 	if (c->run.state == RUN_LOCK_WAIT) {
 		note(c, c->run.id, "interrupted", "the daemon stopped while the run waited for the lock");
 		finish_run(c, pb_now_ms(), -1, "interrupted");
+	}
+	if (pb_runner_running(c->notifier)) {
+		if (!c->notify_kill_at) {
+			pb_log_notice("stopping: the notify of run %lld still going: SIGTERM",
+				      (long long)c->notify_run_id);
+			pb_runner_signal(c->notifier, SIGTERM);
+			c->notify_kill_at = mono + CS_NOTIFY_KILL_MS;
+		} else if (mono >= c->notify_kill_at && !c->notify_killed) {
+			pb_log_warn("stopping: the notify of run %lld ignored SIGTERM: SIGKILL",
+				    (long long)c->notify_run_id);
+			pb_runner_signal(c->notifier, SIGKILL);
+			c->notify_killed = 1;
+		}
 	}
 	if (mono >= c->stop_deadline && !c->term_sent) {
 		c->term_sent = 1;
@@ -598,14 +663,12 @@ void cs_runs_stop(struct consumer *c, int64_t mono)
 				    (long long)c->run.id, CS_STOP_WAIT_MS / 1000);
 			pb_runner_signal(c->runner, SIGTERM);
 		}
-		pb_runner_signal(c->notifier, SIGTERM);
 	}
 	if (c->term_sent && mono >= c->kill_at && !c->kill_sent) {
 		c->kill_sent = 1;
 		if (pb_runner_running(c->runner))
 			pb_log_warn("run id=%lld still going: SIGKILL", (long long)c->run.id);
 		pb_runner_signal(c->runner, SIGKILL);
-		pb_runner_signal(c->notifier, SIGKILL);
 	}
 	if (!pb_runner_running(c->runner) && !pb_runner_running(c->notifier))
 		c->done = 1;

@@ -116,6 +116,7 @@ static json_t *providers_by_key(struct consumer *c)
 char *cs_status_json(struct consumer *c)
 {
 	json_t *o = json_object(), *counts = json_object(), *vals = json_object(), *running, *last;
+	json_t *pend;
 	int64_t next = PB_TIME_NEVER;
 	char *s, *text;
 
@@ -135,11 +136,16 @@ char *cs_status_json(struct consumer *c)
 	json_object_set_new(o, "bound_keys", strv(c->conf.keys, c->conf.n_keys));
 	json_object_set_new(o, "regions", strv(c->conf.regions, c->conf.n_regions));
 	json_object_set_new(o, "paused", json_boolean(c->paused));
-	json_object_set_new(o, "pending", json_boolean(pb_debounce_pending(&c->deb)));
-	json_object_set_new(o, "pending_changes", pending_changes(c));
+	/* pending: a run is queued, or values differ from the last successful
+	 * run (retries exhausted, paused, ...): never false beside changes */
+	pend = pending_changes(c);
+	json_object_set_new(o, "pending", json_boolean(pb_debounce_pending(&c->deb) ||
+						       json_array_size(pend) > 0));
+	json_object_set_new(o, "pending_changes", pend);
 	if (pb_debounce_pending(&c->deb) && c->run.state == RUN_NONE && !c->paused)
 		next = c->deb_next == PB_TIME_NEVER ? pb_now_ms() : c->deb_next;
 	json_object_set_new(o, "next_run_at", time_or_null(next));
+	json_object_set_new(o, "throttled_until", time_or_null(c->throttled_until));
 	if (c->run.state != RUN_NONE) {
 		char ts[PB_TIME_BUF];
 
@@ -166,6 +172,7 @@ char *cs_status_json(struct consumer *c)
 		last = json_null();
 	}
 	json_object_set_new(o, "last_run", last ? last : json_null());
+	json_object_set_new(o, "last_ok_run_at", time_or_null(c->last_ok_at));
 	for (int v = 0; v < PB_VERDICT__COUNT; v++)
 		json_object_set_new(counts, pb_verdict_name(v), json_integer((json_int_t)c->counts[v]));
 	json_object_set_new(counts, "history_skipped", json_integer((json_int_t)c->history_skipped));
@@ -179,6 +186,12 @@ char *cs_status_json(struct consumer *c)
 		json_object_set_new(vals, c->values[i].name, json_string(c->values[i].value));
 	json_object_set_new(o, "values", vals);
 	json_object_set_new(o, "audit_failing", json_boolean(c->db_failing));
+	/* the file on disk: a broken one leaves the last good one running */
+	json_object_set_new(o, "config", json_pack("{s:s,s:b,s:o}", "path", c->config_path,
+						   "loads", !c->conf_error[0], "error",
+						   c->conf_error[0] ? json_string(c->conf_error)
+								    : json_null()));
+	json_object_set_new(o, "control_socket", json_string(c->sock_path));
 	text = json_dumps(o, JSON_COMPACT);
 	/* values restored from an audit log written before the wire rule
 	 * may hold DEL or C1 controls, which jansson writes raw */
@@ -230,17 +243,26 @@ char *cs_control_handler(const char *verb, void *ctx)
 	return s;
 }
 
+/* systemd's STATUS= line (SPEC §6.3): the state (catching up, idle,
+ * pending, running, paused, ...), whether the broker is connected, then
+ * figures. Sent only when the part before the figures changed. */
 void cs_sd_status(struct consumer *c)
 {
 	char line[256];
+	const char *state = cs_state_name(c);
+	int head;
 
-	snprintf(line, sizeof(line), "STATUS=%s%s%s, %llu events, last run %s",
-		 cs_state_name(c), c->up ? "" : " (no broker)", c->blocked ? " (blocked)" : "",
+	if (!strcmp(state, "catching-up"))
+		state = "catching up";
+	head = snprintf(line, sizeof(line), "STATUS=%s; %s%s", state,
+			c->up ? "connected" : "not connected to the broker",
+			c->blocked ? " (blocked by the broker)" : "");
+	snprintf(line + head, sizeof(line) - (size_t)head, "; %llu events; last run %s",
 		 (unsigned long long)(c->counts[0] + c->counts[1] + c->counts[2] + c->counts[3] +
 				      c->counts[4] + c->counts[5]),
 		 c->have_last_run ? c->last_run.status : "none");
-	/* only when the part before the comma changed: an event count is no news */
-	if (!strncmp(line, c->sd_status, strcspn(line, ",") + 1))
+	/* an event count is no news */
+	if (!strncmp(line, c->sd_status, (size_t)head + 1))
 		return;
 	snprintf(c->sd_status, sizeof(c->sd_status), "%s", line);
 	pb_sd_notify(line);
@@ -284,6 +306,16 @@ int cs_status_prometheus(const char *text, char **out)
 	}
 	prom_metric(f, "provbus_connected", "1 when the daemon is connected to the broker", "gauge");
 	fprintf(f, "provbus_connected %d\n", json_is_true(json_object_get(o, "connected")));
+	prom_metric(f, "provbus_blocked", "1 when the broker blocks publishers (resource alarm)",
+		    "gauge");
+	fprintf(f, "provbus_blocked %d\n", json_is_true(json_object_get(o, "blocked")));
+	prom_metric(f, "provbus_audit_failing", "1 when the audit log cannot be written (nothing is acked)",
+		    "gauge");
+	fprintf(f, "provbus_audit_failing %d\n", json_is_true(json_object_get(o, "audit_failing")));
+	prom_metric(f, "provbus_config_loads", "0 when the configuration file on disk does not load",
+		    "gauge");
+	fprintf(f, "provbus_config_loads %d\n",
+		!json_is_false(json_object_get(json_object_get(o, "config"), "loads")));
 	prom_metric(f, "provbus_paused", "1 when runs are paused", "gauge");
 	fprintf(f, "provbus_paused %d\n", json_is_true(json_object_get(o, "paused")));
 	prom_metric(f, "provbus_pending", "1 when a provision run is pending", "gauge");
@@ -329,7 +361,16 @@ int cs_status_prometheus(const char *text, char **out)
 			fprintf(f, "provbus_last_run_timestamp_seconds %.3f\n", (double)ms / 1000.0);
 		}
 	}
-	prom_metric(f, "provbus_providers", "live providers per required key (distinct values)", "gauge");
+	v = json_object_get(o, "last_ok_run_at");
+	if (json_is_string(v) && pb_time_parse_rfc3339(json_string_value(v), &ms, &e) == 0) {
+		prom_metric(f, "provbus_last_successful_run_timestamp_seconds",
+			    "when the last successful run finished", "gauge");
+		fprintf(f, "provbus_last_successful_run_timestamp_seconds %.3f\n",
+			(double)ms / 1000.0);
+	}
+	prom_metric(f, "provbus_providers",
+		    "distinct live values per required key (providers announcing the same value "
+		    "count once)", "gauge");
 	json_object_foreach(json_object_get(o, "providers"), k, v) {
 		fprintf(f, "provbus_providers{key=\"");
 		prom_escape(f, k);

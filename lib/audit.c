@@ -175,6 +175,12 @@ sqlite3 *pb_audit_open(const char *path, int readonly, struct pb_err *err)
 		 * (what ack-after-commit needs), fsync only at checkpoints;
 		 * those come every 8192 pages (32 MiB) of WAL instead of 1000,
 		 * each one writes back and fdatasyncs the db inside the daemon's loop */
+		/* a new log: pages freed by pruning can go back to the file
+		 * system (pb_audit_prune_step); the mode is set before the
+		 * first table or never without a VACUUM */
+		if (version == 0 &&
+		    pb_audit_exec(db, "PRAGMA auto_vacuum=INCREMENTAL;", path, err) < 0)
+			goto fail;
 		if (pb_audit_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
 				  " PRAGMA wal_autocheckpoint=8192; PRAGMA journal_size_limit=16777216;",
 				  path, err) < 0)
@@ -826,4 +832,103 @@ int pb_audit_offset_set(struct pb_audit_writer *w, const char *stream, int64_t o
 	sqlite3_bind_int64(st, 2, offset);
 	sqlite3_bind_int64(st, 3, at);
 	return audit_done(w, st, "storing a stream offset", err);
+}
+
+/* ---- retention (consumer.audit_retention_days) ---------------------------
+ *
+ * A step deletes at most o->max_rows rows of each table, in one
+ * transaction, then gives up to o->vacuum_pages free pages back to the file
+ * system (auto_vacuum INCREMENTAL). What is never deleted, whatever its
+ * age:
+ * - events after o->keep_events_after (not yet covered by a run: a pending
+ *   change), and for each (node, service) the events of its highest seq
+ *   (the duplicate and stale checks start from that seq: an older
+ *   redelivery is then judged stale, a copy of the newest a duplicate);
+ * - runs that started at or after o->keep_runs_from (the throttle window
+ *   is read back from them after a restart), the last run, the last
+ *   successful one (its values are what a change is measured against),
+ *   and any still running. */
+#define PRUNE_EVENTS \
+	"SELECT e.id FROM events e WHERE e.id <= ?2 AND e.received_at < ?1 AND" \
+	" (e.verdict = 'invalid' OR e.node IS NULL OR e.service IS NULL OR e.seq IS NULL OR" \
+	"  EXISTS (SELECT 1 FROM events x WHERE x.node = e.node AND x.service = e.service" \
+	"          AND x.verdict <> 'invalid' AND x.seq > e.seq))" \
+	" ORDER BY e.id LIMIT ?3"
+#define PRUNE_RUNS \
+	"SELECT id FROM runs WHERE started_at < ?1 AND started_at < ?2 AND status <> 'running'" \
+	" AND id <> (SELECT COALESCE(MAX(id), 0) FROM runs)" \
+	" AND id <> (SELECT COALESCE(MAX(id), 0) FROM runs WHERE status = 'ok')" \
+	" ORDER BY id LIMIT ?3"
+
+/* Runs one DELETE whose ?1 is the cutoff, ?2 keep (what the table keeps
+ * past it), ?3 the row limit; adds the rows deleted to *deleted. */
+static int prune_exec(sqlite3 *db, const char *sql, const struct pb_audit_prune *o,
+		      int64_t keep, int64_t *deleted, struct pb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, o->cutoff);
+		sqlite3_bind_int64(st, 2, keep);
+		sqlite3_bind_int64(st, 3, o->max_rows);
+		rc = sqlite3_step(st);
+	}
+	if (rc != SQLITE_DONE) {
+		pb_err_set(err, rc == SQLITE_FULL ? EX_CANTCREAT : EX_IOERR, "%s: pruning: %s",
+			   sqlite3_db_filename(db, "main"), sqlite3_errmsg(db));
+		sqlite3_finalize(st);
+		return -1;
+	}
+	if (deleted)
+		*deleted += sqlite3_changes(db);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int64_t pb_audit_prune_step(sqlite3 *db, const struct pb_audit_prune *o, struct pb_err *err)
+{
+	int64_t n = 0;
+	char sql[64];
+
+	if (pb_audit_exec(db, "BEGIN IMMEDIATE", "pruning", err) < 0)
+		return -1;
+	if (prune_exec(db, "DELETE FROM run_events WHERE event_id IN (" PRUNE_EVENTS ")", o,
+		       o->keep_events_after, NULL, err) < 0 ||
+	    prune_exec(db, "DELETE FROM events WHERE id IN (" PRUNE_EVENTS ")", o,
+		       o->keep_events_after, &n, err) < 0 ||
+	    prune_exec(db, "DELETE FROM run_events WHERE run_id IN (" PRUNE_RUNS ")", o,
+		       o->keep_runs_from, NULL, err) < 0 ||
+	    prune_exec(db, "DELETE FROM runs WHERE id IN (" PRUNE_RUNS ")", o, o->keep_runs_from,
+		       &n, err) < 0 ||
+	    prune_exec(db, "DELETE FROM notes WHERE id IN (SELECT id FROM notes WHERE at < ?1"
+			   " AND run_id IS NOT ?2 ORDER BY id LIMIT ?3)", o, -1, &n, err) < 0 ||
+	    pb_audit_exec(db, "COMMIT", "pruning", err) < 0) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	/* the freed pages back to the file system, a few at a time */
+	snprintf(sql, sizeof(sql), "PRAGMA incremental_vacuum(%d)", o->vacuum_pages);
+	if (pb_audit_exec(db, sql, "giving free pages back", err) < 0)
+		return -1;
+	return n;
+}
+
+int pb_audit_incremental_vacuum_on(sqlite3 *db, struct pb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int mode = -1;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA auto_vacuum", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		mode = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (mode == 2)
+		return 0;
+	/* a log made before retention existed: the mode takes a VACUUM,
+	 * once (it rewrites the file) */
+	if (pb_audit_exec(db, "PRAGMA auto_vacuum = INCREMENTAL; VACUUM;",
+			  "switching to incremental vacuum", err) < 0)
+		return -1;
+	return 1;
 }

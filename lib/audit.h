@@ -228,4 +228,25 @@ int pb_audit_offset_get(struct pb_audit_writer *w, const char *stream, int64_t *
 int pb_audit_offset_set(struct pb_audit_writer *w, const char *stream, int64_t offset,
 			int64_t at, struct pb_err *err);
 
+/* ---- Retention (consumer.audit_retention_days) ---- */
+
+struct pb_audit_prune {
+	int64_t cutoff;			/* rows older than this (ms) may go */
+	int64_t keep_events_after;	/* events with a greater id stay (pending) */
+	int64_t keep_runs_from;		/* runs started at or after this stay (throttle) */
+	int max_rows;			/* per table and step */
+	int vacuum_pages;		/* free pages given back per step */
+};
+
+/* One small step of pruning (audit.c says what is never pruned), then an
+ * incremental vacuum of at most o->vacuum_pages pages. Returns the rows
+ * deleted (events + runs + notes; fewer than 3 * max_rows: nothing left
+ * to do now), or -1 with err. */
+int64_t pb_audit_prune_step(sqlite3 *db, const struct pb_audit_prune *o, struct pb_err *err);
+
+/* Makes sure the file is in auto_vacuum INCREMENTAL mode (a new log is;
+ * an older one takes a VACUUM, which rewrites the file once). Returns 0
+ * when it was, 1 when it was switched now, -1 with err. */
+int pb_audit_incremental_vacuum_on(sqlite3 *db, struct pb_err *err);
+
 #endif

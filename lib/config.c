@@ -636,7 +636,7 @@ static int fill_defaults(struct pb_jsondoc *c, struct pb_config *cfg)
 	if (!cfg->services_dir)
 		cfg->services_dir = strdup("/etc/provbus/services.d");
 	if (!cfg->state_dir)
-		cfg->state_dir = strdup("/var/lib/provbus");
+		cfg->state_dir = strdup(PB_STATE_DIR_DEFAULT);
 	if (!cfg->host || !cfg->services_dir || !cfg->state_dir)
 		goto oom;
 	if (!cc->env_file && asprintf(&cc->env_file, "%s/provbus.env", cfg->state_dir) < 0) {
@@ -763,4 +763,78 @@ const char *pb_config_static(const struct pb_config *cfg, const char *key)
 	hit = bsearch(&probe, cfg->consumer.statics, cfg->consumer.n_statics,
 		      sizeof(*cfg->consumer.statics), cmp_static);
 	return hit ? hit->value : NULL;
+}
+
+/* The value of the first "state_dir": "..." member in text, found without
+ * parsing the rest (a plain string: an escape gives up). A new string, or
+ * NULL. */
+static char *scan_state_dir(const char *text)
+{
+	const char *p = text;
+
+	while ((p = strstr(p, "\"state_dir\"")) != NULL) {
+		const char *v = p + strlen("\"state_dir\""), *end;
+
+		p++;
+		v += strspn(v, " \t\r\n");
+		if (*v++ != ':')
+			continue;
+		v += strspn(v, " \t\r\n");
+		if (*v++ != '"')
+			continue;
+		end = strpbrk(v, "\"\\\n");
+		if (!end || *end != '"' || end == v)
+			return NULL;
+		return strndup(v, (size_t)(end - v));
+	}
+	return NULL;
+}
+
+char *pb_config_state_dir(const char *path, char **why, struct pb_err *err)
+{
+	struct pb_err lerr = PB_ERR_INIT;
+	struct pb_config *cfg = pb_config_load(path, &lerr);
+	json_t *root = NULL, *v;
+	char *dir = NULL, *text = NULL;
+	FILE *f = NULL;
+	size_t n;
+
+	*why = NULL;
+	if (cfg) {
+		dir = strdup(cfg->state_dir);
+		pb_config_free(cfg);
+		goto out;
+	}
+	if (lerr.code == EX_NOINPUT) {
+		*err = lerr;
+		return NULL;
+	}
+	*why = strdup(lerr.msg);
+	root = json_load_file(path, 0, NULL);
+	if (root && json_is_object(root) && (v = json_object_get(root, "state_dir")) &&
+	    json_is_string(v) && json_string_length(v) > 0) {
+		dir = strdup(json_string_value(v));
+		goto out;
+	}
+	if (!root && (f = fopen(path, "r")) != NULL && (text = calloc(1, CONFIG_MAX_BYTES + 1))) {
+		n = fread(text, 1, CONFIG_MAX_BYTES, f);
+		text[n] = '\0';
+		if ((dir = scan_state_dir(text)) != NULL)
+			goto out;
+	}
+	if (!root || !json_is_object(root) || !json_object_get(root, "state_dir"))
+		dir = strdup(PB_STATE_DIR_DEFAULT);
+out:
+	if (!dir && !err->code)
+		pb_err_set(err, EX_CONFIG, "%s: no usable state_dir: %s", path,
+			   *why ? *why : "out of memory");
+	if (!dir) {
+		free(*why);
+		*why = NULL;
+	}
+	if (f)
+		fclose(f);
+	free(text);
+	json_decref(root);
+	return dir;
 }

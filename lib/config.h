@@ -14,6 +14,7 @@
 #include "err.h"
 
 #define PB_CONFIG_DEFAULT "/etc/provbus/provbus.json"
+#define PB_STATE_DIR_DEFAULT "/var/lib/provbus"
 
 struct pb_tls {
 	char *ca, *cert, *key;	/* paths; NULL when not set */
@@ -75,6 +76,15 @@ const char *pb_config_path(const char *arg);
  * with err set. */
 struct pb_config *pb_config_load(const char *path, struct pb_err *err);
 void pb_config_free(struct pb_config *cfg);
+
+/* The state_dir of path for the programs that need nothing else (the
+ * control verbs, provbus-audit): from a full load when the file is valid;
+ * else, leniently, the "state_dir" member of a file with another error
+ * (a typo elsewhere must not blind monitoring), else the default. *why is
+ * then a new string saying why the file does not load (else NULL).
+ * Returns a new string, or NULL with err (EX_NOINPUT: no file; EX_CONFIG:
+ * a state_dir that is there but not a usable string). */
+char *pb_config_state_dir(const char *path, char **why, struct pb_err *err);
 
 /* 1 if region is accepted by consumer.regions ("*" accepts all). */
 int pb_config_accepts_region(const struct pb_config *cfg, const char *region);

@@ -306,6 +306,16 @@ void pb_debounce_poll(struct pb_debounce *d, int64_t now, pb_debounce_rand_fn ra
 	out->queued_at = d->due_since;
 }
 
+int64_t pb_debounce_throttled_until(const struct pb_debounce *d, int64_t now)
+{
+	int64_t allowed;
+
+	if (d->running || d->paused || d->due_since == PB_TIME_NEVER)
+		return 0;
+	allowed = throttle_until(d);
+	return now < allowed ? allowed : 0;
+}
+
 void pb_debounce_started(struct pb_debounce *d, int64_t now)
 {
 	d->running = 1;

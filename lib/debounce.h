@@ -106,6 +106,10 @@ struct pb_debounce_due {
 void pb_debounce_poll(struct pb_debounce *d, int64_t now, pb_debounce_rand_fn rand, void *ctx,
 		      struct pb_debounce_due *out);
 
+/* When a due run waits for the throttle (after a poll): until when (ms);
+ * else 0. */
+int64_t pb_debounce_throttled_until(const struct pb_debounce *d, int64_t now);
+
 /* The caller started the run poll said to start (clears what it covers). */
 void pb_debounce_started(struct pb_debounce *d, int64_t now);
 

@@ -5,7 +5,14 @@
  * single quotes a POSIX shell takes every byte literally except the closing
  * quote, so each ' becomes '\'' (close, an escaped quote, reopen) and
  * nothing else needs care. Names are not quoted, so they must pass the key
- * rule: render refuses a bad one rather than write it. */
+ * rule: render refuses a bad one rather than write it.
+ *
+ * The systemd format (EnvironmentFile=, systemd.exec(5)) is NAME="value":
+ * inside double quotes systemd's parser takes every byte literally
+ * (newlines included) except \ and ", and a backslash before one of
+ * " \ ` $ stands for that character (before anything else it stays). So
+ * those four are escaped and nothing else: the same text read by a POSIX
+ * shell inside double quotes gives the same bytes. */
 #include "envfile.h"
 
 #include <errno.h>
@@ -44,6 +51,27 @@ char *pb_shell_quote(const char *s, size_t len)
 	return out;
 }
 
+char *pb_systemd_quote(const char *s, size_t len)
+{
+	size_t i, esc = 0, n = 0;
+	char *out;
+
+	for (i = 0; i < len; i++)
+		esc += strchr("\"\\`$", s[i]) != NULL && s[i];
+	out = malloc(len + esc + 3);
+	if (!out)
+		return NULL;
+	out[n++] = '"';
+	for (i = 0; i < len; i++) {
+		if (s[i] && strchr("\"\\`$", s[i]))
+			out[n++] = '\\';
+		out[n++] = s[i];
+	}
+	out[n++] = '"';
+	out[n] = '\0';
+	return out;
+}
+
 static int kv_by_name(const void *a, const void *b)
 {
 	const struct pb_kv *x = *(const struct pb_kv *const *)a, *y = *(const struct pb_kv *const *)b;
@@ -56,6 +84,11 @@ static int kv_by_name(const void *a, const void *b)
 /* Returns NULL on allocation failure or when a name breaks the key rule
  * (an unquoted name must not be able to carry shell syntax). */
 char *pb_envfile_render(const struct pb_kv *vars, size_t n)
+{
+	return pb_envfile_render_as(vars, n, PB_ENV_SHELL);
+}
+
+char *pb_envfile_render_as(const struct pb_kv *vars, size_t n, enum pb_env_format fmt)
 {
 	const struct pb_kv **sorted = NULL;
 	char *text = NULL, *quoted;
@@ -78,14 +111,16 @@ char *pb_envfile_render(const struct pb_kv *vars, size_t n)
 		goto out;
 	used = (size_t)snprintf(text, size, "%s", ENVFILE_HEADER);
 	for (i = 0; i < n; i++) {
-		quoted = pb_shell_quote(sorted[i]->value, strlen(sorted[i]->value));
+		quoted = fmt == PB_ENV_SYSTEMD
+				 ? pb_systemd_quote(sorted[i]->value, strlen(sorted[i]->value))
+				 : pb_shell_quote(sorted[i]->value, strlen(sorted[i]->value));
 		if (!quoted) {
 			free(text);
 			text = NULL;
 			goto out;
 		}
-		used += (size_t)snprintf(text + used, size - used, "export %s=%s\n",
-					 sorted[i]->name, quoted);
+		used += (size_t)snprintf(text + used, size - used, "%s%s=%s\n",
+					 fmt == PB_ENV_SYSTEMD ? "" : "export ", sorted[i]->name, quoted);
 		free(quoted);
 	}
 out:
@@ -214,6 +249,12 @@ int pb_file_replace(const char *path, const void *data, size_t len, int mode,
 
 int pb_envfile_write(const char *path, const struct pb_kv *vars, size_t n, struct pb_err *err)
 {
+	return pb_envfile_write_as(path, vars, n, PB_ENV_SHELL, err);
+}
+
+int pb_envfile_write_as(const char *path, const struct pb_kv *vars, size_t n,
+			enum pb_env_format fmt, struct pb_err *err)
+{
 	char *text = NULL;
 	size_t i;
 	int rc = -1;
@@ -230,7 +271,7 @@ int pb_envfile_write(const char *path, const struct pb_kv *vars, size_t n, struc
 			goto out;
 		}
 	}
-	text = pb_envfile_render(vars, n);
+	text = pb_envfile_render_as(vars, n, fmt);
 	if (!text) {
 		pb_err_set(err, EX_OSERR, "%s: cannot render the env file: out of memory", path);
 		goto out;

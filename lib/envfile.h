@@ -2,7 +2,8 @@
  *
  * Sorted lines "export NAME='value'" with shell-safe quoting: a value is
  * wrapped in single quotes and every ' inside becomes '\'' — nothing in it
- * is ever interpreted by a shell. */
+ * is ever interpreted by a shell. Or, in the systemd format, NAME="value"
+ * lines by systemd.exec(5)'s EnvironmentFile= rules (envfile.c). */
 #ifndef PB_ENVFILE_H
 #define PB_ENVFILE_H
 
@@ -14,6 +15,22 @@
 /* Appends the single-quoted form of s (len bytes) to a malloc'd string.
  * Returns a new string (free()) or NULL on allocation failure. */
 char *pb_shell_quote(const char *s, size_t len);
+
+/* The env file's two formats (consumer.env_format). */
+enum pb_env_format {
+	PB_ENV_SHELL = 0,	/* export NAME='value' (for . / source) */
+	PB_ENV_SYSTEMD,		/* NAME="value", systemd.exec(5) EnvironmentFile= quoting */
+};
+
+/* The double-quoted form of s for systemd's EnvironmentFile= (and a POSIX
+ * shell): " \ ` $ get a backslash, every other byte (newline included)
+ * stays. Returns a new string or NULL on allocation failure. */
+char *pb_systemd_quote(const char *s, size_t len);
+
+/* pb_envfile_render / pb_envfile_write in the format fmt. */
+char *pb_envfile_render_as(const struct pb_kv *vars, size_t n, enum pb_env_format fmt);
+int pb_envfile_write_as(const char *path, const struct pb_kv *vars, size_t n,
+			enum pb_env_format fmt, struct pb_err *err);
 
 /* Renders vars (sorted by name by this function; names must pass
  * pb_name_key_ok) as the env file text. Returns a malloc'd string. */

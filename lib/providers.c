@@ -448,6 +448,12 @@ static int reserve(struct pb_providers *p)
 	return 0;
 }
 
+int pb_providers_seq_floor(struct pb_providers *p, const char *fed, const char *node,
+			   const char *service, int64_t seq)
+{
+	return seq_raise(p, fed, node, service, seq);
+}
+
 /* Out of memory is reported as PB_VERDICT_INVALID with nothing changed:
  * the event could not be taken in. */
 enum pb_verdict pb_providers_apply(struct pb_providers *p, const struct pb_event *ev,

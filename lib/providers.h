@@ -59,6 +59,13 @@ struct pb_providers;
 struct pb_providers *pb_providers_new(void);
 void pb_providers_free(struct pb_providers *p);
 
+/* Raises the last seq known for (fed, node, service) to at least seq (the
+ * highest the audit log holds: after a restart, and once old rows are
+ * pruned, an older announcement is then stale, not applied again). 0, or
+ * -1 when out of memory. */
+int pb_providers_seq_floor(struct pb_providers *p, const char *fed, const char *node,
+			   const char *service, int64_t seq);
+
 /* Judges ev received at now and, when applied, updates the state.
  * seen_before: its id was seen before (the caller's audit db knows).
  * Order: duplicate, stale, foreign, applied. *changed (may be NULL) is

@@ -37,6 +37,8 @@ struct pb_runner {
 	int pidfd;		/* -1 when the kernel has no pidfd_open */
 	int outfd;		/* read end of the stdout+stderr pipe; -1 at EOF */
 	int lockfd;		/* the flock on lock_file, held until the run is over */
+	int errfd;		/* read end of the exec-error pipe (CLOEXEC in the child) */
+	int exec_errno;		/* why the exec failed; 0 when it did not */
 	int running;
 	int reaped;
 	int status;		/* exit status as pb_runner_exit_status gives it */
@@ -57,7 +59,7 @@ struct pb_runner *pb_runner_new(void (*line_cb)(const char *line, size_t len, vo
 		return NULL;
 	r->line_cb = line_cb;
 	r->ctx = ctx;
-	r->pidfd = r->outfd = r->lockfd = -1;
+	r->pidfd = r->outfd = r->lockfd = r->errfd = -1;
 	return r;
 }
 
@@ -195,8 +197,22 @@ static void reap(struct pb_runner *r, int block)
 	}
 }
 
+/* The child is gone: the exec-error pipe says whether its exec failed
+ * (its write end closed at the exec, or written then closed at _exit). */
+static void read_exec_errno(struct pb_runner *r)
+{
+	int e = 0;
+
+	if (r->errfd < 0)
+		return;
+	if (read(r->errfd, &e, sizeof(e)) == (ssize_t)sizeof(e))
+		r->exec_errno = e;
+	close_fd(&r->errfd);
+}
+
 static void finish(struct pb_runner *r)
 {
+	read_exec_errno(r);
 	flush_line(r);
 	close_fd(&r->outfd);
 	close_fd(&r->pidfd);
@@ -340,10 +356,12 @@ static char **build_env(char *const extra[], struct pb_err *err)
 	return envp;
 }
 
-static void close_other_fds(void)
+/* Closes every fd from 3 up, but keep (>= 3). */
+static void close_other_fds(int keep)
 {
 #ifdef SYS_close_range
-	if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
+	if ((keep == 3 || syscall(SYS_close_range, 3U, (unsigned)keep - 1, 0U) == 0) &&
+	    syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U) == 0)
 		return;
 #endif
 	long max = sysconf(_SC_OPEN_MAX);
@@ -351,7 +369,8 @@ static void close_other_fds(void)
 	if (max < 0 || max > 65536)
 		max = 65536;
 	for (int fd = 3; fd < max; fd++)
-		close(fd);
+		if (fd != keep)
+			close(fd);
 }
 
 /* Makes src the descriptor target (without close-on-exec). */
@@ -362,13 +381,16 @@ static int move_fd(int src, int target)
 	return dup2(src, target) < 0 ? -1 : 0;
 }
 
-static void child_fail(const char *what, const char *prog)
+static void child_fail(const char *what, const char *prog, int errfd)
 {
 	char msg[512];
+	int e = errno;
 	int n = snprintf(msg, sizeof(msg), "provbus: cannot %s '%s': %s\n", what, prog,
-			 strerror(errno));
+			 strerror(e));
 
-	if (n > 0 && write(STDOUT_FILENO, msg, (size_t)n) < 0) {
+	/* the errno to the parent (pb_runner_exec_errno), the text to the output */
+	if (write(errfd, &e, sizeof(e)) < 0 ||
+	    (n > 0 && write(STDOUT_FILENO, msg, (size_t)n) < 0)) {
 		/* nowhere left to say it */
 	}
 	_exit(127);
@@ -419,7 +441,7 @@ static void exec_search(char *const argv[], char **envp)
 
 /* In the forked child: never returns. Only what is safe after fork in a
  * single-threaded process. */
-static void child_exec(char *const argv[], char **envp, int devnull, int wr)
+static void child_exec(char *const argv[], char **envp, int devnull, int wr, int errfd)
 {
 	sigset_t none;
 
@@ -437,12 +459,14 @@ static void child_exec(char *const argv[], char **envp, int devnull, int wr)
 		devnull = fcntl(devnull, F_DUPFD, 3);
 	if (wr < 3)
 		wr = fcntl(wr, F_DUPFD, 3);
-	if (devnull < 0 || wr < 0 || move_fd(devnull, 0) < 0 || move_fd(wr, 1) < 0 ||
+	if (errfd < 3)
+		errfd = fcntl(errfd, F_DUPFD_CLOEXEC, 3);
+	if (devnull < 0 || wr < 0 || errfd < 0 || move_fd(devnull, 0) < 0 || move_fd(wr, 1) < 0 ||
 	    move_fd(wr, 2) < 0)
 		_exit(127);
-	close_other_fds();
+	close_other_fds(errfd);
 	exec_search(argv, envp);
-	child_fail("execute", argv[0]);
+	child_fail("execute", argv[0], errfd);
 }
 
 static void reset_run(struct pb_runner *r)
@@ -450,6 +474,7 @@ static void reset_run(struct pb_runner *r)
 	r->pid = 0;
 	r->reaped = 0;
 	r->status = 0;
+	r->exec_errno = 0;
 	r->after_exit = 0;
 	r->tail_len = 0;
 	r->tail[0] = '\0';
@@ -459,7 +484,7 @@ static void reset_run(struct pb_runner *r)
 int pb_runner_start(struct pb_runner *r, char *const argv[], char *const extra_env[],
 		    const char *lock_file, struct pb_err *err)
 {
-	int pfd[2] = { -1, -1 }, devnull = -1, rc = -1;
+	int pfd[2] = { -1, -1 }, efd[2] = { -1, -1 }, devnull = -1, rc = -1;
 	char **envp = NULL;
 	pid_t pid;
 
@@ -486,7 +511,8 @@ int pb_runner_start(struct pb_runner *r, char *const argv[], char *const extra_e
 		pb_err_set(err, EX_OSERR, "/dev/null: %s", strerror(errno));
 		goto out;
 	}
-	if (pipe2(pfd, O_CLOEXEC) < 0 || fcntl(pfd[0], F_SETFL, O_NONBLOCK) < 0) {
+	if (pipe2(pfd, O_CLOEXEC) < 0 || fcntl(pfd[0], F_SETFL, O_NONBLOCK) < 0 ||
+	    pipe2(efd, O_CLOEXEC) < 0) {
 		pb_err_set(err, EX_OSERR, "pipe for %s: %s", argv[0], strerror(errno));
 		goto out;
 	}
@@ -496,7 +522,7 @@ int pb_runner_start(struct pb_runner *r, char *const argv[], char *const extra_e
 		goto out;
 	}
 	if (pid == 0)
-		child_exec(argv, envp, devnull, pfd[1]);
+		child_exec(argv, envp, devnull, pfd[1], efd[1]);
 
 	/* both sides set the group, so kill(-pid) works whoever runs first
 	 * (EACCES once the child has exec'd: it did it itself by then) */
@@ -505,6 +531,8 @@ int pb_runner_start(struct pb_runner *r, char *const argv[], char *const extra_e
 	r->running = 1;
 	r->outfd = pfd[0];
 	pfd[0] = -1;
+	r->errfd = efd[0];
+	efd[0] = -1;
 #ifdef SYS_pidfd_open
 	r->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);	/* O_CLOEXEC by the kernel */
 	if (r->pidfd < 0)
@@ -516,6 +544,8 @@ out:
 		close_fd(&r->lockfd);
 	close_fd(&pfd[0]);
 	close_fd(&pfd[1]);
+	close_fd(&efd[0]);
+	close_fd(&efd[1]);
 	close_fd(&devnull);
 	free(envp);
 	return rc;
@@ -547,6 +577,11 @@ int pb_runner_pollfds(struct pb_runner *r, struct pollfd *fds, int max)
 int pb_runner_exit_status(const struct pb_runner *r)
 {
 	return r->status;
+}
+
+int pb_runner_exec_errno(const struct pb_runner *r)
+{
+	return r->exec_errno;
 }
 
 const char *pb_runner_tail(const struct pb_runner *r, size_t *len)

@@ -67,6 +67,9 @@ int pb_runner_handle(struct pb_runner *r);
 /* After the run is over: exit status (0..255), or 128+N when killed by
  * signal N. */
 int pb_runner_exit_status(const struct pb_runner *r);
+/* After the run is over: the errno of a failed exec (E2BIG, ENOENT,
+ * ENOEXEC, ...; the exit status is then 127), 0 when the exec worked. */
+int pb_runner_exec_errno(const struct pb_runner *r);
 /* The last (up to) 8 KiB of output, valid until the next start. */
 const char *pb_runner_tail(const struct pb_runner *r, size_t *len);
 

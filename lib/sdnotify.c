@@ -15,9 +15,21 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+static int64_t watchdog_from_env(void);
+
+/* After pb_sd_detach: what the environment said, kept here */
+static int detached;
+static char *kept_socket;
+static int64_t kept_watchdog_ms;
+
+static const char *notify_socket(void)
+{
+	return detached ? kept_socket : getenv("NOTIFY_SOCKET");
+}
+
 int pb_sd_notify(const char *state)
 {
-	const char *path = getenv("NOTIFY_SOCKET");
+	const char *path = notify_socket();
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	size_t len;
 	socklen_t salen;
@@ -87,6 +99,27 @@ static unsigned long long parse_positive(const char *s)
 }
 
 int64_t pb_sd_watchdog_ms(void)
+{
+	if (detached)
+		return kept_watchdog_ms;
+	return watchdog_from_env();
+}
+
+void pb_sd_detach(void)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+
+	if (detached)
+		return;
+	kept_watchdog_ms = watchdog_from_env();
+	kept_socket = path && *path ? strdup(path) : NULL;
+	detached = 1;
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
+}
+
+static int64_t watchdog_from_env(void)
 {
 	unsigned long long usec = parse_positive(getenv("WATCHDOG_USEC"));
 	const char *pid = getenv("WATCHDOG_PID");

@@ -16,4 +16,9 @@ int pb_sd_notifyf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * this interval. */
 int64_t pb_sd_watchdog_ms(void);
 
+/* Keeps NOTIFY_SOCKET and the watchdog interval for this process and
+ * removes NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID from the
+ * environment, so children (provision runs, notify) do not see them. */
+void pb_sd_detach(void);
+
 #endif

@@ -15,9 +15,11 @@
  * events built, `provides` and `retire` start a second thread that logs in
  * to the broker (TCP, AMQP handshake, channel: 4 round trips and the
  * broker's own set-up, 4.5 to 6 ms on a 2-core loopback test box) while
- * the main thread commits the outbox (its fdatasync: 1 to 3 ms there, far
- * more on a busy disk). Nothing is sent before the spool commit: the
- * outbox stays the durability point. The thread shares nothing with the
+ * the main thread commits the outbox. Nothing is sent before the spool
+ * commit, which is not synced: the outbox is synced only before exit 75
+ * (SPEC §7; outbox.c). When the commit fails for want of room, the run
+ * goes on with an outbox in memory: sent anyway, 0 with a warning when all
+ * is confirmed, else 74 naming the file. The thread shares nothing with the
  * main one but its struct connector, handed over by pthread_join. A bad
  * manifest or flag never waits for a broker: the thread starts only once
  * there are events to send; a spool that fails after that (disk full)
@@ -505,7 +507,9 @@ static void say_spooled(struct run *rn, int64_t left)
 }
 
 /* The exit status after a failure to deliver: 75 when what is left is
- * spooled, 69 when it could not be (memory outbox). */
+ * spooled (and synced: the only sync a run owes, SPEC §7); with a memory
+ * outbox, 74 naming the file when it could not be written (disk full),
+ * 69 when it could not even be opened. */
 static int undelivered(struct run *rn, int code)
 {
 	int64_t left = 0;
@@ -514,9 +518,19 @@ static int undelivered(struct run *rn, int code)
 	if (pb_outbox_count(rn->ob, &left, &err))
 		pb_log_err("%s", err.msg);
 	if (pb_outbox_in_memory(rn->ob)) {
+		if (rn->ob_err.code == EX_IOERR) {
+			pb_log_err("%s: nothing could be kept: %s; %" PRId64 " event%s not sent",
+				   pb_outbox_path(rn->ob), rn->ob_err.msg, left, left == 1 ? "" : "s");
+			return code == EX_TEMPFAIL || code == EX_UNAVAILABLE ? EX_IOERR : code;
+		}
 		pb_log_err("broker unavailable and nothing spooled: %s; %" PRId64
 			   " event%s not sent", rn->ob_err.msg, left, left == 1 ? "" : "s");
 		return code == EX_TEMPFAIL || code == EX_UNAVAILABLE ? EX_UNAVAILABLE : code;
+	}
+	if (left && pb_outbox_sync(rn->ob, &err)) {
+		pb_log_err("%s; %" PRId64 " event%s spooled but maybe not on disk", err.msg, left,
+			   left == 1 ? "" : "s");
+		return EX_IOERR;
 	}
 	if (left)
 		say_spooled(rn, left);
@@ -676,8 +690,17 @@ static int cmd_publish(struct run *rn, enum pb_kind kind, char **ids, int n_ids)
 	if (rn->o->dry_run)
 		return print_events(rn, &err) ? (pb_log_err("%s", err.msg), err.code) : 0;
 	connect_start(rn);	/* overlaps the spool commit */
-	if (spool(rn, &err))
-		goto fail;
+	if (spool(rn, &err)) {
+		if (err.code != EX_IOERR || pb_outbox_in_memory(rn->ob))
+			goto fail;
+		/* disk full: send anyway, without the file (SPEC §7) */
+		rn->ob_err = err;
+		pb_err_clear(&err);
+		pb_log_warn("%s: cannot spool, sending without a spool", rn->ob_err.msg);
+		pb_outbox_close(rn->ob);
+		if (!(rn->ob = pb_outbox_open_memory(rn->cfg->state_dir, &err)) || spool(rn, &err))
+			goto fail;
+	}
 	return send_all(rn);
 fail:
 	pb_log_err("%s", err.msg);

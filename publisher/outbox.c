@@ -89,8 +89,15 @@ static const char schema[] =
 	" federation TEXT NOT NULL, public INTEGER NOT NULL,"
 	" PRIMARY KEY (node, service, federation, key)) WITHOUT ROWID;";
 
+/* A write that failed for want of room or by an I/O error is EX_IOERR
+ * (the caller may still send without the file, SPEC §7); the code the
+ * caller chose otherwise. */
 static int db_err(struct pb_outbox *ob, int code, const char *what, struct pb_err *err)
 {
+	int sc = ob->db ? (sqlite3_extended_errcode(ob->db) & 0xff) : SQLITE_OK;
+
+	if (sc == SQLITE_FULL || sc == SQLITE_IOERR)
+		code = EX_IOERR;
 	return pb_err_set(err, code, "%s: %s: %s", ob->path, what,
 			  ob->db ? sqlite3_errmsg(ob->db) : "cannot open");
 }
@@ -212,10 +219,10 @@ static int setup_wal(struct pb_outbox *ob, struct pb_err *err)
 	    sqlite3_file_control(ob->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist) != SQLITE_OK)
 		return db_err(ob, EX_CANTCREAT, "cannot set up the WAL", err);
 	/* WAL: readers (a dry run, the operator's sqlite3) never block the
-	 * sender; synchronous FULL: an event spooled is on disk before we
-	 * tell chef it is safe (and before it is sent) */
+	 * sender; synchronous NORMAL: no sync at a commit, pb_outbox_sync
+	 * syncs what must outlive a power cut (the events left unconfirmed) */
 	if (exec(ob, "PRAGMA journal_mode = WAL", "cannot set WAL mode", err) ||
-	    exec(ob, "PRAGMA synchronous = FULL", "cannot write", err))
+	    exec(ob, "PRAGMA synchronous = NORMAL", "cannot write", err))
 		return -1;
 	sqlite3_wal_hook(ob->db, wal_hook, ob);
 	return 0;
@@ -702,7 +709,6 @@ int pb_outbox_delete(struct pb_outbox *ob, const int64_t *ns, size_t n, struct p
 		return 0;
 	/* a delete lost to a power cut only sends an event twice (consumers
 	 * drop it by id): no fsync for it (WAL + NORMAL) */
-	sqlite3_exec(ob->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
 	if (prepare(ob, "DELETE FROM outbox WHERE n = ?1", &st, err) || pb_outbox_begin(ob, err))
 		goto out;
 	for (size_t i = 0; i < n; i++) {
@@ -720,7 +726,6 @@ int pb_outbox_delete(struct pb_outbox *ob, const int64_t *ns, size_t n, struct p
 	}
 	rc = 0;
 out:
-	sqlite3_exec(ob->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -783,4 +788,46 @@ fail:
 	close(ob->lock_fd);
 	ob->lock_fd = -1;
 	return -1;
+}
+
+/* fdatasync of one file (absent: nothing to do), or fsync of a directory */
+static int sync_path(const char *path, int dir, struct pb_err *err)
+{
+	int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDWR) | O_CLOEXEC);
+	int rc = 0;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : pb_err_set(err, EX_IOERR, "%s: cannot open to sync: %s",
+						       path, strerror(errno));
+	if ((dir ? fsync(fd) : fdatasync(fd)) && !(dir && errno == EINVAL))
+		rc = pb_err_set(err, EX_IOERR, "%s: cannot sync: %s", path, strerror(errno));
+	close(fd);
+	return rc;
+}
+
+int pb_outbox_sync(struct pb_outbox *ob, struct pb_err *err)
+{
+	char *wal = NULL, *dir = NULL, *slash;
+	int rc = -1;
+
+	if (ob->memory)
+		return 0;
+	if (!(wal = sqlite3_mprintf("%s-wal", ob->path)) || !(dir = strdup(ob->path))) {
+		pb_err_set(err, EX_OSERR, "out of memory");
+		goto out;
+	}
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	else
+		strcpy(dir, ".");
+	if (sync_path(wal, 0, err) || sync_path(ob->path, 0, err) || sync_path(dir, 1, err))
+		goto out;
+	rc = 0;
+out:
+	sqlite3_free(wal);
+	free(dir);
+	return rc;
 }

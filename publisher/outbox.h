@@ -9,8 +9,8 @@
  *   `retire` works after the manifest is gone and `provides` can retire a
  *   key that left the manifest.
  *
- * An event is written here (in the transaction that takes its seq) before
- * it is sent, and deleted only when the broker confirmed it. Writing is
+ * An event is written here (in the transaction that takes its seq, not
+ * synced: pb_outbox_sync) before it is sent, and deleted only when the broker confirmed it. Writing is
  * safe from several processes at once (sqlite's own locking, BEGIN
  * IMMEDIATE); *sending* is serialised by pb_outbox_lock(), see outbox.c.
  *
@@ -116,6 +116,12 @@ int pb_outbox_delete(struct pb_outbox *ob, const int64_t *ns, size_t n, struct p
  * exchange): all are refused when one is. *deleted: how many. */
 int pb_outbox_delete_announcement(struct pb_outbox *ob, const char *service, int64_t seq,
 				  const char *exchange, int64_t *deleted, struct pb_err *err);
+
+/* Makes what the outbox holds survive a power cut: fdatasync of the WAL
+ * and the file, fsync of state_dir. Commits are not synced (outbox.c):
+ * call it before telling the caller the events are spooled (exit 75).
+ * A memory outbox: 0. -1 with err (EX_IOERR naming the file). */
+int pb_outbox_sync(struct pb_outbox *ob, struct pb_err *err);
 
 /* Takes the send lock, an exclusive flock on STATE_DIR/outbox.lock,
  * waiting up to timeout_ms. Held until pb_outbox_close. A memory outbox

@@ -42,7 +42,10 @@
 
 #define CHUNK 500		/* outbox rows read at a time */
 #define DRAIN_EVERY 64		/* publishes between two looks at the socket */
-#define DELETE_BATCH 1000	/* confirmed rows deleted per transaction */
+#define DELETE_BATCH 256	/* confirmed rows deleted per transaction at most */
+#define DELETE_EVERY_MS 50	/* ... and at least this often, and before any wait:
+				 * a flush killed midway re-sends only what was not
+				 * confirmed yet (SPEC §7) */
 #define PROGRESS_MS 200
 
 struct pending {
@@ -76,6 +79,7 @@ struct sender {
 
 	int64_t *done;		/* confirmed rows not yet deleted */
 	size_t n_done;
+	int64_t deleted_at;	/* mono: the last delete */
 
 	char **skip;		/* missing exchanges */
 	size_t n_skip;
@@ -113,6 +117,7 @@ static void flush_done(struct sender *x)
 	if (pb_outbox_delete(x->ob, x->done, x->n_done, &err))
 		pb_log_warn("%s: %zu confirmed events may be sent again", err.msg, x->n_done);
 	x->n_done = 0;
+	x->deleted_at = pb_mono_ms();
 }
 
 static void show_progress(struct sender *x, int last)
@@ -673,6 +678,8 @@ static void send_loop(struct sender *x)
 			wait_ms = 0;
 		else
 			wait_ms = x->deadline - now;
+		if (wait_ms > 0 || now - x->deleted_at >= DELETE_EVERY_MS)
+			flush_done(x);
 		if (read_frames(x, wait_ms))
 			return;
 		show_progress(x, 0);

@@ -45,6 +45,7 @@ module Provbus
       65 => 'bad manifest or unknown service id',
       66 => 'configuration file missing',
       69 => 'broker unavailable and nothing spooled',
+      74 => 'outbox not writable (disk full) and not all confirmed: events lost',
       75 => 'broker away: events spooled, sent by the next run',
       77 => 'refused by the broker (topic permissions)',
       78 => 'configuration error or exchange missing',
@@ -99,7 +100,7 @@ module Provbus
     rescue Mixlib::ShellOut::CommandTimeout
       Chef::Log.error("provbus: #{command.join(' ')}: killed after #{options[:timeout]} s")
     rescue SystemCallError => e
-      Chef::Log.error("provbus: cannot run #{options[:path]}: #{e.message}")
+      Chef::Log.error("provbus: cannot run #{command.first}: #{e.message}")
     end
 
     private

@@ -22,6 +22,9 @@ for u in provbus-consumer.service provbus-publish.service provbus-publish.timer;
 done
 grep -q '^ExecStart=/usr/bin/provbus-consumer ' "$D/usr/lib/systemd/system/provbus-consumer.service"
 ok $? "the consumer unit runs the installed binary"
+U=$D/usr/lib/systemd/system/provbus-consumer.service
+like "$(grep '^TimeoutStartSec=' "$U")" '^TimeoutStartSec=[0-9]+$' "the consumer's start is bounded (READY=1 never waits for the broker)"
+like "$(grep '^RestartPreventExitStatus=' "$U")" '[= ]78( |$)' "a configuration error (78) is not restarted in a loop"
 test -f "$D/usr/share/bash-completion/completions/provbus"; ok $? "installs the bash completion"
 test -f "$D/etc/provbus/provbus.json"; ok $? "installs an example config"
 is "$(stat -c %a "$D/etc/provbus/provbus.json")" 640 "the example config is not world-readable"
@@ -32,6 +35,11 @@ if command -v systemd-analyze >/dev/null 2>&1; then
 	# host (it checks /usr/bin/...); only unit syntax errors matter here
 	bad=$(echo "$out" | grep -v -e "not executable" -e "No such file" -e "Command .* is not" -e '^$' || true)
 	is "$bad" "" "systemd-analyze verify finds no error in the consumer unit"
+	for u in provbus-publish.service provbus-publish.timer; do
+		out=$(systemd-analyze verify --man=no "$D/usr/lib/systemd/system/$u" 2>&1)
+		bad=$(echo "$out" | grep -v -e "not executable" -e "No such file" -e "Command .* is not" -e '^$' || true)
+		is "$bad" "" "systemd-analyze verify finds no error in $u"
+	done
 else
 	diag "systemd-analyze not installed: unit verification skipped"
 fi

@@ -109,6 +109,13 @@ else
 	ruby -I "$STUBS" "$STUBS/run-handler.rb" "$H" success "$opts" >"$T/h.out" 2>&1; rc=$?
 	is $rc 0 "a missing binary does not fail the Chef run"
 	like "$(cat "$T/h.out")" "ERROR: provbus: cannot run /nonexistent/provbus-publish" "it is logged as an error"
+	# no path: the installed provbus-publish (on PATH; make install PREFIX=/usr
+	# puts it in /usr/bin), not a fixed /usr/local/bin
+	opts=$(jq -nc --arg c "$C" '{config: $c}')
+	PATH=$PB_BIN:$PATH ruby -I "$STUBS" "$STUBS/run-handler.rb" "$H" success "$opts" >"$T/h.out" 2>&1
+	like "$(cat "$T/h.out")" "INFO: provbus: $PB_BIN/provbus-publish -c $C provides: announced" \
+		"without path: the provbus-publish found on PATH"
+	A purge cap >/dev/null
 	ruby -I "$STUBS" "$STUBS/run-handler.rb" "$H" success '{"bogus": 1}' >"$T/h.out" 2>&1
 	like "$(cat "$T/h.out")" "unknown option.*bogus" "an unknown handler option is refused"
 fi

@@ -250,6 +250,55 @@ START_TEST(test_path)
 }
 END_TEST
 
+/* pb_config_state_dir: the control verbs' lenient look-up of state_dir. */
+static const struct {
+	const char *text;	/* NULL: no file */
+	const char *dir;	/* NULL: an error */
+	int broken;		/* 1: *why is set */
+} state_dirs[] = {
+	{ "{\"node\": \"n\", \"federation\": \"f\", \"region\": \"r\", \"broker\": {\"urls\":"
+	  " [\"amqp://u@h/v\"]}, \"state_dir\": \"/srv/pb\"}", "/srv/pb", 0 },
+	/* a typo elsewhere: valid JSON, an unknown field */
+	{ "{\"node\": \"n\", \"state_dir\": \"/srv/pb\", \"consumer\": {\"quiet_msx\": 1}}",
+	  "/srv/pb", 1 },
+	/* not even JSON: the member is found in the text */
+	{ "{\"node\": \"n\",\n  \"state_dir\" : \"/srv/pb2\",\n  \"consumer\": {", "/srv/pb2", 1 },
+	/* no state_dir at all: the default */
+	{ "{\"node\": ", PB_STATE_DIR_DEFAULT, 1 },
+	{ "{\"node\": \"n\", \"consumer\": 5}", PB_STATE_DIR_DEFAULT, 1 },
+	/* a state_dir that is there but not a string: an error */
+	{ "{\"state_dir\": 5}", NULL, 1 },
+	{ NULL, NULL, 0 },
+};
+
+START_TEST(test_state_dir_lenient)
+{
+	struct pb_err err = PB_ERR_INIT;
+	char path[PATH_MAX + 32], *why = NULL, *dir;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/sd.json", tmpdir);
+	if (state_dirs[_i].text) {
+		f = fopen(path, "w");
+		ck_assert_ptr_nonnull(f);
+		fputs(state_dirs[_i].text, f);
+		fclose(f);
+	}
+	dir = pb_config_state_dir(path, &why, &err);
+	if (!state_dirs[_i].dir) {
+		ck_assert_ptr_null(dir);
+		ck_assert_int_eq(err.code, state_dirs[_i].text ? EX_CONFIG : EX_NOINPUT);
+		ck_assert_ptr_null(why);
+		return;
+	}
+	ck_assert_msg(dir != NULL, "%s", err.msg);
+	ck_assert_str_eq(dir, state_dirs[_i].dir);
+	ck_assert_int_eq(why != NULL, state_dirs[_i].broken);
+	free(dir);
+	free(why);
+}
+END_TEST
+
 START_TEST(test_missing_file)
 {
 	struct pb_err err = PB_ERR_INIT;
@@ -410,8 +459,10 @@ static const struct bad_case bad[] = {
 	  "field 'consumer.retry.base_ms': want an integer number of milliseconds from 1 to" },
 	{ "bad queue_type", BASE " \"consumer\": {\"queue_type\": `\"lazy\"}}",
 	  "field 'consumer.queue_type': want \"quorum\" or \"classic\", got 'lazy'" },
-	{ "bad env_format", BASE " \"consumer\": {\"env_format\": `\"ini\"}}",
-	  "field 'consumer.env_format': want \"shell\" or \"systemd\", got 'ini'" },
+	{ "bad env_format", BASE " \"consumer\": {\"env_format\": `\"dotenv\"}}",
+	  "field 'consumer.env_format': want \"shell\" or \"systemd\", got 'dotenv'" },
+	{ "negative audit_retention_days", BASE " \"consumer\": {\"audit_retention_days\": `-1}}",
+	  "field 'consumer.audit_retention_days': want an integer number of days from 0 to" },
 	{ "bad region", BASE " \"consumer\": {\"regions\": [\"r1\", `\"US\"]}}",
 	  "field 'consumer.regions[1]': 'US' is not a region name" },
 	{ "empty regions", BASE " \"consumer\": {\"regions\": `[]}}",
@@ -487,6 +538,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_tuned);
 	tcase_add_test(tc, test_path);
 	tcase_add_test(tc, test_missing_file);
+	tcase_add_loop_test(tc, test_state_dir_lenient, 0,
+			    (int)(sizeof(state_dirs) / sizeof(state_dirs[0])));
 	tcase_add_test(tc, test_directory_is_not_a_file);
 	tcase_add_test(tc, test_null_is_unset_and_real_ok);
 	tcase_add_loop_test(tc, test_bad, 0, (int)(sizeof(bad) / sizeof(bad[0])));

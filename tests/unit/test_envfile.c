@@ -230,6 +230,214 @@ START_TEST(shell_runs_nothing_absolute)
 }
 END_TEST
 
+/* ---- the systemd format ---- */
+
+/* The reading of an EnvironmentFile= by systemd (systemd.exec(5); the
+ * state machine of its env-file parser, written again here: no systemd
+ * here can read a file and print what it got). A line "NAME=..." gives
+ * NAME and its value; outside quotes whitespace around is dropped and a
+ * backslash escapes the next byte (a backslash-newline joins lines);
+ * inside '...' every byte is literal; inside "..." every byte is literal
+ * (newlines too) except that a backslash before one of " \ ` $ stands for
+ * that byte, a backslash-newline is dropped, and a backslash before
+ * anything else stays; # or ; starts a comment line. Returns the value of
+ * name (malloc'd, *len bytes; the last assignment wins) or NULL. */
+static char *systemd_read_back(const char *text, const char *name, size_t *len)
+{
+	enum { PRE_KEY, KEY, PRE_VALUE, VALUE, VALUE_ESC, SQ, DQ, DQ_ESC, COMMENT } st = PRE_KEY;
+	size_t cap = strlen(text) + 1, nk = 0, nv = 0, vtrail = SIZE_MAX;
+	char *key = calloc(1, cap), *val = calloc(1, cap), *found = NULL;
+	int have_val = 0;
+
+	for (const char *p = text; ; p++) {
+		char c = *p;
+		int end_line = c == '\n' || c == '\r' || c == '\0';
+
+		switch (st) {
+		case PRE_KEY:
+			if (c == '#' || c == ';')
+				st = COMMENT;
+			else if (c && !strchr(" \t\n\r", c)) {
+				st = KEY;
+				key[nk++] = c;
+			}
+			break;
+		case KEY:
+			if (end_line) {
+				st = PRE_KEY;
+				nk = 0;
+			} else if (c == '=') {
+				st = PRE_VALUE;
+				nv = 0;
+				have_val = 0;
+				vtrail = SIZE_MAX;
+			} else {
+				key[nk++] = c;
+			}
+			break;
+		case PRE_VALUE:
+		case VALUE:
+			if (end_line) {
+				while (nk && strchr(" \t", key[nk - 1]))
+					nk--;
+				key[nk] = '\0';
+				if (st == VALUE && vtrail != SIZE_MAX)
+					nv = vtrail;
+				val[nv] = '\0';
+				if (!strcmp(key, name)) {
+					free(found);
+					found = malloc(nv + 1);
+					memcpy(found, val, nv + 1);
+					*len = nv;
+				}
+				st = PRE_KEY;
+				nk = 0;
+			} else if (st == PRE_VALUE && c == '\'') {
+				st = SQ;
+			} else if (st == PRE_VALUE && c == '"') {
+				st = DQ;
+			} else if (c == '\\') {
+				st = VALUE_ESC;
+				vtrail = SIZE_MAX;
+			} else if (st == VALUE || !strchr(" \t", c)) {
+				if (!strchr(" \t", c))
+					vtrail = SIZE_MAX;
+				else if (vtrail == SIZE_MAX)
+					vtrail = nv;
+				st = VALUE;
+				val[nv++] = c;
+			}
+			break;
+		case VALUE_ESC:
+			st = VALUE;
+			if (c && c != '\n' && c != '\r')
+				val[nv++] = c;
+			break;
+		case SQ:
+			if (c == '\'')
+				st = PRE_VALUE;
+			else if (c)
+				val[nv++] = c;
+			break;
+		case DQ:
+			if (c == '"')
+				st = PRE_VALUE;
+			else if (c == '\\')
+				st = DQ_ESC;
+			else if (c)
+				val[nv++] = c;
+			break;
+		case DQ_ESC:
+			st = DQ;
+			if (c && strchr("\"\\`$", c)) {
+				val[nv++] = c;
+			} else if (c && c != '\n') {
+				val[nv++] = '\\';
+				val[nv++] = c;
+			}
+			break;
+		case COMMENT:
+			if (c == '\n' || c == '\r')
+				st = PRE_KEY;
+			break;
+		}
+		(void)have_val;
+		if (!c) {
+			/* a file ending inside a value still assigns it */
+			if (st == SQ || st == DQ || st == DQ_ESC || st == VALUE_ESC) {
+				key[nk] = '\0';
+				val[nv] = '\0';
+				if (!strcmp(key, name)) {
+					free(found);
+					found = malloc(nv + 1);
+					memcpy(found, val, nv + 1);
+					*len = nv;
+				}
+			}
+			break;
+		}
+	}
+	free(key);
+	free(val);
+	return found;
+}
+
+/* The parser above, checked on systemd.exec(5)'s own examples and rules. */
+START_TEST(systemd_parser_rules)
+{
+	size_t len = 0;
+	char *v;
+
+	v = systemd_read_back("# c\nA=plain\n; c\nB = 'single $x \\n'\nC=\"d \\\"q\\\" \\$x \\n\"\n", "A", &len);
+	ck_assert_str_eq(v, "plain");
+	free(v);
+	v = systemd_read_back("B = 'single $x \\n'\n", "B", &len);
+	ck_assert_str_eq(v, "single $x \\n");
+	free(v);
+	v = systemd_read_back("C=\"d \\\"q\\\" \\$x \\n\"\n", "C", &len);
+	ck_assert_str_eq(v, "d \"q\" $x \\n");
+	free(v);
+	v = systemd_read_back("D=\"two\nlines\"\nE=cont\\\nued  \n", "D", &len);
+	ck_assert_str_eq(v, "two\nlines");
+	free(v);
+	v = systemd_read_back("E=cont\\\nued  \n", "E", &len);
+	ck_assert_str_eq(v, "contued");
+	free(v);
+}
+END_TEST
+
+/* Every hostile value, written in the systemd format, read back byte for
+ * byte by systemd's rules, and by /bin/sh too (the same double-quote
+ * rules), with no canary run. (A value systemd would refuse, invalid
+ * UTF-8, cannot come: event values and statics are JSON strings.) */
+START_TEST(systemd_reads_back_hostile_values)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_kv vars[2] = { { (char *)"PB_TEST_VALUE", (char *)hostile[_i] },
+				 { (char *)"PB_ZZ_AFTER", (char *)"after" } };
+	char file[512], canary[512], *got, *text;
+	size_t len = 0;
+
+	make_tmpdir();
+	snprintf(file, sizeof(file), "%s/app.env", tmpdir);
+	ck_assert_msg(pb_envfile_write_as(file, vars, 2, PB_ENV_SYSTEMD, &err) == 0, "%s", err.msg);
+	text = slurp(file, NULL);
+	ck_assert_msg(!strncmp(text, HEADER "PB_TEST_VALUE=\"", strlen(HEADER) + 15), "%s", text);
+	got = systemd_read_back(text, "PB_TEST_VALUE", &len);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_uint_eq(len, strlen(hostile[_i]));
+	ck_assert_mem_eq(got, hostile[_i], len);
+	free(got);
+	got = systemd_read_back(text, "PB_ZZ_AFTER", &len);
+	ck_assert_str_eq(got, "after");	/* the value did not run into the next line */
+	free(got);
+	got = systemd_read_back(text, "EVIL", &len);
+	ck_assert_ptr_null(got);
+	free(text);
+	got = sh_read_back(file, "PB_TEST_VALUE", &len);
+	ck_assert_uint_eq(len, strlen(hostile[_i]));
+	ck_assert_mem_eq(got, hostile[_i], len);
+	free(got);
+	for (const char *const *k = (const char *const[]){ "canary-dollar", "canary-backtick",
+			"canary-quote", "canary-mixed", "canary-dq", "canary-bs", NULL }; *k; k++) {
+		snprintf(canary, sizeof(canary), "%s/%s", tmpdir, *k);
+		ck_assert_msg(access(canary, F_OK) != 0, "%s was created", *k);
+	}
+	remove_tmpdir();
+}
+END_TEST
+
+START_TEST(systemd_render_exact)
+{
+	struct pb_kv vars[] = { { (char *)"B", (char *)"say \"hi\" $HOME `id` \\" },
+				{ (char *)"A", (char *)"it's\nx" } };
+	char *t = pb_envfile_render_as(vars, 2, PB_ENV_SYSTEMD);
+
+	ck_assert_str_eq(t, HEADER "A=\"it's\nx\"\nB=\"say \\\"hi\\\" \\$HOME \\`id\\` \\\\\"\n");
+	free(t);
+}
+END_TEST
+
 /* ---- render ---- */
 
 START_TEST(render_exact_and_sorted)
@@ -582,6 +790,9 @@ static Suite *envfile_suite(void)
 	tcase_add_test(q, shell_quote_uses_len);
 	tcase_add_loop_test(q, shell_reads_back_hostile_values, 0, N(hostile));
 	tcase_add_test(q, shell_runs_nothing_absolute);
+	tcase_add_test(q, systemd_parser_rules);
+	tcase_add_loop_test(q, systemd_reads_back_hostile_values, 0, N(hostile));
+	tcase_add_test(q, systemd_render_exact);
 	tcase_add_test(r, render_exact_and_sorted);
 	tcase_add_test(r, render_empty);
 	tcase_add_test(r, render_refuses_bad_names);

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# provbus-publish when the outbox cannot be written for want of room
+# (SPEC §7): the events are still sent; exit 0 with a warning when all are
+# confirmed, else exit 74 naming the file (nothing could be kept). The
+# state_dir is a small tmpfs, filled up: skipped where mounting is not
+# allowed.
+# shellcheck disable=SC1091
+. "$PB_ROOT/tests/integration/lib.sh"
+pb_setup pubfull
+
+F=pubfull R=us-east-1 NODE=full-01
+pb_topology "$F" "$R"
+pb_apply >/dev/null; ok $? "topology applied"
+pb_node_config "$T/node.json" "$NODE" "$F" "$R"
+C=$T/node.json SD=$T/$NODE/services.d ST=$T/$NODE/state DB=$T/$NODE/state/outbox.db
+sed 's#"urls": \["[^"]*"\]#"urls": ["amqp://guest:guest@127.0.0.1:1/x"]#' "$C" >"$T/down.json"
+if ! mount -t tmpfs -o size=512k,mode=0700 pubfull-tmpfs "$ST" 2>/dev/null; then
+	echo "ok 2 # SKIP cannot mount a tmpfs here (needs root and mount rights)"
+	exit 0
+fi
+trap 'umount "$ST" 2>/dev/null; _pb_cleanup' EXIT
+A() { pbtest-amqp "$URL" "$@"; }
+A queue cap --bind "provbus.$F:#" >/dev/null; ok $? "capture queue bound to provbus.$F with #"
+keys=""
+for i in $(seq 0 19); do keys="$keys\"FULL_K$i\": \"http://{HOST}:{PORT}/$(head -c 300 /dev/zero | tr '\0' x)$i\","; done
+echo "{\"id\": \"full\", \"local_port\": 7000, \"provides\": {${keys%,}}}" >"$SD/full.json"
+
+provbus-publish -c "$C" provides 2>"$T/err"; is $? 0 "a first run creates the outbox: 0"
+is "$(A get cap --count 20 --timeout-ms 3000 | wc -l)" 20 "20 events delivered"
+# fill the file system
+dd if=/dev/zero of="$ST/filler" bs=4k >/dev/null 2>&1
+ok "$([ "$(df --output=avail "$ST" | tail -n 1)" -lt 8 ]; echo $?)" "the state_dir is full"
+
+provbus-publish -c "$C" provides 2>"$T/err"; rc=$?
+is $rc 0 "disk full, broker up: sent anyway, 0"
+like "$(cat "$T/err")" "warning: .*$DB.*(full|disk)" "with a warning naming the outbox and why"
+is "$(A get cap --count 20 --timeout-ms 3000 | jq -r '.body | fromjson | .key' | sort -u | wc -l)" 20 \
+	"the 20 events of the run were delivered"
+
+provbus-publish -c "$T/down.json" --timeout 2 provides 2>"$T/err"; rc=$?
+is $rc 74 "disk full, broker away: 74"
+like "$(cat "$T/err")" "$DB: nothing could be kept" "the message names the outbox file"
+like "$(cat "$T/err")" "20 events not sent" "and says how many events were not sent"
+
+rm "$ST/filler"
+provbus-publish -c "$T/down.json" --timeout 2 provides 2>"$T/err"; is $? 75 "room again, broker away: 75 (spooled)"
+provbus-publish -c "$C" flush 2>"$T/err"; is $? 0 "flush: 0"
+is "$(sqlite3 "$DB" 'PRAGMA integrity_check')" ok "outbox.db passes the integrity check"
+pb_done
