@@ -164,6 +164,14 @@ echo "| case | ms | n |"
 echo "|---|---|---|"
 echo "| restart, queue in place | $(cell startup.restart) | $(samples startup.restart) |"
 echo "| new node: queue declared, history read ($(sed -n 's/.*catch-up of \([0-9]*\) history.*/\1/p' <<<"${NOTE[startup.new]:-}") events) | $(cell startup.new) | $(samples startup.new) |"
+echo
+echo "### 9. Catch-up of a new node: $(sed -n 's/.*catch-up of \([0-9]*\) history.*/\1/p' <<<"${NOTE[catchup.provbus]:-}") history events, 3 of 60 keys required"
+echo
+echo "| reader | ms | n |"
+echo "|---|---|---|"
+echo "| provbus-consumer, exec to catch-up done (500 ms end-of-stream wait included) | $(cell catchup.provbus) | $(samples catchup.provbus) |"
+echo "| pbtest-amqp stream (rabbitmq-c), same messages | $(cell catchup.baseline) | $(samples catchup.baseline) |"
+echo "| ratio, per round (target <= 2: $(verdict "$(m catchup.ratio)" '<=' 2)) | $(cell catchup.ratio) | $(samples catchup.ratio) |"
 } >"$OUT/table.md"
 
 # ---- the chart
