@@ -170,7 +170,7 @@ echo
 echo "| reader | ms | n |"
 echo "|---|---|---|"
 echo "| provbus-consumer, exec to catch-up done (500 ms end-of-stream wait included) | $(cell catchup.provbus) | $(samples catchup.provbus) |"
-echo "| pbtest-amqp stream (rabbitmq-c), same messages | $(cell catchup.baseline) | $(samples catchup.baseline) |"
+echo "| pbtest-ingest --stream-first (rabbitmq-c, one basic.ack each), same messages | $(cell catchup.baseline) | $(samples catchup.baseline) |"
 echo "| ratio, per round (target <= 2: $(verdict "$(m catchup.ratio)" '<=' 2)) | $(cell catchup.ratio) | $(samples catchup.ratio) |"
 } >"$OUT/table.md"
 

@@ -8,9 +8,10 @@
 #             messages it read (checked: all of them); it ends the catch-up
 #             after CS_HISTORY_IDLE_MS (500 ms) without a message, since
 #             the stream has no end marker: that wait is in the figure;
-#   baseline  pbtest-amqp stream, the minimal rabbitmq-c reader (prefetch
-#             100, acks, prints each message to /dev/null), from exec to
-#             exit after the N+1 messages (it knows the count: no wait).
+#   baseline  pbtest-ingest --stream-first, the minimal rabbitmq-c reader
+#             (prefetch 500 like the daemon, one basic.ack each, nothing
+#             else), from exec to exit after the N+1 messages (it knows
+#             the count: no wait).
 # Ratio provbus / baseline: target <= 2.
 # shellcheck disable=SC1091
 . "$BENCH_ROOT/bench/lib.sh"
@@ -32,7 +33,7 @@ total=$((N + 1))	# and bench_topology's seed event
 declare -a pb bl rt
 figures() {
 	put_stats catchup.provbus ms "a new node requiring 3 of 60 keys: exec of provbus-consumer to the end of its catch-up of $N history events (500 ms end-of-stream wait included)" "${pb[@]}"
-	put_stats catchup.baseline ms "pbtest-amqp stream (rabbitmq-c) reads the same $total messages" "${bl[@]}"
+	put_stats catchup.baseline ms "pbtest-ingest --stream-first (rabbitmq-c, one basic.ack each) reads the same $total messages" "${bl[@]}"
 	put_stats catchup.ratio ratio "provbus / baseline, per round (target <= 2)" "${rt[@]}"
 }
 rc=0
@@ -64,8 +65,8 @@ for r in $(seq "$REPS"); do
 		bench_log "round $r: the catch-up read $read_n of $total messages"; rc=1; break
 	fi
 	t=$(now_us)
-	"$TOOLS/pbtest-amqp" "$URL" stream "provbus.$FED.history" --offset first --count "$total" \
-		--timeout-ms 120000 >/dev/null 2>>"$W/baseline.log" || { bench_log "pbtest-amqp stream failed"; rc=1; break; }
+	"$TOOLS/pbtest-ingest" "$URL" "provbus.$FED.history" --stream-first --count "$total" \
+		--timeout-ms 120000 >>"$W/baseline.log" 2>&1 || { bench_log "pbtest-ingest --stream-first failed"; rc=1; break; }
 	bms=$(( ($(now_us) - t) / 1000 ))
 	pb+=("$ms"); bl+=("$bms"); rt+=("$(ratio "$ms" "$bms")")
 	bench_log "round $r: catch-up $ms ms (read $read_n, applied $applied), baseline $bms ms"
