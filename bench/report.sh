@@ -171,6 +171,14 @@ echo "| command | ms | n |"
 echo "|---|---|---|"
 echo "| \`provbus-fleet nodes\` (both streams read to their end) | $(cell fleet.nodes) | $(samples fleet.nodes) |"
 echo "| \`provbus-fleet converged KEY\` | $(cell fleet.converged) | $(samples fleet.converged) |"
+echo
+echo "### 10. Catch-up of a new node: $(sed -n 's/.*catch-up of \([0-9]*\) history.*/\1/p' <<<"${NOTE[catchup.provbus]:-}") history events, 3 of 60 keys required"
+echo
+echo "| reader | ms | n |"
+echo "|---|---|---|"
+echo "| provbus-consumer, exec to catch-up done (500 ms end-of-stream wait included) | $(cell catchup.provbus) | $(samples catchup.provbus) |"
+echo "| pbtest-ingest --stream-first (rabbitmq-c, one basic.ack each), same messages | $(cell catchup.baseline) | $(samples catchup.baseline) |"
+echo "| ratio, per round (target <= 2: $(verdict "$(m catchup.ratio)" '<=' 2)) | $(cell catchup.ratio) | $(samples catchup.ratio) |"
 } >"$OUT/table.md"
 
 # ---- the chart

@@ -44,13 +44,13 @@ export BENCH_LOAD_START
 # the order matters: ingest (figure 1, the costliest) goes first and runs
 # its rounds whatever the load, keeping REST_S for the others; its memory
 # part stops at its share (figure 6 allows the largest count that fits)
-ALL_SECTIONS="ingest startup publish replay latency burst fanout fleet"
+ALL_SECTIONS="ingest startup publish replay latency burst fanout fleet catchup"
 sections=${BENCH_ONLY:-$ALL_SECTIONS}
 # each section's share of the time left when it starts (weights): a
 # section's sample loops stop at its deadline, so a slow or busy machine
 # gets fewer samples (each figure says how many) rather than a run over
 # budget; time a section leaves over goes to the ones after it
-declare -A WEIGHT=([ingest]=45 [startup]=2 [publish]=2 [replay]=3 [latency]=28 [burst]=22 [fanout]=10 [fleet]=12)
+declare -A WEIGHT=([ingest]=45 [startup]=2 [publish]=2 [replay]=3 [latency]=28 [burst]=22 [fanout]=10 [fleet]=12 [catchup]=15)
 export BENCH_REST_S=$([ -n "$BENCH_QUICK" ] && echo 40 || echo 200)
 
 die() { echo "bench: $1" >&2; exit "${2:-1}"; }

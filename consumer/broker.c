@@ -230,7 +230,7 @@ void cs_broker_lost(struct consumer *c, const char *why)
 	c->hist_active = 0;
 	c->blocked = 0;
 	cs_flush(c, 1);
-	delay = pb_backoff_next(&c->backoff);
+	delay = pb_backoff_lost(&c->backoff, pb_mono_ms());
 	c->reconnect_at = pb_mono_ms() + delay;
 	pb_log_info("reconnect in=%lldms", (long long)delay);
 	cs_sd_status(c);
@@ -658,7 +658,7 @@ void cs_broker_tick(struct consumer *c, int64_t mono)
 	if (c->stopping || mono < c->reconnect_at)
 		return;
 	if (setup(c, &err) == 0) {
-		pb_backoff_reset(&c->backoff);
+		pb_backoff_connected(&c->backoff, mono);
 		cs_sd_status(c);
 		return;
 	}

@@ -55,7 +55,7 @@
 #define CS_PRUNE_EVERY_MS 600000	/* ... after one that found little */
 #define CS_RPC_TIMEOUT_MS 15000		/* any broker RPC */
 #define CS_ERR_LOG_EVERY_MS 60000	/* a repeated failure is logged this often */
-#define CS_EXACT_MAX 512		/* keys with more providers: values per batch */
+#define CS_EXACT_MAX SIZE_MAX		/* keys with more providers: changed per batch (none: O(1) now) */
 
 /* ---- conf.c ---- */
 

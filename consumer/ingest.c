@@ -270,13 +270,12 @@ static void mark_dirty(struct consumer *c, const char *key)
 		c->dirty_keys[c->n_dirty++] = c->conf.keys[i];
 }
 
-/* The values of a key are recomputed after each event that changed its
- * providers (exact: the row's changed flag says whether that event moved
- * the values), as long as the key has at most CS_EXACT_MAX providers: a
- * recomputation costs O(k log k) in the key's k providers (measured: 13%
- * of the daemon's CPU at k = 50 during a drain; 21 s instead of 2 s for
- * 10,000 events from 10,000 nodes). Past that the key is marked dirty and computed
- * once per batch of frames here: the rows of the batch get changed=1 when
+/* Each event's changed flag is exact (pb_providers_value_change, O(1) in
+ * the key's k providers, for keys of at most CS_EXACT_MAX providers: all
+ * of them now); the values themselves are computed once per batch of
+ * frames here, since a recomputation costs O(k log k) (measured: 13% of
+ * the daemon's CPU at k = 50 during a drain; 21 s instead of 2 s for
+ * 10,000 events from 10,000 nodes). For a key past CS_EXACT_MAX: the rows of the batch get changed=1 when
  * the values differ after the batch, so a flip and flip-back inside one
  * batch (< 1 ms apart) leaves changed=0 on both. Called at the end of each
  * pump, before each commit and before any other computation of the

@@ -44,6 +44,29 @@ struct seq_entry {
 	int64_t seq;
 };
 
+/* The counting index of pb_providers_value_change: for one filter (its
+ * accepted regions) and public_only, the number of live providers per
+ * (key, value) and per key (value NULL). Open addressing, linear probing,
+ * deletion by backward shift. Kept up to date by every change of a
+ * provider; built again (O(n)) when asked for another filter (a reload
+ * that changed the regions or public_only). */
+struct vc_slot {
+	char *key;		/* NULL: empty; one allocation with value */
+	char *value;		/* NULL: the key's total */
+	uint32_t hash;
+	uint32_t count;
+};
+
+struct vc_index {
+	int valid;
+	int public_only;
+	int all;		/* every region accepted */
+	char **regions;
+	size_t n_regions;
+	struct vc_slot *slots;
+	size_t cap, used;	/* cap: 0 or a power of 2 */
+};
+
 struct pb_providers {
 	struct entry **items;	/* sorted by entry_cmp */
 	size_t n, cap;
@@ -51,7 +74,10 @@ struct pb_providers {
 	size_t n_heap, cap_heap;
 	struct seq_entry **seqs;	/* sorted by (federation, node, service) */
 	size_t n_seqs, cap_seqs;
+	struct vc_index ix;
 };
+
+static void ix_drop(struct vc_index *ix);
 
 static const char *const verdict_names[PB_VERDICT__COUNT] = {
 	[PB_VERDICT_APPLIED] = "applied",
@@ -103,6 +129,7 @@ void pb_providers_free(struct pb_providers *p)
 	free(p->items);
 	free(p->heap);
 	free(p->seqs);
+	ix_drop(&p->ix);
 	free(p);
 }
 
@@ -410,6 +437,226 @@ static int filter_accepts(const struct pb_filter *f, const struct pb_event *ev)
 	return key_required(f, ev->key) && region_accepted(f, ev->region);
 }
 
+/* ---- the counting index (see struct vc_index) */
+
+static uint32_t vc_hash(const char *key, const char *value)
+{
+	uint32_t h = value_hash(key);
+
+	if (value) {
+		h = (h ^ 0xffu) * 16777619u;
+		for (; *value; value++)
+			h = (h ^ (unsigned char)*value) * 16777619u;
+	} else {
+		h ^= 0x5bd1e995u;
+	}
+	h ^= h >> 15;
+	h *= 0x2c1b3c6du;
+	h ^= h >> 12;
+	return h;
+}
+
+static int vc_same(const struct vc_slot *sl, uint32_t h, const char *key, const char *value)
+{
+	if (sl->hash != h || strcmp(sl->key, key) != 0)
+		return 0;
+	if (!sl->value || !value)
+		return sl->value == value;
+	return strcmp(sl->value, value) == 0;
+}
+
+/* The slot of (key, value), or where it would go (an empty slot). */
+static size_t vc_find(const struct vc_index *ix, uint32_t h, const char *key, const char *value)
+{
+	size_t mask = ix->cap - 1, i = h & mask;
+
+	while (ix->slots[i].key && !vc_same(&ix->slots[i], h, key, value))
+		i = (i + 1) & mask;
+	return i;
+}
+
+static uint32_t vc_count(const struct vc_index *ix, const char *key, const char *value)
+{
+	size_t i;
+
+	if (!ix->cap)
+		return 0;
+	i = vc_find(ix, vc_hash(key, value), key, value);
+	return ix->slots[i].key ? ix->slots[i].count : 0;
+}
+
+static int vc_grow(struct vc_index *ix)
+{
+	size_t ncap = ix->cap ? ix->cap * 2 : 64, i;
+	struct vc_slot *ns = calloc(ncap, sizeof(*ns)), *old = ix->slots;
+
+	if (!ns)
+		return -1;
+	for (i = 0; i < ix->cap; i++) {
+		size_t j;
+
+		if (!old[i].key)
+			continue;
+		j = old[i].hash & (ncap - 1);
+		while (ns[j].key)
+			j = (j + 1) & (ncap - 1);
+		ns[j] = old[i];
+	}
+	free(old);
+	ix->slots = ns;
+	ix->cap = ncap;
+	return 0;
+}
+
+/* count(key, value) += 1; 0 or -1 (ENOMEM) */
+static int vc_inc(struct vc_index *ix, const char *key, const char *value)
+{
+	uint32_t h = vc_hash(key, value);
+	size_t i, kl, vl;
+	struct vc_slot *sl;
+
+	if ((ix->used + 1) * 2 > ix->cap && vc_grow(ix) < 0)
+		return -1;
+	sl = &ix->slots[i = vc_find(ix, h, key, value)];
+	if (sl->key) {
+		sl->count++;
+		return 0;
+	}
+	kl = strlen(key);
+	vl = value ? strlen(value) : 0;
+	if (!(sl->key = malloc(kl + 1 + (value ? vl + 1 : 0))))
+		return -1;
+	memcpy(sl->key, key, kl + 1);
+	sl->value = NULL;
+	if (value) {
+		sl->value = sl->key + kl + 1;
+		memcpy(sl->value, value, vl + 1);
+	}
+	sl->hash = h;
+	sl->count = 1;
+	ix->used++;
+	return 0;
+}
+
+/* count(key, value) -= 1; the slot goes at 0 (backward shift) */
+static void vc_dec(struct vc_index *ix, const char *key, const char *value)
+{
+	size_t mask, i, j;
+
+	if (!ix->cap)
+		return;
+	mask = ix->cap - 1;
+	i = vc_find(ix, vc_hash(key, value), key, value);
+	if (!ix->slots[i].key || --ix->slots[i].count > 0)
+		return;
+	free(ix->slots[i].key);
+	ix->slots[i].key = NULL;
+	ix->used--;
+	for (j = (i + 1) & mask; ix->slots[j].key; j = (j + 1) & mask) {
+		size_t home = ix->slots[j].hash & mask;
+
+		/* j's entry may move to i when its home is not in (i, j] */
+		if (i <= j ? (home > i && home <= j) : (home > i || home <= j))
+			continue;
+		ix->slots[i] = ix->slots[j];
+		ix->slots[j].key = NULL;
+		i = j;
+	}
+}
+
+static void ix_drop(struct vc_index *ix)
+{
+	size_t i;
+
+	for (i = 0; i < ix->cap; i++)
+		free(ix->slots[i].key);
+	free(ix->slots);
+	for (i = 0; i < ix->n_regions; i++)
+		free(ix->regions[i]);
+	free(ix->regions);
+	memset(ix, 0, sizeof(*ix));
+}
+
+/* 1 when pv counts in the index */
+static int ix_live(const struct vc_index *ix, const struct pb_provider *pv)
+{
+	size_t i;
+
+	if (pv->tombstone || !pv->value || (ix->public_only && !pv->public))
+		return 0;
+	if (ix->all)
+		return 1;
+	for (i = 0; i < ix->n_regions; i++)
+		if (strcmp(ix->regions[i], pv->region) == 0)
+			return 1;
+	return 0;
+}
+
+/* Before e changes or goes: its share out of the index. */
+static void ix_sub(struct pb_providers *p, const struct entry *e)
+{
+	if (!p->ix.valid || !ix_live(&p->ix, &e->pv))
+		return;
+	vc_dec(&p->ix, e->pv.key, e->pv.value);
+	vc_dec(&p->ix, e->pv.key, NULL);
+}
+
+/* After e changed: its share in. Out of memory drops the index (built
+ * again on the next question). */
+static void ix_add(struct pb_providers *p, const struct entry *e)
+{
+	if (!p->ix.valid || !ix_live(&p->ix, &e->pv))
+		return;
+	if (vc_inc(&p->ix, e->pv.key, e->pv.value) < 0 ||
+	    vc_inc(&p->ix, e->pv.key, NULL) < 0)
+		ix_drop(&p->ix);
+}
+
+static int all_regions(const struct pb_filter *f);
+
+/* 1 when the index answers for (f, public_only) */
+static int ix_matches(const struct vc_index *ix, const struct pb_filter *f, int public_only)
+{
+	size_t i;
+
+	if (!ix->valid || ix->public_only != (public_only != 0))
+		return 0;
+	if (all_regions(f))
+		return ix->all;
+	if (ix->all || ix->n_regions != f->n_regions)
+		return 0;
+	for (i = 0; i < f->n_regions; i++)
+		if (strcmp(ix->regions[i], f->regions[i]) != 0)
+			return 0;
+	return 1;
+}
+
+/* Builds the index for (f, public_only) from every provider; 0 or -1. */
+static int ix_build(struct pb_providers *p, const struct pb_filter *f, int public_only)
+{
+	struct vc_index *ix = &p->ix;
+	size_t i;
+
+	ix_drop(ix);
+	ix->public_only = public_only != 0;
+	ix->all = all_regions(f);
+	if (!ix->all && f->n_regions) {
+		if (!(ix->regions = calloc(f->n_regions, sizeof(*ix->regions))))
+			goto fail;
+		for (i = 0; i < f->n_regions; i++, ix->n_regions++)
+			if (!(ix->regions[i] = strdup(f->regions[i])))
+				goto fail;
+	}
+	ix->valid = 1;
+	for (i = 0; i < p->n && ix->valid; i++)
+		ix_add(p, p->items[i]);
+	if (ix->valid)
+		return 0;
+fail:
+	ix_drop(ix);
+	return -1;
+}
+
 /* ---- apply */
 
 static int64_t lease_end(int64_t now, int64_t ttl_s)
@@ -501,6 +748,7 @@ enum pb_verdict pb_providers_apply(struct pb_providers *p, const struct pb_event
 	}
 	if (seq_raise(p, ev->federation, ev->node, ev->service, ev->seq) < 0)
 		goto out;	/* cannot happen: room reserved */
+	ix_sub(p, e);
 	if (ev->kind == PB_KIND_PROVIDES) {
 		live_changed = e->pv.tombstone || e->pv.public != (ev->public != 0) ||
 			       strcmp(e->pv.value, value) != 0;
@@ -523,6 +771,7 @@ enum pb_verdict pb_providers_apply(struct pb_providers *p, const struct pb_event
 		e->pv.seq = ev->seq;
 	e->pv.updated_at = now;
 	heap_update(p, e);
+	ix_add(p, e);
 	if (changed)
 		*changed = live_changed;
 	v = PB_VERDICT_APPLIED;
@@ -553,6 +802,7 @@ int pb_providers_put(struct pb_providers *p, const struct pb_provider *pv)
 	}
 	if (seq_raise(p, pv->federation, pv->node, pv->service, pv->seq) < 0)
 		goto out;
+	ix_sub(p, e);
 	free(e->pv.value);
 	e->pv.value = value;
 	e->vhash = value_hash(value);
@@ -563,6 +813,7 @@ int pb_providers_put(struct pb_providers *p, const struct pb_provider *pv)
 	e->pv.expires_at = tomb ? PB_TIME_NEVER : pv->expires_at;
 	e->pv.updated_at = pv->updated_at;
 	heap_update(p, e);
+	ix_add(p, e);
 	rc = 0;
 out:
 	free(value);
@@ -583,6 +834,7 @@ size_t pb_providers_expire(struct pb_providers *p, int64_t now,
 
 		if (cb)
 			cb(&e->pv, ctx);
+		ix_sub(p, e);
 		heap_remove(p, e);
 		if (find(p, &t, &pos))
 			remove_at(p, pos);
@@ -707,8 +959,8 @@ static size_t key_upper_bound(const struct pb_providers *p, size_t lo, const cha
 	return lo;
 }
 
-int pb_providers_value_change(const struct pb_providers *p, const struct pb_event *ev,
-			      const struct pb_filter *f, int public_only, size_t max_providers)
+int pb_providers_value_change_scan(const struct pb_providers *p, const struct pb_event *ev,
+				   const struct pb_filter *f, int public_only, size_t max_providers)
 {
 	struct tuple t = { ev->federation, ev->region, ev->node, ev->service, ev->key };
 	const char *old = NULL;
@@ -746,6 +998,45 @@ int pb_providers_value_change(const struct pb_providers *p, const struct pb_even
 	if (old && new_live && !strcmp(old, ev->value))
 		return 0;	/* the same value stays */
 	return (old && !others_old) || (new_live && !others_new);
+}
+
+/* The same answer as the scan above, from the counting index: O(1) in the
+ * key's providers (two binary searches of the provider array for the
+ * max_providers check and the event's own provider, and three hash
+ * lookups). */
+int pb_providers_value_change(struct pb_providers *p, const struct pb_event *ev,
+			      const struct pb_filter *f, int public_only, size_t max_providers)
+{
+	struct tuple t = { ev->federation, ev->region, ev->node, ev->service, ev->key };
+	const char *old = NULL;
+	size_t pos, i;
+	uint32_t total, n_old = 0, n_new = 0;
+	int new_live;
+
+	if (max_providers != SIZE_MAX) {
+		i = key_lower_bound(p, ev->key);
+		if (key_upper_bound(p, i, ev->key) - i > max_providers)
+			return -2;
+	}
+	if (!ix_matches(&p->ix, f, public_only) && ix_build(p, f, public_only) < 0)
+		return pb_providers_value_change_scan(p, ev, f, public_only, SIZE_MAX);
+	if (find(p, &t, &pos) && is_live(&p->items[pos]->pv, f, public_only))
+		old = p->items[pos]->pv.value;
+	new_live = ev->kind == PB_KIND_PROVIDES && ev->has_value && (!public_only || ev->public) &&
+		   region_accepted(f, ev->region);
+	total = vc_count(&p->ix, ev->key, NULL) - (old != NULL);	/* the others */
+	if (old)
+		n_old = vc_count(&p->ix, ev->key, old) - 1;
+	if (new_live) {
+		n_new = vc_count(&p->ix, ev->key, ev->value);
+		if (old && !strcmp(old, ev->value))
+			n_new--;
+	}
+	if (!total && !!old != new_live)
+		return -1;	/* none <-> some: the statics decide */
+	if (old && new_live && !strcmp(old, ev->value))
+		return 0;	/* the same value stays */
+	return (old && !n_old) || (new_live && !n_new);
 }
 
 int pb_providers_values(const struct pb_providers *p, const struct pb_want *wants, size_t n_wants,

@@ -100,12 +100,19 @@ struct pb_want {
  * whether that changes the joined live values of ev's key, which depend
  * only on the set of distinct values of its live providers. 1 yes, 0 no,
  * -1 when the key goes from no live provider to some or back (then the
- * statics decide: compute the values), -2 without a scan when the key
- * has more than max_providers providers (tombstones included). O(k) in
- * the key's k providers, without the sort and copies of
- * pb_providers_values. */
-int pb_providers_value_change(const struct pb_providers *p, const struct pb_event *ev,
+ * statics decide: compute the values), -2 when the key has more than
+ * max_providers providers (tombstones included; SIZE_MAX: no limit).
+ * Exact, and O(1) in the key's k providers: p keeps a count of live
+ * providers per (key, value) and per key for the last (f's regions,
+ * public_only) asked, up to date through every apply, put and expiry;
+ * asking with other regions or public_only builds it again (O(n)). */
+int pb_providers_value_change(struct pb_providers *p, const struct pb_event *ev,
 			      const struct pb_filter *f, int public_only, size_t max_providers);
+/* The same answer by a scan of the key's providers (O(k)): the
+ * reference the tests compare with, and the fallback when the index
+ * cannot be allocated. */
+int pb_providers_value_change_scan(const struct pb_providers *p, const struct pb_event *ev,
+				   const struct pb_filter *f, int public_only, size_t max_providers);
 
 /* The values of provbus-consumer(1): for each want, the live (non-tombstone)
  * providers of its key in the accepted regions (public only when

@@ -923,20 +923,57 @@ out:
 
 /* ---- backoff ---- */
 
+static int64_t draw(int64_t lo, int64_t hi)
+{
+	return lo + (int64_t)arc4random_uniform((uint32_t)(hi - lo + 1));
+}
+
 int64_t pb_backoff_next(struct pb_backoff *b)
 {
 	int64_t d;
 
-	b->cur_ms = b->cur_ms <= 0 ? 250 : b->cur_ms * 2;
-	if (b->cur_ms > 30000)
-		b->cur_ms = 30000;
-	d = b->cur_ms / 2 + (int64_t)arc4random_uniform((uint32_t)(b->cur_ms - b->cur_ms / 2 + 1));
+	if (b->recovering && b->waited_ms >= PB_BACKOFF_RECOVER_MS)
+		b->recovering = 0;	/* a long outage: the persistent schedule */
+	b->cur_ms = b->cur_ms <= 0 ? PB_BACKOFF_MIN_MS : b->cur_ms * 2;
+	if (b->recovering) {
+		if (b->cur_ms > PB_BACKOFF_RECOVER_CAP_MS)
+			b->cur_ms = PB_BACKOFF_RECOVER_CAP_MS;
+		d = draw(0, b->cur_ms);
+	} else {
+		if (b->cur_ms > PB_BACKOFF_MAX_MS)
+			b->cur_ms = PB_BACKOFF_MAX_MS;
+		d = draw(b->cur_ms / 2, b->cur_ms);
+	}
+	b->waited_ms += d;
 	return d;
+}
+
+void pb_backoff_connected(struct pb_backoff *b, int64_t now_ms)
+{
+	b->up_at = now_ms > 0 ? now_ms : 1;
+}
+
+int64_t pb_backoff_lost(struct pb_backoff *b, int64_t now_ms)
+{
+	if (b->up_at && now_ms - b->up_at >= PB_BACKOFF_HEALTHY_MS) {
+		/* it had been healthy: a fast first retry, then 2 s at most */
+		b->cur_ms = 0;
+		b->recovering = 1;
+		b->waited_ms = 0;
+	}
+	/* else it flapped (up for less than PB_BACKOFF_HEALTHY_MS): the
+	 * schedule goes on where it was, so a broker that accepts and drops
+	 * at once is not hammered */
+	b->up_at = 0;
+	return pb_backoff_next(b);
 }
 
 void pb_backoff_reset(struct pb_backoff *b)
 {
 	b->cur_ms = 0;
+	b->recovering = 0;
+	b->up_at = 0;
+	b->waited_ms = 0;
 }
 
 /* ---- tables ---- */

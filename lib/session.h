@@ -3,7 +3,8 @@
  *
  * - A list of broker URLs tried in order; pb_session_connect walks the list
  *   once starting at the URL after the last one that failed; the caller
- *   loops with pb_backoff between rounds (250 ms -> 30 s, jitter).
+ *   loops with pb_backoff between rounds (250 ms -> 30 s, jitter; 2 s at
+ *   most while recovering a connection that had been healthy).
  * - Password: from the URL for local tests, else from password_file
  *   (group/world-readable file: a warning). Never logged: every URL shown
  *   is redacted ("amqp://user@host:port/vhost").
@@ -120,13 +121,33 @@ int pb_session_reopen_channel(struct pb_session *s, struct pb_err *err);
 int pb_session_closed_by_broker(struct pb_session *s, const amqp_method_t *m, const char *what,
 				struct pb_err *err);
 
-/* Reconnect backoff: 250 ms doubling to 30 s, with full jitter in
- * [d/2, d]. */
+/* Reconnect backoff, two schedules:
+ * - persistent failure (no connection yet, or one that came back and died
+ *   within PB_BACKOFF_HEALTHY_MS, or an outage past PB_BACKOFF_RECOVER_MS):
+ *   250 ms doubling to 30 s, each delay drawn in [d/2, d];
+ * - recovering (a connection that had been up PB_BACKOFF_HEALTHY_MS or
+ *   more was lost): 250 ms doubling to a 2 s cap, full jitter (each delay
+ *   drawn in [0, d]: a fleet that lost one broker comes back spread over
+ *   the cap, not in one instant), for PB_BACKOFF_RECOVER_MS of delays;
+ *   then the persistent schedule takes over from 2 s.
+ * pb_backoff_connected when a connection is up, pb_backoff_lost when it is
+ * lost (returns the first delay), pb_backoff_next after a failed round.
+ * pb_backoff_reset: back to the start, as if nothing had ever worked. */
+#define PB_BACKOFF_MIN_MS 250
+#define PB_BACKOFF_MAX_MS 30000
+#define PB_BACKOFF_RECOVER_CAP_MS 2000
+#define PB_BACKOFF_HEALTHY_MS 5000
+#define PB_BACKOFF_RECOVER_MS 300000
 struct pb_backoff {
-	int64_t cur_ms;
+	int64_t cur_ms;		/* the current ceiling d; 0: none yet */
+	int recovering;		/* 1: the recovering schedule */
+	int64_t up_at;		/* monotonic ms the connection came up; 0: down */
+	int64_t waited_ms;	/* delays handed out in this outage */
 };
-#define PB_BACKOFF_INIT { 0 }
+#define PB_BACKOFF_INIT { 0, 0, 0, 0 }
 int64_t pb_backoff_next(struct pb_backoff *b);
+void pb_backoff_connected(struct pb_backoff *b, int64_t now_ms);
+int64_t pb_backoff_lost(struct pb_backoff *b, int64_t now_ms);
 void pb_backoff_reset(struct pb_backoff *b);
 
 /* Builds an AMQP table entry helpers: string and int, for declare args. */

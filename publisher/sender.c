@@ -442,7 +442,7 @@ static int on_refused(struct sender *x, const amqp_channel_close_t *c)
 	return reopen(x);
 }
 
-/* 404 on channel 1 (an exchange deleted since our check). */
+/* 404 on channel 1: a publish to an exchange that does not exist. */
 static int on_not_found(struct sender *x, const amqp_channel_close_t *c)
 {
 	char ex[300];
@@ -591,39 +591,6 @@ static int read_frames(struct sender *x, int64_t wait_ms)
 
 /* ---- the run ---- */
 
-static int check_exchanges(struct sender *x)
-{
-	struct pb_err err = PB_ERR_INIT;
-	char **list = NULL;
-	size_t n = 0;
-	int rc = -1;
-
-	if (pb_outbox_exchanges(x->ob, &list, &n, &x->r->stop)) {
-		x->r->stopped = 1;
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		pb_err_clear(&err);
-		if (!pb_session_check_exchange(x->s, list[i], &err))
-			continue;
-		if (!pb_session_connected(x->s) || (err.code != EX_CONFIG && err.code != EX_NOPERM)) {
-			x->r->stop = err;
-			x->r->stopped = 1;
-			goto out;
-		}
-		pb_log_err("%s", err.msg);
-		if (!x->r->missing_err.code)
-			x->r->missing_err = err;
-		add_skip(x, list[i]);
-	}
-	rc = 0;
-out:
-	for (size_t i = 0; i < n; i++)
-		free(list[i]);
-	free(list);
-	return rc;
-}
-
 /* confirm.select with nowait: no round trip before the first publish.
  * The broker handles a channel's methods in order, so every publish after
  * it is confirmed; a refusal would come back as a channel.close, which
@@ -714,8 +681,9 @@ void pb_sender_run(struct pb_session *s, struct pb_outbox *ob, const struct pb_s
 	}
 	x.progress = o->progress && x.total > 2 * (int64_t)x.cap;
 	amqp_set_rpc_timeout(x.conn, &rpc);
-	if (check_exchanges(&x))
-		goto out;
+	/* no passive check of the exchanges first (a round trip each): a
+	 * missing one closes the channel with 404 on the first publish to it
+	 * (on_not_found: exit 78 with the hint, its events stay spooled) */
 	x.conn = pb_session_conn(s);
 	if (select_confirms(&x))
 		goto out;

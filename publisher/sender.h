@@ -35,9 +35,10 @@ struct pb_send_result {
 };
 
 /* Sends every spooled event of ob, oldest first, on the connected session
- * s (channel 1, put into confirm mode here): first a passive check of each
- * exchange (a missing one: its events are skipped and stay spooled), then
- * the publishes, at most opts->window unconfirmed at a time. Deletes each
+ * s (channel 1, put into confirm mode here): the publishes, at most
+ * opts->window unconfirmed at a time; an exchange that does not exist
+ * (the broker closes the channel with 404) is named in r->missing_err and
+ * its events are skipped and stay spooled. Deletes each
  * confirmed event, and the announcements refused with 403. Never fails as
  * a whole: what happened is in *r; the session may be left broken
  * (check pb_session_connected / r->stopped). */

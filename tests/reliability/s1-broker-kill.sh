@@ -158,6 +158,6 @@ is "$stopped" $ncons "every consumer exits 0 on SIGTERM"
 rl_result sent=$total consumers=$ncons expected_per_consumer=$per_cons audited=$audited_all lost=$lost_all \
 	duplicated_detected=$dup_all audited_c1_at_kill=$at_kill \
 	broker_down_s="$(rl_secs $((t_back - t_kill)))" \
-	reconnect_ms="$(echo $recon_ms | tr ' ' ',')" recovery_s="$(rl_secs $((t_drain + drain_ms - t_back)))" \
+	reconnect_ms="$(echo $recon_ms | tr ' ' ',')" reconnect_max_ms="$(echo $recon_ms | awk '{ m = 0; for (i = 1; i <= NF; i++) { if ($i !~ /^[0-9]+$/) { m = "never"; break } if ($i > m) m = $i } print m }')" recovery_s="$(rl_secs $((t_drain + drain_ms - t_back)))" \
 	publish_s=$((pub_ms / 1000)) trailing_runs="$(echo $trailing | tr ' ' ',')" publisher_exits="$(echo $rcs | tr ' ' ',')"
 pb_done

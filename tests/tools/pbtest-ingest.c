@@ -2,13 +2,14 @@
  * rabbitmq-c consumer can do with a message, which is acknowledge it.
  *
  *   pbtest-ingest URL QUEUE --count N [--prefetch P] [--ack-every K]
- *                 [--timeout-ms T]
+ *                 [--timeout-ms T] [--stream-first]
  *
  * Connects, sets basic.qos prefetch P (default 500, the daemon's
  * CS_PREFETCH), consumes QUEUE with manual acks, and acks every message
  * (one basic.ack each, the way a minimal consumer is written; --ack-every
  * K acks with `multiple` every K messages instead). Stops after N
- * messages, or after T ms (default 120000) without a message. Prints
+ * messages (--stream-first: QUEUE is a stream, read from its first
+ * offset), or after T ms (default 120000) without a message. Prints
  *
  *   consumed N ms MS rate R
  *
@@ -55,7 +56,7 @@ static int reply_ok(amqp_rpc_reply_t r, const char *what)
 static void usage(void)
 {
 	fprintf(stderr, "usage: pbtest-ingest URL QUEUE --count N [--prefetch P] "
-		"[--ack-every K] [--timeout-ms T]\n");
+		"[--ack-every K] [--timeout-ms T] [--stream-first]\n");
 	exit(EX_USAGE);
 }
 
@@ -63,6 +64,8 @@ int main(int argc, char **argv)
 {
 	const char *url, *queue;
 	long count = -1, prefetch = 500, ack_every = 1, timeout_ms = 120000, got = 0;
+	int stream_first = 0;
+	amqp_table_entry_t first;
 	struct amqp_connection_info ci;
 	amqp_connection_state_t conn = NULL;
 	amqp_socket_t *sock;
@@ -76,6 +79,10 @@ int main(int argc, char **argv)
 	url = argv[1];
 	queue = argv[2];
 	for (int i = 3; i < argc; i++) {
+		if (!strcmp(argv[i], "--stream-first")) {
+			stream_first = 1;
+			continue;
+		}
 		if (i + 1 >= argc)
 			usage();
 		if (!strcmp(argv[i], "--count"))
@@ -116,8 +123,11 @@ int main(int argc, char **argv)
 	amqp_basic_qos(conn, CH, 0, (uint16_t)prefetch, 0);
 	if (!reply_ok(amqp_get_rpc_reply(conn), "basic.qos"))
 		goto out;
+	first.key = amqp_cstring_bytes("x-stream-offset");
+	first.value.kind = AMQP_FIELD_KIND_UTF8;
+	first.value.value.bytes = amqp_cstring_bytes("first");
 	amqp_basic_consume(conn, CH, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0,
-			   amqp_empty_table);
+			   stream_first ? (amqp_table_t){ 1, &first } : amqp_empty_table);
 	if (!reply_ok(amqp_get_rpc_reply(conn), "consuming the queue"))
 		goto out;
 

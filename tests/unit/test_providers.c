@@ -655,6 +655,114 @@ START_TEST(test_value_change_model)
 }
 END_TEST
 
+/* The counting index of pb_providers_value_change against the scan it
+ * replaces (pb_providers_value_change_scan), before every event of random
+ * streams: provides and retires over several regions, values and public
+ * flags, leases that run out (pb_providers_expire), restores
+ * (pb_providers_put), and the filter and public_only changing now and then
+ * (a reload), so the index is both kept up to date and built again. */
+static const char *const eu_only[] = { "eu-west-1" };
+static const struct pb_filter filter_eu = { "sg", keys, 2, eu_only, 1 };
+static const struct pb_filter filter_two = { "sg", keys, 2, two_regions, 2 };
+static const struct pb_filter filter_none = { "sg", keys, 2, NULL, 0 };
+
+START_TEST(test_value_change_differential)
+{
+	static const char *const vals[] = { "http://a", "http://b", "http://c", "http://d" };
+	static const char *const regs[] = { "us-east-1", "eu-west-1", "ap-south-1" };
+	static const char *const ks[] = { "API_URL", "DB_URL" };
+	const struct pb_filter *filters[] = { &filter_us, &filter_all, &filter_two, &filter_eu,
+					      &filter_none, NULL };
+	struct pb_providers *p = pb_providers_new();
+	uint32_t rng = 4242u + 977u * (uint32_t)_i;
+	int64_t seq = 0, now = 1000;
+	const struct pb_filter *f = &filter_us;
+	int public_only = 0, seen[4] = { 0 };
+	size_t n_expired = 0;
+
+	for (int step = 0; step < 20000; step++) {
+		struct pb_event ev;
+		char node[8];
+		int a, b, changed;
+
+		rng = rng * 1103515245u + 12345u;
+		if (step % 1500 == 1499) {	/* a reload */
+			f = filters[(rng >> 8) % 6];
+			public_only = (rng >> 12) & 1;
+		}
+		snprintf(node, sizeof(node), "n%u", (rng >> 4) % 12);
+		ev = make_event((rng >> 9) % 5 ? PB_KIND_PROVIDES : PB_KIND_RETIRE, "sg",
+				regs[(rng >> 13) % 3], node, "svc", ks[(rng >> 15) & 1],
+				vals[(rng >> 16) % 4], (rng >> 18) % 3 != 0, ++seq,
+				(rng >> 20) % 4 == 0 ? 1 + (rng >> 22) % 5 : 0);
+		if ((rng >> 24) % 50 == 0) {	/* a restore of a stored row */
+			struct pb_provider pv;
+
+			memset(&pv, 0, sizeof(pv));
+			snprintf(pv.federation, sizeof(pv.federation), "sg");
+			snprintf(pv.region, sizeof(pv.region), "%s", ev.region);
+			snprintf(pv.node, sizeof(pv.node), "%s", ev.node);
+			snprintf(pv.service, sizeof(pv.service), "svc");
+			snprintf(pv.key, sizeof(pv.key), "%s", ev.key);
+			pv.value = ev.kind == PB_KIND_PROVIDES ? ev.value : NULL;
+			pv.tombstone = ev.kind != PB_KIND_PROVIDES;
+			pv.public = ev.public;
+			pv.seq = ev.seq;
+			pv.expires_at = PB_TIME_NEVER;
+			ck_assert_int_eq(pb_providers_put(p, &pv), 0);
+			continue;
+		}
+		a = pb_providers_value_change(p, &ev, f, public_only, SIZE_MAX);
+		b = pb_providers_value_change_scan(p, &ev, f, public_only, SIZE_MAX);
+		ck_assert_msg(a == b, "step %d (seed %d): index says %d, scan %d", step, _i, a, b);
+		seen[a + 1]++;
+		pb_providers_apply(p, &ev, 0, f ? f : &filter_all, now, &changed);
+		now += 300;
+		if (step % 5 == 0)
+			n_expired += pb_providers_expire(p, now, NULL, NULL);
+	}
+	/* every answer came up, and leases ran out under the index */
+	ck_assert(seen[0] > 0 && seen[1] > 0 && seen[2] > 0);
+	ck_assert_uint_gt(n_expired, 0);
+	pb_providers_free(p);
+}
+END_TEST
+
+/* Many providers of one key, one value each and shared values: the index
+ * and the scan agree on a provider that moves, leaves, or joins. */
+START_TEST(test_value_change_many)
+{
+	struct pb_providers *p = pb_providers_new();
+	int64_t seq = 0;
+	char node[16], val[32];
+	int changed;
+
+	for (int i = 0; i < 3000; i++) {
+		struct pb_event ev;
+
+		snprintf(node, sizeof(node), "n%d", i);
+		snprintf(val, sizeof(val), "http://10.0.%d.%d", i % 7 == 0 ? 0 : i / 250, i % 250);
+		ev = make_event(PB_KIND_PROVIDES, "sg", "us-east-1", node, "svc", "API_URL", val,
+				1, ++seq, 0);
+		ck_assert_int_eq(pb_providers_value_change(p, &ev, &filter_us, 0, SIZE_MAX),
+				 pb_providers_value_change_scan(p, &ev, &filter_us, 0, SIZE_MAX));
+		ck_assert_int_eq(pb_providers_apply(p, &ev, 0, &filter_us, 0, &changed),
+				 PB_VERDICT_APPLIED);
+	}
+	for (int i = 0; i < 3000; i += 7) {
+		struct pb_event ev;
+
+		snprintf(node, sizeof(node), "n%d", i);
+		ev = make_event(i % 2 ? PB_KIND_RETIRE : PB_KIND_PROVIDES, "sg", "us-east-1", node,
+				"svc", "API_URL", "http://10.0.0.1", 1, ++seq, 0);
+		ck_assert_int_eq(pb_providers_value_change(p, &ev, &filter_us, 0, SIZE_MAX),
+				 pb_providers_value_change_scan(p, &ev, &filter_us, 0, SIZE_MAX));
+		pb_providers_apply(p, &ev, 0, &filter_us, 0, &changed);
+	}
+	pb_providers_free(p);
+}
+END_TEST
+
 static Suite *providers_suite(void)
 {
 	Suite *s = suite_create("providers");
@@ -673,6 +781,8 @@ static Suite *providers_suite(void)
 	tcase_add_test(tc, test_many);
 	tcase_add_test(tc, test_random_model);
 	tcase_add_loop_test(tc, test_value_change_model, 0, 4);
+	tcase_add_loop_test(tc, test_value_change_differential, 0, 4);
+	tcase_add_test(tc, test_value_change_many);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -98,6 +98,72 @@ START_TEST(test_backoff_jitters)
 }
 END_TEST
 
+/* A connection that had been healthy: the first retry within 250 ms, then
+ * never more than 2 s apart, spread over [0, 2 s] (full jitter), until
+ * 300 s of delays; then the persistent schedule up to 30 s. */
+START_TEST(test_backoff_recovering)
+{
+	struct pb_backoff b = PB_BACKOFF_INIT;
+	int64_t lo = 1 << 30, hi = 0, sum, d;
+	int at30 = 0;
+
+	for (int round = 0; round < 200; round++) {
+		pb_backoff_connected(&b, 1000);
+		d = pb_backoff_lost(&b, 1000 + PB_BACKOFF_HEALTHY_MS);
+		ck_assert_int_ge(d, 0);
+		ck_assert_int_le(d, 250);
+		for (int i = 0; i < 10; i++) {
+			d = pb_backoff_next(&b);
+			ck_assert_int_ge(d, 0);
+			ck_assert_int_le(d, PB_BACKOFF_RECOVER_CAP_MS);
+			if (i >= 4) {	/* at the cap */
+				lo = d < lo ? d : lo;
+				hi = d > hi ? d : hi;
+			}
+		}
+	}
+	ck_assert_int_lt(lo, 200);	/* full jitter: the whole [0, 2 s] */
+	ck_assert_int_gt(hi, 1800);
+
+	/* a long outage: past 300 s of delays, back to 30 s at most */
+	pb_backoff_connected(&b, 1000);
+	sum = pb_backoff_lost(&b, 100000);
+	while (sum < PB_BACKOFF_RECOVER_MS) {
+		d = pb_backoff_next(&b);
+		ck_assert_int_le(d, PB_BACKOFF_RECOVER_CAP_MS);
+		sum += d;
+	}
+	for (int i = 0; i < 20; i++) {
+		d = pb_backoff_next(&b);
+		ck_assert_int_le(d, PB_BACKOFF_MAX_MS);
+		at30 += d >= PB_BACKOFF_MAX_MS / 2;
+	}
+	ck_assert_int_ge(at30, 10);
+	ck_assert_int_eq(b.cur_ms, PB_BACKOFF_MAX_MS);
+}
+END_TEST
+
+/* A connection that dies within 5 s of coming up (a flapping broker) does
+ * not earn the fast schedule: the persistent one goes on growing. */
+START_TEST(test_backoff_flap)
+{
+	struct pb_backoff b = PB_BACKOFF_INIT;
+	int64_t d = 0;
+
+	for (int i = 0; i < 12; i++) {
+		pb_backoff_connected(&b, 1000);
+		d = pb_backoff_lost(&b, 1000 + PB_BACKOFF_HEALTHY_MS - 1);
+	}
+	ck_assert_int_ge(d, PB_BACKOFF_MAX_MS / 2);
+	ck_assert_int_eq(b.recovering, 0);
+	/* never connected at all: the persistent schedule too */
+	pb_backoff_reset(&b);
+	d = pb_backoff_lost(&b, 1000000);
+	ck_assert_int_ge(d, 125);
+	ck_assert_int_eq(b.recovering, 0);
+}
+END_TEST
+
 /* ---- error translation ---- */
 
 static amqp_rpc_reply_t channel_close(unsigned code, const char *text, amqp_channel_close_t *c)
@@ -383,6 +449,8 @@ static Suite *session_suite(void)
 	tcase_add_test(tc, test_redact_truncates);
 	tcase_add_test(tc, test_backoff_bounds);
 	tcase_add_test(tc, test_backoff_jitters);
+	tcase_add_test(tc, test_backoff_recovering);
+	tcase_add_test(tc, test_backoff_flap);
 	tcase_add_loop_test(tc, test_reply_server_exception, 0,
 			    sizeof(close_cases) / sizeof(close_cases[0]));
 	tcase_add_loop_test(tc, test_status, 0, sizeof(status_cases) / sizeof(status_cases[0]));
