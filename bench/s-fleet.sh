@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Figure — provbus-fleet over a history stream holding EVENTS events (SPEC
-# §9: `nodes` and `converged` answer in seconds over 1,000,000 events).
+# Figure — provbus-fleet over a history stream holding EVENTS events (docs/protocol.md,
+# section on reports: `nodes` and `converged` answer in seconds over 1,000,000 events).
 #   fleet.nodes      provbus-fleet nodes: both streams read to their end
 #   fleet.converged  provbus-fleet converged KEY: the same read, then every
 #                    live consumer's values computed by its own rules

@@ -81,7 +81,7 @@ static int is_406(amqp_rpc_reply_t r)
 }
 
 /* An earlier provbus-schema bound each history stream with "#", which
- * also routes reports (SPEC §9) into it; queue.unbind of a binding that
+ * also routes reports (docs/protocol.md) into it; queue.unbind of a binding that
  * does not exist is a no-op in RabbitMQ. */
 static int unbind_legacy(struct pb_session *s, const struct topology *t, struct pb_err *err)
 {

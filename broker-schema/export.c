@@ -243,7 +243,7 @@ static int add_node(json_t *root, const struct topology *t, const struct topo_no
 	snprintf(write, sizeof(write), "^(%s|%s|%s)$", ex, queue, dlx);
 	snprintf(read, sizeof(read), "^(%s|%s|%s)$", queue, ex, hist);
 	/* region and node names are [a-z0-9-]: nothing to escape; KEY as
-	 * the name rules of SPEC §3.2 */
+	 * the name rules of provbus-manifest(5) */
 	snprintf(topic, sizeof(topic),
 		 "^%s\\.((provides|retire)\\.[A-Z_][A-Z0-9_]{0,127}|(presence|run)\\.%s)$",
 		 n->region, n->name);

@@ -1,6 +1,6 @@
 /* mgmt.h — the one thing provbus-schema asks of RabbitMQ's management
  * HTTP API: a policy. AMQP 0-9-1 cannot set one, and the streams'
- * retention is a policy (SPEC §4.1) so that apply can change it on a
+ * retention is a policy (docs/protocol.md) so that apply can change it on a
  * stream that exists. Plain HTTP/1.1 over TCP, basic authentication. */
 #ifndef PB_SCHEMA_MGMT_H
 #define PB_SCHEMA_MGMT_H

@@ -66,7 +66,7 @@ struct topo_obj {
  * (size_t)-1 when out of memory. */
 size_t topo_objects(const struct topology *t, struct topo_obj **out);
 
-/* The retention policies of the streams (SPEC §4.1): a policy, not an
+/* The retention policies of the streams (docs/protocol.md): a policy, not an
  * x-max-age argument, so that apply can change it on a stream that
  * exists. */
 struct topo_policy {

@@ -320,7 +320,7 @@ void cs_runs_release(struct consumer *c);
 void cs_request(struct consumer *c, enum pb_reason why);
 void cs_pause(struct consumer *c, int paused);
 
-/* report.c: SPEC §9's reports, through the outbox_reports table */
+/* report.c: docs/protocol.md's reports, through the outbox_reports table */
 struct cs_reporter;
 int cs_report_init(struct consumer *c, struct pb_err *err);	/* queues the start presence */
 void cs_report_release(struct consumer *c);

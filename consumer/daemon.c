@@ -719,7 +719,7 @@ int cs_daemon_run(const char *config_path, struct pb_err *err)
 		      c->conf.cfg->node, c->conf.cfg->federation, c->queue, c->conf.n_keys,
 		      c->conf.n_regions, c->conf.cfg->state_dir);
 	/* READY=1 once the configuration and the audit log are loaded and the
-	 * loop is about to run, without waiting for the broker (SPEC §6.3: a
+	 * loop is about to run, without waiting for the broker (provbus-consumer(1): a
 	 * `systemctl start` must not hang while the broker is away); STATUS=
 	 * says the rest */
 	cs_sd_status(c);

@@ -578,7 +578,7 @@ static enum pb_verdict judge(struct consumer *c, const struct pb_event *ev, int 
 	/* stale is judged from the highest seq the audit log holds for the
 	 * (node, service) too, not only from the providers in memory: a
 	 * provider removed (lease) and then restarted or pruned from the log
-	 * leaves no other trace of it (SPEC §6.1, §3.1 retention) */
+	 * leaves no other trace of it (provbus-consumer(1) retention) */
 	if (!seen && cs_marks_get(c->marks, ev->node, ev->service, &mark) && mark > 0 &&
 	    mark != INT64_MAX)
 		pb_providers_seq_floor(c->prov, ev->federation, ev->node, ev->service, mark);

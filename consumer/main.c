@@ -182,7 +182,7 @@ static int cmd_control(const char *path, const char *verb, int prometheus)
 
 	/* the verbs need only the control socket: a configuration broken on
 	 * disk (the daemon still runs the last good one) must not blind
-	 * monitoring or pause (SPEC §6.3) */
+	 * monitoring or pause (provbus-consumer(1)) */
 	if (!dir)
 		return fail(&err);
 	if (why)

@@ -1,4 +1,4 @@
-/* report.c — the daemon's fleet reports (SPEC §9): presence and run, on a
+/* report.c — the daemon's fleet reports (docs/protocol.md): presence and run, on a
  * connection of their own, through an outbox in the audit log.
  *
  * Every report is first a row of outbox_reports in audit.db; it leaves the

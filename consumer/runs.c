@@ -562,7 +562,7 @@ void cs_runs_drive(struct consumer *c, int64_t now)
 		cs_request(c, PB_REASON_STARTUP);
 	}
 	/* nothing before the startup run: it waits for the first catch-up;
-	 * and no run before a catch-up owed is done (SPEC §6.3: a reload that
+	 * and no run before a catch-up owed is done (provbus-consumer(1): a reload that
 	 * adds a key must not run with part of that key's history) */
 	if (!c->startup_requested || (c->run_retry_at && now < c->run_retry_at))
 		return;
@@ -633,7 +633,7 @@ void cs_runs_child(struct consumer *c)
 
 /* SIGTERM: a run waiting for the lock ends at once (interrupted); a
  * running one gets CS_STOP_WAIT_MS, then SIGTERM to its group, then
- * SIGKILL. A notify never delays the stop (SPEC §3.1): SIGTERM at once,
+ * SIGKILL. A notify never delays the stop (provbus.json(5)): SIGTERM at once,
  * SIGKILL CS_NOTIFY_KILL_MS later. The daemon is done when no child is
  * left. */
 void cs_runs_stop(struct consumer *c, int64_t mono)

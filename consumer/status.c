@@ -243,7 +243,7 @@ char *cs_control_handler(const char *verb, void *ctx)
 	return s;
 }
 
-/* systemd's STATUS= line (SPEC §6.3): the state (catching up, idle,
+/* systemd's STATUS= line (provbus-consumer(1)): the state (catching up, idle,
  * pending, running, paused, ...), whether the broker is connected, then
  * figures. Sent only when the part before the figures changed. */
 void cs_sd_status(struct consumer *c)

@@ -1,4 +1,4 @@
-/* fleet.h — provbus-fleet, the fleet view of SPEC §9: what its files share.
+/* fleet.h — provbus-fleet, the fleet view of docs/protocol.md: what its files share.
  *
  *   main.c    the command line and the four verbs
  *   stream.c  reading provbus.F.history and provbus.F.fleet over AMQP,

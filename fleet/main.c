@@ -1,4 +1,4 @@
-/* main.c — provbus-fleet's command line (SPEC §9).
+/* main.c — provbus-fleet's command line (docs/protocol.md).
  *
  *   provbus-fleet [-c FILE] [--url URL] nodes     [--region R] [--json]
  *   provbus-fleet [-c FILE] [--url URL] providers [KEY...] [--region R] [--node N] [--json]

@@ -10,7 +10,7 @@
  * carries the same seq and value, so applying it again changes nothing
  * but the time a lease was last renewed.
  *
- * The values of a node are those of SPEC §6.1: the live values of each
+ * The values of a node are those of provbus-consumer(1): the live values of each
  * key joined, else its static value; presence carries only the SHA-256 of
  * each static value (it may be a secret), which is all `converged`
  * compares. */

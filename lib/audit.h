@@ -60,7 +60,7 @@
  *         debounce's start, the time `provbus-audit replay` reproduces);
  *         the process began deferred_ms later when the lock was held.
  *   outbox_reports (created by the consumer's report.c): the fleet reports
- *         of SPEC §9 not confirmed by the broker yet (id AUTOINCREMENT, at,
+ *         of docs/protocol.md not confirmed by the broker yet (id AUTOINCREMENT, at,
  *         kind, routing_key, msg_id, body).
  *   notes kinds: report-refused (a report the broker refused), deferred, splay ("waited a splay of N ms ..."),
  *         retry-exhausted, notify-failed, notify-skipped, interrupted,

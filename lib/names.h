@@ -16,7 +16,7 @@ int pb_name_key_ok(const char *s);
 /* service ids: [A-Za-z0-9][A-Za-z0-9_.-]{0,127} (the contract is silent; this
  * keeps them safe in file names, logs and routing) */
 int pb_name_service_ok(const char *s);
-/* a value: at most 4096 bytes of text by the wire rule of SPEC §5 (valid
+/* a value: at most 4096 bytes of text by the wire rule of docs/protocol.md (valid
  * UTF-8, no control character but TAB: see pb_textesc_check); len is its
  * length */
 int pb_value_ok(const char *s, size_t len);

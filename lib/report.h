@@ -1,4 +1,4 @@
-/* report.h — the fleet reports of SPEC §9: `presence` and `run`, on the
+/* report.h — the fleet reports of docs/protocol.md: `presence` and `run`, on the
  * envelope of the version-1 event (v, id, kind, federation, region, node,
  * ts), routed REGION.KIND.NODE to the federation's exchange and from there
  * to the fleet stream provbus.F.fleet.

@@ -596,7 +596,7 @@ static enum try_result try_url(struct pb_session *s, size_t i, char *why, size_t
 				      external ? " (SASL EXTERNAL, the client certificate)" : "", vhost);
 			if (refused) {
 				/* a wrong password or certificate does not heal by
-				 * waiting (SPEC §7): a configuration error */
+				 * waiting (provbus-publish(1)): a configuration error */
 				size_t n = strlen(err->msg);
 				err->code = EX_CONFIG;
 				snprintf(err->msg + n, sizeof(err->msg) - n, "%s",

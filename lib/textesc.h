@@ -29,7 +29,7 @@ char *pb_textesc_dup(const char *s, size_t n, bool allow_newline);
 /* True when the n bytes at s need no escaping. */
 bool pb_textesc_clean(const char *s, size_t n, bool allow_newline);
 
-/* The wire rule for text (SPEC §5, and stricter for C1 controls): the n
+/* The wire rule for text (docs/protocol.md, and stricter for C1 controls): the n
  * bytes at s are valid UTF-8 (no overlong form, surrogate or code point
  * above U+10FFFF) holding no C0 control but TAB, no DEL (0x7F) and no C1
  * control (U+0080-U+009F). Returns 0, or -1 with the first offence in why

@@ -17,7 +17,7 @@
  * broker's own set-up, 4.5 to 6 ms on a 2-core loopback test box) while
  * the main thread commits the outbox. Nothing is sent before the spool
  * commit, which is not synced: the outbox is synced only before exit 75
- * (SPEC §7; outbox.c). When the commit fails for want of room, the run
+ * (provbus-publish(1); outbox.c). When the commit fails for want of room, the run
  * goes on with an outbox in memory: sent anyway, 0 with a warning when all
  * is confirmed, else 74 naming the file. The thread shares nothing with the
  * main one but its struct connector, handed over by pthread_join. A bad
@@ -507,7 +507,7 @@ static void say_spooled(struct run *rn, int64_t left)
 }
 
 /* The exit status after a failure to deliver: 75 when what is left is
- * spooled (and synced: the only sync a run owes, SPEC §7); with a memory
+ * spooled (and synced: the only sync a run owes, provbus-publish(1)); with a memory
  * outbox, 74 naming the file when it could not be written (disk full),
  * 69 when it could not even be opened. */
 static int undelivered(struct run *rn, int code)
@@ -693,7 +693,7 @@ static int cmd_publish(struct run *rn, enum pb_kind kind, char **ids, int n_ids)
 	if (spool(rn, &err)) {
 		if (err.code != EX_IOERR || pb_outbox_in_memory(rn->ob))
 			goto fail;
-		/* disk full: send anyway, without the file (SPEC §7) */
+		/* disk full: send anyway, without the file (provbus-publish(1)) */
 		rn->ob_err = err;
 		pb_err_clear(&err);
 		pb_log_warn("%s: cannot spool, sending without a spool", rn->ob_err.msg);

@@ -90,7 +90,7 @@ static const char schema[] =
 	" PRIMARY KEY (node, service, federation, key)) WITHOUT ROWID;";
 
 /* A write that failed for want of room or by an I/O error is EX_IOERR
- * (the caller may still send without the file, SPEC §7); the code the
+ * (the caller may still send without the file, provbus-publish(1)); the code the
  * caller chose otherwise. */
 static int db_err(struct pb_outbox *ob, int code, const char *what, struct pb_err *err)
 {

@@ -45,7 +45,7 @@
 #define DELETE_BATCH 256	/* confirmed rows deleted per transaction at most */
 #define DELETE_EVERY_MS 50	/* ... and at least this often, and before any wait:
 				 * a flush killed midway re-sends only what was not
-				 * confirmed yet (SPEC §7) */
+				 * confirmed yet (provbus-publish(1)) */
 #define PROGRESS_MS 200
 
 struct pending {

@@ -151,8 +151,11 @@ pb_skip() {
 pb_skip_all() { echo "1..0 # SKIP $1"; exit 0; }
 # pb_done: the last line of every script: the plan when none was declared
 # (a script that never gets here has none: tests/run.sh fails it), and the
-# script's status
+# script's status. A second call (an EXIT trap after the last line) only
+# gives the status: the plan is printed once.
 pb_done() {
+	if [ -n "${_pb_done:-}" ]; then [ $_pb_failed -eq 0 ]; return; fi
+	_pb_done=1
 	if [ -z "${_pb_plan:-}" ]; then echo "1..$_pb_n"
 	elif [ "$_pb_plan" -ne "$_pb_n" ]; then echo "# planned $_pb_plan checks, made $_pb_n"; _pb_failed=1; fi
 	[ $_pb_failed -eq 0 ]

@@ -93,11 +93,18 @@ run $A -d "$X" timeline --html "$T/no/such/dir/t.html"
 is "$rc" 73 "timeline into a missing directory: exit 73"
 like "$err" "$T/no/such/dir/t.html: cannot write the timeline" "timeline: names the file"
 
-# a bad node config when no -d is given
-echo '{"node": "BAD NAME"}' >"$T/bad.json"
+# a bad node config when no -d is given: provbus-audit needs only its
+# state_dir (a broken file on disk must not blind an incident review), so
+# it warns, naming the file and what is wrong, and reads the log there
+echo '{"node": "BAD NAME", "state_dir": "'"$T"'/badstate"}' >"$T/bad.json"
 run $A -c "$T/bad.json" runs
-is "$rc" 78 "a bad node config: exit 78"
-like "$err" "bad.json" "a bad node config: names the file"
+is "$rc" 66 "a bad node config whose state_dir holds no log: exit 66"
+like "$err" "warning: $T/bad.json:1:10: field 'node'.*using state_dir $T/badstate" \
+	"a bad node config: the warning names the file, the field and the state_dir used"
+like "$err" "$T/badstate/audit.db: No such file" "... and the error names the log it looked for"
+mkdir -p "$T/badstate" && cp "$X" "$T/badstate/audit.db"
+run $A -c "$T/bad.json" runs
+is "$rc" 0 "a bad node config whose state_dir holds a log: the log is read (exit 0)"
 run $A -c "$T/none.json" runs
 is "$rc" 66 "a missing node config: exit 66"
 

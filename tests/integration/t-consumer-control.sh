@@ -157,7 +157,7 @@ pbc_stop; is "$CRC" 0 "exit 0"
 out=$(pbtest-notifywait --timeout-ms 20000 -- provbus-consumer -c "$C" run 2>/dev/null)
 like "$out" "ready_ms [0-9]+" "READY=1 sent to NOTIFY_SOCKET"
 like "$out" "exit 0" "and exit 0 on SIGTERM"
-# SPEC 6.3: READY=1 without waiting for the broker (a systemctl start must
+# provbus-consumer(1): READY=1 without waiting for the broker (a systemctl start must
 # not hang while it is away): the same node, its only URL a closed port.
 # (The daemon's side is issue 15's; until it is in, this may fail.)
 jq '.broker.urls = ["amqp://guest:guest@127.0.0.1:1/x"]' "$C" >"$T/nobroker.json"

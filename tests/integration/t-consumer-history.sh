@@ -101,15 +101,16 @@ pbc_wait_status .regions '["eu-west-1","us-east-1"]'; ok $? "SIGHUP: the region 
 pbc_wait_rows 1 "node = 'api-eu' AND source = 'history' AND verdict = 'applied'"; ok $? "its provider learned from the history"
 pbc_ev provides eu-west-1 api-eu2 api API_URL http://10.9.0.2:80 1 | pbc_pub
 pbc_wait_rows 1 "node = 'api-eu2' AND source = 'live'"; ok $? "the new region's live events are bound"
-echo '{"node": ' >"$T/real/web-01.json.new"; cp "$T/real/web-01.json" "$T/real/good.json"
+# a typo as an operator makes one: a missing comma (a JSON syntax error;
+# the file still names its state_dir, where the control socket is)
+cp "$T/real/web-01.json" "$T/real/good.json"
+sed 's/"quiet_ms": 200/"quiet_ms": 200 "oops": 1/' "$T/real/good.json" >"$T/real/web-01.json.new"
 mv "$T/real/web-01.json.new" "$T/real/web-01.json"
 kill -HUP "$CPID"
 wait_for 10 grep -q "reload (SIGHUP) failed" "$T/consumer2.log"; ok $? "SIGHUP with a broken config: failed, logged"
 kill -0 "$CPID"; ok $? "the daemon runs on"
-# SPEC 6.3: the control verbs work while the file on disk is broken (they
-# need only the control socket). Asked with the broken file in place;
-# this needs the control verbs' fallback of issue 15 (until it is in, it
-# fails here: the client stops at the broken file).
+# provbus-consumer(1): the control verbs work while the file on disk is broken (they
+# need only the control socket). Asked with the broken file in place.
 is "$(pbc_status -c '[.connected, .regions]' 2>&1)" '[true,["eu-west-1","us-east-1"]]' \
 	"status with the config file broken: still connected, with the last good configuration"
 mv "$T/real/good.json" "$T/real/web-01.json"

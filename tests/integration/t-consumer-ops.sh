@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# provbus-consumer in the weeks after a rollout (SPEC §6.3):
+# provbus-consumer in the weeks after a rollout (provbus-consumer(1)):
 # - under systemd, READY=1 comes once the configuration and the audit log
 #   are loaded, without waiting for the broker (a `systemctl start` from a
 #   Chef run must not hang on a broker outage); STATUS= says whether it is
@@ -10,7 +10,7 @@
 #   whose history takes longer to read than the quiet period and max_wait;
 # - a notify never delays a stop (SIGTERM, SIGKILL 2 s later), and one
 #   still going when the next run ends makes that run's notify skipped,
-#   audited as skipped (SPEC §3.1);
+#   audited as skipped (provbus.json(5));
 # - a value too long for a process environment (40 providers of 4 KB:
 #   over 128 KiB) stays in the env file, is left out of the provision's
 #   environment with a warning and an audit note, PROVBUS_ENV_FILE is set;

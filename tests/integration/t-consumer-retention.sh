@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# consumer.audit_retention_days (SPEC §3.1): a log holding a year of rows,
+# consumer.audit_retention_days (provbus.json(5)): a log holding a year of rows,
 # made before retention existed (no incremental vacuum), is pruned to 30
 # days in small steps and the file shrinks; the throttle window (60 days
 # here), the newest announcement of every (node, service) (the duplicate

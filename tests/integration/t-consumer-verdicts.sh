@@ -172,6 +172,6 @@ pbc_wait_rows 3000 "node LIKE 'node-%'"; ok $? "3,000 events from 40 other nodes
 } | pbc_pub
 pbc_wait_rows 6 "node = 'api-01'"; ok $? "an old copy, the same id with another seq, a new event"
 is "$(pbc_sql "SELECT group_concat(verdict, ' ') FROM (SELECT verdict FROM events WHERE node = 'api-01' ORDER BY id)")" \
-	"applied duplicate stale duplicate duplicate applied" "(the three of the start, then) old copy: duplicate; same id, older seq: duplicate (the id first, SPEC 6.1); next seq: applied"
+	"applied duplicate stale duplicate duplicate applied" "(the three of the start, then) old copy: duplicate; same id, older seq: duplicate (the id first, provbus-consumer(1)); next seq: applied"
 pbc_stop; is "$CRC" 0 "exit 0"
 pb_done

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # t-deploy-rabbitmq: the sample broker of deploy/rabbitmq/ boots as shipped
-# (SPEC §4.1) on the RabbitMQ deploy/install-deps.sh installs; only its
+# (docs/protocol.md) on the RabbitMQ deploy/install-deps.sh installs; only its
 # paths, ports and node names are changed here. Then, the way
 # docs/operations.md walks an operator through it:
 #   - the definitions exported with --credentials are loaded at boot; the

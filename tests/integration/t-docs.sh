@@ -20,7 +20,7 @@ for f in README.md docs/*.md docs/man/* deploy/*/README.md fuzz/regressions/READ
 		n=$((n + 1))
 		case $p in
 		bench/out/*|fuzz/out/*|build/*|build-san/*|debian/provbus/*|debian/tmp/*) continue ;;
-		*/T/*|*/T|*/TARGET/*|*/TARGET|*/NAME*|*/sN-*) continue ;;
+		*/T/*|*/T|*/TARGET/*|*/TARGET|*/NAME*|*/sN-*|*_TARGET*) continue ;;
 		esac
 		compgen -G "$p" >/dev/null || missing="$missing $f:$p"
 	done < <(grep -oE '(^|[^A-Za-z0-9_./-])(\.ci|docs|deploy|tests|lib|bench|fuzz|consumer|publisher|audit|broker-schema|debian)/[A-Za-z0-9_./*-]*[A-Za-z0-9_*]' "$f" |

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The consumer's reports under a broker memory alarm (SPEC §9): the
+# The consumer's reports under a broker memory alarm (docs/protocol.md): the
 # daemons keep consuming and provisioning (their reports wait in the
 # audit log's outbox_reports), and the reports arrive after the alarm,
 # so provbus-fleet converged then exits 0.

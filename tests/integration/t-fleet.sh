@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# provbus-fleet and the consumer's reports (SPEC §9), against a real
+# provbus-fleet and the consumer's reports (docs/protocol.md), against a real
 # broker: one providing node and 21 consumer daemons, each with a broker
 # user of its own (topic permissions as the export gives them), and
 # provbus-fleet as provbus-observer (read on the two streams only).

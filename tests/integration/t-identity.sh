@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t-identity: broker identity of SPEC §4.1 and §5, against a real broker.
+# t-identity: broker identity of docs/protocol.md, against a real broker.
 #   - `provbus-schema export` wants --credentials DIR or --no-users (64);
 #   - --credentials makes one password file per user (0600, never
 #     overwritten) and the export is the same, byte for byte, every time;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# provbus-publish has no passive check of its exchange (SPEC §4): an
+# provbus-publish has no passive check of its exchange (docs/protocol.md): an
 # exchange deleted after a good run is found by the broker's 404 on the
 # publish itself: exit 78 with "exchange provbus.F not found: run
 # provbus-schema apply", the event stays spooled; once the topology is

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # provbus-publish when the outbox cannot be written for want of room
-# (SPEC §7): the events are still sent; exit 0 with a warning when all are
+# (provbus-publish(1)): the events are still sent; exit 0 with a warning when all are
 # confirmed, else exit 74 naming the file (nothing could be kept). The
 # state_dir is a small tmpfs, filled up: skipped where mounting is not
 # allowed.

@@ -6,7 +6,7 @@
 # later flush sends them, and every event arrives (a few may arrive twice:
 # the broker may have taken them before it lost our connection, and
 # consumers drop the second copy by id). Last, a flush killed midway
-# re-sends only what was not confirmed (SPEC §7: rows leave the outbox as
+# re-sends only what was not confirmed (provbus-publish(1): rows leave the outbox as
 # their confirms arrive): frozen by an alarm at a random point, what the
 # broker holds plus what the outbox holds is exactly the whole (no
 # confirmed row left in the outbox), and the flush after the kill -9

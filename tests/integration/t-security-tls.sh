@@ -172,7 +172,9 @@ if [ -x "$PB_BIN/provbus-consumer" ]; then
 	# the same consumer with a wrong CA never connects, and says why
 	rl_consumer c-badca r1 "TLS_KEY" "" "[\"amqps://guest:guest@localhost:$SP/$V\"]"
 	sed -i "s|\"heartbeat_s\"|\"tls\": {\"ca\": \"$C/otherca.pem\", \"cert\": \"$C/client.pem\", \"key\": \"$C/client.key\"}, \"heartbeat_s\"|" "$T/c-badca.json"
-	pb_bg c-badca provbus-consumer -c "$T/c-badca.json" -f run
+	# -v: a repeated failure is logged at info level (the first one, and then
+	# one a minute, at warning level)
+	pb_bg c-badca provbus-consumer -v -c "$T/c-badca.json" -f run
 	# two refused attempts (the second after a backoff): it keeps trying
 	wait_for 20 bash -c "[ \$(grep -c '$PEER_RE' '$T/c-badca.log') -ge 2 ]"
 	ok $? "a consumer with a wrong CA keeps trying, and its log names the TLS verification that failed"

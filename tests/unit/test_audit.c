@@ -104,7 +104,7 @@ START_TEST(seen_by_id_node_service_seq)
 	ck_assert_int_gt(pb_audit_add_event(w, &bad, &e), 0);
 	ck_assert_int_gt(pb_audit_add_event(w, &st, &e), 0);
 	ck_assert_int_eq(pb_audit_commit(w, &e), 0);
-	/* seen whatever seq a copy carries: the id decides (SPEC 6.1) */
+	/* seen whatever seq a copy carries: the id decides (provbus-consumer(1)) */
 	ck_assert_int_eq(pb_audit_seen(w, "n1", "api", "id-a", &e), 1);
 	ck_assert_int_eq(pb_audit_seen(w, "n2", "api", "id-st", &e), 1);	/* any verdict */
 	/* an invalid row does not make its id seen */

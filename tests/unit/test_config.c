@@ -90,7 +90,7 @@ static struct pb_config *load_good(const char *name)
 }
 
 /* The numbers and choices each good file ends up with: full.json is the
- * example of SPEC 3.1, word for word (it spells the defaults out),
+ * example of provbus.json(5), word for word (it spells the defaults out),
  * minimal.json leaves them to the loader, tuned.json sets every one. */
 struct tunables {
 	const char *file;

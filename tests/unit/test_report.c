@@ -1,4 +1,4 @@
-/* test_report.c — the fleet reports of SPEC §9 (lib/report.c): the
+/* test_report.c — the fleet reports of docs/protocol.md (lib/report.c): the
  * envelope a consumer builds parses back; the checks a reader applies
  * refuse what they must, table-driven; the digests of a run. */
 #include <check.h>
