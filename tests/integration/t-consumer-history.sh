@@ -111,8 +111,11 @@ wait_for 10 grep -q "reload (SIGHUP) failed" "$T/consumer2.log"; ok $? "SIGHUP w
 kill -0 "$CPID"; ok $? "the daemon runs on"
 # provbus-consumer(1): the control verbs work while the file on disk is broken (they
 # need only the control socket). Asked with the broken file in place.
-is "$(pbc_status -c '[.connected, .regions]' 2>&1)" '[true,["eu-west-1","us-east-1"]]' \
-	"status with the config file broken: still connected, with the last good configuration"
+is "$(pbc_status -c '[.connected, .regions, .config.loads]' 2>"$T/status.err")" '[true,["eu-west-1","us-east-1"],false]' \
+	"status with the config file broken: still connected, with the last good configuration; config.loads false"
+like "$(cat "$T/status.err")" "warning: .*web-01\.json:[0-9]+:[0-9]+: '\}' expected near '\"oops\"'" \
+	"... and the client warns that the file on disk does not load, naming it and the fault"
+like "$(pbc_status -r .config.error 2>/dev/null)" "expected near" "... and status says why the daemon could not load it"
 mv "$T/real/good.json" "$T/real/web-01.json"
 is "$(pbc_status -c '[.connected, .regions]')" '[true,["eu-west-1","us-east-1"]]' "and after it is repaired"
 pbc_stop; is "$CRC" 0 "exit 0"
