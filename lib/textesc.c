@@ -49,30 +49,57 @@ static bool is_bidi_format(unsigned cp)
 }
 
 /* Calls emit for each run of bytes to copy and each escape; the escape
- * text is at most 7 bytes. Returns the first non-zero emit result. */
+ * text is at most 11 bytes. Returns the first non-zero emit result. */
 typedef int (*emit_fn)(void *ctx, const char *p, size_t n);
 
-static int escape(const char *s, size_t n, bool allow_newline, emit_fn emit, void *ctx)
+/* The escape, into buf, of the character at hand: the invalid byte
+ * `byte` (len 0) or the code point cp of len bytes. Returns its length, 0
+ * to copy the character as it is. */
+typedef int (*decide_fn)(unsigned char byte, unsigned cp, size_t len, bool allow_newline,
+			 char buf[12]);
+
+/* for a terminal: \xNN for C0 controls (but TAB, and newline when
+ * allowed), DEL and bad bytes; \uXXXX for C1 and bidi formatting */
+static int decide_text(unsigned char byte, unsigned cp, size_t len, bool allow_newline,
+		       char buf[12])
+{
+	if (len == 0)
+		return snprintf(buf, 12, "\\x%02x", byte);
+	if (len == 1)
+		return (cp < 0x20 && cp != '\t' && !(allow_newline && cp == '\n')) || cp == 0x7F ?
+			       snprintf(buf, 12, "\\x%02x", cp) : 0;
+	return (cp >= 0x80 && cp <= 0x9F) || is_bidi_format(cp) ? snprintf(buf, 12, "\\u%04x", cp)
+								 : 0;
+}
+
+/* inside JSON text (the encoder escaped C0 already): a bad byte as the
+ * text \\xNN (a JSON string holding a backslash), DEL, C1 and bidi
+ * formatting as \uXXXX */
+static int decide_json(unsigned char byte, unsigned cp, size_t len, bool allow_newline,
+		       char buf[12])
+{
+	(void)allow_newline;
+	if (len == 0)
+		return snprintf(buf, 12, "\\\\x%02x", byte);
+	return cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || is_bidi_format(cp) ?
+		       snprintf(buf, 12, "\\u%04x", cp) : 0;
+}
+
+static int walk(const char *s, size_t n, decide_fn decide, bool allow_newline, emit_fn emit,
+		void *ctx)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0, start = 0;
-	char buf[8];
+	char buf[12];
 	int rc;
 
 	while (i < n) {
 		unsigned cp = 0;
 		size_t len = utf8_seq(u + i, n - i, &cp);
-		int esc_len = 0;
+		int esc_len = decide(u[i], cp, len, allow_newline, buf);
 
-		if (len == 0) {
-			esc_len = snprintf(buf, sizeof buf, "\\x%02x", u[i]);
+		if (len == 0)
 			len = 1;
-		} else if (len == 1) {
-			if ((cp < 0x20 && cp != '\t' && !(allow_newline && cp == '\n')) || cp == 0x7F)
-				esc_len = snprintf(buf, sizeof buf, "\\x%02x", cp);
-		} else if ((cp >= 0x80 && cp <= 0x9F) || is_bidi_format(cp)) {
-			esc_len = snprintf(buf, sizeof buf, "\\u%04x", cp);
-		}
 		if (esc_len > 0) {
 			if (i > start && (rc = emit(ctx, s + start, i - start)) != 0)
 				return rc;
@@ -85,6 +112,11 @@ static int escape(const char *s, size_t n, bool allow_newline, emit_fn emit, voi
 	if (n > start)
 		return emit(ctx, s + start, n - start);
 	return 0;
+}
+
+static int escape(const char *s, size_t n, bool allow_newline, emit_fn emit, void *ctx)
+{
+	return walk(s, n, decide_text, allow_newline, emit, ctx);
 }
 
 static int emit_file(void *ctx, const char *p, size_t n)
@@ -191,34 +223,7 @@ int pb_textesc_check(const char *s, size_t n, char *why, size_t size, size_t *at
 
 static int escape_json(const char *s, size_t n, emit_fn emit, void *ctx)
 {
-	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0, start = 0;
-	char buf[12];
-	int rc;
-
-	while (i < n) {
-		unsigned cp = 0;
-		size_t len = utf8_seq(u + i, n - i, &cp);
-		int esc_len = 0;
-
-		if (len == 0) {
-			esc_len = snprintf(buf, sizeof buf, "\\\\x%02x", u[i]);
-			len = 1;
-		} else if (cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || is_bidi_format(cp)) {
-			esc_len = snprintf(buf, sizeof buf, "\\u%04x", cp);
-		}
-		if (esc_len > 0) {
-			if (i > start && (rc = emit(ctx, s + start, i - start)) != 0)
-				return rc;
-			if ((rc = emit(ctx, buf, (size_t)esc_len)) != 0)
-				return rc;
-			start = i + len;
-		}
-		i += len;
-	}
-	if (n > start)
-		return emit(ctx, s + start, n - start);
-	return 0;
+	return walk(s, n, decide_json, false, emit, ctx);
 }
 
 char *pb_textesc_json(const char *json)
