@@ -405,7 +405,8 @@ static int start_history(struct consumer *c, struct pb_err *err)
 	amqp_table_entry_t e[1];
 	amqp_table_t args = { 1, e };
 	amqp_rpc_reply_t r;
-	int found = 0, by_offset;
+	amqp_queue_declare_ok_t *ok;
+	int found = 0, by_offset, nonempty;
 
 	c->hist_full = c->catchup_full;
 	strv_free(c->hist_keys, c->n_hist_keys);
@@ -445,8 +446,13 @@ static int start_history(struct consumer *c, struct pb_err *err)
 		return rpc_failed(c, r, "opening the history channel", err);
 	if (set_qos(c, HIST_CHANNEL, err) < 0)
 		return -1;
-	if (!amqp_basic_consume(cn(c), HIST_CHANNEL, amqp_cstring_bytes(c->stream),
-				amqp_cstring_bytes("provbus-history"), 0, 0, 0, args)) {
+	/* a message count above 0 says the stream is not empty (a 0 may be
+	 * stale: then only the probe tells) */
+	ok = amqp_queue_declare(cn(c), HIST_CHANNEL, amqp_cstring_bytes(c->stream), 1, 0, 0, 0,
+				amqp_empty_table);
+	nonempty = ok && ok->message_count > 0;
+	if (!ok || !amqp_basic_consume(cn(c), HIST_CHANNEL, amqp_cstring_bytes(c->stream),
+				       amqp_cstring_bytes("provbus-history"), 0, 0, 0, args)) {
 		r = amqp_get_rpc_reply(cn(c));
 		if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
 		    r.reply.id == AMQP_CHANNEL_CLOSE_METHOD &&
@@ -483,6 +489,7 @@ static int start_history(struct consumer *c, struct pb_err *err)
 	c->hist_next_offset = c->hist_min_offset;
 	pb_stream_end_init(&c->hist_end, c->hist_started, by_offset ? 0 : (from > 0 ? from / 1000 : 0),
 			   by_offset ? off : -1);
+	c->hist_end.nonempty = nonempty;
 	c->hist_read = c->hist_applied = 0;
 	if (by_offset)
 		pb_log_notice("catch-up started stream=%s from_offset=%lld keys=%s", c->stream,

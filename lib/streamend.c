@@ -92,7 +92,7 @@ enum pb_stream_end_state pb_stream_end_check(struct pb_stream_end *s,
 	if (!s->main_seen && s->burst_over && s->from_s > 0 && s->probe_newest_s > 0 &&
 	    s->probe_newest_s < s->from_s)
 		return PB_STREAM_OLD;
-	if (!s->main_seen && !s->probe_seen && mono - s->started >= l->empty_ms)
+	if (!s->nonempty && !s->main_seen && !s->probe_seen && mono - s->started >= l->empty_ms)
 		return PB_STREAM_EMPTY;
 	if (mono - last_sign(s) >= l->idle_ms)
 		return PB_STREAM_IDLE;
@@ -112,7 +112,7 @@ int64_t pb_stream_end_deadline(const struct pb_stream_end *s,
 		if (b < t)
 			t = b;
 	}
-	if (!s->main_seen && !s->probe_seen && s->started + l->empty_ms < t)
+	if (!s->nonempty && !s->main_seen && !s->probe_seen && s->started + l->empty_ms < t)
 		t = s->started + l->empty_ms;
 	return t;
 }

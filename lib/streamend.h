@@ -31,6 +31,7 @@ struct pb_stream_end {
 	int64_t started;		/* mono, the subscriptions */
 	int64_t from_s;			/* the main consumer starts at this AMQP timestamp (s), or 0 */
 	int64_t from_offset;		/* ... or at this offset, or -1 */
+	int nonempty;			/* known not empty (a message count): never PB_STREAM_EMPTY */
 	int main_seen, probe_seen, next_seen, burst_over;
 	int64_t main_off;		/* the highest offset the main consumer delivered */
 	int64_t probe_end;		/* the highest offset of the probe's burst */
@@ -42,7 +43,7 @@ struct pb_stream_end {
 enum pb_stream_end_state {
 	PB_STREAM_READING = 0,
 	PB_STREAM_END,		/* read to the end as of the start */
-	PB_STREAM_EMPTY,	/* neither consumer got anything */
+	PB_STREAM_EMPTY,	/* neither consumer got anything (and not known nonempty) */
 	PB_STREAM_OLD,		/* the whole stream is older than from_s: nothing to read */
 	PB_STREAM_IDLE,		/* the safety net fired: the end is not known */
 };

@@ -99,6 +99,11 @@ START_TEST(empty_stream)
 	ck_assert_int_eq(pb_stream_end_deadline(&s, &lim), 2100);
 	ck_assert_int_eq(pb_stream_end_check(&s, &lim, 2099), PB_STREAM_READING);
 	ck_assert_int_eq(pb_stream_end_check(&s, &lim, 2100), PB_STREAM_EMPTY);
+	/* known not empty (a message count): a slow broker is no empty stream */
+	pb_stream_end_init(&s, 100, 0, -1);
+	s.nonempty = 1;
+	ck_assert_int_eq(pb_stream_end_check(&s, &lim, 10000), PB_STREAM_READING);
+	ck_assert_int_eq(pb_stream_end_deadline(&s, &lim), 30100);
 	/* not empty once the main consumer had something: wait for the probe */
 	pb_stream_end_init(&s, 100, 0, -1);
 	pb_stream_end_main(&s, 0, 150);
