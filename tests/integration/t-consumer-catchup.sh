@@ -30,7 +30,7 @@ listening() { grep -qi ":$(printf %04X "$PP") 00000000:0000 0A" /proc/net/tcp; }
 pb_bg relay socat "TCP-LISTEN:$PP,bind=127.0.0.1,reuseaddr" "TCP:127.0.0.1:$BP"
 RELAY=$BG_PID
 wait_for 10 listening; ok $? "the relay listens"
-jq --arg u "$(sed "s#:$BP/#:$PP/#" <<<"$URL")" '.broker.urls = [$u]' "$C" >"$C.new" && mv "$C.new" "$C"
+jq --arg u "${URL/:$BP\//:$PP/}" '.broker.urls = [$u]' "$C" >"$C.new" && mv "$C.new" "$C"
 
 pb_bg consumer provbus-consumer -c "$C" -vv run
 CPID=$BG_PID
