@@ -45,7 +45,13 @@
  * daemon's anonymous memory, kept for good); every RELEASE_FRAMES frames
  * it stays at one or two. Safe at any frame: messages are copied out. */
 #define RELEASE_FRAMES 256
-#define HIST_PROBE_TAG "provbus-history-probe"
+#define HIST_PROBE_TAG "provbus-history-probe"	/* from "last": the end as of the start */
+#define HIST_NEXT_TAG "provbus-history-next"	/* from "next": the first one after it */
+#define PROBE_PREFETCH 65535	/* the last chunk comes in one burst, never waiting for acks */
+
+static const struct pb_stream_end_limits hist_limits = {
+	CS_HISTORY_BURST_GAP_MS, CS_HISTORY_BURST_MAX_MS, CS_HISTORY_EMPTY_MS, CS_HISTORY_IDLE_MS,
+};
 
 static amqp_connection_state_t cn(struct consumer *c)
 {
@@ -399,7 +405,8 @@ static int start_history(struct consumer *c, struct pb_err *err)
 	amqp_table_entry_t e[1];
 	amqp_table_t args = { 1, e };
 	amqp_rpc_reply_t r;
-	int found = 0, by_offset;
+	amqp_queue_declare_ok_t *ok;
+	int found = 0, by_offset, nonempty;
 
 	c->hist_full = c->catchup_full;
 	strv_free(c->hist_keys, c->n_hist_keys);
@@ -439,8 +446,13 @@ static int start_history(struct consumer *c, struct pb_err *err)
 		return rpc_failed(c, r, "opening the history channel", err);
 	if (set_qos(c, HIST_CHANNEL, err) < 0)
 		return -1;
-	if (!amqp_basic_consume(cn(c), HIST_CHANNEL, amqp_cstring_bytes(c->stream),
-				amqp_cstring_bytes("provbus-history"), 0, 0, 0, args)) {
+	/* a message count above 0 says the stream is not empty (a 0 may be
+	 * stale: then only the probe tells) */
+	ok = amqp_queue_declare(cn(c), HIST_CHANNEL, amqp_cstring_bytes(c->stream), 1, 0, 0, 0,
+				amqp_empty_table);
+	nonempty = ok && ok->message_count > 0;
+	if (!ok || !amqp_basic_consume(cn(c), HIST_CHANNEL, amqp_cstring_bytes(c->stream),
+				       amqp_cstring_bytes("provbus-history"), 0, 0, 0, args)) {
 		r = amqp_get_rpc_reply(cn(c));
 		if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
 		    r.reply.id == AMQP_CHANNEL_CLOSE_METHOD &&
@@ -454,20 +466,30 @@ static int start_history(struct consumer *c, struct pb_err *err)
 		}
 		return rpc_failed(c, r, "reading the history stream", err);
 	}
-	/* the probe: a second consumer from "next" sees the first message
-	 * published after this point; once the catch-up has read up to its
-	 * offset, it has read everything older (see check_history_end) */
+	/* the probes (see check_history_end): "next" sees the first message
+	 * published after this point, "last" the stream's last chunk, whose
+	 * highest offset is the end as of now; the latter with credit for a
+	 * whole chunk, so its burst never waits for our acks */
 	e[0].value.kind = AMQP_FIELD_KIND_UTF8;
 	e[0].value.value.bytes = amqp_cstring_bytes("next");
 	if (!amqp_basic_consume(cn(c), HIST_CHANNEL, amqp_cstring_bytes(c->stream),
+				amqp_cstring_bytes(HIST_NEXT_TAG), 0, 0, 0, args))
+		return rpc_failed(c, amqp_get_rpc_reply(cn(c)), "reading the history stream", err);
+	amqp_basic_qos(cn(c), HIST_CHANNEL, 0, PROBE_PREFETCH, 0);
+	if (pb_amqp_reply_err(amqp_get_rpc_reply(cn(c)), "basic.qos", err) < 0)
+		return -1;
+	e[0].value.value.bytes = amqp_cstring_bytes("last");
+	if (!amqp_basic_consume(cn(c), HIST_CHANNEL, amqp_cstring_bytes(c->stream),
 				amqp_cstring_bytes(HIST_PROBE_TAG), 0, 0, 0, args))
 		return rpc_failed(c, amqp_get_rpc_reply(cn(c)), "reading the history stream", err);
-	c->hist_probe_seen = 0;
-	c->hist_probe_offset = 0;
 	c->hist_active = 1;
+	c->hist_cancelled = 0;
 	c->hist_started = pb_mono_ms();
 	c->hist_last_msg = 0;
 	c->hist_next_offset = c->hist_min_offset;
+	pb_stream_end_init(&c->hist_end, c->hist_started, by_offset ? 0 : (from > 0 ? from / 1000 : 0),
+			   by_offset ? off : -1);
+	c->hist_end.nonempty = nonempty;
 	c->hist_read = c->hist_applied = 0;
 	if (by_offset)
 		pb_log_notice("catch-up started stream=%s from_offset=%lld keys=%s", c->stream,
@@ -557,29 +579,40 @@ void cs_broker_catchup(struct consumer *c)
 		maybe_start_history(c);
 }
 
-/* The history end test. The stream has no "end" marker over AMQP 0-9-1:
- * - in a busy stream, the probe consumer (offset "next", started after
- *   the catch-up's own) receives the first message published after the
- *   catch-up began; once the catch-up has read up to that offset it has
- *   read everything older, and everything newer reaches the live queue
- *   too (bound before the catch-up began);
- * - in a quiet one, the catch-up ends when no message came for
- *   CS_HISTORY_IDLE_MS (CS_HISTORY_FIRST_MS before the first one: the
- *   broker may take a moment to locate the start in a large stream).
- * (queue.declare's message_count of a stream would tell an empty one at
- * once, but it was measured stale: 0 a second after 8 publishes.) */
+/* The history end test (lib/streamend.h). The stream has no "end" marker
+ * over AMQP 0-9-1, and silence is no end: a loaded broker pauses between
+ * chunks for longer than any sane quiet time. So the end is an offset,
+ * fixed at the start:
+ * - the "next" probe's first message is the first one published after
+ *   the catch-up began: everything below it is the stream as of the
+ *   start (and everything newer reaches the live queue too, bound before);
+ * - in a quiet stream, the highest offset of the "last" probe's burst
+ *   (the stream's last chunk, sent at once) is the stream's end;
+ * the catch-up is over once it has delivered that offset. An empty stream
+ * (no delivery at all for CS_HISTORY_EMPTY_MS), one read up to its end
+ * already, and one entirely older than the window end at once. Only when
+ * no end is known, CS_HISTORY_IDLE_MS without any delivery ends it, with
+ * a warning. (queue.declare's message_count of a stream would be the
+ * obvious end, but it was measured stale: 0 a second after 8 publishes.) */
 static void check_history_end(struct consumer *c, int64_t mono)
 {
-	int64_t last = c->hist_last_msg ? c->hist_last_msg : c->hist_started;
-	int64_t idle = c->hist_last_msg ? CS_HISTORY_IDLE_MS : CS_HISTORY_FIRST_MS;
-	int reached = c->hist_probe_seen && c->hist_next_offset > c->hist_probe_offset;
 	struct pb_err e = PB_ERR_INIT;
+	enum pb_stream_end_state st;
 
-	if (!c->hist_active || c->msg[HIST_CHANNEL].state || (!reached && mono - last < idle))
+	if (!c->hist_active || c->msg[HIST_CHANNEL].state)
 		return;
-	pb_log_notice("catch-up done stream=%s read=%llu applied=%llu skipped=%llu",
+	st = pb_stream_end_check(&c->hist_end, &hist_limits, mono);
+	if (st == PB_STREAM_READING && !c->hist_cancelled)
+		return;
+	if (st == PB_STREAM_IDLE)
+		pb_log_warn("catch-up of stream %s: nothing delivered for %d s and its end is "
+			    "unknown (read up to offset %lld): ending it anyway", c->stream,
+			    CS_HISTORY_IDLE_MS / 1000, (long long)c->hist_end.main_off);
+	pb_log_notice("catch-up done stream=%s read=%llu applied=%llu skipped=%llu end=%s",
 		      c->stream, (unsigned long long)c->hist_read,
-		      (unsigned long long)c->hist_applied, (unsigned long long)c->history_skipped);
+		      (unsigned long long)c->hist_applied, (unsigned long long)c->history_skipped,
+		      c->hist_cancelled ? "cancelled" : st == PB_STREAM_END ? "offset" :
+		      st == PB_STREAM_EMPTY ? "empty" : st == PB_STREAM_OLD ? "window" : "idle");
 	stop_history(c);
 	if (!connected(c))
 		return;
@@ -729,21 +762,31 @@ static void take_properties(struct cs_msg *m, const amqp_basic_properties_t *p)
 				m->offset = field_int(&e->value, &m->has_offset);
 		}
 	}
+	if (p->_flags & AMQP_BASIC_TIMESTAMP_FLAG)
+		m->timestamp_s = (int64_t)p->timestamp;
 }
 
-/* A message of the probe: its offset marks the catch-up's end; acked
+/* A message of a probe: its offset marks the catch-up's end; acked
  * with the rest (on a stream an ack is credit). */
-static void history_probe(struct consumer *c, const struct cs_msg *m)
+static void history_probe(struct consumer *c, const struct cs_msg *m, int next)
 {
-	if (!c->hist_probe_seen && m->has_offset) {
-		c->hist_probe_seen = 1;
-		c->hist_probe_offset = m->offset;
-		pb_log_debug("catch-up probe offset=%lld", (long long)m->offset);
+	int64_t mono = pb_mono_ms();
+
+	if (m->has_offset && next) {
+		if (!c->hist_end.next_seen)
+			pb_log_debug("catch-up: the first new message is at offset %lld",
+				     (long long)m->offset);
+		pb_stream_end_next(&c->hist_end, m->offset);
+	} else if (m->has_offset) {
+		if (!c->hist_end.probe_seen)
+			pb_log_debug("catch-up: the last chunk starts at offset %lld",
+				     (long long)m->offset);
+		pb_stream_end_probe(&c->hist_end, m->offset, m->timestamp_s, mono);
 	}
 	c->acks[HIST_CHANNEL].n_unacked++;
 	c->acks[HIST_CHANNEL].max_valid = m->tag;
 	if (!c->pend_since)
-		c->pend_since = pb_mono_ms();
+		c->pend_since = mono;
 }
 
 static void message_complete(struct consumer *c, int ch)
@@ -753,8 +796,8 @@ static void message_complete(struct consumer *c, int ch)
 	if (ch == LIVE_CHANNEL && c->consuming && !c->stopping)
 		cs_ingest_live(c, m);
 	else if (ch == HIST_CHANNEL && c->hist_active && !c->stopping &&
-		 !strcmp(m->consumer_tag, HIST_PROBE_TAG))
-		history_probe(c, m);
+		 (!strcmp(m->consumer_tag, HIST_PROBE_TAG) || !strcmp(m->consumer_tag, HIST_NEXT_TAG)))
+		history_probe(c, m, !strcmp(m->consumer_tag, HIST_NEXT_TAG));
 	else if (ch == HIST_CHANNEL && c->hist_active && !c->stopping)
 		cs_ingest_history(c, m);
 	/* else: a delivery for a consumer we cancelled: never acked, the
@@ -794,7 +837,7 @@ static void on_method(struct consumer *c, const amqp_frame_t *f)
 		if (ch == HIST_CHANNEL) {
 			pb_log_warn("the broker cancelled the history consumer on %s (stream deleted?)",
 				    c->stream);
-			c->hist_last_msg = 1;	/* ends at the next check */
+			c->hist_cancelled = 1;	/* ends at the next check */
 			break;
 		}
 		pb_log_warn("the broker cancelled the consumer of queue %s (queue deleted?): "
@@ -923,8 +966,7 @@ int64_t cs_broker_next(struct consumer *c, int64_t mono)
 		next = c->last_pump + (every > 0 ? every : 1);
 	}
 	if (c->hist_active) {
-		int64_t last = c->hist_last_msg ? c->hist_last_msg : c->hist_started;
-		int64_t t = last + (c->hist_last_msg ? CS_HISTORY_IDLE_MS : CS_HISTORY_FIRST_MS);
+		int64_t t = pb_stream_end_deadline(&c->hist_end, &hist_limits);
 
 		if (t < next)
 			next = t;

@@ -28,6 +28,7 @@
 #include "config.h"
 #include "control.h"
 #include "debounce.h"
+#include "streamend.h"
 #include "event.h"
 #include "manifest.h"
 #include "providers.h"
@@ -40,8 +41,13 @@
 					 * keep coming while one commits (measured: 500, one
 					 * batch, left the consumer idle a third of the time) */
 #define CS_COMMIT_RETRY_MS 1000		/* after a failed commit (disk full ...) */
-#define CS_HISTORY_IDLE_MS 500		/* the stream is read to its end after this silence */
-#define CS_HISTORY_FIRST_MS 2000	/* ... or this long without a first message */
+/* the history catch-up's end (lib/streamend.h): the end of the stream
+ * as of the start, found by a probe from offset "last"; silence is only
+ * a safety net */
+#define CS_HISTORY_BURST_GAP_MS 250	/* the probe's burst of the last chunk is over */
+#define CS_HISTORY_BURST_MAX_MS 2000	/* ... in a stream too busy to pause */
+#define CS_HISTORY_EMPTY_MS 2000	/* no delivery at all: the stream is empty */
+#define CS_HISTORY_IDLE_MS 30000	/* the safety net (logged as a warning) */
 #define CS_RELOAD_DELAY_MS 250		/* inotify: reload after this quiet */
 #define CS_LOCK_RETRY_MS 250		/* a deferred run retries the lock this often */
 #define CS_STARTUP_WAIT_MS 30000	/* startup run without a broker after this */
@@ -119,6 +125,7 @@ struct cs_msg {
 	int has_user_id;
 	int has_offset;
 	int64_t offset;			/* x-stream-offset (history) */
+	int64_t timestamp_s;		/* AMQP timestamp, 0 when absent */
 	uint64_t size, got;
 	char *body;			/* the first PB_EVENT_MAX_BYTES + 1 bytes */
 };
@@ -222,8 +229,8 @@ struct consumer {
 	int64_t hist_next_offset;	/* last offset read + 1 */
 	int64_t hist_last_msg;		/* mono */
 	int64_t hist_started;		/* mono */
-	int hist_probe_seen;		/* the probe consumer ("next") got a message: */
-	int64_t hist_probe_offset;	/* its offset, published after the catch-up began */
+	struct pb_stream_end hist_end;	/* where the catch-up ends */
+	int hist_cancelled;		/* the broker cancelled it: over at the next check */
 	uint64_t hist_read, hist_applied;
 
 	/* runs */

@@ -836,6 +836,10 @@ void cs_ingest_history(struct consumer *c, struct cs_msg *m)
 	int parsed;
 
 	c->hist_last_msg = pb_mono_ms();
+	if (m->has_offset)
+		pb_stream_end_main(&c->hist_end, m->offset, c->hist_last_msg);
+	else
+		pb_stream_end_alive(&c->hist_end, c->hist_last_msg);
 	c->hist_read++;
 	c->acks[2].n_unacked++;
 	c->acks[2].max_valid = m->tag;

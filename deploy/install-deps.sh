@@ -35,7 +35,7 @@ DEB_PKGS="debhelper dpkg-dev lintian"
 # lintian, man-db for man, systemd for systemd-analyze verify), ansible
 # (the role's test), shellcheck (the completion's test), strace (the
 # publisher's fsync-order checks), the load balancer's nginx and curl
-CHECK_PKGS="check $RUN_PKGS $LB_PKGS openssl ruby chromium strace $BENCH_PKGS $DEB_PKGS man-db systemd ansible shellcheck"
+CHECK_PKGS="check socat $RUN_PKGS $LB_PKGS openssl ruby chromium strace $BENCH_PKGS $DEB_PKGS man-db systemd ansible shellcheck"
 FUZZ_PKGS="clang"
 # make partition (and make reliability's short form of it): iproute2 (ip
 # netns, tc), nftables (cut links, drop packets)

@@ -6,7 +6,7 @@
  * a second consumer, the probe, from offset "last": RabbitMQ starts it at
  * the first message of the stream's last chunk and sends that chunk at
  * once, in one burst. The burst is over when the probe has had nothing
- * for BURST_GAP_MS (or after BURST_MAX_MS in a stream so busy it never
+ * for a short gap (or after a second in a stream so busy it never
  * pauses); the highest offset in it is the end of the stream as of the
  * subscription, and the main consumer has read the stream once it has
  * passed that offset, however long the broker takes to get there.
@@ -15,9 +15,10 @@
  * and ends too early on a busy broker that pauses between chunks.) A
  * stream whose last chunk is older than the window (by the messages'
  * AMQP timestamps) gives the main consumer nothing: it is read at once;
- * an empty one (the probe gets nothing) once EMPTY_MS pass. Without an
- * end from the probe, IDLE_MS without a delivery ends a read (the safety
- * net).
+ * an empty one (nothing at all) after 1.5 s. Without an end from the
+ * probe, 30 s without a delivery ends a read (the safety net, a
+ * warning). The rule is lib/streamend.c, shared with provbus-consumer's
+ * catch-up.
  *
  * queue.declare's message_count would be the obvious end marker, but on
  * a stream it was measured stale (0 a second after 8 publishes; see the
@@ -34,25 +35,22 @@
 #include "fleet.h"
 #include "log.h"
 #include "pbtime.h"
+#include "streamend.h"
 
 #define PREFETCH 10000	/* per consumer */
 #define ACK_EVERY 1000
 #define TAIL_MS 200		/* the longest wait in a pump */
-#define BURST_GAP_MS 30
-#define BURST_MAX_MS 1000
-#define EMPTY_MS 1500
-#define IDLE_MS 3000
-#define FIRST_MAX_MS 30000
+/* the end of a read (lib/streamend.h): gap and length of the probe's
+ * burst, an empty stream, and the safety net without a known end */
+static const struct pb_stream_end_limits end_limits = { 30, 1000, 1500, 30000 };
 
 enum { T_HIST, T_HIST_PROBE, T_FLEET, T_FLEET_PROBE, T__N };
 static const char *const tags[T__N] = { "provbus-fleet-h", "provbus-fleet-hp", "provbus-fleet-f",
 					"provbus-fleet-fp" };
 
 struct side {
-	int main_seen, probe_seen, burst_over, done;
-	int64_t main_last_off, probe_end_off;
-	int64_t probe_newest_s;		/* the newest AMQP timestamp in the burst */
-	int64_t main_last_mono, probe_first_mono, probe_last_mono;
+	struct pb_stream_end end;
+	int done;
 };
 
 struct fl_reader {
@@ -142,6 +140,8 @@ struct fl_reader *fl_reader_open(const struct fl_reader_opts *o, struct pb_err *
 	     consume(r, T_FLEET_PROBE, r->streams[1], 0, "last", err) < 0))
 		goto fail;
 	r->started = pb_mono_ms();
+	for (int i = 0; i < 2; i++)
+		pb_stream_end_init(&r->side[i].end, r->started, r->from_s, -1);
 	r->side[0].done = r->side[1].done = r->from_next;
 	return r;
 fail:
@@ -201,25 +201,18 @@ static void complete(struct fl_reader *r, void (*cb)(const struct fl_msg *, int,
 	r->last_tag = r->tag;
 	r->unacked++;
 	if (r->which == T_HIST_PROBE || r->which == T_FLEET_PROBE) {
-		if (!r->has_offset || s->burst_over)
+		if (!r->has_offset)
 			return;	/* the main consumer delivers it too */
-		if (!s->probe_seen) {
-			s->probe_seen = 1;
-			s->probe_first_mono = mono;
+		if (!s->end.probe_seen)
 			pb_log_debug("%s: the last chunk starts at offset %lld", r->streams[report],
 				      (long long)r->offset);
-		}
-		if (r->offset > s->probe_end_off)
-			s->probe_end_off = r->offset;
-		if (r->timestamp_s > s->probe_newest_s)
-			s->probe_newest_s = r->timestamp_s;
-		s->probe_last_mono = mono;
+		pb_stream_end_probe(&s->end, r->offset, r->timestamp_s, mono);
 		return;
 	}
-	s->main_seen = 1;
-	s->main_last_mono = mono;
 	if (r->has_offset)
-		s->main_last_off = r->offset;
+		pb_stream_end_main(&s->end, r->offset, mono);
+	else
+		pb_stream_end_alive(&s->end, mono);
 	if (r->got <= PB_EVENT_MAX_BYTES) {
 		struct fl_msg m = { r->exchange_in, r->routing_key, r->has_user_id ? r->user_id : NULL,
 				    r->body, (size_t)r->got };
@@ -236,30 +229,19 @@ static void check_end(struct fl_reader *r, int64_t mono)
 {
 	for (int i = 0; i < 2; i++) {
 		struct side *s = &r->side[i];
+		enum pb_stream_end_state st;
 
 		if (s->done)
 			continue;
-		if (s->probe_seen && !s->burst_over &&
-		    (mono - s->probe_last_mono >= BURST_GAP_MS ||
-		     mono - s->probe_first_mono >= BURST_MAX_MS)) {
-			s->burst_over = 1;
-			pb_log_debug("%s: the end is offset %lld", r->streams[i],
-				     (long long)s->probe_end_off);
-		}
-		if (s->main_seen && s->burst_over && s->main_last_off >= s->probe_end_off)
-			s->done = 1;
-		else if (!s->main_seen && s->burst_over && s->probe_newest_s &&
-			 s->probe_newest_s < r->from_s)
-			s->done = 1;	/* all of it older than the window */
-		else if (!s->main_seen && !s->probe_seen && mono - r->started >= EMPTY_MS)
-			s->done = 1;
-		else if (!s->burst_over && s->main_seen && mono - s->main_last_mono >= IDLE_MS)
-			s->done = 1;
-		else if (!s->main_seen && mono - r->started >= FIRST_MAX_MS)
-			s->done = 1;	/* the window start never came: nothing in it */
-		if (s->done)
-			pb_log_debug("%s read in %lld ms", r->streams[i],
-				     (long long)(mono - r->started));
+		st = pb_stream_end_check(&s->end, &end_limits, mono);
+		if (st == PB_STREAM_READING)
+			continue;
+		s->done = 1;
+		if (st == PB_STREAM_IDLE)
+			pb_log_warn("%s: nothing delivered for %lld s and its end is unknown: "
+				    "read as far as offset %lld", r->streams[i],
+				    (long long)(end_limits.idle_ms / 1000), (long long)s->end.main_off);
+		pb_log_debug("%s read in %lld ms", r->streams[i], (long long)(mono - r->started));
 	}
 }
 
@@ -295,8 +277,8 @@ int fl_reader_pump(struct fl_reader *r, int wait_ms,
 		/* a short wait while an end test is due, else what is left */
 		if (left > TAIL_MS)
 			left = TAIL_MS;
-		if (left > BURST_GAP_MS && !(r->side[0].done && r->side[1].done))
-			left = BURST_GAP_MS;
+		if (left > end_limits.burst_gap_ms && !(r->side[0].done && r->side[1].done))
+			left = end_limits.burst_gap_ms;
 		if (!amqp_frames_enqueued(r->conn) && !amqp_data_in_buffer(r->conn) &&
 		    flush_acks(r, err) < 0)
 			return -1;
