@@ -53,7 +53,8 @@ like "$(head -c 200 "$svg" 2>/dev/null)" '^<svg xmlns="http://www.w3.org/2000/sv
 is "$(tail -n 1 "$svg" 2>/dev/null)" "</svg>" "bench.svg is complete"
 is "$(grep -o 'class="bar"' "$svg" 2>/dev/null | wc -l)" "$(( 12 + 5 ))" "bench.svg has a bar for every latency percentile and every burst figure"
 like "$(cat "$out/table.md" 2>/dev/null)" "### 8\. Start-up" "table.md has the first eight figures"
-like "$(cat "$out/table.md" 2>/dev/null)" "### 9\. Catch-up" "and the ninth"
+like "$(cat "$out/table.md" 2>/dev/null)" "### 9\. The fleet view" "and the ninth (the fleet view)"
+like "$(cat "$out/table.md" 2>/dev/null)" "### 10\. Catch-up" "and the tenth (a new node's catch-up)"
 like "$(cat "$out/BENCHMARKS.md" 2>/dev/null)" "model name|CPUs, " "BENCHMARKS.md (in the output folder) names the machine"
 is "$(cat "$PB_ROOT/docs/BENCHMARKS.md" "$PB_ROOT/docs/bench.svg" 2>/dev/null | cksum)" "$docs_before" "docs/ untouched by a quick run"
 
