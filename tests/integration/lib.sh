@@ -147,6 +147,17 @@ pb_skip() {
 	local i
 	for ((i = 0; i < $1; i++)); do _pb_n=$((_pb_n + 1)); echo "ok $_pb_n # SKIP $2"; done
 }
+# pb_alarm_script: for a script that sets the broker's memory alarm
+# (set_vm_memory_high_watermark; broker-wide, so tests/run.sh runs it
+# alone): the watermark is put back at exit, whatever happens.
+# alarm_on / alarm_off: whether the broker says its memory alarm is on.
+pb_alarm_script() { trap _pb_alarm_cleanup EXIT; }
+_pb_alarm_cleanup() {
+	pb_ctl set_vm_memory_high_watermark 0.4 >/dev/null 2>&1
+	_pb_cleanup
+}
+alarm_on() { pb_ctl status 2>/dev/null | grep -q 'Memory alarm on node'; }
+alarm_off() { ! alarm_on; }
 # pb_skip_all REASON: no check of this script can run here; exits 0
 pb_skip_all() { echo "1..0 # SKIP $1"; exit 0; }
 # pb_done: the last line of every script: the plan when none was declared

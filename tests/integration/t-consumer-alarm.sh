@@ -13,13 +13,7 @@
 pb_setup calarm
 . "$PB_ROOT/tests/data/consumer/lib-consumer.sh"
 
-cleanup_alarm() {
-	pb_ctl set_vm_memory_high_watermark 0.4 >/dev/null 2>&1
-	_pb_cleanup
-}
-trap cleanup_alarm EXIT
-alarm_on() { pb_ctl status 2>/dev/null | grep -q 'Memory alarm on node'; }
-alarm_off() { ! alarm_on; }
+pb_alarm_script
 
 pbc_init alarm-01 us-east-1 '"quiet_ms": 0'
 pbc_manifest app '{"API_URL": "{API_URL}"}'

@@ -10,13 +10,7 @@ pb_setup falarm
 F=pbfa
 . "$PB_ROOT/tests/data/fleet/lib-fleet.sh"
 
-cleanup_alarm() {
-	pb_ctl set_vm_memory_high_watermark 0.4 >/dev/null 2>&1
-	_pb_cleanup
-}
-trap cleanup_alarm EXIT
-alarm_on() { pb_ctl status 2>/dev/null | grep -q 'Memory alarm on node'; }
-alarm_off() { ! alarm_on; }
+pb_alarm_script
 
 pb_topology "$F" us-east-1
 pb_apply >/dev/null; ok $? "topology applied"
