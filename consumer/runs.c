@@ -363,7 +363,7 @@ static void begin_run(struct consumer *c, const struct pb_debounce_due *due, int
 {
 	const struct pb_consumer_conf *cc = &c->conf.cfg->consumer;
 	struct pb_err e = PB_ERR_INIT, env_err = PB_ERR_INIT;
-	char *csv = NULL, *keys_json = NULL, *before = NULL, *after = NULL, mark[32];
+	char *csv = NULL, *keys_json = NULL, *before = NULL, *after = NULL, mark[32], splay[128];
 	struct pb_audit_run row;
 	int64_t last_event, id;
 	int env_ok;
@@ -388,8 +388,14 @@ static void begin_run(struct consumer *c, const struct pb_debounce_due *due, int
 	row.values_before = before;
 	row.values_after = after;
 	snprintf(mark, sizeof(mark), "%lld", (long long)last_event);
+	/* the splay note goes in the run's transaction: a reader never sees
+	 * the run without the splay it waited */
+	if (cc->splay_ms > 0)
+		snprintf(splay, sizeof(splay), "waited a splay of %lld ms (of at most %lld)",
+			 (long long)c->last_splay, (long long)cc->splay_ms);
 	if (pb_audit_begin(c->aw, &e) < 0 ||
 	    (id = pb_audit_add_run(c->aw, &row, c->run_mark, last_event, &e)) < 0 ||
+	    (cc->splay_ms > 0 && pb_audit_add_note(c->aw, pb_now_ms(), id, "splay", splay, &e) < 0) ||
 	    pb_audit_meta_set(c->aw, "run_mark", mark, &e) < 0 || pb_audit_commit(c->aw, &e) < 0) {
 		pb_audit_rollback(c->aw);
 		cs_log_db_error(c, &e);
@@ -410,9 +416,6 @@ static void begin_run(struct consumer *c, const struct pb_debounce_due *due, int
 	c->run.changed_keys = csv;
 	csv = NULL;
 	c->run.state = RUN_GOING;
-	if (cc->splay_ms > 0)
-		note(c, id, "splay", "waited a splay of %lld ms (of at most %lld)",
-		     (long long)c->last_splay, (long long)cc->splay_ms);
 	/* the files the run reads: written before the process starts */
 	env_ok = pb_envfile_write_as(cc->env_file, c->run.values, c->run.n_values,
 				     cc->env_format && !strcmp(cc->env_format, "systemd")
