@@ -29,19 +29,9 @@
 #include <stdint.h>
 
 #include "pbtime.h"
+#include "vocab.h"
 
-enum pb_reason {
-	PB_REASON_STARTUP = 0,
-	PB_REASON_CHANGE,
-	PB_REASON_RESUME,
-	PB_REASON_MANUAL,
-	PB_REASON_RETRY,
-	PB_REASON_EXPIRY,
-	PB_REASON__COUNT
-};
-
-const char *pb_reason_name(enum pb_reason r);	/* "startup", "change", ... */
-int pb_reason_parse(const char *s, enum pb_reason *out);	/* 0 or -1 */
+/* enum pb_reason, pb_reason_name, pb_reason_parse: vocab.h */
 
 struct pb_debounce_params {
 	int64_t quiet_ms;
