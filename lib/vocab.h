@@ -41,12 +41,12 @@
 	X(EXPIRED, "expired") \
 	X(INVALID, "invalid")
 
-/* a run's status (audit log runs.status); running until it finishes */
+/* a run's status (audit log runs.status): running until it finishes */
 #define PB_RUN_STATUSES(X) \
-	X(RUNNING, "running") \
 	X(OK, "ok") \
 	X(FAILED, "failed") \
-	X(INTERRUPTED, "interrupted")
+	X(INTERRUPTED, "interrupted") \
+	X(RUNNING, "running")
 
 /* why a run started (audit log runs.reason, $PROVBUS_REASON) */
 #define PB_REASONS(X) \
