@@ -10,12 +10,14 @@ static const char *const kind_words[] = { PB_KINDS(WORD_) };
 static const char *const verdict_words[] = { PB_VERDICTS(WORD_) };
 static const char *const run_status_words[] = { PB_RUN_STATUSES(WORD_) };
 static const char *const reason_words[] = { PB_REASONS(WORD_) };
+static const char *const source_words[] = { PB_SOURCES(WORD_) };
 
 _Static_assert(sizeof(kind_words) / sizeof(kind_words[0]) == PB_KIND__COUNT, "kinds");
 _Static_assert(sizeof(verdict_words) / sizeof(verdict_words[0]) == PB_VERDICT__COUNT, "verdicts");
 _Static_assert(sizeof(run_status_words) / sizeof(run_status_words[0]) == PB_RUN__COUNT,
 	       "run statuses");
 _Static_assert(sizeof(reason_words) / sizeof(reason_words[0]) == PB_REASON__COUNT, "reasons");
+_Static_assert(sizeof(source_words) / sizeof(source_words[0]) == PB_SOURCE__COUNT, "sources");
 
 static const char *word_of(const char *const *words, int n, int i)
 {
@@ -48,6 +50,11 @@ const char *pb_run_status_name(enum pb_run_status s)
 const char *pb_reason_name(enum pb_reason r)
 {
 	return word_of(reason_words, PB_REASON__COUNT, (int)r);
+}
+
+const char *pb_source_name(enum pb_source s)
+{
+	return word_of(source_words, PB_SOURCE__COUNT, (int)s);
 }
 
 int pb_kind_parse(const char *s, enum pb_kind *out)
@@ -87,6 +94,16 @@ int pb_reason_parse(const char *s, enum pb_reason *out)
 	if (i < 0)
 		return -1;
 	*out = (enum pb_reason)i;
+	return 0;
+}
+
+int pb_source_parse(const char *s, enum pb_source *out)
+{
+	int i = index_of(source_words, PB_SOURCE__COUNT, s);
+
+	if (i < 0)
+		return -1;
+	*out = (enum pb_source)i;
 	return 0;
 }
 

@@ -1,6 +1,6 @@
 /* vocab.h — the words provbus writes and reads back: event kinds, verdicts,
- * run statuses and run reasons. Each list is one table (an X-macro) and
- * everything else comes from it: the enums, the names and parsers below,
+ * run statuses, run reasons and event sources. Each list is one table (an
+ * X-macro) and everything else comes from it: the enums, the names and parsers below,
  * the daemon's counts and `status` (JSON, Prometheus, systemd's STATUS=),
  * the audit log's rows, `provbus-audit events --verdict`, `explain` and
  * `timeline`, and `provbus-audit --help` (which the bash completion is
@@ -48,6 +48,13 @@
 	X(INTERRUPTED, "interrupted") \
 	X(RUNNING, "running")
 
+/* where an event row came from (audit log events.source): the node's
+ * queue, the history stream (catch-up), or the daemon itself (an expiry) */
+#define PB_SOURCES(X) \
+	X(LIVE, "live") \
+	X(HISTORY, "history") \
+	X(DAEMON, "daemon")
+
 /* why a run started (audit log runs.reason, $PROVBUS_REASON) */
 #define PB_REASONS(X) \
 	X(STARTUP, "startup") \
@@ -62,11 +69,13 @@
 #define PB_VERDICT_ENUM_(name, word) PB_VOCAB_ENUM_(PB_VERDICT_, name, word)
 #define PB_RUN_ENUM_(name, word) PB_VOCAB_ENUM_(PB_RUN_, name, word)
 #define PB_REASON_ENUM_(name, word) PB_VOCAB_ENUM_(PB_REASON_, name, word)
+#define PB_SOURCE_ENUM_(name, word) PB_VOCAB_ENUM_(PB_SOURCE_, name, word)
 
 enum pb_kind { PB_KINDS(PB_KIND_ENUM_) PB_KIND__COUNT };
 enum pb_verdict { PB_VERDICTS(PB_VERDICT_ENUM_) PB_VERDICT__COUNT };
 enum pb_run_status { PB_RUN_STATUSES(PB_RUN_ENUM_) PB_RUN__COUNT };
 enum pb_reason { PB_REASONS(PB_REASON_ENUM_) PB_REASON__COUNT };
+enum pb_source { PB_SOURCES(PB_SOURCE_ENUM_) PB_SOURCE__COUNT };
 
 /* The word of a value ("provides", "applied", "ok", "startup", ...); a
  * value out of range gives "unknown". Static strings. */
@@ -74,6 +83,7 @@ const char *pb_kind_name(enum pb_kind k);
 const char *pb_verdict_name(enum pb_verdict v);
 const char *pb_run_status_name(enum pb_run_status s);
 const char *pb_reason_name(enum pb_reason r);
+const char *pb_source_name(enum pb_source s);
 
 /* The value of a word: 0, or -1 (*out untouched) when s is NULL or no
  * word of the list. */
@@ -81,6 +91,7 @@ int pb_kind_parse(const char *s, enum pb_kind *out);
 int pb_verdict_parse(const char *s, enum pb_verdict *out);
 int pb_run_status_parse(const char *s, enum pb_run_status *out);
 int pb_reason_parse(const char *s, enum pb_reason *out);
+int pb_source_parse(const char *s, enum pb_source *out);
 
 /* 1 when a run with this status is over (every status but running). */
 int pb_run_status_finished(enum pb_run_status s);
