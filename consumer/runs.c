@@ -507,7 +507,7 @@ static void finish_run(struct consumer *c, int64_t now, int exit_status, enum pb
 	}
 	pb_debounce_finished(&c->deb, now, ok, cs_values_dirty(c));
 	if (!ok && status != PB_RUN_INTERRUPTED) {
-		if (c->deb.retry_at == PB_TIME_NEVER) {
+		if (pb_debounce_retry_at(&c->deb) == PB_TIME_NEVER) {
 			note(c, c->run.id, "retry-exhausted",
 			     "%d failed runs in a row: no more retries until the next change",
 			     c->fails_in_row);
@@ -515,7 +515,7 @@ static void finish_run(struct consumer *c, int64_t now, int exit_status, enum pb
 				    "(until the next change)", (long long)c->run.id, c->fails_in_row);
 		} else {
 			pb_log_notice("run id=%lld failed: retry in %lld ms", (long long)c->run.id,
-				      (long long)(c->deb.retry_at - now));
+				      (long long)(pb_debounce_retry_at(&c->deb) - now));
 		}
 	}
 	c->runs_by_status[status]++;

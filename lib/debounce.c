@@ -152,6 +152,11 @@ int pb_debounce_running(const struct pb_debounce *d)
 	return d->running;
 }
 
+int64_t pb_debounce_retry_at(const struct pb_debounce *d)
+{
+	return d->retry_at;
+}
+
 void pb_debounce_change(struct pb_debounce *d, int64_t now, enum pb_reason reason, int dirty)
 {
 	d->last_change_seen = now;

@@ -112,4 +112,9 @@ void pb_debounce_finished(struct pb_debounce *d, int64_t now, int ok, int dirty)
 int pb_debounce_pending(const struct pb_debounce *d);
 int pb_debounce_running(const struct pb_debounce *d);
 
+/* When the failed run is retried (after pb_debounce_finished with ok=0):
+ * the instant, or PB_TIME_NEVER when none is (retries given up, or the
+ * last run did not fail). */
+int64_t pb_debounce_retry_at(const struct pb_debounce *d);
+
 #endif
