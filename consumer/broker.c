@@ -278,9 +278,7 @@ static int queue_exists(struct consumer *c, struct pb_err *err)
 	r = amqp_get_rpc_reply(cn(c));
 	if (r.reply_type == AMQP_RESPONSE_NORMAL)
 		return 1;
-	if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
-	    r.reply.id == AMQP_CHANNEL_CLOSE_METHOD &&
-	    ((amqp_channel_close_t *)r.reply.decoded)->reply_code == 404)
+	if (pb_amqp_not_found(r))
 		return pb_session_reopen_channel(c->sess, err) < 0 ? -1 : 0;
 	return rpc_failed(c, r, "checking queue", err);
 }
@@ -452,9 +450,7 @@ static int start_history(struct consumer *c, struct pb_err *err)
 	if (!ok || !amqp_basic_consume(cn(c), CS_HIST_CHANNEL, amqp_cstring_bytes(c->stream),
 				       amqp_cstring_bytes("provbus-history"), 0, 0, 0, args)) {
 		r = amqp_get_rpc_reply(cn(c));
-		if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
-		    r.reply.id == AMQP_CHANNEL_CLOSE_METHOD &&
-		    ((amqp_channel_close_t *)r.reply.decoded)->reply_code == 404) {
+		if (pb_amqp_not_found(r)) {
 			amqp_channel_close_ok_t cok = { 0 };
 
 			amqp_send_method(cn(c), CS_HIST_CHANNEL, AMQP_CHANNEL_CLOSE_OK_METHOD, &cok);
