@@ -34,6 +34,7 @@
 #include "log.h"
 #include "pbtime.h"
 #include "sdnotify.h"
+#include "strv.h"
 
 #define PUMP_BUDGET 4096	/* frames per pump, so timers and control still run */
 /* rabbitmq-c decodes every frame into a pool of frame_max (128 KiB)
@@ -96,18 +97,6 @@ void cs_broker_forget_acks(struct consumer *c)
 	}
 }
 
-static void strv_free(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-static int str_cmp_p(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* JSON array text <-> sorted string vector. */
 static char *strv_json(char *const *v, size_t n)
 {
@@ -142,7 +131,7 @@ static int strv_from_json(const char *text, char ***out, size_t *n)
 			k++;
 	}
 	json_decref(a);
-	qsort(v, k, sizeof(*v), str_cmp_p);
+	qsort(v, k, sizeof(*v), pb_strv_cmp);
 	*out = v;
 	*n = k;
 	return 0;
@@ -209,7 +198,7 @@ int cs_catchup_add_keys(struct consumer *c, const char *const *keys, size_t n)
 		    (v[k] = strdup(keys[i])))
 			k++;
 	c->n_catchup_keys = k;
-	qsort(v, k, sizeof(*v), str_cmp_p);
+	qsort(v, k, sizeof(*v), pb_strv_cmp);
 	save_catchup(c);
 	return 0;
 }
@@ -356,7 +345,7 @@ int cs_broker_rebind(struct consumer *c, struct pb_err *err)
 	for (i = 0; i < c->conf.n_bindings; i++)
 		if ((keep[n] = strdup(c->conf.bindings[i])))
 			n++;
-	strv_free(c->bound, c->n_bound);
+	pb_strv_free(c->bound, c->n_bound);
 	c->bound = keep;
 	c->n_bound = n;
 	save_bound(c);
@@ -405,7 +394,7 @@ static int start_history(struct consumer *c, struct pb_err *err)
 	int found = 0, by_offset, nonempty;
 
 	c->hist_full = c->catchup_full;
-	strv_free(c->hist_keys, c->n_hist_keys);
+	pb_strv_free(c->hist_keys, c->n_hist_keys);
 	c->hist_keys = NULL;
 	c->n_hist_keys = 0;
 	/* the keys this catch-up pays for (a full one covers them too; keys a
@@ -645,11 +634,11 @@ static int setup(struct consumer *c, struct pb_err *err)
 		pb_log_notice("queue %s not found: declaring it; the history stream %s fills in "
 			      "what it missed", c->queue, c->stream);
 		c->catchup_full = 1;
-		strv_free(c->catchup_keys, c->n_catchup_keys);
+		pb_strv_free(c->catchup_keys, c->n_catchup_keys);
 		c->catchup_keys = NULL;
 		c->n_catchup_keys = 0;
 		save_catchup(c);
-		strv_free(c->bound, c->n_bound);	/* gone with the queue */
+		pb_strv_free(c->bound, c->n_bound);	/* gone with the queue */
 		c->bound = NULL;
 		c->n_bound = 0;
 	}

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "pbtime.h"
 #include "sdnotify.h"
+#include "strv.h"
 
 #define MAX_FDS 96
 #define CHILD_POLL_MS 1000	/* runners are also polled this often (no pidfd) */
@@ -673,15 +674,9 @@ static void daemon_release(struct consumer *c)
 		cs_msg_release(&c->msg[ch]);
 		free(c->acks[ch].rejects);
 	}
-	for (size_t i = 0; i < c->n_bound; i++)
-		free(c->bound[i]);
-	free(c->bound);
-	for (size_t i = 0; i < c->n_catchup_keys; i++)
-		free(c->catchup_keys[i]);
-	free(c->catchup_keys);
-	for (size_t i = 0; i < c->n_hist_keys; i++)
-		free(c->hist_keys[i]);
-	free(c->hist_keys);
+	pb_strv_free(c->bound, c->n_bound);
+	pb_strv_free(c->catchup_keys, c->n_catchup_keys);
+	pb_strv_free(c->hist_keys, c->n_hist_keys);
 	pb_kv_free_array(c->values, c->n_values);
 	pb_kv_free_array(c->ok_values, c->n_ok_values);
 	pb_providers_free(c->prov);
