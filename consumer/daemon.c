@@ -348,10 +348,10 @@ static void on_inotify(struct consumer *c)
 
 /* ---- memory while idle ----
  *
- * Measured 2026-12-06 (/proc/PID/smaps of an idle daemon; glibc 2.36,
- * sqlite 3.40): VmRSS 5.8 MB, of which 4.8 MB are file pages of the
- * program and its libraries (libc 1.6, libcrypto 1.4, sqlite 1.2, libm
- * 0.3 MB) and 1.0 MB anonymous. What grows with traffic is anonymous:
+ * Most of an idle daemon's VmRSS is file pages of the program and its
+ * libraries, the rest anonymous (/proc/PID/smaps; the figures are in
+ * docs/BENCHMARKS.md, "Figures behind choices in the code"). What grows
+ * with traffic is anonymous:
  * sqlite's page cache, the free memory glibc keeps, the batch array (and
  * rabbitmq-c's frame pool: see RELEASE_FRAMES in broker.c).
  *

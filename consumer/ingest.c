@@ -273,9 +273,8 @@ static void mark_dirty(struct consumer *c, const char *key)
 /* Each event's changed flag is exact (pb_providers_value_change, O(1) in
  * the key's k providers, for keys of at most CS_EXACT_MAX providers: all
  * of them now); the values themselves are computed once per batch of
- * frames here, since a recomputation costs O(k log k) (measured: 13% of
- * the daemon's CPU at k = 50 during a drain; 21 s instead of 2 s for
- * 10,000 events from 10,000 nodes). For a key past CS_EXACT_MAX: the rows of the batch get changed=1 when
+ * frames here, since a recomputation costs O(k log k) (per event, it
+ * dominated a drain: docs/BENCHMARKS.md). For a key past CS_EXACT_MAX: the rows of the batch get changed=1 when
  * the values differ after the batch, so a flip and flip-back inside one
  * batch (< 1 ms apart) leaves changed=0 on both. Called at the end of each
  * pump, before each commit and before any other computation of the
@@ -430,9 +429,9 @@ static int same_provider(const struct pb_audit_event *a, const struct pb_audit_e
 }
 
 /* Marks in sup[i] the rows whose provider write a later row of the batch
- * overwrites: only the last state of each provider is written (measured:
- * the providers' upserts were 9% of the daemon's CPU during a drain, when
- * a batch holds ten events of each provider). Without memory for the
+ * overwrites: only the last state of each provider is written (the
+ * upserts were a visible share of a drain's CPU when a batch holds many
+ * events of each provider: docs/BENCHMARKS.md). Without memory for the
  * table every write is made, which is also right. */
 static void mark_superseded(const struct consumer *c, unsigned char *sup)
 {
@@ -645,8 +644,8 @@ static int seen_before(struct consumer *c, const struct pb_event *ev)
 	if (cs_seen_has(c->seen, ev->id))
 		return 1;
 	/* inside the batch's transaction: one file lock for all the lookups
-	 * of a batch instead of one each (measured: half the cost of an
-	 * event); the commit ends it */
+	 * of a batch instead of one each (one each was about half the cost
+	 * of an event: docs/BENCHMARKS.md); the commit ends it */
 	if (pb_audit_begin_read(c->aw, &e) < 0)
 		cs_log_db_error(c, &e);
 	/* above the highest seq of its (node, service): new (seen.c) */
