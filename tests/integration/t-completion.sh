@@ -4,7 +4,8 @@
 # program's --help names; verbs are offered before a verb and never after
 # one; provbus-publish provides/retire offer the "id" of each manifest in
 # the configuration's services_dir (from -c, or $PROVBUS_CONFIG); --verdict
-# offers the verdicts, exactly those provbus-audit knows (lib/vocab.h).
+# offers the verdicts, exactly those provbus-audit knows (lib/vocab.h), and
+# provbus-audit(1) lists the same.
 # No broker needed.
 # shellcheck disable=SC1091
 . "$PB_ROOT/tests/integration/lib.sh"
@@ -60,6 +61,9 @@ verdicts=$("$PB_BIN/provbus-audit" -d "$T/none.db" events --verdict '?' 2>&1 |
 [ "$(wc -w <<<"$verdicts")" -ge 6 ]; ok $? "provbus-audit names the verdicts ($verdicts)"
 is "$(comp provbus-audit events --verdict "" | tr '\n' ' ')" "$verdicts" \
 	"--verdict offers exactly the verdicts of lib/vocab.h"
+man=$(sed -n '/its verdict$/,/^kind, key/p' "$PB_ROOT/docs/man/provbus-audit.1" |
+	sed -n 's/^\.R\{0,1\}BR\{0,1\} (\{0,1\} *\([a-z]*\).*/\1/p' | sort | tr '\n' ' ')
+is "$man" "$verdicts" "provbus-audit(1) lists the same verdicts (events)"
 
 # service ids: the manifests' "id", not their file names, from the configured services_dir
 mkdir -p "$T/node/svc"
