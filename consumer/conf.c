@@ -123,9 +123,10 @@ static int build_bindings(struct cs_conf *c, struct pb_err *err)
 
 	for (size_t r = 0; r < c->n_regions; r++)
 		for (size_t k = 0; k < c->n_keys; k++)
-			if (add_binding(c, &cap, c->regions[r], "provides", c->keys[k]) < 0 ||
-			    add_binding(c, &cap, c->regions[r], "retire", c->keys[k]) < 0)
-				return pb_err_set(err, EX_OSERR, "out of memory");
+			for (int kind = 0; kind < PB_KIND__COUNT; kind++)
+				if (add_binding(c, &cap, c->regions[r],
+						pb_kind_name((enum pb_kind)kind), c->keys[k]) < 0)
+					return pb_err_set(err, EX_OSERR, "out of memory");
 	if (c->n_bindings)
 		qsort(c->bindings, c->n_bindings, sizeof(*c->bindings), pb_strv_cmp);
 	return 0;
