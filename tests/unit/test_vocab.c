@@ -95,6 +95,22 @@ START_TEST(test_verdict_list)
 }
 END_TEST
 
+/* PB_KIND_ALTERNATION is the kinds joined with "|" (a regular expression
+ * of the topic permissions). */
+START_TEST(test_kind_alternation)
+{
+	char want[256] = "";
+
+	for (int i = 0; i < PB_KIND__COUNT; i++) {
+		if (i)
+			strcat(want, "|");
+		strcat(want, pb_kind_name((enum pb_kind)i));
+	}
+	ck_assert_str_eq(PB_KIND_ALTERNATION, want);
+	ck_assert_str_eq(PB_KIND_ALTERNATION, "provides|retire");
+}
+END_TEST
+
 START_TEST(test_run_status_finished)
 {
 	ck_assert_int_eq(pb_run_status_finished(PB_RUN_RUNNING), 0);
@@ -112,6 +128,7 @@ static Suite *vocab_suite(void)
 	tcase_add_loop_test(tc, test_round_trip, 0, sizeof(lists) / sizeof(lists[0]));
 	tcase_add_test(tc, test_case_matters);
 	tcase_add_test(tc, test_verdict_list);
+	tcase_add_test(tc, test_kind_alternation);
 	tcase_add_test(tc, test_run_status_finished);
 	suite_add_tcase(s, tc);
 	return s;
