@@ -597,7 +597,7 @@ static enum try_result try_url(struct pb_session *s, size_t i, char *why, size_t
 			/* a refused login or vhost, a missing vhost: the next URL
 			 * (same cluster, same users) would say the same */
 			int refused = r.reply.id == AMQP_CONNECTION_CLOSE_METHOD &&
-				      ((amqp_connection_close_t *)r.reply.decoded)->reply_code == AMQP_NOT_FOUND;
+				      ((amqp_connection_close_t *)r.reply.decoded)->reply_code == 403;
 			*err = e;
 			pb_err_prefix(err, "broker %s: login as %s%s to vhost %s refused", shown, user,
 				      external ? " (SASL EXTERNAL, the client certificate)" : "", vhost);
