@@ -22,24 +22,6 @@
 
 #define SHOW_MAX 200		/* bytes of a hostile text shown in a message */
 
-const char *pb_kind_name(enum pb_kind k)
-{
-	return k == PB_KIND_RETIRE ? "retire" : "provides";
-}
-
-int pb_kind_parse(const char *s, enum pb_kind *out)
-{
-	if (s && !strcmp(s, "provides")) {
-		*out = PB_KIND_PROVIDES;
-		return 0;
-	}
-	if (s && !strcmp(s, "retire")) {
-		*out = PB_KIND_RETIRE;
-		return 0;
-	}
-	return -1;
-}
-
 /* Copies at most SHOW_MAX bytes of s (len bytes) into buf for a message:
  * control and non-ASCII bytes become '?', a cut text ends in "...". */
 static const char *show(const char *s, size_t len, char *buf, size_t size)
@@ -250,9 +232,8 @@ out:
  *   digits, true, false or null: every event our encoder writes, unless
  *   its value holds a quote, a backslash, a control byte or UTF-8. It
  *   copies the strings into a buffer on the stack: no malloc, no hash
- *   table (json_loadb was a quarter of the consumer's CPU while draining
- *   100,000 events; a 261-byte event parses in about 0.8 us instead of
- *   5.5 us, 7 times faster, -O2, measured 2026-12-06).
+ *   table (json_loadb was a large share of the consumer's CPU while
+ *   draining; the scanner is several times faster: docs/BENCHMARKS.md).
  * - jansson (json_loadb), for any other body. The scanner declines
  *   anything outside its subset, however harmless (an unknown field, a
  *   float, an escape, UTF-8, a duplicate, bad syntax), and jansson then

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strv.h"
+
 #define NO_SLOT ((size_t)-1)
 
 struct entry {
@@ -78,36 +80,6 @@ struct pb_providers {
 };
 
 static void ix_drop(struct vc_index *ix);
-
-static const char *const verdict_names[PB_VERDICT__COUNT] = {
-	[PB_VERDICT_APPLIED] = "applied",
-	[PB_VERDICT_DUPLICATE] = "duplicate",
-	[PB_VERDICT_STALE] = "stale",
-	[PB_VERDICT_FOREIGN] = "foreign",
-	[PB_VERDICT_EXPIRED] = "expired",
-	[PB_VERDICT_INVALID] = "invalid",
-};
-
-const char *pb_verdict_name(enum pb_verdict v)
-{
-	if ((int)v < 0 || v >= PB_VERDICT__COUNT)
-		return "unknown";
-	return verdict_names[v];
-}
-
-int pb_verdict_parse(const char *s, enum pb_verdict *out)
-{
-	int i;
-
-	if (!s)
-		return -1;
-	for (i = 0; i < PB_VERDICT__COUNT; i++)
-		if (strcmp(s, verdict_names[i]) == 0) {
-			*out = (enum pb_verdict)i;
-			return 0;
-		}
-	return -1;
-}
 
 struct pb_providers *pb_providers_new(void)
 {
@@ -402,11 +374,6 @@ static int seq_raise(struct pb_providers *p, const char *fed, const char *node,
 
 /* ---- the filter */
 
-static int str_cmp_p(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static int region_accepted(const struct pb_filter *f, const char *region)
 {
 	size_t i;
@@ -425,7 +392,7 @@ static int key_required(const struct pb_filter *f, const char *key)
 		return 1;
 	if (!f->n_keys)
 		return 0;
-	return bsearch(&key, f->keys, f->n_keys, sizeof(f->keys[0]), str_cmp_p) != NULL;
+	return bsearch(&key, f->keys, f->n_keys, sizeof(f->keys[0]), pb_strv_cmp) != NULL;
 }
 
 static int filter_accepts(const struct pb_filter *f, const struct pb_event *ev)
@@ -905,7 +872,7 @@ static char *live_values(const struct pb_providers *p, const char *key,
 		*none = 1;
 		return NULL;
 	}
-	qsort(vals, n, sizeof(vals[0]), str_cmp_p);
+	qsort(vals, n, sizeof(vals[0]), pb_strv_cmp);
 	for (i = 0; i < n; i++) {
 		if (u && strcmp(vals[u - 1], vals[i]) == 0)
 			continue;
