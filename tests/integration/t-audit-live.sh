@@ -47,22 +47,27 @@ PUB=$!
 _pb_pids+=("$PUB")
 
 # burst 1: API_URL from four nodes, 50 ms apart (within the quiet period)
-for i in 1 2 3 4; do aud_ev provides "api-$i" API_URL "http://10.0.0.$i:80" 1 >&3; sleep 0.05; done
+# (the lines are made first: forks under load must not stretch the gaps)
+burst=(); for i in 1 2 3 4; do burst+=("$(aud_ev provides "api-$i" API_URL "http://10.0.0.$i:80" 1)"); done
+for l in "${burst[@]}"; do printf '%s\n' "$l" >&3; sleep 0.05; done
 wait_for 10 aud_ends 2; ok $? "burst 1: one run"
 wait_for 10 aud_idle
 # burst 2: DB_URL, a duplicate (same id twice), a stale seq
 dup=$(cat /proc/sys/kernel/random/uuid)
-{ aud_ev provides db-1 DB_URL "mysql://10.0.1.1:3306/app" 5 "$dup"
+three=$({ aud_ev provides db-1 DB_URL "mysql://10.0.1.1:3306/app" 5 "$dup"
   aud_ev provides db-1 DB_URL "mysql://10.0.1.1:3306/app" 5 "$dup"
-  aud_ev provides db-1 DB_URL "mysql://10.0.1.9:3306/old" 3; } >&3
+  aud_ev provides db-1 DB_URL "mysql://10.0.1.9:3306/old" 3; })
+last=$(aud_ev provides db-2 DB_URL "mysql://10.0.1.2:3306/app" 1)
+printf '%s\n' "$three" >&3
 sleep 0.05
-aud_ev provides db-2 DB_URL "mysql://10.0.1.2:3306/app" 1 >&3
+printf '%s\n' "$last" >&3
 wait_for 10 aud_ends 3; ok $? "burst 2: one run"
 wait_for 10 aud_idle
 # A -> B -> A within the quiet period: no run
-aud_ev provides api-1 API_URL "http://10.0.0.99:80" 2 >&3
+b=$(aud_ev provides api-1 API_URL "http://10.0.0.99:80" 2) a=$(aud_ev provides api-1 API_URL "http://10.0.0.1:80" 3)
+printf '%s\n' "$b" >&3
 sleep 0.1
-aud_ev provides api-1 API_URL "http://10.0.0.1:80" 3 >&3
+printf '%s\n' "$a" >&3
 pb_sleep 1.5
 is "$(grep -c '^start ' "$T/runs.log")" 3 "A->B->A started no run"
 # a failing run and its retry
@@ -73,7 +78,8 @@ echo 0 >"$T/exit"
 wait_for 10 aud_ends 5; ok $? "its retry ended"
 wait_for 10 aud_idle
 # a last burst spread over a second: one run (each event re-arms the quiet timer)
-for i in 5 6 7 8 9; do aud_ev provides "api-$i" API_URL "http://10.0.0.$i:80" 1 >&3; sleep 0.2; done
+burst=(); for i in 5 6 7 8 9; do burst+=("$(aud_ev provides "api-$i" API_URL "http://10.0.0.$i:80" 1)"); done
+for l in "${burst[@]}"; do printf '%s\n' "$l" >&3; sleep 0.2; done
 wait_for 10 aud_ends 6; ok $? "the last burst: one run"
 wait_for 10 aud_idle
 exec 3>&-
