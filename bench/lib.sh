@@ -274,9 +274,11 @@ start_serf() {
 		-log-level warn "${args[@]}"
 	SERF_PID=$BG_PID
 	SERF_RPC=127.0.0.1:$rp
-	local i=0
+	# up to 60 s: a Go agent on a loaded 2-core machine can take tens of seconds
+	local until_s=$((SECONDS + 60))
 	until serf members -rpc-addr "$SERF_RPC" >/dev/null 2>&1; do
-		i=$((i + 1)); [ $i -lt 100 ] || { bench_log "serf did not start (see $W/$name.log)"; return 1; }
+		kill -0 "$SERF_PID" 2>/dev/null && [ $SECONDS -lt $until_s ] ||
+			{ bench_log "serf did not start (see $W/$name.log)"; return 1; }
 		nap 0.1
 	done
 }
