@@ -13,6 +13,16 @@
 #             else), from exec to exit after the N+1 messages (it knows
 #             the count: no wait).
 # Ratio provbus / baseline: target <= 2.
+# Figure 9, the fleet view, over the same stream (so a full run fills one
+# million-event history, not two): a consumer "fc" of the federation,
+# started before the fill (a node that was there all along: no catch-up of
+# the million), requires CK000 and reports presence and runs to the fleet
+# stream; then, once it has judged its share of the events,
+#   fleet.nodes      provbus-fleet nodes: both streams read to their end
+#   fleet.converged  provbus-fleet converged CK000: the same read, then
+#                    every live consumer's values by its own rules
+# (--no-verify-sender: every node of the fill publishes as guest here).
+# bench/s-fleet.sh measures the same alone (BENCH_ONLY=fleet).
 # shellcheck disable=SC1091
 . "$BENCH_ROOT/bench/lib.sh"
 
@@ -23,6 +33,9 @@ STAMP=$TOOLS/pbtest-stamp
 bench_vhost
 bench_topology || { bench_log "provbus-schema apply failed: $(cat "$W/schema.log")"; exit 1; }
 keys=$(for i in $(seq 0 59); do printf 'CK%03d,' "$i"; done); keys=${keys%,}
+node_config "$W/fc.json" fc CK000 '"provision": ["/bin/true"], "quiet_ms": 0, "queue_type": "classic"'
+start_daemon fc "$W/fc.json" || exit 1
+FC_PID=$DAEMON_PID
 t=$(now_us)
 "$TOOLS/pbtest-pubflood" publish "$URL" --federation "$FED" --count "$N" --keys "$keys" \
 	--nodes 1000 --node-prefix h >>"$W/fill.log" 2>&1 ||
@@ -73,4 +86,34 @@ for r in $(seq "$REPS"); do
 	PUT_QUIET=1 figures
 done
 figures
+
+# ---- the fleet view over the same stream
+if [ $rc = 0 ]; then
+	fleet() { "$BIN/provbus-fleet" -c "$W/fc.json" --no-verify-sender "$@"; }
+	share=$(( (N + 59) / 60 ))	# CK000: events 0, 60, 120, ...
+	dl=$(( $(date +%s) + 600 ))
+	until [ "$(daemon_count "$W/fc.json")" -ge "$share" ] && [ "$(daemon_state "$W/fc.json")" = idle ]; do
+		past "$dl" && { bench_log "fc judged $(daemon_count "$W/fc.json") of $share events of CK000"; rc=1; break; }
+		nap 0.5
+	done
+fi
+if [ $rc = 0 ]; then
+	for verb in nodes converged; do
+		ms=()
+		dl=$(part_deadline "$([ $verb = nodes ] && echo 0.5 || echo 1)")
+		for i in 1 2 3; do
+			[ "$i" -le 1 ] || ! past "$dl" || { bench_log "fleet $verb: $((i - 1)) runs (time budget)"; break; }
+			t0=$(now_us)
+			if [ $verb = nodes ]; then fleet nodes >"$W/fleet-$verb-$i.out" 2>"$W/fleet-$verb-$i.err"
+			else fleet converged CK000 >"$W/fleet-$verb-$i.out" 2>"$W/fleet-$verb-$i.err"; fi
+			x=$?
+			ms+=("$(since_ms "$t0")")
+			# converged may answer 1 (someone not converged): still an answer
+			[ $x -le 1 ] || { bench_log "fleet $verb exited $x: $(head -c 600 "$W/fleet-$verb-$i.err")"; rc=1; break; }
+			bench_log "fleet $verb: ${ms[-1]} ms, exit $x$([ $x = 0 ] || echo ": $(head -c 300 "$W/fleet-$verb-$i.out")")"
+		done
+		put_stats "fleet.$verb" ms "provbus-fleet $verb over a history of $N events (the catch-up's stream), ${#ms[@]} runs" "${ms[@]}"
+	done
+fi
+stop_pid "$FC_PID"
 exit $rc
