@@ -184,7 +184,7 @@ echo "### 10. Catch-up of a new node: $(sed -n 's/.*catch-up of \([0-9]*\) histo
 echo
 echo "| reader | ms | n |"
 echo "|---|---|---|"
-echo "| provbus-consumer, exec to catch-up done (500 ms end-of-stream wait included) | $(cell catchup.provbus) | $(samples catchup.provbus) |"
+echo "| provbus-consumer, exec to catch-up done | $(cell catchup.provbus) | $(samples catchup.provbus) |"
 echo "| pbtest-ingest --stream-first (rabbitmq-c, one basic.ack each), same messages | $(cell catchup.baseline) | $(samples catchup.baseline) |"
 echo "| ratio, per round (target <= 2: $(verdict "$(m catchup.ratio)" '<=' 2)) | $(cell catchup.ratio) | $(samples catchup.ratio) |"
 echo
