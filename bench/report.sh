@@ -195,10 +195,12 @@ echo "|---|---|---|"
 echo "| each daemon: broker accepting connections -> the daemon connected | $(cell recovery.reconnect) | $(samples recovery.reconnect) |"
 echo "| the last daemon of a round (target <= 2000: $(verdict "${MAX[recovery.reconnect.max]:-NA}" '<=' 2000)) | $(cell recovery.reconnect.max) | $(samples recovery.reconnect.max) |"
 echo "| broker accepting connections -> a backlog spooled while it was away judged by every daemon | $(cell recovery.backlog) | $(samples recovery.backlog) |"
+if [ -n "${NOTE[recovery.reconnect]:-}" ]; then
+	echo
+	echo "${NOTE[recovery.reconnect]}; backlog: ${NOTE[recovery.backlog]:-}."
+fi
 echo
-echo "${NOTE[recovery.reconnect]:-}; backlog: ${NOTE[recovery.backlog]:-}."
-echo
-echo "### 12. Ingest from process start: $(sed -n 's/.*to \([0-9]*\) queued events.*/\1/p' <<<"${NOTE[drain.k1.provbus]:-}") queued events of one key, exec of the daemon to all judged"
+echo "### 12. Ingest from process start: $(sed -n 's/.*to \([0-9]*\) queued events.*/\1/p' <<<"${NOTE[drain.k1.provbus]:-}" | grep . || echo N) queued events of one key, exec of the daemon to all judged"
 echo
 echo "| providers of the key | provbus-consumer ms | baseline ms (pbtest-ingest, exec to exit) | throughput ratio provbus / baseline | n |"
 echo "|---|---|---|---|---|"
