@@ -192,8 +192,10 @@ echo "### 11. Recovery after a broker restart (kill -9, down for a while, starte
 echo
 echo "| figure | ms | n |"
 echo "|---|---|---|"
-echo "| each daemon: broker accepting connections -> the daemon connected | $(cell recovery.reconnect) | $(samples recovery.reconnect) |"
-echo "| the last daemon of a round (target <= 2000: $(verdict "${MAX[recovery.reconnect.max]:-NA}" '<=' 2000)) | $(cell recovery.reconnect.max) | $(samples recovery.reconnect.max) |"
+echo "| each daemon: broker accepting connections -> its new connection authenticated (the broker's log) | $(cell recovery.login) | $(samples recovery.login) |"
+echo "| the last daemon of a round (target <= 2000: $(verdict "${MAX[recovery.login.max]:-NA}" '<=' 2000)) | $(cell recovery.login.max) | $(samples recovery.login.max) |"
+echo "| each daemon: broker accepting connections -> consuming again (queue declared, bound: its log line) | $(cell recovery.reconnect) | $(samples recovery.reconnect) |"
+echo "| the last daemon of a round | $(cell recovery.reconnect.max) | $(samples recovery.reconnect.max) |"
 echo "| broker accepting connections -> a backlog spooled while it was away judged by every daemon | $(cell recovery.backlog) | $(samples recovery.backlog) |"
 if [ -n "${NOTE[recovery.reconnect]:-}" ]; then
 	echo

