@@ -33,7 +33,7 @@ STAMP=$TOOLS/pbtest-stamp
 bench_vhost
 bench_topology || { bench_log "provbus-schema apply failed: $(cat "$W/schema.log")"; exit 1; }
 keys=$(for i in $(seq 0 59); do printf 'CK%03d,' "$i"; done); keys=${keys%,}
-node_config "$W/fc.json" fc CK000 '"provision": ["/bin/true"], "quiet_ms": 0, "queue_type": "classic"'
+node_config "$W/fc.json" fc CK000 '"provision": ["/bin/true"], "quiet_ms": 1000, "throttle": {"runs": 1000000, "per_s": 1}, "queue_type": "classic"'
 start_daemon fc "$W/fc.json" || exit 1
 FC_PID=$DAEMON_PID
 t=$(now_us)

@@ -25,7 +25,7 @@ done
 user_url() { echo "amqp://$1:pw-$1@${BROKER_URL#*@}/$(urlenc "$VHOST")"; }
 # one consumer of FL_KEY_1 that reports (its own presence and runs),
 # started before the fill: a node there all along, no catch-up of it all
-node_config "$W/c1.json" c1 FL_KEY_1 '"quiet_ms": 0, "queue_type": "classic", "provision": ["/bin/true"]'
+node_config "$W/c1.json" c1 FL_KEY_1 '"quiet_ms": 1000, "throttle": {"runs": 1000000, "per_s": 1}, "queue_type": "classic", "provision": ["/bin/true"]'
 sed -i "s|\"$URL\"|\"$(user_url c1)\"|" "$W/c1.json"
 start_daemon c1 "$W/c1.json" || exit 1
 NODE_URL=$(user_url fl-n0)
