@@ -179,8 +179,9 @@ fuzz: | $(call deps_ok,fuzz)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run-fuzz.sh
 
 # --- benchmarks (bench/run.sh; docs/BENCHMARKS.md keeps the last full run)
+# make bench SECTIONS="latency drain": only these sections (docs/ untouched)
 bench: $(PROGRAMS) $(TOOL_BIN) | $(call deps_ok,bench)
-	$(Q)BUILD=$(BUILD) BENCH_PROGRAMS=$(PROGDIR) bench/run.sh
+	$(Q)BUILD=$(BUILD) BENCH_PROGRAMS=$(PROGDIR) $(if $(SECTIONS),BENCH_ONLY="$(SECTIONS)") bench/run.sh
 bench-quick: $(PROGRAMS) $(TOOL_BIN) | $(call deps_ok,bench)
 	$(Q)BUILD=$(BUILD) BENCH_PROGRAMS=$(PROGDIR) BENCH_QUICK=1 bench/run.sh
 

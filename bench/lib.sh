@@ -125,6 +125,9 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo NA
 # rss_parts PID: "anon A kB, file F kB" (VmRSS = anonymous + file-backed, the
 # shared libraries' pages among the latter)
 rss_parts() { awk '/^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 } END { printf "anon %s kB, file %s kB", a, f }' "/proc/$1/status" 2>/dev/null; }
+# anon_kb PID, file_kb PID: the two parts of VmRSS (RssAnon, RssFile)
+anon_kb() { awk '/^RssAnon:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo NA; }
+file_kb() { awk '/^RssFile:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo NA; }
 ticks_ms() { echo $(( $1 * 1000 / CLK_TCK )); }
 
 bg() { # bg NAME CMD...

@@ -120,9 +120,13 @@ row serf-coalesce "serf event, coalescing" "about 1,010 ms"
 row provbus-q0-bus "provbus's bus share, quiet_ms 0: end of provbus-publish (all confirmed) -> run" ""
 row provbus-q200-bus "provbus's bus share, quiet_ms 200" ""
 echo
+echo "provbus quiet_ms 0 and amqp-publish -> amqp-consume are sampled in turn (one of each, then again);"
+echo "their ratio per pair, provbus / amqp: $(cell latency.q0-amqp.ratio) (n = $(samples latency.q0-amqp.ratio))."
+echo
 best=$(minof "$(m latency.amqp.p50)" "$(m latency.etcd.p50)" "$(m latency.serf.p50)")
 quarter=$(mul "$(m latency.serf-coalesce.p50)" 0.25)
-echo "Targets: quiet 0 at or below the best peer's p50 (${best:-n/a} ms): $(verdict "$(m latency.provbus-q0.p50)" '<=' "${best:-NA}");" \
+echo "Targets: quiet 0 at or below amqp-publish -> amqp-consume in the same run (pair ratio <= 1): $(verdict "$(m latency.q0-amqp.ratio)" '<=' 1);" \
+	"at or below the best peer's p50 (${best:-n/a} ms): $(verdict "$(m latency.provbus-q0.p50)" '<=' "${best:-NA}");" \
 	"quiet 200 at most a quarter of Serf with coalescing ($quarter ms): $(verdict "$(m latency.provbus-q200.p50)" '<=' "$quarter")."
 echo
 echo "### 5. Fan-out: $(sed -n 's/.*all \([0-9]*\) provision.*/\1/p' <<<"${NOTE[fanout.all_started.p50]:-}") daemons require one key, one event"
@@ -147,8 +151,12 @@ if [ -f "$OUT/memory-checkpoints.tsv" ]; then
 	echo "provbus-consumer VmRSS along the way (events: kB): $(awk -F'\t' '{ printf "%s%s: %s", (NR > 1 ? ", " : ""), $1, $2 }' "$OUT/memory-checkpoints.tsv")."
 	echo
 fi
+echo "Idle, in parts (kB): provbus-consumer anonymous $(m memory.provbus.idle.anon), file-backed $(m memory.provbus.idle.file);" \
+	"amqp-consume anonymous $(m memory.amqp-consume.idle.anon), file-backed $(m memory.amqp-consume.idle.file)."
+echo
 amqp_idle=$(m memory.amqp-consume.idle)
-echo "Targets: idle at or below amqp-consume's: $(verdict "$(m memory.provbus.idle)" '<=' "$amqp_idle");" \
+echo "Targets: idle anonymous memory at or below amqp-consume's: $(verdict "$(m memory.provbus.idle.anon)" '<=' "$(m memory.amqp-consume.idle.anon)");" \
+	"idle VmRSS at or below amqp-consume's: $(verdict "$(m memory.provbus.idle)" '<=' "$amqp_idle");" \
 	"after the events at most twice that ($(mul "$amqp_idle" 2) kB): $(verdict "$(m memory.provbus.after)" '<=' "$(mul "$amqp_idle" 2)")."
 echo
 echo "### 7. Audit log: $(sed -n 's/.* over \([0-9]*\) events.*/\1/p' <<<"${NOTE[replay.replay]:-}") events"
@@ -176,9 +184,33 @@ echo "### 10. Catch-up of a new node: $(sed -n 's/.*catch-up of \([0-9]*\) histo
 echo
 echo "| reader | ms | n |"
 echo "|---|---|---|"
-echo "| provbus-consumer, exec to catch-up done (500 ms end-of-stream wait included) | $(cell catchup.provbus) | $(samples catchup.provbus) |"
+echo "| provbus-consumer, exec to catch-up done | $(cell catchup.provbus) | $(samples catchup.provbus) |"
 echo "| pbtest-ingest --stream-first (rabbitmq-c, one basic.ack each), same messages | $(cell catchup.baseline) | $(samples catchup.baseline) |"
 echo "| ratio, per round (target <= 2: $(verdict "$(m catchup.ratio)" '<=' 2)) | $(cell catchup.ratio) | $(samples catchup.ratio) |"
+echo
+echo "### 11. Recovery after a broker restart (kill -9, down for a while, started again)"
+echo
+echo "| figure | ms | n |"
+echo "|---|---|---|"
+echo "| each daemon: broker accepting connections -> its new connection authenticated (the broker's log) | $(cell recovery.login) | $(samples recovery.login) |"
+echo "| the last daemon of a round (target <= 2000: $(verdict "${MAX[recovery.login.max]:-NA}" '<=' 2000)) | $(cell recovery.login.max) | $(samples recovery.login.max) |"
+echo "| each daemon: broker accepting connections -> consuming again (queue declared, bound: its log line) | $(cell recovery.reconnect) | $(samples recovery.reconnect) |"
+echo "| the last daemon of a round | $(cell recovery.reconnect.max) | $(samples recovery.reconnect.max) |"
+echo "| broker accepting connections -> a backlog spooled while it was away judged by every daemon | $(cell recovery.backlog) | $(samples recovery.backlog) |"
+if [ -n "${NOTE[recovery.reconnect]:-}" ]; then
+	echo
+	echo "${NOTE[recovery.reconnect]}; backlog: ${NOTE[recovery.backlog]:-}."
+fi
+echo
+echo "### 12. Ingest from process start: $(sed -n 's/.*to \([0-9]*\) queued events.*/\1/p' <<<"${NOTE[drain.k1.provbus]:-}" | grep . || echo N) queued events of one key, exec of the daemon to all judged"
+echo
+echo "| providers of the key | provbus-consumer ms | baseline ms (pbtest-ingest, exec to exit) | throughput ratio provbus / baseline | n |"
+echo "|---|---|---|---|---|"
+echo "| one per event | $(cell drain.k40000.provbus) | $(cell drain.k40000.baseline) | $(cell drain.k40000.ratio) | $(samples drain.k40000.ratio) |"
+echo "| one | $(cell drain.k1.provbus) | $(cell drain.k1.baseline) | $(cell drain.k1.ratio) | $(samples drain.k1.ratio) |"
+echo
+echo "provbus's time with one provider per event / with one provider: $(cell drain.k.ratio) (about 1: the cost per event does not grow with the providers)."
+echo "Target, ratio >= 0.8 with one provider per event: $(verdict "$(m drain.k40000.ratio)" '>=' 0.8)."
 } >"$OUT/table.md"
 
 # ---- the chart

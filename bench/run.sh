@@ -2,7 +2,7 @@
 # bench/run.sh — make bench: provbus against the tools people would
 # otherwise use (RabbitMQ's amqp-tools, Serf, etcd), on this machine.
 #
-#   bench/run.sh                 the full run (< 10 minutes on 2 cores);
+#   bench/run.sh                 the full run (about 20 minutes on 2 cores);
 #                                rewrites docs/BENCHMARKS.md and docs/bench.svg
 #   BENCH_QUICK=1 bench/run.sh   the same code with small sizes (make
 #                                bench-quick, and make check through
@@ -15,7 +15,7 @@
 # BENCH_VHOST (use this existing vhost of it, where guest may do anything),
 # BENCH_PROGRAMS (the folder of the provbus-* programs to measure; default
 # PB_BIN when set, as under tests/run.sh, else bin; make passes PROGDIR),
-# BENCH_BUDGET_S (the sections' time budget; 545 s full, 110 quick),
+# BENCH_BUDGET_S (the sections' time budget; 1200 s full, 110 quick),
 # BENCH_DOCS (0: do not touch docs/ even after a full run).
 #
 # Output: BENCH_OUT/results.tsv (one figure per line: id, median, min,
@@ -35,7 +35,7 @@ export BENCH_QUICK=${BENCH_QUICK:-}
 [ "$BENCH_QUICK" = 0 ] && BENCH_QUICK=
 mode=$([ -n "$BENCH_QUICK" ] && echo quick || echo full)
 export BENCH_OUT=${BENCH_OUT:-$BENCH_ROOT/bench/out/$mode}
-budget=${BENCH_BUDGET_S:-$([ -n "$BENCH_QUICK" ] && echo 110 || echo 545)}
+budget=${BENCH_BUDGET_S:-$([ -n "$BENCH_QUICK" ] && echo 110 || echo 1200)}
 started=$(date +%s)
 export BENCH_STARTED=$started BENCH_DEADLINE=$((started + budget))
 BENCH_LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -44,14 +44,23 @@ export BENCH_LOAD_START
 # the order matters: ingest (figure 1, the costliest) goes first and runs
 # its rounds whatever the load, keeping REST_S for the others; its memory
 # part stops at its share (figure 6 allows the largest count that fits)
-ALL_SECTIONS="ingest startup publish replay latency burst fanout fleet catchup"
+# (catchup gives figure 9 too, the fleet view over its stream: the fleet
+# section measures the same alone, BENCH_ONLY=fleet, filling its own)
+ALL_SECTIONS="ingest drain startup publish replay latency burst fanout recovery catchup"
+# a quick run (make check) leaves out recovery, which starts and restarts
+# a broker of its own (a minute and more on a busy machine); BENCH_ONLY
+# can still name it
+QUICK_SKIP="recovery"
+if [ -z "${BENCH_ONLY:-}" ] && [ -n "$BENCH_QUICK" ]; then
+	for x in $QUICK_SKIP; do ALL_SECTIONS=${ALL_SECTIONS/ $x / }; done
+fi
 sections=${BENCH_ONLY:-$ALL_SECTIONS}
 # each section's share of the time left when it starts (weights): a
 # section's sample loops stop at its deadline, so a slow or busy machine
 # gets fewer samples (each figure says how many) rather than a run over
 # budget; time a section leaves over goes to the ones after it
-declare -A WEIGHT=([ingest]=45 [startup]=2 [publish]=2 [replay]=3 [latency]=28 [burst]=22 [fanout]=10 [fleet]=12 [catchup]=15)
-export BENCH_REST_S=$([ -n "$BENCH_QUICK" ] && echo 40 || echo 200)
+declare -A WEIGHT=([ingest]=45 [drain]=8 [startup]=2 [publish]=2 [replay]=3 [latency]=28 [burst]=22 [fanout]=10 [recovery]=8 [fleet]=12 [catchup]=27)
+export BENCH_REST_S=$([ -n "$BENCH_QUICK" ] && echo 40 || echo 600)
 
 die() { echo "bench: $1" >&2; exit "${2:-1}"; }
 

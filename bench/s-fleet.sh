@@ -23,6 +23,11 @@ for u in fl-n0 c1; do
 	"$PB_BROKER" ctl "$PB_BROKER_DIR" set_permissions -p "$VHOST" "$u" '.*' '.*' '.*' >/dev/null 2>&1
 done
 user_url() { echo "amqp://$1:pw-$1@${BROKER_URL#*@}/$(urlenc "$VHOST")"; }
+# one consumer of FL_KEY_1 that reports (its own presence and runs),
+# started before the fill: a node there all along, no catch-up of it all
+node_config "$W/c1.json" c1 FL_KEY_1 '"quiet_ms": 1000, "throttle": {"runs": 1000000, "per_s": 1}, "queue_type": "classic", "provision": ["/bin/true"]'
+sed -i "s|\"$URL\"|\"$(user_url c1)\"|" "$W/c1.json"
+start_daemon c1 "$W/c1.json" || exit 1
 NODE_URL=$(user_url fl-n0)
 t0=$(now_us)
 "$TOOLS/pbtest-pubflood" publish "$NODE_URL" --federation "$FED" --count "$EVENTS" --nodes 1 \
@@ -30,10 +35,6 @@ t0=$(now_us)
 	{ bench_log "filling the history failed: $(cat "$W/fill.log")"; exit 1; }
 bench_log "history: $EVENTS events in $(since_ms "$t0") ms"
 
-# one consumer of FL_KEY_1 that reports (its own presence and startup run)
-node_config "$W/c1.json" c1 FL_KEY_1 '"quiet_ms": 0, "queue_type": "classic", "provision": ["/bin/true"]'
-sed -i "s|\"$URL\"|\"$(user_url c1)\"|" "$W/c1.json"
-bg c1 "$BIN/provbus-consumer" -c "$W/c1.json" run
 fleet() { "$BIN/provbus-fleet" -c "$W/c1.json" "$@"; }
 ran() { fleet converged FL_KEY_1 >/dev/null 2>&1; }
 dl=$(part_deadline 0.5)

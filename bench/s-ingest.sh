@@ -46,6 +46,8 @@ rss3() { local v=() i; for i in 1 2 3; do v+=("$(rss_kb "$D")"); nap 0.05; done;
 rss_idle=$(rss3)
 bench_log "daemon pid $D ready in $DAEMON_READY_MS ms; idle VmRSS $rss_idle kB"
 put memory.provbus.idle "$rss_idle" "$rss_idle" "$rss_idle" kB 3 "VmRSS of provbus-consumer, idle after its startup run ($(rss_parts "$D"))"
+x=$(anon_kb "$D"); put memory.provbus.idle.anon "$x" "$x" "$x" kB 1 "RssAnon of provbus-consumer, idle"
+x=$(file_kb "$D"); put memory.provbus.idle.file "$x" "$x" "$x" kB 1 "RssFile of provbus-consumer, idle"
 
 qtype=$(sed -n 's/.*"queue_type": *"\([a-z]*\)".*/\1/p' "$W/ing.json"); qtype=${qtype:-quorum}
 A queue "$BQ" --durable --type "$qtype" --dlx provbus.dlx \

@@ -6,7 +6,10 @@
 #                    -> provbus-consumer with quiet_ms 0 / 200
 #   provbus-*-bus    the bus's own share: from the end of provbus-publish
 #                    (all confirmed) to the provision process running
-#   amqp             amqp-publish -> amqp-consume running the command
+#   amqp             amqp-publish -> amqp-consume running the command,
+#                    sampled in turn with provbus-q0 (one of each, then
+#                    again: both meet the same load on a shared machine)
+#   q0-amqp.ratio    provbus-q0 / amqp, per pair: the figure to compare
 #   etcd             etcdctl put -> etcdctl watch KEY -- command
 #   serf             serf event -coalesce=false -> agent event handler
 #   serf-coalesce    serf event -coalesce=true (the agent's user-event
@@ -99,50 +102,85 @@ put_mem() {
 	put "memory.$1.after" "$3" "$3" "$3" kB 3 "VmRSS of $5 after $4 events (a command run each; $(rss_parts "$6"))"
 }
 
-# ---- provbus
+# ---- provbus quiet 0 and amqp-publish -> amqp-consume, interleaved: one
+# sample of each in turn, so both meet the same load on a shared machine
+# (the ratio is taken per pair); then provbus quiet 200 alone
 node_config "$W/pub.json" pub "" ""
 write_manifest() { printf '{"id": "lat", "environment": {"PORT": %d}, "provides": {"LAT_KEY": "http://{HOST}:{PORT}/"}}\n' \
 	$((10000 + $1)) >"$W/pub/services.d/lat.json"; }
-send_provbus() { write_manifest "$(( $1 + seq_off ))"; "$BIN/provbus-publish" -c "$W/pub.json" provides lat; }
-
-share=(0.18 0.40)
-for q in 0 200; do
-	f=$W/stamps-q$q
-	cons='"provision": ["'$STAMP'", "'$f'"], "quiet_ms": '$q', "throttle": {"runs": 1000000, "per_s": 1}'
+# a new value each send (sample's index restarts at 1 with each pair)
+sent=0
+send_provbus() { sent=$((sent + 1)); write_manifest "$sent"; "$BIN/provbus-publish" -c "$W/pub.json" provides lat; }
+# start_q Q: the daemon of quiet_ms Q, idle after its startup run
+start_q() {
+	local q=$1 cons
+	cons='"provision": ["'$STAMP'", "'$W/stamps-q$q'"], "quiet_ms": '$q', "throttle": {"runs": 1000000, "per_s": 1}'
 	node_config "$W/q$q.json" "lat-q$q" LAT_KEY "$cons"
-	dl=$(part_deadline "${share[$(( q / 200 ))]}")
-	start_daemon "q$q" "$W/q$q.json" || { rc=1; continue; }
+	start_daemon "q$q" "$W/q$q.json" || return 1
 	wait_runs_idle "$W/q$q.json" 30 || bench_log "q$q: the startup run did not end"
-	seq_off=$((q * 1000))
-	if sample "provbus-q$q" "$f" send_provbus "$N" "$dl"; then
-		put_pct "latency.provbus-q$q" ms "provbus-publish -> provision running, quiet_ms $q" "${LAT[@]}"
-		put_pct "latency.provbus-q$q-bus" ms "end of provbus-publish (confirmed) -> provision running, quiet_ms $q" "${BUS[@]}"
+}
+put_q() { # put_q Q LAT-ARRAY-NAME BUS-ARRAY-NAME
+	local -n lat=$2 bus=$3
+	put_pct "latency.provbus-q$1" ms "provbus-publish -> provision running, quiet_ms $1" "${lat[@]}"
+	put_pct "latency.provbus-q$1-bus" ms "end of provbus-publish (confirmed) -> provision running, quiet_ms $1" "${bus[@]}"
+}
+
+have_amqp=0
+have amqp-consume && have amqp-publish && have_amqp=1
+if start_q 0; then
+	Q0_PID=$DAEMON_PID
+	if [ $have_amqp = 1 ]; then
+		fa=$W/stamps-amqp
+		start_amqp_consume amqpc r1.provides.AMQ_KEY "$STAMP" "$fa" --stdin
+		send_amqp() { amqp-publish --url "$URL" --exchange "provbus.$FED" --routing-key r1.provides.AMQ_KEY \
+			--persistent --content-type application/json --body "{\"key\":\"AMQ_KEY\",\"value\":\"v$1\"}"; }
+		# ready when a probe went through (its queue is bound)
+		for i in $(seq 50); do send_amqp 0 2>/dev/null; wait_lines "$fa" 1 0.2 && break; done
+		wait_lines "$fa" 1 5 " end " && nap 0.5
+		idle=$(rss3 "$AMQC_PID")
+		x=$(anon_kb "$AMQC_PID"); put memory.amqp-consume.idle.anon "$x" "$x" "$x" kB 1 "RssAnon of amqp-consume, idle"
+		x=$(file_kb "$AMQC_PID"); put memory.amqp-consume.idle.file "$x" "$x" "$x" kB 1 "RssFile of amqp-consume, idle"
+	fi
+	dl=$(part_deadline 0.45)
+	pl=() pb=() al=() pr=()
+	for i in $(seq "$N"); do
+		if [ "$i" -gt "$MIN_N" ] && past "$dl"; then
+			bench_log "provbus-q0 and amqp: $((i - 1)) pairs: their share of the time budget is used up"
+			break
+		fi
+		sample provbus-q0 "$W/stamps-q0" send_provbus 1 0 || { rc=1; break; }
+		pl+=("${LAT[0]}") pb+=("${BUS[0]}")
+		[ $have_amqp = 1 ] || continue
+		sample amqp "$fa" send_amqp 1 0 || { rc=1; break; }
+		al+=("${LAT[0]}") pr+=("$(ratio "${pl[-1]}" "${LAT[0]}")")
+	done
+	put_q 0 pl pb
+	if [ $have_amqp = 1 ]; then
+		put_pct latency.amqp ms "amqp-publish -> amqp-consume running the command (interleaved with provbus quiet_ms 0)" "${al[@]}"
+		put_stats latency.q0-amqp.ratio ratio "provbus quiet_ms 0 / amqp-publish -> amqp-consume, per interleaved pair (target <= 1)" "${pr[@]}"
+		count_lines "$fa" " end "
+		put_mem amqp-consume "$idle" "$(rss3 "$AMQC_PID")" "$NLINES" amqp-consume "$AMQC_PID"
+		stop_pid "$AMQC_PID"
+	fi
+	stop_pid "$Q0_PID"
+else
+	rc=1
+fi
+if [ $have_amqp = 0 ]; then
+	for x in latency.amqp.p50 latency.amqp.p99 latency.q0-amqp.ratio; do put_na "$x" ms "amqp-tools not installed"; done
+	for x in idle after; do put_na "memory.amqp-consume.$x" kB "amqp-tools not installed"; done
+fi
+
+if start_q 200; then
+	dl=$(part_deadline 0.3)
+	if sample provbus-q200 "$W/stamps-q200" send_provbus "$N" "$dl"; then
+		put_q 200 LAT BUS
 	else
 		rc=1
 	fi
 	stop_pid "$DAEMON_PID"
-done
-
-# ---- amqp-publish -> amqp-consume
-if have amqp-consume && have amqp-publish; then
-	f=$W/stamps-amqp
-	dl=$(part_deadline 0.25)
-	start_amqp_consume amqpc r1.provides.AMQ_KEY "$STAMP" "$f" --stdin
-	send_amqp() { amqp-publish --url "$URL" --exchange "provbus.$FED" --routing-key r1.provides.AMQ_KEY \
-		--persistent --content-type application/json --body "{\"key\":\"AMQ_KEY\",\"value\":\"v$1\"}"; }
-	# ready when a probe went through (its queue is bound)
-	for i in $(seq 50); do send_amqp 0 2>/dev/null; wait_lines "$f" 1 0.2 && break; done
-	wait_lines "$f" 1 5 " end " && nap 0.5
-	idle=$(rss3 "$AMQC_PID")
-	if sample amqp "$f" send_amqp "$N" "$dl"; then
-		put_pct latency.amqp ms "amqp-publish -> amqp-consume running the command" "${LAT[@]}"
-	else rc=1; fi
-	count_lines "$f" " end "
-	put_mem amqp-consume "$idle" "$(rss3 "$AMQC_PID")" "$NLINES" amqp-consume "$AMQC_PID"
-	stop_pid "$AMQC_PID"
 else
-	for x in latency.amqp.p50 latency.amqp.p99; do put_na "$x" ms "amqp-tools not installed"; done
-	for x in idle after; do put_na "memory.amqp-consume.$x" kB "amqp-tools not installed"; done
+	rc=1
 fi
 
 # ---- etcdctl put -> etcdctl watch -- command

@@ -963,7 +963,7 @@ void pb_backoff_connected(struct pb_backoff *b, int64_t now_ms)
 int64_t pb_backoff_lost(struct pb_backoff *b, int64_t now_ms)
 {
 	if (b->up_at && now_ms - b->up_at >= PB_BACKOFF_HEALTHY_MS) {
-		/* it had been healthy: a fast first retry, then 2 s at most */
+		/* it had been healthy: a fast first retry, then 1.5 s at most */
 		b->cur_ms = 0;
 		b->recovering = 1;
 		b->waited_ms = 0;

@@ -131,16 +131,16 @@ int pb_session_closed_by_broker(struct pb_session *s, const amqp_method_t *m, co
  *   within PB_BACKOFF_HEALTHY_MS, or an outage past PB_BACKOFF_RECOVER_MS):
  *   250 ms doubling to 30 s, each delay drawn in [d/2, d];
  * - recovering (a connection that had been up PB_BACKOFF_HEALTHY_MS or
- *   more was lost): 250 ms doubling to a 2 s cap, full jitter (each delay
+ *   more was lost): 250 ms doubling to a 1.5 s cap, full jitter (each delay
  *   drawn in [0, d]: a fleet that lost one broker comes back spread over
  *   the cap, not in one instant), for PB_BACKOFF_RECOVER_MS of delays;
- *   then the persistent schedule takes over from 2 s.
+ *   then the persistent schedule takes over from 1.5 s.
  * pb_backoff_connected when a connection is up, pb_backoff_lost when it is
  * lost (returns the first delay), pb_backoff_next after a failed round.
  * pb_backoff_reset: back to the start, as if nothing had ever worked. */
 #define PB_BACKOFF_MIN_MS 250
 #define PB_BACKOFF_MAX_MS 30000
-#define PB_BACKOFF_RECOVER_CAP_MS 2000
+#define PB_BACKOFF_RECOVER_CAP_MS 1500
 #define PB_BACKOFF_HEALTHY_MS 5000
 #define PB_BACKOFF_RECOVER_MS 300000
 struct pb_backoff {

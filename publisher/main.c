@@ -11,20 +11,21 @@
  * oldest first, with confirms (sender.c). What is not confirmed stays
  * spooled for the next run.
  *
- * The connect overlaps the spool: once the manifests are read and the
- * events built, `provides` and `retire` start a second thread that logs in
- * to the broker (TCP, AMQP handshake, channel: 4 round trips and the
- * broker's own set-up, 4.5 to 6 ms on a 2-core loopback test box) while
- * the main thread commits the outbox. Nothing is sent before the spool
+ * The connect overlaps the outbox: once the manifests are read, `provides`
+ * and `retire` start a second thread that logs in to the broker (TCP, AMQP
+ * handshake, channel: 4 round trips and the broker's own set-up, 4.5 to
+ * 6 ms on a 2-core loopback test box) while the main thread opens the
+ * outbox, builds the events and commits them. Nothing is sent before the spool
  * commit, which is not synced: the outbox is synced only before exit 75
  * (provbus-publish(1); outbox.c). When the commit fails for want of room, the run
  * goes on with an outbox in memory: sent anyway, 0 with a warning when all
  * is confirmed, else 74 naming the file. The thread shares nothing with the
  * main one but its struct connector, handed over by pthread_join. A bad
  * manifest or flag never waits for a broker: the thread starts only once
- * there are events to send; a spool that fails after that (disk full)
- * waits for the connect to end (at most --timeout) before it exits, its
- * error printed first. `flush` connects only when the outbox holds
+ * the manifests are read, and a run that fails after that (an unknown
+ * service id) waits at most CONNECT_DROP_MS for it, then exits and leaves
+ * it to the exit; a spool that fails for want of room waits for the
+ * connect to end (at most --timeout) and sends without the file. `flush` connects only when the outbox holds
  * something. */
 #include <errno.h>
 #include <getopt.h>
@@ -77,8 +78,14 @@ struct connector {
 	pthread_t thread;
 	int running;		/* 1: thread started, not joined yet */
 	int rc;			/* the thread's pb_session_connect */
+	int abandoned;		/* 1: left running at exit (connect_drop) */
 	struct pb_err err;
 };
+
+/* How long a run that failed before sending waits for its connect to end
+ * (then it exits without: a broker that does not answer must not delay an
+ * error about a manifest or a flag) */
+#define CONNECT_DROP_MS 200
 
 struct run {
 	struct opts *o;
@@ -578,10 +585,31 @@ static void connect_start(struct run *rn)
  * rn->conn for connect_finish. */
 static void connect_join(struct run *rn)
 {
-	if (!rn->conn.running)
+	if (!rn->conn.running || rn->conn.abandoned)
 		return;
 	pthread_join(rn->conn.thread, NULL);
 	rn->conn.running = 0;
+}
+
+/* A run that will send nothing: the connect is joined (and its session
+ * closed politely at the end) when it ends within CONNECT_DROP_MS, else
+ * the thread is left to the process's exit, its session with it. */
+static void connect_drop(struct run *rn)
+{
+	struct timespec ts;
+
+	if (!rn->conn.running)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (long)CONNECT_DROP_MS * 1000000L;
+	ts.tv_sec += ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	if (pthread_timedjoin_np(rn->conn.thread, NULL, &ts) == 0) {
+		rn->conn.running = 0;
+		return;
+	}
+	pthread_detach(rn->conn.thread);
+	rn->conn.abandoned = 1;
 }
 
 /* The session of this run, connected: the background connect's result,
@@ -682,14 +710,14 @@ static int cmd_publish(struct run *rn, enum pb_kind kind, char **ids, int n_ids)
 {
 	struct pb_err err = PB_ERR_INIT;
 
-	if (pb_manifest_load_dir(rn->cfg->services_dir, rn->cfg->federation, 1, &rn->set, &err) ||
-	    open_outbox(rn, &err))
+	if (pb_manifest_load_dir(rn->cfg->services_dir, rn->cfg->federation, 1, &rn->set, &err))
 		goto fail;
-	if (build(rn, kind, ids, n_ids, &err))
+	if (!rn->o->dry_run)
+		connect_start(rn);	/* overlaps the outbox's open, the build, the spool */
+	if (open_outbox(rn, &err) || build(rn, kind, ids, n_ids, &err))
 		goto fail;
 	if (rn->o->dry_run)
 		return print_events(rn, &err) ? (pb_log_err("%s", err.msg), err.code) : 0;
-	connect_start(rn);	/* overlaps the spool commit */
 	if (spool(rn, &err)) {
 		if (err.code != EX_IOERR || pb_outbox_in_memory(rn->ob))
 			goto fail;
@@ -704,6 +732,7 @@ static int cmd_publish(struct run *rn, enum pb_kind kind, char **ids, int n_ids)
 	return send_all(rn);
 fail:
 	pb_log_err("%s", err.msg);
+	connect_drop(rn);
 	return err.code ? err.code : EX_SOFTWARE;
 }
 
@@ -811,7 +840,8 @@ usage_err:
 	rc = usage_error(err.msg);
 out:
 	connect_join(&rn);
-	pb_session_free(rn.conn.s);	/* closes it politely if still connected */
+	if (!rn.conn.abandoned)
+		pb_session_free(rn.conn.s);	/* closes it politely if still connected */
 	for (size_t i = 0; i < rn.n_an; i++)
 		announcement_release(&rn.an[i]);
 	free(rn.an);

@@ -34,7 +34,9 @@ ids="$ids fanout.all_started.p50 fanout.all_started.max fanout.cpu.broker fanout
 for s in amqp-consume serf etcd; do ids="$ids memory.$s.idle memory.$s.after"; done
 ids="$ids memory.provbus.idle memory.provbus.after
 ingest.provbus ingest.baseline ingest.ratio ingest.provbus.cpu flush.provbus flush.baseline flush.ratio
-catchup.provbus catchup.baseline catchup.ratio"
+catchup.provbus catchup.baseline catchup.ratio fleet.nodes fleet.converged
+latency.q0-amqp.ratio memory.provbus.idle.anon memory.provbus.idle.file memory.amqp-consume.idle.anon
+drain.k40000.provbus drain.k40000.baseline drain.k40000.ratio drain.k1.provbus drain.k1.baseline drain.k1.ratio drain.k.ratio"
 
 res=$out/results.tsv
 ok "$([ -s "$res" ]; echo $?)" "results.tsv written"
@@ -55,6 +57,7 @@ is "$(grep -o 'class="bar"' "$svg" 2>/dev/null | wc -l)" "$(( 12 + 5 ))" "bench.
 like "$(cat "$out/table.md" 2>/dev/null)" "### 8\. Start-up" "table.md has the first eight figures"
 like "$(cat "$out/table.md" 2>/dev/null)" "### 9\. The fleet view" "and the ninth (the fleet view)"
 like "$(cat "$out/table.md" 2>/dev/null)" "### 10\. Catch-up" "and the tenth (a new node's catch-up)"
+like "$(cat "$out/table.md" 2>/dev/null)" "### 12\. Ingest from process start: 2000 queued" "and the twelfth (ingest from process start)"
 like "$(cat "$out/BENCHMARKS.md" 2>/dev/null)" "model name|CPUs, " "BENCHMARKS.md (in the output folder) names the machine"
 is "$(cat "$PB_ROOT/docs/BENCHMARKS.md" "$PB_ROOT/docs/bench.svg" 2>/dev/null | cksum)" "$docs_before" "docs/ untouched by a quick run"
 

@@ -74,9 +74,9 @@ t_back=$(date +%s%3N)
 pbc_wait_eq 40 true pbc_status .connected; ok $? "the daemon reconnected by itself"
 recon_ms=$(( $(date +%s%3N) - t_back ))
 diag "reconnected $(( $(date +%s) - t_stop )) s after the broker stopped"
-# the connection had been healthy: retries at most 2 s apart (provbus.json(5)'s
+# the connection had been healthy: retries at most 1.5 s apart (provbus.json(5)'s
 # 30 s cap is for URLs that never worked), so the broker is found within
-# ~2 s of accepting connections again, however long it was away; the bound
+# ~1.5 s of accepting connections again, however long it was away; the bound
 # leaves room for the status polls of a loaded machine
 [ "$recon_ms" -le $(( $(pb_slow 5) * 1000 )) ]
 ok $? "reconnected ${recon_ms} ms after the broker was back (bound $(pb_slow 5) s)"
