@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "err.h"
+#include "vocab.h"
 
 #define AU_PROG "provbus-audit"
 
@@ -201,8 +202,13 @@ int au_cmd_explain(sqlite3 *db, const struct au_opts *o, struct pb_err *err);
 int au_cmd_replay(sqlite3 *db, const struct au_opts *o, struct pb_err *err);
 int au_cmd_timeline(sqlite3 *db, const struct au_opts *o, struct pb_err *err);
 
-/* The valid verdict names, for --verdict and messages. */
-extern const char *const au_verdicts[];
-extern const char au_verdict_list[];	/* "applied, duplicate, ..." */
+/* The verdict of an events row as an index: its enum pb_verdict
+ * (vocab.h), or AU_VERDICT_OTHER for NULL or a word that is no verdict (a
+ * log edited by hand). Counts per verdict are arrays of AU_VERDICT_SLOTS. */
+#define AU_VERDICT_OTHER PB_VERDICT__COUNT
+#define AU_VERDICT_SLOTS (PB_VERDICT__COUNT + 1)
+int au_verdict_index(const char *word);
+/* The word of an index of au_verdict_index: the verdict, or "other". */
+const char *au_verdict_word(int i);
 
 #endif

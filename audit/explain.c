@@ -91,28 +91,20 @@ static json_t *col_json(sqlite3_stmt *st, int i)
 
 struct key_group {
 	struct au_buf key;
-	int64_t count[8];	/* per verdict, au_verdicts order; [6] other */
+	int64_t count[AU_VERDICT_SLOTS];	/* by au_verdict_index */
 	int64_t total;
 };
-
-static int verdict_index(const char *v)
-{
-	for (int i = 0; au_verdicts[i]; i++)
-		if (v && !strcmp(au_verdicts[i], v))
-			return i;
-	return 6;
-}
 
 static void print_counts(const struct key_group *g)
 {
 	int first = 1;
 
 	printf("  %s  (%lld event%s:", au_esc(g->key.s), (long long)g->total, g->total == 1 ? "" : "s");
-	for (int i = 0; i < 7; i++) {
+	for (int i = 0; i < AU_VERDICT_SLOTS; i++) {
 		if (!g->count[i])
 			continue;
 		printf("%s %lld %s", first ? "" : ",", (long long)g->count[i],
-		       i < 6 ? au_verdicts[i] : "other");
+		       au_verdict_word(i));
 		first = 0;
 	}
 	printf(")\n");
@@ -137,7 +129,7 @@ static void print_event_line(sqlite3_stmt *st)
 	       col_shown(st, E_VERDICT), col_shown(st, E_KIND), col_shown(st, E_REGION),
 	       col_shown(st, E_NODE), col_shown(st, E_SERVICE), col_shown(st, E_SEQ),
 	       sqlite3_column_int(st, E_REDELIVERED) ? " redelivered" : "",
-	       au_esc(detail && verdict && strcmp(verdict, "applied") ? detail
+	       au_esc(detail && verdict && au_verdict_index(verdict) != PB_VERDICT_APPLIED ? detail
 							       : value ? value : "(retired)"));
 }
 
@@ -169,7 +161,7 @@ static int explain_events_text(sqlite3 *db, sqlite3_stmt *st, int all, struct pb
 			printf("\n");
 		if (!g.total)
 			au_buf_puts(&g.key, key);
-		g.count[verdict_index(au_col_text(st, E_VERDICT))]++;
+		g.count[au_verdict_index(au_col_text(st, E_VERDICT))]++;
 		g.total++;
 		total++;
 	}

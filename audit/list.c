@@ -147,7 +147,7 @@ static void event_row(struct au_table *t, sqlite3_stmt *st, void *ctx)
 	cells[7] = seq;
 	cells[8] = sqlite3_column_int(st, E_REDELIVERED) ? "yes" : "no";
 	/* the value, or why the event was refused / what expired */
-	cells[9] = detail && verdict && strcmp(verdict, "applied") ? detail : value;
+	cells[9] = detail && verdict && au_verdict_index(verdict) != PB_VERDICT_APPLIED ? detail : value;
 	au_table_row(t, cells);
 }
 

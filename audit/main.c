@@ -151,10 +151,9 @@ bad:
 
 static int verdict_ok(const char *v)
 {
-	for (int i = 0; au_verdicts[i]; i++)
-		if (!strcmp(au_verdicts[i], v))
-			return 1;
-	return 0;
+	enum pb_verdict verdict;
+
+	return pb_verdict_parse(v, &verdict) == 0;
 }
 
 /* The db path: -d, else STATE_DIR/audit.db of the node config. */
@@ -279,7 +278,7 @@ int main(int argc, char **argv)
 	}
 	if (o.verdict && !verdict_ok(o.verdict))
 		return usage_error("--verdict '%s': unknown verdict; want one of %s", o.verdict,
-				   au_verdict_list);
+				   PB_VERDICT_LIST);
 	if (!strcmp(verb->name, "timeline") && !o.html)
 		return usage_error("timeline: want --html FILE");
 	if (!strcmp(verb->name, "export") && !o.jsonl)

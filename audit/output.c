@@ -10,10 +10,17 @@
 #include "pbtime.h"
 #include "textesc.h"
 
-const char *const au_verdicts[] = {
-	"applied", "duplicate", "stale", "foreign", "expired", "invalid", NULL,
-};
-const char au_verdict_list[] = "applied, duplicate, stale, foreign, expired, invalid";
+int au_verdict_index(const char *word)
+{
+	enum pb_verdict v;
+
+	return pb_verdict_parse(word, &v) < 0 ? AU_VERDICT_OTHER : (int)v;
+}
+
+const char *au_verdict_word(int i)
+{
+	return i >= 0 && i < AU_VERDICT_OTHER ? pb_verdict_name((enum pb_verdict)i) : "other";
+}
 
 static void *xrealloc(void *p, size_t n)
 {

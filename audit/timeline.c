@@ -37,15 +37,38 @@
 #define TL_BUCKET_PX 2
 #define TL_BUCKETS (TL_WIDTH / TL_BUCKET_PX)
 
-static const char *const verdict_colour[] = {
-	"#00897b",	/* applied */
-	"#b0bec5",	/* duplicate */
-	"#fb8c00",	/* stale */
-	"#8e24aa",	/* foreign */
-	"#6d4c41",	/* expired */
-	"#d81b60",	/* invalid */
-	"#607d8b",	/* anything else */
-};
+/* The colour of a verdict (an index of au_verdict_index). */
+static const char *verdict_colour(int i)
+{
+	switch ((enum pb_verdict)i) {
+	case PB_VERDICT_APPLIED: return "#00897b";
+	case PB_VERDICT_DUPLICATE: return "#b0bec5";
+	case PB_VERDICT_STALE: return "#fb8c00";
+	case PB_VERDICT_FOREIGN: return "#8e24aa";
+	case PB_VERDICT_EXPIRED: return "#6d4c41";
+	case PB_VERDICT_INVALID: return "#d81b60";
+	case PB_VERDICT__COUNT: break;	/* AU_VERDICT_OTHER */
+	}
+	return "#607d8b";
+}
+
+/* A verdict worth a strip on an aggregated column even when few events
+ * have it. */
+static int verdict_warns(int i)
+{
+	switch ((enum pb_verdict)i) {
+	case PB_VERDICT_STALE:
+	case PB_VERDICT_EXPIRED:
+	case PB_VERDICT_INVALID:
+		return 1;
+	case PB_VERDICT_APPLIED:
+	case PB_VERDICT_DUPLICATE:
+	case PB_VERDICT_FOREIGN:
+	case PB_VERDICT__COUNT:
+		break;
+	}
+	return 0;
+}
 
 static const char css[] =
 	"body{font:14px/1.4 system-ui,sans-serif;margin:16px;color:#222;background:#fff}"
@@ -84,14 +107,6 @@ static void put_text(struct au_buf *b, const char *s)
 		s = p + 3;
 	}
 	au_buf_html(b, s);
-}
-
-static int verdict_idx(const char *v)
-{
-	for (int i = 0; au_verdicts[i]; i++)
-		if (v && !strcmp(au_verdicts[i], v))
-			return i;
-	return 6;
 }
 
 struct tl {
@@ -204,27 +219,27 @@ static void draw_axis(struct tl *t, int height)
 
 static const char *status_colour(const char *status)
 {
-	if (!status)
-		return "#9e9e9e";
-	if (!strcmp(status, "ok"))
-		return "#43a047";
-	if (!strcmp(status, "failed"))
-		return "#e53935";
-	if (!strcmp(status, "running"))
-		return "#1e88e5";
-	return "#9e9e9e";	/* interrupted, unknown */
+	enum pb_run_status s;
+
+	if (pb_run_status_parse(status, &s) < 0)
+		return "#9e9e9e";	/* unknown */
+	switch (s) {
+	case PB_RUN_OK: return "#43a047";
+	case PB_RUN_FAILED: return "#e53935";
+	case PB_RUN_INTERRUPTED: return "#9e9e9e";
+	case PB_RUN_RUNNING: return "#1e88e5";
+	case PB_RUN__COUNT: break;
+	}
+	return "#9e9e9e";
 }
 
 /* The status as a class name: only the statuses the daemon writes (the
  * log may have been edited by hand; an attribute takes no escaped text). */
 static const char *status_class(const char *status)
 {
-	static const char *const known[] = { "ok", "failed", "running", "interrupted" };
+	enum pb_run_status s;
 
-	for (size_t i = 0; status && i < sizeof(known) / sizeof(known[0]); i++)
-		if (!strcmp(status, known[i]))
-			return known[i];
-	return "unknown";
+	return pb_run_status_parse(status, &s) < 0 ? "unknown" : pb_run_status_name(s);
 }
 
 static int draw_runs(struct tl *t, int y, struct pb_err *err)
@@ -254,7 +269,7 @@ static int draw_runs(struct tl *t, int y, struct pb_err *err)
 		 * interrupted one ended when the daemon did (before its next
 		 * start; the log does not say when) */
 		int64_t end = finished ? sqlite3_column_int64(st, 4)
-			      : status && strcmp(status, "running") ? (au_col_null(st, 10) ? started
+			      : status && strcmp(status, pb_run_status_name(PB_RUN_RUNNING)) ? (au_col_null(st, 10) ? started
 										       : sqlite3_column_int64(st, 10))
 			      : t->t1;
 		double x0 = x_of(t, started), x1 = x_of(t, end), xq = x_of(t, queued);
@@ -342,14 +357,14 @@ static void dot(struct tl *t, sqlite3_stmt *st, int y)
 {
 	char ts[PB_TIME_BUF];
 	const char *verdict = au_col_text(st, 2), *detail = au_col_text(st, 9);
-	int v = verdict_idx(verdict);
+	int v = au_verdict_index(verdict);
 
 	int changed = sqlite3_column_int(st, 10) != 0;
 
 	au_buf_printf(&t->out, "<circle class=\"ev v-%s%s\" cx=\"%.1f\" cy=\"%d\" r=\"%s\" fill=\"%s\"><title>#%lld ",
-		      v < 6 ? au_verdicts[v] : "other", changed ? " chg" : "",
+		      au_verdict_word(v), changed ? " chg" : "",
 		      x_of(t, sqlite3_column_int64(st, 1)), y, changed ? "5" : "3.5",
-		      verdict_colour[v], (long long)sqlite3_column_int64(st, 0));
+		      verdict_colour(v), (long long)sqlite3_column_int64(st, 0));
 	au_buf_puts(&t->out, pb_time_format(sqlite3_column_int64(st, 1), ts));
 	au_buf_putc(&t->out, ' ');
 	put_text(&t->out, verdict ? verdict : "?");
@@ -370,13 +385,13 @@ static void dot(struct tl *t, sqlite3_stmt *st, int y)
 	if (changed)
 		au_buf_puts(&t->out, " · changed the values");
 	au_buf_putc(&t->out, '\n');
-	put_text(&t->out, detail && v != 0 ? detail : au_col_text(st, 7) ? au_col_text(st, 7) : "(no value)");
+	put_text(&t->out, detail && v != PB_VERDICT_APPLIED ? detail : au_col_text(st, 7) ? au_col_text(st, 7) : "(no value)");
 	au_buf_puts(&t->out, "</title></circle>");
 	t->n_marks++;
 }
 
 struct bucket {
-	int64_t n[7];
+	int64_t n[AU_VERDICT_SLOTS];	/* by au_verdict_index */
 	int64_t total;
 	int64_t changed;	/* events that changed the values */
 };
@@ -399,25 +414,24 @@ static void draw_buckets(struct tl *t, const struct bucket *b, int y)
 
 		if (!b[i].total)
 			continue;
-		for (v = 1; v < 7; v++)
+		for (v = 1; v < AU_VERDICT_SLOTS; v++)
 			if (b[i].n[v] > b[i].n[dom])
 				dom = v;
-		/* stale, expired, invalid: worth seeing even when few */
-		for (v = 0; v < 7; v++)
-			if (v != dom && b[i].n[v] && (v == 2 || v == 4 || v == 5) && (warn < 0 || b[i].n[v] > b[i].n[warn]))
+		for (v = 0; v < AU_VERDICT_SLOTS; v++)
+			if (v != dom && b[i].n[v] && verdict_warns(v) && (warn < 0 || b[i].n[v] > b[i].n[warn]))
 				warn = v;
 		h = (TL_LANE_H - 8) * (0.2 + 0.8 * log1p((double)b[i].total) / (lmax > 0 ? lmax : 1));
 		from = t->t0 + (t->t1 - t->t0) * i / TL_BUCKETS;
 		to = t->t0 + (t->t1 - t->t0) * (i + 1) / TL_BUCKETS;
 		au_buf_printf(&t->out, "<rect class=\"agg v-%s\" x=\"%.0f\" y=\"%.1f\" width=\"%d\" height=\"%.1f\""
 				       " fill=\"%s\"><title>%s – %s: %lld event%s:",
-			      dom < 6 ? au_verdicts[dom] : "other", x, y + TL_LANE_H - 4 - h, TL_BUCKET_PX, h,
-			      verdict_colour[dom], pb_time_format(from, t1) + 11, pb_time_format(to, t2) + 11,
+			      au_verdict_word(dom), x, y + TL_LANE_H - 4 - h, TL_BUCKET_PX, h,
+			      verdict_colour(dom), pb_time_format(from, t1) + 11, pb_time_format(to, t2) + 11,
 			      (long long)b[i].total, b[i].total == 1 ? "" : "s");
-		for (v = 0; v < 7; v++)
+		for (v = 0; v < AU_VERDICT_SLOTS; v++)
 			if (b[i].n[v])
 				au_buf_printf(&t->out, " %lld %s", (long long)b[i].n[v],
-					      v < 6 ? au_verdicts[v] : "other");
+					      au_verdict_word(v));
 		if (b[i].changed)
 			au_buf_printf(&t->out, "; %lld changed the values", (long long)b[i].changed);
 		au_buf_puts(&t->out, "</title></rect>");
@@ -426,7 +440,7 @@ static void draw_buckets(struct tl *t, const struct bucket *b, int y)
 				      x, y + TL_LANE_H - 4, TL_BUCKET_PX);
 		if (warn >= 0)
 			au_buf_printf(&t->out, "<rect x=\"%.0f\" y=\"%d\" width=\"%d\" height=\"3\" fill=\"%s\"/>",
-				      x, y + 1, TL_BUCKET_PX, verdict_colour[warn]);
+				      x, y + 1, TL_BUCKET_PX, verdict_colour(warn));
 		t->n_marks++;
 	}
 }
@@ -467,7 +481,7 @@ static int draw_lane(struct tl *t, const struct lane *l, int y, struct pb_err *e
 				i = 0;
 			if (i >= TL_BUCKETS)
 				i = TL_BUCKETS - 1;
-			b[i].n[verdict_idx(au_col_text(st, 2))]++;
+			b[i].n[au_verdict_index(au_col_text(st, 2))]++;
 			b[i].total++;
 			b[i].changed += sqlite3_column_int(st, 10) != 0;
 		} else {
@@ -492,21 +506,19 @@ out:
 
 static void legend(struct tl *t, int aggregated)
 {
-	static const char *const runs[][2] = {
-		{ "ok", "#43a047" }, { "failed", "#e53935" }, { "interrupted", "#9e9e9e" },
-		{ "running", "#1e88e5" },
-	};
-
 	au_buf_puts(&t->out, "<div class=\"legend\"><b>events:</b>");
-	for (int i = 0; au_verdicts[i]; i++)
+	for (int i = 0; i < PB_VERDICT__COUNT; i++)
 		au_buf_printf(&t->out, "<span><i class=\"sw\" style=\"background:%s\"></i>%s</span>",
-			      verdict_colour[i], au_verdicts[i]);
+			      verdict_colour(i), au_verdict_word(i));
 	au_buf_printf(&t->out, "<span><i class=\"sw\" style=\"background:%s;box-shadow:0 0 0 2px #263238\">"
-			       "</i>changed the values</span>", verdict_colour[0]);
+			       "</i>changed the values</span>", verdict_colour(PB_VERDICT_APPLIED));
 	au_buf_puts(&t->out, "<b>runs:</b>");
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < PB_RUN__COUNT; i++) {
+		const char *word = pb_run_status_name((enum pb_run_status)i);
+
 		au_buf_printf(&t->out, "<span><i class=\"sw sq\" style=\"background:%s\"></i>%s</span>",
-			      runs[i][1], runs[i][0]);
+			      status_colour(word), word);
+	}
 	au_buf_puts(&t->out, "<span><i class=\"sw sq\" style=\"background:#90a4ae;height:3px\"></i>"
 			     "queued, waiting</span></div>\n");
 	if (aggregated)

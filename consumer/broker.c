@@ -35,8 +35,6 @@
 #include "pbtime.h"
 #include "sdnotify.h"
 
-#define HIST_CHANNEL 2
-#define LIVE_CHANNEL PB_CHANNEL
 #define PUMP_BUDGET 4096	/* frames per pump, so timers and control still run */
 /* rabbitmq-c decodes every frame into a pool of frame_max (128 KiB)
  * pages that it reuses but never frees while the connection lives: its
@@ -90,7 +88,7 @@ static void msg_reset(struct cs_msg *m)
 
 void cs_broker_forget_acks(struct consumer *c)
 {
-	for (int ch = 0; ch < 3; ch++) {
+	for (int ch = 0; ch < CS_N_CHANNELS; ch++) {
 		c->acks[ch].max_valid = 0;
 		c->acks[ch].n_rejects = 0;
 		c->acks[ch].n_unacked = 0;
@@ -275,7 +273,7 @@ static int queue_exists(struct consumer *c, struct pb_err *err)
 {
 	amqp_rpc_reply_t r;
 
-	amqp_queue_declare(cn(c), LIVE_CHANNEL, amqp_cstring_bytes(c->queue), 1, 0, 0, 0,
+	amqp_queue_declare(cn(c), CS_LIVE_CHANNEL, amqp_cstring_bytes(c->queue), 1, 0, 0, 0,
 			   amqp_empty_table);
 	r = amqp_get_rpc_reply(cn(c));
 	if (r.reply_type == AMQP_RESPONSE_NORMAL)
@@ -296,7 +294,7 @@ static int declare_queue(struct consumer *c, struct pb_err *err)
 
 	e[0] = pb_table_str("x-queue-type", c->conf.cfg->consumer.queue_type);
 	e[1] = pb_table_str("x-dead-letter-exchange", "provbus.dlx");
-	amqp_queue_declare(cn(c), LIVE_CHANNEL, amqp_cstring_bytes(c->queue), 0, 1, 0, 0, args);
+	amqp_queue_declare(cn(c), CS_LIVE_CHANNEL, amqp_cstring_bytes(c->queue), 0, 1, 0, 0, args);
 	r = amqp_get_rpc_reply(cn(c));
 	if (r.reply_type == AMQP_RESPONSE_NORMAL)
 		return 0;
@@ -315,11 +313,11 @@ static int bind_one(struct consumer *c, const char *rk, int unbind, struct pb_er
 	amqp_rpc_reply_t r;
 
 	if (unbind)
-		amqp_queue_unbind(cn(c), LIVE_CHANNEL, amqp_cstring_bytes(c->queue),
+		amqp_queue_unbind(cn(c), CS_LIVE_CHANNEL, amqp_cstring_bytes(c->queue),
 				  amqp_cstring_bytes(c->exchange), amqp_cstring_bytes(rk),
 				  amqp_empty_table);
 	else
-		amqp_queue_bind(cn(c), LIVE_CHANNEL, amqp_cstring_bytes(c->queue),
+		amqp_queue_bind(cn(c), CS_LIVE_CHANNEL, amqp_cstring_bytes(c->queue),
 				amqp_cstring_bytes(c->exchange), amqp_cstring_bytes(rk),
 				amqp_empty_table);
 	r = amqp_get_rpc_reply(cn(c));
@@ -380,7 +378,7 @@ static int start_live(struct consumer *c, struct pb_err *err)
 	amqp_basic_consume_ok_t *ok;
 	char what[300];
 
-	ok = amqp_basic_consume(cn(c), LIVE_CHANNEL, amqp_cstring_bytes(c->queue), amqp_empty_bytes,
+	ok = amqp_basic_consume(cn(c), CS_LIVE_CHANNEL, amqp_cstring_bytes(c->queue), amqp_empty_bytes,
 				0, 0, 0, amqp_empty_table);
 	if (!ok) {
 		snprintf(what, sizeof(what), "consuming from queue %s", c->queue);
@@ -440,18 +438,18 @@ static int start_history(struct consumer *c, struct pb_err *err)
 		c->hist_min_offset = found ? off : 0;
 	}
 	by_offset = e[0].value.kind == AMQP_FIELD_KIND_I64;
-	amqp_channel_open(cn(c), HIST_CHANNEL);
+	amqp_channel_open(cn(c), CS_HIST_CHANNEL);
 	r = amqp_get_rpc_reply(cn(c));
 	if (r.reply_type != AMQP_RESPONSE_NORMAL)
 		return rpc_failed(c, r, "opening the history channel", err);
-	if (set_qos(c, HIST_CHANNEL, err) < 0)
+	if (set_qos(c, CS_HIST_CHANNEL, err) < 0)
 		return -1;
 	/* a message count above 0 says the stream is not empty (a 0 may be
 	 * stale: then only the probe tells) */
-	ok = amqp_queue_declare(cn(c), HIST_CHANNEL, amqp_cstring_bytes(c->stream), 1, 0, 0, 0,
+	ok = amqp_queue_declare(cn(c), CS_HIST_CHANNEL, amqp_cstring_bytes(c->stream), 1, 0, 0, 0,
 				amqp_empty_table);
 	nonempty = ok && ok->message_count > 0;
-	if (!ok || !amqp_basic_consume(cn(c), HIST_CHANNEL, amqp_cstring_bytes(c->stream),
+	if (!ok || !amqp_basic_consume(cn(c), CS_HIST_CHANNEL, amqp_cstring_bytes(c->stream),
 				       amqp_cstring_bytes("provbus-history"), 0, 0, 0, args)) {
 		r = amqp_get_rpc_reply(cn(c));
 		if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
@@ -459,7 +457,7 @@ static int start_history(struct consumer *c, struct pb_err *err)
 		    ((amqp_channel_close_t *)r.reply.decoded)->reply_code == 404) {
 			amqp_channel_close_ok_t cok = { 0 };
 
-			amqp_send_method(cn(c), HIST_CHANNEL, AMQP_CHANNEL_CLOSE_OK_METHOD, &cok);
+			amqp_send_method(cn(c), CS_HIST_CHANNEL, AMQP_CHANNEL_CLOSE_OK_METHOD, &cok);
 			pb_log_warn("history stream %s not found: starting without the history "
 				    "(run provbus-schema apply)", c->stream);
 			return 1;
@@ -472,14 +470,14 @@ static int start_history(struct consumer *c, struct pb_err *err)
 	 * whole chunk, so its burst never waits for our acks */
 	e[0].value.kind = AMQP_FIELD_KIND_UTF8;
 	e[0].value.value.bytes = amqp_cstring_bytes("next");
-	if (!amqp_basic_consume(cn(c), HIST_CHANNEL, amqp_cstring_bytes(c->stream),
+	if (!amqp_basic_consume(cn(c), CS_HIST_CHANNEL, amqp_cstring_bytes(c->stream),
 				amqp_cstring_bytes(HIST_NEXT_TAG), 0, 0, 0, args))
 		return rpc_failed(c, amqp_get_rpc_reply(cn(c)), "reading the history stream", err);
-	amqp_basic_qos(cn(c), HIST_CHANNEL, 0, PROBE_PREFETCH, 0);
+	amqp_basic_qos(cn(c), CS_HIST_CHANNEL, 0, PROBE_PREFETCH, 0);
 	if (pb_amqp_reply_err(amqp_get_rpc_reply(cn(c)), "basic.qos", err) < 0)
 		return -1;
 	e[0].value.value.bytes = amqp_cstring_bytes("last");
-	if (!amqp_basic_consume(cn(c), HIST_CHANNEL, amqp_cstring_bytes(c->stream),
+	if (!amqp_basic_consume(cn(c), CS_HIST_CHANNEL, amqp_cstring_bytes(c->stream),
 				amqp_cstring_bytes(HIST_PROBE_TAG), 0, 0, 0, args))
 		return rpc_failed(c, amqp_get_rpc_reply(cn(c)), "reading the history stream", err);
 	c->hist_active = 1;
@@ -542,14 +540,14 @@ static void stop_history(struct consumer *c)
 
 	if (!connected(c))
 		return;
-	r = amqp_channel_close(cn(c), HIST_CHANNEL, AMQP_REPLY_SUCCESS);
+	r = amqp_channel_close(cn(c), CS_HIST_CHANNEL, AMQP_REPLY_SUCCESS);
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
 		rpc_failed(c, r, "closing the history channel", &e);
 		cs_broker_lost(c, e.msg);
 	}
-	c->acks[HIST_CHANNEL].max_valid = 0;
-	c->acks[HIST_CHANNEL].n_unacked = 0;
-	msg_reset(&c->msg[HIST_CHANNEL]);
+	c->acks[CS_HIST_CHANNEL].max_valid = 0;
+	c->acks[CS_HIST_CHANNEL].n_unacked = 0;
+	msg_reset(&c->msg[CS_HIST_CHANNEL]);
 }
 
 static void maybe_start_history(struct consumer *c)
@@ -599,7 +597,7 @@ static void check_history_end(struct consumer *c, int64_t mono)
 	struct pb_err e = PB_ERR_INIT;
 	enum pb_stream_end_state st;
 
-	if (!c->hist_active || c->msg[HIST_CHANNEL].state)
+	if (!c->hist_active || c->msg[CS_HIST_CHANNEL].state != MSG_IDLE)
 		return;
 	st = pb_stream_end_check(&c->hist_end, &hist_limits, mono);
 	if (st == PB_STREAM_READING && !c->hist_cancelled)
@@ -660,7 +658,7 @@ static int setup(struct consumer *c, struct pb_err *err)
 		c->n_bound = 0;
 	}
 	if (declare_queue(c, err) < 0 || cs_broker_rebind(c, err) < 0 ||
-	    set_qos(c, LIVE_CHANNEL, err) < 0)
+	    set_qos(c, CS_LIVE_CHANNEL, err) < 0)
 		return -1;
 	/* a whole catch-up comes before the live queue: the node's first run
 	 * waits for both anyway, and the order keeps the log readable */
@@ -783,8 +781,8 @@ static void history_probe(struct consumer *c, const struct cs_msg *m, int next)
 				     (long long)m->offset);
 		pb_stream_end_probe(&c->hist_end, m->offset, m->timestamp_s, mono);
 	}
-	c->acks[HIST_CHANNEL].n_unacked++;
-	c->acks[HIST_CHANNEL].max_valid = m->tag;
+	c->acks[CS_HIST_CHANNEL].n_unacked++;
+	c->acks[CS_HIST_CHANNEL].max_valid = m->tag;
 	if (!c->pend_since)
 		c->pend_since = mono;
 }
@@ -793,12 +791,12 @@ static void message_complete(struct consumer *c, int ch)
 {
 	struct cs_msg *m = &c->msg[ch];
 
-	if (ch == LIVE_CHANNEL && c->consuming && !c->stopping)
+	if (ch == CS_LIVE_CHANNEL && c->consuming && !c->stopping)
 		cs_ingest_live(c, m);
-	else if (ch == HIST_CHANNEL && c->hist_active && !c->stopping &&
+	else if (ch == CS_HIST_CHANNEL && c->hist_active && !c->stopping &&
 		 (!strcmp(m->consumer_tag, HIST_PROBE_TAG) || !strcmp(m->consumer_tag, HIST_NEXT_TAG)))
 		history_probe(c, m, !strcmp(m->consumer_tag, HIST_NEXT_TAG));
-	else if (ch == HIST_CHANNEL && c->hist_active && !c->stopping)
+	else if (ch == CS_HIST_CHANNEL && c->hist_active && !c->stopping)
 		cs_ingest_history(c, m);
 	/* else: a delivery for a consumer we cancelled: never acked, the
 	 * broker requeues it when the channel closes */
@@ -814,7 +812,7 @@ static void on_deliver(struct consumer *c, int ch, const amqp_basic_deliver_t *d
 		pb_log_err("out of memory for a message body");
 		return;
 	}
-	m->state = 1;
+	m->state = MSG_WANT_HEADER;
 	m->tag = d->delivery_tag;
 	m->redelivered = d->redelivered;
 	copy_bytes(m->consumer_tag, sizeof(m->consumer_tag), d->consumer_tag);
@@ -830,11 +828,11 @@ static void on_method(struct consumer *c, const amqp_frame_t *f)
 
 	switch (m->id) {
 	case AMQP_BASIC_DELIVER_METHOD:
-		if (ch == LIVE_CHANNEL || ch == HIST_CHANNEL)
+		if (ch == CS_LIVE_CHANNEL || ch == CS_HIST_CHANNEL)
 			on_deliver(c, ch, m->decoded);
 		break;
 	case AMQP_BASIC_CANCEL_METHOD:
-		if (ch == HIST_CHANNEL) {
+		if (ch == CS_HIST_CHANNEL) {
 			pb_log_warn("the broker cancelled the history consumer on %s (stream deleted?)",
 				    c->stream);
 			c->hist_cancelled = 1;	/* ends at the next check */
@@ -886,16 +884,16 @@ static void on_frame(struct consumer *c, const amqp_frame_t *f)
 		on_method(c, f);
 		return;
 	}
-	if (ch != LIVE_CHANNEL && ch != HIST_CHANNEL)
+	if (ch != CS_LIVE_CHANNEL && ch != CS_HIST_CHANNEL)
 		return;
 	m = &c->msg[ch];
-	if (f->frame_type == AMQP_FRAME_HEADER && m->state == 1) {
+	if (f->frame_type == AMQP_FRAME_HEADER && m->state == MSG_WANT_HEADER) {
 		m->size = f->payload.properties.body_size;
 		take_properties(m, f->payload.properties.decoded);
-		m->state = 2;
+		m->state = MSG_WANT_BODY;
 		if (m->size == 0)
 			message_complete(c, ch);
-	} else if (f->frame_type == AMQP_FRAME_BODY && m->state == 2) {
+	} else if (f->frame_type == AMQP_FRAME_BODY && m->state == MSG_WANT_BODY) {
 		amqp_bytes_t b = f->payload.body_fragment;
 		size_t room = m->got < PB_EVENT_MAX_BYTES + 1 ? PB_EVENT_MAX_BYTES + 1 - m->got : 0;
 		size_t n = b.len < room ? b.len : room;
@@ -980,7 +978,7 @@ void cs_broker_flush_acks(struct consumer *c)
 {
 	struct pb_err e = PB_ERR_INIT;
 
-	for (int ch = 1; ch < 3; ch++) {
+	for (int ch = CS_LIVE_CHANNEL; ch <= CS_HIST_CHANNEL; ch++) {
 		struct cs_acks *a = &c->acks[ch];
 		int st = AMQP_STATUS_OK;
 
@@ -1010,7 +1008,7 @@ void cs_broker_stop_consuming(struct consumer *c)
 	c->consuming = 0;
 	/* basic.cancel, not channel.close: the acks of what is committed
 	 * still go out on this channel afterwards */
-	amqp_basic_cancel(cn(c), LIVE_CHANNEL, amqp_cstring_bytes(c->live_tag));
+	amqp_basic_cancel(cn(c), CS_LIVE_CHANNEL, amqp_cstring_bytes(c->live_tag));
 	if (amqp_get_rpc_reply(cn(c)).reply_type != AMQP_RESPONSE_NORMAL)
 		cs_broker_lost(c, "cancelling the consumer failed");
 }

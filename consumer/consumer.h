@@ -110,9 +110,17 @@ void cs_marks_raise(struct cs_marks *m, const char *node, const char *service, i
 
 /* ---- the daemon ---- */
 
+/* The channels of the broker connection: the node's queue and the
+ * history stream. msg[] and acks[] are indexed by channel number. */
+#define CS_LIVE_CHANNEL PB_CHANNEL
+#define CS_HIST_CHANNEL 2
+#define CS_N_CHANNELS 3			/* 0 (the connection) is none */
+
+enum cs_msg_state { MSG_IDLE = 0, MSG_WANT_HEADER, MSG_WANT_BODY };
+
 /* A message being read frame by frame (basic.deliver, header, body). */
 struct cs_msg {
-	int state;			/* 0 idle, 1 want header, 2 want body */
+	enum cs_msg_state state;
 	uint64_t tag;
 	int redelivered;
 	char consumer_tag[128];
@@ -138,12 +146,14 @@ struct cs_acks {
 	size_t n_unacked;
 };
 
+enum cs_prov_op { PROV_NONE = 0, PROV_UPSERT, PROV_DELETE };
+
 /* One audit row waiting for the batch commit, with what comes with it. */
 struct cs_rec {
-	struct pb_audit_event row;	/* strings owned, except verdict/source/kind */
+	struct pb_audit_event row;	/* strings owned, except verdict/source/kind (vocab.h) */
 	int live_changed;		/* it changed the live providers of its key */
 	int exact;			/* row.changed is known (not set by cs_values_resolve) */
-	int prov_op;			/* 0 none, 1 upsert, 2 delete */
+	enum cs_prov_op prov_op;	/* what the row does to the providers table */
 	int pv_public, pv_tombstone;
 	int64_t pv_seq, pv_expires_at, pv_updated_at;
 };
@@ -212,8 +222,8 @@ struct consumer {
 	int lost;			/* the connection must be dropped */
 	int requeue_setup;		/* the queue was lost: declare again */
 	int64_t last_pump;		/* mono */
-	struct cs_msg msg[3];		/* per channel (1 live, 2 history) */
-	struct cs_acks acks[3];
+	struct cs_msg msg[CS_N_CHANNELS];	/* by channel */
+	struct cs_acks acks[CS_N_CHANNELS];
 	char **bound;			/* routing keys bound on the queue (= meta bindings) */
 	size_t n_bound;
 
@@ -244,7 +254,7 @@ struct consumer {
 	int64_t run_mark;		/* events.id when the previous run started */
 	struct pb_audit_run_info last_run;
 	int have_last_run;
-	uint64_t runs_by_status[4];	/* ok failed interrupted error */
+	uint64_t runs_by_status[PB_RUN__COUNT];	/* finished runs by enum pb_run_status */
 	int64_t notify_run_id;
 	int64_t last_splay;
 	int paused;

@@ -669,7 +669,7 @@ static void daemon_release(struct consumer *c)
 		pb_session_free(c->sess);
 	}
 	cs_pend_release(c);
-	for (int ch = 0; ch < 3; ch++) {
+	for (int ch = 0; ch < CS_N_CHANNELS; ch++) {
 		cs_msg_release(&c->msg[ch]);
 		free(c->acks[ch].rejects);
 	}

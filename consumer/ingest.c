@@ -395,11 +395,11 @@ static int write_rec(struct consumer *c, const struct cs_rec *r, int superseded,
 
 	if (pb_audit_add_event(c->aw, w, e) < 0)
 		return -1;
-	if (r->prov_op == 1 && !superseded)
+	if (r->prov_op == PROV_UPSERT && !superseded)
 		return pb_audit_put_provider(c->aw, w->federation, w->region, w->node, w->service,
 					     w->key, w->value, r->pv_public, r->pv_seq,
 					     r->pv_expires_at, r->pv_updated_at, r->pv_tombstone, e);
-	if (r->prov_op == 2 && !superseded)
+	if (r->prov_op == PROV_DELETE && !superseded)
 		return pb_audit_del_provider(c->aw, w->federation, w->region, w->node, w->service,
 					     w->key, e);
 	return 0;
@@ -450,7 +450,7 @@ static void mark_superseded(const struct consumer *c, unsigned char *sup)
 		const struct cs_rec *r = &c->pend[i];
 		size_t j;
 
-		if (!r->prov_op)
+		if (r->prov_op == PROV_NONE)
 			continue;
 		for (j = provider_hash(&r->row) & (cap - 1); slot[j] != UINT32_MAX; j = (j + 1) & (cap - 1))
 			if (same_provider(&c->pend[slot[j]].row, &r->row))
@@ -499,7 +499,7 @@ fail_free:
 
 static int unacked(const struct consumer *c)
 {
-	return c->acks[1].n_unacked || c->acks[2].n_unacked;
+	return c->acks[CS_LIVE_CHANNEL].n_unacked || c->acks[CS_HIST_CHANNEL].n_unacked;
 }
 
 int cs_flush(struct consumer *c, int force)
@@ -550,9 +550,9 @@ int64_t cs_flush_next(struct consumer *c)
  * the providers: under public_only a private provider changes nothing),
  * -1 when it is decided with the batch (a key with many providers). */
 static void log_event(const struct pb_event *ev, enum pb_verdict v, int redelivered,
-		      const char *source, int changed)
+		      enum pb_source source, int changed)
 {
-	int level = !strcmp(source, "history") ? PB_LOG_DEBUG : PB_LOG_INFO;
+	int level = source == PB_SOURCE_HISTORY ? PB_LOG_DEBUG : PB_LOG_INFO;
 
 	if (!pb_log_enabled(level))
 		return;
@@ -560,14 +560,14 @@ static void log_event(const struct pb_event *ev, enum pb_verdict v, int redelive
 	       "event id=%s verdict=%s kind=%s key=%s region=%s node=%s service=%s seq=%lld "
 	       "redelivered=%d source=%s changed=%s",
 	       ev->id, pb_verdict_name(v), pb_kind_name(ev->kind), ev->key, ev->region, ev->node,
-	       ev->service, (long long)ev->seq, redelivered, source,
+	       ev->service, (long long)ev->seq, redelivered, pb_source_name(source),
 	       changed < 0 ? "batch" : changed ? "1" : "0");
 }
 
 /* Judges a parsed, valid event and queues its row. apply_now is the time
  * its lease counts from. Returns the verdict. */
 static enum pb_verdict judge(struct consumer *c, const struct pb_event *ev, int seen,
-			     int redelivered, const char *source, const char *exchange,
+			     int redelivered, enum pb_source source, const char *exchange,
 			     const char *routing_key, int64_t now, int64_t apply_now)
 {
 	int live_changed = 0, changed = 0, exact, delta = -1;
@@ -615,14 +615,14 @@ static enum pb_verdict judge(struct consumer *c, const struct pb_event *ev, int 
 	r->row.received_at = now;
 	r->row.verdict = pb_verdict_name(v);
 	r->row.redelivered = redelivered;
-	r->row.source = source;
+	r->row.source = pb_source_name(source);
 	r->row.exchange = dup_or_null(exchange);
 	r->row.routing_key = dup_or_null(routing_key);
 	r->live_changed = live_changed;
 	r->exact = exact;
 	r->row.changed = changed;
 	if (v == PB_VERDICT_APPLIED) {
-		r->prov_op = 1;
+		r->prov_op = PROV_UPSERT;
 		r->pv_public = ev->public != 0;
 		r->pv_tombstone = ev->kind == PB_KIND_RETIRE;
 		r->pv_seq = ev->seq;
@@ -711,10 +711,10 @@ static void record_invalid(struct consumer *c, const struct cs_msg *m, const str
 		r->row.msg_id = invalid_msg_id(m);
 	id = (char *)r->row.msg_id;
 	r->row.received_at = now;
-	r->row.verdict = "invalid";
+	r->row.verdict = pb_verdict_name(PB_VERDICT_INVALID);
 	r->row.detail = strdup(detail);
 	r->row.redelivered = m->redelivered;
-	r->row.source = "live";
+	r->row.source = pb_source_name(PB_SOURCE_LIVE);
 	r->row.exchange = strdup(m->exchange);
 	r->row.routing_key = strdup(m->routing_key);
 	pb_log_notice("event id=%s verdict=invalid routing_key=%s size=%llu redelivered=%d "
@@ -788,7 +788,7 @@ static int validate(const struct consumer *c, const struct cs_msg *m, struct pb_
 void cs_ingest_live(struct consumer *c, struct cs_msg *m)
 {
 	static struct pb_event ev;	/* 4.7 KB: not on the stack of every call */
-	struct cs_acks *a = &c->acks[1];
+	struct cs_acks *a = &c->acks[CS_LIVE_CHANNEL];
 	char detail[PB_ERR_MAX + 64];
 	int64_t now = pb_now_ms();
 	int parsed;
@@ -800,7 +800,7 @@ void cs_ingest_live(struct consumer *c, struct cs_msg *m)
 		add_reject(a, m->tag);
 		return;
 	}
-	judge(c, &ev, seen_before(c, &ev), m->redelivered, "live", m->exchange, m->routing_key,
+	judge(c, &ev, seen_before(c, &ev), m->redelivered, PB_SOURCE_LIVE, m->exchange, m->routing_key,
 	      now, now);
 	a->max_valid = m->tag;
 }
@@ -841,8 +841,8 @@ void cs_ingest_history(struct consumer *c, struct cs_msg *m)
 	else
 		pb_stream_end_alive(&c->hist_end, c->hist_last_msg);
 	c->hist_read++;
-	c->acks[2].n_unacked++;
-	c->acks[2].max_valid = m->tag;
+	c->acks[CS_HIST_CHANNEL].n_unacked++;
+	c->acks[CS_HIST_CHANNEL].max_valid = m->tag;
 	mark_pending(c);
 	if (m->has_offset) {
 		if (m->offset < c->hist_min_offset)
@@ -857,7 +857,7 @@ void cs_ingest_history(struct consumer *c, struct cs_msg *m)
 	}
 	if (pb_time_parse_rfc3339(ev.ts, &at, &e) < 0 || at > now)
 		at = now;
-	if (judge(c, &ev, 0, 0, "history", m->exchange, m->routing_key, now, at) ==
+	if (judge(c, &ev, 0, 0, PB_SOURCE_HISTORY, m->exchange, m->routing_key, now, at) ==
 	    PB_VERDICT_APPLIED)
 		c->hist_applied++;
 }
@@ -906,10 +906,10 @@ static void on_expired(const struct pb_provider *pv, void *ctx)
 	r->row.value = dup_or_null(pv->value);
 	r->row.seq = pv->seq;
 	r->row.public = pv->public != 0;
-	r->row.verdict = "expired";
+	r->row.verdict = pb_verdict_name(PB_VERDICT_EXPIRED);
 	r->row.detail = strdup(detail);
-	r->row.source = "daemon";
-	r->prov_op = 2;
+	r->row.source = pb_source_name(PB_SOURCE_DAEMON);
+	r->prov_op = PROV_DELETE;
 	pb_log_info("event verdict=expired key=%s region=%s node=%s service=%s seq=%lld source=daemon",
 		    pv->key, pv->region, pv->node, pv->service, (long long)pv->seq);
 }
@@ -926,7 +926,7 @@ void cs_expire(struct consumer *c, int64_t now)
 		return;
 	if (cs_values_recompute(c, now, PB_REASON_EXPIRY))
 		for (size_t i = x.first; i < c->n_pend; i++)
-			if (!strcmp(c->pend[i].row.verdict, "expired"))
+			if (!strcmp(c->pend[i].row.verdict, pb_verdict_name(PB_VERDICT_EXPIRED)))
 				c->pend[i].row.changed = 1;
 }
 

@@ -100,7 +100,7 @@ int cs_runs_init(struct consumer *c, struct pb_err *err)
 		pb_log_warn("%d run(s) were going when the daemon last stopped: marked interrupted", n);
 	if ((c->have_last_run = pb_audit_last_run(c->aw, &c->last_run, err)) < 0)
 		goto out;
-	if (c->have_last_run && !strcmp(c->last_run.status, "ok"))
+	if (c->have_last_run && !strcmp(c->last_run.status, pb_run_status_name(PB_RUN_OK)))
 		c->last_ok_at = c->last_run.finished_at;
 	if (pb_audit_meta_get(c->aw, "run_mark", &mark, err) < 0 ||
 	    pb_audit_meta_get(c->aw, "paused", &paused, err) < 0)
@@ -255,7 +255,7 @@ out:
 
 /* ---- a run ---- */
 
-static void finish_run(struct consumer *c, int64_t now, int exit_status, const char *status);
+static void finish_run(struct consumer *c, int64_t now, int exit_status, enum pb_run_status status);
 
 static char *env_entry(const char *name, const char *value)
 {
@@ -284,7 +284,7 @@ static void start_process(struct consumer *c, int64_t now)
 		pb_log_notice("run id=%lld: no consumer.provision: the run only wrote the env file",
 			      (long long)c->run.id);
 		free(env);
-		finish_run(c, now, 0, "ok");
+		finish_run(c, now, 0, PB_RUN_OK);
 		return;
 	}
 	if (!env)
@@ -342,14 +342,14 @@ static void start_process(struct consumer *c, int64_t now)
 	} else {
 		pb_log_err("run id=%lld: %s", (long long)c->run.id, e.msg);
 		note(c, c->run.id, "error", "%s", e.msg);
-		finish_run(c, now, -1, "failed");
+		finish_run(c, now, -1, PB_RUN_FAILED);
 	}
 	free_strv(env);
 	return;
 oom:
 	free_strv(env);
 	pb_log_err("run id=%lld: out of memory", (long long)c->run.id);
-	finish_run(c, now, -1, "failed");
+	finish_run(c, now, -1, PB_RUN_FAILED);
 }
 
 /* Once per episode: the run waits while the audit log cannot be written. */
@@ -422,7 +422,7 @@ static void begin_run(struct consumer *c, const struct pb_debounce_due *due, int
 	if (!env_ok) {
 		pb_log_err("run id=%lld: %s", (long long)id, env_err.msg);
 		note(c, id, "error", "%s", env_err.msg);
-		finish_run(c, now, -1, "failed");
+		finish_run(c, now, -1, PB_RUN_FAILED);
 		goto out;
 	}
 	start_process(c, now);
@@ -470,27 +470,22 @@ static void start_notify(struct consumer *c, int exit_status)
 		free(env[i]);
 }
 
-static int status_index(const char *status)
-{
-	return !strcmp(status, "ok") ? 0 : !strcmp(status, "failed") ? 1
-		: !strcmp(status, "interrupted") ? 2 : 3;
-}
-
 /* The run is over (or could not start): the row, the debounce, notify. */
-static void finish_run(struct consumer *c, int64_t now, int exit_status, const char *status)
+static void finish_run(struct consumer *c, int64_t now, int exit_status, enum pb_run_status status)
 {
+	const char *word = pb_run_status_name(status);
 	struct pb_err e = PB_ERR_INIT;
 	struct pb_audit_run row;
 	size_t tail_len = 0;
 	const char *tail = c->run.state == RUN_GOING && exit_status >= 0
 				   ? pb_runner_tail(c->runner, &tail_len) : NULL;
-	int ok = !strcmp(status, "ok");
+	int ok = status == PB_RUN_OK;
 
 	memset(&row, 0, sizeof(row));
 	row.id = c->run.id;
 	row.finished_at = now;
 	row.exit_status = exit_status;
-	row.status = status;
+	row.status = word;
 	row.deferred_ms = c->run.deferred_ms;
 	row.tail = tail;
 	row.tail_len = tail_len;
@@ -507,12 +502,12 @@ static void finish_run(struct consumer *c, int64_t now, int exit_status, const c
 		}
 		c->fails_in_row = 0;
 		c->last_ok_at = now;
-	} else if (strcmp(status, "interrupted")) {
+	} else if (status != PB_RUN_INTERRUPTED) {
 		c->fails_in_row++;
 	}
 	pb_debounce_finished(&c->deb, now, ok, cs_values_dirty(c));
-	if (!ok && strcmp(status, "interrupted")) {
-		if (c->deb.retry_at == PB_TIME_NEVER) {
+	if (!ok && status != PB_RUN_INTERRUPTED) {
+		if (pb_debounce_retry_at(&c->deb) == PB_TIME_NEVER) {
 			note(c, c->run.id, "retry-exhausted",
 			     "%d failed runs in a row: no more retries until the next change",
 			     c->fails_in_row);
@@ -520,23 +515,23 @@ static void finish_run(struct consumer *c, int64_t now, int exit_status, const c
 				    "(until the next change)", (long long)c->run.id, c->fails_in_row);
 		} else {
 			pb_log_notice("run id=%lld failed: retry in %lld ms", (long long)c->run.id,
-				      (long long)(c->deb.retry_at - now));
+				      (long long)(pb_debounce_retry_at(&c->deb) - now));
 		}
 	}
-	c->runs_by_status[status_index(status)]++;
+	c->runs_by_status[status]++;
 	c->last_run.id = c->run.id;
 	snprintf(c->last_run.reason, sizeof(c->last_run.reason), "%s", pb_reason_name(c->run.reason));
 	c->last_run.started_at = c->run.started_at;
 	c->last_run.finished_at = now;
 	c->last_run.exit_status = exit_status;
-	snprintf(c->last_run.status, sizeof(c->last_run.status), "%s", status);
+	snprintf(c->last_run.status, sizeof(c->last_run.status), "%s", word);
 	c->have_last_run = 1;
 	pb_log_notice("run id=%lld reason=%s finished status=%s exit=%d duration_ms=%lld deferred_ms=%lld",
-		      (long long)c->run.id, pb_reason_name(c->run.reason), status, exit_status,
+		      (long long)c->run.id, pb_reason_name(c->run.reason), word, exit_status,
 		      (long long)(now - c->run.started_at), (long long)c->run.deferred_ms);
-	if (strcmp(status, "interrupted"))
+	if (status != PB_RUN_INTERRUPTED)
 		start_notify(c, exit_status);
-	cs_report_run(c, now, exit_status, status);
+	cs_report_run(c, now, exit_status, word);
 	pb_kv_free_array(c->run.values, c->run.n_values);
 	free(c->run.changed_keys);
 	memset(&c->run, 0, sizeof(c->run));
@@ -612,7 +607,7 @@ void cs_runs_child(struct consumer *c)
 			note(c, c->run.id, "exec-failed", "cannot execute %s: %s (errno %d)",
 			     c->conf.cfg->consumer.provision[0], strerror(xe), xe);
 		}
-		finish_run(c, pb_now_ms(), st, st == 0 ? "ok" : "failed");
+		finish_run(c, pb_now_ms(), st, st == 0 ? PB_RUN_OK : PB_RUN_FAILED);
 	}
 	if (pb_runner_running(c->notifier) && pb_runner_handle(c->notifier)) {
 		struct pb_err e = PB_ERR_INIT;
@@ -640,7 +635,7 @@ void cs_runs_stop(struct consumer *c, int64_t mono)
 {
 	if (c->run.state == RUN_LOCK_WAIT) {
 		note(c, c->run.id, "interrupted", "the daemon stopped while the run waited for the lock");
-		finish_run(c, pb_now_ms(), -1, "interrupted");
+		finish_run(c, pb_now_ms(), -1, PB_RUN_INTERRUPTED);
 	}
 	if (pb_runner_running(c->notifier)) {
 		if (!c->notify_kill_at) {

@@ -113,6 +113,18 @@ static json_t *providers_by_key(struct consumer *c)
 	return o;
 }
 
+/* {"ok": N, "failed": N, "interrupted": N}: the runs finished since start */
+static json_t *runs_by_status(const struct consumer *c)
+{
+	json_t *o = json_object();
+
+	for (int s = 0; o && s < PB_RUN__COUNT; s++)
+		if (pb_run_status_finished(s))
+			json_object_set_new(o, pb_run_status_name(s),
+					    json_integer((json_int_t)c->runs_by_status[s]));
+	return o;
+}
+
 char *cs_status_json(struct consumer *c)
 {
 	json_t *o = json_object(), *counts = json_object(), *vals = json_object(), *running, *last;
@@ -177,10 +189,7 @@ char *cs_status_json(struct consumer *c)
 		json_object_set_new(counts, pb_verdict_name(v), json_integer((json_int_t)c->counts[v]));
 	json_object_set_new(counts, "history_skipped", json_integer((json_int_t)c->history_skipped));
 	json_object_set_new(o, "counts", counts);
-	json_object_set_new(o, "runs", json_pack("{s:I,s:I,s:I}", "ok",
-						(json_int_t)c->runs_by_status[0], "failed",
-						(json_int_t)c->runs_by_status[1], "interrupted",
-						(json_int_t)c->runs_by_status[2]));
+	json_object_set_new(o, "runs", runs_by_status(c));
 	json_object_set_new(o, "providers", providers_by_key(c));
 	for (size_t i = 0; i < c->n_values; i++)
 		json_object_set_new(vals, c->values[i].name, json_string(c->values[i].value));
@@ -250,6 +259,7 @@ void cs_sd_status(struct consumer *c)
 {
 	char line[256];
 	const char *state = cs_state_name(c);
+	uint64_t events = 0;
 	int head;
 
 	if (!strcmp(state, "catching-up"))
@@ -257,9 +267,10 @@ void cs_sd_status(struct consumer *c)
 	head = snprintf(line, sizeof(line), "STATUS=%s; %s%s", state,
 			c->up ? "connected" : "not connected to the broker",
 			c->blocked ? " (blocked by the broker)" : "");
+	for (int v = 0; v < PB_VERDICT__COUNT; v++)
+		events += c->counts[v];
 	snprintf(line + head, sizeof(line) - (size_t)head, "; %llu events; last run %s",
-		 (unsigned long long)(c->counts[0] + c->counts[1] + c->counts[2] + c->counts[3] +
-				      c->counts[4] + c->counts[5]),
+		 (unsigned long long)events,
 		 c->have_last_run ? c->last_run.status : "none");
 	/* an event count is no news */
 	if (!strncmp(line, c->sd_status, (size_t)head + 1))
@@ -325,12 +336,11 @@ int cs_status_prometheus(const char *text, char **out)
 					       json_object_get(o, "running") != NULL);
 	prom_metric(f, "provbus_events_total", "events judged since the daemon started, by verdict",
 		    "counter");
-	json_object_foreach(json_object_get(o, "counts"), k, v) {
-		if (!strcmp(k, "history_skipped"))
-			continue;
-		fprintf(f, "provbus_events_total{verdict=\"");
-		prom_escape(f, k);
-		fprintf(f, "\"} %lld\n", (long long)json_integer_value(v));
+	for (int i = 0; i < PB_VERDICT__COUNT; i++) {
+		k = pb_verdict_name(i);
+		v = json_object_get(json_object_get(o, "counts"), k);
+		fprintf(f, "provbus_events_total{verdict=\"%s\"} %lld\n", k,
+			(long long)json_integer_value(v));
 	}
 	prom_metric(f, "provbus_history_skipped_total",
 		    "history messages skipped (not for this node, or seen before)", "counter");
@@ -339,10 +349,13 @@ int cs_status_prometheus(const char *text, char **out)
 							      "history_skipped")));
 	prom_metric(f, "provbus_runs_total", "provision runs finished since the daemon started, by status",
 		    "counter");
-	json_object_foreach(json_object_get(o, "runs"), k, v) {
-		fprintf(f, "provbus_runs_total{status=\"");
-		prom_escape(f, k);
-		fprintf(f, "\"} %lld\n", (long long)json_integer_value(v));
+	for (int i = 0; i < PB_RUN__COUNT; i++) {
+		if (!pb_run_status_finished(i))
+			continue;
+		k = pb_run_status_name(i);
+		v = json_object_get(json_object_get(o, "runs"), k);
+		fprintf(f, "provbus_runs_total{status=\"%s\"} %lld\n", k,
+			(long long)json_integer_value(v));
 	}
 	v = json_object_get(o, "last_run");
 	if (json_is_object(v)) {

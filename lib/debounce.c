@@ -16,41 +16,11 @@
 
 #include <string.h>
 
-static const char *const reason_names[PB_REASON__COUNT] = {
-	[PB_REASON_STARTUP] = "startup",
-	[PB_REASON_CHANGE] = "change",
-	[PB_REASON_RESUME] = "resume",
-	[PB_REASON_MANUAL] = "manual",
-	[PB_REASON_RETRY] = "retry",
-	[PB_REASON_EXPIRY] = "expiry",
-};
-
 /* Which reason names a run when several triggers are pending. */
 static const enum pb_reason reason_priority[PB_REASON__COUNT] = {
 	PB_REASON_MANUAL, PB_REASON_STARTUP, PB_REASON_RESUME,
 	PB_REASON_RETRY, PB_REASON_EXPIRY, PB_REASON_CHANGE,
 };
-
-const char *pb_reason_name(enum pb_reason r)
-{
-	if ((int)r < 0 || r >= PB_REASON__COUNT)
-		return "unknown";
-	return reason_names[r];
-}
-
-int pb_reason_parse(const char *s, enum pb_reason *out)
-{
-	int i;
-
-	if (!s)
-		return -1;
-	for (i = 0; i < PB_REASON__COUNT; i++)
-		if (strcmp(s, reason_names[i]) == 0) {
-			*out = (enum pb_reason)i;
-			return 0;
-		}
-	return -1;
-}
 
 /* a + b without overflow past PB_TIME_NEVER (b >= 0 expected). */
 static int64_t time_add(int64_t a, int64_t b)
@@ -180,6 +150,11 @@ int pb_debounce_pending(const struct pb_debounce *d)
 int pb_debounce_running(const struct pb_debounce *d)
 {
 	return d->running;
+}
+
+int64_t pb_debounce_retry_at(const struct pb_debounce *d)
+{
+	return d->retry_at;
 }
 
 void pb_debounce_change(struct pb_debounce *d, int64_t now, enum pb_reason reason, int dirty)

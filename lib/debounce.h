@@ -29,19 +29,9 @@
 #include <stdint.h>
 
 #include "pbtime.h"
+#include "vocab.h"
 
-enum pb_reason {
-	PB_REASON_STARTUP = 0,
-	PB_REASON_CHANGE,
-	PB_REASON_RESUME,
-	PB_REASON_MANUAL,
-	PB_REASON_RETRY,
-	PB_REASON_EXPIRY,
-	PB_REASON__COUNT
-};
-
-const char *pb_reason_name(enum pb_reason r);	/* "startup", "change", ... */
-int pb_reason_parse(const char *s, enum pb_reason *out);	/* 0 or -1 */
+/* enum pb_reason, pb_reason_name, pb_reason_parse: vocab.h */
 
 struct pb_debounce_params {
 	int64_t quiet_ms;
@@ -121,5 +111,10 @@ void pb_debounce_finished(struct pb_debounce *d, int64_t now, int ok, int dirty)
 /* 1 when a run is pending (due or waiting for quiet/throttle/splay/retry). */
 int pb_debounce_pending(const struct pb_debounce *d);
 int pb_debounce_running(const struct pb_debounce *d);
+
+/* When the failed run is retried (after pb_debounce_finished with ok=0):
+ * the instant, or PB_TIME_NEVER when none is (retries given up, or the
+ * last run did not fail). */
+int64_t pb_debounce_retry_at(const struct pb_debounce *d);
 
 #endif

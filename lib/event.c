@@ -22,24 +22,6 @@
 
 #define SHOW_MAX 200		/* bytes of a hostile text shown in a message */
 
-const char *pb_kind_name(enum pb_kind k)
-{
-	return k == PB_KIND_RETIRE ? "retire" : "provides";
-}
-
-int pb_kind_parse(const char *s, enum pb_kind *out)
-{
-	if (s && !strcmp(s, "provides")) {
-		*out = PB_KIND_PROVIDES;
-		return 0;
-	}
-	if (s && !strcmp(s, "retire")) {
-		*out = PB_KIND_RETIRE;
-		return 0;
-	}
-	return -1;
-}
-
 /* Copies at most SHOW_MAX bytes of s (len bytes) into buf for a message:
  * control and non-ASCII bytes become '?', a cut text ends in "...". */
 static const char *show(const char *s, size_t len, char *buf, size_t size)

@@ -14,11 +14,12 @@
 
 #include "err.h"
 #include "names.h"
+#include "vocab.h"
 
 #define PB_EVENT_MAX_BYTES 65536	/* a message over this is invalid */
 #define PB_UUID_STR 37
 
-enum pb_kind { PB_KIND_PROVIDES = 0, PB_KIND_RETIRE = 1 };
+/* enum pb_kind, pb_kind_name, pb_kind_parse: vocab.h */
 
 struct pb_event {
 	char id[PB_UUID_STR];	/* lowercase UUID text */
@@ -36,9 +37,6 @@ struct pb_event {
 	int64_t ttl_s;		/* >= 0; > 0 is a lease */
 	char ts[40];		/* RFC 3339 as sent */
 };
-
-const char *pb_kind_name(enum pb_kind k);	/* "provides" / "retire" */
-int pb_kind_parse(const char *s, enum pb_kind *out);	/* 0 or -1 */
 
 /* Fills a new event: a fresh random id (libuuid), ts = now, value copied
  * (NULL for retire). Validates names and value; returns 0 or -1 + err. */

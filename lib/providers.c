@@ -79,36 +79,6 @@ struct pb_providers {
 
 static void ix_drop(struct vc_index *ix);
 
-static const char *const verdict_names[PB_VERDICT__COUNT] = {
-	[PB_VERDICT_APPLIED] = "applied",
-	[PB_VERDICT_DUPLICATE] = "duplicate",
-	[PB_VERDICT_STALE] = "stale",
-	[PB_VERDICT_FOREIGN] = "foreign",
-	[PB_VERDICT_EXPIRED] = "expired",
-	[PB_VERDICT_INVALID] = "invalid",
-};
-
-const char *pb_verdict_name(enum pb_verdict v)
-{
-	if ((int)v < 0 || v >= PB_VERDICT__COUNT)
-		return "unknown";
-	return verdict_names[v];
-}
-
-int pb_verdict_parse(const char *s, enum pb_verdict *out)
-{
-	int i;
-
-	if (!s)
-		return -1;
-	for (i = 0; i < PB_VERDICT__COUNT; i++)
-		if (strcmp(s, verdict_names[i]) == 0) {
-			*out = (enum pb_verdict)i;
-			return 0;
-		}
-	return -1;
-}
-
 struct pb_providers *pb_providers_new(void)
 {
 	return calloc(1, sizeof(struct pb_providers));

@@ -16,19 +16,9 @@
 #include "config.h"
 #include "event.h"
 #include "manifest.h"
+#include "vocab.h"
 
-enum pb_verdict {
-	PB_VERDICT_APPLIED = 0,
-	PB_VERDICT_DUPLICATE,
-	PB_VERDICT_STALE,
-	PB_VERDICT_FOREIGN,
-	PB_VERDICT_EXPIRED,
-	PB_VERDICT_INVALID,
-	PB_VERDICT__COUNT
-};
-
-const char *pb_verdict_name(enum pb_verdict v);	/* "applied", ... */
-int pb_verdict_parse(const char *s, enum pb_verdict *out);	/* 0 or -1 */
+/* enum pb_verdict, pb_verdict_name, pb_verdict_parse: vocab.h */
 
 struct pb_provider {
 	char federation[PB_IDENT_MAX + 1];

@@ -376,6 +376,31 @@ START_TEST(test_no_rand)
 }
 END_TEST
 
+/* pb_debounce_retry_at: finish + base * 2^(n-1) after the n-th failure,
+ * NEVER once the retries are given up, after a success and before any run. */
+START_TEST(test_retry_at)
+{
+	struct pb_debounce_params p = { 2000, 30000, 0, 0, 0, 2, 1000 };
+	struct pb_debounce d;
+
+	pb_debounce_init(&d, &p);
+	ck_assert_int_eq(pb_debounce_retry_at(&d), NEVER);
+	pb_debounce_started(&d, 0);
+	pb_debounce_finished(&d, 10, 0, 1);
+	ck_assert_int_eq(pb_debounce_retry_at(&d), 1010);
+	pb_debounce_started(&d, 1010);
+	pb_debounce_finished(&d, 1020, 0, 1);
+	ck_assert_int_eq(pb_debounce_retry_at(&d), 3020);
+	pb_debounce_started(&d, 3020);
+	pb_debounce_finished(&d, 3030, 0, 1);
+	ck_assert_int_eq(pb_debounce_retry_at(&d), NEVER);
+	pb_debounce_change(&d, 4000, PB_REASON_CHANGE, 1);
+	pb_debounce_started(&d, 6000);
+	pb_debounce_finished(&d, 6010, 1, 0);
+	ck_assert_int_eq(pb_debounce_retry_at(&d), NEVER);
+}
+END_TEST
+
 /* A reload keeps what is pending; a new quiet applies at once. */
 START_TEST(test_set_params)
 {
@@ -459,6 +484,7 @@ static Suite *debounce_suite(void)
 	tcase_add_loop_test(tc, test_script, 0, N_CASES);
 	tcase_add_test(tc, test_reason_names);
 	tcase_add_test(tc, test_no_rand);
+	tcase_add_test(tc, test_retry_at);
 	tcase_add_test(tc, test_set_params);
 	tcase_add_test(tc, test_seed_many);
 	tcase_add_test(tc, test_throttle_above_ring);
