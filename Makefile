@@ -124,7 +124,7 @@ COVERAGE_MIN ?= 95
 coverage-core:
 	$(Q)$(MAKE) --no-print-directory BUILD=build-cov CFLAGS='-O0 -g --coverage' \
 		LDFLAGS=--coverage build-cov/tests/test_decide
-	$(Q)rm -f build-cov/lib/*.gcda && build-cov/tests/test_decide >/dev/null
+	$(Q)rm -f build-cov/lib/*.gcda build-cov/tests/unit/*.gcda && build-cov/tests/test_decide >/dev/null
 	$(Q)gcov -o build-cov/lib lib/decide.c >build-cov/gcov.out && mv -f decide.c.gcov build-cov/ && rm -f *.gcov && cat build-cov/gcov.out | \
 		awk -v min=$(COVERAGE_MIN) '/^File .*decide.c/ { f = 1 } \
 		f && /^Lines executed/ { split($$2, a, ":"); sub("%", "", a[2]); \

@@ -554,13 +554,15 @@ int64_t pb_decide_lock_taken(struct pb_decide *d, int64_t now)
 	return waited;
 }
 
-void pb_decide_finished(struct pb_decide *d, int64_t now, enum pb_decide_status st)
+void pb_decide_finished(struct pb_decide *d, int64_t now, enum pb_run_status st)
 {
-	int ok = st == PB_DECIDE_OK;
+	int ok = 0;
 
 	if (d->run == PB_DECIDE_IDLE)
 		return;
-	if (ok) {
+	switch (st) {
+	case PB_RUN_OK:
+		ok = 1;
 		pb_kv_free_array(d->ok_values, d->n_ok);
 		d->ok_values = d->run_values;
 		d->n_ok = d->n_run;
@@ -568,8 +570,15 @@ void pb_decide_finished(struct pb_decide *d, int64_t now, enum pb_decide_status 
 		d->run_values = NULL;
 		d->n_run = 0;
 		d->fails_in_row = 0;
-	} else if (st == PB_DECIDE_FAILED) {
+		break;
+	case PB_RUN_FAILED:
 		d->fails_in_row++;
+		break;
+	case PB_RUN_INTERRUPTED:
+		break;
+	case PB_RUN_RUNNING:
+	case PB_RUN__COUNT:
+		return;
 	}
 	pb_kv_free_array(d->run_values, d->n_run);
 	d->run_values = NULL;
@@ -577,7 +586,7 @@ void pb_decide_finished(struct pb_decide *d, int64_t now, enum pb_decide_status 
 	d->run = PB_DECIDE_IDLE;
 	d->lock_since = PB_TIME_NEVER;
 	pb_debounce_finished(&d->deb, now, ok, pb_decide_dirty(d));
-	if (st == PB_DECIDE_FAILED && d->deb.retry_at == PB_TIME_NEVER)
+	if (st == PB_RUN_FAILED && pb_debounce_retry_at(&d->deb) == PB_TIME_NEVER)
 		emit_note(d, now, "retry-exhausted",
 			  "failed runs in a row: no more retries until the next change");
 }
@@ -640,7 +649,7 @@ int pb_decide_fails_in_row(const struct pb_decide *d)
 
 int64_t pb_decide_retry_at(const struct pb_decide *d)
 {
-	return d->deb.retry_at;
+	return pb_debounce_retry_at(&d->deb);
 }
 
 struct pb_providers *pb_decide_providers(struct pb_decide *d)

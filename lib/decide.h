@@ -43,6 +43,7 @@
 #include "event.h"
 #include "manifest.h"
 #include "providers.h"
+#include "vocab.h"
 
 struct pb_decide_params {
 	struct pb_debounce_params deb;
@@ -81,12 +82,6 @@ enum pb_decide_run_state {
 	PB_DECIDE_IDLE = 0,
 	PB_DECIDE_LOCK_WAIT,	/* started, its process waits for lock_file */
 	PB_DECIDE_GOING,
-};
-
-enum pb_decide_status {
-	PB_DECIDE_OK = 0,	/* exit status 0 */
-	PB_DECIDE_FAILED,	/* anything else: retried */
-	PB_DECIDE_INTERRUPTED,	/* the daemon stopped: neither success nor failure */
 };
 
 struct pb_decide;
@@ -182,11 +177,12 @@ int pb_decide_started(struct pb_decide *d, int64_t now);
 void pb_decide_lock_wait(struct pb_decide *d, int64_t now);
 /* Its process started; returns how long it waited for the lock (ms). */
 int64_t pb_decide_lock_taken(struct pb_decide *d, int64_t now);
-/* The run ended at now. Success: its values become the last good ones.
- * Failure: a retry is armed, or a retry-exhausted note when given up.
- * Interrupted: like a failure without retry (the startup run of the next
- * start covers it). */
-void pb_decide_finished(struct pb_decide *d, int64_t now, enum pb_decide_status st);
+/* The run ended at now with status st (lib/vocab.h). ok: its values
+ * become the last good ones. failed: a retry is armed, or a
+ * retry-exhausted note when given up. interrupted (the daemon stopped):
+ * not counted as a failure, but a retry is armed like one (the startup
+ * run of the next start covers it anyway). running: ignored. */
+void pb_decide_finished(struct pb_decide *d, int64_t now, enum pb_run_status st);
 
 /* ---- reading the state ---- */
 

@@ -140,7 +140,7 @@ struct step {
 #define GO(at, r, q)              { at, OP_GO, 0, 0, 0, 0, 0, 0, PB_REASON_##r, 0, q }
 #define LOCK(at)                  { at, OP_LOCK, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 #define TAKEN(at, w)              { at, OP_TAKEN, 0, 0, 0, 0, 0, 0, 0, 0, w }
-#define FIN(at, st)               { at, OP_FIN, 0, 0, 0, 0, 0, 0, PB_DECIDE_##st, 0, 0 }
+#define FIN(at, st)               { at, OP_FIN, 0, 0, 0, 0, 0, 0, PB_RUN_##st, 0, 0 }
 #define ADDKEY(at)                { at, OP_ADDKEY, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 #define OWEFULL(at)               { at, OP_OWEFULL, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 #define DONE(at, full, k)         { at, OP_DONE, 0, 0, k, 0, 0, 0, full, 0, 0 }
@@ -326,7 +326,7 @@ START_TEST(test_case)
 			ck_assert_int_eq(pb_decide_lock_taken(d, s->at), s->t);
 			break;
 		case OP_FIN:
-			pb_decide_finished(d, s->at, (enum pb_decide_status)s->verdict);
+			pb_decide_finished(d, s->at, (enum pb_run_status)s->verdict);
 			ck_assert_int_eq(pb_decide_run_state(d), PB_DECIDE_IDLE);
 			break;
 		case OP_ADDKEY: {
@@ -439,11 +439,13 @@ START_TEST(test_pause_notes_and_restore)
 	ck_assert_ptr_nonnull(pb_decide_debounce(e));
 	ck_assert_ptr_nonnull(pb_decide_providers(e));
 	ck_assert_int_eq(pb_decide_retry_at(e), NEVER);
-	pb_decide_finished(e, 10500, PB_DECIDE_FAILED);
+	pb_decide_finished(e, 10400, PB_RUN_RUNNING);	/* not an end */
+	ck_assert_int_eq(pb_decide_run_state(e), PB_DECIDE_GOING);
+	pb_decide_finished(e, 10500, PB_RUN_FAILED);
 	ck_assert_int_eq(pb_decide_fails_in_row(e), 1);
 	ck_assert_int_eq(pb_decide_retry_at(e), 10550);
 	ck_assert(pb_decide_pending(e));
-	pb_decide_finished(e, 10600, PB_DECIDE_OK);	/* no run: ignored */
+	pb_decide_finished(e, 10600, PB_RUN_OK);	/* no run: ignored */
 	pb_decide_lock_wait(e, 10600);			/* likewise */
 	ck_assert_int_eq(pb_decide_run_state(e), PB_DECIDE_IDLE);
 	/* the audit log's highest seq for (node, service) makes older ones stale */
@@ -549,7 +551,7 @@ static void oom_scenario(void)
 	pb_decide_poll(d, 5000, 0, &a);
 	if (a.start)
 		pb_decide_started(d, 5000);
-	pb_decide_finished(d, 5100, PB_DECIDE_OK);
+	pb_decide_finished(d, 5100, PB_RUN_OK);
 	pb_decide_expire(d, 6000);
 	pb_decide_free(d);
 }
@@ -715,12 +717,12 @@ static void sim_poll(struct sim *s)
 	s->run_fails = pick(s, 5) == 0;
 }
 
-static void sim_finish(struct sim *s, enum pb_decide_status st)
+static void sim_finish(struct sim *s, enum pb_run_status st)
 {
 	size_t n;
 	const struct pb_kv *rv = pb_decide_run_values(s->d, &n);
 
-	if (st == PB_DECIDE_OK) {
+	if (st == PB_RUN_OK) {
 		pb_kv_free_array(s->ok, s->n_ok);
 		s->ok = pb_decide_kv_copy(rv, n);
 		s->n_ok = n;
@@ -729,7 +731,7 @@ static void sim_finish(struct sim *s, enum pb_decide_status st)
 	if (s->run_locked)
 		pb_decide_lock_taken(s->d, s->now);
 	pb_decide_finished(s->d, s->now, st);
-	if (st != PB_DECIDE_OK)
+	if (st != PB_RUN_OK)
 		s->justified = 1;	/* a retry may follow */
 	s->running = 0;
 	if (s->verbose)
@@ -863,7 +865,7 @@ static void sim_advance(struct sim *s, int inputs)
 	if (s->running && s->now >= s->run_ends) {
 		if (s->run_locked && pick(s, 2))
 			pb_decide_lock_taken(s->d, s->now), s->run_locked = 0;
-		sim_finish(s, s->run_fails && inputs ? PB_DECIDE_FAILED : PB_DECIDE_OK);
+		sim_finish(s, s->run_fails && inputs ? PB_RUN_FAILED : PB_RUN_OK);
 	}
 	pb_decide_expire(s->d, s->now);
 }
