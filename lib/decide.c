@@ -36,6 +36,10 @@ struct pb_decide {
 	int owe_full;
 	char **owe_keys;		/* sorted */
 	size_t n_owe;
+
+	const char **dirty;		/* keys whose values are not computed yet */
+	size_t n_dirty, cap_dirty;	/* (borrowed from p.wants) */
+	int dirty_oom;			/* one could not be noted: compute all */
 };
 
 /* ---- small helpers ---- */
@@ -172,6 +176,7 @@ void pb_decide_free(struct pb_decide *d)
 	pb_kv_free_array(d->ok_values, d->n_ok);
 	pb_kv_free_array(d->run_values, d->n_run);
 	clear_owed_keys(d);
+	free(d->dirty);
 	free(d);
 }
 
@@ -324,6 +329,48 @@ oom:
 	return -1;
 }
 
+/* Notes that key's values must be computed (pb_decide_settle). */
+static void mark_dirty(struct pb_decide *d, const char *key)
+{
+	const char *k = NULL;
+	size_t i;
+
+	for (i = 0; i < d->n_dirty; i++)
+		if (!strcmp(d->dirty[i], key))
+			return;
+	for (i = 0; i < d->p.n_wants && !k; i++)	/* a pointer that outlives the event */
+		if (d->p.wants[i].key && !strcmp(d->p.wants[i].key, key))
+			k = d->p.wants[i].key;
+	if (!k)
+		return;
+	if (d->n_dirty == d->cap_dirty) {
+		size_t ncap = d->cap_dirty * 2 + 8;
+		const char **nd = realloc(d->dirty, ncap * sizeof(*nd));
+
+		if (!nd) {
+			d->dirty_oom = 1;
+			return;
+		}
+		d->dirty = nd;
+		d->cap_dirty = ncap;
+	}
+	d->dirty[d->n_dirty++] = k;
+}
+
+void pb_decide_settle(struct pb_decide *d, int64_t now)
+{
+	int moved = 0;
+
+	if (d->dirty_oom)
+		moved = recompute_all(d) > 0;
+	for (size_t i = 0; !d->dirty_oom && i < d->n_dirty; i++)
+		moved |= update_key(d, d->dirty[i]) > 0;
+	d->n_dirty = 0;
+	d->dirty_oom = 0;
+	if (moved)
+		values_moved(d, now, PB_REASON_CHANGE);
+}
+
 /* ---- inputs ---- */
 
 enum pb_verdict pb_decide_event(struct pb_decide *d, int64_t now, const struct pb_decide_event *in,
@@ -343,16 +390,24 @@ enum pb_verdict pb_decide_event(struct pb_decide *d, int64_t now, const struct p
 						  SIZE_MAX);
 	v = pb_providers_apply(d->prov, ev, in->seen_before, &d->p.filter, in->apply_at,
 			       &live_changed);
-	/* delta 0: the joined values of the key stay (exact, O(1)); else
-	 * they move, or the statics decide (-1): computed for that key */
-	if (v == PB_VERDICT_APPLIED && live_changed && delta != 0)
+	/* delta 0: the joined values of the key stay; 1: they move (both
+	 * exact, O(1)), computed at the batch's end (pb_decide_settle: a
+	 * computation is O(k log k) in the key's k providers); -1: the key
+	 * goes from no live provider to some or back, and the statics decide:
+	 * computed now */
+	if (v == PB_VERDICT_APPLIED && live_changed && delta == 1) {
+		mark_dirty(d, ev->key);
+		moved = 1;
+	} else if (v == PB_VERDICT_APPLIED && live_changed && delta != 0) {
+		pb_decide_settle(d, now);
 		moved = update_key(d, ev->key) > 0;
+		if (moved)
+			values_moved(d, now, PB_REASON_CHANGE);
+	}
 	r.ev = ev;
 	r.verdict = v;
 	r.changed = moved;
 	emit(d, &r);
-	if (moved)
-		values_moved(d, now, PB_REASON_CHANGE);
 	if (changed)
 		*changed = moved;
 	return v;
@@ -397,6 +452,7 @@ size_t pb_decide_expire(struct pb_decide *d, int64_t now)
 	size_t n, i;
 	int moved;
 
+	pb_decide_settle(d, now);
 	if (pb_providers_next_expiry(d->prov) > now)
 		return 0;
 	n = pb_providers_expire(d->prov, now, on_expired, &x);
@@ -439,6 +495,7 @@ int pb_decide_reload(struct pb_decide *d, int64_t now, const struct pb_decide_pa
 {
 	int rc = 0;
 
+	pb_decide_settle(d, now);	/* the dirty keys point into the old params */
 	/* the catch-up is owed before anything is recomputed: no run can
 	 * start with part of a new key's history */
 	for (size_t i = 0; i < n_added; i++)
@@ -496,6 +553,7 @@ void pb_decide_poll(struct pb_decide *d, int64_t now, uint64_t rnd, struct pb_de
 	struct splay_draw s = { rnd, 0, 0 };
 	struct pb_debounce_due due;
 
+	pb_decide_settle(d, now);
 	memset(out, 0, sizeof(*out));
 	out->reason = PB_REASON_CHANGE;
 	out->queued_at = PB_TIME_NEVER;
@@ -523,9 +581,10 @@ void pb_decide_poll(struct pb_decide *d, int64_t now, uint64_t rnd, struct pb_de
 
 int pb_decide_started(struct pb_decide *d, int64_t now)
 {
-	struct pb_kv *copy = pb_decide_kv_copy(d->values, d->n_values);
+	struct pb_kv *copy;
 
-	if (!copy)
+	pb_decide_settle(d, now);
+	if (!(copy = pb_decide_kv_copy(d->values, d->n_values)))
 		return -1;
 	pb_kv_free_array(d->run_values, d->n_run);
 	d->run_values = copy;
@@ -558,8 +617,9 @@ void pb_decide_finished(struct pb_decide *d, int64_t now, enum pb_run_status st)
 {
 	int ok = 0;
 
-	if (d->run == PB_DECIDE_IDLE)
+	if (d->run == PB_DECIDE_IDLE || st == PB_RUN_RUNNING)
 		return;
+	pb_decide_settle(d, now);
 	switch (st) {
 	case PB_RUN_OK:
 		ok = 1;

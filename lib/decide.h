@@ -115,11 +115,19 @@ struct pb_decide_event {
 	int64_t apply_at;		/* its lease counts from here (history: its ts) */
 };
 
-/* An event received at now: judged (pb_providers_apply), a VERDICT record,
- * and a VALUES record and a debounced change when the values moved.
- * Returns the verdict; *changed (may be NULL): the values changed. */
+/* An event received at now: judged (pb_providers_apply), a VERDICT record.
+ * *changed (may be NULL) says whether the values change with it (exact);
+ * they are computed, with a VALUES record and a debounced change, at the
+ * batch's end (pb_decide_settle), or at once when the statics decide (a
+ * key goes from no provider to some or back). Returns the verdict. */
 enum pb_verdict pb_decide_event(struct pb_decide *d, int64_t now, const struct pb_decide_event *in,
 				int *changed);
+
+/* The end of a batch of events (the daemon: of each read from the
+ * broker): the values of the keys the batch changed are computed, and a
+ * change of them is debounced at now. Every other input does this first
+ * at its own instant. */
+void pb_decide_settle(struct pb_decide *d, int64_t now);
 
 /* Timer: leases that ran out at or before now are removed (EXPIRED
  * records); a change of the values is debounced with reason expiry.

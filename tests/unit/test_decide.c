@@ -6,6 +6,8 @@
  * per 10 s, no splay, 2 retries from 50 ms; wants ENV_A={A}, ENV_B={B},
  * ENV_L="lit"; static B="sb"; region r1 accepted). Steps:
  *   EV(t, node, region, key, value, seq, ttl, verdict, changed)
+ *                      a batch of one (settled at t)
+ *   BEV(...)           the same inside a batch (not settled)
  *   RET(t, node, key, seq, verdict, changed)     a retire
  *   DUPE(t, node, key, value, seq)               seen before: duplicate
  *   EXPIRE(t, n)       n leases ran out
@@ -18,6 +20,7 @@
  *   OWEFULL(t) DONE(t, full, key)    catch-ups
  *   VAL(t, env, v)     the value of env is v (NULL: left out)
  *   DIRTY(t, x) NOTES(t, n)
+ *   SETTLE(t)          the end of a batch of events
  *
  * Simulation: PB_DECIDE_SEEDS seeds (default 2000; 400 under the
  * sanitizers, 200 under PB_VALGRIND) of random event
@@ -115,9 +118,9 @@ static void count_rec(void *ctx, const struct pb_decide_rec *r)
 /* ---- scripts ---- */
 
 enum op {
-	OP_END = 0, OP_EV, OP_RET, OP_DUPE, OP_EXPIRE, OP_REQ, OP_PAUSE, OP_RESUME, OP_WAIT,
+	OP_END = 0, OP_EV, OP_BEV, OP_RET, OP_DUPE, OP_EXPIRE, OP_REQ, OP_PAUSE, OP_RESUME, OP_WAIT,
 	OP_GO, OP_LOCK, OP_TAKEN, OP_FIN, OP_ADDKEY, OP_OWEFULL, OP_DONE, OP_VAL, OP_DIRTY,
-	OP_NOTES,
+	OP_NOTES, OP_SETTLE,
 };
 
 struct step {
@@ -130,6 +133,7 @@ struct step {
 };
 
 #define EV(at, n, r, k, v, s, ttl, vd, ch) { at, OP_EV, n, r, k, v, s, ttl, PB_VERDICT_##vd, ch, 0 }
+#define BEV(at, n, r, k, v, s, ttl, vd, ch) { at, OP_BEV, n, r, k, v, s, ttl, PB_VERDICT_##vd, ch, 0 }
 #define RET(at, n, k, s, vd, ch)  { at, OP_RET, n, "r1", k, NULL, s, 0, PB_VERDICT_##vd, ch, 0 }
 #define DUPE(at, n, k, v, s)      { at, OP_DUPE, n, "r1", k, v, s, 0, PB_VERDICT_DUPLICATE, 0, 0 }
 #define EXPIRE(at, n)             { at, OP_EXPIRE, 0, 0, 0, 0, 0, 0, n, 0, 0 }
@@ -147,6 +151,7 @@ struct step {
 #define VAL(at, env, v)           { at, OP_VAL, 0, 0, env, v, 0, 0, 0, 0, 0 }
 #define DIRTY(at, x)              { at, OP_DIRTY, 0, 0, 0, 0, 0, 0, x, 0, 0 }
 #define NOTES(at, x)              { at, OP_NOTES, 0, 0, 0, 0, 0, 0, x, 0, 0 }
+#define SETTLE(at)                { at, OP_SETTLE, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 #define END                       { 0, OP_END, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 #define START REQ(0, STARTUP), GO(0, STARTUP, 0), FIN(10, OK)
@@ -195,6 +200,17 @@ static const struct dcase cases[] = {
 		EV(1720, "n1", "r1", "A", "l", 12, 0, APPLIED, 1), EV(1810, "n1", "r1", "A", "m", 13, 0, APPLIED, 1),
 		EV(1900, "n1", "r1", "A", "n", 14, 0, APPLIED, 1), EV(1990, "n1", "r1", "A", "o", 15, 0, APPLIED, 1),
 		WAIT(1990, 2000), GO(2000, CHANGE, 2000), END } },
+	{ "a batch: the values are computed at its end, the quiet counts from there", {
+		START,
+		BEV(100, "n1", "r1", "A", "a", 1, 0, APPLIED, 1), VAL(100, "ENV_A", "a"),
+		BEV(110, "n1", "r1", "A", "b", 2, 0, APPLIED, 1), VAL(110, "ENV_A", "a"),
+		BEV(120, "n2", "r1", "A", "b", 1, 0, APPLIED, 0),
+		SETTLE(150), VAL(150, "ENV_A", "b"), WAIT(150, 250), GO(250, CHANGE, 250), END } },
+	{ "A -> B -> A inside a batch: no run", {
+		START,
+		EV(100, "n1", "r1", "A", "a", 1, 0, APPLIED, 1), GO(200, CHANGE, 200), FIN(300, OK),
+		BEV(400, "n1", "r1", "A", "b", 2, 0, APPLIED, 1), BEV(401, "n1", "r1", "A", "a", 3, 0, APPLIED, 1),
+		SETTLE(402), DIRTY(402, 0), WAIT(402, NEVER), END } },
 	{ "A -> B -> A before a start: no run", {
 		START,
 		EV(100, "n1", "r1", "A", "a", 1, 0, APPLIED, 1), GO(200, CHANGE, 200), FIN(300, OK),
@@ -283,6 +299,7 @@ START_TEST(test_case)
 
 		switch (s->op) {
 		case OP_EV:
+		case OP_BEV:
 		case OP_RET:
 		case OP_DUPE:
 			make_event(&ev, s->op == OP_RET, s->node, s->region, s->key, s->value, s->seq,
@@ -293,6 +310,8 @@ START_TEST(test_case)
 				      pb_verdict_name(s->verdict));
 			ck_assert_msg(changed == s->changed, "%s: at %" PRId64 ": changed %d, want %d",
 				      tc->name, s->at, changed, s->changed);
+			if (s->op != OP_BEV)
+				pb_decide_settle(d, s->at);
 			break;
 		case OP_EXPIRE:
 			ck_assert_int_eq((int)pb_decide_expire(d, s->at), s->verdict);
@@ -336,6 +355,9 @@ START_TEST(test_case)
 			ck_assert(pb_decide_owed(d, NULL, NULL, NULL));
 			break;
 		}
+		case OP_SETTLE:
+			pb_decide_settle(d, s->at);
+			break;
 		case OP_OWEFULL:
 			pb_decide_owe_full(d, s->at);
 			break;
@@ -803,8 +825,10 @@ static void sim_step(struct sim *s)
 {
 	int r = pick(s, 100);
 
-	if (r < 45) {
+	if (r < 40) {
 		sim_event(s);
+	} else if (r < 45) {
+		pb_decide_settle(s->d, s->now);
 	} else if (r < 48) {
 		pb_decide_request(s->d, s->now, PB_REASON_MANUAL);
 		s->justified = 1;
