@@ -8,6 +8,7 @@
  * a time with its lock wait. */
 #include "decide.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -559,6 +560,7 @@ void pb_decide_poll(struct pb_decide *d, int64_t now, uint64_t rnd, struct pb_de
 	out->queued_at = PB_TIME_NEVER;
 	out->splay_ms = d->splay_ms;
 	out->next_at = pb_providers_next_expiry(d->prov);
+	out->run_at = PB_TIME_NEVER;
 	/* one at a time; nothing before the startup request; nothing while a
 	 * catch-up is owed (its end is an input: the caller polls again) */
 	if (d->run != PB_DECIDE_IDLE || !d->startup_requested || d->owe_full || d->n_owe)
@@ -569,6 +571,7 @@ void pb_decide_poll(struct pb_decide *d, int64_t now, uint64_t rnd, struct pb_de
 		out->splay_ms = d->splay_ms = s.ms;
 	}
 	out->throttled_until = pb_debounce_throttled_until(&d->deb, now);
+	out->run_at = due.next_at;
 	out->next_at = min64(out->next_at, due.next_at);
 	if (!due.start)
 		return;
@@ -646,9 +649,14 @@ void pb_decide_finished(struct pb_decide *d, int64_t now, enum pb_run_status st)
 	d->run = PB_DECIDE_IDLE;
 	d->lock_since = PB_TIME_NEVER;
 	pb_debounce_finished(&d->deb, now, ok, pb_decide_dirty(d));
-	if (st == PB_RUN_FAILED && pb_debounce_retry_at(&d->deb) == PB_TIME_NEVER)
-		emit_note(d, now, "retry-exhausted",
-			  "failed runs in a row: no more retries until the next change");
+	if (st == PB_RUN_FAILED && pb_debounce_retry_at(&d->deb) == PB_TIME_NEVER) {
+		char text[96];
+
+		snprintf(text, sizeof(text),
+			 "%d failed runs in a row: no more retries until the next change",
+			 d->fails_in_row);
+		emit_note(d, now, "retry-exhausted", text);
+	}
 }
 
 /* ---- reading ---- */

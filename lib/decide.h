@@ -169,6 +169,8 @@ struct pb_decide_action {
 	int64_t throttled_until;	/* a due run waits for the throttle until then; 0 */
 	int64_t next_at;	/* call pb_decide_poll again then (or on any input);
 				 * PB_TIME_NEVER: nothing to wait for */
+	int64_t run_at;		/* of next_at, the debounce's part: when the
+				 * pending run is due (NEVER: not known yet) */
 };
 
 /* What to do at now. rnd is a random number; the splay, when one must be
