@@ -24,15 +24,20 @@
 #include "pbtime.h"
 #include "sdnotify.h"
 
-/* ---- the splay's randomness: an input of the core ---- */
+/* ---- the splay's randomness: an input of the core ----
+ * Polled at every turn of the loop, drawn from only when a splay is: a
+ * xorshift seeded once by getrandom, not a syscall per turn. */
 
 static uint64_t random64(void)
 {
-	uint64_t r = 0;
+	static uint64_t x;
 
-	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
-		r = ((uint64_t)random() << 31) ^ (uint64_t)random();
-	return r;
+	if (!x && (getrandom(&x, sizeof(x), GRND_NONBLOCK) != (ssize_t)sizeof(x) || !x))
+		x = ((uint64_t)random() << 31) ^ (uint64_t)random() ^ (uint64_t)pb_now_ms() ^ 1;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	return x * 2685821657736338717ull;
 }
 
 /* ---- output ---- */
