@@ -120,7 +120,7 @@ int cs_runs_init(struct consumer *c, struct pb_err *err)
 			pb_err_set(err, EX_OSERR, "out of memory");
 		goto out;
 	}
-	c->deb_next = PB_TIME_NEVER;
+	c->deb_next = c->core_next = PB_TIME_NEVER;
 	c->startup_deadline = pb_mono_ms() + CS_STARTUP_WAIT_MS;
 	rc = 0;
 out:
