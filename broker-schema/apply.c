@@ -34,8 +34,7 @@ static enum presence check(struct pb_session *s, const struct topo_obj *o, struc
 	r = amqp_get_rpc_reply(c);
 	if (!pb_amqp_reply_err(r, what, err))
 		return PRESENT;
-	if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && r.reply.id == AMQP_CHANNEL_CLOSE_METHOD &&
-	    ((amqp_channel_close_t *)r.reply.decoded)->reply_code == 404) {
+	if (pb_amqp_not_found(r)) {
 		pb_err_clear(err);
 		return pb_session_reopen_channel(s, err) ? BROKEN : ABSENT;
 	}

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "digest.h"
+#include "vocab.h"
 
 #define PASSWORD_BYTES 32
 #define SALT_LEN 4
@@ -245,8 +246,8 @@ static int add_node(json_t *root, const struct topology *t, const struct topo_no
 	/* region and node names are [a-z0-9-]: nothing to escape; KEY as
 	 * the name rules of provbus-manifest(5) */
 	snprintf(topic, sizeof(topic),
-		 "^%s\\.((provides|retire)\\.[A-Z_][A-Z0-9_]{0,127}|(presence|run)\\.%s)$",
-		 n->region, n->name);
+		 "^%s\\.((%s)\\.[A-Z_][A-Z0-9_]{0,127}|(presence|run)\\.%s)$",
+		 n->region, PB_KIND_ALTERNATION, n->name);
 	if (add_user(root, n->name, hash) || add_permissions(root, t, n->name, conf, write, read))
 		return -1;
 	return json_array_append_new(json_object_get(root, "topic_permissions"),

@@ -15,6 +15,7 @@
 
 #include "jsondoc.h"
 #include "names.h"
+#include "vocab.h"
 
 #define TOPO_MAX_BYTES (4 * 1024 * 1024)
 #define PATH_MAX_COMP 4
@@ -453,7 +454,7 @@ void topo_policies(const struct topology *t, struct topo_policy out[TOPO_N_POLIC
 
 size_t topo_objects(const struct topology *t, struct topo_obj **out)
 {
-	struct topo_obj *objs = calloc(6 + 7 * t->n_feds, sizeof(*objs)), *o = objs;
+	struct topo_obj *objs = calloc(6 + (5 + PB_KIND__COUNT) * t->n_feds, sizeof(*objs)), *o = objs;
 
 	*out = objs;
 	if (!objs)
@@ -476,8 +477,12 @@ size_t topo_objects(const struct topology *t, struct topo_obj **out)
 		 * node's catch-up never reads reports; any other kind goes
 		 * to provbus.unrouted */
 		o = obj_queue(o, hist, "stream", NULL, 0);
-		o = obj_binding(o, ex, hist, "*.provides.*");
-		o = obj_binding(o, ex, hist, "*.retire.*");
+		for (int k = 0; k < PB_KIND__COUNT; k++) {
+			char key[64];
+
+			snprintf(key, sizeof(key), "*.%s.*", pb_kind_name((enum pb_kind)k));
+			o = obj_binding(o, ex, hist, key);
+		}
 		o = obj_queue(o, fleet, "stream", NULL, 0);
 		o = obj_binding(o, ex, fleet, "*.presence.*");
 		o = obj_binding(o, ex, fleet, "*.run.*");

@@ -34,6 +34,7 @@
 #include "log.h"
 #include "pbtime.h"
 #include "sdnotify.h"
+#include "strv.h"
 
 #define PUMP_BUDGET 4096	/* frames per pump, so timers and control still run */
 /* rabbitmq-c decodes every frame into a pool of frame_max (128 KiB)
@@ -96,18 +97,6 @@ void cs_broker_forget_acks(struct consumer *c)
 	}
 }
 
-static void strv_free(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-static int str_cmp_p(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* JSON array text <-> sorted string vector. */
 static char *strv_json(char *const *v, size_t n)
 {
@@ -142,7 +131,7 @@ static int strv_from_json(const char *text, char ***out, size_t *n)
 			k++;
 	}
 	json_decref(a);
-	qsort(v, k, sizeof(*v), str_cmp_p);
+	qsort(v, k, sizeof(*v), pb_strv_cmp);
 	*out = v;
 	*n = k;
 	return 0;
@@ -205,7 +194,7 @@ int cs_catchup_load(struct consumer *c, struct pb_err *err)
 	}
 	rc = 0;
 out:
-	strv_free(owed, n_owed);
+	pb_strv_free(owed, n_owed);
 	free(b);
 	free(full);
 	free(keys);
@@ -276,9 +265,7 @@ static int queue_exists(struct consumer *c, struct pb_err *err)
 	r = amqp_get_rpc_reply(cn(c));
 	if (r.reply_type == AMQP_RESPONSE_NORMAL)
 		return 1;
-	if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
-	    r.reply.id == AMQP_CHANNEL_CLOSE_METHOD &&
-	    ((amqp_channel_close_t *)r.reply.decoded)->reply_code == 404)
+	if (pb_amqp_not_found(r))
 		return pb_session_reopen_channel(c->sess, err) < 0 ? -1 : 0;
 	return rpc_failed(c, r, "checking queue", err);
 }
@@ -356,7 +343,7 @@ int cs_broker_rebind(struct consumer *c, struct pb_err *err)
 	for (i = 0; i < c->conf.n_bindings; i++)
 		if ((keep[n] = strdup(c->conf.bindings[i])))
 			n++;
-	strv_free(c->bound, c->n_bound);
+	pb_strv_free(c->bound, c->n_bound);
 	c->bound = keep;
 	c->n_bound = n;
 	save_bound(c);
@@ -408,7 +395,7 @@ static int start_history(struct consumer *c, struct pb_err *err)
 	size_t n_owed;
 
 	pb_decide_owed(c->core, &c->hist_full, &owed, &n_owed);
-	strv_free(c->hist_keys, c->n_hist_keys);
+	pb_strv_free(c->hist_keys, c->n_hist_keys);
 	c->hist_keys = NULL;
 	c->n_hist_keys = 0;
 	/* the keys this catch-up pays for (a full one covers them too; keys a
@@ -453,9 +440,7 @@ static int start_history(struct consumer *c, struct pb_err *err)
 	if (!ok || !amqp_basic_consume(cn(c), CS_HIST_CHANNEL, amqp_cstring_bytes(c->stream),
 				       amqp_cstring_bytes("provbus-history"), 0, 0, 0, args)) {
 		r = amqp_get_rpc_reply(cn(c));
-		if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
-		    r.reply.id == AMQP_CHANNEL_CLOSE_METHOD &&
-		    ((amqp_channel_close_t *)r.reply.decoded)->reply_code == 404) {
+		if (pb_amqp_not_found(r)) {
 			amqp_channel_close_ok_t cok = { 0 };
 
 			amqp_send_method(cn(c), CS_HIST_CHANNEL, AMQP_CHANNEL_CLOSE_OK_METHOD, &cok);
@@ -640,7 +625,7 @@ static int setup(struct consumer *c, struct pb_err *err)
 			      "what it missed", c->queue, c->stream);
 		pb_decide_owe_full(c->core, pb_now_ms());
 		cs_catchup_save(c);
-		strv_free(c->bound, c->n_bound);	/* gone with the queue */
+		pb_strv_free(c->bound, c->n_bound);	/* gone with the queue */
 		c->bound = NULL;
 		c->n_bound = 0;
 	}

@@ -11,15 +11,11 @@
 #include <jansson.h>
 
 #include "consumer.h"
-
-static int str_cmp_p(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
+#include "strv.h"
 
 int cs_strv_has(const char *const *v, size_t n, const char *s)
 {
-	return n && bsearch(&s, v, n, sizeof(*v), str_cmp_p) != NULL;
+	return n && bsearch(&s, v, n, sizeof(*v), pb_strv_cmp) != NULL;
 }
 
 /* The manifest that holds requirement r (for error messages). */
@@ -127,11 +123,12 @@ static int build_bindings(struct cs_conf *c, struct pb_err *err)
 
 	for (size_t r = 0; r < c->n_regions; r++)
 		for (size_t k = 0; k < c->n_keys; k++)
-			if (add_binding(c, &cap, c->regions[r], "provides", c->keys[k]) < 0 ||
-			    add_binding(c, &cap, c->regions[r], "retire", c->keys[k]) < 0)
-				return pb_err_set(err, EX_OSERR, "out of memory");
+			for (int kind = 0; kind < PB_KIND__COUNT; kind++)
+				if (add_binding(c, &cap, c->regions[r],
+						pb_kind_name((enum pb_kind)kind), c->keys[k]) < 0)
+					return pb_err_set(err, EX_OSERR, "out of memory");
 	if (c->n_bindings)
-		qsort(c->bindings, c->n_bindings, sizeof(*c->bindings), str_cmp_p);
+		qsort(c->bindings, c->n_bindings, sizeof(*c->bindings), pb_strv_cmp);
 	return 0;
 }
 
@@ -158,7 +155,7 @@ static int build_regions(struct cs_conf *c, struct pb_err *err)
 	for (i = 0; i < n; i++)
 		c->regions[i] = cc->regions[i];
 	c->n_regions = n;
-	qsort(c->regions, n, sizeof(*c->regions), str_cmp_p);
+	qsort(c->regions, n, sizeof(*c->regions), pb_strv_cmp);
 	return 0;
 }
 
@@ -194,9 +191,7 @@ out:
 
 void cs_conf_release(struct cs_conf *c)
 {
-	for (size_t i = 0; i < c->n_bindings; i++)
-		free(c->bindings[i]);
-	free(c->bindings);
+	pb_strv_free(c->bindings, c->n_bindings);
 	free(c->regions);
 	free(c->wants);
 	free(c->keys);

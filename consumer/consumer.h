@@ -55,8 +55,8 @@
 #define CS_BATCH_MAX 500		/* audit rows per transaction */
 #define CS_BATCH_DELAY_MS 5		/* commit this long after the first pending row */
 #define CS_PREFETCH 2000		/* basic.qos per consumer: 4 batches, so deliveries
-					 * keep coming while one commits (measured: 500, one
-					 * batch, left the consumer idle a third of the time) */
+					 * keep coming while one commits (one batch left the
+					 * consumer idle: docs/BENCHMARKS.md) */
 #define CS_COMMIT_RETRY_MS 1000		/* after a failed commit (disk full ...) */
 /* the history catch-up's end (lib/streamend.h): the end of the stream
  * as of the start, found by a probe from offset "last"; silence is only
@@ -78,7 +78,6 @@
 #define CS_PRUNE_EVERY_MS 600000	/* ... after one that found little */
 #define CS_RPC_TIMEOUT_MS 15000		/* any broker RPC */
 #define CS_ERR_LOG_EVERY_MS 60000	/* a repeated failure is logged this often */
-#define CS_EXACT_MAX SIZE_MAX		/* keys with more providers: changed per batch (none: O(1) now) */
 
 /* ---- conf.c ---- */
 

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "pbtime.h"
 #include "sdnotify.h"
+#include "strv.h"
 
 #define MAX_FDS 96
 #define CHILD_POLL_MS 1000	/* runners are also polled this often (no pidfd) */
@@ -348,10 +349,10 @@ static void on_inotify(struct consumer *c)
 
 /* ---- memory while idle ----
  *
- * Measured 2026-12-06 (/proc/PID/smaps of an idle daemon; glibc 2.36,
- * sqlite 3.40): VmRSS 5.8 MB, of which 4.8 MB are file pages of the
- * program and its libraries (libc 1.6, libcrypto 1.4, sqlite 1.2, libm
- * 0.3 MB) and 1.0 MB anonymous. What grows with traffic is anonymous:
+ * Most of an idle daemon's VmRSS is file pages of the program and its
+ * libraries, the rest anonymous (/proc/PID/smaps; the figures are in
+ * docs/BENCHMARKS.md, "Figures behind choices in the code"). What grows
+ * with traffic is anonymous:
  * sqlite's page cache, the free memory glibc keeps, the batch array (and
  * rabbitmq-c's frame pool: see RELEASE_FRAMES in broker.c).
  *
@@ -677,12 +678,8 @@ static void daemon_release(struct consumer *c)
 		cs_msg_release(&c->msg[ch]);
 		free(c->acks[ch].rejects);
 	}
-	for (size_t i = 0; i < c->n_bound; i++)
-		free(c->bound[i]);
-	free(c->bound);
-	for (size_t i = 0; i < c->n_hist_keys; i++)
-		free(c->hist_keys[i]);
-	free(c->hist_keys);
+	pb_strv_free(c->bound, c->n_bound);
+	pb_strv_free(c->hist_keys, c->n_hist_keys);
 	pb_decide_free(c->core);
 	cs_seen_free(c->seen);
 	cs_marks_free(c->marks);

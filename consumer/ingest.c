@@ -132,7 +132,8 @@ void cs_key_range(const struct consumer *c, const char *key, size_t *first, size
 
 /* The end of a batch of events (each pump, each commit): the core
  * computes the values of the keys it changed (once per batch: a
- * computation costs O(k log k) in the key's k providers). */
+ * computation costs O(k log k) in the key's k providers, and per event it
+ * dominated a drain: docs/BENCHMARKS.md). */
 void cs_values_resolve(struct consumer *c, int64_t now)
 {
 	pb_decide_settle(c->core, now);
@@ -276,9 +277,9 @@ static int same_provider(const struct pb_audit_event *a, const struct pb_audit_e
 }
 
 /* Marks in sup[i] the rows whose provider write a later row of the batch
- * overwrites: only the last state of each provider is written (measured:
- * the providers' upserts were 9% of the daemon's CPU during a drain, when
- * a batch holds ten events of each provider). Without memory for the
+ * overwrites: only the last state of each provider is written (the
+ * upserts were a visible share of a drain's CPU when a batch holds many
+ * events of each provider: docs/BENCHMARKS.md). Without memory for the
  * table every write is made, which is also right. */
 static void mark_superseded(const struct consumer *c, unsigned char *sup)
 {
@@ -469,8 +470,8 @@ static int seen_before(struct consumer *c, const struct pb_event *ev)
 	if (cs_seen_has(c->seen, ev->id))
 		return 1;
 	/* inside the batch's transaction: one file lock for all the lookups
-	 * of a batch instead of one each (measured: half the cost of an
-	 * event); the commit ends it */
+	 * of a batch instead of one each (one each was about half the cost
+	 * of an event: docs/BENCHMARKS.md); the commit ends it */
 	if (pb_audit_begin_read(c->aw, &e) < 0)
 		cs_log_db_error(c, &e);
 	/* above the highest seq of its (node, service): new (seen.c) */

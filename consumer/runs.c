@@ -23,6 +23,7 @@
 #include "log.h"
 #include "pbtime.h"
 #include "sdnotify.h"
+#include "strv.h"
 
 /* ---- the splay's randomness: an input of the core ----
  * Polled at every turn of the loop, drawn from only when a splay is: a
@@ -265,13 +266,6 @@ static char *env_entry(const char *name, const char *value)
 	return asprintf(&s, "%s=%s", name, value) < 0 ? NULL : s;
 }
 
-static void free_strv(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
-}
-
 /* Starts the provision process, or waits for the lock. */
 static void start_process(struct consumer *c, int64_t now)
 {
@@ -343,10 +337,10 @@ static void start_process(struct consumer *c, int64_t now)
 		note(c, c->run.id, "error", "%s", e.msg);
 		finish_run(c, now, -1, PB_RUN_FAILED);
 	}
-	free_strv(env);
+	pb_strv_free(env, n);
 	return;
 oom:
-	free_strv(env);
+	pb_strv_free(env, n);
 	pb_log_err("run id=%lld: out of memory", (long long)c->run.id);
 	finish_run(c, now, -1, PB_RUN_FAILED);
 }

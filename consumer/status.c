@@ -14,6 +14,7 @@
 #include "log.h"
 #include "pbtime.h"
 #include "sdnotify.h"
+#include "strv.h"
 #include "textesc.h"
 
 const char *cs_state_name(struct consumer *c)
@@ -76,11 +77,6 @@ static json_t *pending_changes(struct consumer *c)
 	return a;
 }
 
-static int str_cmp_p(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* Live provider values of each required key (accepted regions, public
  * only when asked), de-duplicated and sorted: O(k log k) per key. */
 static json_t *providers_by_key(struct consumer *c)
@@ -103,7 +99,7 @@ static json_t *providers_by_key(struct consumer *c)
 			vals[n++] = pv->value;
 		}
 		if (vals)
-			qsort(vals, n, sizeof(*vals), str_cmp_p);
+			qsort(vals, n, sizeof(*vals), pb_strv_cmp);
 		for (size_t i = 0; arr && vals && i < n; i++)
 			if (!i || strcmp(vals[i - 1], vals[i]))
 				json_array_append_new(arr, json_string(vals[i]));

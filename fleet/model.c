@@ -23,6 +23,7 @@
 #include "fleet.h"
 #include "pbtime.h"
 #include "report.h"
+#include "strv.h"
 
 void fl_init(struct fleet *f, const char *federation)
 {
@@ -189,11 +190,6 @@ struct nfilter {
 	int public_only;
 };
 
-static int str_cmp_p(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static const char **strv_of(json_t *a, size_t *n)
 {
 	const char **v = calloc(json_array_size(a) + 1, sizeof(*v));
@@ -205,7 +201,7 @@ static const char **strv_of(json_t *a, size_t *n)
 	json_array_foreach(a, i, s)
 		if (json_is_string(s))
 			v[k++] = json_string_value(s);
-	qsort(v, k, sizeof(*v), str_cmp_p);
+	qsort(v, k, sizeof(*v), pb_strv_cmp);
 	*n = k;
 	return v;
 }
@@ -253,7 +249,7 @@ const struct pb_provider **fl_node_providers(struct fleet *f, const struct fl_no
 
 		if (pv->tombstone || !region_ok(&nf.f, pv->region) ||
 		    !bsearch(&(const char *){ pv->key }, nf.f.keys, nf.f.n_keys, sizeof(char *),
-			     str_cmp_p))
+			     pb_strv_cmp))
 			continue;
 		v[k++] = pv;
 	}

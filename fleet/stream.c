@@ -103,9 +103,7 @@ static int consume(struct fl_reader *r, int which, const char *stream, int64_t f
 	rr = amqp_get_rpc_reply(r->conn);
 	snprintf(what, sizeof(what), "reading stream %s", stream);
 	pb_amqp_reply_err(rr, what, err);
-	if (rr.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
-	    rr.reply.id == AMQP_CHANNEL_CLOSE_METHOD &&
-	    ((amqp_channel_close_t *)rr.reply.decoded)->reply_code == 404)
+	if (pb_amqp_not_found(rr))
 		pb_err_set(err, EX_CONFIG, "stream %s not found: run provbus-schema apply", stream);
 	else if (err->code == EX_NOPERM)
 		pb_err_prefix(err, "%s: the broker user needs read on it (provbus-observer has it)",

@@ -25,6 +25,7 @@
 
 #include "jsondoc.h"
 #include "names.h"
+#include "strv.h"
 
 #define CONFIG_MAX_BYTES (1024 * 1024)
 #define JP_MAX 6
@@ -267,17 +268,6 @@ static int get_bool(struct pb_jsondoc *c, json_t *obj, const struct jp *parent, 
 	return 0;
 }
 
-static void free_strv(char **v, size_t n)
-{
-	size_t i;
-
-	if (!v)
-		return;
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 /* A non-empty array of strings, as a NULL-terminated vector; each element
  * is checked by elem_ok when given (which fails itself). Absent: *out
  * stays NULL. */
@@ -326,7 +316,7 @@ static int get_strv(struct pb_jsondoc *c, json_t *obj, const struct jp *parent, 
 	vec = NULL;
 	rc = 0;
 out:
-	free_strv(vec, n);
+	pb_strv_free(vec, n);
 	return rc;
 }
 
@@ -721,7 +711,7 @@ void pb_config_free(struct pb_config *cfg)
 	free(cfg->federation);
 	free(cfg->region);
 	free(cfg->host);
-	free_strv(cfg->broker_urls, cfg->n_broker_urls);
+	pb_strv_free(cfg->broker_urls, cfg->n_broker_urls);
 	free(cfg->password_file);
 	free(cfg->tls.ca);
 	free(cfg->tls.cert);
@@ -729,12 +719,12 @@ void pb_config_free(struct pb_config *cfg)
 	free(cfg->services_dir);
 	free(cfg->state_dir);
 	free(cc->env_file);
-	free_strv(cc->provision, cc->n_provision);
+	pb_strv_free(cc->provision, cc->n_provision);
 	free(cc->lock_file);
-	free_strv(cc->regions, cc->n_regions);
+	pb_strv_free(cc->regions, cc->n_regions);
 	free(cc->queue_type);
 	free(cc->env_format);
-	free_strv(cc->notify, cc->n_notify);
+	pb_strv_free(cc->notify, cc->n_notify);
 	for (i = 0; i < cc->n_statics; i++) {
 		free(cc->statics[i].name);
 		free(cc->statics[i].value);

@@ -232,9 +232,8 @@ out:
  *   digits, true, false or null: every event our encoder writes, unless
  *   its value holds a quote, a backslash, a control byte or UTF-8. It
  *   copies the strings into a buffer on the stack: no malloc, no hash
- *   table (json_loadb was a quarter of the consumer's CPU while draining
- *   100,000 events; a 261-byte event parses in about 0.8 us instead of
- *   5.5 us, 7 times faster, -O2, measured 2026-12-06).
+ *   table (json_loadb was a large share of the consumer's CPU while
+ *   draining; the scanner is several times faster: docs/BENCHMARKS.md).
  * - jansson (json_loadb), for any other body. The scanner declines
  *   anything outside its subset, however harmless (an unknown field, a
  *   float, an escape, UTF-8, a duplicate, bad syntax), and jansson then

@@ -20,6 +20,7 @@
 
 #include "jsondoc.h"
 #include "names.h"
+#include "strv.h"
 
 #define MANIFEST_MAX_BYTES (1024 * 1024)
 
@@ -373,11 +374,6 @@ void pb_manifest_free(struct pb_manifest *m)
 
 /* --- sets ------------------------------------------------------------- */
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* By id, then by path, so a duplicate is always reported the same way. */
 static int cmp_manifest(const void *a, const void *b)
 {
@@ -430,7 +426,7 @@ static int list_dir(const char *dir, int allow_missing, char ***names, size_t *n
 		(*n)++;
 	}
 	if (*n)
-		qsort(v, *n, sizeof(*v), cmp_str);
+		qsort(v, *n, sizeof(*v), pb_strv_cmp);
 	*names = v;
 	v = NULL;
 	rc = 0;
@@ -781,7 +777,7 @@ const char **pb_manifest_set_required_keys(const struct pb_manifest_set *set, si
 			if (set->items[i]->requires[j].key)
 				keys[k++] = set->items[i]->requires[j].key;
 	if (k)
-		qsort(keys, k, sizeof(*keys), cmp_str);
+		qsort(keys, k, sizeof(*keys), pb_strv_cmp);
 	for (i = j = 0; i < k; i++)
 		if (j == 0 || strcmp(keys[j - 1], keys[i]) != 0)
 			keys[j++] = keys[i];

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strv.h"
+
 #define NO_SLOT ((size_t)-1)
 
 struct entry {
@@ -372,11 +374,6 @@ static int seq_raise(struct pb_providers *p, const char *fed, const char *node,
 
 /* ---- the filter */
 
-static int str_cmp_p(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static int region_accepted(const struct pb_filter *f, const char *region)
 {
 	size_t i;
@@ -395,7 +392,7 @@ static int key_required(const struct pb_filter *f, const char *key)
 		return 1;
 	if (!f->n_keys)
 		return 0;
-	return bsearch(&key, f->keys, f->n_keys, sizeof(f->keys[0]), str_cmp_p) != NULL;
+	return bsearch(&key, f->keys, f->n_keys, sizeof(f->keys[0]), pb_strv_cmp) != NULL;
 }
 
 static int filter_accepts(const struct pb_filter *f, const struct pb_event *ev)
@@ -875,7 +872,7 @@ static char *live_values(const struct pb_providers *p, const char *key,
 		*none = 1;
 		return NULL;
 	}
-	qsort(vals, n, sizeof(vals[0]), str_cmp_p);
+	qsort(vals, n, sizeof(vals[0]), pb_strv_cmp);
 	for (i = 0; i < n; i++) {
 		if (u && strcmp(vals[u - 1], vals[i]) == 0)
 			continue;

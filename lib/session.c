@@ -281,6 +281,13 @@ int pb_amqp_close_err(const amqp_method_t *m, const char *what, struct pb_err *e
 			  text.bytes ? (const char *)text.bytes : "");
 }
 
+int pb_amqp_not_found(amqp_rpc_reply_t r)
+{
+	return r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+	       r.reply.id == AMQP_CHANNEL_CLOSE_METHOD &&
+	       ((const amqp_channel_close_t *)r.reply.decoded)->reply_code == AMQP_NOT_FOUND;
+}
+
 int pb_amqp_reply_err(amqp_rpc_reply_t r, const char *what, struct pb_err *err)
 {
 	switch (r.reply_type) {
@@ -907,9 +914,9 @@ int pb_session_check_exchange(struct pb_session *s, const char *exchange, struct
 		goto out;
 	}
 	if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
-		const amqp_channel_close_t *c = r.reply.decoded;
 		struct pb_err e2 = PB_ERR_INIT;
-		if (c->reply_code == 404)
+
+		if (pb_amqp_not_found(r))
 			pb_err_set(err, EX_CONFIG, "exchange %s not found: run provbus-schema apply", exchange);
 		if (pb_session_reopen_channel(s, &e2))
 			pb_log_warn("%s", e2.msg);

@@ -100,6 +100,11 @@ int pb_amqp_status_err(int status, const char *what, struct pb_err *err);
  * "REPLY_CODE REPLY_TEXT" with its EX_ code. */
 int pb_amqp_close_err(const amqp_method_t *m, const char *what, struct pb_err *err);
 
+/* 1 when the broker answered an RPC by closing the channel with 404 (the
+ * exchange, queue or stream does not exist), else 0. The channel is then
+ * closed: re-open it (pb_session_reopen_channel) or answer the close. */
+int pb_amqp_not_found(amqp_rpc_reply_t r);
+
 /* Passive declare of exchange; missing: EX_CONFIG "exchange provbus.F not
  * found: run provbus-schema apply". A 404 closes the channel: the session
  * re-opens channel 1 before returning. */

@@ -32,80 +32,26 @@ static int index_of(const char *const *words, int n, const char *s)
 	return -1;
 }
 
-const char *pb_kind_name(enum pb_kind k)
-{
-	return word_of(kind_words, PB_KIND__COUNT, (int)k);
-}
+/* pb_NAME_name and pb_NAME_parse of one list (vocab.h) */
+#define VOCAB_FUNCTIONS_(name, type, words, count) \
+	const char *pb_##name##_name(enum type x) \
+	{ \
+		return word_of(words, count, (int)x); \
+	} \
+	int pb_##name##_parse(const char *s, enum type *out) \
+	{ \
+		int i = index_of(words, count, s); \
+		if (i < 0) \
+			return -1; \
+		*out = (enum type)i; \
+		return 0; \
+	}
 
-const char *pb_verdict_name(enum pb_verdict v)
-{
-	return word_of(verdict_words, PB_VERDICT__COUNT, (int)v);
-}
-
-const char *pb_run_status_name(enum pb_run_status s)
-{
-	return word_of(run_status_words, PB_RUN__COUNT, (int)s);
-}
-
-const char *pb_reason_name(enum pb_reason r)
-{
-	return word_of(reason_words, PB_REASON__COUNT, (int)r);
-}
-
-const char *pb_source_name(enum pb_source s)
-{
-	return word_of(source_words, PB_SOURCE__COUNT, (int)s);
-}
-
-int pb_kind_parse(const char *s, enum pb_kind *out)
-{
-	int i = index_of(kind_words, PB_KIND__COUNT, s);
-
-	if (i < 0)
-		return -1;
-	*out = (enum pb_kind)i;
-	return 0;
-}
-
-int pb_verdict_parse(const char *s, enum pb_verdict *out)
-{
-	int i = index_of(verdict_words, PB_VERDICT__COUNT, s);
-
-	if (i < 0)
-		return -1;
-	*out = (enum pb_verdict)i;
-	return 0;
-}
-
-int pb_run_status_parse(const char *s, enum pb_run_status *out)
-{
-	int i = index_of(run_status_words, PB_RUN__COUNT, s);
-
-	if (i < 0)
-		return -1;
-	*out = (enum pb_run_status)i;
-	return 0;
-}
-
-int pb_reason_parse(const char *s, enum pb_reason *out)
-{
-	int i = index_of(reason_words, PB_REASON__COUNT, s);
-
-	if (i < 0)
-		return -1;
-	*out = (enum pb_reason)i;
-	return 0;
-}
-
-int pb_source_parse(const char *s, enum pb_source *out)
-{
-	int i = index_of(source_words, PB_SOURCE__COUNT, s);
-
-	if (i < 0)
-		return -1;
-	*out = (enum pb_source)i;
-	return 0;
-}
+VOCAB_FUNCTIONS_(kind, pb_kind, kind_words, PB_KIND__COUNT)
+VOCAB_FUNCTIONS_(verdict, pb_verdict, verdict_words, PB_VERDICT__COUNT)
+VOCAB_FUNCTIONS_(run_status, pb_run_status, run_status_words, PB_RUN__COUNT)
+VOCAB_FUNCTIONS_(reason, pb_reason, reason_words, PB_REASON__COUNT)
+VOCAB_FUNCTIONS_(source, pb_source, source_words, PB_SOURCE__COUNT)
 
 int pb_run_status_finished(enum pb_run_status s)
 {

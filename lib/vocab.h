@@ -14,10 +14,11 @@
  *
  * Adding a word: a line here; then build: every switch on these enums
  * has no default, so -Wswitch names each place that must decide what the
- * new word means (a colour, a count, ...). Then the places that cannot
- * read this header:
- *   - a kind: the routing keys, i.e. broker-schema/export.c's permission
- *     pattern and broker-schema/topology.c's history bindings;
+ * new word means (a colour, a count, ...). A kind reaches the routing
+ * keys by itself (the consumer's bindings, the history stream's bindings
+ * and the topic permissions of broker-schema/ loop over the table): a
+ * topology exported before must be exported and applied again. Then the
+ * places that cannot read this header:
  *   - a verdict or run status the audit log filters on in SQL: the quoted
  *     words in lib/audit.c (partial index, queries);
  *   - deploy/completion/provbus.bash's --verdict words (the test fails
@@ -96,9 +97,12 @@ int pb_source_parse(const char *s, enum pb_source *out);
 /* 1 when a run with this status is over (every status but running). */
 int pb_run_status_finished(enum pb_run_status s);
 
-/* "applied, duplicate, stale, ...": the verdicts for a message (a
- * string constant built by the preprocessor) */
+/* Lists as strings, built by the preprocessor: "applied, duplicate,
+ * stale, ..." for messages, "provides|retire" for a regular expression
+ * (the topic permissions of broker-schema/export.c). */
 #define PB_VOCAB_COMMA_(name, word) ", " word
+#define PB_VOCAB_BAR_(name, word) "|" word
 #define PB_VERDICT_LIST (PB_VERDICTS(PB_VOCAB_COMMA_) + 2)
+#define PB_KIND_ALTERNATION (PB_KINDS(PB_VOCAB_BAR_) + 1)
 
 #endif

@@ -57,8 +57,8 @@
  *   after the send, once it holds CHECKPOINT_PAGES pages: about every 12
  *   runs of one service (a run writes ~5 pages). The bound matters: every
  *   process is the WAL's first opener and rebuilds its index by reading
- *   and checksumming it all (measured ~4 us a page: 512 pages add 2 ms
- *   to an open), and forgets what an earlier process checkpointed, so a
+ *   and checksumming it all (a cost per page: docs/BENCHMARKS.md), and
+ *   forgets what an earlier process checkpointed, so a
  *   passive checkpoint never lets the WAL shrink: only a truncate does.
  * Crash safety is sqlite's: a checkpoint syncs the WAL before copying it
  * and the database before truncating the WAL; a torn unsynced tail of the

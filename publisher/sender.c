@@ -20,9 +20,9 @@
  *   timeout, for confirms that will not come, then give up (spooled).
  *   Before each publish the socket is polled for room, so a full socket
  *   buffer never blocks us in rabbitmq-c's send (which has no deadline).
- * - measured (loopback, persistent messages to a queue and a stream):
- *   the broker confirms about 8,000 events/s; a window of 1000 keeps it
- *   busy; this loop costs ~3 sendto and 1 poll per event. */
+ * - a window of 1000 unconfirmed events keeps the broker busy (its
+ *   confirm rate, measured: docs/BENCHMARKS.md); this loop costs ~3
+ *   sendto and 1 poll per event. */
 #include "sender.h"
 
 #include <errno.h>

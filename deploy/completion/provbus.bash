@@ -2,7 +2,8 @@
 # bash completion for the provbus programs: verbs (one per command line),
 # every option of each program (tests/integration/t-completion.sh checks
 # them against each program's --help), file names where a file is wanted,
-# verdicts for --verdict, and service ids (the "id" of each manifest in
+# verdicts for --verdict (the test checks them against lib/vocab.h's table,
+# as provbus-audit names them), and service ids (the "id" of each manifest in
 # the configuration's services_dir) for provbus-publish provides/retire.
 
 # the verbs of PROG

@@ -4,7 +4,9 @@
 # program's --help names; verbs are offered before a verb and never after
 # one; provbus-publish provides/retire offer the "id" of each manifest in
 # the configuration's services_dir (from -c, or $PROVBUS_CONFIG); --verdict
-# offers the verdicts. No broker needed.
+# offers the verdicts, exactly those provbus-audit knows (lib/vocab.h), and
+# provbus-audit(1) lists the same.
+# No broker needed.
 # shellcheck disable=SC1091
 . "$PB_ROOT/tests/integration/lib.sh"
 T=${PB_TEST_TMP:-$(mktemp -d)}; mkdir -p "$T"
@@ -52,6 +54,16 @@ is "$(comp provbus-audit runs --since -1h "")" "" "provbus-audit: no verb after 
 is "$(comp provbus-audit -v "" | tr '\n' ' ')" "events explain export replay runs timeline " "provbus-audit: the verbs after -v"
 is "$(comp provbus-consumer status --p)" "--prometheus" "options are still offered after a verb"
 is "$(comp provbus-audit events --verdict i | tr '\n' ' ')" "invalid " "--verdict offers the verdicts"
+# the verdicts are one table (lib/vocab.h); provbus-audit names them when
+# --verdict is wrong: the completion must offer exactly those
+verdicts=$("$PB_BIN/provbus-audit" -d "$T/none.db" events --verdict '?' 2>&1 |
+	sed -n 's/.*want one of //p' | tr -d ',' | tr ' ' '\n' | sed '/^$/d' | sort | tr '\n' ' ')
+[ "$(wc -w <<<"$verdicts")" -ge 6 ]; ok $? "provbus-audit names the verdicts ($verdicts)"
+is "$(comp provbus-audit events --verdict "" | tr '\n' ' ')" "$verdicts" \
+	"--verdict offers exactly the verdicts of lib/vocab.h"
+man=$(sed -n '/its verdict$/,/^kind, key/p' "$PB_ROOT/docs/man/provbus-audit.1" |
+	sed -n 's/^\.R\{0,1\}BR\{0,1\} (\{0,1\} *\([a-z]*\).*/\1/p' | sort | tr '\n' ' ')
+is "$man" "$verdicts" "provbus-audit(1) lists the same verdicts (events)"
 
 # service ids: the manifests' "id", not their file names, from the configured services_dir
 mkdir -p "$T/node/svc"

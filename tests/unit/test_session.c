@@ -231,6 +231,8 @@ START_TEST(test_reply_server_exception)
 	snprintf(want, sizeof(want), "%u %s", close_cases[_i].code, close_cases[_i].text);
 	ck_assert_str_eq(err.msg, want);
 	ck_assert_int_eq(err.code, close_cases[_i].ex);
+	/* only a channel closed with 404 is "not found" */
+	ck_assert_int_eq(pb_amqp_not_found(r), close_cases[_i].channel && close_cases[_i].code == 404);
 }
 END_TEST
 
@@ -275,6 +277,7 @@ START_TEST(test_ok_is_not_an_error)
 
 	r.reply_type = AMQP_RESPONSE_NORMAL;
 	ck_assert_int_eq(pb_amqp_reply_err(r, "x", &err), 0);
+	ck_assert_int_eq(pb_amqp_not_found(r), 0);
 	ck_assert_int_eq(pb_amqp_status_err(AMQP_STATUS_OK, "x", &err), 0);
 	ck_assert_int_eq(err.code, 0);
 	/* a reply that never came is an error, not a success */
