@@ -61,7 +61,7 @@ deps_ok = $(BUILD)/.deps-$(1)-ok
 DEPS_GROUPS := build check demo bench fuzz deb partition
 
 .PHONY: all check unit integration clean install uninstall deps demo bench bench-quick \
-	reliability fuzz valgrind-check mutation deb print-programs
+	reliability fuzz valgrind-check mutation deb print-programs coverage-core
 all: $(PROGRAMS)
 
 $(foreach g,$(DEPS_GROUPS),$(call deps_ok,$(g))): $(BUILD)/.deps-%-ok: deploy/install-deps.sh
@@ -93,6 +93,8 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB_A)
 $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIB_A)
 	$(call say,LINK,$@)mkdir -p $(@D) && $(CC) $(PB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PB_LIBS)
 
+# the decision core's suite fails each allocation in turn (tests/unit/test_decide.c)
+$(BUILD)/tests/test_decide: PB_LDFLAGS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup
 tests-build: $(PROGRAMS) $(TEST_BIN) $(TOOL_BIN)
 # the unit suites need the Check library, and the suites what check installs
 $(TEST_SRC:%.c=$(BUILD)/%.o): | $(call deps_ok,check)
@@ -116,9 +118,21 @@ mutation:
 # the unit suites under valgrind memcheck
 valgrind-check: tests-build
 	$(Q)$(RUN_ENV) PB_VALGRIND=1 tests/run.sh unit
+# gcov line coverage of the decision core (lib/decide.c) by its suite, in
+# a build of its own (build-cov); fails under COVERAGE_MIN percent
+COVERAGE_MIN ?= 95
+coverage-core:
+	$(Q)$(MAKE) --no-print-directory BUILD=build-cov CFLAGS='-O0 -g --coverage' \
+		LDFLAGS=--coverage build-cov/tests/test_decide
+	$(Q)rm -f build-cov/lib/*.gcda build-cov/tests/unit/*.gcda && build-cov/tests/test_decide >/dev/null
+	$(Q)gcov -o build-cov/lib lib/decide.c >build-cov/gcov.out && mv -f decide.c.gcov build-cov/ && rm -f *.gcov && cat build-cov/gcov.out | \
+		awk -v min=$(COVERAGE_MIN) '/^File .*decide.c/ { f = 1 } \
+		f && /^Lines executed/ { split($$2, a, ":"); sub("%", "", a[2]); \
+		printf "lib/decide.c: %s%% of lines covered (minimum %s%%; build-cov/decide.c.gcov)\n", a[2], min; \
+		exit !(a[2] + 0 >= min) }'
 
 clean:
-	rm -rf build build-san bin
+	rm -rf build build-san build-cov bin
 
 -include $(shell find $(BUILD) -path $(BUILD)/deb -prune -o -name '*.d' -type f -print 2>/dev/null)
 

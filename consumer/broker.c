@@ -147,22 +147,38 @@ static void save_bound(struct consumer *c)
 	free(s);
 }
 
-static void save_catchup(struct consumer *c)
+/* What the core owes (lib/decide.h), kept in the audit log's meta so a
+ * restart owes it still. */
+void cs_catchup_save(struct consumer *c)
 {
 	struct pb_err e = PB_ERR_INIT;
-	char *keys = c->n_catchup_keys ? strv_json(c->catchup_keys, c->n_catchup_keys) : NULL;
+	const char *const *owed;
+	size_t n;
+	int full;
+	char *keys;
 
-	if (pb_audit_meta_set(c->aw, "catchup_full", c->catchup_full ? "1" : NULL, &e) < 0 ||
+	pb_decide_owed(c->core, &full, &owed, &n);
+	keys = n ? strv_json((char **)owed, n) : NULL;
+	if (pb_audit_meta_set(c->aw, "catchup_full", full ? "1" : NULL, &e) < 0 ||
 	    pb_audit_meta_set(c->aw, "catchup_keys", keys, &e) < 0)
 		cs_log_db_error(c, &e);
 	free(keys);
 }
 
+static int owes_full(const struct consumer *c)
+{
+	int full;
+
+	pb_decide_owed(c->core, &full, NULL, NULL);
+	return full;
+}
+
 /* Reads what the last run of the daemon left: the bindings on its queue
- * and the catch-ups it still owes. */
+ * and the catch-ups it still owes (into the core). */
 int cs_catchup_load(struct consumer *c, struct pb_err *err)
 {
-	char *b = NULL, *full = NULL, *keys = NULL;
+	char *b = NULL, *full = NULL, *keys = NULL, **owed = NULL;
+	size_t n_owed = 0;
 	int rc = -1;
 
 	if (pb_audit_meta_get(c->aw, "bindings", &b, err) < 0 ||
@@ -170,37 +186,19 @@ int cs_catchup_load(struct consumer *c, struct pb_err *err)
 	    pb_audit_meta_get(c->aw, "catchup_keys", &keys, err) < 0)
 		goto out;
 	strv_from_json(b, &c->bound, &c->n_bound);
-	strv_from_json(keys, &c->catchup_keys, &c->n_catchup_keys);
-	c->catchup_full = full && !strcmp(full, "1");
+	strv_from_json(keys, &owed, &n_owed);
+	if (pb_decide_restore_owed(c->core, full && !strcmp(full, "1"),
+				   (const char *const *)owed, n_owed) < 0) {
+		pb_err_set(err, EX_OSERR, "restoring the catch-ups owed: out of memory");
+		goto out;
+	}
 	rc = 0;
 out:
+	pb_strv_free(owed, n_owed);
 	free(b);
 	free(full);
 	free(keys);
 	return rc;
-}
-
-/* A reload added keys: they are caught up from the history (now, or at
- * the next connect). */
-int cs_catchup_add_keys(struct consumer *c, const char *const *keys, size_t n)
-{
-	char **v;
-	size_t k = c->n_catchup_keys;
-
-	if (!n)
-		return 0;
-	v = realloc(c->catchup_keys, (k + n + 1) * sizeof(*v));
-	if (!v)
-		return -1;
-	c->catchup_keys = v;
-	for (size_t i = 0; i < n; i++)
-		if (!cs_strv_has((const char *const *)v, c->n_catchup_keys, keys[i]) &&
-		    (v[k] = strdup(keys[i])))
-			k++;
-	c->n_catchup_keys = k;
-	qsort(v, k, sizeof(*v), pb_strv_cmp);
-	save_catchup(c);
-	return 0;
 }
 
 /* ---- losing the connection ---- */
@@ -393,15 +391,18 @@ static int start_history(struct consumer *c, struct pb_err *err)
 	amqp_queue_declare_ok_t *ok;
 	int found = 0, by_offset, nonempty;
 
-	c->hist_full = c->catchup_full;
+	const char *const *owed;
+	size_t n_owed;
+
+	pb_decide_owed(c->core, &c->hist_full, &owed, &n_owed);
 	pb_strv_free(c->hist_keys, c->n_hist_keys);
 	c->hist_keys = NULL;
 	c->n_hist_keys = 0;
 	/* the keys this catch-up pays for (a full one covers them too; keys a
 	 * reload adds meanwhile stay owed, for a catch-up of their own) */
-	c->hist_keys = calloc(c->n_catchup_keys + 1, sizeof(char *));
-	for (size_t i = 0; c->hist_keys && i < c->n_catchup_keys; i++)
-		if ((c->hist_keys[c->n_hist_keys] = strdup(c->catchup_keys[i])))
+	c->hist_keys = calloc(n_owed + 1, sizeof(char *));
+	for (size_t i = 0; c->hist_keys && i < n_owed; i++)
+		if ((c->hist_keys[c->n_hist_keys] = strdup(owed[i])))
 			c->n_hist_keys++;
 	if (c->hist_full) {
 		struct pb_err e2 = PB_ERR_INIT;
@@ -488,20 +489,11 @@ static int start_history(struct consumer *c, struct pb_err *err)
  * what it owed is paid. */
 static void history_finished(struct consumer *c, int read)
 {
-	size_t k = 0;
-
 	if (read)
 		cs_history_done(c);
-	if (c->hist_full)
-		c->catchup_full = 0;
-	for (size_t i = 0; i < c->n_catchup_keys; i++) {
-		if (cs_strv_has((const char *const *)c->hist_keys, c->n_hist_keys, c->catchup_keys[i]))
-			free(c->catchup_keys[i]);
-		else
-			c->catchup_keys[k++] = c->catchup_keys[i];
-	}
-	c->n_catchup_keys = k;
-	save_catchup(c);
+	pb_decide_catchup_done(c->core, pb_now_ms(), c->hist_full,
+			       (const char *const *)c->hist_keys, c->n_hist_keys);
+	cs_catchup_save(c);
 	c->hist_active = 0;
 }
 
@@ -509,10 +501,8 @@ static void history_finished(struct consumer *c, int read)
  * went to systemd long before: cs_daemon_run.) */
 static void on_ready(struct consumer *c)
 {
-	if (!c->startup_requested) {
-		c->startup_requested = 1;
+	if (!pb_decide_startup_requested(c->core))
 		cs_request(c, PB_REASON_STARTUP);
-	}
 	cs_sd_status(c);
 }
 
@@ -540,7 +530,7 @@ static void maybe_start_history(struct consumer *c)
 	struct pb_err e = PB_ERR_INIT;
 	int rc;
 
-	if (c->hist_active || (!c->catchup_full && !c->n_catchup_keys) || !connected(c))
+	if (c->hist_active || !pb_decide_owed(c->core, NULL, NULL, NULL) || !connected(c))
 		return;
 	rc = start_history(c, &e);
 	if (rc < 0) {
@@ -553,7 +543,7 @@ static void maybe_start_history(struct consumer *c)
 
 int cs_catchup_owed(const struct consumer *c)
 {
-	return c->hist_active || c->catchup_full || c->n_catchup_keys > 0;
+	return c->hist_active || pb_decide_owed(c->core, NULL, NULL, NULL);
 }
 
 void cs_broker_catchup(struct consumer *c)
@@ -633,11 +623,8 @@ static int setup(struct consumer *c, struct pb_err *err)
 	if (!exists) {
 		pb_log_notice("queue %s not found: declaring it; the history stream %s fills in "
 			      "what it missed", c->queue, c->stream);
-		c->catchup_full = 1;
-		pb_strv_free(c->catchup_keys, c->n_catchup_keys);
-		c->catchup_keys = NULL;
-		c->n_catchup_keys = 0;
-		save_catchup(c);
+		pb_decide_owe_full(c->core, pb_now_ms());
+		cs_catchup_save(c);
 		pb_strv_free(c->bound, c->n_bound);	/* gone with the queue */
 		c->bound = NULL;
 		c->n_bound = 0;
@@ -647,7 +634,7 @@ static int setup(struct consumer *c, struct pb_err *err)
 		return -1;
 	/* a whole catch-up comes before the live queue: the node's first run
 	 * waits for both anyway, and the order keeps the log readable */
-	if (!c->catchup_full && start_live(c, err) < 0)
+	if (!owes_full(c) && start_live(c, err) < 0)
 		return -1;
 	c->up = 1;
 	c->ever_up = 1;

@@ -214,6 +214,20 @@ void cs_conf_params(const struct cs_conf *c, struct pb_debounce_params *p)
 	p->retry_base_ms = cc->retry_base_ms;
 }
 
+void cs_conf_decide_params(const struct cs_conf *c, struct pb_decide_params *p)
+{
+	const struct pb_consumer_conf *cc = &c->cfg->consumer;
+
+	memset(p, 0, sizeof(*p));
+	cs_conf_params(c, &p->deb);
+	p->wants = c->wants;
+	p->n_wants = c->n_wants;
+	p->filter = c->filter;
+	p->statics = cc->statics;
+	p->n_statics = cc->n_statics;
+	p->public_only = cc->public_only;
+}
+
 char *cs_conf_params_json(const struct cs_conf *c, const char *event)
 {
 	const struct pb_consumer_conf *cc = &c->cfg->consumer;

@@ -1,19 +1,35 @@
 /* consumer.h — provbus-consumer, the daemon of provbus-consumer(1): what its files share.
  *
- * One process, one poll() loop, no threads (daemon.c). The files, by role:
+ * The decisions are not here: they are lib/decide.c, the decision core
+ * (pure, the clock and the splay's random draw passed in), which the
+ * daemon feeds and obeys. Where each rule lives:
+ *   verdicts (duplicate, stale, foreign, applied)   lib/providers.c, through
+ *                                                   lib/decide.c
+ *   values, "a change", A -> B -> A is no change    lib/decide.c
+ *   debounce, one at a time + follow-up, throttle,
+ *   splay, retry                                    lib/debounce.c, through
+ *                                                   lib/decide.c
+ *   pause, startup gate, no run before an owed
+ *   catch-up, lock wait (state)                     lib/decide.c
+ *   lease expiry (when)                             lib/providers.c, lib/decide.c
+ * The daemon's files are adapters around it. One process, one poll()
+ * loop, no threads (daemon.c). The files, by role:
  *   main.c    the command line: run, the control verbs, -n
  *   conf.c    a loaded configuration: config + manifests + what they imply
- *             (required keys, wants, bindings); reload compares two of them
+ *             (required keys, wants, bindings, the core's parameters);
+ *             reload compares two of them
  *   broker.c  the AMQP side: connect, declare, bind, consume, frames,
- *             history catch-up, acks
- *   ingest.c  judging deliveries, the batch of audit rows and its commit,
- *             leases, the values
- *   runs.c    the debounce, provision runs, the env and state files, notify
+ *             history catch-up (what is owed: the core; kept in meta), acks
+ *   ingest.c  deliveries to the core (validation, dedupe lookups, the
+ *             seq floor from the log), the batch of audit rows and its
+ *             commit, the core's records (expired rows, notes)
+ *   runs.c    what the core starts: the runs row, the env and state files,
+ *             the lock and the process, its end, notify
  *   status.c  the control socket's verbs and the status document
  *   seen.c    the bounded cache of recent event ids in front of the audit log
  *   report.c  the fleet reports (presence, run) on a connection of their own
  *
- * Times: wall clock ms (pb_now_ms) for everything audited or debounced
+ * Times: wall clock ms (pb_now_ms) for everything audited or decided
  * (runs' start times come back from the audit log after a restart);
  * monotonic ms (pb_mono_ms) for the loop's internal deadlines. */
 #ifndef PB_CONSUMER_H
@@ -28,6 +44,7 @@
 #include "config.h"
 #include "control.h"
 #include "debounce.h"
+#include "decide.h"
 #include "streamend.h"
 #include "event.h"
 #include "manifest.h"
@@ -61,7 +78,6 @@
 #define CS_PRUNE_EVERY_MS 600000	/* ... after one that found little */
 #define CS_RPC_TIMEOUT_MS 15000		/* any broker RPC */
 #define CS_ERR_LOG_EVERY_MS 60000	/* a repeated failure is logged this often */
-#define CS_EXACT_MAX SIZE_MAX		/* keys with more providers: changed per batch (none: O(1) now) */
 
 /* ---- conf.c ---- */
 
@@ -89,6 +105,8 @@ void cs_conf_release(struct cs_conf *c);
 /* The debounce parameters of a configuration, and their JSON for the
  * params table (event: "start" or "reload"; a new string). */
 void cs_conf_params(const struct cs_conf *c, struct pb_debounce_params *p);
+/* ... and everything the decision core needs (pointers into c) */
+void cs_conf_decide_params(const struct cs_conf *c, struct pb_decide_params *p);
 char *cs_conf_params_json(const struct cs_conf *c, const char *event);
 /* 1 when sorted string arrays a and b hold s. */
 int cs_strv_has(const char *const *v, size_t n, const char *s);
@@ -151,8 +169,6 @@ enum cs_prov_op { PROV_NONE = 0, PROV_UPSERT, PROV_DELETE };
 /* One audit row waiting for the batch commit, with what comes with it. */
 struct cs_rec {
 	struct pb_audit_event row;	/* strings owned, except verdict/source/kind (vocab.h) */
-	int live_changed;		/* it changed the live providers of its key */
-	int exact;			/* row.changed is known (not set by cs_values_resolve) */
 	enum cs_prov_op prov_op;	/* what the row does to the providers table */
 	int pv_public, pv_tombstone;
 	int64_t pv_seq, pv_expires_at, pv_updated_at;
@@ -190,19 +206,12 @@ struct consumer {
 	int64_t commit_err_logged;	/* mono */
 	int db_failing;
 
-	/* providers and values */
-	struct pb_providers *prov;
+	/* the decision core (lib/decide.h): providers, values, the last good
+	 * run's values, debounce, throttle, retry, splay, pause, the startup
+	 * and catch-up gates, one run at a time */
+	struct pb_decide *core;
 	struct cs_seen *seen;
 	struct cs_marks *marks;
-	struct pb_kv *values;		/* current, sorted by env */
-	size_t n_values;
-	const char *dirty_keys[64];	/* keys whose providers changed since the */
-	size_t n_dirty;			/* values were last computed (borrowed from conf) */
-	int dirty_all;
-	size_t dirty_from;		/* the first row judged since then */
-	struct pb_kv *ok_values;	/* of the last successful run */
-	size_t n_ok_values;
-	int have_ok;
 	uint64_t counts[PB_VERDICT__COUNT];
 	uint64_t history_skipped;
 
@@ -227,10 +236,7 @@ struct consumer {
 	char **bound;			/* routing keys bound on the queue (= meta bindings) */
 	size_t n_bound;
 
-	/* history catch-up */
-	int catchup_full;		/* owed: the queue was new or lost */
-	char **catchup_keys;		/* owed: keys a reload added */
-	size_t n_catchup_keys;
+	/* history catch-up (what is owed: the core) */
 	int hist_active;		/* consuming the stream on channel 2 */
 	int hist_full;			/* this catch-up is the full one */
 	char **hist_keys;		/* ... or for these keys */
@@ -244,21 +250,17 @@ struct consumer {
 	uint64_t hist_read, hist_applied;
 
 	/* runs */
-	struct pb_debounce deb;
 	struct pb_runner *runner, *notifier;
 	struct cs_run run;
 	int64_t run_retry_at;		/* wall: a run that could not be recorded */
-	int64_t deb_next;		/* wall: the debounce's next deadline */
+	int64_t deb_next;		/* wall: the pending run is due then */
+	int64_t core_next;		/* wall: the core's next deadline */
 	int64_t lock_retry_at;		/* wall: a deferred run tries the lock again */
-	int fails_in_row;		/* failed runs since the last success */
 	int64_t run_mark;		/* events.id when the previous run started */
 	struct pb_audit_run_info last_run;
 	int have_last_run;
 	uint64_t runs_by_status[PB_RUN__COUNT];	/* finished runs by enum pb_run_status */
 	int64_t notify_run_id;
-	int64_t last_splay;
-	int paused;
-	int startup_requested;
 	int64_t startup_deadline;	/* mono */
 
 	/* the loop */
@@ -304,7 +306,7 @@ void cs_broker_stop_consuming(struct consumer *c);
 void cs_broker_close(struct consumer *c);
 void cs_msg_release(struct cs_msg *m);
 int cs_catchup_load(struct consumer *c, struct pb_err *err);
-int cs_catchup_add_keys(struct consumer *c, const char *const *keys, size_t n);
+void cs_catchup_save(struct consumer *c);	/* what the core owes, to the audit log's meta */
 void cs_broker_catchup(struct consumer *c);	/* starts an owed catch-up now */
 int cs_catchup_owed(const struct consumer *c);	/* 1: a catch-up is owed or going */
 
@@ -315,10 +317,8 @@ void cs_history_done(struct consumer *c);
 int cs_flush(struct consumer *c, int force);	/* commit + ack; 0 or -1 (kept for later) */
 int64_t cs_flush_next(struct consumer *c);	/* mono deadline */
 void cs_expire(struct consumer *c, int64_t now);
-int cs_values_recompute(struct consumer *c, int64_t now, enum pb_reason why);
-void cs_values_resolve(struct consumer *c, int64_t now);
-void cs_debounce_change(struct consumer *c, int64_t now, enum pb_reason why);
-int cs_values_dirty(const struct consumer *c);
+void cs_values_resolve(struct consumer *c, int64_t now);	/* the end of a batch */
+void cs_core_record(void *ctx, const struct pb_decide_rec *r);	/* the core's records */
 void cs_key_range(const struct consumer *c, const char *key, size_t *first, size_t *end);
 void cs_pend_release(struct consumer *c);
 int cs_restore(struct consumer *c, struct pb_err *err);

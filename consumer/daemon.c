@@ -180,7 +180,7 @@ static const char **added_keys(const struct cs_conf *o, const struct cs_conf *n,
 static void reload(struct consumer *c, const char *why)
 {
 	struct pb_err err = PB_ERR_INIT;
-	struct pb_debounce_params p;
+	struct pb_decide_params p;
 	struct cs_conf n, old;
 	const char **added = NULL;
 	size_t n_added = 0, i, dropped = 0, n_new = 0;
@@ -212,11 +212,15 @@ static void reload(struct consumer *c, const char *why)
 	 * is read again (all of them when the accepted regions grew) */
 	for (i = 0; i < n.n_keys; i++)
 		n_new += !cs_strv_has(c->conf.keys, c->conf.n_keys, n.keys[i]);
-	cs_values_resolve(c, now);	/* its dirty keys point into the old conf */
 	old = c->conf;
 	c->conf = n;
-	cs_conf_params(&c->conf, &p);
-	pb_debounce_set_params(&c->deb, &p);
+	cs_conf_decide_params(&c->conf, &p);
+	/* the core: the keys added owe their catch-up before anything is
+	 * recomputed (no run with part of a new key's history), then the
+	 * values with the new configuration */
+	if (pb_decide_reload(c->core, now, &p, added, n_added) < 0)
+		pb_log_err("reload: out of memory noting the keys to catch up: catching up all");
+	cs_catchup_save(c);
 	if ((params = cs_conf_params_json(&c->conf, "reload")) &&
 	    pb_audit_add_params(c->aw, now, params, &err) < 0)
 		cs_log_db_error(c, &err);
@@ -233,13 +237,10 @@ static void reload(struct consumer *c, const char *why)
 			c->reconnect_at = 0;
 		}
 	}
-	if (n_added && cs_catchup_add_keys(c, added, n_added) < 0)
-		pb_log_err("reload: out of memory noting the keys to catch up");
 	if (c->up && cs_broker_rebind(c, &err) < 0)
 		cs_broker_lost(c, err.msg);
 	if (c->up)
 		cs_broker_catchup(c);
-	cs_values_recompute(c, now, PB_REASON_CHANGE);
 	if (strcmp(old.cfg->services_dir, c->conf.cfg->services_dir))
 		watch_files(c);
 	pb_log_notice("reloaded (%s): keys=%zu added=%zu dropped=%zu catch_up=%zu regions=%zu "
@@ -483,9 +484,9 @@ static int poll_timeout(struct consumer *c, const struct idle *idle, int64_t now
 		next = min64(next, mono + ms);	/* a silent client is dropped on time */
 	next = min64(next, cs_broker_next(c, mono));
 	next = min64(next, cs_flush_next(c));
-	next = min64(next, wall_to_mono(pb_providers_next_expiry(c->prov), now, mono));
+	next = min64(next, wall_to_mono(pb_providers_next_expiry(pb_decide_providers(c->core)), now, mono));
 	next = min64(next, wall_to_mono(cs_runs_next(c), now, mono));
-	if (!c->startup_requested)
+	if (!pb_decide_startup_requested(c->core))
 		next = min64(next, c->startup_deadline);
 	if (c->wd_every)
 		next = min64(next, c->wd_next);
@@ -618,6 +619,8 @@ static void loop(struct consumer *c)
 
 static int daemon_init(struct consumer *c, struct pb_err *err)
 {
+	struct pb_decide_params dp;
+
 	if (cs_conf_load(c->config_path, &c->conf, err) < 0 || set_paths(c, err) < 0 ||
 	    make_state_dir(c->conf.cfg->state_dir, err) < 0)
 		return -1;
@@ -640,11 +643,12 @@ static int daemon_init(struct consumer *c, struct pb_err *err)
 	if (pb_audit_meta_set(c->aw, "node", c->conf.cfg->node, err) < 0 ||
 	    pb_audit_meta_set(c->aw, "federation", c->conf.cfg->federation, err) < 0)
 		return -1;
-	c->prov = pb_providers_new();
+	cs_conf_decide_params(&c->conf, &dp);
+	c->core = pb_decide_new(&dp, cs_core_record, c);
 	c->seen = cs_seen_new(SEEN_CAPACITY);
 	c->marks = cs_marks_new();
 	c->sess = new_session(c->conf.cfg);
-	if (!c->prov || !c->seen || !c->marks || !c->sess)
+	if (!c->core || !c->seen || !c->marks || !c->sess)
 		return pb_err_set(err, EX_OSERR, "out of memory");
 	if (cs_catchup_load(c, err) < 0 || cs_restore(c, err) < 0 || cs_runs_init(c, err) < 0 ||
 	    cs_report_init(c, err) < 0)
@@ -675,11 +679,8 @@ static void daemon_release(struct consumer *c)
 		free(c->acks[ch].rejects);
 	}
 	pb_strv_free(c->bound, c->n_bound);
-	pb_strv_free(c->catchup_keys, c->n_catchup_keys);
 	pb_strv_free(c->hist_keys, c->n_hist_keys);
-	pb_kv_free_array(c->values, c->n_values);
-	pb_kv_free_array(c->ok_values, c->n_ok_values);
-	pb_providers_free(c->prov);
+	pb_decide_free(c->core);
 	cs_seen_free(c->seen);
 	cs_marks_free(c->marks);
 	pb_audit_writer_free(c->aw);

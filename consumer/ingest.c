@@ -43,17 +43,7 @@ void cs_log_db_error(struct consumer *c, const struct pb_err *e)
 
 struct pb_kv *cs_kv_copy(const struct pb_kv *kv, size_t n)
 {
-	struct pb_kv *out = calloc(n ? n : 1, sizeof(*out));
-
-	for (size_t i = 0; out && i < n; i++) {
-		out[i].name = strdup(kv[i].name);
-		out[i].value = strdup(kv[i].value);
-		if (!out[i].name || !out[i].value) {
-			pb_kv_free_array(out, i + 1);
-			return NULL;
-		}
-	}
-	return out;
+	return pb_decide_kv_copy(kv, n);
 }
 
 char *cs_kv_json(const struct pb_kv *kv, size_t n)
@@ -110,123 +100,19 @@ int cs_kv_from_json(const char *json, struct pb_kv **out, size_t *n)
 	return 0;
 }
 
-/* ---- values ---- */
-
-int cs_values_dirty(const struct consumer *c)
-{
-	return !c->have_ok || !pb_kv_equal(c->values, c->n_values, c->ok_values, c->n_ok_values);
-}
-
-static int compute_values(struct consumer *c, const struct pb_want *wants, size_t n_wants,
-			  struct pb_kv **out, size_t *n)
-{
-	const struct pb_consumer_conf *cc = &c->conf.cfg->consumer;
-
-	return pb_providers_values(c->prov, wants, n_wants, &c->conf.filter, cc->statics,
-				   cc->n_statics, cc->public_only, out, n);
-}
-
-/* Replaces c->values; 1 when they changed. */
-static int set_values(struct consumer *c, struct pb_kv *kv, size_t n)
-{
-	if (pb_kv_equal(kv, n, c->values, c->n_values)) {
-		pb_kv_free_array(kv, n);
-		return 0;
-	}
-	pb_kv_free_array(c->values, c->n_values);
-	c->values = kv;
-	c->n_values = n;
-	return 1;
-}
-
-/* The values changed at now. Before the startup run is asked for (the
- * first catch-up, or no broker yet) the debounce does not hear of it: the
- * startup run covers whatever changed, and its queued_at stays the moment
- * it was asked for (what `provbus-audit replay` takes as the request). */
-void cs_debounce_change(struct consumer *c, int64_t now, enum pb_reason why)
-{
-	if (c->startup_requested)
-		pb_debounce_change(&c->deb, now, why, cs_values_dirty(c));
-}
-
-int cs_values_recompute(struct consumer *c, int64_t now, enum pb_reason why)
-{
-	struct pb_kv *kv;
-	size_t n;
-
-	cs_values_resolve(c, now);
-	if (compute_values(c, c->conf.wants, c->conf.n_wants, &kv, &n) < 0) {
-		pb_log_err("computing the values: out of memory");
-		return 0;
-	}
-	if (!set_values(c, kv, n))
-		return 0;
-	cs_debounce_change(c, now, why);
-	return 1;
-}
-
-/* Recomputes the env vars that require key (the cost stays the size of
- * one key's providers, not of the whole set). 1 when they changed. */
-static int values_update_key(struct consumer *c, const char *key)
-{
-	struct pb_want sub[64];
-	struct pb_kv *part = NULL, *merged = NULL;
-	size_t n_sub = 0, n_part = 0, n = 0, i;
-
-	for (i = 0; i < c->conf.n_wants; i++) {
-		if (!c->conf.wants[i].key || strcmp(c->conf.wants[i].key, key))
-			continue;
-		if (n_sub == sizeof(sub) / sizeof(sub[0]))
-			break;
-		sub[n_sub++] = c->conf.wants[i];
-	}
-	if (!n_sub)
-		return 0;
-	if (compute_values(c, sub, n_sub, &part, &n_part) < 0)
-		goto oom;
-	merged = calloc(c->n_values + n_part + 1, sizeof(*merged));
-	if (!merged)
-		goto oom;
-	/* the current values of every other env var, then the new ones */
-	for (i = 0; i < c->n_values; i++) {
-		size_t j;
-
-		for (j = 0; j < n_sub && strcmp(sub[j].env, c->values[i].name); j++)
-			;
-		if (j < n_sub)
-			continue;
-		merged[n].name = strdup(c->values[i].name);
-		merged[n].value = strdup(c->values[i].value);
-		if (!merged[n].name || !merged[n].value) {
-			n++;
-			goto oom;
-		}
-		n++;
-	}
-	for (i = 0; i < n_part; i++) {
-		merged[n++] = part[i];
-		part[i].name = part[i].value = NULL;
-	}
-	pb_kv_free_array(part, n_part);
-	qsort(merged, n, sizeof(*merged), kv_cmp);
-	return set_values(c, merged, n);
-oom:
-	pb_kv_free_array(part, n_part);
-	pb_kv_free_array(merged, n);
-	pb_log_err("computing the values: out of memory");
-	return 0;
-}
+/* ---- values: the core's ---- */
 
 /* The run [*first, *end) of key's providers (tombstones included) in
  * the sorted set: two binary searches, O(log n). */
 void cs_key_range(const struct consumer *c, const char *key, size_t *first, size_t *end)
 {
-	size_t n = pb_providers_count(c->prov), lo = 0, hi = n;
+	const struct pb_providers *p = pb_decide_providers(c->core);
+	size_t n = pb_providers_count(p), lo = 0, hi = n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (strcmp(pb_providers_at(c->prov, mid)->key, key) < 0)
+		if (strcmp(pb_providers_at(p, mid)->key, key) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -236,7 +122,7 @@ void cs_key_range(const struct consumer *c, const char *key, size_t *first, size
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (strcmp(pb_providers_at(c->prov, mid)->key, key) <= 0)
+		if (strcmp(pb_providers_at(p, mid)->key, key) <= 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -244,78 +130,40 @@ void cs_key_range(const struct consumer *c, const char *key, size_t *first, size
 	*end = lo;
 }
 
-static int is_dirty(const struct consumer *c, const char *key)
-{
-	for (size_t i = 0; i < c->n_dirty; i++)
-		if (!strcmp(c->dirty_keys[i], key))
-			return 1;
-	return c->dirty_all;
-}
-
-static void mark_dirty(struct consumer *c, const char *key)
-{
-	size_t i;
-
-	for (i = 0; i < c->n_dirty; i++)
-		if (!strcmp(c->dirty_keys[i], key))
-			return;
-	for (i = 0; i < c->conf.n_keys; i++)	/* a pointer that outlives the event */
-		if (!strcmp(c->conf.keys[i], key))
-			break;
-	if (i == c->conf.n_keys)
-		return;
-	if (c->n_dirty == sizeof(c->dirty_keys) / sizeof(c->dirty_keys[0]))
-		c->dirty_all = 1;
-	else
-		c->dirty_keys[c->n_dirty++] = c->conf.keys[i];
-}
-
-/* Each event's changed flag is exact (pb_providers_value_change, O(1) in
- * the key's k providers, for keys of at most CS_EXACT_MAX providers: all
- * of them now); the values themselves are computed once per batch of
- * frames here, since a recomputation costs O(k log k) (per event, it
- * dominated a drain: docs/BENCHMARKS.md). For a key past CS_EXACT_MAX: the rows of the batch get changed=1 when
- * the values differ after the batch, so a flip and flip-back inside one
- * batch (< 1 ms apart) leaves changed=0 on both. Called at the end of each
- * pump, before each commit and before any other computation of the
- * values. */
+/* The end of a batch of events (each pump, each commit): the core
+ * computes the values of the keys it changed (once per batch: a
+ * computation costs O(k log k) in the key's k providers, and per event it
+ * dominated a drain: docs/BENCHMARKS.md). */
 void cs_values_resolve(struct consumer *c, int64_t now)
 {
-	int key_changed[64] = { 0 }, any = 0;
-	size_t i, k;
+	pb_decide_settle(c->core, now);
+}
 
-	if (!c->n_dirty && !c->dirty_all) {
-		c->dirty_from = c->n_pend;
-		return;
-	}
-	if (c->dirty_all) {
-		struct pb_kv *kv;
-		size_t n;
+static void record_expired(struct consumer *c, const struct pb_decide_rec *x);
 
-		if (compute_values(c, c->conf.wants, c->conf.n_wants, &kv, &n) == 0 &&
-		    set_values(c, kv, n))
-			any = 1;
-		for (k = 0; k < c->n_dirty; k++)
-			key_changed[k] = any;
-	} else {
-		for (k = 0; k < c->n_dirty; k++)
-			any |= key_changed[k] = values_update_key(c, c->dirty_keys[k]);
-	}
-	for (i = c->dirty_from; any && i < c->n_pend; i++) {
-		struct cs_rec *r = &c->pend[i];
+/* The core's records: expired leases become rows of the batch, notes go
+ * to the audit log; verdicts are written by judge() (it has the AMQP
+ * fields), value changes are in the runs' rows. */
+void cs_core_record(void *ctx, const struct pb_decide_rec *x)
+{
+	struct consumer *c = ctx;
+	struct pb_err e = PB_ERR_INIT;
 
-		if (!r->live_changed || r->exact)
-			continue;
-		for (k = 0; k < c->n_dirty; k++)
-			if (!strcmp(r->row.key, c->dirty_keys[k]))
-				break;
-		r->row.changed = c->dirty_all ? any : k < c->n_dirty && key_changed[k];
+	switch (x->kind) {
+	case PB_DECIDE_REC_EXPIRED:
+		record_expired(c, x);
+		break;
+	case PB_DECIDE_REC_NOTE:
+		/* retry-exhausted comes as the run ends: it is that run's */
+		if (pb_audit_add_note(c->aw, pb_now_ms(),
+				      !strcmp(x->note_kind, "retry-exhausted") ? c->run.id : 0,
+				      x->note_kind, x->text, &e) < 0)
+			cs_log_db_error(c, &e);
+		break;
+	case PB_DECIDE_REC_VERDICT:
+	case PB_DECIDE_REC_VALUES:
+		break;
 	}
-	if (any)
-		cs_debounce_change(c, now, PB_REASON_CHANGE);
-	c->n_dirty = 0;
-	c->dirty_all = 0;
-	c->dirty_from = c->n_pend;
 }
 
 /* ---- the batch ---- */
@@ -481,7 +329,6 @@ static int commit_pending(struct consumer *c, struct pb_err *e)
 	for (i = 0; i < c->n_pend; i++)
 		rec_release(&c->pend[i]);
 	c->n_pend = 0;
-	c->dirty_from = 0;
 	/* a burst may have grown the array: give it back */
 	if (c->cap_pend > 4 * CS_BATCH_MAX) {
 		free(c->pend);
@@ -563,13 +410,14 @@ static void log_event(const struct pb_event *ev, enum pb_verdict v, int redelive
 	       changed < 0 ? "batch" : changed ? "1" : "0");
 }
 
-/* Judges a parsed, valid event and queues its row. apply_now is the time
- * its lease counts from. Returns the verdict. */
+/* Judges a parsed, valid event (the core) and queues its row. apply_now is
+ * the time its lease counts from. Returns the verdict. */
 static enum pb_verdict judge(struct consumer *c, const struct pb_event *ev, int seen,
 			     int redelivered, enum pb_source source, const char *exchange,
 			     const char *routing_key, int64_t now, int64_t apply_now)
 {
-	int live_changed = 0, changed = 0, exact, delta = -1;
+	struct pb_decide_event in = { ev, seen, 0, apply_now };
+	int changed = 0;
 	int64_t mark;
 	enum pb_verdict v;
 	struct cs_rec *r;
@@ -578,29 +426,9 @@ static enum pb_verdict judge(struct consumer *c, const struct pb_event *ev, int 
 	 * (node, service) too, not only from the providers in memory: a
 	 * provider removed (lease) and then restarted or pruned from the log
 	 * leaves no other trace of it (provbus-consumer(1) retention) */
-	if (!seen && cs_marks_get(c->marks, ev->node, ev->service, &mark) && mark > 0 &&
-	    mark != INT64_MAX)
-		pb_providers_seq_floor(c->prov, ev->federation, ev->node, ev->service, mark);
-	if (!seen)
-		delta = pb_providers_value_change(c->prov, ev, &c->conf.filter,
-						  c->conf.cfg->consumer.public_only, CS_EXACT_MAX);
-	exact = delta != -2;	/* past CS_EXACT_MAX providers: once per pump */
-	v = pb_providers_apply(c->prov, ev, seen, &c->conf.filter, apply_now, &live_changed);
-	live_changed = v == PB_VERDICT_APPLIED && live_changed;
-	if (live_changed && !exact) {
-		mark_dirty(c, ev->key);	/* changed is set by cs_values_resolve */
-	} else if (live_changed && delta >= 0) {
-		/* exact, and the values are computed once per pump */
-		if ((changed = delta))
-			mark_dirty(c, ev->key);
-	} else if (live_changed) {
-		/* the key's values go from none to some or back: the statics
-		 * may make that no change; computed now */
-		if (is_dirty(c, ev->key))
-			cs_values_resolve(c, now);
-		if ((changed = values_update_key(c, ev->key)))
-			cs_debounce_change(c, now, PB_REASON_CHANGE);
-	}
+	if (!seen && cs_marks_get(c->marks, ev->node, ev->service, &mark))
+		in.seq_floor = mark;
+	v = pb_decide_event(c->core, now, &in, &changed);
 	c->counts[v]++;
 	if (v != PB_VERDICT_DUPLICATE)
 		cs_seen_add(c->seen, ev->id);
@@ -617,8 +445,6 @@ static enum pb_verdict judge(struct consumer *c, const struct pb_event *ev, int 
 	r->row.source = pb_source_name(source);
 	r->row.exchange = dup_or_null(exchange);
 	r->row.routing_key = dup_or_null(routing_key);
-	r->live_changed = live_changed;
-	r->exact = exact;
 	r->row.changed = changed;
 	if (v == PB_VERDICT_APPLIED) {
 		r->prov_op = PROV_UPSERT;
@@ -629,7 +455,7 @@ static enum pb_verdict judge(struct consumer *c, const struct pb_event *ev, int 
 					   ? apply_now + ev->ttl_s * 1000 : PB_TIME_NEVER;
 		r->pv_updated_at = apply_now;
 	}
-	log_event(ev, v, redelivered, source, live_changed && !exact ? -1 : changed);
+	log_event(ev, v, redelivered, source, changed);
 	return v;
 }
 
@@ -879,16 +705,10 @@ void cs_history_done(struct consumer *c)
 
 /* ---- leases ---- */
 
-struct expire_ctx {
-	struct consumer *c;
-	int64_t now;
-	size_t first;	/* the first row of this pass */
-};
-
-static void on_expired(const struct pb_provider *pv, void *ctx)
+/* A lease ran out (the core's record): a row of the batch. */
+static void record_expired(struct consumer *c, const struct pb_decide_rec *x)
 {
-	struct expire_ctx *x = ctx;
-	struct consumer *c = x->c;
+	const struct pb_provider *pv = x->pv;
 	struct cs_rec *r = rec_new(c);
 	char detail[160], ts[PB_TIME_BUF];
 
@@ -896,7 +716,7 @@ static void on_expired(const struct pb_provider *pv, void *ctx)
 	if (!r)
 		return;
 	snprintf(detail, sizeof(detail), "lease ran out at %s", pb_time_format(pv->expires_at, ts));
-	r->row.received_at = x->now;
+	r->row.received_at = x->at;
 	r->row.federation = strdup(pv->federation);
 	r->row.region = strdup(pv->region);
 	r->row.node = strdup(pv->node);
@@ -908,6 +728,7 @@ static void on_expired(const struct pb_provider *pv, void *ctx)
 	r->row.verdict = pb_verdict_name(PB_VERDICT_EXPIRED);
 	r->row.detail = strdup(detail);
 	r->row.source = pb_source_name(PB_SOURCE_DAEMON);
+	r->row.changed = x->changed;
 	r->prov_op = PROV_DELETE;
 	pb_log_info("event verdict=expired key=%s region=%s node=%s service=%s seq=%lld source=daemon",
 		    pv->key, pv->region, pv->node, pv->service, (long long)pv->seq);
@@ -915,18 +736,7 @@ static void on_expired(const struct pb_provider *pv, void *ctx)
 
 void cs_expire(struct consumer *c, int64_t now)
 {
-	struct expire_ctx x = { c, now, c->n_pend };
-
-	if (pb_providers_next_expiry(c->prov) > now)
-		return;
-	cs_values_resolve(c, now);
-	x.first = c->n_pend;
-	if (!pb_providers_expire(c->prov, now, on_expired, &x))
-		return;
-	if (cs_values_recompute(c, now, PB_REASON_EXPIRY))
-		for (size_t i = x.first; i < c->n_pend; i++)
-			if (!strcmp(c->pend[i].row.verdict, pb_verdict_name(PB_VERDICT_EXPIRED)))
-				c->pend[i].row.changed = 1;
+	pb_decide_expire(c->core, now);
 }
 
 /* ---- restoring the state at start ---- */
@@ -948,11 +758,15 @@ static int restore_provider(const struct pb_audit_provider *a, void *ctx)
 	pv.expires_at = a->expires_at;
 	pv.updated_at = a->updated_at;
 	pv.tombstone = a->tombstone;
-	return pb_providers_put(c->prov, &pv) < 0 ? -1 : 0;
+	return pb_decide_restore_provider(c->core, &pv);
 }
 
+/* The providers and the last good run's values, from the audit log, into
+ * the core (pb_decide_restored follows in cs_runs_init). */
 int cs_restore(struct consumer *c, struct pb_err *err)
 {
+	struct pb_kv *ok = NULL;
+	size_t n_ok = 0;
 	char *json = NULL;
 	int rc = -1;
 
@@ -964,19 +778,18 @@ int cs_restore(struct consumer *c, struct pb_err *err)
 	if (pb_audit_last_ok_values(c->aw, &json, err) < 0)
 		goto out;
 	if (json) {
-		if (cs_kv_from_json(json, &c->ok_values, &c->n_ok_values) < 0) {
+		if (cs_kv_from_json(json, &ok, &n_ok) < 0)
 			pb_log_warn("audit log %s: the last successful run's values_after is not a "
 				    "JSON object: treating every value as changed", c->db_path);
-		} else {
-			c->have_ok = 1;
-		}
-	}
-	if (compute_values(c, c->conf.wants, c->conf.n_wants, &c->values, &c->n_values) < 0) {
-		pb_err_set(err, EX_OSERR, "computing the values: out of memory");
-		goto out;
+		else if (pb_decide_restore_ok_values(c->core, ok, n_ok) < 0)
+			goto oom;
 	}
 	rc = 0;
+	goto out;
+oom:
+	pb_err_set(err, EX_OSERR, "restoring the last good values: out of memory");
 out:
+	pb_kv_free_array(ok, n_ok);
 	free(json);
 	return rc;
 }

@@ -205,7 +205,7 @@ void cs_report_presence(struct consumer *c, const char *reason)
 			   stopped ? "stopped" : "running", "reason", reason, "version", PB_VERSION,
 			   "keys", strv_array(c->conf.keys, c->conf.n_keys), "regions",
 			   strv_array(c->conf.regions, c->conf.n_regions), "public_only",
-			   cfg->consumer.public_only, "static", statics, "paused", c->paused,
+			   cfg->consumer.public_only, "static", statics, "paused", pb_decide_paused(c->core),
 			   "connected_since", time_or_null(stopped ? 0 : r->connected_since),
 			   "started_at", time_or_null(c->started_at), "interval_s",
 			   (json_int_t)interval, "ttl_s", (json_int_t)(stopped ? 0 : 3 * interval));

@@ -25,19 +25,20 @@
 #include "sdnotify.h"
 #include "strv.h"
 
-/* ---- the splay's randomness ---- */
+/* ---- the splay's randomness: an input of the core ----
+ * Polled at every turn of the loop, drawn from only when a splay is: a
+ * xorshift seeded once by getrandom, not a syscall per turn. */
 
-static int64_t splay_rand(void *ctx, int64_t max_ms)
+static uint64_t random64(void)
 {
-	struct consumer *c = ctx;
-	uint64_t r = 0;
+	static uint64_t x;
 
-	if (max_ms <= 0)
-		return 0;
-	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
-		r = ((uint64_t)random() << 31) ^ (uint64_t)random();
-	c->last_splay = (int64_t)(r % (uint64_t)(max_ms + 1));
-	return c->last_splay;
+	if (!x && (getrandom(&x, sizeof(x), GRND_NONBLOCK) != (ssize_t)sizeof(x) || !x))
+		x = ((uint64_t)random() << 31) ^ (uint64_t)random() ^ (uint64_t)pb_now_ms() ^ 1;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	return x * 2685821657736338717ull;
 }
 
 /* ---- output ---- */
@@ -87,13 +88,12 @@ int cs_runs_init(struct consumer *c, struct pb_err *err)
 		goto out;
 	}
 	cs_conf_params(&c->conf, &p);
-	pb_debounce_init(&c->deb, &p);
 	/* the throttle window survives a restart: read back from the log */
 	n = pb_audit_run_starts_since(c->aw, now - p.throttle_per_ms, starts,
 				      PB_DEBOUNCE_MAX_THROTTLE, err);
 	if (n < 0)
 		goto out;
-	pb_debounce_seed_starts(&c->deb, starts, n);
+	pb_decide_restore_starts(c->core, starts, n);
 	n = pb_audit_interrupt_runs(c->aw, now, err);
 	if (n < 0)
 		goto out;
@@ -108,9 +108,12 @@ int cs_runs_init(struct consumer *c, struct pb_err *err)
 		goto out;
 	c->run_mark = mark ? strtoll(mark, NULL, 10) : 0;
 	if (paused && !strcmp(paused, "1")) {
-		c->paused = 1;
-		pb_debounce_pause(&c->deb, 1);
+		pb_decide_restore_paused(c->core, 1);
 		pb_log_notice("paused (as the daemon was when it stopped): runs are held until resume");
+	}
+	if (pb_decide_restored(c->core) < 0) {
+		pb_err_set(err, EX_OSERR, "computing the values: out of memory");
+		goto out;
 	}
 	if (!(params = cs_conf_params_json(&c->conf, "start")) ||
 	    pb_audit_add_params(c->aw, now, params, err) < 0) {
@@ -118,7 +121,7 @@ int cs_runs_init(struct consumer *c, struct pb_err *err)
 			pb_err_set(err, EX_OSERR, "out of memory");
 		goto out;
 	}
-	c->deb_next = PB_TIME_NEVER;
+	c->deb_next = c->core_next = PB_TIME_NEVER;
 	c->startup_deadline = pb_mono_ms() + CS_STARTUP_WAIT_MS;
 	rc = 0;
 out:
@@ -142,31 +145,28 @@ void cs_runs_release(struct consumer *c)
 
 void cs_request(struct consumer *c, enum pb_reason why)
 {
-	pb_debounce_request(&c->deb, pb_now_ms(), why);
+	pb_decide_request(c->core, pb_now_ms(), why);
 	pb_log_info("run requested reason=%s", pb_reason_name(why));
 	cs_sd_status(c);
 }
 
+/* The core holds the runs and notes the change (provbus-audit replay
+ * holds its runs by these notes); the state survives a restart in meta. */
 void cs_pause(struct consumer *c, int paused)
 {
 	struct pb_err e = PB_ERR_INIT;
+	int was = pb_decide_paused(c->core);
 
-	pb_debounce_pause(&c->deb, paused);
-	if (c->paused != paused) {
+	if (was != paused)
 		pb_log_notice("%s", paused ? "paused: runs are held, events are still received"
 					   : "resumed");
-		/* provbus-audit replay holds its runs by these notes */
-		note(c, 0, paused ? "pause" : "resume", "%s", paused ? "runs held" : "runs let go");
-	}
-	if (c->paused != paused) {
-		c->paused = paused;
+	pb_decide_pause(c->core, pb_now_ms(), paused);
+	if (was != paused)
 		cs_report_presence(c, paused ? "pause" : "resume");
-	}
-	c->paused = paused;
 	if (pb_audit_meta_set(c->aw, "paused", paused ? "1" : NULL, &e) < 0)
 		cs_log_db_error(c, &e);
 	if (!paused)
-		cs_request(c, PB_REASON_RESUME);
+		pb_log_info("run requested reason=%s", pb_reason_name(PB_REASON_RESUME));
 	cs_sd_status(c);
 }
 
@@ -244,6 +244,7 @@ static void state_str(FILE *f, const char *s)
  * start, with the event loop held. */
 static int write_state(struct consumer *c, struct pb_err *err)
 {
+	const struct pb_providers *prov = pb_decide_providers(c->core);
 	char ts[PB_TIME_BUF], *text = NULL;
 	size_t len = 0, n = 0;
 	FILE *f = open_memstream(&text, &len);
@@ -256,8 +257,8 @@ static int write_state(struct consumer *c, struct pb_err *err)
 	fputs(",\n \"node\": ", f);
 	state_str(f, c->conf.cfg->node);
 	fputs(",\n \"providers\": [", f);
-	for (size_t i = 0; i < pb_providers_count(c->prov); i++) {
-		const struct pb_provider *pv = pb_providers_at(c->prov, i);
+	for (size_t i = 0; i < pb_providers_count(prov); i++) {
+		const struct pb_provider *pv = pb_providers_at(prov, i);
 
 		if (pv->tombstone)
 			continue;
@@ -356,8 +357,7 @@ static void start_process(struct consumer *c, int64_t now)
 		goto oom;
 	rc = pb_runner_start(c->runner, cc->provision, env, cc->lock_file, &e);
 	if (rc == PB_RUNNER_STARTED) {
-		if (c->run.lock_since)
-			c->run.deferred_ms = now - c->run.lock_since;
+		c->run.deferred_ms = pb_decide_lock_taken(c->core, now);
 		c->run.state = RUN_GOING;
 		c->run.pid = pb_runner_pid(c->runner);
 		pb_log_notice("run id=%lld reason=%s started pid=%ld changed=%s%s",
@@ -366,8 +366,7 @@ static void start_process(struct consumer *c, int64_t now)
 			      c->run.deferred_ms ? " (after waiting for the lock)" : "");
 		cs_sd_status(c);
 	} else if (rc == PB_RUNNER_LOCKED) {
-		if (!c->run.lock_since)
-			c->run.lock_since = now;
+		pb_decide_lock_wait(c->core, now);
 		if (!c->run.deferred_noted) {
 			c->run.deferred_noted = 1;
 			note(c, c->run.id, "deferred", "lock %s is held by another process: waiting",
@@ -397,8 +396,10 @@ static void held_log(struct consumer *c)
 		pb_log_warn("run held: the audit log cannot be written (retrying every second)");
 }
 
-static void begin_run(struct consumer *c, const struct pb_debounce_due *due, int64_t now)
+static void begin_run(struct consumer *c, const struct pb_decide_action *due, int64_t now)
 {
+	const struct pb_kv *ok, *values;
+	size_t n_ok, n_values;
 	const struct pb_consumer_conf *cc = &c->conf.cfg->consumer;
 	struct pb_err e = PB_ERR_INIT, env_err = PB_ERR_INIT;
 	char *csv = NULL, *keys_json = NULL, *before = NULL, *after = NULL, mark[32], splay[128];
@@ -414,10 +415,11 @@ static void begin_run(struct consumer *c, const struct pb_debounce_due *due, int
 		c->run_retry_at = now + 1000;
 		return;
 	}
-	changed_keys(c->have_ok ? c->ok_values : NULL, c->have_ok ? c->n_ok_values : 0, c->values,
-		     c->n_values, &csv, &keys_json);
-	before = c->have_ok ? cs_kv_json(c->ok_values, c->n_ok_values) : strdup("{}");
-	after = cs_kv_json(c->values, c->n_values);
+	ok = pb_decide_ok_values(c->core, &n_ok);
+	values = pb_decide_values(c->core, &n_values);
+	changed_keys(ok, n_ok, values, n_values, &csv, &keys_json);
+	before = ok ? cs_kv_json(ok, n_ok) : strdup("{}");
+	after = cs_kv_json(values, n_values);
 	memset(&row, 0, sizeof(row));
 	row.reason = pb_reason_name(due->reason);
 	row.queued_at = due->queued_at;
@@ -430,7 +432,7 @@ static void begin_run(struct consumer *c, const struct pb_debounce_due *due, int
 	 * the run without the splay it waited */
 	if (cc->splay_ms > 0)
 		snprintf(splay, sizeof(splay), "waited a splay of %lld ms (of at most %lld)",
-			 (long long)c->last_splay, (long long)cc->splay_ms);
+			 (long long)due->splay_ms, (long long)cc->splay_ms);
 	if (pb_audit_begin(c->aw, &e) < 0 ||
 	    (id = pb_audit_add_run(c->aw, &row, c->run_mark, last_event, &e)) < 0 ||
 	    (cc->splay_ms > 0 && pb_audit_add_note(c->aw, pb_now_ms(), id, "splay", splay, &e) < 0) ||
@@ -442,15 +444,25 @@ static void begin_run(struct consumer *c, const struct pb_debounce_due *due, int
 		goto out;
 	}
 	c->run_retry_at = 0;
-	pb_debounce_started(&c->deb, now);
+	if (pb_decide_started(c->core, now) < 0) {
+		/* the row is in: it ends at once, and a run is asked for again */
+		struct pb_audit_run fin = { .id = id, .finished_at = now, .exit_status = -1 };
+
+		pb_log_err("run id=%lld: out of memory", (long long)id);
+		fin.status = pb_run_status_name(PB_RUN_FAILED);
+		if (pb_audit_finish_run(c->aw, &fin, &e) < 0)
+			cs_log_db_error(c, &e);
+		pb_decide_request(c->core, now, PB_REASON_RETRY);
+		goto out;
+	}
 	c->run_mark = last_event;
 	memset(&c->run, 0, sizeof(c->run));
 	c->run.id = id;
 	c->run.reason = due->reason;
 	c->run.queued_at = due->queued_at;
 	c->run.started_at = now;
-	c->run.values = cs_kv_copy(c->values, c->n_values);
-	c->run.n_values = c->run.values ? c->n_values : 0;
+	c->run.values = cs_kv_copy(values, n_values);
+	c->run.n_values = c->run.values ? n_values : 0;
 	c->run.changed_keys = csv;
 	csv = NULL;
 	c->run.state = RUN_GOING;
@@ -532,32 +544,18 @@ static void finish_run(struct consumer *c, int64_t now, int exit_status, enum pb
 	row.tail_len = tail_len;
 	if (pb_audit_finish_run(c->aw, &row, &e) < 0)
 		cs_log_db_error(c, &e);
-	if (ok) {
-		struct pb_kv *copy = cs_kv_copy(c->run.values, c->run.n_values);
-
-		if (copy) {
-			pb_kv_free_array(c->ok_values, c->n_ok_values);
-			c->ok_values = copy;
-			c->n_ok_values = c->run.n_values;
-			c->have_ok = 1;
-		}
-		c->fails_in_row = 0;
+	if (ok)
 		c->last_ok_at = now;
-	} else if (status != PB_RUN_INTERRUPTED) {
-		c->fails_in_row++;
-	}
-	pb_debounce_finished(&c->deb, now, ok, cs_values_dirty(c));
+	/* the core: the last good values, the retry or its retry-exhausted note */
+	pb_decide_finished(c->core, now, status);
 	if (!ok && status != PB_RUN_INTERRUPTED) {
-		if (pb_debounce_retry_at(&c->deb) == PB_TIME_NEVER) {
-			note(c, c->run.id, "retry-exhausted",
-			     "%d failed runs in a row: no more retries until the next change",
-			     c->fails_in_row);
+		if (pb_decide_retry_at(c->core) == PB_TIME_NEVER)
 			pb_log_warn("run id=%lld failed: giving up after %d failed runs in a row "
-				    "(until the next change)", (long long)c->run.id, c->fails_in_row);
-		} else {
+				    "(until the next change)", (long long)c->run.id,
+				    pb_decide_fails_in_row(c->core));
+		else
 			pb_log_notice("run id=%lld failed: retry in %lld ms", (long long)c->run.id,
-				      (long long)(pb_debounce_retry_at(&c->deb) - now));
-		}
+				      (long long)(pb_decide_retry_at(c->core) - now));
 	}
 	c->runs_by_status[status]++;
 	c->last_run.id = c->run.id;
@@ -584,31 +582,27 @@ static void finish_run(struct consumer *c, int64_t now, int exit_status, enum pb
 void cs_runs_drive(struct consumer *c, int64_t now)
 {
 	const struct pb_consumer_conf *cc = &c->conf.cfg->consumer;
-	struct pb_debounce_due due;
+	struct pb_decide_action due;
 	int64_t throttled;
 
 	if (c->run.state == RUN_LOCK_WAIT && now >= c->lock_retry_at && !c->stopping)
 		start_process(c, now);
 	if (c->stopping || c->run.state != RUN_NONE)
 		return;
-	if (!c->startup_requested && pb_mono_ms() >= c->startup_deadline) {
-		c->startup_requested = 1;
+	if (!pb_decide_startup_requested(c->core) && pb_mono_ms() >= c->startup_deadline) {
 		pb_log_warn("no broker after %d s: startup run with the providers from the audit log",
 			    CS_STARTUP_WAIT_MS / 1000);
 		cs_request(c, PB_REASON_STARTUP);
 	}
-	/* nothing before the startup run: it waits for the first catch-up;
-	 * and no run before a catch-up owed is done (provbus-consumer(1): a reload that
-	 * adds a key must not run with part of that key's history) */
-	if (!c->startup_requested || (c->run_retry_at && now < c->run_retry_at))
+	if (c->run_retry_at && now < c->run_retry_at)
 		return;
-	if (cs_catchup_owed(c)) {
-		c->deb_next = PB_TIME_NEVER;	/* the catch-up's end drives us again */
-		return;
-	}
-	pb_debounce_poll(&c->deb, now, splay_rand, c, &due);
-	c->deb_next = due.next_at;
-	throttled = pb_debounce_throttled_until(&c->deb, now);
+	/* the core holds every rule: nothing before the startup request (it
+	 * waits for the first catch-up), nothing while a catch-up is owed,
+	 * debounce, throttle, splay, retry, pause */
+	pb_decide_poll(c->core, now, random64(), &due);
+	c->deb_next = due.run_at;
+	c->core_next = due.next_at;
+	throttled = due.throttled_until;
 	if (throttled && throttled != c->throttled_until) {
 		char ts[PB_TIME_BUF];
 
@@ -632,7 +626,7 @@ int64_t cs_runs_next(struct consumer *c)
 		return next;
 	if (c->run_retry_at)
 		return c->run_retry_at;
-	return c->deb_next;
+	return c->core_next;
 }
 
 void cs_runs_child(struct consumer *c)

@@ -27,9 +27,9 @@ const char *cs_state_name(struct consumer *c)
 		return "catching-up";
 	if (!c->up)
 		return "connecting";
-	if (c->paused)
+	if (pb_decide_paused(c->core))
 		return "paused";
-	if (pb_debounce_pending(&c->deb))
+	if (pb_decide_pending(c->core))
 		return "pending";
 	return "idle";
 }
@@ -57,8 +57,8 @@ static json_t *pending_changes(struct consumer *c)
 {
 	json_t *a = json_array();
 	size_t i = 0, j = 0;
-	const struct pb_kv *x = c->values, *y = c->have_ok ? c->ok_values : NULL;
-	size_t nx = c->n_values, ny = c->have_ok ? c->n_ok_values : 0;
+	size_t nx, ny;
+	const struct pb_kv *x = pb_decide_values(c->core, &nx), *y = pb_decide_ok_values(c->core, &ny);
 
 	while (a && (i < nx || j < ny)) {
 		int cmp = i == nx ? 1 : j == ny ? -1 : strcmp(x[i].name, y[j].name);
@@ -91,7 +91,7 @@ static json_t *providers_by_key(struct consumer *c)
 		cs_key_range(c, c->conf.keys[k], &first, &end);
 		vals = malloc((end - first + 1) * sizeof(*vals));
 		for (size_t i = first; vals && i < end; i++) {
-			const struct pb_provider *pv = pb_providers_at(c->prov, i);
+			const struct pb_provider *pv = pb_providers_at(pb_decide_providers(c->core), i);
 
 			if (pv->tombstone || (c->conf.cfg->consumer.public_only && !pv->public) ||
 			    !pb_config_accepts_region(c->conf.cfg, pv->region))
@@ -126,6 +126,8 @@ char *cs_status_json(struct consumer *c)
 	json_t *o = json_object(), *counts = json_object(), *vals = json_object(), *running, *last;
 	json_t *pend;
 	int64_t next = PB_TIME_NEVER;
+	const struct pb_kv *values;
+	size_t n_values;
 	char *s, *text;
 
 	if (!o || !counts || !vals) {
@@ -143,14 +145,14 @@ char *cs_status_json(struct consumer *c)
 	json_object_set_new(o, "queue", json_string(c->queue));
 	json_object_set_new(o, "bound_keys", strv(c->conf.keys, c->conf.n_keys));
 	json_object_set_new(o, "regions", strv(c->conf.regions, c->conf.n_regions));
-	json_object_set_new(o, "paused", json_boolean(c->paused));
+	json_object_set_new(o, "paused", json_boolean(pb_decide_paused(c->core)));
 	/* pending: a run is queued, or values differ from the last successful
 	 * run (retries exhausted, paused, ...): never false beside changes */
 	pend = pending_changes(c);
-	json_object_set_new(o, "pending", json_boolean(pb_debounce_pending(&c->deb) ||
+	json_object_set_new(o, "pending", json_boolean(pb_decide_pending(c->core) ||
 						       json_array_size(pend) > 0));
 	json_object_set_new(o, "pending_changes", pend);
-	if (pb_debounce_pending(&c->deb) && c->run.state == RUN_NONE && !c->paused)
+	if (pb_decide_pending(c->core) && c->run.state == RUN_NONE && !pb_decide_paused(c->core))
 		next = c->deb_next == PB_TIME_NEVER ? pb_now_ms() : c->deb_next;
 	json_object_set_new(o, "next_run_at", time_or_null(next));
 	json_object_set_new(o, "throttled_until", time_or_null(c->throttled_until));
@@ -187,8 +189,9 @@ char *cs_status_json(struct consumer *c)
 	json_object_set_new(o, "counts", counts);
 	json_object_set_new(o, "runs", runs_by_status(c));
 	json_object_set_new(o, "providers", providers_by_key(c));
-	for (size_t i = 0; i < c->n_values; i++)
-		json_object_set_new(vals, c->values[i].name, json_string(c->values[i].value));
+	values = pb_decide_values(c->core, &n_values);
+	for (size_t i = 0; i < n_values; i++)
+		json_object_set_new(vals, values[i].name, json_string(values[i].value));
 	json_object_set_new(o, "values", vals);
 	json_object_set_new(o, "audit_failing", json_boolean(c->db_failing));
 	/* the file on disk: a broken one leaves the last good one running */
@@ -238,7 +241,7 @@ char *cs_control_handler(const char *verb, void *ctx)
 	if (!strcmp(verb, "provision-now")) {
 		cs_request(c, PB_REASON_MANUAL);
 		return ok_json("{\"ok\":true,\"queued\":\"manual\",\"paused\":%s}",
-			       c->paused ? "true" : "false");
+			       pb_decide_paused(c->core) ? "true" : "false");
 	}
 	err = json_object();
 	if (err)
