@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/run.sh unit|integration|all [NAME-PATTERN]
+# tests/run.sh unit|integration|all [NAME-PATTERN...]  (a name matching any)
 #
 # Runs the Check suites (BUILD/tests/test_*) and the integration scripts
 # (tests/integration/t-*.sh) against ONE private broker started here (or
@@ -31,7 +31,15 @@ cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 BUILD=${BUILD:-build}
 what=${1:-all}
-pattern=${2:-}
+patterns=("${@:2}")
+pattern=${patterns[*]}
+# wanted NAME: no pattern, or NAME contains one of them (globs allowed)
+wanted() {
+	local p
+	[ ${#patterns[@]} -eq 0 ] && return 0
+	for p in "${patterns[@]}"; do [[ $1 == *$p* ]] && return 0; done
+	return 1
+}
 PB_BIN=${PB_BIN:-$ROOT/bin}
 [[ $PB_BIN == /* ]] || PB_BIN=$ROOT/$PB_BIN
 export PB_ROOT=$ROOT PB_BIN PB_TOOLS=$ROOT/$BUILD/tools
@@ -71,7 +79,7 @@ run_unit() {
 	for t in "$BUILD"/tests/test_*; do
 		[ -x "$t" ] || continue
 		name=$(basename "$t")
-		[ -z "$pattern" ] || [[ $name == *$pattern* ]] || continue
+		wanted "$name" || continue
 		out="$RUNDIR/$name.log"
 		if [ -n "${PB_VALGRIND:-}" ]; then
 			CK_FORK=no valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
@@ -171,7 +179,7 @@ run_integration() {
 	done
 	for t in "${order[@]}"; do
 		name=$(basename "$t" .sh)
-		[ -z "$pattern" ] || [[ $name == *$pattern* ]] || continue
+		wanted "$name" || continue
 		while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n 2>/dev/null || true; done
 		run_one "$t" &
 		running+=("$name")
@@ -180,7 +188,7 @@ run_integration() {
 	for name in "${running[@]}"; do report_one "$name"; done
 	for name in $SERIAL; do
 		[ -f "tests/integration/$name.sh" ] || continue
-		[ -z "$pattern" ] || [[ $name == *$pattern* ]] || continue
+		wanted "$name" || continue
 		run_one "tests/integration/$name.sh"; report_one "$name"
 	done
 }
