@@ -41,6 +41,8 @@ cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
 PB_BIN=${PB_BIN:-$ROOT/bin}
 [[ $PB_BIN == /* ]] || PB_BIN=$ROOT/$PB_BIN
+PB_TOOLS=${PB_TOOLS:-$ROOT/build/tools}	# pbtest-delay (the relay, without netem)
+[[ $PB_TOOLS == /* ]] || PB_TOOLS=$ROOT/$PB_TOOLS
 export PATH="$PB_BIN:$PATH" LC_ALL=C.UTF-8
 # shellcheck disable=SC1091
 . "$ROOT/tests/fleet/lib.sh"
@@ -50,7 +52,7 @@ SCENARIOS=${*:-$ALL_SCENARIOS}
 for s in $SCENARIOS; do
 	case " $ALL_SCENARIOS " in *" $s "*) ;; *) echo "fleet: unknown scenario $s (want: $ALL_SCENARIOS)" >&2; exit 64 ;; esac
 done
-for p in provbus-publish provbus-consumer provbus-schema; do
+for p in provbus-publish provbus-consumer provbus-schema provbus-fleet; do
 	[ -x "$PB_BIN/$p" ] || { echo "fleet: $PB_BIN/$p missing: make" >&2; exit 1; }
 done
 NKEYS=${FL_KEYS:-3}
@@ -70,6 +72,7 @@ CONS="c1 c2 c3"
 NB=3
 V=%2Fprovbus
 FAILED=()
+SCEN_TIMES=""
 declare -A CPID
 
 fl_before_cleanup() {
@@ -83,8 +86,19 @@ fl_before_cleanup() {
 fl_host b1 "$FL_SUBNET.11"; fl_host b2 "$FL_SUBNET.12"; fl_host b3 "$FL_SUBNET.13"
 fl_host p1 "$FL_SUBNET.21"; fl_host p2 "$FL_SUBNET.22"
 fl_host c1 "$FL_SUBNET.31"; fl_host c2 "$FL_SUBNET.32"; fl_host c3 "$FL_SUBNET.33"
+fl_host o1 "$FL_SUBNET.41"	# the observer: provbus-fleet, never faulted
 fl_log "hosts up on $FL_SUBNET.0/24 (namespaces $FL_ID-*)"
-fl_certs b1 b2 b3 $PUBS $CONS
+fl_certs b1 b2 b3 $PUBS $CONS o1
+# the netem scenario's 200 ms: tc netem where the kernel has it; else
+# (gVisor has no sch_netem) p1 reaches the brokers through a delay relay
+# on its own loopback (tests/tools/pbtest-delay, off until the fault),
+# and the loss comes from nftables on its eth0
+RELAY=""
+if ! fl_netem_probe p1; then
+	fl_relay p1 200 "56711=$FL_SUBNET.11:5671" "56712=$FL_SUBNET.12:5671" "56713=$FL_SUBNET.13:5671" &&
+		RELAY=p1
+	fl_log "no tc netem here ($(head -n 1 "$OUT/netem.err")): p1 goes through ${RELAY:+a delay relay on its loopback}${RELAY:-no relay (netem-loss-only)}"
+fi
 
 # --- every scenario's service and keys, known from the start: the
 # consumers require them all, so their queues are bound once
@@ -104,24 +118,32 @@ fl_brokers_start $NB "$ROOT/deploy/rabbitmq/rabbitmq.conf" "$OUT/definitions.jso
 cluster_whole() { # cluster_whole I: broker I sees all nodes running, no partition
 	[ "$(fl_cluster_view "$1")" = "$NB 0" ]
 }
-fl_wait 120 cluster_whole 1 || { echo "fleet: the cluster did not form: b1 sees '$(fl_cluster_view 1)'" >&2; exit 1; }
+FL_POLL=1 fl_wait 120 cluster_whole 1 || { echo "fleet: the cluster did not form: b1 sees '$(fl_cluster_view 1)'" >&2; exit 1; }
 defs_loaded() { fl_ctl 1 list_exchanges -p /provbus name 2>/dev/null | grep -qx provbus.fleet; }
-fl_wait 60 defs_loaded ||
+FL_POLL=1 fl_wait 60 defs_loaded ||
 	{ echo "fleet: the definitions were not loaded (no exchange provbus.fleet)" >&2; exit 1; }
 # the definitions made the history stream when b1 was alone: its only
 # replica is there, and a consumer connected elsewhere cannot read it for
 # its catch-up (406 "does not have a replica on the local node"). The
 # operator's step after the cluster formed: a replica on every node.
-for i in $(seq 2 $NB); do
-	fl_in_uts 1 timeout 60 "$RMQ_BIN/rabbitmq-streams" -q -n "$(fl_broker_node 1)" add_replica --vhost /provbus \
-		provbus.fleet.history "$(fl_broker_node "$i")" >>"$OUT/streams.log" 2>&1 ||
-		fl_log "could not add a replica of provbus.fleet.history on b$i: $(tail -n 1 "$OUT/streams.log")"
+for st in provbus.fleet.history provbus.fleet.fleet; do
+	for i in $(seq 2 $NB); do
+		fl_in_uts 1 timeout 60 "$RMQ_BIN/rabbitmq-streams" -q -n "$(fl_broker_node 1)" add_replica --vhost /provbus \
+			"$st" "$(fl_broker_node "$i")" >>"$OUT/streams.log" 2>&1 ||
+			fl_log "could not add a replica of $st on b$i: $(tail -n 1 "$OUT/streams.log")"
+	done
 done
-fl_log "3 brokers clustered in $(( $(date +%s) - tb )) s: $(for i in 1 2 3; do printf '%s ' "$(fl_broker_node $i)"; done)"
+BOOT_S=$(( $(date +%s) - tb ))
+fl_log "3 brokers clustered in $BOOT_S s: $(for i in 1 2 3; do printf '%s ' "$(fl_broker_node $i)"; done)"
 
 urls_from() { # urls_from NODE I: the broker URLs for NODE, starting at broker I
 	local n=$1 i=$2 j out=""
-	for j in 0 1 2; do out="$out${out:+, }\"amqps://$n@$(fl_broker_ip $(( (i - 1 + j) % NB + 1 ))):5671/$V\""; done
+	local b
+	for j in 0 1 2; do
+		b=$(( (i - 1 + j) % NB + 1 ))
+		if [ "$n" = "$RELAY" ]; then out="$out${out:+, }\"amqps://$n@127.0.0.1:5671$b/$V\""
+		else out="$out${out:+, }\"amqps://$n@$(fl_broker_ip $b):5671/$V\""; fi
+	done
 	echo "[$out]"
 }
 # verify_hostname is off: the brokers are known by IP, and rabbitmq-c checks
@@ -164,6 +186,11 @@ for c in $CONS; do
 done
 i=0
 for p in $PUBS; do i=$((i + 1)); node_conf "$p" "$i"; done
+# the observer o1: provbus-fleet as the export's provbus-observer user
+# (read on the fleet and history streams, nothing else)
+node_conf o1 1
+sed -i "s|amqps://o1@|amqps://provbus-observer@|g; s|creds/o1\"|creds/provbus-observer\"|" "$OUT/o1/provbus.json"
+fleet() { fl_in o1 timeout -k 1 90 provbus-fleet -c "$OUT/o1/provbus.json" "$@"; }
 
 status() { timeout -k 1 5 provbus-consumer -c "$OUT/$1/provbus.json" status 2>/dev/null; }
 idle() { kill -0 "${CPID[$1]}" 2>/dev/null || { echo "fleet: $1 exited" >&2; exit 1; }; [ "$(status "$1" | jq -r '[.connected, .state] | @tsv' 2>/dev/null)" = "$(printf 'true\tidle')" ]; }
@@ -257,6 +284,32 @@ converged() { # converged C DIR: env file has every final line, last run ok, not
 	return 0
 }
 all_converged() { local c; for c in $CONS; do converged "$c" "$1" || return 1; done; }
+# The fleet's own view, from o1 (provbus-fleet reads the fleet and history
+# streams): fleet_env C prints the env lines consumer C must have by the
+# providers provbus-fleet computes for it (values of a key sorted, joined
+# by commas, as the consumer writes them)
+fleet_env() {
+	fleet providers --node "$1" --json 2>>"$OUT/fleet.err" |
+		jq -rs 'group_by(.key)[] | "export E_\(.[0].key)='"'"'\(map(.value) | unique | join(","))'"'"'"' | LC_ALL=C sort
+}
+fleet_agrees() { # fleet_agrees C: C's env file holds exactly what provbus-fleet computes
+	local want
+	want=$(fleet_env "$1") && [ -n "$want" ] &&
+		[ "$want" = "$(grep '^export E_' "$OUT/$1/app.env" | LC_ALL=C sort)" ]
+}
+# fleet_converged: provbus-fleet converged lists every consumer as converged
+# (the digests of its last good run's values equal today's values); prints
+# how many did
+fleet_converged() {
+	local out c n=0
+	out=$(fleet converged --json 2>>"$OUT/fleet.err")
+	for c in $CONS; do
+		jq -se --arg c "$c" 'any(.[]; .node == $c and .converged == true)' <<<"$out" >/dev/null && n=$((n + 1))
+	done
+	echo "$n"
+	[ "$n" -eq "$(wc -w <<<"$CONS")" ]
+}
+fleet_all_ok() { local c; fleet_converged >/dev/null || return 1; for c in $CONS; do fleet_agrees "$c" || return 1; done; }
 all_audited() { # all_audited DIR S: no consumer still misses an expected event
 	local c
 	for c in $CONS; do [ "$(audit_counts "$c" "$1" "$2" | cut -d' ' -f2)" = 0 ] || return 1; done
@@ -283,18 +336,19 @@ whole_after_heal() {
 	local v=$1 i
 	MANUAL_HEAL=0
 	for i in $(seq 1 $NB); do
-		fl_wait "${FL_HEAL_WAIT:-60}" cluster_whole "$i" && continue
+		FL_POLL=1 fl_wait "${FL_HEAL_WAIT:-60}" cluster_whole "$i" && continue
 		fl_log "b$i sees '$(fl_cluster_view "$i")' (running, partitions) ${FL_HEAL_WAIT:-60} s after the heal: restarting b$v"
 		MANUAL_HEAL=1
 		fl_broker_stop "$v"
 		fl_broker_restart "$v"
 		break
 	done
-	for i in $(seq 1 $NB); do fl_wait 120 cluster_whole "$i" || { echo "# b$i sees '$(fl_cluster_view "$i")' after the heal"; return 1; }; done
+	for i in $(seq 1 $NB); do FL_POLL=1 fl_wait 120 cluster_whole "$i" || { echo "# b$i sees '$(fl_cluster_view "$i")' after the heal"; return 1; }; done
 }
 
 run_scenario() { # run_scenario NAME
 	local name=$1 s d p c n t_heal t_conv rc=0 fault_ok=1 line victim=0 label=$1 restart=""
+	local t_start; t_start=$(date +%s)
 	s=$(scen_index "$name")
 	d=$OUT/scenario-$name
 	mkdir -p "$d"
@@ -319,7 +373,12 @@ run_scenario() { # run_scenario NAME
 		fl_netem p1 loss 30% delay 200ms || fault_ok=0
 		sleep "$(hold 20 10)"
 		fl_netem p1; t_heal=$(fl_now)
-		[ "${FL_NETEM_MODE:-}" = netem ] || label=netem-loss-only ;;
+		if [ "${FL_NETEM_MODE:-}" = nft-loss+relay-delay ]; then
+			local delayed; delayed=$(fl_relay_delayed)
+			fl_log "the relay delayed ${delayed:-0} bytes of p1's"
+			[ "${delayed:-0}" -gt 0 ] || { echo "# the delay relay delayed nothing: p1 did not go through it"; fault_ok=0; }
+		fi
+		[ "${FL_NETEM_MODE:-}" != nft-loss-only ] || label=netem-loss-only ;;
 	heal-burst)
 		fl_log "cut b2 off, $(hold 25 25) s; burst; heal 2 s into it"
 		victim=2; cut_broker 2; sleep "$(hold 25 25)"
@@ -348,6 +407,17 @@ run_scenario() { # run_scenario NAME
 	expected "$d" "$s"
 	fl_wait 120 all_audited "$d" "$s"
 	fl_wait 120 all_converged "$d" || { rc=1; for c in $CONS; do converged "$c" "$d" || echo "# $c did not converge: $(status "$c" | jq -c '{connected, state, pending, last_run}')"; done; }
+	# and as provbus-fleet sees it: every consumer converged, its values
+	# those of the providers the fleet stream says it counts
+	local fleet_ok=0
+	FL_POLL=1 fl_wait 60 fleet_all_ok
+	for c in $CONS; do
+		if fleet_agrees "$c"; then fleet_ok=$((fleet_ok + 1))
+		else echo "# $c: env file and provbus-fleet providers --node $c differ:"; diff <(fleet_env "$c") <(grep '^export E_' "$OUT/$c/app.env" | LC_ALL=C sort) | sed 's/^/#   /'; fi
+	done
+	local fleet_conv; fleet_conv=$(fleet_converged) ||
+		{ rc=1; echo "# provbus-fleet converged: $fleet_conv of $(wc -w <<<"$CONS") consumers"; fleet converged 2>&1 | sed 's/^/#   /'; }
+	[ "$fleet_ok" -eq "$(wc -w <<<"$CONS")" ] || rc=1
 	# converged at: the end of the last run of the consumer that got there
 	# last (the run that applied the final values), not when this script
 	# looked (its broker checks are slow)
@@ -385,14 +455,19 @@ run_scenario() { # run_scenario NAME
 	[ "$lost" -eq 0 ] && [ "$dbl" -eq 0 ] && [ "$inv" -eq 0 ] && [ "$ov" -eq 0 ] && [ "$dead" -eq 0 ] &&
 		[ "$fault_ok" -eq 1 ] && [ "$aud" -eq $((exp * $(wc -w <<<"$CONS"))) ] || rc=1
 	local verdict=PASS; [ $rc -eq 0 ] || { verdict=FAIL; FAILED+=("$name"); }
-	[ -s "$RESULTS" ] || echo "scenario sent confirmed spooled unconfirmed audited/expected lost double duplicates converge_s manual_heal result" >>"$RESULTS"
-	line="$label $sent $conf $spool $other $aud/$((exp * $(wc -w <<<"$CONS"))) $lost $dbl $dups $conv_s $MANUAL_HEAL $verdict"
+	[ -s "$RESULTS" ] || echo "scenario sent confirmed spooled unconfirmed audited/expected lost double duplicates converge_s manual_heal fleet_agrees fleet_converged result" >>"$RESULTS"
+	line="$label $sent $conf $spool $other $aud/$((exp * $(wc -w <<<"$CONS"))) $lost $dbl $dups $conv_s $MANUAL_HEAL $fleet_ok/$(wc -w <<<"$CONS") $fleet_conv/$(wc -w <<<"$CONS") $verdict"
 	echo "$line" >>"$RESULTS"
+	SCEN_TIMES="$SCEN_TIMES $name $(( $(date +%s) - t_start )) s,"
 	fl_log "$line (invalid $inv, unexpected-but-audited $extra, overlapping runs $ov, daemons exited $dead)"
 }
 
 for sc in $SCENARIOS; do run_scenario "$sc"; done
-fl_log "done in $(( $(date +%s) - T0 )) s; fleet: $NB brokers, $(wc -w <<<"$PUBS") publishers, $(wc -w <<<"$CONS") consumers, $NKEYS keys per announcement"
+if [ -n "${FL_HOLD:-}" ]; then	# a look at the fleet before it goes: rm the file
+	touch "$OUT/hold"; fl_log "holding until $OUT/hold is removed"
+	while [ -e "$OUT/hold" ]; do sleep 1; done
+fi
+fl_log "done in $(( $(date +%s) - T0 )) s (boot and cluster $BOOT_S s;${SCEN_TIMES%,}); load average $(cut -d' ' -f1-3 /proc/loadavg); fleet: $NB brokers, $(wc -w <<<"$PUBS") publishers, $(wc -w <<<"$CONS") consumers, $NKEYS keys per announcement"
 if [ ${#FAILED[@]} -gt 0 ]; then
 	echo "FAILED: ${FAILED[*]}"
 	exit 1
