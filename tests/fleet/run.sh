@@ -97,7 +97,7 @@ RELAY=""
 if ! fl_netem_probe p1; then
 	fl_relay p1 200 "56711=$FL_SUBNET.11:5671" "56712=$FL_SUBNET.12:5671" "56713=$FL_SUBNET.13:5671" &&
 		RELAY=p1
-	fl_log "no tc netem here ($(head -n 1 "$OUT/netem.err")): p1 goes through ${RELAY:+a delay relay on its loopback}${RELAY:-no relay (netem-loss-only)}"
+	fl_log "no tc netem here ($(head -n 1 "$OUT/netem.err")): $([ -n "$RELAY" ] && echo "p1 reaches the brokers through a delay relay on its loopback" || echo "no delay relay either (netem-loss-only)")"
 fi
 
 # --- every scenario's service and keys, known from the start: the
@@ -187,10 +187,15 @@ done
 i=0
 for p in $PUBS; do i=$((i + 1)); node_conf "$p" "$i"; done
 # the observer o1: provbus-fleet as the export's provbus-observer user
-# (read on the fleet and history streams, nothing else)
+# (read on the fleet and history streams, nothing else), one configuration
+# per broker (via-bI.json: that broker's URL only), as a stream is read
+# from the replica on the node a client is connected to
 node_conf o1 1
 sed -i "s|amqps://o1@|amqps://provbus-observer@|g; s|creds/o1\"|creds/provbus-observer\"|" "$OUT/o1/provbus.json"
-fleet() { fl_in o1 timeout -k 1 90 provbus-fleet -c "$OUT/o1/provbus.json" "$@"; }
+for i in $(seq 1 $NB); do
+	jq --arg u "amqps://provbus-observer@$(fl_broker_ip "$i"):5671/$V" '.broker.urls = [$u]' "$OUT/o1/provbus.json" >"$OUT/o1/via-b$i.json"
+done
+fleet() { local i=$1; shift; fl_in o1 timeout -k 1 90 provbus-fleet -c "$OUT/o1/via-b$i.json" "$@"; }
 
 status() { timeout -k 1 5 provbus-consumer -c "$OUT/$1/provbus.json" status 2>/dev/null; }
 idle() { kill -0 "${CPID[$1]}" 2>/dev/null || { echo "fleet: $1 exited" >&2; exit 1; }; [ "$(status "$1" | jq -r '[.connected, .state] | @tsv' 2>/dev/null)" = "$(printf 'true\tidle')" ]; }
@@ -222,11 +227,12 @@ flush_all() { # flush_all DIR: every publisher's outbox sent; 1 if one stays
 	local p d=$1 n
 	for p in $PUBS; do
 		for _ in $(seq 1 20); do
-			fl_in "$p" provbus-publish -c "$OUT/$p/provbus.json" --timeout 10 flush >>"$d/$p.publish.log" 2>&1
 			n=$(spooled "$p")
 			[ "${n:-1}" -eq 0 ] && break
-			sleep 1
+			fl_in "$p" provbus-publish -c "$OUT/$p/provbus.json" --timeout 10 flush >>"$d/$p.publish.log" 2>&1 ||
+				sleep 1
 		done
+		n=$(spooled "$p")
 		[ "${n:-1}" -eq 0 ] || { echo "# $p: $n events still spooled"; return 1; }
 	done
 }
@@ -285,31 +291,35 @@ converged() { # converged C DIR: env file has every final line, last run ok, not
 }
 all_converged() { local c; for c in $CONS; do converged "$c" "$1" || return 1; done; }
 # The fleet's own view, from o1 (provbus-fleet reads the fleet and history
-# streams): fleet_env C prints the env lines consumer C must have by the
-# providers provbus-fleet computes for it (values of a key sorted, joined
-# by commas, as the consumer writes them)
+# streams) through broker I: fleet_env C I prints the env lines consumer C
+# must have by the providers provbus-fleet computes for it (values of a key
+# sorted, joined by commas, as the consumer writes them)
 fleet_env() {
-	fleet providers --node "$1" --json 2>>"$OUT/fleet.err" |
+	fleet "$2" providers --node "$1" --json 2>>"$OUT/fleet.err" |
 		jq -rs 'group_by(.key)[] | "export E_\(.[0].key)='"'"'\(map(.value) | unique | join(","))'"'"'"' | LC_ALL=C sort
 }
-fleet_agrees() { # fleet_agrees C: C's env file holds exactly what provbus-fleet computes
+fleet_agrees() { # fleet_agrees C I: C's env file holds exactly what provbus-fleet computes
 	local want
-	want=$(fleet_env "$1") && [ -n "$want" ] &&
+	want=$(fleet_env "$1" "$2") && [ -n "$want" ] &&
 		[ "$want" = "$(grep '^export E_' "$OUT/$1/app.env" | LC_ALL=C sort)" ]
 }
-# fleet_converged: provbus-fleet converged lists every consumer as converged
-# (the digests of its last good run's values equal today's values); prints
-# how many did
+# fleet_converged I: provbus-fleet converged lists every consumer as
+# converged (the digests of its last good run's values equal today's
+# values); prints how many did
 fleet_converged() {
 	local out c n=0
-	out=$(fleet converged --json 2>>"$OUT/fleet.err")
+	out=$(fleet "$1" converged --json 2>>"$OUT/fleet.err")
 	for c in $CONS; do
 		jq -se --arg c "$c" 'any(.[]; .node == $c and .converged == true)' <<<"$out" >/dev/null && n=$((n + 1))
 	done
 	echo "$n"
 	[ "$n" -eq "$(wc -w <<<"$CONS")" ]
 }
-fleet_all_ok() { local c; fleet_converged >/dev/null || return 1; for c in $CONS; do fleet_agrees "$c" || return 1; done; }
+fleet_view_ok() { # fleet_view_ok I: through broker I, every consumer agrees and converged
+	local c; fleet_converged "$1" >/dev/null || return 1
+	for c in $CONS; do fleet_agrees "$c" "$1" || return 1; done
+}
+fleet_all_ok() { local i; for i in $(seq 1 $NB); do fleet_view_ok "$i" || return 1; done; }
 all_audited() { # all_audited DIR S: no consumer still misses an expected event
 	local c
 	for c in $CONS; do [ "$(audit_counts "$c" "$1" "$2" | cut -d' ' -f2)" = 0 ] || return 1; done
@@ -330,14 +340,14 @@ cut_broker() { # cut_broker I: broker I and the other brokers no longer reach ea
 # nodedown/nodeup" (global), and a cut shorter than the failure detection
 # that leaves a partition on record with every node running, which nothing
 # heals. The operator's remedy, a restart of the node, is applied to
-# VICTIM after FL_HEAL_WAIT (default 60) seconds, and the row says so
+# VICTIM after FL_HEAL_WAIT (default 40) seconds, and the row says so
 # (manual_heal 1).
 whole_after_heal() {
 	local v=$1 i
 	MANUAL_HEAL=0
 	for i in $(seq 1 $NB); do
-		FL_POLL=1 fl_wait "${FL_HEAL_WAIT:-60}" cluster_whole "$i" && continue
-		fl_log "b$i sees '$(fl_cluster_view "$i")' (running, partitions) ${FL_HEAL_WAIT:-60} s after the heal: restarting b$v"
+		FL_POLL=1 fl_wait "${FL_HEAL_WAIT:-40}" cluster_whole "$i" && continue
+		fl_log "b$i sees '$(fl_cluster_view "$i")' (running, partitions) ${FL_HEAL_WAIT:-40} s after the heal: restarting b$v"
 		MANUAL_HEAL=1
 		fl_broker_stop "$v"
 		fl_broker_restart "$v"
@@ -403,21 +413,13 @@ run_scenario() { # run_scenario NAME
 	esac
 	touch "$d/stop"
 	for p in "${PUB_PIDS[@]}"; do wait "$p"; done
+	fl_log "healed; publishers stopped $(( ($(fl_now) - t_heal) / 1000 )) s after"
 	flush_all "$d" || rc=1
 	expected "$d" "$s"
 	fl_wait 120 all_audited "$d" "$s"
+	fl_log "flushed, audited $(( ($(fl_now) - t_heal) / 1000 )) s after the heal"
 	fl_wait 120 all_converged "$d" || { rc=1; for c in $CONS; do converged "$c" "$d" || echo "# $c did not converge: $(status "$c" | jq -c '{connected, state, pending, last_run}')"; done; }
-	# and as provbus-fleet sees it: every consumer converged, its values
-	# those of the providers the fleet stream says it counts
-	local fleet_ok=0
-	FL_POLL=1 fl_wait 60 fleet_all_ok
-	for c in $CONS; do
-		if fleet_agrees "$c"; then fleet_ok=$((fleet_ok + 1))
-		else echo "# $c: env file and provbus-fleet providers --node $c differ:"; diff <(fleet_env "$c") <(grep '^export E_' "$OUT/$c/app.env" | LC_ALL=C sort) | sed 's/^/#   /'; fi
-	done
-	local fleet_conv; fleet_conv=$(fleet_converged) ||
-		{ rc=1; echo "# provbus-fleet converged: $fleet_conv of $(wc -w <<<"$CONS") consumers"; fleet converged 2>&1 | sed 's/^/#   /'; }
-	[ "$fleet_ok" -eq "$(wc -w <<<"$CONS")" ] || rc=1
+	fl_log "converged $(( ($(fl_now) - t_heal) / 1000 )) s after the heal"
 	# converged at: the end of the last run of the consumer that got there
 	# last (the run that applied the final values), not when this script
 	# looked (its broker checks are slow)
@@ -450,13 +452,31 @@ run_scenario() { # run_scenario NAME
 	if [ -n "$restart" ]; then fl_log "restarting b$restart"; fl_broker_restart "$restart" || fault_ok=0; fi
 	MANUAL_HEAL=0
 	if [ "$victim" != 0 ]; then whole_after_heal "$victim" || fault_ok=0; fi
+	# the fleet as provbus-fleet sees it, through each broker once the
+	# cluster is whole (a node left out serves its own, stale, replica of
+	# the streams): every consumer converged, its values those of the
+	# providers the fleet stream says it counts. fleet_view: the brokers
+	# through which all of that held.
+	local fleet_view=0 i
+	FL_POLL=1 fl_wait 60 fleet_all_ok
+	for i in $(seq 1 $NB); do
+		if fleet_view_ok "$i"; then fleet_view=$((fleet_view + 1)); continue; fi
+		echo "# the fleet through b$i: $(fleet_converged "$i") of $(wc -w <<<"$CONS") converged"; fleet "$i" converged 2>&1 | sed 's/^/#   /'
+		for c in $CONS; do
+			fleet_agrees "$c" "$i" && continue
+			echo "# $c: env file and provbus-fleet providers --node $c through b$i differ:"
+			diff <(fleet_env "$c" "$i") <(grep '^export E_' "$OUT/$c/app.env" | LC_ALL=C sort) | sed 's/^/#   /'
+		done
+	done
+	[ "$fleet_view" -eq "$NB" ] || rc=1
+	fl_log "the fleet's view checked $(( ($(fl_now) - t_heal) / 1000 )) s after the heal"
 	local conv_s
 	conv_s=$(awk -v ms="$((t_conv - t_heal))" 'BEGIN {printf "%.1f", ms / 1000}')
 	[ "$lost" -eq 0 ] && [ "$dbl" -eq 0 ] && [ "$inv" -eq 0 ] && [ "$ov" -eq 0 ] && [ "$dead" -eq 0 ] &&
 		[ "$fault_ok" -eq 1 ] && [ "$aud" -eq $((exp * $(wc -w <<<"$CONS"))) ] || rc=1
 	local verdict=PASS; [ $rc -eq 0 ] || { verdict=FAIL; FAILED+=("$name"); }
-	[ -s "$RESULTS" ] || echo "scenario sent confirmed spooled unconfirmed audited/expected lost double duplicates converge_s manual_heal fleet_agrees fleet_converged result" >>"$RESULTS"
-	line="$label $sent $conf $spool $other $aud/$((exp * $(wc -w <<<"$CONS"))) $lost $dbl $dups $conv_s $MANUAL_HEAL $fleet_ok/$(wc -w <<<"$CONS") $fleet_conv/$(wc -w <<<"$CONS") $verdict"
+	[ -s "$RESULTS" ] || echo "scenario sent confirmed spooled unconfirmed audited/expected lost double duplicates converge_s manual_heal fleet_view result" >>"$RESULTS"
+	line="$label $sent $conf $spool $other $aud/$((exp * $(wc -w <<<"$CONS"))) $lost $dbl $dups $conv_s $MANUAL_HEAL $fleet_view/$NB $verdict"
 	echo "$line" >>"$RESULTS"
 	SCEN_TIMES="$SCEN_TIMES $name $(( $(date +%s) - t_start )) s,"
 	fl_log "$line (invalid $inv, unexpected-but-audited $extra, overlapping runs $ov, daemons exited $dead)"
