@@ -291,35 +291,36 @@ converged() { # converged C DIR: env file has every final line, last run ok, not
 }
 all_converged() { local c; for c in $CONS; do converged "$c" "$1" || return 1; done; }
 # The fleet's own view, from o1 (provbus-fleet reads the fleet and history
-# streams) through broker I: fleet_env C I prints the env lines consumer C
-# must have by the providers provbus-fleet computes for it (values of a key
-# sorted, joined by commas, as the consumer writes them)
-fleet_env() {
-	fleet "$2" providers --node "$1" --json 2>>"$OUT/fleet.err" |
-		jq -rs 'group_by(.key)[] | "export E_\(.[0].key)='"'"'\(map(.value) | unique | join(","))'"'"'"' | LC_ALL=C sort
+# streams) through broker I. fleet_view I writes OUT/fleet-bI: the env
+# lines every consumer must have by the providers provbus-fleet computes
+# (values of a key sorted, joined by commas, as the consumer writes them;
+# every consumer requires every key, in the one region, so the providers
+# of the federation are each consumer's: `providers --node C` prints the
+# same), and OUT/fleet-bI.conv: provbus-fleet converged --json.
+fleet_view() {
+	local i=$1
+	fleet "$i" providers --json 2>>"$OUT/fleet.err" |
+		jq -rs 'group_by(.key)[] | "export E_\(.[0].key)='"'"'\(map(.value) | unique | join(","))'"'"'"' |
+		LC_ALL=C sort >"$OUT/fleet-b$i"
+	fleet "$i" converged --json >"$OUT/fleet-b$i.conv" 2>>"$OUT/fleet.err"
 }
-fleet_agrees() { # fleet_agrees C I: C's env file holds exactly what provbus-fleet computes
-	local want
-	want=$(fleet_env "$1" "$2") && [ -n "$want" ] &&
-		[ "$want" = "$(grep '^export E_' "$OUT/$1/app.env" | LC_ALL=C sort)" ]
+fleet_agrees() { # fleet_agrees C I: C's env file holds exactly the last fleet_view I
+	[ -s "$OUT/fleet-b$2" ] && [ "$(cat "$OUT/fleet-b$2")" = "$(grep '^export E_' "$OUT/$1/app.env" | LC_ALL=C sort)" ]
 }
-# fleet_converged I: provbus-fleet converged lists every consumer as
-# converged (the digests of its last good run's values equal today's
-# values); prints how many did
-fleet_converged() {
-	local out c n=0
-	out=$(fleet "$1" converged --json 2>>"$OUT/fleet.err")
-	for c in $CONS; do
-		jq -se --arg c "$c" 'any(.[]; .node == $c and .converged == true)' <<<"$out" >/dev/null && n=$((n + 1))
-	done
-	echo "$n"
-	[ "$n" -eq "$(wc -w <<<"$CONS")" ]
+fleet_converged() { # fleet_converged C I: the last fleet_view I has C converged
+	jq -se --arg c "$1" 'any(.[]; .node == $c and .converged == true)' "$OUT/fleet-b$2.conv" >/dev/null 2>&1
 }
-fleet_view_ok() { # fleet_view_ok I: through broker I, every consumer agrees and converged
-	local c; fleet_converged "$1" >/dev/null || return 1
-	for c in $CONS; do fleet_agrees "$c" "$1" || return 1; done
+fleet_view_ok() { # fleet_view_ok I: through broker I, every consumer converged and agrees
+	local c; fleet_view "$1"
+	for c in $CONS; do fleet_converged "$c" "$1" && fleet_agrees "$c" "$1" || return 1; done
 }
-fleet_all_ok() { local i; for i in $(seq 1 $NB); do fleet_view_ok "$i" || return 1; done; }
+FLEET_TODO=""
+fleet_todo_ok() { # the brokers in FLEET_TODO whose view is not right yet stay there
+	local i left=""
+	for i in $FLEET_TODO; do fleet_view_ok "$i" || left="$left $i"; done
+	FLEET_TODO=$left
+	[ -z "$left" ]
+}
 all_audited() { # all_audited DIR S: no consumer still misses an expected event
 	local c
 	for c in $CONS; do [ "$(audit_counts "$c" "$1" "$2" | cut -d' ' -f2)" = 0 ] || return 1; done
@@ -347,7 +348,7 @@ whole_after_heal() {
 	MANUAL_HEAL=0
 	for i in $(seq 1 $NB); do
 		FL_POLL=1 fl_wait "${FL_HEAL_WAIT:-40}" cluster_whole "$i" && continue
-		fl_log "b$i sees '$(fl_cluster_view "$i")' (running, partitions) ${FL_HEAL_WAIT:-40} s after the heal: restarting b$v"
+		fl_log "b$i still sees '$(fl_cluster_view "$i")' (running, partitions) after ${FL_HEAL_WAIT:-40} s more: restarting b$v"
 		MANUAL_HEAL=1
 		fl_broker_stop "$v"
 		fl_broker_restart "$v"
@@ -457,15 +458,16 @@ run_scenario() { # run_scenario NAME
 	# the streams): every consumer converged, its values those of the
 	# providers the fleet stream says it counts. fleet_view: the brokers
 	# through which all of that held.
-	local fleet_view=0 i
-	FL_POLL=1 fl_wait 60 fleet_all_ok
-	for i in $(seq 1 $NB); do
-		if fleet_view_ok "$i"; then fleet_view=$((fleet_view + 1)); continue; fi
-		echo "# the fleet through b$i: $(fleet_converged "$i") of $(wc -w <<<"$CONS") converged"; fleet "$i" converged 2>&1 | sed 's/^/#   /'
+	local fleet_view i
+	FLEET_TODO=$(seq 1 $NB)
+	FL_POLL=1 fl_wait 60 fleet_todo_ok
+	fleet_view=$((NB - $(wc -w <<<"$FLEET_TODO")))
+	for i in $FLEET_TODO; do
 		for c in $CONS; do
+			fleet_converged "$c" "$i" || echo "# the fleet through b$i: $c not converged: $(jq -c --arg c "$c" 'select(.node == $c)' "$OUT/fleet-b$i.conv")"
 			fleet_agrees "$c" "$i" && continue
-			echo "# $c: env file and provbus-fleet providers --node $c through b$i differ:"
-			diff <(fleet_env "$c" "$i") <(grep '^export E_' "$OUT/$c/app.env" | LC_ALL=C sort) | sed 's/^/#   /'
+			echo "# $c: env file and provbus-fleet providers through b$i differ:"
+			diff "$OUT/fleet-b$i" <(grep '^export E_' "$OUT/$c/app.env" | LC_ALL=C sort) | sed 's/^/#   /'
 		done
 	done
 	[ "$fleet_view" -eq "$NB" ] || rc=1
