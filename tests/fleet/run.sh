@@ -222,6 +222,20 @@ pub_loop() { # pub_loop P S DIR: announces service sS, GEN 1, 2, ... until DIR/s
 		[ -e "$d/burst" ] || sleep 0.3
 	done
 }
+# warm_up: every publisher gets a confirm for an announcement (service s0,
+# which no consumer requires: it goes to the history stream only) before
+# the first scenario. Seen once under heavy load: a node whose stream
+# coordinator never formed ("coordinator unavailable") confirmed nothing
+# for good; that is said here, not in a scenario's figures.
+warm_up() {
+	local p
+	for p in $PUBS; do
+		echo '{"id": "s0", "provides": {"S0_K": "http://{NODE}/S0"}}' >"$OUT/$p/services.d/s0.json"
+		FL_POLL=1 fl_wait 90 fl_in "$p" provbus-publish -c "$OUT/$p/provbus.json" --timeout 5 provides s0 >>"$OUT/$p.warmup.log" 2>&1 ||
+			{ echo "fleet: $p gets no confirm from the cluster after 90 s: $(tail -n 1 "$OUT/$p.warmup.log")" >&2; return 1; }
+		rm -f "$OUT/$p/services.d/s0.json"
+	done
+}
 spooled() { fl_in "$1" provbus-publish -c "$OUT/$1/provbus.json" --dry-run flush 2>/dev/null | grep -c '"id"'; }
 flush_all() { # flush_all DIR: every publisher's outbox sent; 1 if one stays
 	local p d=$1 n
@@ -294,12 +308,13 @@ all_converged() { local c; for c in $CONS; do converged "$c" "$1" || return 1; d
 # streams) through broker I. fleet_view I writes OUT/fleet-bI: the env
 # lines every consumer must have by the providers provbus-fleet computes
 # (values of a key sorted, joined by commas, as the consumer writes them;
-# every consumer requires every key, in the one region, so the providers
-# of the federation are each consumer's: `providers --node C` prints the
-# same), and OUT/fleet-bI.conv: provbus-fleet converged --json.
+# every consumer requires every key of the scenarios, in the one region,
+# so those keys' providers in the federation are each consumer's:
+# `providers --node C` prints the same), and OUT/fleet-bI.conv: provbus-fleet converged --json.
 fleet_view() {
 	local i=$1
-	fleet "$i" providers --json 2>>"$OUT/fleet.err" |
+	# shellcheck disable=SC2086 # (the keys, one word each)
+	fleet "$i" providers $ALL_KEYS --json 2>>"$OUT/fleet.err" |
 		jq -rs 'group_by(.key)[] | "export E_\(.[0].key)='"'"'\(map(.value) | unique | join(","))'"'"'"' |
 		LC_ALL=C sort >"$OUT/fleet-b$i"
 	fleet "$i" converged --json >"$OUT/fleet-b$i.conv" 2>>"$OUT/fleet.err"
@@ -484,12 +499,16 @@ run_scenario() { # run_scenario NAME
 	fl_log "$line (invalid $inv, unexpected-but-audited $extra, overlapping runs $ov, daemons exited $dead)"
 }
 
+tw=$(date +%s)
+warm_up || exit 1
+fl_log "every publisher confirmed in $(( $(date +%s) - tw )) s"
+BOOT_S=$(( $(date +%s) - tb ))
 for sc in $SCENARIOS; do run_scenario "$sc"; done
 if [ -n "${FL_HOLD:-}" ]; then	# a look at the fleet before it goes: rm the file
 	touch "$OUT/hold"; fl_log "holding until $OUT/hold is removed"
 	while [ -e "$OUT/hold" ]; do sleep 1; done
 fi
-fl_log "done in $(( $(date +%s) - T0 )) s (boot and cluster $BOOT_S s;${SCEN_TIMES%,}); load average $(cut -d' ' -f1-3 /proc/loadavg); fleet: $NB brokers, $(wc -w <<<"$PUBS") publishers, $(wc -w <<<"$CONS") consumers, $NKEYS keys per announcement"
+fl_log "done in $(( $(date +%s) - T0 )) s (fleet up $BOOT_S s: boot, cluster, consumers, a first confirm;${SCEN_TIMES%,}); load average $(cut -d' ' -f1-3 /proc/loadavg); fleet: $NB brokers, $(wc -w <<<"$PUBS") publishers, $(wc -w <<<"$CONS") consumers, $NKEYS keys per announcement"
 if [ ${#FAILED[@]} -gt 0 ]; then
 	echo "FAILED: ${FAILED[*]}"
 	exit 1
