@@ -126,11 +126,22 @@ FL_POLL=1 fl_wait 60 defs_loaded ||
 # replica is there, and a consumer connected elsewhere cannot read it for
 # its catch-up (406 "does not have a replica on the local node"). The
 # operator's step after the cluster formed: a replica on every node.
+# One replica at a time, each waited for (the stream's status, asked
+# through the new member's node, lists that node): adding them as fast as
+# the CLI goes left, twice in eight boots, a node whose stream coordinator
+# never started ("ra: failed to start a server rabbit_stream_coordinator")
+# and streams that answered every publish and read with 541/506 "Stream
+# not found".
+stream_has() { # stream_has I ST: broker I's view of stream ST lists node I
+	fl_in_uts "$1" timeout 30 "$RMQ_BIN/rabbitmq-streams" -q -n "$(fl_broker_node "$1")" stream_status --vhost /provbus "$2" \
+		2>/dev/null | grep -q "$(fl_broker_node "$1")"
+}
 for st in provbus.fleet.history provbus.fleet.fleet; do
 	for i in $(seq 2 $NB); do
 		fl_in_uts 1 timeout 60 "$RMQ_BIN/rabbitmq-streams" -q -n "$(fl_broker_node 1)" add_replica --vhost /provbus \
 			"$st" "$(fl_broker_node "$i")" >>"$OUT/streams.log" 2>&1 ||
 			fl_log "could not add a replica of $st on b$i: $(tail -n 1 "$OUT/streams.log")"
+		FL_POLL=1 fl_wait 60 stream_has "$i" "$st" || fl_log "b$i does not list itself in $st's status 60 s after add_replica"
 	done
 done
 BOOT_S=$(( $(date +%s) - tb ))
