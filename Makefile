@@ -207,5 +207,5 @@ reliability: $(PROGRAMS) $(TOOL_BIN) | $(call deps_ok,demo) $(call deps_ok,parti
 # --- partitions: a fleet of hosts in network namespaces, 3 clustered
 # brokers, faults on the network (root; tests/fleet/run.sh, docs/RELIABILITY.md)
 .PHONY: partition
-partition: $(PROGRAMS) | $(call deps_ok,partition)
-	$(Q)PB_BIN=$(abspath $(PROGDIR)) tests/fleet/run.sh $(SCENARIOS)
+partition: $(PROGRAMS) $(BUILD)/tools/pbtest-delay | $(call deps_ok,partition)
+	$(Q)PB_BIN=$(abspath $(PROGDIR)) PB_TOOLS=$(abspath $(BUILD)/tools) tests/fleet/run.sh $(SCENARIOS)

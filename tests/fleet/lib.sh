@@ -24,6 +24,7 @@
 #   fl_cut NAME IP...      host NAME drops every packet to or from IPs
 #   fl_uncut NAME          removes NAME's drop rules
 #   fl_netem NAME ARGS...  tc netem on NAME's eth0 (fl_netem NAME: removes it)
+#   fl_relay NAME MS MAP...  a delay relay on NAME's loopback (no netem here)
 #   fl_link NAME up|down   NAME's eth0 up or down
 #   fl_cleanup             (the EXIT trap) everything above undone
 set -uo pipefail
@@ -34,6 +35,8 @@ FL_HOSTS=()
 FL_PIDS=()
 FL_DIR=""
 FL_FAILED=0
+FL_RELAY_HOST=""
+FL_RELAY_PID=""
 FL_TC=/usr/sbin/tc
 [ -x "$FL_TC" ] || FL_TC=tc
 
@@ -43,13 +46,13 @@ fl_now() { date +%s%3N; }
 
 fl_ns() { echo "$FL_ID-$1"; }
 
-# fl_wait SECS CMD...: polls CMD every 0.25 s until it exits 0; 1 on timeout
+# fl_wait SECS CMD...: polls CMD every FL_POLL (0.25) s until it exits 0; 1 on timeout
 fl_wait() {
 	local secs=$1 end; shift
 	end=$(( $(date +%s) + secs ))
 	while ! "$@"; do
 		[ "$(date +%s)" -lt "$end" ] || return 1
-		sleep 0.25
+		sleep "${FL_POLL:-0.25}"
 	done
 }
 
@@ -107,26 +110,38 @@ EOT
 fl_uncut() { fl_in "$1" nft delete table inet pbfleet 2>/dev/null || true; }
 # fl_netem NAME [loss P%] [delay D]: tc netem on NAME's eth0; no ARGS
 # removes it. A kernel without netem (gVisor, a kernel built without
-# sch_netem) gets the loss from an nftables rule instead (numgen random),
-# and no delay: FL_NETEM_MODE says which ("netem" or "nft-loss-only").
+# sch_netem) gets the loss from an nftables rule on NAME's eth0 instead
+# (numgen random), and the delay from NAME's delay relay when it has one
+# (fl_relay: every byte NAME's programs send to a broker or receive from
+# it waits D, both ways), else none. FL_NETEM_MODE says what was applied:
+# "tc-netem", "nft-loss+relay-delay" or "nft-loss-only".
+fl_netem_probe() { # fl_netem_probe NAME: 0 when tc netem works on NAME's eth0
+	fl_in "$1" "$FL_TC" qdisc replace dev eth0 root netem delay 0ms 2>"$FL_DIR/netem.err" || return 1
+	fl_in "$1" "$FL_TC" qdisc del dev eth0 root 2>/dev/null
+	return 0
+}
 fl_netem() {
 	local name=$1; shift
 	if [ $# -eq 0 ]; then
 		fl_in "$name" "$FL_TC" qdisc del dev eth0 root 2>/dev/null
 		fl_in "$name" nft delete table inet pbfleet_loss 2>/dev/null
+		[ "${FL_RELAY_HOST:-}" != "$name" ] || kill -USR2 "$FL_RELAY_PID" 2>/dev/null
 		return 0
 	fi
 	if fl_in "$name" "$FL_TC" qdisc replace dev eth0 root netem "$@" 2>"$FL_DIR/netem.err"; then
-		FL_NETEM_MODE=netem
+		FL_NETEM_MODE=tc-netem
 		return 0
 	fi
-	local loss=""
+	local loss="" delay=""
 	while [ $# -gt 0 ]; do
-		case $1 in loss) loss=${2%\%}; shift 2 ;; *) shift ;; esac
+		case $1 in loss) loss=${2%\%}; shift 2 ;; delay) delay=$2; shift 2 ;; *) shift ;; esac
 	done
 	[ -n "$loss" ] || return 1
 	FL_NETEM_MODE=nft-loss-only
-	fl_log "tc netem refused ($(head -n 1 "$FL_DIR/netem.err")): $loss% loss by nftables on $name's eth0, no delay"
+	if [ -n "$delay" ] && [ "${FL_RELAY_HOST:-}" = "$name" ] && kill -USR1 "$FL_RELAY_PID" 2>/dev/null; then
+		FL_NETEM_MODE=nft-loss+relay-delay
+	fi
+	fl_log "tc netem refused ($(head -n 1 "$FL_DIR/netem.err")): $loss% loss by nftables on $name's eth0, $([ "$FL_NETEM_MODE" = nft-loss-only ] && echo "no delay" || echo "$delay each way by its delay relay")"
 	fl_in "$name" nft -f - <<EOT
 table inet pbfleet_loss {
 	chain in { type filter hook input priority -10; policy accept; iifname "eth0" numgen random mod 100 < $loss drop; }
@@ -134,6 +149,21 @@ table inet pbfleet_loss {
 }
 EOT
 }
+# fl_relay NAME MS PORT=IP:PORT...: a delay relay (pbtest-delay, from
+# PB_TOOLS) on NAME's loopback, relaying each 127.0.0.1:PORT to IP:PORT;
+# its delay (MS each way) is off until fl_netem NAME ... delay turns it on
+fl_relay() {
+	local name=$1 ms=$2; shift 2
+	local tool=${PB_TOOLS:-build/tools}/pbtest-delay
+	[ -x "$tool" ] || { fl_log "no $tool (make tests-build): no delay relay"; return 1; }
+	rm -f "$FL_DIR/$name.relay.ready"
+	fl_bg "$name" "$FL_DIR/$name.relay.log" "$tool" -d "$ms" --ready "$FL_DIR/$name.relay.ready" "$@"
+	FL_RELAY_PID=$FL_PID FL_RELAY_HOST=$name
+	fl_wait 10 test -e "$FL_DIR/$name.relay.ready" || { fl_log "the delay relay on $name did not start: $(tail -n 2 "$FL_DIR/$name.relay.log")"; FL_RELAY_HOST=""; return 1; }
+}
+# fl_relay_delayed: the bytes the relay delayed by the last time its delay
+# was turned off
+fl_relay_delayed() { sed -n 's/.*delay 0 ms (\([0-9]*\) bytes delayed so far).*/\1/p' "$FL_DIR/$FL_RELAY_HOST.relay.log" | tail -n 1; }
 fl_link() { fl_in "$1" ip link set eth0 "$2"; }
 
 fl_stop_pid() { # fl_stop_pid PID [GRACE-S]: TERM, then KILL after GRACE
@@ -286,7 +316,13 @@ fl_broker_conf() {
 	# distribution's tick (default 60 s, a partition is seen after 45-75 s)
 	# at 10 s, so that a scenario sees a split within seconds
 	echo "[{kernel, [{net_ticktime, ${FL_NET_TICKTIME:-10}}]}]." >"$nd/advanced.config"
-	: >"$nd/rabbitmq-env.conf"
+	# the Erlang VMs (3 nodes and every rabbitmqctl, on a few shared
+	# cores) do not spin waiting for work: less CPU taken from the rest of
+	# the fleet, nothing changed in what the brokers do
+	cat >"$nd/rabbitmq-env.conf" <<'EOT'
+SERVER_ADDITIONAL_ERL_ARGS="+sbwt none +sbwtdcpu none +sbwtdio none"
+CTL_ERL_ARGS="+S 1:1 +sbwt none +sbwtdcpu none +sbwtdio none"
+EOT
 }
 
 fl_broker_launch() { # fl_broker_launch I: starts node I (does not wait)
