@@ -659,6 +659,33 @@ static int send_all(struct run *rn)
 	s = rn->conn.s;
 	snprintf(url, sizeof(url), "%s", pb_session_url(s));	/* lost with the connection */
 	pb_sender_run(s, rn->ob, &sendo, &r);
+	/* a broker that took the connection and then failed the send (it
+	 * closed the channel with 541, or the connection, or the socket broke)
+	 * is a failure of that URL: what is left goes to the next one, each
+	 * URL tried once (a cluster node cut off from its peers accepts
+	 * connections and fails every publish to a stream) */
+	for (size_t tried = 1; r.stopped && r.broker_failed && tried < rn->cfg->n_broker_urls; tried++) {
+		struct pb_send_result more;
+
+		pb_log_warn("%s; trying the next broker URL", r.stop.msg);
+		pb_session_abort(s);
+		if (pb_session_connect(s, &err)) {
+			r.stop = err;
+			break;
+		}
+		snprintf(url, sizeof(url), "%s", pb_session_url(s));
+		pb_sender_run(s, rn->ob, &sendo, &more);
+		more.confirmed += r.confirmed;
+		more.refused += r.refused;
+		more.nacked += r.nacked;
+		more.returned += r.returned;
+		more.missing += r.missing;
+		if (!more.refusal.code)
+			more.refusal = r.refusal;
+		if (!more.missing_err.code)
+			more.missing_err = r.missing_err;
+		r = more;
+	}
 	if (r.stopped)
 		pb_log_err("%s", r.stop.msg);
 	if (r.returned)

@@ -283,6 +283,7 @@ static int publish_next(struct sender *x)
 			 row->exchange, row->routing_key);
 		pb_amqp_status_err(st, what, &x->r->stop);
 		x->r->stopped = 1;
+		x->r->broker_failed = 1;
 		pb_outbox_row_release(row);
 		return -1;
 	}
@@ -543,6 +544,7 @@ static int on_frame(struct sender *x, const amqp_frame_t *f)
 			return on_not_found(x, c);
 		pb_amqp_close_err(m, "the broker closed the channel", &x->r->stop);
 		x->r->stopped = 1;
+		x->r->broker_failed = 1;
 		return -1;
 	}
 	case AMQP_CONNECTION_CLOSE_METHOD: {
@@ -551,6 +553,7 @@ static int on_frame(struct sender *x, const amqp_frame_t *f)
 		if (x->r->stop.code != EX_NOPERM)
 			x->r->stop.code = EX_TEMPFAIL;
 		x->r->stopped = 1;
+		x->r->broker_failed = x->r->stop.code == EX_TEMPFAIL;
 		amqp_send_method(x->conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
 		pb_session_abort(x->s);
 		x->conn = NULL;
@@ -577,6 +580,7 @@ static int read_frames(struct sender *x, int64_t wait_ms)
 			pb_amqp_status_err(st, "waiting for confirms", &x->r->stop);
 			x->r->stop.code = EX_TEMPFAIL;
 			x->r->stopped = 1;
+			x->r->broker_failed = 1;
 			pb_session_abort(x->s);
 			x->conn = NULL;
 			return -1;

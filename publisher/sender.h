@@ -29,6 +29,9 @@ struct pb_send_result {
 	int64_t returned;	/* unroutable (basic.return): stay spooled */
 	int64_t missing;	/* for a missing exchange: stay spooled */
 	int stopped;		/* 1: the send stopped early (timeout, connection lost) */
+	int broker_failed;	/* with stopped: the broker closed the channel or the
+				 * connection (not 403/404), or the socket failed:
+				 * the next URL may do better */
 	struct pb_err refusal;	/* the first 403, EX_NOPERM, naming exchange and key */
 	struct pb_err missing_err;	/* the first missing exchange, EX_CONFIG */
 	struct pb_err stop;	/* why it stopped, EX_TEMPFAIL / EX_UNAVAILABLE */
