@@ -100,6 +100,15 @@ _pb_cleanup() {
 	[ $_pb_failed -ne 0 ] || [ -n "${PB_KEEP:-}" ] || rm -rf "$T"
 }
 
+pb_free_port() { # a loopback port nobody listens on now (bind may still
+	# race with another process: a caller that binds retries on failure)
+	local p
+	while :; do
+		p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+}
+
 urlenc() { local s=$1; s=${s//%/%25}; s=${s//\//%2F}; echo "$s"; }
 
 pb_setup() { # pb_setup NAME

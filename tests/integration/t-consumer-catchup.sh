@@ -16,15 +16,8 @@ pbc_init web-01
 pbc_manifest app '{"API_URL": "{API_URL}"}'
 pbc_gen $N $NODES | pbc_pub; ok $? "$N events in the history"
 
-free_port() {
-	local p
-	while :; do
-		p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-}
 BP=$(sed -E 's#^amqp://[^@]*@[^:/]*:([0-9]+)/.*#\1#' <<<"$URL")
-PP=$(free_port)
+PP=$(pb_free_port)
 listening() { grep -qi ":$(printf %04X "$PP") 00000000:0000 0A" /proc/net/tcp; }
 # one connection, no fork: stopping this process stops the consumer's traffic
 pb_bg relay socat "TCP-LISTEN:$PP,bind=127.0.0.1,reuseaddr" "TCP:127.0.0.1:$BP"

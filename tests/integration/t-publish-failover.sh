@@ -24,16 +24,9 @@ EOT
 
 # the relay to the broker, on a free port (another process may take the
 # port between the probe and the bind: then try another)
-free_port() {
-	local p
-	while :; do
-		p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-}
 relay_up() { [ -e "$T/relay.ready" ] || ! kill -0 "$RELAY" 2>/dev/null; }
 for _ in 1 2 3 4 5; do
-	RP=$(free_port)
+	RP=$(pb_free_port)
 	rm -f "$T/relay.ready"
 	pb_bg relay pbtest-delay -d 600 --on --ready "$T/relay.ready" "$RP=127.0.0.1:$PORT"
 	RELAY=$BG_PID
