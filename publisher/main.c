@@ -629,6 +629,25 @@ static int connect_finish(struct run *rn, struct pb_err *err)
 	return pb_session_connect(c->s, err);
 }
 
+/* r becomes the result of a send made of r's attempt, then later's: the
+ * counts add up, the first refusal and missing exchange stay, and how it
+ * ended (stopped, why) is later's. */
+static void send_result_after(struct pb_send_result *r, const struct pb_send_result *later)
+{
+	struct pb_send_result sum = *later;
+
+	sum.confirmed += r->confirmed;
+	sum.refused += r->refused;
+	sum.nacked += r->nacked;
+	sum.returned += r->returned;
+	sum.missing += r->missing;
+	if (r->refusal.code)
+		sum.refusal = r->refusal;
+	if (r->missing_err.code)
+		sum.missing_err = r->missing_err;
+	*r = sum;
+}
+
 static int send_all(struct run *rn)
 {
 	struct pb_session *s;
@@ -675,16 +694,7 @@ static int send_all(struct run *rn)
 		}
 		snprintf(url, sizeof(url), "%s", pb_session_url(s));
 		pb_sender_run(s, rn->ob, &sendo, &more);
-		more.confirmed += r.confirmed;
-		more.refused += r.refused;
-		more.nacked += r.nacked;
-		more.returned += r.returned;
-		more.missing += r.missing;
-		if (!more.refusal.code)
-			more.refusal = r.refusal;
-		if (!more.missing_err.code)
-			more.missing_err = r.missing_err;
-		r = more;
+		send_result_after(&r, &more);
 	}
 	if (r.stopped)
 		pb_log_err("%s", r.stop.msg);
