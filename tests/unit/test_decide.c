@@ -86,6 +86,21 @@ static void make_event(struct pb_event *ev, int retire, const char *node, const 
 	ev->ttl_s = ttl;
 }
 
+/* A restored provider of key A in federation f, region r1, service s. */
+static void make_provider(struct pb_provider *pv, const char *node, const char *value, int64_t seq,
+			  int64_t expires_at)
+{
+	memset(pv, 0, sizeof(*pv));
+	strcpy(pv->federation, "f");
+	strcpy(pv->region, "r1");
+	snprintf(pv->node, sizeof(pv->node), "%s", node);
+	strcpy(pv->service, "s");
+	strcpy(pv->key, "A");
+	pv->value = (char *)value;
+	pv->seq = seq;
+	pv->expires_at = expires_at;
+}
+
 struct notes {
 	int retry_exhausted, pause, resume, verdicts, expired, values;
 };
@@ -422,15 +437,7 @@ START_TEST(test_pause_notes_and_restore)
 
 	/* a restart: providers, last good values, throttle window, owed, paused */
 	e = pb_decide_new(&p, NULL, NULL);
-	memset(&pv, 0, sizeof(pv));
-	strcpy(pv.federation, "f");
-	strcpy(pv.region, "r1");
-	strcpy(pv.node, "n1");
-	strcpy(pv.service, "s");
-	strcpy(pv.key, "A");
-	pv.value = "x";
-	pv.seq = 3;
-	pv.expires_at = NEVER;
+	make_provider(&pv, "n1", "x", 3, NEVER);
 	ck_assert_int_eq(pb_decide_restore_provider(e, &pv), 0);
 	ck_assert_int_eq(pb_decide_restore_ok_values(e, ok, 3), 0);
 	pb_decide_restore_starts(e, starts, 3);
@@ -548,14 +555,7 @@ static void oom_scenario(void)
 	params_for(&p3, 1, &dp);
 	if (!(d = pb_decide_new(&p, count_rec, &notes)))
 		return;
-	memset(&pv, 0, sizeof(pv));
-	strcpy(pv.federation, "f");
-	strcpy(pv.region, "r1");
-	strcpy(pv.node, "n9");
-	strcpy(pv.service, "s");
-	strcpy(pv.key, "A");
-	pv.value = "old";
-	pv.expires_at = 50;
+	make_provider(&pv, "n9", "old", 0, 50);
 	pb_decide_restore_provider(d, &pv);
 	pb_decide_restore_ok_values(d, ok, 1);
 	pb_decide_restore_owed(d, 0, ab, 2);
