@@ -489,10 +489,17 @@ static int start_history(struct consumer *c, struct pb_err *err)
  * what it owed is paid. */
 static void history_finished(struct consumer *c, int read)
 {
+	int64_t now;
+
 	if (read)
 		cs_history_done(c);
-	pb_decide_catchup_done(c->core, pb_now_ms(), c->hist_full,
+	now = pb_now_ms();
+	cs_values_resolve(c, now);
+	pb_decide_catchup_done(c->core, now, c->hist_full,
 			       (const char *const *)c->hist_keys, c->n_hist_keys);
+	cs_input(c, now, "catchup", c->hist_full,
+		 c->hist_full ? NULL : cs_strv_json((const char *const *)c->hist_keys,
+						    c->n_hist_keys));
 	cs_catchup_save(c);
 	c->hist_active = 0;
 }
@@ -623,7 +630,11 @@ static int setup(struct consumer *c, struct pb_err *err)
 	if (!exists) {
 		pb_log_notice("queue %s not found: declaring it; the history stream %s fills in "
 			      "what it missed", c->queue, c->stream);
-		pb_decide_owe_full(c->core, pb_now_ms());
+		int64_t now = pb_now_ms();
+
+		cs_values_resolve(c, now);
+		pb_decide_owe_full(c->core, now);
+		cs_input(c, now, "owe-full", 0, NULL);
 		cs_catchup_save(c);
 		pb_strv_free(c->bound, c->n_bound);	/* gone with the queue */
 		c->bound = NULL;

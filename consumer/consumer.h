@@ -172,6 +172,9 @@ struct cs_rec {
 	enum cs_prov_op prov_op;	/* what the row does to the providers table */
 	int pv_public, pv_tombstone;
 	int64_t pv_seq, pv_expires_at, pv_updated_at;
+	const char *in_kind;		/* non-NULL: an inputs row (at: row.received_at) */
+	int64_t in_n;
+	char *in_text;			/* owned */
 };
 
 enum cs_run_state { RUN_NONE = 0, RUN_LOCK_WAIT, RUN_GOING };
@@ -214,6 +217,7 @@ struct consumer {
 	struct cs_marks *marks;
 	uint64_t counts[PB_VERDICT__COUNT];
 	uint64_t history_skipped;
+	uint64_t unsettled;		/* events fed to the core since the last settle */
 
 	/* broker */
 	struct pb_session *sess;
@@ -319,6 +323,10 @@ int64_t cs_flush_next(struct consumer *c);	/* mono deadline */
 void cs_expire(struct consumer *c, int64_t now);
 void cs_values_resolve(struct consumer *c, int64_t now);	/* the end of a batch */
 void cs_core_record(void *ctx, const struct pb_decide_rec *r);	/* the core's records */
+/* An input of the core (lib/audit.h's inputs kinds) at at, queued with the
+ * batch after the event rows before it; text (may be NULL) is taken. */
+void cs_input(struct consumer *c, int64_t at, const char *kind, int64_t n, char *text);
+char *cs_strv_json(const char *const *v, size_t n);	/* a JSON array; NULL: no memory */
 void cs_key_range(const struct consumer *c, const char *key, size_t *first, size_t *end);
 void cs_pend_release(struct consumer *c);
 int cs_restore(struct consumer *c, struct pb_err *err);
