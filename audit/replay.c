@@ -196,6 +196,7 @@ struct replay {
 	int64_t first_event_at, last_event_at;
 	int core;		/* driven by the decision core from the recorded inputs */
 	int64_t tol;		/* start difference taken as the same start: 0 with the core */
+	size_t n_rec_before;	/* recorded runs from before the first start input */
 	int64_t core_diff[5];	/* the core's: values, splay, expired, not started, verdicts */
 };
 
@@ -1016,6 +1017,9 @@ struct core_replay {
 	int64_t n_finished;	/* recorded runs ended (what-if: durations) */
 	int64_t n_diff_values, n_diff_splay, n_diff_expired, n_diff_start;
 	int64_t splay_ms;	/* in force (what-if: half of it is drawn) */
+	struct pb_decide *pre;	/* the events before the first start (schema 2 rows) */
+	struct pb_decide_params_store *pre_store;
+	int64_t first_start;	/* the first start input's instant */
 };
 
 
@@ -1286,8 +1290,34 @@ static int core_start(struct core_replay *c, int64_t now, const json_t *j)
 		pb_decide_params_store_free(store);
 		return -1;
 	}
-	if (old) {
-		struct pb_providers *pv = pb_decide_providers(old);
+	if (json_is_array(json_object_get(j, "providers"))) {
+		/* the providers the daemon restored, as recorded */
+		const json_t *a = json_object_get(j, "providers");
+
+		for (size_t i = 0; i < json_array_size(a); i++) {
+			const json_t *x = json_array_get(a, i);
+			struct pb_provider pv;
+
+			memset(&pv, 0, sizeof(pv));
+			snprintf(pv.federation, sizeof(pv.federation), "%s",
+				 json_string_value(json_array_get(x, 0)) ?: "");
+			snprintf(pv.region, sizeof(pv.region), "%s",
+				 json_string_value(json_array_get(x, 1)) ?: "");
+			snprintf(pv.node, sizeof(pv.node), "%s", json_string_value(json_array_get(x, 2)) ?: "");
+			snprintf(pv.service, sizeof(pv.service), "%s",
+				 json_string_value(json_array_get(x, 3)) ?: "");
+			snprintf(pv.key, sizeof(pv.key), "%s", json_string_value(json_array_get(x, 4)) ?: "");
+			pv.value = (char *)json_string_value(json_array_get(x, 5));
+			pv.public = (int)json_integer_value(json_array_get(x, 6));
+			pv.seq = json_integer_value(json_array_get(x, 7));
+			pv.expires_at = json_integer_value(json_array_get(x, 8));
+			pv.updated_at = json_integer_value(json_array_get(x, 9));
+			pv.tombstone = (int)json_integer_value(json_array_get(x, 10));
+			if (pb_decide_restore_provider(d, &pv) < 0)
+				goto oom;
+		}
+	} else if (old || c->pre) {
+		struct pb_providers *pv = pb_decide_providers(old ? old : c->pre);
 
 		for (size_t i = 0; i < pb_providers_count(pv); i++)
 			if (pb_decide_restore_provider(d, pb_providers_at(pv, i)) < 0)
@@ -1335,6 +1365,10 @@ static int core_start(struct core_replay *c, int64_t now, const json_t *j)
 	if (pb_decide_restored(d) < 0)
 		goto oom;
 	pb_decide_free(old);
+	pb_decide_free(c->pre);
+	pb_decide_params_store_free(c->pre_store);
+	c->pre = NULL;
+	c->pre_store = NULL;
 	pb_decide_params_store_free(c->store);
 	c->splay_ms = p.deb.splay_ms;
 	c->core = d;
@@ -1372,6 +1406,35 @@ static int core_reload(struct core_replay *c, int64_t now, const json_t *j)
 enum { I_ID, I_AT, I_AFTER, I_KIND, I_N, I_TEXT };
 static int core_input(struct core_replay *c, sqlite3_stmt *st, struct pb_err *err);
 
+/* The first start input: its instant, and when events came before it (a
+ * log migrated from schema 2) a core with its parameters that takes them
+ * in, so that the first start restores their providers as the daemon
+ * did from its providers table. */
+static int core_first_start(struct core_replay *c, struct pb_err *err)
+{
+	sqlite3_stmt *st = au_prepare(c->r->db, "SELECT at, after_event, text FROM inputs"
+						" WHERE kind = 'start' ORDER BY id LIMIT 1", err);
+	struct pb_decide_params p;
+	json_t *j = NULL;
+	int rc = 0;
+
+	if (!st)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		c->first_start = sqlite3_column_int64(st, 0);
+		if (sqlite3_column_int64(st, 1) > 0 &&
+		    (!(j = json_loads(au_col_text(st, 2) ? au_col_text(st, 2) : "", 0, NULL)) ||
+		     pb_decide_params_from_json(json_object_get(j, "params"), &p, &c->pre_store) < 0 ||
+		     !(c->pre = pb_decide_new(&p, NULL, NULL)))) {
+			pb_err_set(err, EX_OSERR, "replay: the first start input: out of memory or damaged JSON");
+			rc = -1;
+		}
+	}
+	json_decref(j);
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* Events and inputs merged: an input comes after the events up to its
  * after_event. */
 static int simulate_core(struct core_replay *c, struct pb_err *err)
@@ -1390,6 +1453,8 @@ static int simulate_core(struct core_replay *c, struct pb_err *err)
 						err) : NULL;
 	if (!c->values_st)
 		goto out;
+	if (core_first_start(c, err) < 0)
+		goto out;
 	se = sqlite3_step(ev);
 	si = sqlite3_step(in);
 	while (se == SQLITE_ROW || si == SQLITE_ROW) {
@@ -1402,6 +1467,15 @@ static int simulate_core(struct core_replay *c, struct pb_err *err)
 				if (at > r->now)
 					r->now = at;
 				core_event(c, ev);
+			} else if (c->pre) {
+				/* before the log held inputs (a migrated log): the
+				 * providers only, for the first start to restore */
+				int64_t saved = r->n_verdict_diff;
+
+				c->core = c->pre;
+				core_event(c, ev);
+				c->core = NULL;
+				r->n_verdict_diff = saved;
 			}
 			se = sqlite3_step(ev);
 		} else {
@@ -1731,6 +1805,10 @@ static void print_text(struct replay *r, const struct diff *d, size_t nd, int64_
 	if (r->splay_taken && !r->what_if)
 		printf("note: splay_ms > 0: the splay delays of %lld run%s were replayed from the log\n",
 		       (long long)r->splay_taken, r->splay_taken == 1 ? "" : "s");
+	if (r->n_rec_before)
+		printf("note: %zu recorded run%s from before the log held the decision core's inputs"
+		       " (written by an older provbus) not compared\n", r->n_rec_before,
+		       r->n_rec_before == 1 ? "" : "s");
 	if (r->late_run)
 		printf("note: a run was pending at the end of the log (%s); it is not counted\n",
 		       pb_time_format(r->log_end, t1));
@@ -1896,6 +1974,17 @@ int au_cmd_replay(sqlite3 *db, const struct au_opts *o, struct pb_err *err)
 		r.core_diff[4] = r.n_verdict_diff;
 		pb_decide_free(c.core);
 		pb_decide_params_store_free(c.store);
+		pb_decide_free(c.pre);
+		pb_decide_params_store_free(c.pre_store);
+		/* runs from before the log held inputs (a migrated log) are
+		 * not the core's to reproduce */
+		nd = 0;
+		for (i = 0; i < r.n_rec; i++)
+			if (r.rec[i].started >= c.first_start)
+				r.rec[nd++] = r.rec[i];
+		r.n_rec_before = r.n_rec - nd;
+		r.n_rec = nd;
+		nd = 0;
 		if (rc < 0)
 			goto out;
 		rc = -1;

@@ -75,6 +75,27 @@ static void note(struct consumer *c, int64_t run_id, const char *kind, const cha
 
 /* ---- init ---- */
 
+/* The providers restored from the log (lib/audit.h's start input). */
+static json_t *providers_json(struct consumer *c)
+{
+	const struct pb_providers *set = pb_decide_providers(c->core);
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < pb_providers_count(set); i++) {
+		const struct pb_provider *pv = pb_providers_at(set, i);
+
+		if (json_array_append_new(a, json_pack("[s,s,s,s,s,s*,i,I,I,I,i]", pv->federation,
+						       pv->region, pv->node, pv->service, pv->key,
+						       pv->value, pv->public, (json_int_t)pv->seq,
+						       (json_int_t)pv->expires_at,
+						       (json_int_t)pv->updated_at, pv->tombstone)) < 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
 /* The daemon start as the core saw it: its parameters and the state
  * restored into it (the providers: the log's rows before). 0/-1. */
 static int start_input(struct consumer *c, int64_t now, const int64_t *starts, int n_starts)
@@ -97,9 +118,9 @@ static int start_input(struct consumer *c, int64_t now, const int64_t *starts, i
 		json_object_set_new(okj, ok[i].name, json_string(ok[i].value));
 	for (size_t i = 0; kj && i < n_keys; i++)
 		json_array_append_new(kj, json_string(keys[i]));
-	o = json_pack("{s:o,s:o*,s:o*,s:i,s:o*,s:i}", "params", pb_decide_params_to_json(&p),
+	o = json_pack("{s:o,s:o*,s:o*,s:i,s:o*,s:i,s:o*}", "params", pb_decide_params_to_json(&p),
 		      "starts", st, "ok_values", okj, "owed_full", full, "owed_keys", kj, "paused",
-		      pb_decide_paused(c->core));
+		      pb_decide_paused(c->core), "providers", providers_json(c));
 	if (o)
 		text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);

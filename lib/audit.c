@@ -932,6 +932,11 @@ int64_t pb_audit_prune_step(sqlite3 *db, const struct pb_audit_prune *o, struct 
 		       &n, err) < 0 ||
 	    prune_exec(db, "DELETE FROM notes WHERE id IN (SELECT id FROM notes WHERE at < ?1"
 			   " AND run_id IS NOT ?2 ORDER BY id LIMIT ?3)", o, -1, &n, err) < 0 ||
+	    /* the core's inputs go with the events before them (a replay of
+	     * a pruned log starts with what is left) */
+	    prune_exec(db, "DELETE FROM inputs WHERE id IN (SELECT id FROM inputs WHERE at < ?1"
+			   " AND after_event <= ?2 ORDER BY id LIMIT ?3)", o, o->keep_events_after,
+		       NULL, err) < 0 ||
 	    pb_audit_exec(db, "COMMIT", "pruning", err) < 0) {
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;

@@ -56,7 +56,9 @@
  *        to after_event: `provbus-audit replay` feeds them again. kind, n, text:
  *          start     a daemon start (restored state): text {"params":..,
  *                    "starts":[..],"ok_values":{..}|null,"owed_full":0|1,
- *                    "owed_keys":[..],"paused":0|1}
+ *                    "owed_keys":[..],"paused":0|1,"providers":[[federation,
+ *                    region,node,service,key,value|null,public,seq,expires_at,
+ *                    updated_at,tombstone]..]}
  *          reload    text {"params":..,"added":[keys]}
  *          settle    the end of a batch of events
  *          expire    leases ran out (n removed)
