@@ -12,6 +12,10 @@
  *   pause, startup gate, no run before an owed
  *   catch-up, lock wait (state)                     lib/decide.c
  *   lease expiry (when)                             lib/providers.c, lib/decide.c
+ * Every input the core sees is recorded at the instant it sees it (the
+ * events' rows, and cs_input: the audit log's inputs table, lib/audit.h),
+ * so that `provbus-audit replay` (audit/replay.c) feeds the same core the
+ * same inputs and must decide the same runs.
  * The daemon's files are adapters around it. One process, one poll()
  * loop, no threads (daemon.c). The files, by role:
  *   main.c    the command line: run, the control verbs, -n
