@@ -665,6 +665,12 @@ void cs_broker_tick(struct consumer *c, int64_t mono)
 {
 	struct pb_err err = PB_ERR_INIT;
 
+	if (c->lost) {
+		/* an ack failed (acks.c): the connection goes now */
+		c->lost = 0;
+		cs_broker_lost(c, c->lost_why);
+	}
+
 	if (c->up && connected(c)) {
 		check_history_end(c, mono);
 		return;
@@ -956,30 +962,6 @@ int64_t cs_broker_next(struct consumer *c, int64_t mono)
 }
 
 /* ---- acks ---- */
-
-void cs_broker_flush_acks(struct consumer *c)
-{
-	struct pb_err e = PB_ERR_INIT;
-
-	for (int ch = CS_LIVE_CHANNEL; ch <= CS_HIST_CHANNEL; ch++) {
-		struct cs_acks *a = &c->acks[ch];
-		int st = AMQP_STATUS_OK;
-
-		if (!connected(c))
-			break;
-		for (size_t i = 0; i < a->n_rejects && st == AMQP_STATUS_OK; i++)
-			st = amqp_basic_reject(cn(c), (amqp_channel_t)ch, a->rejects[i], 0);
-		if (st == AMQP_STATUS_OK && a->max_valid)
-			st = amqp_basic_ack(cn(c), (amqp_channel_t)ch, a->max_valid, 1);
-		a->n_rejects = 0;
-		a->max_valid = 0;
-		a->n_unacked = 0;
-		if (st != AMQP_STATUS_OK) {
-			pb_amqp_status_err(st, "acknowledging deliveries", &e);
-			cs_broker_lost(c, e.msg);
-		}
-	}
-}
 
 void cs_broker_stop_consuming(struct consumer *c)
 {

@@ -30,6 +30,8 @@
  *   runs.c    what the core starts: the runs row, the env and state files,
  *             the lock and the process, its end, notify
  *   status.c  the control socket's verbs and the status document
+ *   state.c   the state in one word and systemd's STATUS= (reads only)
+ *   acks.c    the acks of committed rows (a failure: c->lost, for broker.c)
  *   seen.c    the bounded cache of recent event ids in front of the audit log
  *   report.c  the fleet reports (presence, run) on a connection of their own
  *
@@ -236,7 +238,8 @@ struct consumer {
 	char live_tag[128];		/* its consumer tag */
 	int exchange_missing;		/* the last setup found no provbus.F */
 	int in_lost;			/* cs_broker_lost is running */
-	int lost;			/* the connection must be dropped */
+	int lost;			/* the connection must be dropped (an ack failed) */
+	char lost_why[256];
 	int requeue_setup;		/* the queue was lost: declare again */
 	int64_t last_pump;		/* mono */
 	struct cs_msg msg[CS_N_CHANNELS];	/* by channel */
@@ -307,7 +310,8 @@ int cs_broker_buffered(struct consumer *c);
 void cs_broker_pump(struct consumer *c);			/* read what arrived */
 int64_t cs_broker_next(struct consumer *c, int64_t mono);	/* next deadline, mono */
 void cs_broker_lost(struct consumer *c, const char *why);
-void cs_broker_flush_acks(struct consumer *c);
+/* acks.c: the acks owed, sent (after a commit); a failure sets lost */
+void cs_acks_flush(struct consumer *c);
 void cs_broker_forget_acks(struct consumer *c);
 int cs_broker_rebind(struct consumer *c, struct pb_err *err);
 void cs_broker_stop_consuming(struct consumer *c);
@@ -365,6 +369,7 @@ void cs_report_stop(struct consumer *c);		/* presence stopped, sent if it can be
 /* status.c */
 char *cs_control_handler(const char *verb, void *ctx);
 char *cs_status_json(struct consumer *c);
+/* state.c */
 void cs_sd_status(struct consumer *c);
 const char *cs_state_name(struct consumer *c);
 int cs_status_prometheus(const char *json, char **out);

@@ -397,7 +397,7 @@ int cs_flush(struct consumer *c, int force)
 		c->commit_err_logged = 0;
 	}
 	c->pend_since = 0;
-	cs_broker_flush_acks(c);
+	cs_acks_flush(c);
 	return 0;
 }
 
