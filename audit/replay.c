@@ -1,8 +1,20 @@
-/* replay.c — `replay`: the recorded events fed again, in their recorded
- * order and at their recorded times, through the daemon's own pure
- * modules (lib/providers.c for the provider set and the values,
- * lib/debounce.c for when runs start) in virtual time; prints the runs
- * that would start and compares them with the recorded ones.
+/* replay.c — `replay`: the recorded inputs fed again, in their recorded
+ * order and at their recorded times, through the daemon's own decision
+ * core in virtual time; prints the runs that would start and compares
+ * them with the recorded ones.
+ *
+ * A log of schema 3 or later (lib/audit.h) holds every input the core
+ * saw besides the events (the inputs table): the replay drives
+ * lib/decide.c with them (simulate_core). With the recorded parameters
+ * the comparison is exact, with no tolerance: every recorded start must
+ * be decided by the core at its recorded instant (the poll that started
+ * it is an input), with the recorded values, each splay draw and lease
+ * expiry as recorded, each event judged as recorded. A what-if changes
+ * only the parameters: the core then decides the starts itself, at its
+ * own deadlines, and runs last as the recorded ones did.
+ *
+ * An older log (schema 2) has no inputs rows: for it the replay below
+ * infers them (the approximations listed here), with a tolerance.
  *
  * What is taken from the log as it happened, and what is decided again:
  * - Verdicts are the log's: an event recorded `applied` is applied (with
@@ -70,6 +82,8 @@
 
 #include "audit-cli.h"
 #include "debounce.h"
+#include "decide.h"
+#include "decidelog.h"
 #include "event.h"
 #include "manifest.h"
 #include "pbtime.h"
@@ -180,6 +194,10 @@ struct replay {
 	int64_t splay_taken;
 	int late_run;		/* a run would start after the end of the log */
 	int64_t first_event_at, last_event_at;
+	int core;		/* driven by the decision core from the recorded inputs */
+	int64_t tol;		/* start difference taken as the same start: 0 with the core */
+	size_t n_rec_before;	/* recorded runs from before the first start input */
+	int64_t core_diff[5];	/* the core's: values, splay, expired, not started, verdicts */
 };
 
 static void *xrealloc(void *p, size_t n)
@@ -865,7 +883,7 @@ static void copy_field(char *dst, size_t size, sqlite3_stmt *st, int i)
 }
 
 enum { V_ID, V_AT, V_KIND, V_FED, V_REGION, V_NODE, V_SERVICE, V_KEY, V_VALUE, V_SEQ, V_TTL,
-       V_PUBLIC, V_VERDICT, V_SOURCE, V_CHANGED };
+       V_PUBLIC, V_VERDICT, V_SOURCE, V_CHANGED, V_MSG_ID, V_LEASE_FROM };
 
 /* One recorded event. */
 static void feed_event(struct replay *r, sqlite3_stmt *st)
@@ -969,6 +987,601 @@ static int simulate(struct replay *r, struct pb_err *err)
 	return 0;
 }
 
+
+/* --- the decision core driven by the recorded inputs (schema 3) ------------------ */
+
+/* A log written since schema 3 records every input of the daemon's
+ * decision core (lib/decide.h; the inputs table of lib/audit.h): the
+ * replay feeds the same inputs, in the same order and at the same
+ * instants, to the same core. */
+static int has_inputs(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int yes = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM inputs WHERE kind = 'start' LIMIT 1", -1, &st,
+			       NULL) == SQLITE_OK)
+		yes = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return yes;
+}
+
+struct core_replay {
+	struct replay *r;
+	struct pb_decide *core;
+	struct pb_decide_params_store *store;
+	sqlite3_stmt *floor_st, *values_st;
+	int64_t last_event;	/* the highest events.id fed */
+	int running;		/* a simulated run is going (runs[n_runs - 1]) */
+	int64_t run_end;	/* what-if: when it ends */
+	int64_t n_finished;	/* recorded runs ended (what-if: durations) */
+	int64_t n_diff_values, n_diff_splay, n_diff_expired, n_diff_start;
+	int64_t splay_ms;	/* in force (what-if: half of it is drawn) */
+	struct pb_decide *pre;	/* the events before the first start (schema 2 rows) */
+	struct pb_decide_params_store *pre_store;
+	int64_t first_start;	/* the first start input's instant */
+};
+
+
+static void core_sink(void *ctx, const struct pb_decide_rec *x)
+{
+	struct core_replay *c = ctx;
+
+	if (x->kind == PB_DECIDE_REC_EXPIRED) {
+		c->r->n_expired_sim++;
+		c->r->applied_since_start++;
+	}
+}
+
+/* The highest seq the log holds for (node, service) before event id: the
+ * daemon's floor for stale (lib/audit.h pb_audit_max_seq, as of then). */
+static int64_t core_seq_floor(struct core_replay *c, const char *node, const char *service,
+			      int64_t id)
+{
+	sqlite3_stmt *st = c->floor_st;
+	int64_t v = 0;
+
+	sqlite3_reset(st);
+	sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, service, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, id);
+	if (sqlite3_step(st) == SQLITE_ROW && !au_col_null(st, 0))
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return v;
+}
+
+/* One recorded event row, fed as the daemon fed it. */
+static void core_event(struct core_replay *c, sqlite3_stmt *st)
+{
+	struct replay *r = c->r;
+	const char *verdict = au_col_text(st, V_VERDICT), *kind = au_col_text(st, V_KIND);
+	int64_t id = sqlite3_column_int64(st, V_ID), at = sqlite3_column_int64(st, V_AT);
+	struct pb_decide_event in;
+	struct pb_event ev;
+	enum pb_verdict v;
+
+	c->last_event = id;
+	r->n_events++;
+	if (!r->first_event_at)
+		r->first_event_at = at;
+	r->last_event_at = at;
+	if (verdict && !strcmp(verdict, "expired")) {
+		r->n_expired_rec++;
+		goto covered;	/* the core's own record: not an input */
+	}
+	if (!verdict || !strcmp(verdict, "invalid") || !kind || au_col_null(st, V_KEY) ||
+	    au_col_null(st, V_FED) || au_col_null(st, V_REGION) || au_col_null(st, V_NODE) ||
+	    au_col_null(st, V_SERVICE))
+		return;
+	memset(&ev, 0, offsetof(struct pb_event, value));
+	if (pb_kind_parse(kind, &ev.kind) < 0)
+		return;
+	copy_field(ev.id, sizeof(ev.id), st, V_MSG_ID);
+	copy_field(ev.federation, sizeof(ev.federation), st, V_FED);
+	copy_field(ev.region, sizeof(ev.region), st, V_REGION);
+	copy_field(ev.node, sizeof(ev.node), st, V_NODE);
+	copy_field(ev.service, sizeof(ev.service), st, V_SERVICE);
+	copy_field(ev.key, sizeof(ev.key), st, V_KEY);
+	ev.has_value = !au_col_null(st, V_VALUE);
+	if (ev.has_value) {
+		copy_field(ev.value, sizeof(ev.value), st, V_VALUE);
+		ev.value_len = strlen(ev.value);
+	} else {
+		ev.value[0] = '\0';
+		ev.value_len = 0;
+	}
+	ev.public = sqlite3_column_int(st, V_PUBLIC) != 0;
+	ev.seq = sqlite3_column_int64(st, V_SEQ);
+	ev.ttl_s = sqlite3_column_int64(st, V_TTL);
+	in.ev = &ev;
+	in.seen_before = !strcmp(verdict, "duplicate");
+	in.seq_floor = in.seen_before ? 0 : core_seq_floor(c, ev.node, ev.service, id);
+	in.apply_at = au_col_null(st, V_LEASE_FROM) ? at : sqlite3_column_int64(st, V_LEASE_FROM);
+	r->n_fed++;
+	v = pb_decide_event(c->core, at, &in, NULL);
+	if (strcmp(pb_verdict_name(v), verdict))
+		r->n_verdict_diff++;
+	if (v != PB_VERDICT_APPLIED)
+		return;
+covered:
+	r->applied_since_start++;
+	if (r->o->json) {
+		if (r->n_ids_since_start == r->cap_ids_since_start) {
+			r->cap_ids_since_start = r->cap_ids_since_start ? r->cap_ids_since_start * 2 : 16;
+			r->ids_since_start = xrealloc(r->ids_since_start, r->cap_ids_since_start *
+								  sizeof(*r->ids_since_start));
+		}
+		r->ids_since_start[r->n_ids_since_start++] = id;
+	}
+}
+
+/* The keys (env names) whose values differ from the last good run's. */
+static char *core_changed_keys(const struct pb_decide *d)
+{
+	size_t n_ok, n_v, i = 0, j = 0;
+	const struct pb_kv *ok = pb_decide_ok_values(d, &n_ok), *v = pb_decide_values(d, &n_v);
+	struct au_buf b = AU_BUF_INIT;
+	char *out;
+
+	while (i < n_ok || j < n_v) {
+		int cmp = i >= n_ok ? 1 : j >= n_v ? -1 : strcmp(ok[i].name, v[j].name);
+		const char *name = cmp <= 0 ? ok[i].name : v[j].name;
+
+		if (cmp || strcmp(ok[i].value, v[j].value))
+			au_buf_printf(&b, "%s%s", b.len ? "," : "", name);
+		i += cmp <= 0;
+		j += cmp >= 0;
+	}
+	out = xstrdup(b.s ? b.s : "");
+	au_buf_release(&b);
+	return out;
+}
+
+/* The core's values as the runs row's values_after JSON object. */
+static json_t *core_values_json(const struct pb_decide *d)
+{
+	size_t n;
+	const struct pb_kv *kv = pb_decide_values(d, &n);
+	json_t *o = json_object();
+
+	for (size_t i = 0; o && i < n; i++)
+		json_object_set_new(o, kv[i].name, json_string(kv[i].value));
+	return o;
+}
+
+/* A run starts at now (the core said so, or the record did). */
+static void core_run_start(struct core_replay *c, int64_t now, const struct pb_decide_action *a,
+			   int64_t rec_id)
+{
+	struct replay *r = c->r;
+	struct sim_run *s;
+	size_t k = r->n_runs;
+
+	if (rec_id > 0 && c->values_st) {
+		sqlite3_stmt *st = c->values_st;
+		json_t *want = NULL, *got = core_values_json(c->core);
+
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, rec_id);
+		if (sqlite3_step(st) == SQLITE_ROW && au_col_text(st, 0))
+			want = json_loads(au_col_text(st, 0), 0, NULL);
+		if (want && !json_equal(want, got))
+			c->n_diff_values++;
+		json_decref(want);
+		json_decref(got);
+		sqlite3_reset(st);
+	}
+	if (r->n_runs == r->cap_runs) {
+		r->cap_runs = r->cap_runs ? r->cap_runs * 2 : 64;
+		r->runs = xrealloc(r->runs, r->cap_runs * sizeof(*r->runs));
+		r->starts = xrealloc(r->starts, r->cap_runs * sizeof(*r->starts));
+	}
+	s = &r->runs[r->n_runs];
+	memset(s, 0, sizeof(*s));
+	r->starts[r->n_runs] = now;
+	r->n_runs++;
+	s->queued = a->queued_at;
+	s->started = now;
+	s->finished = now;
+	s->reason = a->reason;
+	s->ok = 1;
+	s->events = r->applied_since_start;
+	s->ids = r->ids_since_start;
+	s->n_ids = r->n_ids_since_start;
+	s->changed_keys = r->o->json ? core_changed_keys(c->core) : NULL;
+	s->rec = SIZE_MAX;
+	r->applied_since_start = 0;
+	r->ids_since_start = NULL;
+	r->n_ids_since_start = r->cap_ids_since_start = 0;
+	if (pb_decide_started(c->core, now) < 0)
+		abort();
+	c->running = 1;
+	if (r->what_if) {
+		int64_t dur = k < r->n_rec && r->rec[k].has_finished
+				      ? r->rec[k].finished - r->rec[k].started : r->median_ms;
+
+		c->run_end = now + (dur > 0 ? dur : 0);
+		s->ok = k < r->n_rec ? r->rec[k].ok : 1;
+	}
+}
+
+static void core_run_end(struct core_replay *c, int64_t now, enum pb_run_status st)
+{
+	struct replay *r = c->r;
+
+	if (!c->running)
+		return;
+	c->running = 0;
+	r->runs[r->n_runs - 1].finished = now;
+	r->runs[r->n_runs - 1].ok = st == PB_RUN_OK;
+	pb_decide_finished(c->core, now, st);
+}
+
+/* What-if: what the core decides by itself up to t (polls at its own
+ * deadlines; runs end after the recorded durations). */
+static void core_until(struct core_replay *c, int64_t t)
+{
+	struct replay *r = c->r;
+	struct pb_decide_action a;
+
+	if (!r->what_if || !c->core)
+		return;
+	for (int guard = 0; guard < 1000000; guard++) {
+		int64_t next;
+
+		if (c->running) {
+			if (c->run_end > t)
+				return;
+			core_run_end(c, c->run_end, r->runs[r->n_runs - 1].ok ? PB_RUN_OK
+									    : PB_RUN_FAILED);
+			continue;
+		}
+		pb_decide_poll(c->core, r->now, (uint64_t)(c->splay_ms / 2), &a);
+		if (a.start) {
+			core_run_start(c, r->now, &a, 0);
+			continue;
+		}
+		next = a.run_at;
+		if (next == PB_TIME_NEVER || next > t)
+			return;
+		r->now = next > r->now ? next : r->now + 1;
+	}
+}
+
+static int json_strv(const json_t *a, const char ***out, size_t *n)
+{
+	*n = json_array_size(a);
+	*out = calloc(*n + 1, sizeof(**out));
+	if (!*out)
+		return -1;
+	for (size_t i = 0; i < *n; i++)
+		(*out)[i] = json_string_value(json_array_get(a, i));
+	return 0;
+}
+
+static int kv_name_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct pb_kv *)a)->name, ((const struct pb_kv *)b)->name);
+}
+
+/* A daemon start: a new core with the recorded parameters and the state
+ * it restored (the providers: those the replay's core holds). */
+static int core_start(struct core_replay *c, int64_t now, const json_t *j)
+{
+	struct replay *r = c->r;
+	struct pb_decide_params p;
+	struct pb_decide_params_store *store = NULL;
+	struct pb_decide *old = c->core, *d;
+	const json_t *okj = json_object_get(j, "ok_values"), *sj = json_object_get(j, "starts");
+	int64_t starts[PB_DEBOUNCE_MAX_THROTTLE];
+	int n_starts = 0;
+	const char **keys = NULL;
+	size_t n_keys = 0;
+
+	if (pb_decide_params_from_json(json_object_get(j, "params"), &p, &store) < 0)
+		return -1;
+	apply_overrides(r->o, &p.deb);
+	if (c->running) {
+		c->running = 0;	/* the daemon stopped during it */
+		r->runs[r->n_runs - 1].finished = now;
+	}
+	if (!(d = pb_decide_new(&p, core_sink, c))) {
+		pb_decide_params_store_free(store);
+		return -1;
+	}
+	if (json_is_array(json_object_get(j, "providers"))) {
+		/* the providers the daemon restored, as recorded */
+		const json_t *a = json_object_get(j, "providers");
+
+		for (size_t i = 0; i < json_array_size(a); i++) {
+			const json_t *x = json_array_get(a, i);
+			struct pb_provider pv;
+
+			memset(&pv, 0, sizeof(pv));
+			snprintf(pv.federation, sizeof(pv.federation), "%s",
+				 json_string_value(json_array_get(x, 0)) ?: "");
+			snprintf(pv.region, sizeof(pv.region), "%s",
+				 json_string_value(json_array_get(x, 1)) ?: "");
+			snprintf(pv.node, sizeof(pv.node), "%s", json_string_value(json_array_get(x, 2)) ?: "");
+			snprintf(pv.service, sizeof(pv.service), "%s",
+				 json_string_value(json_array_get(x, 3)) ?: "");
+			snprintf(pv.key, sizeof(pv.key), "%s", json_string_value(json_array_get(x, 4)) ?: "");
+			pv.value = (char *)json_string_value(json_array_get(x, 5));
+			pv.public = (int)json_integer_value(json_array_get(x, 6));
+			pv.seq = json_integer_value(json_array_get(x, 7));
+			pv.expires_at = json_integer_value(json_array_get(x, 8));
+			pv.updated_at = json_integer_value(json_array_get(x, 9));
+			pv.tombstone = (int)json_integer_value(json_array_get(x, 10));
+			if (pb_decide_restore_provider(d, &pv) < 0)
+				goto oom;
+		}
+	} else if (old || c->pre) {
+		struct pb_providers *pv = pb_decide_providers(old ? old : c->pre);
+
+		for (size_t i = 0; i < pb_providers_count(pv); i++)
+			if (pb_decide_restore_provider(d, pb_providers_at(pv, i)) < 0)
+				goto oom;
+	}
+	if (json_is_object(okj)) {
+		size_t n = json_object_size(okj), i = 0;
+		struct pb_kv *kv = calloc(n + 1, sizeof(*kv));
+		const char *k;
+		json_t *v;
+		int rc;
+
+		if (!kv)
+			goto oom;
+		json_object_foreach((json_t *)okj, k, v) {
+			kv[i].name = (char *)k;
+			kv[i++].value = (char *)(json_string_value(v) ? json_string_value(v) : "");
+		}
+		qsort(kv, i, sizeof(*kv), kv_name_cmp);
+		rc = pb_decide_restore_ok_values(d, kv, i);
+		free(kv);
+		if (rc < 0)
+			goto oom;
+	}
+	if (r->what_if) {
+		/* the simulation's own throttle window */
+		for (size_t i = r->n_runs; i-- > 0 && n_starts < PB_DEBOUNCE_MAX_THROTTLE;)
+			if (r->starts[i] > now - p.deb.throttle_per_ms)
+				n_starts++;
+		for (int i = 0; i < n_starts; i++)
+			starts[i] = r->starts[r->n_runs - (size_t)n_starts + (size_t)i];
+	} else {
+		for (size_t i = 0; i < json_array_size(sj) && n_starts < PB_DEBOUNCE_MAX_THROTTLE; i++)
+			starts[n_starts++] = json_integer_value(json_array_get(sj, i));
+	}
+	pb_decide_restore_starts(d, starts, n_starts);
+	if (json_strv(json_object_get(j, "owed_keys"), &keys, &n_keys) < 0 ||
+	    pb_decide_restore_owed(d, json_integer_value(json_object_get(j, "owed_full")) != 0,
+				   keys, n_keys) < 0) {
+		free(keys);
+		goto oom;
+	}
+	free(keys);
+	pb_decide_restore_paused(d, json_integer_value(json_object_get(j, "paused")) != 0);
+	if (pb_decide_restored(d) < 0)
+		goto oom;
+	pb_decide_free(old);
+	pb_decide_free(c->pre);
+	pb_decide_params_store_free(c->pre_store);
+	c->pre = NULL;
+	c->pre_store = NULL;
+	pb_decide_params_store_free(c->store);
+	c->splay_ms = p.deb.splay_ms;
+	c->core = d;
+	c->store = store;
+	return 0;
+oom:
+	pb_decide_free(d);
+	pb_decide_params_store_free(store);
+	return -1;
+}
+
+static int core_reload(struct core_replay *c, int64_t now, const json_t *j)
+{
+	struct pb_decide_params p;
+	struct pb_decide_params_store *store = NULL;
+	const char **added = NULL;
+	size_t n_added = 0;
+	int rc;
+
+	if (pb_decide_params_from_json(json_object_get(j, "params"), &p, &store) < 0)
+		return -1;
+	apply_overrides(c->r->o, &p.deb);
+	if (json_strv(json_object_get(j, "added"), &added, &n_added) < 0) {
+		pb_decide_params_store_free(store);
+		return -1;
+	}
+	rc = pb_decide_reload(c->core, now, &p, added, n_added);
+	c->splay_ms = p.deb.splay_ms;
+	free(added);
+	pb_decide_params_store_free(c->store);
+	c->store = store;
+	return rc;
+}
+
+enum { I_ID, I_AT, I_AFTER, I_KIND, I_N, I_TEXT };
+static int core_input(struct core_replay *c, sqlite3_stmt *st, struct pb_err *err);
+
+/* The first start input: its instant, and when events came before it (a
+ * log migrated from schema 2) a core with its parameters that takes them
+ * in, so that the first start restores their providers as the daemon
+ * did from its providers table. */
+static int core_first_start(struct core_replay *c, struct pb_err *err)
+{
+	sqlite3_stmt *st = au_prepare(c->r->db, "SELECT at, after_event, text FROM inputs"
+						" WHERE kind = 'start' ORDER BY id LIMIT 1", err);
+	struct pb_decide_params p;
+	json_t *j = NULL;
+	int rc = 0;
+
+	if (!st)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		c->first_start = sqlite3_column_int64(st, 0);
+		if (sqlite3_column_int64(st, 1) > 0 &&
+		    (!(j = json_loads(au_col_text(st, 2) ? au_col_text(st, 2) : "", 0, NULL)) ||
+		     pb_decide_params_from_json(json_object_get(j, "params"), &p, &c->pre_store) < 0 ||
+		     !(c->pre = pb_decide_new(&p, NULL, NULL)))) {
+			pb_err_set(err, EX_OSERR, "replay: the first start input: out of memory or damaged JSON");
+			rc = -1;
+		}
+	}
+	json_decref(j);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Events and inputs merged: an input comes after the events up to its
+ * after_event. */
+static int simulate_core(struct core_replay *c, struct pb_err *err)
+{
+	struct replay *r = c->r;
+	sqlite3_stmt *ev = au_prepare(r->db, "SELECT id, received_at, kind, federation, region, node,"
+					     " service, key, value, seq, ttl_s, public, verdict, source,"
+					     " changed, msg_id, lease_from FROM events ORDER BY id", err);
+	sqlite3_stmt *in = ev ? au_prepare(r->db, "SELECT id, at, after_event, kind, n, text"
+					     " FROM inputs ORDER BY id", err) : NULL;
+	int se = SQLITE_DONE, si = SQLITE_DONE, rc = -1;
+
+	c->floor_st = in ? au_prepare(r->db, "SELECT max(seq) FROM events WHERE node = ?1 AND"
+				      " service = ?2 AND verdict <> 'invalid' AND id < ?3", err) : NULL;
+	c->values_st = c->floor_st ? au_prepare(r->db, "SELECT values_after FROM runs WHERE id = ?",
+						err) : NULL;
+	if (!c->values_st)
+		goto out;
+	if (core_first_start(c, err) < 0)
+		goto out;
+	se = sqlite3_step(ev);
+	si = sqlite3_step(in);
+	while (se == SQLITE_ROW || si == SQLITE_ROW) {
+		if (se == SQLITE_ROW && (si != SQLITE_ROW || sqlite3_column_int64(ev, V_ID) <=
+						     sqlite3_column_int64(in, I_AFTER))) {
+			int64_t at = sqlite3_column_int64(ev, V_AT);
+
+			if (c->core) {
+				core_until(c, at);
+				if (at > r->now)
+					r->now = at;
+				core_event(c, ev);
+			} else if (c->pre) {
+				/* before the log held inputs (a migrated log): the
+				 * providers only, for the first start to restore */
+				int64_t saved = r->n_verdict_diff;
+
+				c->core = c->pre;
+				core_event(c, ev);
+				c->core = NULL;
+				r->n_verdict_diff = saved;
+			}
+			se = sqlite3_step(ev);
+		} else {
+			if (core_input(c, in, err) < 0)
+				goto out;
+			si = sqlite3_step(in);
+		}
+	}
+	if (se != SQLITE_DONE || si != SQLITE_DONE) {
+		au_step_error(r->db, se != SQLITE_DONE ? se : si, err);
+		goto out;
+	}
+	if (c->core && r->what_if) {
+		core_until(c, PB_TIME_NEVER - 1);
+	} else if (c->core && !c->running && pb_decide_pending(c->core)) {
+		r->late_run = 1;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(ev);
+	sqlite3_finalize(in);
+	sqlite3_finalize(c->floor_st);
+	sqlite3_finalize(c->values_st);
+	c->floor_st = c->values_st = NULL;
+	return rc;
+}
+
+/* One recorded input. */
+static int core_input(struct core_replay *c, sqlite3_stmt *st, struct pb_err *err)
+{
+	struct replay *r = c->r;
+	const char *kind = au_col_text(st, I_KIND), *text = au_col_text(st, I_TEXT);
+	int64_t at = sqlite3_column_int64(st, I_AT), n = sqlite3_column_int64(st, I_N);
+	struct pb_decide_action a;
+	json_t *j = NULL;
+	int rc = 0;
+
+	if (!kind)
+		return 0;
+	core_until(c, at);
+	if (at > r->now)
+		r->now = at;
+	if (!strcmp(kind, "start")) {
+		if (!(j = json_loads(text ? text : "", 0, NULL)) || core_start(c, at, j) < 0)
+			rc = -1;
+	} else if (!c->core) {
+		return 0;	/* before the first start: nothing to feed */
+	} else if (!strcmp(kind, "reload")) {
+		if (!(j = json_loads(text ? text : "", 0, NULL)) || core_reload(c, at, j) < 0)
+			rc = -1;
+	} else if (!strcmp(kind, "settle")) {
+		pb_decide_settle(c->core, at);
+	} else if (!strcmp(kind, "expire")) {
+		if ((int64_t)pb_decide_expire(c->core, at) != n)
+			c->n_diff_expired++;
+	} else if (!strcmp(kind, "request")) {
+		pb_decide_request(c->core, at, (enum pb_reason)n);
+	} else if (!strcmp(kind, "pause")) {
+		pb_decide_pause(c->core, at, n != 0);
+	} else if (!strcmp(kind, "owe-full")) {
+		pb_decide_owe_full(c->core, at);
+	} else if (!strcmp(kind, "catchup")) {
+		const char **keys = NULL;
+		size_t n_keys = 0;
+
+		j = n ? NULL : json_loads(text ? text : "[]", 0, NULL);
+		if (json_strv(j, &keys, &n_keys) < 0)
+			rc = -1;
+		else
+			pb_decide_catchup_done(c->core, at, n != 0, keys, n_keys);
+		free(keys);
+	} else if (r->what_if) {
+		/* the run decisions below are the replay's own in a what-if */
+	} else if (!strcmp(kind, "splay")) {
+		/* the daemon's poll that drew the splay: rnd % (splay_ms + 1) == n */
+		pb_decide_poll(c->core, at, (uint64_t)n, &a);
+		if (!a.splay_drawn || a.splay_ms != n)
+			c->n_diff_splay++;
+		r->splay_taken++;
+	} else if (!strcmp(kind, "started")) {
+		/* the daemon's poll that started run n: the core must say start,
+		 * now; the record is followed either way to stay in step */
+		pb_decide_poll(c->core, at, 0, &a);
+		if (!a.start) {
+			const struct rec_run *x = bsearch(&n, r->rec, r->n_rec, sizeof(*r->rec),
+							  rec_cmp_id);
+
+			c->n_diff_start++;
+			a.reason = x ? x->reason : PB_REASON_CHANGE;
+			a.queued_at = x ? x->queued : at;
+		}
+		core_run_start(c, at, &a, n);
+	} else if (!strcmp(kind, "lock-wait")) {
+		pb_decide_lock_wait(c->core, at);
+	} else if (!strcmp(kind, "lock-taken")) {
+		pb_decide_lock_taken(c->core, at);
+	} else if (!strcmp(kind, "finished")) {
+		core_run_end(c, at, (enum pb_run_status)n);
+	}
+	json_decref(j);
+	if (rc < 0)
+		pb_err_set(err, EX_OSERR, "replay: input %lld (%s): out of memory or damaged JSON",
+			   (long long)sqlite3_column_int64(st, I_ID), kind);
+	return rc;
+}
+
 /* --- comparison and output ---------------------------------------------------------- */
 
 static int in_window(const struct au_opts *o, int64_t t)
@@ -987,7 +1600,7 @@ static void pair_runs(struct replay *r, struct diff **out, size_t *n_out, int64_
 {
 	size_t i = 0, j = 0, n = 0, cap = 0;
 	struct diff *d = NULL;
-	int64_t tol = r->o->tolerance_ms;
+	int64_t tol = r->tol;
 
 	*max_delta = 0;
 	for (;;) {
@@ -1092,6 +1705,17 @@ static void describe_diff(const struct replay *r, const struct diff *df, int pre
 		au_buf_printf(b, "the replay starts a %s run at %s that the log does not have",
 			      pb_reason_name(s->reason), pb_time_format(SIM_DECIDED(s), t1));
 		explain_diff(r, NULL, s->queued, s->started, b);
+	} else if (df->kind >= 3) {
+		static const char *const what[] = {
+			"run(s) started with values other than the recorded ones",
+			"splay draw(s) the core did not make as recorded",
+			"lease expiry input(s) that removed another number of providers",
+			"recorded start(s) the core did not decide at that instant",
+			"event verdict(s) the core judged otherwise",
+		};
+
+		au_buf_printf(b, "%lld %s", (long long)r->core_diff[df->kind - 3], what[df->kind - 3]);
+		return;
 	} else {
 		au_buf_printf(b, "recorded run %lld started at %s as %s, the replay's as %s (at %s)",
 			      (long long)x->id, pb_time_format(x->started, t1),
@@ -1162,13 +1786,17 @@ static void print_text(struct replay *r, const struct diff *d, size_t nd, int64_
 	if (r->what_if) {
 		what_if_text(r->o, &b);
 		printf("%s: %zu run%s instead of %zu\n", b.s, n_sim, n_sim == 1 ? "" : "s", n_rec);
+	} else if (!nd && r->core) {
+		printf("matches recorded runs (%zu run%s; exact: the decision core fed the recorded"
+		       " inputs starts them at the recorded instants with the recorded values)\n",
+		       n_rec, n_rec == 1 ? "" : "s");
 	} else if (!nd) {
 		printf("matches recorded runs (%zu run%s; largest start difference %lld ms, tolerance %lld ms)\n",
 		       n_rec, n_rec == 1 ? "" : "s", (long long)max_delta, (long long)r->o->tolerance_ms);
 	} else {
 		printf("differs from recorded runs: %zu difference%s (%zu simulated, %zu recorded runs;"
 		       " tolerance %lld ms)\n", nd, nd == 1 ? "" : "s", n_sim, n_rec,
-		       (long long)r->o->tolerance_ms);
+		       (long long)r->tol);
 		for (i = 0; i < nd; i++) {
 			describe_diff(r, &d[i], i > 0, &b);
 			printf("  - %s\n", au_esc(b.s));
@@ -1177,6 +1805,10 @@ static void print_text(struct replay *r, const struct diff *d, size_t nd, int64_
 	if (r->splay_taken && !r->what_if)
 		printf("note: splay_ms > 0: the splay delays of %lld run%s were replayed from the log\n",
 		       (long long)r->splay_taken, r->splay_taken == 1 ? "" : "s");
+	if (r->n_rec_before)
+		printf("note: %zu recorded run%s from before the log held the decision core's inputs"
+		       " (written by an older provbus) not compared\n", r->n_rec_before,
+		       r->n_rec_before == 1 ? "" : "s");
 	if (r->late_run)
 		printf("note: a run was pending at the end of the log (%s); it is not counted\n",
 		       pb_time_format(r->log_end, t1));
@@ -1260,7 +1892,8 @@ static void print_json(struct replay *r, const struct diff *d, size_t nd, int64_
 		au_json_null(&j, "matches");
 	else
 		au_json_bool(&j, "matches", nd == 0);
-	au_json_int(&j, "tolerance_ms", r->o->tolerance_ms);
+	au_json_int(&j, "tolerance_ms", r->tol);
+	au_json_bool(&j, "exact", r->core);
 	au_json_int(&j, "max_delta_ms", max_delta);
 	au_json_obj_begin(&j, "params");
 	au_json_int(&j, "quiet_ms", dp.quiet_ms);
@@ -1323,11 +1956,50 @@ int au_cmd_replay(sqlite3 *db, const struct au_opts *o, struct pb_err *err)
 		pb_err_set(err, EX_OSERR, "out of memory");
 		goto out;
 	}
+	r.core = has_inputs(db);
+	r.tol = r.core ? 0 : o->tolerance_ms;
 	if (load_params(&r, err) < 0 || load_runs(&r, err) < 0 || load_splays(&r, err) < 0 ||
-	    load_notes(&r, err) < 0 ||
-	    load_end(&r, err) < 0 || simulate(&r, err) < 0)
+	    load_notes(&r, err) < 0 || load_end(&r, err) < 0)
 		goto out;
+	if (r.core) {
+		struct core_replay c;
+
+		memset(&c, 0, sizeof(c));
+		c.r = &r;
+		rc = simulate_core(&c, err);
+		r.core_diff[0] = c.n_diff_values;
+		r.core_diff[1] = c.n_diff_splay;
+		r.core_diff[2] = c.n_diff_expired;
+		r.core_diff[3] = c.n_diff_start;
+		r.core_diff[4] = r.n_verdict_diff;
+		pb_decide_free(c.core);
+		pb_decide_params_store_free(c.store);
+		pb_decide_free(c.pre);
+		pb_decide_params_store_free(c.pre_store);
+		/* runs from before the log held inputs (a migrated log) are
+		 * not the core's to reproduce */
+		nd = 0;
+		for (i = 0; i < r.n_rec; i++)
+			if (r.rec[i].started >= c.first_start)
+				r.rec[nd++] = r.rec[i];
+		r.n_rec_before = r.n_rec - nd;
+		r.n_rec = nd;
+		nd = 0;
+		if (rc < 0)
+			goto out;
+		rc = -1;
+	} else if (simulate(&r, err) < 0) {
+		goto out;
+	}
 	pair_runs(&r, &d, &nd, &max_delta);
+	if (r.core && !r.what_if) {
+		/* the core's own checks: each is a difference */
+		for (i = 0; i < 5; i++)
+			if (r.core_diff[i]) {
+				d = xrealloc(d, (nd + 1) * sizeof(*d));
+				d[nd++] = (struct diff){ 3 + (int)i, SIZE_MAX, SIZE_MAX };
+			}
+	}
 	for (i = 0; i < r.n_runs; i++)
 		n_sim += in_window(o, r.runs[i].started);
 	for (i = 0; i < r.n_rec; i++)

@@ -489,10 +489,17 @@ static int start_history(struct consumer *c, struct pb_err *err)
  * what it owed is paid. */
 static void history_finished(struct consumer *c, int read)
 {
+	int64_t now;
+
 	if (read)
 		cs_history_done(c);
-	pb_decide_catchup_done(c->core, pb_now_ms(), c->hist_full,
+	now = pb_now_ms();
+	cs_values_resolve(c, now);
+	pb_decide_catchup_done(c->core, now, c->hist_full,
 			       (const char *const *)c->hist_keys, c->n_hist_keys);
+	cs_input(c, now, "catchup", c->hist_full,
+		 c->hist_full ? NULL : cs_strv_json((const char *const *)c->hist_keys,
+						    c->n_hist_keys));
 	cs_catchup_save(c);
 	c->hist_active = 0;
 }
@@ -623,7 +630,11 @@ static int setup(struct consumer *c, struct pb_err *err)
 	if (!exists) {
 		pb_log_notice("queue %s not found: declaring it; the history stream %s fills in "
 			      "what it missed", c->queue, c->stream);
-		pb_decide_owe_full(c->core, pb_now_ms());
+		int64_t now = pb_now_ms();
+
+		cs_values_resolve(c, now);
+		pb_decide_owe_full(c->core, now);
+		cs_input(c, now, "owe-full", 0, NULL);
 		cs_catchup_save(c);
 		pb_strv_free(c->bound, c->n_bound);	/* gone with the queue */
 		c->bound = NULL;
@@ -653,6 +664,12 @@ static int setup(struct consumer *c, struct pb_err *err)
 void cs_broker_tick(struct consumer *c, int64_t mono)
 {
 	struct pb_err err = PB_ERR_INIT;
+
+	if (c->lost) {
+		/* an ack failed (acks.c): the connection goes now */
+		c->lost = 0;
+		cs_broker_lost(c, c->lost_why);
+	}
 
 	if (c->up && connected(c)) {
 		check_history_end(c, mono);
@@ -945,30 +962,6 @@ int64_t cs_broker_next(struct consumer *c, int64_t mono)
 }
 
 /* ---- acks ---- */
-
-void cs_broker_flush_acks(struct consumer *c)
-{
-	struct pb_err e = PB_ERR_INIT;
-
-	for (int ch = CS_LIVE_CHANNEL; ch <= CS_HIST_CHANNEL; ch++) {
-		struct cs_acks *a = &c->acks[ch];
-		int st = AMQP_STATUS_OK;
-
-		if (!connected(c))
-			break;
-		for (size_t i = 0; i < a->n_rejects && st == AMQP_STATUS_OK; i++)
-			st = amqp_basic_reject(cn(c), (amqp_channel_t)ch, a->rejects[i], 0);
-		if (st == AMQP_STATUS_OK && a->max_valid)
-			st = amqp_basic_ack(cn(c), (amqp_channel_t)ch, a->max_valid, 1);
-		a->n_rejects = 0;
-		a->max_valid = 0;
-		a->n_unacked = 0;
-		if (st != AMQP_STATUS_OK) {
-			pb_amqp_status_err(st, "acknowledging deliveries", &e);
-			cs_broker_lost(c, e.msg);
-		}
-	}
-}
 
 void cs_broker_stop_consuming(struct consumer *c)
 {

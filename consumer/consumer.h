@@ -12,6 +12,10 @@
  *   pause, startup gate, no run before an owed
  *   catch-up, lock wait (state)                     lib/decide.c
  *   lease expiry (when)                             lib/providers.c, lib/decide.c
+ * Every input the core sees is recorded at the instant it sees it (the
+ * events' rows, and cs_input: the audit log's inputs table, lib/audit.h),
+ * so that `provbus-audit replay` (audit/replay.c) feeds the same core the
+ * same inputs and must decide the same runs.
  * The daemon's files are adapters around it. One process, one poll()
  * loop, no threads (daemon.c). The files, by role:
  *   main.c    the command line: run, the control verbs, -n
@@ -26,6 +30,8 @@
  *   runs.c    what the core starts: the runs row, the env and state files,
  *             the lock and the process, its end, notify
  *   status.c  the control socket's verbs and the status document
+ *   state.c   the state in one word and systemd's STATUS= (reads only)
+ *   acks.c    the acks of committed rows (a failure: c->lost, for broker.c)
  *   seen.c    the bounded cache of recent event ids in front of the audit log
  *   report.c  the fleet reports (presence, run) on a connection of their own
  *
@@ -172,6 +178,9 @@ struct cs_rec {
 	enum cs_prov_op prov_op;	/* what the row does to the providers table */
 	int pv_public, pv_tombstone;
 	int64_t pv_seq, pv_expires_at, pv_updated_at;
+	const char *in_kind;		/* non-NULL: an inputs row (at: row.received_at) */
+	int64_t in_n;
+	char *in_text;			/* owned */
 };
 
 enum cs_run_state { RUN_NONE = 0, RUN_LOCK_WAIT, RUN_GOING };
@@ -214,6 +223,7 @@ struct consumer {
 	struct cs_marks *marks;
 	uint64_t counts[PB_VERDICT__COUNT];
 	uint64_t history_skipped;
+	uint64_t unsettled;		/* events fed to the core since the last settle */
 
 	/* broker */
 	struct pb_session *sess;
@@ -228,7 +238,8 @@ struct consumer {
 	char live_tag[128];		/* its consumer tag */
 	int exchange_missing;		/* the last setup found no provbus.F */
 	int in_lost;			/* cs_broker_lost is running */
-	int lost;			/* the connection must be dropped */
+	int lost;			/* the connection must be dropped (an ack failed) */
+	char lost_why[256];
 	int requeue_setup;		/* the queue was lost: declare again */
 	int64_t last_pump;		/* mono */
 	struct cs_msg msg[CS_N_CHANNELS];	/* by channel */
@@ -299,7 +310,8 @@ int cs_broker_buffered(struct consumer *c);
 void cs_broker_pump(struct consumer *c);			/* read what arrived */
 int64_t cs_broker_next(struct consumer *c, int64_t mono);	/* next deadline, mono */
 void cs_broker_lost(struct consumer *c, const char *why);
-void cs_broker_flush_acks(struct consumer *c);
+/* acks.c: the acks owed, sent (after a commit); a failure sets lost */
+void cs_acks_flush(struct consumer *c);
 void cs_broker_forget_acks(struct consumer *c);
 int cs_broker_rebind(struct consumer *c, struct pb_err *err);
 void cs_broker_stop_consuming(struct consumer *c);
@@ -319,6 +331,10 @@ int64_t cs_flush_next(struct consumer *c);	/* mono deadline */
 void cs_expire(struct consumer *c, int64_t now);
 void cs_values_resolve(struct consumer *c, int64_t now);	/* the end of a batch */
 void cs_core_record(void *ctx, const struct pb_decide_rec *r);	/* the core's records */
+/* An input of the core (lib/audit.h's inputs kinds) at at, queued with the
+ * batch after the event rows before it; text (may be NULL) is taken. */
+void cs_input(struct consumer *c, int64_t at, const char *kind, int64_t n, char *text);
+char *cs_strv_json(const char *const *v, size_t n);	/* a JSON array; NULL: no memory */
 void cs_key_range(const struct consumer *c, const char *key, size_t *first, size_t *end);
 void cs_pend_release(struct consumer *c);
 int cs_restore(struct consumer *c, struct pb_err *err);
@@ -353,6 +369,7 @@ void cs_report_stop(struct consumer *c);		/* presence stopped, sent if it can be
 /* status.c */
 char *cs_control_handler(const char *verb, void *ctx);
 char *cs_status_json(struct consumer *c);
+/* state.c */
 void cs_sd_status(struct consumer *c);
 const char *cs_state_name(struct consumer *c);
 int cs_status_prometheus(const char *json, char **out);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "consumer.h"
+#include "decidelog.h"
 #include "log.h"
 #include "pbtime.h"
 #include "sdnotify.h"
@@ -177,6 +178,26 @@ static const char **added_keys(const struct cs_conf *o, const struct cs_conf *n,
 	return v;
 }
 
+/* The reload as the core saw it: an inputs row (lib/audit.h). */
+static void reload_input(struct consumer *c, int64_t now, const struct pb_decide_params *p,
+			 const char **added, size_t n_added)
+{
+	json_t *o = json_object(), *a = json_array();
+	char *text = NULL;
+
+	for (size_t i = 0; a && i < n_added; i++)
+		json_array_append_new(a, json_string(added[i]));
+	if (o && a && !json_object_set_new(o, "params", pb_decide_params_to_json(p)) &&
+	    !json_object_set_new(o, "added", a))
+		text = json_dumps(o, JSON_COMPACT);
+	else
+		json_decref(a);
+	json_decref(o);
+	if (!text)
+		pb_log_err("reload: out of memory for its audit row: replay will miss it");
+	cs_input(c, now, "reload", 0, text);
+}
+
 static void reload(struct consumer *c, const char *why)
 {
 	struct pb_err err = PB_ERR_INIT;
@@ -218,8 +239,10 @@ static void reload(struct consumer *c, const char *why)
 	/* the core: the keys added owe their catch-up before anything is
 	 * recomputed (no run with part of a new key's history), then the
 	 * values with the new configuration */
+	cs_values_resolve(c, now);
 	if (pb_decide_reload(c->core, now, &p, added, n_added) < 0)
 		pb_log_err("reload: out of memory noting the keys to catch up: catching up all");
+	reload_input(c, now, &p, added, n_added);
 	cs_catchup_save(c);
 	if ((params = cs_conf_params_json(&c->conf, "reload")) &&
 	    pb_audit_add_params(c->aw, now, params, &err) < 0)

@@ -137,6 +137,10 @@ void cs_key_range(const struct consumer *c, const char *key, size_t *first, size
 void cs_values_resolve(struct consumer *c, int64_t now)
 {
 	pb_decide_settle(c->core, now);
+	if (c->unsettled) {
+		c->unsettled = 0;
+		cs_input(c, now, "settle", 0, NULL);
+	}
 }
 
 static void record_expired(struct consumer *c, const struct pb_decide_rec *x);
@@ -180,6 +184,7 @@ static void rec_release(struct cs_rec *r)
 	free((char *)r->row.detail);
 	free((char *)r->row.exchange);
 	free((char *)r->row.routing_key);
+	free(r->in_text);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -235,13 +240,19 @@ static void rec_event(struct cs_rec *r, const struct pb_event *ev)
 	r->row.public = ev->public != 0;
 }
 
+/* *last: the highest events.id written so far (for the inputs rows). */
 static int write_rec(struct consumer *c, const struct cs_rec *r, int superseded,
-		     struct pb_err *e)
+		     int64_t *last, struct pb_err *e)
 {
 	const struct pb_audit_event *w = &r->row;
+	int64_t id;
 
-	if (pb_audit_add_event(c->aw, w, e) < 0)
+	if (r->in_kind)
+		return pb_audit_add_input(c->aw, w->received_at, *last, r->in_kind, r->in_n,
+					  r->in_text, e);
+	if ((id = pb_audit_add_event(c->aw, w, e)) < 0)
 		return -1;
+	*last = id;
 	if (r->prov_op == PROV_UPSERT && !superseded)
 		return pb_audit_put_provider(c->aw, w->federation, w->region, w->node, w->service,
 					     w->key, w->value, r->pv_public, r->pv_seq,
@@ -313,6 +324,7 @@ static void mark_superseded(const struct consumer *c, unsigned char *sup)
 static int commit_pending(struct consumer *c, struct pb_err *e)
 {
 	unsigned char *sup = calloc(c->n_pend ? c->n_pend : 1, 1);
+	int64_t last = 0;
 	size_t i;
 
 	if (sup)
@@ -320,8 +332,16 @@ static int commit_pending(struct consumer *c, struct pb_err *e)
 	/* a read transaction may be open already (seen_before) */
 	if (!pb_audit_in_tx(c->aw) && pb_audit_begin(c->aw, e) < 0)
 		goto fail_free;
+	/* the inputs rows need the events.id before them: one lookup when
+	 * the batch has one */
 	for (i = 0; i < c->n_pend; i++)
-		if (write_rec(c, &c->pend[i], sup && sup[i], e) < 0)
+		if (c->pend[i].in_kind) {
+			if ((last = pb_audit_max_event_id(c->aw, e)) < 0)
+				goto fail;
+			break;
+		}
+	for (i = 0; i < c->n_pend; i++)
+		if (write_rec(c, &c->pend[i], sup && sup[i], &last, e) < 0)
 			goto fail;
 	if (pb_audit_commit(c->aw, e) < 0)
 		goto fail;
@@ -377,7 +397,7 @@ int cs_flush(struct consumer *c, int force)
 		c->commit_err_logged = 0;
 	}
 	c->pend_since = 0;
-	cs_broker_flush_acks(c);
+	cs_acks_flush(c);
 	return 0;
 }
 
@@ -388,6 +408,21 @@ int64_t cs_flush_next(struct consumer *c)
 	if (c->db_failing)
 		return c->commit_retry_at;
 	return c->pend_since + CS_BATCH_DELAY_MS;
+}
+
+void cs_input(struct consumer *c, int64_t at, const char *kind, int64_t n, char *text)
+{
+	struct cs_rec *r = rec_new(c);
+
+	if (!r) {
+		pb_log_err("out of memory for an audit row: input %s", kind);
+		free(text);
+		return;
+	}
+	r->row.received_at = at;
+	r->in_kind = kind;
+	r->in_n = n;
+	r->in_text = text;
 }
 
 /* ---- judging ---- */
@@ -429,6 +464,7 @@ static enum pb_verdict judge(struct consumer *c, const struct pb_event *ev, int 
 	if (!seen && cs_marks_get(c->marks, ev->node, ev->service, &mark))
 		in.seq_floor = mark;
 	v = pb_decide_event(c->core, now, &in, &changed);
+	c->unsettled++;
 	c->counts[v]++;
 	if (v != PB_VERDICT_DUPLICATE)
 		cs_seen_add(c->seen, ev->id);
@@ -446,6 +482,7 @@ static enum pb_verdict judge(struct consumer *c, const struct pb_event *ev, int 
 	r->row.exchange = dup_or_null(exchange);
 	r->row.routing_key = dup_or_null(routing_key);
 	r->row.changed = changed;
+	r->row.lease_from = apply_now != now ? apply_now : 0;
 	if (v == PB_VERDICT_APPLIED) {
 		r->prov_op = PROV_UPSERT;
 		r->pv_public = ev->public != 0;
@@ -736,7 +773,26 @@ static void record_expired(struct consumer *c, const struct pb_decide_rec *x)
 
 void cs_expire(struct consumer *c, int64_t now)
 {
-	pb_decide_expire(c->core, now);
+	size_t n;
+
+	cs_values_resolve(c, now);	/* the settle it makes first: recorded */
+	if ((n = pb_decide_expire(c->core, now)) > 0)
+		cs_input(c, now, "expire", (int64_t)n, NULL);
+}
+
+char *cs_strv_json(const char *const *v, size_t n)
+{
+	json_t *a = json_array();
+	char *s;
+
+	for (size_t i = 0; a && i < n; i++)
+		if (json_array_append_new(a, json_string(v[i])) < 0) {
+			json_decref(a);
+			return NULL;
+		}
+	s = a ? json_dumps(a, JSON_COMPACT) : NULL;
+	json_decref(a);
+	return s;
 }
 
 /* ---- restoring the state at start ---- */

@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "consumer.h"
+#include "decidelog.h"
 #include "envfile.h"
 #include "log.h"
 #include "pbtime.h"
@@ -74,6 +75,61 @@ static void note(struct consumer *c, int64_t run_id, const char *kind, const cha
 
 /* ---- init ---- */
 
+/* The providers restored from the log (lib/audit.h's start input). */
+static json_t *providers_json(struct consumer *c)
+{
+	const struct pb_providers *set = pb_decide_providers(c->core);
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < pb_providers_count(set); i++) {
+		const struct pb_provider *pv = pb_providers_at(set, i);
+
+		if (json_array_append_new(a, json_pack("[s,s,s,s,s,s*,i,I,I,I,i]", pv->federation,
+						       pv->region, pv->node, pv->service, pv->key,
+						       pv->value, pv->public, (json_int_t)pv->seq,
+						       (json_int_t)pv->expires_at,
+						       (json_int_t)pv->updated_at, pv->tombstone)) < 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+/* The daemon start as the core saw it: its parameters and the state
+ * restored into it (the providers: the log's rows before). 0/-1. */
+static int start_input(struct consumer *c, int64_t now, const int64_t *starts, int n_starts)
+{
+	struct pb_decide_params p;
+	const char *const *keys = NULL;
+	size_t n_keys = 0, n_ok;
+	int full = 0;
+	const struct pb_kv *ok = pb_decide_ok_values(c->core, &n_ok);
+	json_t *o, *st = json_array(), *okj = ok ? json_object() : json_null(), *kj;
+	char *text = NULL;
+
+	cs_conf_decide_params(&c->conf, &p);
+	if (!pb_decide_owed(c->core, &full, &keys, &n_keys))
+		full = 0, n_keys = 0;
+	kj = json_array();
+	for (int i = 0; st && i < n_starts; i++)
+		json_array_append_new(st, json_integer(starts[i]));
+	for (size_t i = 0; ok && okj && i < n_ok; i++)
+		json_object_set_new(okj, ok[i].name, json_string(ok[i].value));
+	for (size_t i = 0; kj && i < n_keys; i++)
+		json_array_append_new(kj, json_string(keys[i]));
+	o = json_pack("{s:o,s:o*,s:o*,s:i,s:o*,s:i,s:o*}", "params", pb_decide_params_to_json(&p),
+		      "starts", st, "ok_values", okj, "owed_full", full, "owed_keys", kj, "paused",
+		      pb_decide_paused(c->core), "providers", providers_json(c));
+	if (o)
+		text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (!text)
+		return -1;
+	cs_input(c, now, "start", 0, text);
+	return 0;
+}
+
 int cs_runs_init(struct consumer *c, struct pb_err *err)
 {
 	struct pb_debounce_params p;
@@ -115,6 +171,10 @@ int cs_runs_init(struct consumer *c, struct pb_err *err)
 		pb_err_set(err, EX_OSERR, "computing the values: out of memory");
 		goto out;
 	}
+	if (start_input(c, now, starts, n) < 0) {
+		pb_err_set(err, EX_OSERR, "out of memory");
+		goto out;
+	}
 	if (!(params = cs_conf_params_json(&c->conf, "start")) ||
 	    pb_audit_add_params(c->aw, now, params, err) < 0) {
 		if (!params)
@@ -145,7 +205,11 @@ void cs_runs_release(struct consumer *c)
 
 void cs_request(struct consumer *c, enum pb_reason why)
 {
-	pb_decide_request(c->core, pb_now_ms(), why);
+	int64_t now = pb_now_ms();
+
+	cs_values_resolve(c, now);
+	pb_decide_request(c->core, now, why);
+	cs_input(c, now, "request", why, NULL);
 	pb_log_info("run requested reason=%s", pb_reason_name(why));
 	cs_sd_status(c);
 }
@@ -160,7 +224,11 @@ void cs_pause(struct consumer *c, int paused)
 	if (was != paused)
 		pb_log_notice("%s", paused ? "paused: runs are held, events are still received"
 					   : "resumed");
-	pb_decide_pause(c->core, pb_now_ms(), paused);
+	int64_t now = pb_now_ms();
+
+	cs_values_resolve(c, now);
+	pb_decide_pause(c->core, now, paused);
+	cs_input(c, now, "pause", paused, NULL);
 	if (was != paused)
 		cs_report_presence(c, paused ? "pause" : "resume");
 	if (pb_audit_meta_set(c->aw, "paused", paused ? "1" : NULL, &e) < 0)
@@ -358,6 +426,7 @@ static void start_process(struct consumer *c, int64_t now)
 	rc = pb_runner_start(c->runner, cc->provision, env, cc->lock_file, &e);
 	if (rc == PB_RUNNER_STARTED) {
 		c->run.deferred_ms = pb_decide_lock_taken(c->core, now);
+		cs_input(c, now, "lock-taken", c->run.id, NULL);
 		c->run.state = RUN_GOING;
 		c->run.pid = pb_runner_pid(c->runner);
 		pb_log_notice("run id=%lld reason=%s started pid=%ld changed=%s%s",
@@ -368,6 +437,8 @@ static void start_process(struct consumer *c, int64_t now)
 	} else if (rc == PB_RUNNER_LOCKED) {
 		pb_decide_lock_wait(c->core, now);
 		if (!c->run.deferred_noted) {
+			/* only the first wait changes the core */
+			cs_input(c, now, "lock-wait", c->run.id, NULL);
 			c->run.deferred_noted = 1;
 			note(c, c->run.id, "deferred", "lock %s is held by another process: waiting",
 			     cc->lock_file);
@@ -436,6 +507,8 @@ static void begin_run(struct consumer *c, const struct pb_decide_action *due, in
 	if (pb_audit_begin(c->aw, &e) < 0 ||
 	    (id = pb_audit_add_run(c->aw, &row, c->run_mark, last_event, &e)) < 0 ||
 	    (cc->splay_ms > 0 && pb_audit_add_note(c->aw, pb_now_ms(), id, "splay", splay, &e) < 0) ||
+	    /* the core's input: the poll that started it, after its events */
+	    pb_audit_add_input(c->aw, now, last_event, "started", id, NULL, &e) < 0 ||
 	    pb_audit_meta_set(c->aw, "run_mark", mark, &e) < 0 || pb_audit_commit(c->aw, &e) < 0) {
 		pb_audit_rollback(c->aw);
 		cs_log_db_error(c, &e);
@@ -453,6 +526,7 @@ static void begin_run(struct consumer *c, const struct pb_decide_action *due, in
 		if (pb_audit_finish_run(c->aw, &fin, &e) < 0)
 			cs_log_db_error(c, &e);
 		pb_decide_request(c->core, now, PB_REASON_RETRY);
+		cs_input(c, now, "request", PB_REASON_RETRY, NULL);
 		goto out;
 	}
 	c->run_mark = last_event;
@@ -547,7 +621,9 @@ static void finish_run(struct consumer *c, int64_t now, int exit_status, enum pb
 	if (ok)
 		c->last_ok_at = now;
 	/* the core: the last good values, the retry or its retry-exhausted note */
+	cs_values_resolve(c, now);
 	pb_decide_finished(c->core, now, status);
+	cs_input(c, now, "finished", status, NULL);
 	if (!ok && status != PB_RUN_INTERRUPTED) {
 		if (pb_decide_retry_at(c->core) == PB_TIME_NEVER)
 			pb_log_warn("run id=%lld failed: giving up after %d failed runs in a row "
@@ -599,7 +675,10 @@ void cs_runs_drive(struct consumer *c, int64_t now)
 	/* the core holds every rule: nothing before the startup request (it
 	 * waits for the first catch-up), nothing while a catch-up is owed,
 	 * debounce, throttle, splay, retry, pause */
+	cs_values_resolve(c, now);	/* the poll's own settle: recorded */
 	pb_decide_poll(c->core, now, random64(), &due);
+	if (due.splay_drawn)
+		cs_input(c, now, "splay", due.splay_ms, NULL);
 	c->deb_next = due.run_at;
 	c->core_next = due.next_at;
 	throttled = due.throttled_until;

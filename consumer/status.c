@@ -17,23 +17,6 @@
 #include "strv.h"
 #include "textesc.h"
 
-const char *cs_state_name(struct consumer *c)
-{
-	if (c->stopping)
-		return "stopping";
-	if (c->run.state != RUN_NONE)
-		return "running";
-	if (c->hist_active)
-		return "catching-up";
-	if (!c->up)
-		return "connecting";
-	if (pb_decide_paused(c->core))
-		return "paused";
-	if (pb_decide_pending(c->core))
-		return "pending";
-	return "idle";
-}
-
 static json_t *time_or_null(int64_t ms)
 {
 	char ts[PB_TIME_BUF];
@@ -254,30 +237,6 @@ char *cs_control_handler(const char *verb, void *ctx)
 /* systemd's STATUS= line (provbus-consumer(1)): the state (catching up, idle,
  * pending, running, paused, ...), whether the broker is connected, then
  * figures. Sent only when the part before the figures changed. */
-void cs_sd_status(struct consumer *c)
-{
-	char line[256];
-	const char *state = cs_state_name(c);
-	uint64_t events = 0;
-	int head;
-
-	if (!strcmp(state, "catching-up"))
-		state = "catching up";
-	head = snprintf(line, sizeof(line), "STATUS=%s; %s%s", state,
-			c->up ? "connected" : "not connected to the broker",
-			c->blocked ? " (blocked by the broker)" : "");
-	for (int v = 0; v < PB_VERDICT__COUNT; v++)
-		events += c->counts[v];
-	snprintf(line + head, sizeof(line) - (size_t)head, "; %llu events; last run %s",
-		 (unsigned long long)events,
-		 c->have_last_run ? c->last_run.status : "none");
-	/* an event count is no news */
-	if (!strncmp(line, c->sd_status, (size_t)head + 1))
-		return;
-	snprintf(c->sd_status, sizeof(c->sd_status), "%s", line);
-	pb_sd_notify(line);
-}
-
 /* ---- Prometheus text, from the status JSON (the client converts) ---- */
 
 /* A label value: any control byte or bad UTF-8 as the text \xNN

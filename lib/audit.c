@@ -21,6 +21,13 @@
 	"CREATE INDEX IF NOT EXISTS events_dedupe ON events(node, service, seq, msg_id)" \
 	" WHERE verdict <> 'invalid';"
 
+/* The decision core's inputs other than events (schema 3): what
+ * `provbus-audit replay` feeds it again, in order (after_event: the
+ * highest events.id the core had seen then). */
+#define AUDIT_INPUTS_TABLE \
+	"CREATE TABLE IF NOT EXISTS inputs(id INTEGER PRIMARY KEY, at INTEGER NOT NULL," \
+	" after_event INTEGER NOT NULL, kind TEXT NOT NULL, n INTEGER, text TEXT);"
+
 static const char audit_schema[] =
 	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT);"
 	"CREATE TABLE IF NOT EXISTS events("
@@ -29,7 +36,7 @@ static const char audit_schema[] =
 	" value TEXT, seq INTEGER, ttl_s INTEGER, public INTEGER,"
 	" verdict TEXT NOT NULL, detail TEXT, redelivered INTEGER NOT NULL DEFAULT 0,"
 	" source TEXT NOT NULL DEFAULT 'live', exchange TEXT, routing_key TEXT,"
-	" changed INTEGER NOT NULL DEFAULT 0);"
+	" changed INTEGER NOT NULL DEFAULT 0, lease_from INTEGER);"
 	"CREATE INDEX IF NOT EXISTS events_time ON events(received_at);"
 	"CREATE INDEX IF NOT EXISTS events_key ON events(key, received_at);"
 	AUDIT_DEDUPE_INDEX
@@ -53,7 +60,8 @@ static const char audit_schema[] =
 	"CREATE TABLE IF NOT EXISTS offsets(stream TEXT PRIMARY KEY, offset INTEGER NOT NULL,"
 	" at INTEGER);"
 	"CREATE TABLE IF NOT EXISTS notes(id INTEGER PRIMARY KEY, at INTEGER NOT NULL,"
-	" run_id INTEGER, kind TEXT NOT NULL, text TEXT);";
+	" run_id INTEGER, kind TEXT NOT NULL, text TEXT);"
+	AUDIT_INPUTS_TABLE;
 
 int pb_audit_exec(sqlite3 *db, const char *sql, const char *what, struct pb_err *err)
 {
@@ -112,14 +120,18 @@ static int audit_exec_tx(sqlite3 *db, const char *sql, const char *path, struct 
 }
 
 /* Schema 1 -> 2: the seen_ids table becomes the events_dedupe index
- * (built from the rows already there, which hold every id seen_ids had). */
+ * (built from the rows already there, which hold every id seen_ids had).
+ * 2 -> 3: the inputs table and events.lease_from (NULL in old rows: a
+ * replay of what came before infers those inputs). */
 static int audit_migrate(sqlite3 *db, int version, const char *path, struct pb_err *err)
 {
 	static const char v1_to_v2[] = AUDIT_DEDUPE_INDEX "DROP TABLE IF EXISTS seen_ids;";
-	char sql[sizeof(v1_to_v2) + 64];
+	static const char v2_to_v3[] =
+		"ALTER TABLE events ADD COLUMN lease_from INTEGER;" AUDIT_INPUTS_TABLE;
+	char sql[sizeof(v1_to_v2) + sizeof(v2_to_v3) + 64];
 
-	snprintf(sql, sizeof(sql), "%sPRAGMA user_version = %d;", version < 2 ? v1_to_v2 : "",
-		 PB_AUDIT_SCHEMA_VERSION);
+	snprintf(sql, sizeof(sql), "%s%sPRAGMA user_version = %d;", version < 2 ? v1_to_v2 : "",
+		 version < 3 ? v2_to_v3 : "", PB_AUDIT_SCHEMA_VERSION);
 	return audit_exec_tx(db, sql, path, err);
 }
 
@@ -215,7 +227,7 @@ void pb_audit_close(sqlite3 *db)
 
 enum audit_stmt {
 	ST_BEGIN, ST_BEGIN_READ, ST_COMMIT, ST_ADD_EVENT, ST_SEEN, ST_MAX_SEQ, ST_MAX_EVENT,
-	ST_PUT_PROVIDER, ST_DEL_PROVIDER, ST_EACH_PROVIDER, ST_ADD_NOTE, ST_ADD_PARAMS,
+	ST_PUT_PROVIDER, ST_DEL_PROVIDER, ST_EACH_PROVIDER, ST_ADD_NOTE, ST_ADD_INPUT, ST_ADD_PARAMS,
 	ST_ADD_RUN, ST_LINK_EVENTS, ST_FINISH_RUN, ST_NOTIFY, ST_RUNNING_RUNS, ST_INTERRUPT,
 	ST_LAST_OK, ST_STARTS, ST_LAST_RUN, ST_META_GET, ST_META_SET, ST_META_DEL,
 	ST_OFFSET_GET, ST_OFFSET_SET,
@@ -229,7 +241,7 @@ static const char *const audit_sql[ST__COUNT] = {
 	[ST_ADD_EVENT] =
 		"INSERT INTO events(msg_id, received_at, kind, federation, region, node, service,"
 		" key, value, seq, ttl_s, public, verdict, detail, redelivered, source, exchange,"
-		" routing_key, changed) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+		" routing_key, changed, lease_from) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 	[ST_SEEN] =
 		"SELECT 1 FROM events WHERE node = ? AND service = ? AND msg_id = ?"
 		" AND verdict <> 'invalid' LIMIT 1",
@@ -249,6 +261,7 @@ static const char *const audit_sql[ST__COUNT] = {
 		"SELECT federation, region, node, service, key, value, public, seq, expires_at,"
 		" updated_at, tombstone FROM providers",
 	[ST_ADD_NOTE] = "INSERT INTO notes(at, run_id, kind, text) VALUES(?,?,?,?)",
+	[ST_ADD_INPUT] = "INSERT INTO inputs(at, after_event, kind, n, text) VALUES(?,?,?,?,?)",
 	[ST_ADD_PARAMS] = "INSERT INTO params(at, json) VALUES(?,?)",
 	[ST_ADD_RUN] =
 		"INSERT INTO runs(reason, queued_at, started_at, status, changed_keys,"
@@ -452,6 +465,7 @@ int64_t pb_audit_add_event(struct pb_audit_writer *w, const struct pb_audit_even
 	bind_text(st, 17, e->exchange);
 	bind_text(st, 18, e->routing_key);
 	sqlite3_bind_int(st, 19, e->changed != 0);
+	bind_i64(st, 20, e->lease_from, 1);
 	if (audit_done(w, st, "adding an event", err) < 0)
 		return -1;
 	return sqlite3_last_insert_rowid(w->db);
@@ -594,6 +608,21 @@ int pb_audit_each_provider(struct pb_audit_writer *w,
 		res = audit_fail(w, rc, "reading the providers", err);
 	sqlite3_reset(st);
 	return res;
+}
+
+int pb_audit_add_input(struct pb_audit_writer *w, int64_t at, int64_t after_event,
+		       const char *kind, int64_t n, const char *text, struct pb_err *err)
+{
+	sqlite3_stmt *st = audit_stmt(w, ST_ADD_INPUT, err);
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, at);
+	sqlite3_bind_int64(st, 2, after_event);
+	bind_text(st, 3, kind);
+	sqlite3_bind_int64(st, 4, n);
+	bind_text(st, 5, text);
+	return audit_done(w, st, "adding an input", err);
 }
 
 int pb_audit_add_note(struct pb_audit_writer *w, int64_t at, int64_t run_id, const char *kind,
@@ -903,6 +932,11 @@ int64_t pb_audit_prune_step(sqlite3 *db, const struct pb_audit_prune *o, struct 
 		       &n, err) < 0 ||
 	    prune_exec(db, "DELETE FROM notes WHERE id IN (SELECT id FROM notes WHERE at < ?1"
 			   " AND run_id IS NOT ?2 ORDER BY id LIMIT ?3)", o, -1, &n, err) < 0 ||
+	    /* the core's inputs go with the events before them (a replay of
+	     * a pruned log starts with what is left) */
+	    prune_exec(db, "DELETE FROM inputs WHERE id IN (SELECT id FROM inputs WHERE at < ?1"
+			   " AND after_event <= ?2 ORDER BY id LIMIT ?3)", o, o->keep_events_after,
+		       NULL, err) < 0 ||
 	    pb_audit_exec(db, "COMMIT", "pruning", err) < 0) {
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;

@@ -2,7 +2,7 @@
  * mode 0600. Written by provbus-consumer, read (read-only) by
  * provbus-audit.
  *
- * Schema version 2 (PRAGMA user_version = 2; meta.schema =
+ * Schema version 3 (PRAGMA user_version = 3; meta.schema =
  * 'provbus-audit'). All times are integer ms since the epoch.
  *
  *   meta(k TEXT PRIMARY KEY, v TEXT)         schema, node, federation, created_at
@@ -18,7 +18,10 @@
  *          redelivered INTEGER NOT NULL,     the AMQP flag
  *          source TEXT NOT NULL,             live | history | daemon
  *          exchange TEXT, routing_key TEXT,
- *          changed INTEGER NOT NULL DEFAULT 0)   1: it changed the values
+ *          changed INTEGER NOT NULL DEFAULT 0,   1: it changed the values
+ *          lease_from INTEGER)               its lease counted from then (a
+ *                                            history event: its ts); NULL:
+ *                                            received_at
  *   index events_dedupe(node, service, seq, msg_id) WHERE verdict <> 'invalid'
  *                                            the duplicate check (schema 1 had a
  *                                            seen_ids table: opening for writing
@@ -46,6 +49,31 @@
  *   offsets(stream TEXT PRIMARY KEY, offset INTEGER NOT NULL, at INTEGER)
  *   notes(id INTEGER PRIMARY KEY, at INTEGER NOT NULL, run_id INTEGER,
  *         kind TEXT NOT NULL, text TEXT)   deferred, notify-failed, reload, ...
+ *   inputs(id INTEGER PRIMARY KEY, at INTEGER NOT NULL,
+ *          after_event INTEGER NOT NULL, kind TEXT NOT NULL, n INTEGER, text TEXT)
+ *        (schema 3) every input of the decision core (lib/decide.h) but
+ *        the events, at the instant the core saw it, after the events up
+ *        to after_event: `provbus-audit replay` feeds them again. kind, n, text:
+ *          start     a daemon start (restored state): text {"params":..,
+ *                    "starts":[..],"ok_values":{..}|null,"owed_full":0|1,
+ *                    "owed_keys":[..],"paused":0|1,"providers":[[federation,
+ *                    region,node,service,key,value|null,public,seq,expires_at,
+ *                    updated_at,tombstone]..]}
+ *          reload    text {"params":..,"added":[keys]}
+ *          settle    the end of a batch of events
+ *          expire    leases ran out (n removed)
+ *          request   n: enum pb_reason (startup manual resume retry)
+ *          pause     n: 1 pause, 0 resume
+ *          owe-full  the queue was new or lost
+ *          catchup   a catch-up ended: n 1 the full one, else text [keys]
+ *          splay     a poll drew the splay: n ms
+ *          started   a poll started run n (after its rows: after_event)
+ *          lock-wait, lock-taken   run n waits for / took lock_file
+ *          finished  run ended: n enum pb_run_status
+ *        params is {"quiet_ms",..,"retry_base_ms","wants":[[env,key|null,
+ *        literal|null]..],"federation","keys":[..],"regions":[..],
+ *        "statics":[[name,value]..],"public_only":0|1}
+ *        Schema 2 logs have none: replay infers them from the runs and notes.
  *
  * What the consumer keeps besides (no schema change, rows only):
  *   meta: node, federation (set at each daemon start); bindings (JSON
@@ -81,7 +109,7 @@
 
 #include "err.h"
 
-#define PB_AUDIT_SCHEMA_VERSION 2
+#define PB_AUDIT_SCHEMA_VERSION 3
 
 /* Opens (read-write: creating the file with mode 0600 and the schema,
  * WAL mode) or read-only. A missing file (read-only), a file that is not
@@ -130,8 +158,12 @@ struct pb_audit_event {
 	const char *source;	/* live | history | daemon */
 	const char *exchange, *routing_key;
 	int changed;
+	int64_t lease_from;	/* its lease counted from (history: its ts); 0: received_at */
 };
 
+/* One inputs row (kind, n, text as in the schema above). */
+int pb_audit_add_input(struct pb_audit_writer *w, int64_t at, int64_t after_event,
+		       const char *kind, int64_t n, const char *text, struct pb_err *err);
 /* Inserts the row; returns its id (> 0) or -1. */
 int64_t pb_audit_add_event(struct pb_audit_writer *w, const struct pb_audit_event *e,
 			   struct pb_err *err);

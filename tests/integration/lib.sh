@@ -96,6 +96,7 @@ pb_stop_pid() { # pb_stop_pid PID [SIGNAL]: TERM (or SIG), wait up to 70 s, then
 _pb_cleanup() {
 	local p
 	for p in "${_pb_pids[@]}"; do pb_stop_pid "$p"; done
+	_pb_replay_check
 	if [ -n "${VHOST:-}" ]; then pb_ctl delete_vhost "$VHOST" >/dev/null 2>&1; fi
 	[ $_pb_failed -ne 0 ] || [ -n "${PB_KEEP:-}" ] || rm -rf "$T"
 }
@@ -107,6 +108,27 @@ pb_free_port() { # a loopback port nobody listens on now (bind may still
 		p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
 		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
 	done
+}
+
+# Every audit log a daemon of the script wrote (one with recorded inputs:
+# lib/audit.h) must replay exactly: `provbus-audit replay` feeds the same
+# inputs to the same decision core. A difference is a "not ok" (after the
+# plan: the script fails). PB_NO_REPLAY_CHECK=1 skips it.
+_pb_replay_check() {
+	local db out
+	[ -n "${T:-}" ] && [ -d "$T" ] && [ -z "${PB_NO_REPLAY_CHECK:-}" ] || return 0
+	while IFS= read -r db; do
+		[ "$(sqlite3 "$db" "SELECT 1 FROM inputs WHERE kind = 'start' LIMIT 1" 2>/dev/null)" = 1 ] ||
+			continue
+		out=$(provbus-audit -d "$db" replay 2>&1)
+		if [[ $out == *"matches recorded runs"* ]]; then
+			echo "# replay of ${db#"$T"/}: matches recorded runs"
+		else
+			_pb_n=$((_pb_n + 1)); _pb_failed=1
+			echo "not ok $_pb_n - replay of ${db#"$T"/} matches recorded runs"
+			printf '%s\n' "$out" | tail -n 8 | sed 's/^/#   /'
+		fi
+	done < <(find "$T" -name audit.db 2>/dev/null)
 }
 
 urlenc() { local s=$1; s=${s//%/%25}; s=${s//\//%2F}; echo "$s"; }

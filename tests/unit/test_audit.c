@@ -152,8 +152,11 @@ START_TEST(migrates_schema_1)
 
 	db = pb_audit_open(path, 0, &e);
 	ck_assert_msg(db != NULL, "%s", e.msg);
-	ck_assert_int_eq(query_int(db, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(query_int(db, "PRAGMA user_version"), PB_AUDIT_SCHEMA_VERSION);
 	ck_assert_int_eq(query_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'seen_ids'"), 0);
+	/* schema 3: the core's inputs and the events' lease start */
+	ck_assert_int_eq(query_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'inputs'"), 1);
+	ck_assert_int_eq(query_int(db, "SELECT count(lease_from) FROM events"), 0);
 	w = pb_audit_writer_new(db, &e);
 	ck_assert_ptr_nonnull(w);
 	ck_assert_int_eq(pb_audit_seen(w, "n1", "api", "old-1", &e), 1);

@@ -1,0 +1,27 @@
+/* decidelog.h — the decision core's parameters (lib/decide.h) as JSON, for
+ * the audit log's inputs rows (lib/audit.h): written by the daemon, read
+ * back by `provbus-audit replay`, which feeds the same core again. */
+#ifndef PB_DECIDELOG_H
+#define PB_DECIDELOG_H
+
+#include <jansson.h>
+
+#include "decide.h"
+
+/* A new JSON object (NULL when out of memory): the debounce parameters
+ * under their provbus.json(5) names, "wants" [[env, key|null,
+ * literal|null]..], "federation", "keys", "regions", "statics" [[name,
+ * value]..], "public_only". */
+json_t *pb_decide_params_to_json(const struct pb_decide_params *p);
+
+/* Parameters read back: what they point into is owned here. */
+struct pb_decide_params_store;
+
+/* Fills *out from o (a missing member: the provbus.json(5) default or
+ * none); *store owns the strings (free with pb_decide_params_store_free).
+ * 0, or -1 when out of memory. */
+int pb_decide_params_from_json(const json_t *o, struct pb_decide_params *out,
+			       struct pb_decide_params_store **store);
+void pb_decide_params_store_free(struct pb_decide_params_store *s);
+
+#endif
