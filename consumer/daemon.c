@@ -572,6 +572,11 @@ static void timers(struct consumer *c, struct idle *idle, int64_t now, int64_t m
 	if (c->up && c->conf.cfg->heartbeat_s > 0 &&
 	    mono - c->last_pump >= c->conf.cfg->heartbeat_s * 1000 / 4)
 		cs_broker_pump(c);
+	/* the broker's work above can take long (a connect and its catch-up,
+	 * a pump through a backlog) and stamps each event as it comes: the
+	 * clock is read again, so the core never sees time go back */
+	now = pb_now_ms();
+	mono = pb_mono_ms();
 	cs_expire(c, now);
 	if (c->pend_since && mono >= cs_flush_next(c))
 		cs_flush(c, 0);
