@@ -6,6 +6,8 @@
  *   model.c   what the streams say: the live providers (lib/providers.c,
  *             the consumer's own code), each node's newest presence and
  *             runs, and the verdict of `converged`
+ *   cache.c   what a read of the history stream computed, kept for the
+ *             next call, which reads only what is new
  *
  * Read-only: it declares nothing, publishes nothing; the broker user it
  * logs in as needs read on the two streams (provbus-observer). */
@@ -17,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "digest.h"
 #include "err.h"
 #include "providers.h"
 #include "session.h"
@@ -33,9 +36,23 @@ struct fl_node {
 	json_t *last_ok;	/* the newest run report with status ok, or NULL */
 };
 
+struct fl_tmap;
+
+/* An event judged stale because of one applied before it: the stream
+ * times (ms) of the cause and of the stale event (cache.c). */
+struct fl_interval {
+	int64_t cause, stale;
+};
+
 struct fleet {
 	const char *federation;
 	struct pb_providers *prov;
+	/* for the cache (cache.c): the stream time (ms) of the event that set
+	 * each provider (a), and of each seq floor (a seq, b time) */
+	struct fl_tmap *ptime, *seqs;
+	struct fl_interval *stale;
+	size_t n_stale, cap_stale;
+	int stale_lost;			/* out of memory noting one: no prune is exact */
 	struct fl_node *nodes;	/* sorted by name */
 	size_t n_nodes, cap_nodes;
 	uint64_t n_events, n_reports;	/* taken in */
@@ -51,6 +68,8 @@ struct fl_msg {
 	const char *user_id;	/* NULL when the message has none */
 	const void *body;
 	size_t len;
+	int64_t offset;		/* x-stream-offset, or -1 */
+	int64_t time_ms;	/* the AMQP timestamp (ms), or 0 */
 };
 
 void fl_init(struct fleet *f, const char *federation);
@@ -82,6 +101,36 @@ const char *fl_converged(struct fleet *f, const struct fl_node *n, const char *c
 /* 1 when node n requires key. */
 int fl_node_requires(const struct fl_node *n, const char *key);
 
+/* ---- cache.c ---- */
+
+struct fl_tmap *fl_tmap_new(void);
+void fl_tmap_free(struct fl_tmap *m);
+int fl_tmap_put(struct fl_tmap *m, const char *key, int64_t a, int64_t b);
+int fl_tmap_get(const struct fl_tmap *m, const char *key, int64_t *a, int64_t *b);
+/* The maps' keys: a provider's tuple, or (fed, node, service) when region
+ * is NULL. */
+void fl_tuple_key(char *out, size_t size, const char *fed, const char *region, const char *node,
+		  const char *service, const char *key);
+void fl_stale_note(struct fleet *f, int64_t cause_ms, int64_t stale_ms);
+/* Drops the providers and seq floors set before from_s (stream time, s):
+ * what a read from from_s would not have seen. 0; -1 when that would not
+ * be exact (an event still in the window was judged stale because of one
+ * before it: read the window again); -2 out of memory. */
+int fl_prune(struct fleet *f, int64_t from_s);
+/* The cache file for (broker URL, federation) under
+ * ${XDG_CACHE_HOME:-$HOME/.cache}/provbus/; ident gets "host:port/vhost".
+ * 0, or -1 (no home, bad URL). */
+int fl_cache_path(char *out, size_t size, const char *url, const char *vhost_override,
+		  const char *federation, char *ident, size_t ident_size);
+/* Loads the cache into f (fresh from fl_init): 0 with the offset of the
+ * last message read and its body's SHA-256; -1 with why (f then holds
+ * part of it: start again from fl_init). why is set either way. */
+int fl_cache_load(struct fleet *f, const char *path, const char *ident, int64_t window_s,
+		  int64_t *offset, char digest[PB_SHA256_HEX_LEN + 1], char *why, size_t why_size);
+/* Writes it atomically (temporary file, rename), mode 0600. */
+int fl_cache_save(const struct fleet *f, const char *path, const char *ident, int64_t window_s,
+		  int64_t offset, const char *digest, struct pb_err *err);
+
 /* ---- stream.c ---- */
 
 struct fl_reader;
@@ -91,6 +140,11 @@ struct fl_reader_opts {
 	const char *federation;
 	int64_t from_ms;	/* x-stream-offset timestamp; 0: "next" (watch) */
 	int follow;		/* keep reading after the end */
+	/* the history stream from this offset instead (-1: from_ms): the
+	 * message there must have a body of this SHA-256 (hex); it is
+	 * checked, not handed on */
+	int64_t hist_offset;
+	const char *hist_digest;
 };
 
 /* Subscribes to both streams. NULL with err (EX_CONFIG: a stream is
@@ -104,5 +158,17 @@ void fl_reader_free(struct fl_reader *r);
 int fl_reader_pump(struct fl_reader *r, int wait_ms,
 		   void (*cb)(const struct fl_msg *m, int is_report, void *ctx), void *ctx,
 		   struct pb_err *err);
+/* When hist_offset was given and the stream does not go on from it (the
+ * message there is another, or the stream ends before it, or starts
+ * after it: recreated, or cut by retention), fl_reader_pump returns -2
+ * and this says why. NULL otherwise. */
+const char *fl_reader_invalid(const struct fl_reader *r);
+/* The number of history messages handed on so far. */
+uint64_t fl_reader_history_read(const struct fl_reader *r);
+/* The history stream read to its end: the offset of the last message
+ * read and its body's SHA-256 (hex). 0, or -1 when unknown (nothing read,
+ * or the end was not certain). */
+int fl_reader_history_end(const struct fl_reader *r, int64_t *offset,
+			  char digest[PB_SHA256_HEX_LEN + 1]);
 
 #endif

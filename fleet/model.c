@@ -30,6 +30,12 @@ void fl_init(struct fleet *f, const char *federation)
 	memset(f, 0, sizeof(*f));
 	f->federation = federation;
 	f->prov = pb_providers_new();
+	f->ptime = fl_tmap_new();
+	f->seqs = fl_tmap_new();
+	if (!f->ptime || !f->seqs) {
+		pb_providers_free(f->prov);
+		f->prov = NULL;	/* the caller's out-of-memory test */
+	}
 }
 
 void fl_release(struct fleet *f)
@@ -41,6 +47,9 @@ void fl_release(struct fleet *f)
 	}
 	free(f->nodes);
 	pb_providers_free(f->prov);
+	fl_tmap_free(f->ptime);
+	fl_tmap_free(f->seqs);
+	free(f->stale);
 	memset(f, 0, sizeof(*f));
 }
 
@@ -58,6 +67,9 @@ void fl_take_event(struct fleet *f, const struct fl_msg *m, int64_t now)
 {
 	struct pb_event ev;
 	struct pb_err e = PB_ERR_INIT;
+	char tk[1024], sk[512];
+	enum pb_verdict v;
+	int64_t at, t;
 
 	if (pb_event_parse(m->body, m->len, &ev, &e) < 0 ||
 	    pb_event_check_route(&ev, m->exchange, m->routing_key, &e) < 0 ||
@@ -71,7 +83,23 @@ void fl_take_event(struct fleet *f, const struct fl_msg *m, int64_t now)
 	}
 	f->n_events++;
 	f->changed = 1;
-	pb_providers_apply(f->prov, &ev, 0, NULL, ts_or(ev.ts, now), NULL);
+	at = ts_or(ev.ts, now);
+	t = m->time_ms > 0 ? m->time_ms : at;
+	v = pb_providers_apply(f->prov, &ev, 0, NULL, at, NULL);
+	/* for the cache: when each provider and seq floor was set, and why
+	 * an event was stale (cache.c) */
+	fl_tuple_key(tk, sizeof(tk), ev.federation, ev.region, ev.node, ev.service, ev.key);
+	fl_tuple_key(sk, sizeof(sk), ev.federation, NULL, ev.node, ev.service, NULL);
+	if (v == PB_VERDICT_APPLIED) {
+		if (fl_tmap_put(f->ptime, tk, t, 0) < 0 || fl_tmap_put(f->seqs, sk, ev.seq, t) < 0)
+			f->stale_lost = 1;
+	} else if (v == PB_VERDICT_STALE) {
+		int64_t seq, cause = t;
+
+		if (!(fl_tmap_get(f->seqs, sk, &seq, &cause) && ev.seq < seq))
+			fl_tmap_get(f->ptime, tk, &cause, NULL);	/* a tombstone's */
+		fl_stale_note(f, cause, t);
+	}
 }
 
 static struct fl_node *node_get(struct fleet *f, const char *name)

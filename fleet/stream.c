@@ -20,6 +20,13 @@
  * warning). The rule is lib/streamend.c, shared with provbus-consumer's
  * catch-up.
  *
+ * From the cache (cache.c) the history stream is read from a number
+ * instead, the offset of the last message the previous call read: the
+ * broker starts there, and that message must be the one read then (its
+ * body's SHA-256), else the stream is not the one cached (deleted and
+ * declared again, or cut by retention) and the read fails with -2. The
+ * message itself is not handed on: it was applied then.
+ *
  * queue.declare's message_count would be the obvious end marker, but on
  * a stream it was measured stale (0 a second after 8 publishes; see the
  * consumer's catch-up in consumer/broker.c), so it is not used. */
@@ -31,6 +38,7 @@
 #include <amqp.h>
 #include <amqp_framing.h>
 
+#include "digest.h"
 #include "event.h"
 #include "fleet.h"
 #include "log.h"
@@ -70,6 +78,17 @@ struct fl_reader {
 	int64_t offset, timestamp_s;
 	uint64_t size, got;
 	char *body;
+	/* the history stream: where it resumes (-1: from a time), whether the
+	 * message there was checked, why not; the last message read */
+	int64_t resume_off;
+	char resume_digest[PB_SHA256_HEX_LEN + 1];
+	int resumed;
+	char invalid[600];
+	char *last_body;
+	size_t last_len;
+	int64_t last_off;
+	int hist_end;		/* the end of its read: a pb_stream_end_state */
+	uint64_t hist_read;	/* messages of it handed on */
 };
 
 static void copy_bytes(char *dst, size_t size, amqp_bytes_t b)
@@ -82,7 +101,7 @@ static void copy_bytes(char *dst, size_t size, amqp_bytes_t b)
 }
 
 static int consume(struct fl_reader *r, int which, const char *stream, int64_t from_ms,
-		   const char *named, struct pb_err *err)
+		   const char *named, int64_t offset, struct pb_err *err)
 {
 	amqp_table_entry_t e[1];
 	amqp_table_t args = { 1, e };
@@ -93,6 +112,9 @@ static int consume(struct fl_reader *r, int which, const char *stream, int64_t f
 	if (named) {
 		e[0].value.kind = AMQP_FIELD_KIND_UTF8;
 		e[0].value.value.bytes = amqp_cstring_bytes(named);
+	} else if (offset >= 0) {
+		e[0].value.kind = AMQP_FIELD_KIND_I64;
+		e[0].value.value.i64 = offset;
 	} else {
 		e[0].value.kind = AMQP_FIELD_KIND_TIMESTAMP;
 		e[0].value.value.u64 = (uint64_t)(from_ms > 0 ? from_ms / 1000 : 0);
@@ -115,7 +137,8 @@ struct fl_reader *fl_reader_open(const struct fl_reader_opts *o, struct pb_err *
 {
 	struct fl_reader *r = calloc(1, sizeof(*r));
 
-	if (!r || !(r->body = malloc(PB_EVENT_MAX_BYTES + 1))) {
+	if (!r || !(r->body = malloc(PB_EVENT_MAX_BYTES + 1)) ||
+	    !(r->last_body = malloc(PB_EVENT_MAX_BYTES + 1))) {
 		pb_err_set(err, EX_OSERR, "out of memory");
 		goto fail;
 	}
@@ -124,22 +147,30 @@ struct fl_reader *fl_reader_open(const struct fl_reader_opts *o, struct pb_err *
 	r->follow = o->follow;
 	r->from_next = o->from_ms <= 0;
 	r->from_s = o->from_ms / 1000;
+	r->resume_off = !r->from_next && o->hist_offset >= 0 && o->hist_digest ? o->hist_offset : -1;
+	if (r->resume_off >= 0)
+		snprintf(r->resume_digest, sizeof(r->resume_digest), "%s", o->hist_digest);
+	r->last_off = -1;
+	r->hist_end = -1;
 	snprintf(r->exchange, sizeof(r->exchange), "provbus.%s", o->federation);
 	snprintf(r->streams[0], sizeof(r->streams[0]), "provbus.%s.history", o->federation);
 	snprintf(r->streams[1], sizeof(r->streams[1]), "provbus.%s.fleet", o->federation);
 	amqp_basic_qos(r->conn, PB_CHANNEL, 0, PREFETCH, 0);
 	if (pb_amqp_reply_err(amqp_get_rpc_reply(r->conn), "basic.qos", err) < 0)
 		goto fail;
-	if (consume(r, T_HIST, r->streams[0], o->from_ms, r->from_next ? "next" : NULL, err) < 0 ||
-	    consume(r, T_FLEET, r->streams[1], o->from_ms, r->from_next ? "next" : NULL, err) < 0)
+	if (consume(r, T_HIST, r->streams[0], o->from_ms, r->from_next ? "next" : NULL,
+		    r->resume_off, err) < 0 ||
+	    consume(r, T_FLEET, r->streams[1], o->from_ms, r->from_next ? "next" : NULL, -1,
+		    err) < 0)
 		goto fail;
 	if (!r->from_next &&
-	    (consume(r, T_HIST_PROBE, r->streams[0], 0, "last", err) < 0 ||
-	     consume(r, T_FLEET_PROBE, r->streams[1], 0, "last", err) < 0))
+	    (consume(r, T_HIST_PROBE, r->streams[0], 0, "last", -1, err) < 0 ||
+	     consume(r, T_FLEET_PROBE, r->streams[1], 0, "last", -1, err) < 0))
 		goto fail;
 	r->started = pb_mono_ms();
-	for (int i = 0; i < 2; i++)
-		pb_stream_end_init(&r->side[i].end, r->started, r->from_s, -1);
+	pb_stream_end_init(&r->side[0].end, r->started, r->resume_off >= 0 ? 0 : r->from_s,
+			   r->resume_off);
+	pb_stream_end_init(&r->side[1].end, r->started, r->from_s, -1);
 	r->side[0].done = r->side[1].done = r->from_next;
 	return r;
 fail:
@@ -152,7 +183,52 @@ void fl_reader_free(struct fl_reader *r)
 	if (!r)
 		return;
 	free(r->body);
+	free(r->last_body);
 	free(r);
+}
+
+uint64_t fl_reader_history_read(const struct fl_reader *r)
+{
+	return r->hist_read;
+}
+
+const char *fl_reader_invalid(const struct fl_reader *r)
+{
+	return r->invalid[0] ? r->invalid : NULL;
+}
+
+int fl_reader_history_end(const struct fl_reader *r, int64_t *offset,
+			  char digest[PB_SHA256_HEX_LEN + 1])
+{
+	if (r->hist_end != PB_STREAM_END || r->last_off < 0)
+		return -1;
+	*offset = r->last_off;
+	pb_sha256_hex(r->last_body, r->last_len, digest);
+	return 0;
+}
+
+/* The first message of a resumed history read: the one the cache ends at? */
+static int resume_check(struct fl_reader *r)
+{
+	char hex[PB_SHA256_HEX_LEN + 1];
+
+	r->resumed = 1;
+	if (!r->has_offset || r->offset != r->resume_off) {
+		snprintf(r->invalid, sizeof(r->invalid),
+			 "%s: the cached offset %lld is before its first offset (%lld): "
+			 "cut by retention, or declared again",
+			 r->streams[0], (long long)r->resume_off,
+			 (long long)(r->has_offset ? r->offset : -1));
+		return -1;
+	}
+	pb_sha256_hex(r->body, r->got <= PB_EVENT_MAX_BYTES ? (size_t)r->got : 0, hex);
+	if (strcmp(hex, r->resume_digest)) {
+		snprintf(r->invalid, sizeof(r->invalid),
+			 "%s: the message at the cached offset %lld is not the one read then: "
+			 "the stream was declared again", r->streams[0], (long long)r->resume_off);
+		return -1;
+	}
+	return 0;
 }
 
 static int tag_of(amqp_bytes_t t)
@@ -188,6 +264,22 @@ static void take_properties(struct fl_reader *r, const amqp_basic_properties_t *
 	}
 }
 
+static void deliver(struct fl_reader *r, const char *body, int report,
+		    void (*cb)(const struct fl_msg *, int, void *), void *ctx)
+{
+	struct fl_msg m = { r->exchange_in, r->routing_key, r->has_user_id ? r->user_id : NULL,
+			    body, (size_t)r->got, r->has_offset ? r->offset : -1,
+			    r->timestamp_s * 1000 };
+
+	r->hist_read += !report;
+	if (r->got > PB_EVENT_MAX_BYTES) {
+		m.user_id = NULL;	/* counted as invalid */
+		m.body = "";
+		m.len = 0;
+	}
+	cb(&m, report, ctx);
+}
+
 static void complete(struct fl_reader *r, void (*cb)(const struct fl_msg *, int, void *),
 		     void *ctx)
 {
@@ -211,16 +303,23 @@ static void complete(struct fl_reader *r, void (*cb)(const struct fl_msg *, int,
 		pb_stream_end_main(&s->end, r->offset, mono);
 	else
 		pb_stream_end_alive(&s->end, mono);
-	if (r->got <= PB_EVENT_MAX_BYTES) {
-		struct fl_msg m = { r->exchange_in, r->routing_key, r->has_user_id ? r->user_id : NULL,
-				    r->body, (size_t)r->got };
+	if (!report && r->resume_off >= 0 && !r->resumed && resume_check(r) < 0)
+		return;
+	if (!report && r->has_offset && r->offset > r->last_off) {
+		/* the last message read: its offset and body go into the cache */
+		char *b = r->last_body;
 
-		cb(&m, report, ctx);
-	} else {
-		struct fl_msg m = { r->exchange_in, r->routing_key, NULL, "", 0 };
-
-		cb(&m, report, ctx);	/* counted as invalid */
+		r->last_off = r->offset;
+		r->last_len = r->got <= PB_EVENT_MAX_BYTES ? (size_t)r->got : 0;
+		r->last_body = r->body;
+		r->body = b;
+		if (r->offset == r->resume_off)
+			return;	/* applied by the call that read it */
+		b = r->last_body;	/* handed on below from there */
+		deliver(r, b, report, cb, ctx);
+		return;
 	}
+	deliver(r, r->body, report, cb, ctx);
 }
 
 static void check_end(struct fl_reader *r, int64_t mono)
@@ -232,9 +331,22 @@ static void check_end(struct fl_reader *r, int64_t mono)
 		if (s->done)
 			continue;
 		st = pb_stream_end_check(&s->end, &end_limits, mono);
+		if (i == 0 && r->resume_off >= 0 && !r->resumed && !r->invalid[0] &&
+		    (st == PB_STREAM_EMPTY || st == PB_STREAM_END ||
+		     (pb_stream_end_target(&s->end) >= 0 &&
+		      pb_stream_end_target(&s->end) < r->resume_off))) {
+			/* the stream ends before the message the cache ends at */
+			snprintf(r->invalid, sizeof(r->invalid),
+				 "%s: the cached offset %lld is beyond its end (%lld): "
+				 "declared again", r->streams[0], (long long)r->resume_off,
+				 (long long)pb_stream_end_target(&s->end));
+			continue;
+		}
 		if (st == PB_STREAM_READING)
 			continue;
 		s->done = 1;
+		if (i == 0)
+			r->hist_end = st;
 		if (st == PB_STREAM_IDLE)
 			pb_log_warn("%s: nothing delivered for %lld s and its end is unknown: "
 				    "read as far as offset %lld", r->streams[i],
@@ -267,6 +379,10 @@ int fl_reader_pump(struct fl_reader *r, int wait_ms,
 		int st;
 
 		check_end(r, mono);
+		if (r->invalid[0]) {
+			pb_err_set(err, EX_TEMPFAIL, "%s", r->invalid);
+			return -2;
+		}
 		if (r->side[0].done && r->side[1].done && !r->follow)
 			return flush_acks(r, err) < 0 ? -1 : 1;
 		left = end - mono;
