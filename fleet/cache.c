@@ -6,11 +6,12 @@
  * The cache keeps what that read computed: every provider (tombstones
  * included, leases as applied: expiry is left to the verbs, as in a read),
  * the last seq of each (federation, node, service), and for each of them
- * the stream time (AMQP timestamp, else the event's ts) of the event that
- * set it, with the offset of the last message read and the SHA-256 of its
- * body. The next call loads it, reads the stream from that offset on
- * (checking the message there is the one read: else the stream was
- * recreated or cut), and prunes what fell out of the window.
+ * the stream offset of the event that set it, with the offset of the last
+ * message read and the SHA-256 of its body. The next call loads it, reads
+ * the stream from that offset on (checking the message there is the one
+ * read: else the stream was recreated or cut), asks the broker where a
+ * read of the window would start now (stream.c), and prunes what was set
+ * before that offset.
  *
  * Why a prune is the answer of a read of the window alone: a provider is
  * a function of the last event applied to it, and a seq floor that of the
@@ -19,9 +20,9 @@
  * leaves exactly what the events of the window build, as long as no event
  * of the window was judged stale because of one before it: without that
  * older event it would have been applied. Such a stale verdict is kept as
- * an interval (the time of its cause, its own time); a prune whose window
- * start falls inside one is refused (fl_prune returns -1), and the caller
- * reads the whole window again.
+ * an interval (the offset of its cause, its own offset); a prune whose
+ * window start falls inside one is refused (fl_prune returns -1), and the
+ * caller reads the whole window again.
  *
  * File: JSON, written to a temporary file in the same folder and renamed
  * over the old one, mode 0600 (the values may be secrets). */
@@ -147,7 +148,7 @@ void fl_tuple_key(char *out, size_t size, const char *fed, const char *region, c
 
 /* ---- the stale intervals and the prune ---- */
 
-void fl_stale_note(struct fleet *f, int64_t cause_ms, int64_t stale_ms)
+void fl_stale_note(struct fleet *f, int64_t cause, int64_t stale)
 {
 	struct fl_interval *v;
 
@@ -171,10 +172,10 @@ void fl_stale_note(struct fleet *f, int64_t cause_ms, int64_t stale_ms)
 		f->stale = v;
 		f->cap_stale = cap;
 	}
-	f->stale[f->n_stale++] = (struct fl_interval){ cause_ms, stale_ms };
+	f->stale[f->n_stale++] = (struct fl_interval){ cause, stale };
 }
 
-int fl_prune(struct fleet *f, int64_t from_s)
+int fl_prune(struct fleet *f, int64_t start)
 {
 	struct pb_providers *np = NULL;
 	struct fl_tmap *nt = NULL, *ns = NULL;
@@ -183,20 +184,20 @@ int fl_prune(struct fleet *f, int64_t from_s)
 	int rc = -1;
 
 	for (i = 0; i < f->n_stale; i++)
-		if (f->stale[i].cause / 1000 < from_s && f->stale[i].stale / 1000 >= from_s)
+		if (f->stale[i].cause < start && f->stale[i].stale >= start)
 			return -1;
 	if (f->stale_lost)
 		return -1;
 	for (i = 0; i < f->n_stale; i++)
-		if (f->stale[i].stale / 1000 >= from_s)
+		if (f->stale[i].stale >= start)
 			f->stale[keep++] = f->stale[i];
 	f->n_stale = keep;
 	/* anything to drop? */
 	keep = 0;
 	for (i = 0; i < f->ptime->cap; i++)
-		keep += f->ptime->slots[i].key && f->ptime->slots[i].a / 1000 < from_s;
+		keep += f->ptime->slots[i].key && f->ptime->slots[i].a < start;
 	for (i = 0; i < f->seqs->cap; i++)
-		keep += f->seqs->slots[i].key && f->seqs->slots[i].b / 1000 < from_s;
+		keep += f->seqs->slots[i].key && f->seqs->slots[i].b < start;
 	if (!keep)
 		return 0;
 	if (!(np = pb_providers_new()) || !(nt = fl_tmap_new()) || !(ns = fl_tmap_new()))
@@ -207,7 +208,7 @@ int fl_prune(struct fleet *f, int64_t from_s)
 
 		fl_tuple_key(k, sizeof(k), pv->federation, pv->region, pv->node, pv->service,
 			     pv->key);
-		if (!fl_tmap_get(f->ptime, k, &t, NULL) || t / 1000 < from_s)
+		if (!fl_tmap_get(f->ptime, k, &t, NULL) || t < start)
 			continue;
 		if (pb_providers_put(np, pv) < 0 || fl_tmap_put(nt, k, t, 0) < 0)
 			goto out;
@@ -216,7 +217,7 @@ int fl_prune(struct fleet *f, int64_t from_s)
 		const struct tslot *s = &f->seqs->slots[i];
 		char fed[PB_IDENT_MAX + 1], node[PB_IDENT_MAX + 1], svc[PB_SERVICE_MAX + 1];
 
-		if (!s->key || s->b / 1000 < from_s)
+		if (!s->key || s->b < start)
 			continue;
 		if (sscanf(s->key, "%63[^\x1f]\x1f%63[^\x1f]\x1f%128[^\x1f]", fed, node, svc) != 3 ||
 		    pb_providers_seq_floor(np, fed, node, svc, s->a) < 0 ||
@@ -294,7 +295,7 @@ static json_t *provider_json(const struct pb_provider *pv, int64_t t)
 			      pv->service, "key", pv->key, "public", pv->public, "seq",
 			      (json_int_t)pv->seq, "expires_at", (json_int_t)pv->expires_at,
 			      "updated_at", (json_int_t)pv->updated_at, "tombstone", pv->tombstone,
-			      "t", (json_int_t)t);
+			      "offset", (json_int_t)t);
 
 	if (o && pv->value && json_object_set_new(o, "value", json_string(pv->value)) < 0) {
 		json_decref(o);
@@ -462,7 +463,7 @@ int fl_cache_load(struct fleet *f, const char *path, const char *ident, int64_t 
 		    copy_field(pv.service, sizeof(pv.service), a, "service") < 0 ||
 		    copy_field(pv.key, sizeof(pv.key), a, "key") < 0 ||
 		    !json_is_integer(json_object_get(a, "seq")) ||
-		    !json_is_integer(json_object_get(a, "t")) || (val && !json_is_string(val)))
+		    !json_is_integer(json_object_get(a, "offset")) || (val && !json_is_string(val)))
 			goto out;
 		pv.value = (char *)json_string_value(val);
 		pv.public = json_is_true(json_object_get(a, "public"));
@@ -472,7 +473,7 @@ int fl_cache_load(struct fleet *f, const char *path, const char *ident, int64_t 
 		pv.updated_at = json_integer_value(json_object_get(a, "updated_at"));
 		fl_tuple_key(k, sizeof(k), pv.federation, pv.region, pv.node, pv.service, pv.key);
 		if (pb_providers_put(f->prov, &pv) < 0 ||
-		    fl_tmap_put(f->ptime, k, json_integer_value(json_object_get(a, "t")), 0) < 0)
+		    fl_tmap_put(f->ptime, k, json_integer_value(json_object_get(a, "offset")), 0) < 0)
 			goto out;
 	}
 	json_array_foreach(json_object_get(doc, "seqs"), i, a) {

@@ -39,7 +39,7 @@ struct fl_node {
 struct fl_tmap;
 
 /* An event judged stale because of one applied before it: the stream
- * times (ms) of the cause and of the stale event (cache.c). */
+ * offsets of the cause and of the stale event (cache.c). */
 struct fl_interval {
 	int64_t cause, stale;
 };
@@ -47,8 +47,8 @@ struct fl_interval {
 struct fleet {
 	const char *federation;
 	struct pb_providers *prov;
-	/* for the cache (cache.c): the stream time (ms) of the event that set
-	 * each provider (a), and of each seq floor (a seq, b time) */
+	/* for the cache (cache.c): the stream offset of the event that set
+	 * each provider (a), and of each seq floor (a seq, b offset) */
 	struct fl_tmap *ptime, *seqs;
 	struct fl_interval *stale;
 	size_t n_stale, cap_stale;
@@ -69,7 +69,6 @@ struct fl_msg {
 	const void *body;
 	size_t len;
 	int64_t offset;		/* x-stream-offset, or -1 */
-	int64_t time_ms;	/* the AMQP timestamp (ms), or 0 */
 };
 
 void fl_init(struct fleet *f, const char *federation);
@@ -111,12 +110,12 @@ int fl_tmap_get(const struct fl_tmap *m, const char *key, int64_t *a, int64_t *b
  * is NULL. */
 void fl_tuple_key(char *out, size_t size, const char *fed, const char *region, const char *node,
 		  const char *service, const char *key);
-void fl_stale_note(struct fleet *f, int64_t cause_ms, int64_t stale_ms);
-/* Drops the providers and seq floors set before from_s (stream time, s):
- * what a read from from_s would not have seen. 0; -1 when that would not
+void fl_stale_note(struct fleet *f, int64_t cause, int64_t stale);
+/* Drops the providers and seq floors set by events before offset start:
+ * what a read from there would not have seen. 0; -1 when that would not
  * be exact (an event still in the window was judged stale because of one
  * before it: read the window again); -2 out of memory. */
-int fl_prune(struct fleet *f, int64_t from_s);
+int fl_prune(struct fleet *f, int64_t start);
 /* The cache file for (broker URL, federation) under
  * ${XDG_CACHE_HOME:-$HOME/.cache}/provbus/; ident gets "host:port/vhost".
  * 0, or -1 (no home, bad URL). */
@@ -163,6 +162,10 @@ int fl_reader_pump(struct fl_reader *r, int wait_ms,
  * after it: recreated, or cut by retention), fl_reader_pump returns -2
  * and this says why. NULL otherwise. */
 const char *fl_reader_invalid(const struct fl_reader *r);
+/* In a read resumed at hist_offset, once fl_reader_pump returned 1: the
+ * offset a read of the window (from from_ms) would start at now;
+ * INT64_MAX when the window holds nothing; -1 when unknown. */
+int64_t fl_reader_window_start(const struct fl_reader *r);
 /* The number of history messages handed on so far. */
 uint64_t fl_reader_history_read(const struct fl_reader *r);
 /* The history stream read to its end: the offset of the last message

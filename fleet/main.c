@@ -281,7 +281,7 @@ static int start_over(struct reading *rd, int reconnect, struct pb_err *err)
 static int read_window(struct reading *rd, struct ctx *c, const struct opts *o,
 		       int64_t window_s, struct pb_err *err)
 {
-	int64_t now = pb_now_ms(), from_s = (now - window_s * 1000) / 1000, off = -1;
+	int64_t now = pb_now_ms(), off = -1, start;
 	char path[4096], ident[600], why[4400], digest[PB_SHA256_HEX_LEN + 1] = "";
 	int use = !o->no_cache && fl_cache_path(path, sizeof(path), rd->so.urls[0],
 						 rd->so.vhost_override, rd->federation, ident,
@@ -307,9 +307,14 @@ static int read_window(struct reading *rd, struct ctx *c, const struct opts *o,
 			pb_log_info("%s: the cache is not used, the whole window is read", err->msg);
 		} else if (rc < 0) {
 			return -1;
-		} else if ((rc = fl_prune(rd->f, from_s)) == -2) {
+		} else if (off < 0) {
+			break;	/* the window read: nothing before it */
+		} else if ((start = fl_reader_window_start(rd->r)) < 0) {
+			pb_log_info("provbus.%s.history: where the window starts is not known: "
+				    "the whole window is read", rd->federation);
+		} else if ((rc = fl_prune(rd->f, start)) == -2) {
 			return pb_err_set(err, EX_OSERR, "out of memory");
-		} else if (rc == -1 && off >= 0) {
+		} else if (rc == -1) {
 			pb_log_info("cache %s: an event of the window was stale because of one "
 				    "before it: the whole window is read", path);
 		} else {

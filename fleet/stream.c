@@ -25,7 +25,12 @@
  * broker starts there, and that message must be the one read then (its
  * body's SHA-256), else the stream is not the one cached (deleted and
  * declared again, or cut by retention) and the read fails with -2. The
- * message itself is not handed on: it was applied then.
+ * message itself is not handed on: it was applied then. Where a read of
+ * the window would start now, what the cache must drop, is asked of the
+ * broker itself: a consumer on a channel of its own (prefetch 1, never
+ * acknowledged: the broker sends it one message) from the same
+ * timestamp gives the first offset of the window; a stream whose newest
+ * message (the probe's burst) is older than the window start has none.
  *
  * queue.declare's message_count would be the obvious end marker, but on
  * a stream it was measured stale (0 a second after 8 publishes; see the
@@ -46,6 +51,7 @@
 #include "streamend.h"
 
 #define PREFETCH 10000	/* per consumer */
+#define START_CHANNEL 2	/* the window start's consumer (a resumed read) */
 #define ACK_EVERY 1000
 #define TAIL_MS 200		/* the longest wait in a pump */
 /* the end of a read (lib/streamend.h): gap and length of the probe's
@@ -88,6 +94,10 @@ struct fl_reader {
 	size_t last_len;
 	int64_t last_off;
 	int hist_end;		/* the end of its read: a pb_stream_end_state */
+	int64_t start_off;	/* the window's first offset (channel 2), -1 unknown,
+				 * INT64_MAX: none, the window is empty */
+	int ch2;		/* channel 2's message: 0 idle, 1 want header, 2 body */
+	uint64_t ch2_left;
 	uint64_t hist_read;	/* messages of it handed on */
 };
 
@@ -155,6 +165,27 @@ struct fl_reader *fl_reader_open(const struct fl_reader_opts *o, struct pb_err *
 	snprintf(r->exchange, sizeof(r->exchange), "provbus.%s", o->federation);
 	snprintf(r->streams[0], sizeof(r->streams[0]), "provbus.%s.history", o->federation);
 	snprintf(r->streams[1], sizeof(r->streams[1]), "provbus.%s.fleet", o->federation);
+	r->start_off = -1;
+	if (r->resume_off >= 0) {
+		/* first, before any delivery on channel 1 */
+		amqp_table_entry_t e[1];
+		amqp_table_t args = { 1, e };
+
+		amqp_channel_open(r->conn, START_CHANNEL);
+		if (pb_amqp_reply_err(amqp_get_rpc_reply(r->conn), "channel.open", err) < 0)
+			goto fail;
+		amqp_basic_qos(r->conn, START_CHANNEL, 0, 1, 0);
+		if (pb_amqp_reply_err(amqp_get_rpc_reply(r->conn), "basic.qos", err) < 0)
+			goto fail;
+		e[0].key = amqp_cstring_bytes("x-stream-offset");
+		e[0].value.kind = AMQP_FIELD_KIND_TIMESTAMP;
+		e[0].value.value.u64 = (uint64_t)(r->from_s > 0 ? r->from_s : 0);
+		amqp_basic_consume(r->conn, START_CHANNEL, amqp_cstring_bytes(r->streams[0]),
+				   amqp_cstring_bytes("provbus-fleet-hs"), 0, 0, 0, args);
+		if (pb_amqp_reply_err(amqp_get_rpc_reply(r->conn), "reading the history stream",
+				      err) < 0)
+			goto fail;
+	}
 	amqp_basic_qos(r->conn, PB_CHANNEL, 0, PREFETCH, 0);
 	if (pb_amqp_reply_err(amqp_get_rpc_reply(r->conn), "basic.qos", err) < 0)
 		goto fail;
@@ -190,6 +221,11 @@ void fl_reader_free(struct fl_reader *r)
 uint64_t fl_reader_history_read(const struct fl_reader *r)
 {
 	return r->hist_read;
+}
+
+int64_t fl_reader_window_start(const struct fl_reader *r)
+{
+	return r->start_off;
 }
 
 const char *fl_reader_invalid(const struct fl_reader *r)
@@ -268,8 +304,7 @@ static void deliver(struct fl_reader *r, const char *body, int report,
 		    void (*cb)(const struct fl_msg *, int, void *), void *ctx)
 {
 	struct fl_msg m = { r->exchange_in, r->routing_key, r->has_user_id ? r->user_id : NULL,
-			    body, (size_t)r->got, r->has_offset ? r->offset : -1,
-			    r->timestamp_s * 1000 };
+			    body, (size_t)r->got, r->has_offset ? r->offset : -1 };
 
 	r->hist_read += !report;
 	if (r->got > PB_EVENT_MAX_BYTES) {
@@ -342,6 +377,14 @@ static void check_end(struct fl_reader *r, int64_t mono)
 				 (long long)pb_stream_end_target(&s->end));
 			continue;
 		}
+		if (i == 0 && r->resume_off >= 0 && r->start_off < 0 && st != PB_STREAM_IDLE) {
+			/* the window start: channel 2's message, or none at all */
+			if (s->end.burst_over && s->end.probe_newest_s > 0 &&
+			    s->end.probe_newest_s < r->from_s)
+				r->start_off = INT64_MAX;
+			else
+				continue;
+		}
 		if (st == PB_STREAM_READING)
 			continue;
 		s->done = 1;
@@ -353,6 +396,50 @@ static void check_end(struct fl_reader *r, int64_t mono)
 				    (long long)(end_limits.idle_ms / 1000), (long long)s->end.main_off);
 		pb_log_debug("%s read in %lld ms", r->streams[i], (long long)(mono - r->started));
 	}
+}
+
+/* A frame of channel 2: its one message's offset is the window start. */
+static int start_frame(struct fl_reader *r, const amqp_frame_t *f, struct pb_err *err)
+{
+	if (f->frame_type == AMQP_FRAME_METHOD) {
+		const amqp_method_t *m = &f->payload.method;
+
+		if (m->id == AMQP_BASIC_DELIVER_METHOD)
+			r->ch2 = 1;
+		else if (m->id == AMQP_CHANNEL_CLOSE_METHOD || m->id == AMQP_CONNECTION_CLOSE_METHOD)
+			return pb_session_closed_by_broker(r->sess, m, "reading the history stream",
+							   err);
+		else if (m->id == AMQP_BASIC_CANCEL_METHOD)
+			return pb_err_set(err, EX_UNAVAILABLE,
+					  "the broker cancelled a stream consumer (stream deleted?)");
+	} else if (f->frame_type == AMQP_FRAME_HEADER && r->ch2 == 1) {
+		const amqp_basic_properties_t *p = f->payload.properties.decoded;
+
+		for (int i = 0; (p->_flags & AMQP_BASIC_HEADERS_FLAG) && i < p->headers.num_entries;
+		     i++) {
+			const amqp_table_entry_t *e = &p->headers.entries[i];
+
+			if (e->key.len != 15 || memcmp(e->key.bytes, "x-stream-offset", 15) ||
+			    r->start_off >= 0)
+				continue;
+			if (e->value.kind == AMQP_FIELD_KIND_I64)
+				r->start_off = e->value.value.i64;
+			else if (e->value.kind == AMQP_FIELD_KIND_U64)
+				r->start_off = (int64_t)e->value.value.u64;
+			if (r->start_off >= 0)
+				pb_log_debug("%s: the window starts at offset %lld", r->streams[0],
+					     (long long)r->start_off);
+		}
+		r->ch2_left = f->payload.properties.body_size;
+		r->ch2 = r->ch2_left ? 2 : 0;
+	} else if (f->frame_type == AMQP_FRAME_BODY && r->ch2 == 2) {
+		size_t n = f->payload.body_fragment.len;
+
+		r->ch2_left = n < r->ch2_left ? r->ch2_left - n : 0;
+		if (!r->ch2_left)
+			r->ch2 = 0;
+	}
+	return 0;
 }
 
 static int flush_acks(struct fl_reader *r, struct pb_err *err)
@@ -403,6 +490,11 @@ int fl_reader_pump(struct fl_reader *r, int wait_ms,
 			continue;
 		if (st != AMQP_STATUS_OK)
 			return pb_amqp_status_err(st, "reading the streams", err);
+		if (f.channel == START_CHANNEL) {
+			if (start_frame(r, &f, err) < 0)
+				return -1;
+			continue;
+		}
 		if (f.frame_type == AMQP_FRAME_METHOD) {
 			const amqp_method_t *m = &f.payload.method;
 
