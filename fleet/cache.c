@@ -136,6 +136,29 @@ int fl_tmap_get(const struct fl_tmap *m, const char *key, int64_t *a, int64_t *b
 	return 1;
 }
 
+static int slot_cmp(const void *a, const void *b)
+{
+	return strcmp((*(const struct tslot *const *)a)->key, (*(const struct tslot *const *)b)->key);
+}
+
+/* The slots of m set at or after start (b), sorted by key: for the seq
+ * floors, whose key order is that of lib/providers.c (\x1f sorts before
+ * every character of a name), so that they are inserted there in order,
+ * each at the end. NULL when out of memory (free() it). */
+static const struct tslot **sorted_slots(const struct fl_tmap *m, int64_t start, size_t *n)
+{
+	const struct tslot **v = malloc((m->n + 1) * sizeof(*v));
+
+	*n = 0;
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->slots[i].key && m->slots[i].b >= start)
+			v[(*n)++] = &m->slots[i];
+	qsort(v, *n, sizeof(*v), slot_cmp);
+	return v;
+}
+
 /* The map's keys: fields joined by \x1f. */
 void fl_tuple_key(char *out, size_t size, const char *fed, const char *region, const char *node,
 		  const char *service, const char *key)
@@ -179,8 +202,9 @@ int fl_prune(struct fleet *f, int64_t start)
 {
 	struct pb_providers *np = NULL;
 	struct fl_tmap *nt = NULL, *ns = NULL;
+	const struct tslot **sv = NULL;
 	char k[1024];
-	size_t i, keep = 0;
+	size_t i, keep = 0, n_sv = 0;
 	int rc = -1;
 
 	for (i = 0; i < f->n_stale; i++)
@@ -200,8 +224,21 @@ int fl_prune(struct fleet *f, int64_t start)
 		keep += f->seqs->slots[i].key && f->seqs->slots[i].b < start;
 	if (!keep)
 		return 0;
-	if (!(np = pb_providers_new()) || !(nt = fl_tmap_new()) || !(ns = fl_tmap_new()))
+	f->pruned = 1;
+	if (!(np = pb_providers_new()) || !(nt = fl_tmap_new()) || !(ns = fl_tmap_new()) ||
+	    !(sv = sorted_slots(f->seqs, start, &n_sv)))
 		goto out;
+	/* the seq floors first, then the providers, each in the order of
+	 * lib/providers.c: every insertion at the end */
+	for (i = 0; i < n_sv; i++) {
+		const struct tslot *s = sv[i];
+		char fed[PB_IDENT_MAX + 1], node[PB_IDENT_MAX + 1], svc[PB_SERVICE_MAX + 1];
+
+		if (sscanf(s->key, "%63[^\x1f]\x1f%63[^\x1f]\x1f%128[^\x1f]", fed, node, svc) != 3 ||
+		    pb_providers_seq_floor(np, fed, node, svc, s->a) < 0 ||
+		    fl_tmap_put(ns, s->key, s->a, s->b) < 0)
+			goto out;
+	}
 	for (i = 0; i < pb_providers_count(f->prov); i++) {
 		const struct pb_provider *pv = pb_providers_at(f->prov, i);
 		int64_t t = 0;
@@ -211,17 +248,6 @@ int fl_prune(struct fleet *f, int64_t start)
 		if (!fl_tmap_get(f->ptime, k, &t, NULL) || t < start)
 			continue;
 		if (pb_providers_put(np, pv) < 0 || fl_tmap_put(nt, k, t, 0) < 0)
-			goto out;
-	}
-	for (i = 0; i < f->seqs->cap; i++) {
-		const struct tslot *s = &f->seqs->slots[i];
-		char fed[PB_IDENT_MAX + 1], node[PB_IDENT_MAX + 1], svc[PB_SERVICE_MAX + 1];
-
-		if (!s->key || s->b < start)
-			continue;
-		if (sscanf(s->key, "%63[^\x1f]\x1f%63[^\x1f]\x1f%128[^\x1f]", fed, node, svc) != 3 ||
-		    pb_providers_seq_floor(np, fed, node, svc, s->a) < 0 ||
-		    fl_tmap_put(ns, s->key, s->a, s->b) < 0)
 			goto out;
 	}
 	pb_providers_free(f->prov);
@@ -234,6 +260,7 @@ int fl_prune(struct fleet *f, int64_t start)
 	nt = ns = NULL;
 	rc = 0;
 out:
+	free(sv);
 	pb_providers_free(np);
 	fl_tmap_free(nt);
 	fl_tmap_free(ns);
@@ -311,6 +338,8 @@ int fl_cache_save(const struct fleet *f, const char *path, const char *ident, in
 	char dir[4096], tmp[4200], *slash;
 	int fd = -1, rc = -1, made = 0;
 	FILE *fp = NULL;
+	const struct tslot **sv = NULL;
+	size_t n_sv = 0;
 
 	doc = json_pack("{s:i,s:s,s:s,s:s,s:I,s:{s:I,s:s},s:o,s:o,s:o}", "provbus_fleet_cache",
 			CACHE_FORMAT, "version", PB_VERSION, "federation", f->federation, "broker",
@@ -330,14 +359,12 @@ int fl_cache_save(const struct fleet *f, const char *path, const char *ident, in
 		if (json_array_append_new(provs, provider_json(pv, t)) < 0)
 			goto nomem;
 	}
-	for (size_t i = 0; i < f->seqs->cap; i++) {
-		const struct tslot *s = &f->seqs->slots[i];
-
-		if (s->key && json_array_append_new(seqs, json_pack("[s,I,I]", s->key,
-								     (json_int_t)s->a,
-								     (json_int_t)s->b)) < 0)
+	if (!(sv = sorted_slots(f->seqs, INT64_MIN, &n_sv)))
+		goto nomem;
+	for (size_t i = 0; i < n_sv; i++)
+		if (json_array_append_new(seqs, json_pack("[s,I,I]", sv[i]->key, (json_int_t)sv[i]->a,
+							  (json_int_t)sv[i]->b)) < 0)
 			goto nomem;
-	}
 	for (size_t i = 0; i < f->n_stale; i++)
 		if (json_array_append_new(stale, json_pack("[I,I]", (json_int_t)f->stale[i].cause,
 							   (json_int_t)f->stale[i].stale)) < 0)
@@ -396,6 +423,7 @@ out:
 		close(fd);
 	if (made)
 		unlink(tmp);
+	free(sv);
 	json_decref(doc);
 	return rc;
 }
@@ -451,6 +479,20 @@ int fl_cache_load(struct fleet *f, const char *path, const char *ident, int64_t 
 	}
 	memcpy(digest, s, PB_SHA256_HEX_LEN + 1);
 	snprintf(why, why_size, "cache %s: a provider or seq is malformed: not used", path);
+	/* the seq floors first (saved in order), then the providers (likewise):
+	 * lib/providers.c inserts each at the end */
+	json_array_foreach(json_object_get(doc, "seqs"), i, a) {
+		char fed[PB_IDENT_MAX + 1], node[PB_IDENT_MAX + 1], svc[PB_SERVICE_MAX + 1];
+
+		s = json_string_value(json_array_get(a, 0));
+		if (!s || sscanf(s, "%63[^\x1f]\x1f%63[^\x1f]\x1f%128[^\x1f]", fed, node, svc) != 3 ||
+		    !json_is_integer(json_array_get(a, 1)) || !json_is_integer(json_array_get(a, 2)) ||
+		    pb_providers_seq_floor(f->prov, fed, node, svc,
+					   json_integer_value(json_array_get(a, 1))) < 0 ||
+		    fl_tmap_put(f->seqs, s, json_integer_value(json_array_get(a, 1)),
+				json_integer_value(json_array_get(a, 2))) < 0)
+			goto out;
+	}
 	json_array_foreach(json_object_get(doc, "providers"), i, a) {
 		struct pb_provider pv;
 		json_t *val = json_object_get(a, "value");
@@ -474,18 +516,6 @@ int fl_cache_load(struct fleet *f, const char *path, const char *ident, int64_t 
 		fl_tuple_key(k, sizeof(k), pv.federation, pv.region, pv.node, pv.service, pv.key);
 		if (pb_providers_put(f->prov, &pv) < 0 ||
 		    fl_tmap_put(f->ptime, k, json_integer_value(json_object_get(a, "offset")), 0) < 0)
-			goto out;
-	}
-	json_array_foreach(json_object_get(doc, "seqs"), i, a) {
-		char fed[PB_IDENT_MAX + 1], node[PB_IDENT_MAX + 1], svc[PB_SERVICE_MAX + 1];
-
-		s = json_string_value(json_array_get(a, 0));
-		if (!s || sscanf(s, "%63[^\x1f]\x1f%63[^\x1f]\x1f%128[^\x1f]", fed, node, svc) != 3 ||
-		    !json_is_integer(json_array_get(a, 1)) || !json_is_integer(json_array_get(a, 2)) ||
-		    pb_providers_seq_floor(f->prov, fed, node, svc,
-					   json_integer_value(json_array_get(a, 1))) < 0 ||
-		    fl_tmap_put(f->seqs, s, json_integer_value(json_array_get(a, 1)),
-				json_integer_value(json_array_get(a, 2))) < 0)
 			goto out;
 	}
 	json_array_foreach(json_object_get(doc, "stale"), i, a) {

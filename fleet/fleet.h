@@ -53,6 +53,7 @@ struct fleet {
 	struct fl_interval *stale;
 	size_t n_stale, cap_stale;
 	int stale_lost;			/* out of memory noting one: no prune is exact */
+	int pruned;			/* fl_prune dropped something */
 	struct fl_node *nodes;	/* sorted by name */
 	size_t n_nodes, cap_nodes;
 	uint64_t n_events, n_reports;	/* taken in */

@@ -281,7 +281,7 @@ static int start_over(struct reading *rd, int reconnect, struct pb_err *err)
 static int read_window(struct reading *rd, struct ctx *c, const struct opts *o,
 		       int64_t window_s, struct pb_err *err)
 {
-	int64_t now = pb_now_ms(), off = -1, start;
+	int64_t now = pb_now_ms(), off = -1, start, cached;
 	char path[4096], ident[600], why[4400], digest[PB_SHA256_HEX_LEN + 1] = "";
 	int use = !o->no_cache && fl_cache_path(path, sizeof(path), rd->so.urls[0],
 						 rd->so.vhost_override, rd->federation, ident,
@@ -325,6 +325,7 @@ static int read_window(struct reading *rd, struct ctx *c, const struct opts *o,
 		if (start_over(rd, 1, err) < 0)
 			return -1;
 	}
+	cached = off;
 	if (off >= 0)
 		pb_log_info("provbus.%s.history: %llu new messages read after the cached offset %lld",
 			    rd->federation, (unsigned long long)fl_reader_history_read(rd->r),
@@ -332,7 +333,9 @@ static int read_window(struct reading *rd, struct ctx *c, const struct opts *o,
 	else
 		pb_log_info("provbus.%s.history: %llu messages read from the window start",
 			    rd->federation, (unsigned long long)fl_reader_history_read(rd->r));
+	/* written again unless it would be the same */
 	if (use && fl_reader_history_end(rd->r, &off, digest) == 0 &&
+	    (off != cached || rd->f->pruned || cached < 0) &&
 	    fl_cache_save(rd->f, path, ident, window_s, off, digest, err) < 0) {
 		pb_log_warn("%s (the cache is not kept)", err->msg);
 		*err = (struct pb_err)PB_ERR_INIT;
