@@ -1,5 +1,5 @@
-/* cache.c — what provbus-fleet keeps of the history stream between two
- * calls (fleet.h, docs/man/provbus-fleet.1, FILES).
+/* cache.c — what provbus-fleet keeps of its two streams between two
+ * calls (fleet.h, docs/man/provbus-fleet.1, CACHE).
  *
  * A call reads the history stream from now − history_window_s; over a
  * million events that is the broker's delivery rate, tens of seconds.
@@ -11,7 +11,10 @@
  * the stream from that offset on (checking the message there is the one
  * read: else the stream was recreated or cut), asks the broker where a
  * read of the window would start now (stream.c), and prunes what was set
- * before that offset.
+ * before that offset. The fleet stream likewise: each node's newest
+ * presence, run and good run with their offsets (the newest of a window
+ * is the newest overall, if it is in the window: a prune is always
+ * exact there).
  *
  * Why a prune is the answer of a read of the window alone: a provider is
  * a function of the last event applied to it, and a seq floor that of the
@@ -331,23 +334,44 @@ static json_t *provider_json(const struct pb_provider *pv, int64_t t)
 	return o;
 }
 
+static json_t *stream_pos(const struct fl_cache_pos *pos, int i)
+{
+	if (pos->offset[i] < 0)
+		return json_null();
+	return json_pack("{s:I,s:s}", "offset", (json_int_t)pos->offset[i], "digest",
+			 pos->digest[i]);
+}
+
+static json_t *node_json(const struct fl_node *n)
+{
+	return json_pack("{s:s,s:O?,s:I,s:I,s:O?,s:I,s:O?,s:I}", "node", n->name, "presence",
+			 n->presence, "presence_offset", (json_int_t)n->off_presence, "lease_end",
+			 (json_int_t)n->lease_end, "last_run", n->last_run, "run_offset",
+			 (json_int_t)n->off_run, "last_ok", n->last_ok, "ok_offset",
+			 (json_int_t)n->off_ok);
+}
+
 int fl_cache_save(const struct fleet *f, const char *path, const char *ident, int64_t window_s,
-		  int64_t offset, const char *digest, struct pb_err *err)
+		  const struct fl_cache_pos *pos, struct pb_err *err)
 {
 	json_t *doc, *provs = json_array(), *seqs = json_array(), *stale = json_array();
+	json_t *nodes = json_array();
 	char dir[4096], tmp[4200], *slash;
 	int fd = -1, rc = -1, made = 0;
 	FILE *fp = NULL;
 	const struct tslot **sv = NULL;
 	size_t n_sv = 0;
 
-	doc = json_pack("{s:i,s:s,s:s,s:s,s:I,s:{s:I,s:s},s:o,s:o,s:o}", "provbus_fleet_cache",
+	doc = json_pack("{s:i,s:s,s:s,s:s,s:I,s:o,s:o,s:o,s:o,s:o,s:o}", "provbus_fleet_cache",
 			CACHE_FORMAT, "version", PB_VERSION, "federation", f->federation, "broker",
-			ident, "window_s", (json_int_t)window_s, "history", "offset",
-			(json_int_t)offset, "digest", digest, "providers", provs, "seqs", seqs,
-			"stale", stale);
+			ident, "window_s", (json_int_t)window_s, "history", stream_pos(pos, 0),
+			"fleet", stream_pos(pos, 1), "providers", provs, "seqs", seqs, "stale",
+			stale, "nodes", nodes);
 	if (!doc)
 		return pb_err_set(err, EX_OSERR, "out of memory");
+	for (size_t i = 0; pos->offset[1] >= 0 && i < f->n_nodes; i++)
+		if (json_array_append_new(nodes, node_json(&f->nodes[i])) < 0)
+			goto nomem;
 	for (size_t i = 0; i < pb_providers_count(f->prov); i++) {
 		const struct pb_provider *pv = pb_providers_at(f->prov, i);
 		char k[1024];
@@ -438,11 +462,65 @@ static int copy_field(char *dst, size_t size, json_t *o, const char *name)
 	return 0;
 }
 
+static int load_pos(json_t *doc, const char *name, struct fl_cache_pos *pos, int i)
+{
+	json_t *v = json_object_get(doc, name);
+	const char *s = json_string_value(json_object_get(v, "digest"));
+
+	pos->offset[i] = -1;
+	if (json_is_null(v))
+		return 0;
+	if (!json_is_integer(json_object_get(v, "offset")) || !s ||
+	    strlen(s) != PB_SHA256_HEX_LEN)
+		return -1;
+	pos->offset[i] = json_integer_value(json_object_get(v, "offset"));
+	memcpy(pos->digest[i], s, PB_SHA256_HEX_LEN + 1);
+	return pos->offset[i] >= 0 ? 0 : -1;
+}
+
+/* The nodes, as saved (sorted by name, as f keeps them). */
+static int load_nodes(struct fleet *f, json_t *a)
+{
+	size_t i;
+	json_t *o;
+
+	if (!json_is_array(a))
+		return -1;
+	if (json_array_size(a) && !(f->nodes = calloc(json_array_size(a), sizeof(*f->nodes))))
+		return -1;
+	f->cap_nodes = json_array_size(a);
+	json_array_foreach(a, i, o) {
+		struct fl_node *n = &f->nodes[f->n_nodes];
+		const char *name = json_string_value(json_object_get(o, "node"));
+		json_t *p = json_object_get(o, "presence"), *r = json_object_get(o, "last_run");
+		json_t *k = json_object_get(o, "last_ok");
+
+		p = json_is_null(p) ? NULL : p;	/* none */
+		r = json_is_null(r) ? NULL : r;
+		k = json_is_null(k) ? NULL : k;
+
+		if (!name || strlen(name) > PB_IDENT_MAX ||
+		    (f->n_nodes && strcmp(f->nodes[f->n_nodes - 1].name, name) >= 0) ||
+		    (p && !json_is_object(p)) || (r && !json_is_object(r)) || (k && !json_is_object(k)))
+			return -1;
+		snprintf(n->name, sizeof(n->name), "%s", name);
+		n->presence = json_incref(p);
+		n->last_run = json_incref(r);
+		n->last_ok = json_incref(k);
+		n->lease_end = json_integer_value(json_object_get(o, "lease_end"));
+		n->off_presence = json_integer_value(json_object_get(o, "presence_offset"));
+		n->off_run = json_integer_value(json_object_get(o, "run_offset"));
+		n->off_ok = json_integer_value(json_object_get(o, "ok_offset"));
+		f->n_nodes++;
+	}
+	return 0;
+}
+
 int fl_cache_load(struct fleet *f, const char *path, const char *ident, int64_t window_s,
-		  int64_t *offset, char digest[PB_SHA256_HEX_LEN + 1], char *why, size_t why_size)
+		  struct fl_cache_pos *pos, char *why, size_t why_size)
 {
 	json_error_t je;
-	json_t *doc = json_load_file(path, 0, &je), *a, *v;
+	json_t *doc = json_load_file(path, 0, &je), *a;
 	const char *s;
 	size_t i;
 	int rc = -1;
@@ -469,16 +547,14 @@ int fl_cache_load(struct fleet *f, const char *path, const char *ident, int64_t 
 		snprintf(why, why_size, "cache %s: another history_window_s: not used", path);
 		goto out;
 	}
-	v = json_object_get(doc, "history");
-	*offset = json_integer_value(json_object_get(v, "offset"));
-	s = json_string_value(json_object_get(v, "digest"));
-	if (!json_is_integer(json_object_get(v, "offset")) || *offset < 0 || !s ||
-	    strlen(s) != PB_SHA256_HEX_LEN) {
+	if (load_pos(doc, "history", pos, 0) < 0 || pos->offset[0] < 0 ||
+	    load_pos(doc, "fleet", pos, 1) < 0) {
 		snprintf(why, why_size, "cache %s: no stream offset: not used", path);
 		goto out;
 	}
-	memcpy(digest, s, PB_SHA256_HEX_LEN + 1);
-	snprintf(why, why_size, "cache %s: a provider or seq is malformed: not used", path);
+	snprintf(why, why_size, "cache %s: a provider, seq or node is malformed: not used", path);
+	if (pos->offset[1] >= 0 && load_nodes(f, json_object_get(doc, "nodes")) < 0)
+		goto out;
 	/* the seq floors first (saved in order), then the providers (likewise):
 	 * lib/providers.c inserts each at the end */
 	json_array_foreach(json_object_get(doc, "seqs"), i, a) {
@@ -524,8 +600,9 @@ int fl_cache_load(struct fleet *f, const char *path, const char *ident, int64_t 
 		fl_stale_note(f, json_integer_value(json_array_get(a, 0)),
 			      json_integer_value(json_array_get(a, 1)));
 	}
-	snprintf(why, why_size, "cache %s: %zu providers up to offset %lld", path,
-		 pb_providers_count(f->prov), (long long)*offset);
+	snprintf(why, why_size, "cache %s: %zu providers up to offset %lld, %zu nodes up to offset %lld",
+		 path, pb_providers_count(f->prov), (long long)pos->offset[0], f->n_nodes,
+		 (long long)pos->offset[1]);
 	rc = 0;
 out:
 	json_decref(doc);

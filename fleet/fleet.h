@@ -34,6 +34,7 @@ struct fl_node {
 	int64_t lease_end;	/* wall ms: its ts + ttl_s */
 	json_t *last_run;	/* the newest run report, or NULL */
 	json_t *last_ok;	/* the newest run report with status ok, or NULL */
+	int64_t off_presence, off_run, off_ok;	/* their stream offsets (cache.c) */
 };
 
 struct fl_tmap;
@@ -117,19 +118,29 @@ void fl_stale_note(struct fleet *f, int64_t cause, int64_t stale);
  * be exact (an event still in the window was judged stale because of one
  * before it: read the window again); -2 out of memory. */
 int fl_prune(struct fleet *f, int64_t start);
+/* Likewise for the reports of the fleet stream: each node's newest
+ * presence and runs from before offset start, and a node left with none. */
+void fl_prune_reports(struct fleet *f, int64_t start);
 /* The cache file for (broker URL, federation) under
  * ${XDG_CACHE_HOME:-$HOME/.cache}/provbus/; ident gets "host:port/vhost".
  * 0, or -1 (no home, bad URL). */
 int fl_cache_path(char *out, size_t size, const char *url, const char *vhost_override,
 		  const char *federation, char *ident, size_t ident_size);
-/* Loads the cache into f (fresh from fl_init): 0 with the offset of the
- * last message read and its body's SHA-256; -1 with why (f then holds
- * part of it: start again from fl_init). why is set either way. */
+/* Where the read of each stream (0 history, 1 fleet) ended: the offset
+ * of its last message (-1: none, the stream is read from the window
+ * start next time) and that message body's SHA-256. */
+struct fl_cache_pos {
+	int64_t offset[2];
+	char digest[2][PB_SHA256_HEX_LEN + 1];
+};
+/* Loads the cache into f (fresh from fl_init): 0 with where each stream
+ * ended; -1 with why (f then holds part of it: start again from
+ * fl_init). why is set either way. */
 int fl_cache_load(struct fleet *f, const char *path, const char *ident, int64_t window_s,
-		  int64_t *offset, char digest[PB_SHA256_HEX_LEN + 1], char *why, size_t why_size);
+		  struct fl_cache_pos *pos, char *why, size_t why_size);
 /* Writes it atomically (temporary file, rename), mode 0600. */
 int fl_cache_save(const struct fleet *f, const char *path, const char *ident, int64_t window_s,
-		  int64_t offset, const char *digest, struct pb_err *err);
+		  const struct fl_cache_pos *pos, struct pb_err *err);
 
 /* ---- stream.c ---- */
 
@@ -140,11 +151,11 @@ struct fl_reader_opts {
 	const char *federation;
 	int64_t from_ms;	/* x-stream-offset timestamp; 0: "next" (watch) */
 	int follow;		/* keep reading after the end */
-	/* the history stream from this offset instead (-1: from_ms): the
-	 * message there must have a body of this SHA-256 (hex); it is
-	 * checked, not handed on */
-	int64_t hist_offset;
-	const char *hist_digest;
+	/* each stream (0 history, 1 fleet) from this offset instead (-1:
+	 * from_ms): the message there must have a body of this SHA-256
+	 * (hex); it is checked, not handed on */
+	int64_t resume[2];
+	const char *digest[2];
 };
 
 /* Subscribes to both streams. NULL with err (EX_CONFIG: a stream is
@@ -158,21 +169,22 @@ void fl_reader_free(struct fl_reader *r);
 int fl_reader_pump(struct fl_reader *r, int wait_ms,
 		   void (*cb)(const struct fl_msg *m, int is_report, void *ctx), void *ctx,
 		   struct pb_err *err);
-/* When hist_offset was given and the stream does not go on from it (the
+/* When a stream was resumed and does not go on from its offset (the
  * message there is another, or the stream ends before it, or starts
  * after it: recreated, or cut by retention), fl_reader_pump returns -2
  * and this says why. NULL otherwise. */
 const char *fl_reader_invalid(const struct fl_reader *r);
-/* In a read resumed at hist_offset, once fl_reader_pump returned 1: the
- * offset a read of the window (from from_ms) would start at now;
- * INT64_MAX when the window holds nothing; -1 when unknown. */
-int64_t fl_reader_window_start(const struct fl_reader *r);
-/* The number of history messages handed on so far. */
-uint64_t fl_reader_history_read(const struct fl_reader *r);
-/* The history stream read to its end: the offset of the last message
- * read and its body's SHA-256 (hex). 0, or -1 when unknown (nothing read,
- * or the end was not certain). */
-int fl_reader_history_end(const struct fl_reader *r, int64_t *offset,
-			  char digest[PB_SHA256_HEX_LEN + 1]);
+/* In a resumed read of stream side (0 history, 1 fleet), once
+ * fl_reader_pump returned 1: the offset a read of the window (from
+ * from_ms) would start at now; INT64_MAX when the window holds nothing;
+ * -1 when unknown. */
+int64_t fl_reader_window_start(const struct fl_reader *r, int side);
+/* The number of messages of stream side handed on so far. */
+uint64_t fl_reader_count(const struct fl_reader *r, int side);
+/* Stream side read to its end: the offset of the last message read and
+ * its body's SHA-256 (hex). 0, or -1 when unknown (nothing read, or the
+ * end was not certain). */
+int fl_reader_stream_end(const struct fl_reader *r, int side, int64_t *offset,
+			 char digest[PB_SHA256_HEX_LEN + 1]);
 
 #endif

@@ -276,21 +276,23 @@ static int start_over(struct reading *rd, int reconnect, struct pb_err *err)
 	return pb_session_connect(rd->sess, err);
 }
 
-/* Reads the history window into rd->f: from the cache and what is new
- * since, or (no cache, or one that does not fit) the whole window. */
+/* Reads the window of both streams into rd->f: from the cache and what
+ * is new since, or (no cache, or one that does not fit) the whole window. */
 static int read_window(struct reading *rd, struct ctx *c, const struct opts *o,
 		       int64_t window_s, struct pb_err *err)
 {
-	int64_t now = pb_now_ms(), off = -1, start, cached;
-	char path[4096], ident[600], why[4400], digest[PB_SHA256_HEX_LEN + 1] = "";
+	static const char *const names[2] = { "history", "fleet" };
+	int64_t now = pb_now_ms(), start;
+	struct fl_cache_pos pos = { { -1, -1 }, { "", "" } }, cached;
+	char path[4096], ident[600], why[4400];
 	int use = !o->no_cache && fl_cache_path(path, sizeof(path), rd->so.urls[0],
 						 rd->so.vhost_override, rd->federation, ident,
 						 sizeof(ident)) == 0;
-	int rc;
+	int rc, i, again;
 
-	if (use && fl_cache_load(rd->f, path, ident, window_s, &off, digest, why, sizeof(why)) < 0) {
+	if (use && fl_cache_load(rd->f, path, ident, window_s, &pos, why, sizeof(why)) < 0) {
 		pb_log_info("%s", why);
-		off = -1;
+		pos.offset[0] = pos.offset[1] = -1;
 		if (start_over(rd, 0, err) < 0)
 			return -1;
 	} else if (use) {
@@ -298,45 +300,64 @@ static int read_window(struct reading *rd, struct ctx *c, const struct opts *o,
 	}
 	for (;;) {
 		struct fl_reader_opts ro = { rd->sess, rd->federation, now - window_s * 1000,
-					     o->wait_set, off, off >= 0 ? digest : NULL };
+					     o->wait_set, { pos.offset[0], pos.offset[1] },
+					     { pos.digest[0], pos.digest[1] } };
 
 		if (!(rd->r = fl_reader_open(&ro, err)))
 			return -1;
 		rc = read_all(rd->r, c, err);
+		again = 0;
 		if (rc == -2) {
 			pb_log_info("%s: the cache is not used, the whole window is read", err->msg);
+			again = 1;
 		} else if (rc < 0) {
 			return -1;
-		} else if (off < 0) {
-			break;	/* the window read: nothing before it */
-		} else if ((start = fl_reader_window_start(rd->r)) < 0) {
-			pb_log_info("provbus.%s.history: where the window starts is not known: "
-				    "the whole window is read", rd->federation);
-		} else if ((rc = fl_prune(rd->f, start)) == -2) {
-			return pb_err_set(err, EX_OSERR, "out of memory");
-		} else if (rc == -1) {
-			pb_log_info("cache %s: an event of the window was stale because of one "
-				    "before it: the whole window is read", path);
-		} else {
-			break;
 		}
-		off = -1;
+		/* a resumed stream: drop what a read of the window would not see */
+		for (i = 0; i < 2 && !again; i++) {
+			if (pos.offset[i] < 0)
+				continue;
+			if ((start = fl_reader_window_start(rd->r, i)) < 0) {
+				pb_log_info("provbus.%s.%s: where the window starts is not known: "
+					    "the whole window is read", rd->federation, names[i]);
+				again = 1;
+			} else if (i == 1) {
+				fl_prune_reports(rd->f, start);
+			} else if ((rc = fl_prune(rd->f, start)) == -2) {
+				return pb_err_set(err, EX_OSERR, "out of memory");
+			} else if (rc == -1) {
+				pb_log_info("cache %s: an event of the window was stale because of one "
+					    "before it: the whole window is read", path);
+				again = 1;
+			}
+		}
+		if (!again)
+			break;
+		pos.offset[0] = pos.offset[1] = -1;
 		*err = (struct pb_err)PB_ERR_INIT;
 		if (start_over(rd, 1, err) < 0)
 			return -1;
 	}
-	cached = off;
-	if (off >= 0)
-		pb_log_info("provbus.%s.history: %llu new messages read after the cached offset %lld",
-			    rd->federation, (unsigned long long)fl_reader_history_read(rd->r),
-			    (long long)off);
-	else
-		pb_log_info("provbus.%s.history: %llu messages read from the window start",
-			    rd->federation, (unsigned long long)fl_reader_history_read(rd->r));
-	/* written again unless it would be the same */
-	if (use && fl_reader_history_end(rd->r, &off, digest) == 0 &&
-	    (off != cached || rd->f->pruned || cached < 0) &&
-	    fl_cache_save(rd->f, path, ident, window_s, off, digest, err) < 0) {
+	cached = pos;
+	for (i = 0; i < 2; i++) {
+		if (pos.offset[i] >= 0)
+			pb_log_info("provbus.%s.%s: %llu new messages read after the cached offset "
+				    "%lld", rd->federation, names[i],
+				    (unsigned long long)fl_reader_count(rd->r, i),
+				    (long long)pos.offset[i]);
+		else
+			pb_log_info("provbus.%s.%s: %llu messages read from the window start",
+				    rd->federation, names[i],
+				    (unsigned long long)fl_reader_count(rd->r, i));
+		if (fl_reader_stream_end(rd->r, i, &pos.offset[i], pos.digest[i]) < 0)
+			pos.offset[i] = -1;
+	}
+	/* written again unless it would be the same; without the history
+	 * stream's end, not at all */
+	if (use && pos.offset[0] >= 0 &&
+	    (pos.offset[0] != cached.offset[0] || pos.offset[1] != cached.offset[1] ||
+	     rd->f->pruned) &&
+	    fl_cache_save(rd->f, path, ident, window_s, &pos, err) < 0) {
 		pb_log_warn("%s (the cache is not kept)", err->msg);
 		*err = (struct pb_err)PB_ERR_INIT;
 	}
@@ -686,7 +707,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (c.watch) {
-		struct fl_reader_opts ro = { rd.sess, federation, 0, 1, -1, NULL };
+		struct fl_reader_opts ro = { rd.sess, federation, 0, 1, { -1, -1 }, { NULL, NULL } };
 
 		if (!(rd.r = fl_reader_open(&ro, &err))) {
 			rc = fail(&err);

@@ -146,6 +146,7 @@ void fl_take_report(struct fleet *f, const struct fl_msg *m, int64_t now)
 	json_t *o = pb_report_parse(m->body, m->len, m->exchange, m->routing_key, &e);
 	const char *node, *kind;
 	struct fl_node *n;
+	int64_t off;
 
 	if (!o || strcmp(pb_report_str(o, "federation"), f->federation)) {
 		f->n_invalid++;
@@ -158,6 +159,7 @@ void fl_take_report(struct fleet *f, const struct fl_msg *m, int64_t now)
 	}
 	if (!(n = node_get(f, node)))
 		goto out;
+	off = m->offset >= 0 ? m->offset : INT64_MAX;	/* no offset: never pruned */
 	f->n_reports++;
 	f->changed = 1;
 	kind = pb_report_str(o, "kind");
@@ -166,15 +168,48 @@ void fl_take_report(struct fleet *f, const struct fl_msg *m, int64_t now)
 
 		replace(&n->presence, o);
 		n->lease_end = ts_or(pb_report_str(o, "ts"), now) + (int64_t)ttl * 1000;
+		n->off_presence = off;
 	} else {
 		const char *st = pb_report_str(o, "status");
 
 		replace(&n->last_run, o);
-		if (st && !strcmp(st, "ok"))
+		n->off_run = off;
+		if (st && !strcmp(st, "ok")) {
 			replace(&n->last_ok, o);
+			n->off_ok = off;
+		}
 	}
 out:
 	json_decref(o);
+}
+
+void fl_prune_reports(struct fleet *f, int64_t start)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < f->n_nodes; i++) {
+		struct fl_node *n = &f->nodes[i];
+
+		if (n->presence && n->off_presence < start) {
+			json_decref(n->presence);
+			n->presence = NULL;
+			n->lease_end = 0;
+			f->pruned = 1;
+		}
+		if (n->last_run && n->off_run < start) {
+			json_decref(n->last_run);
+			n->last_run = NULL;
+			f->pruned = 1;
+		}
+		if (n->last_ok && n->off_ok < start) {
+			json_decref(n->last_ok);
+			n->last_ok = NULL;
+			f->pruned = 1;
+		}
+		if (n->presence || n->last_run || n->last_ok)
+			f->nodes[k++] = *n;
+	}
+	f->n_nodes = k;
 }
 
 enum fl_state fl_node_state(const struct fl_node *n, int64_t now)

@@ -20,8 +20,7 @@
  * warning). The rule is lib/streamend.c, shared with provbus-consumer's
  * catch-up.
  *
- * From the cache (cache.c) the history stream is read from a number
- * instead, the offset of the last message the previous call read: the
+ * From the cache (cache.c) each stream is read from a number instead, the offset of the last message the previous call read: the
  * broker starts there, and that message must be the one read then (its
  * body's SHA-256), else the stream is not the one cached (deleted and
  * declared again, or cut by retention) and the read fails with -2. The
@@ -65,6 +64,18 @@ static const char *const tags[T__N] = { "provbus-fleet-h", "provbus-fleet-hp", "
 struct side {
 	struct pb_stream_end end;
 	int done;
+	/* from the cache: where it resumes (-1: from a time), whether the
+	 * message there was checked; the last message read */
+	int64_t resume_off;
+	char resume_digest[PB_SHA256_HEX_LEN + 1];
+	int resumed;
+	char *last_body;
+	size_t last_len;
+	int64_t last_off;
+	int end_state;		/* the end of its read: a pb_stream_end_state, or -1 */
+	int64_t start_off;	/* the window's first offset (channel 2), -1 unknown,
+				 * INT64_MAX: none, the window is empty */
+	uint64_t n_read;	/* messages handed on */
 };
 
 struct fl_reader {
@@ -84,22 +95,13 @@ struct fl_reader {
 	int64_t offset, timestamp_s;
 	uint64_t size, got;
 	char *body;
-	/* the history stream: where it resumes (-1: from a time), whether the
-	 * message there was checked, why not; the last message read */
-	int64_t resume_off;
-	char resume_digest[PB_SHA256_HEX_LEN + 1];
-	int resumed;
-	char invalid[600];
-	char *last_body;
-	size_t last_len;
-	int64_t last_off;
-	int hist_end;		/* the end of its read: a pb_stream_end_state */
-	int64_t start_off;	/* the window's first offset (channel 2), -1 unknown,
-				 * INT64_MAX: none, the window is empty */
+	char invalid[600];	/* why a resumed stream does not go on from the cache */
 	int ch2;		/* channel 2's message: 0 idle, 1 want header, 2 body */
+	int ch2_which;		/* its side */
 	uint64_t ch2_left;
-	uint64_t hist_read;	/* messages of it handed on */
 };
+
+static const char *const start_tags[2] = { "provbus-fleet-hs", "provbus-fleet-fs" };
 
 static void copy_bytes(char *dst, size_t size, amqp_bytes_t b)
 {
@@ -148,7 +150,8 @@ struct fl_reader *fl_reader_open(const struct fl_reader_opts *o, struct pb_err *
 	struct fl_reader *r = calloc(1, sizeof(*r));
 
 	if (!r || !(r->body = malloc(PB_EVENT_MAX_BYTES + 1)) ||
-	    !(r->last_body = malloc(PB_EVENT_MAX_BYTES + 1))) {
+	    !(r->side[0].last_body = malloc(PB_EVENT_MAX_BYTES + 1)) ||
+	    !(r->side[1].last_body = malloc(PB_EVENT_MAX_BYTES + 1))) {
 		pb_err_set(err, EX_OSERR, "out of memory");
 		goto fail;
 	}
@@ -157,51 +160,57 @@ struct fl_reader *fl_reader_open(const struct fl_reader_opts *o, struct pb_err *
 	r->follow = o->follow;
 	r->from_next = o->from_ms <= 0;
 	r->from_s = o->from_ms / 1000;
-	r->resume_off = !r->from_next && o->hist_offset >= 0 && o->hist_digest ? o->hist_offset : -1;
-	if (r->resume_off >= 0)
-		snprintf(r->resume_digest, sizeof(r->resume_digest), "%s", o->hist_digest);
-	r->last_off = -1;
-	r->hist_end = -1;
+	for (int i = 0; i < 2; i++) {
+		struct side *sd = &r->side[i];
+
+		sd->resume_off = !r->from_next && o->resume[i] >= 0 && o->digest[i] ? o->resume[i] : -1;
+		if (sd->resume_off >= 0)
+			snprintf(sd->resume_digest, sizeof(sd->resume_digest), "%s", o->digest[i]);
+		sd->last_off = sd->start_off = -1;
+		sd->end_state = -1;
+	}
 	snprintf(r->exchange, sizeof(r->exchange), "provbus.%s", o->federation);
 	snprintf(r->streams[0], sizeof(r->streams[0]), "provbus.%s.history", o->federation);
 	snprintf(r->streams[1], sizeof(r->streams[1]), "provbus.%s.fleet", o->federation);
-	r->start_off = -1;
-	if (r->resume_off >= 0) {
+	if (r->side[0].resume_off >= 0 || r->side[1].resume_off >= 0) {
 		/* first, before any delivery on channel 1 */
-		amqp_table_entry_t e[1];
-		amqp_table_t args = { 1, e };
-
 		amqp_channel_open(r->conn, START_CHANNEL);
 		if (pb_amqp_reply_err(amqp_get_rpc_reply(r->conn), "channel.open", err) < 0)
 			goto fail;
 		amqp_basic_qos(r->conn, START_CHANNEL, 0, 1, 0);
 		if (pb_amqp_reply_err(amqp_get_rpc_reply(r->conn), "basic.qos", err) < 0)
 			goto fail;
+	}
+	for (int i = 0; i < 2; i++) {
+		amqp_table_entry_t e[1];
+		amqp_table_t args = { 1, e };
+
+		if (r->side[i].resume_off < 0)
+			continue;
 		e[0].key = amqp_cstring_bytes("x-stream-offset");
 		e[0].value.kind = AMQP_FIELD_KIND_TIMESTAMP;
 		e[0].value.value.u64 = (uint64_t)(r->from_s > 0 ? r->from_s : 0);
-		amqp_basic_consume(r->conn, START_CHANNEL, amqp_cstring_bytes(r->streams[0]),
-				   amqp_cstring_bytes("provbus-fleet-hs"), 0, 0, 0, args);
-		if (pb_amqp_reply_err(amqp_get_rpc_reply(r->conn), "reading the history stream",
-				      err) < 0)
+		amqp_basic_consume(r->conn, START_CHANNEL, amqp_cstring_bytes(r->streams[i]),
+				   amqp_cstring_bytes(start_tags[i]), 0, 0, 0, args);
+		if (pb_amqp_reply_err(amqp_get_rpc_reply(r->conn), "reading a stream", err) < 0)
 			goto fail;
 	}
 	amqp_basic_qos(r->conn, PB_CHANNEL, 0, PREFETCH, 0);
 	if (pb_amqp_reply_err(amqp_get_rpc_reply(r->conn), "basic.qos", err) < 0)
 		goto fail;
 	if (consume(r, T_HIST, r->streams[0], o->from_ms, r->from_next ? "next" : NULL,
-		    r->resume_off, err) < 0 ||
-	    consume(r, T_FLEET, r->streams[1], o->from_ms, r->from_next ? "next" : NULL, -1,
-		    err) < 0)
+		    r->side[0].resume_off, err) < 0 ||
+	    consume(r, T_FLEET, r->streams[1], o->from_ms, r->from_next ? "next" : NULL,
+		    r->side[1].resume_off, err) < 0)
 		goto fail;
 	if (!r->from_next &&
 	    (consume(r, T_HIST_PROBE, r->streams[0], 0, "last", -1, err) < 0 ||
 	     consume(r, T_FLEET_PROBE, r->streams[1], 0, "last", -1, err) < 0))
 		goto fail;
 	r->started = pb_mono_ms();
-	pb_stream_end_init(&r->side[0].end, r->started, r->resume_off >= 0 ? 0 : r->from_s,
-			   r->resume_off);
-	pb_stream_end_init(&r->side[1].end, r->started, r->from_s, -1);
+	for (int i = 0; i < 2; i++)
+		pb_stream_end_init(&r->side[i].end, r->started,
+				   r->side[i].resume_off >= 0 ? 0 : r->from_s, r->side[i].resume_off);
 	r->side[0].done = r->side[1].done = r->from_next;
 	return r;
 fail:
@@ -214,18 +223,19 @@ void fl_reader_free(struct fl_reader *r)
 	if (!r)
 		return;
 	free(r->body);
-	free(r->last_body);
+	free(r->side[0].last_body);
+	free(r->side[1].last_body);
 	free(r);
 }
 
-uint64_t fl_reader_history_read(const struct fl_reader *r)
+uint64_t fl_reader_count(const struct fl_reader *r, int side)
 {
-	return r->hist_read;
+	return r->side[side].n_read;
 }
 
-int64_t fl_reader_window_start(const struct fl_reader *r)
+int64_t fl_reader_window_start(const struct fl_reader *r, int side)
 {
-	return r->start_off;
+	return r->side[side].start_off;
 }
 
 const char *fl_reader_invalid(const struct fl_reader *r)
@@ -233,35 +243,38 @@ const char *fl_reader_invalid(const struct fl_reader *r)
 	return r->invalid[0] ? r->invalid : NULL;
 }
 
-int fl_reader_history_end(const struct fl_reader *r, int64_t *offset,
-			  char digest[PB_SHA256_HEX_LEN + 1])
+int fl_reader_stream_end(const struct fl_reader *r, int side, int64_t *offset,
+			 char digest[PB_SHA256_HEX_LEN + 1])
 {
-	if (r->hist_end != PB_STREAM_END || r->last_off < 0)
+	const struct side *sd = &r->side[side];
+
+	if (sd->end_state != PB_STREAM_END || sd->last_off < 0)
 		return -1;
-	*offset = r->last_off;
-	pb_sha256_hex(r->last_body, r->last_len, digest);
+	*offset = sd->last_off;
+	pb_sha256_hex(sd->last_body, sd->last_len, digest);
 	return 0;
 }
 
-/* The first message of a resumed history read: the one the cache ends at? */
-static int resume_check(struct fl_reader *r)
+/* The first message of a resumed read: the one the cache ends at? */
+static int resume_check(struct fl_reader *r, int i)
 {
+	struct side *sd = &r->side[i];
 	char hex[PB_SHA256_HEX_LEN + 1];
 
-	r->resumed = 1;
-	if (!r->has_offset || r->offset != r->resume_off) {
+	sd->resumed = 1;
+	if (!r->has_offset || r->offset != sd->resume_off) {
 		snprintf(r->invalid, sizeof(r->invalid),
 			 "%s: the cached offset %lld is before its first offset (%lld): "
 			 "cut by retention, or declared again",
-			 r->streams[0], (long long)r->resume_off,
+			 r->streams[i], (long long)sd->resume_off,
 			 (long long)(r->has_offset ? r->offset : -1));
 		return -1;
 	}
 	pb_sha256_hex(r->body, r->got <= PB_EVENT_MAX_BYTES ? (size_t)r->got : 0, hex);
-	if (strcmp(hex, r->resume_digest)) {
+	if (strcmp(hex, sd->resume_digest)) {
 		snprintf(r->invalid, sizeof(r->invalid),
 			 "%s: the message at the cached offset %lld is not the one read then: "
-			 "the stream was declared again", r->streams[0], (long long)r->resume_off);
+			 "the stream was declared again", r->streams[i], (long long)sd->resume_off);
 		return -1;
 	}
 	return 0;
@@ -306,7 +319,7 @@ static void deliver(struct fl_reader *r, const char *body, int report,
 	struct fl_msg m = { r->exchange_in, r->routing_key, r->has_user_id ? r->user_id : NULL,
 			    body, (size_t)r->got, r->has_offset ? r->offset : -1 };
 
-	r->hist_read += !report;
+	r->side[report].n_read++;
 	if (r->got > PB_EVENT_MAX_BYTES) {
 		m.user_id = NULL;	/* counted as invalid */
 		m.body = "";
@@ -338,20 +351,19 @@ static void complete(struct fl_reader *r, void (*cb)(const struct fl_msg *, int,
 		pb_stream_end_main(&s->end, r->offset, mono);
 	else
 		pb_stream_end_alive(&s->end, mono);
-	if (!report && r->resume_off >= 0 && !r->resumed && resume_check(r) < 0)
+	if (s->resume_off >= 0 && !s->resumed && resume_check(r, report) < 0)
 		return;
-	if (!report && r->has_offset && r->offset > r->last_off) {
+	if (r->has_offset && r->offset > s->last_off) {
 		/* the last message read: its offset and body go into the cache */
-		char *b = r->last_body;
+		char *b = s->last_body;
 
-		r->last_off = r->offset;
-		r->last_len = r->got <= PB_EVENT_MAX_BYTES ? (size_t)r->got : 0;
-		r->last_body = r->body;
+		s->last_off = r->offset;
+		s->last_len = r->got <= PB_EVENT_MAX_BYTES ? (size_t)r->got : 0;
+		s->last_body = r->body;
 		r->body = b;
-		if (r->offset == r->resume_off)
-			return;	/* applied by the call that read it */
-		b = r->last_body;	/* handed on below from there */
-		deliver(r, b, report, cb, ctx);
+		if (r->offset == s->resume_off)
+			return;	/* taken in by the call that read it */
+		deliver(r, s->last_body, report, cb, ctx);
 		return;
 	}
 	deliver(r, r->body, report, cb, ctx);
@@ -366,30 +378,29 @@ static void check_end(struct fl_reader *r, int64_t mono)
 		if (s->done)
 			continue;
 		st = pb_stream_end_check(&s->end, &end_limits, mono);
-		if (i == 0 && r->resume_off >= 0 && !r->resumed && !r->invalid[0] &&
+		if (s->resume_off >= 0 && !s->resumed && !r->invalid[0] &&
 		    (st == PB_STREAM_EMPTY || st == PB_STREAM_END ||
 		     (pb_stream_end_target(&s->end) >= 0 &&
-		      pb_stream_end_target(&s->end) < r->resume_off))) {
+		      pb_stream_end_target(&s->end) < s->resume_off))) {
 			/* the stream ends before the message the cache ends at */
 			snprintf(r->invalid, sizeof(r->invalid),
 				 "%s: the cached offset %lld is beyond its end (%lld): "
-				 "declared again", r->streams[0], (long long)r->resume_off,
+				 "declared again", r->streams[i], (long long)s->resume_off,
 				 (long long)pb_stream_end_target(&s->end));
 			continue;
 		}
-		if (i == 0 && r->resume_off >= 0 && r->start_off < 0 && st != PB_STREAM_IDLE) {
+		if (s->resume_off >= 0 && s->start_off < 0 && st != PB_STREAM_IDLE) {
 			/* the window start: channel 2's message, or none at all */
 			if (s->end.burst_over && s->end.probe_newest_s > 0 &&
 			    s->end.probe_newest_s < r->from_s)
-				r->start_off = INT64_MAX;
+				s->start_off = INT64_MAX;
 			else
 				continue;
 		}
 		if (st == PB_STREAM_READING)
 			continue;
 		s->done = 1;
-		if (i == 0)
-			r->hist_end = st;
+		s->end_state = st;
 		if (st == PB_STREAM_IDLE)
 			pb_log_warn("%s: nothing delivered for %lld s and its end is unknown: "
 				    "read as far as offset %lld", r->streams[i],
@@ -404,8 +415,13 @@ static int start_frame(struct fl_reader *r, const amqp_frame_t *f, struct pb_err
 	if (f->frame_type == AMQP_FRAME_METHOD) {
 		const amqp_method_t *m = &f->payload.method;
 
-		if (m->id == AMQP_BASIC_DELIVER_METHOD)
+		if (m->id == AMQP_BASIC_DELIVER_METHOD) {
+			amqp_bytes_t t = ((const amqp_basic_deliver_t *)m->decoded)->consumer_tag;
+
 			r->ch2 = 1;
+			r->ch2_which = t.len == strlen(start_tags[1]) &&
+				       !memcmp(t.bytes, start_tags[1], t.len);
+		}
 		else if (m->id == AMQP_CHANNEL_CLOSE_METHOD || m->id == AMQP_CONNECTION_CLOSE_METHOD)
 			return pb_session_closed_by_broker(r->sess, m, "reading the history stream",
 							   err);
@@ -419,16 +435,18 @@ static int start_frame(struct fl_reader *r, const amqp_frame_t *f, struct pb_err
 		     i++) {
 			const amqp_table_entry_t *e = &p->headers.entries[i];
 
+			struct side *sd = &r->side[r->ch2_which];
+
 			if (e->key.len != 15 || memcmp(e->key.bytes, "x-stream-offset", 15) ||
-			    r->start_off >= 0)
+			    sd->start_off >= 0)
 				continue;
 			if (e->value.kind == AMQP_FIELD_KIND_I64)
-				r->start_off = e->value.value.i64;
+				sd->start_off = e->value.value.i64;
 			else if (e->value.kind == AMQP_FIELD_KIND_U64)
-				r->start_off = (int64_t)e->value.value.u64;
-			if (r->start_off >= 0)
-				pb_log_debug("%s: the window starts at offset %lld", r->streams[0],
-					     (long long)r->start_off);
+				sd->start_off = (int64_t)e->value.value.u64;
+			if (sd->start_off >= 0)
+				pb_log_debug("%s: the window starts at offset %lld",
+					     r->streams[r->ch2_which], (long long)sd->start_off);
 		}
 		r->ch2_left = f->payload.properties.body_size;
 		r->ch2 = r->ch2_left ? 2 : 0;

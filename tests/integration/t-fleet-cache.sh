@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# provbus-fleet's cache of the history stream (docs/man/provbus-fleet.1,
-# FILES), against a real broker: a call keeps what its read of the history
-# window computed and the offset it reached; the next one reads only what
-# is new. Its answers must be those of a read of the whole window
+# provbus-fleet's cache of the two streams (docs/man/provbus-fleet.1,
+# CACHE), against a real broker: a call keeps what its read of the window
+# computed and the offsets it reached; the next one reads only what is
+# new. Its answers must be those of a read of the whole window
 # (--no-cache), byte for byte: after more provides and retires, after the
 # stream was deleted and declared again (the cached offset then beyond its
 # end, or another message there), with a corrupt cache file, and once the
@@ -77,6 +77,7 @@ wait_for 60 conv; ok $? "c1 converged again"
 out=$(fleet -v providers --json 2>&1 >/dev/null)
 like "$out" "cache .*: [0-9]+ providers up to offset [0-9]+" "the next call loads the cache"
 like "$out" "history: 20[0-9] new messages read after the cached offset" "and reads only what is new"
+like "$out" "fleet: [0-9]+ new messages read after the cached offset" "of the fleet stream too"
 same_as_cold "after more provides and retires"
 out=$(fleet -v nodes 2>&1 >/dev/null)
 like "$out" "history: 0 new messages read after the cached offset" "nothing new: nothing read"

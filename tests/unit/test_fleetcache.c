@@ -13,6 +13,7 @@
 #include "../../fleet/fleet.h"
 
 #define FED "sg"
+#define DIGEST "0123456789012345678901234567890123456789012345678901234567890123"
 #define NOW 1800000000000LL
 
 struct ev {
@@ -151,20 +152,20 @@ START_TEST(saved_loaded_fed_pruned)
 		for (size_t k = 0; k <= N; k += 7) {
 			struct fleet a, b, w;
 			struct pb_err e = PB_ERR_INIT;
-			char digest[PB_SHA256_HEX_LEN + 1], why[600];
-			int64_t off;
+			struct fl_cache_pos pos = { { (int64_t)cut - 1, -1 }, { DIGEST, "" } }, got;
+			char why[600];
 			char *da, *dw;
 
 			init(&a);
 			feed(&a, v, 0, cut);
-			ck_assert_int_eq(fl_cache_save(&a, path, "h:1/v", 86400, (int64_t)cut - 1,
-						       "0123456789012345678901234567890123456789012345678901234567890123",
-						       &e), 0);
+			ck_assert_int_eq(fl_cache_save(&a, path, "h:1/v", 86400, &pos, &e), 0);
 			ck_assert_int_eq(access(path, F_OK), 0);
 			init(&b);
-			ck_assert_int_eq(fl_cache_load(&b, path, "h:1/v", 86400, &off, digest, why,
-						       sizeof(why)), 0);
-			ck_assert_int_eq(off, (int64_t)cut - 1);
+			ck_assert_int_eq(fl_cache_load(&b, path, "h:1/v", 86400, &got, why, sizeof(why)),
+					 0);
+			ck_assert_int_eq(got.offset[0], (int64_t)cut - 1);
+			ck_assert_int_eq(got.offset[1], -1);
+			ck_assert_str_eq(got.digest[0], DIGEST);
 			feed(&b, v, cut, N);
 			init(&w);
 			feed(&w, v, k, N);
@@ -192,32 +193,126 @@ END_TEST
 START_TEST(load_refuses)
 {
 	char dir[] = "/tmp/pbt-fleetcache-XXXXXX", path[128], why[600];
-	char digest[PB_SHA256_HEX_LEN + 1];
+	struct fl_cache_pos pos = { { 5, -1 }, { DIGEST, "" } }, got;
 	struct fleet f;
 	struct pb_err e = PB_ERR_INIT;
-	int64_t off;
 	FILE *fp;
 
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/c.json", dir);
 	init(&f);
-	ck_assert_int_eq(fl_cache_load(&f, path, "h:1/v", 60, &off, digest, why, sizeof(why)), -1);
+	ck_assert_int_eq(fl_cache_load(&f, path, "h:1/v", 60, &got, why, sizeof(why)), -1);
 	ck_assert_ptr_nonnull(strstr(why, "no cache"));
-	ck_assert_int_eq(fl_cache_save(&f, path, "h:1/v", 60, 5,
-				       "0123456789012345678901234567890123456789012345678901234567890123",
-				       &e), 0);
-	ck_assert_int_eq(fl_cache_load(&f, path, "h:1/v", 61, &off, digest, why, sizeof(why)), -1);
+	ck_assert_int_eq(fl_cache_save(&f, path, "h:1/v", 60, &pos, &e), 0);
+	ck_assert_int_eq(fl_cache_load(&f, path, "h:1/v", 61, &got, why, sizeof(why)), -1);
 	ck_assert_ptr_nonnull(strstr(why, "history_window_s"));
-	ck_assert_int_eq(fl_cache_load(&f, path, "h:2/v", 60, &off, digest, why, sizeof(why)), -1);
+	ck_assert_int_eq(fl_cache_load(&f, path, "h:2/v", 60, &got, why, sizeof(why)), -1);
 	ck_assert_ptr_nonnull(strstr(why, "another federation or broker"));
-	ck_assert_int_eq(fl_cache_load(&f, path, "h:1/v", 60, &off, digest, why, sizeof(why)), 0);
-	ck_assert_int_eq(off, 5);
+	ck_assert_int_eq(fl_cache_load(&f, path, "h:1/v", 60, &got, why, sizeof(why)), 0);
+	ck_assert_int_eq(got.offset[0], 5);
 	fp = fopen(path, "w");
 	fputs("{\"provbus_fleet_cache\": 1, \"prov", fp);
 	fclose(fp);
-	ck_assert_int_eq(fl_cache_load(&f, path, "h:1/v", 60, &off, digest, why, sizeof(why)), -1);
+	ck_assert_int_eq(fl_cache_load(&f, path, "h:1/v", 60, &got, why, sizeof(why)), -1);
 	ck_assert_ptr_nonnull(strstr(why, "unreadable"));
 	fl_release(&f);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
+/* ---- the fleet stream's reports */
+
+static void make_reports(struct ev *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int node = (int)(rnd() % 4), kind = (int)(rnd() % 3);
+
+		snprintf(v[i].rk, sizeof(v[i].rk), "r.%s.n%d", kind ? "run" : "presence", node);
+		if (!kind)
+			snprintf(v[i].body, sizeof(v[i].body),
+				 "{\"v\":1,\"id\":\"p%zu\",\"kind\":\"presence\",\"federation\":\"" FED
+				 "\",\"region\":\"r\",\"node\":\"n%d\",\"ts\":\"2026-11-22T03:00:%02zu.000Z\","
+				 "\"ttl_s\":%zu,\"keys\":[\"K0\"],\"state\":\"running\"}",
+				 i, node, i % 60, 30 + i);
+		else
+			snprintf(v[i].body, sizeof(v[i].body),
+				 "{\"v\":1,\"id\":\"r%zu\",\"kind\":\"run\",\"federation\":\"" FED
+				 "\",\"region\":\"r\",\"node\":\"n%d\",\"ts\":\"t\",\"run_id\":%zu,"
+				 "\"status\":\"%s\"}",
+				 i, node, i, kind == 1 ? "ok" : "failed");
+	}
+}
+
+static void feed_reports(struct fleet *f, const struct ev *v, size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++) {
+		struct fl_msg m = { "provbus." FED, v[i].rk, NULL, v[i].body, strlen(v[i].body),
+				    (int64_t)i };
+
+		fl_take_report(f, &m, NOW);
+	}
+}
+
+static char *dump_nodes(const struct fleet *f)
+{
+	size_t size = 0;
+	char *out = NULL;
+	FILE *fp = open_memstream(&out, &size);
+
+	for (size_t i = 0; i < f->n_nodes; i++) {
+		const struct fl_node *n = &f->nodes[i];
+		char *p = n->presence ? json_dumps(n->presence, JSON_SORT_KEYS) : NULL;
+		char *r = n->last_run ? json_dumps(n->last_run, JSON_SORT_KEYS) : NULL;
+		char *k = n->last_ok ? json_dumps(n->last_ok, JSON_SORT_KEYS) : NULL;
+
+		fprintf(fp, "%s lease=%lld p=%s r=%s k=%s\n", n->name, (long long)n->lease_end,
+			p ? p : "-", r ? r : "-", k ? k : "-");
+		free(p);
+		free(r);
+		free(k);
+	}
+	fclose(fp);
+	return out;
+}
+
+START_TEST(reports_pruned_saved_loaded)
+{
+	enum { N = 60 };
+	struct ev v[N];
+	char dir[] = "/tmp/pbt-fleetcache-XXXXXX", path[128], why[600];
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/c.json", dir);
+	rng = 300 + (uint32_t)_i;
+	make_reports(v, N);
+	for (size_t cut = 5; cut < N; cut += 11) {
+		for (size_t k = 0; k <= N; k += 4) {
+			struct fleet a, b, w;
+			struct pb_err e = PB_ERR_INIT;
+			struct fl_cache_pos pos = { { 0, (int64_t)cut - 1 }, { DIGEST, DIGEST } }, got;
+			char *db, *dw;
+
+			init(&a);
+			feed_reports(&a, v, 0, cut);
+			ck_assert_int_eq(fl_cache_save(&a, path, "h:1/v", 60, &pos, &e), 0);
+			init(&b);
+			ck_assert_int_eq(fl_cache_load(&b, path, "h:1/v", 60, &got, why, sizeof(why)), 0);
+			ck_assert_int_eq(got.offset[1], (int64_t)cut - 1);
+			feed_reports(&b, v, cut, N);
+			fl_prune_reports(&b, (int64_t)k);
+			init(&w);
+			feed_reports(&w, v, k, N);
+			db = dump_nodes(&b);
+			dw = dump_nodes(&w);
+			ck_assert_str_eq(db, dw);
+			free(db);
+			free(dw);
+			fl_release(&a);
+			fl_release(&b);
+			fl_release(&w);
+		}
+	}
 	unlink(path);
 	rmdir(dir);
 }
@@ -233,6 +328,7 @@ int main(void)
 	tcase_add_loop_test(tc, prune_is_a_read_of_the_window, 0, 40);
 	tcase_add_loop_test(tc, saved_loaded_fed_pruned, 0, 10);
 	tcase_add_test(tc, load_refuses);
+	tcase_add_loop_test(tc, reports_pruned_saved_loaded, 0, 5);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
