@@ -7,10 +7,10 @@
  *
  * Each verb reads the two streams from now − history_window_s to their
  * end (stream.c), builds the model (model.c) and prints; `converged
- * --wait` and `watch` go on reading what arrives. What the history
- * stream gave is kept in a cache file (cache.c): the next call reads that
- * stream only from where this one stopped, and reads the whole window
- * again when the cache does not fit the stream. Every string that came
+ * --wait` and `watch` go on reading what arrives. What the streams gave
+ * is kept in a cache file (cache.c): the next call reads them only from
+ * where this one stopped, and reads the whole window again when the
+ * cache does not fit them. Every string that came
  * from the broker is printed escaped (lib/textesc.h); --json output is
  * ASCII-only JSON. */
 #include <getopt.h>
@@ -55,7 +55,7 @@ static void usage(FILE *f)
 		"                      provbus-observer, instead of the configuration's\n"
 		"  --federation F      the federation (default: the configuration's)\n"
 		"  --password-file F   the password for --url (never on the command line)\n"
-		"  --no-cache          read the whole history window, and keep no cache of it\n"
+		"  --no-cache          read the whole window of the streams, and keep no cache\n"
 		"                      (default: ${XDG_CACHE_HOME:-~/.cache}/provbus/fleet-*.json)\n"
 		"  --no-verify-sender  count events and reports whatever their user_id (a lab where\n"
 		"                      every node shares one broker user, as consumer.verify_sender\n"

@@ -421,21 +421,20 @@ static int start_frame(struct fl_reader *r, const amqp_frame_t *f, struct pb_err
 			r->ch2 = 1;
 			r->ch2_which = t.len == strlen(start_tags[1]) &&
 				       !memcmp(t.bytes, start_tags[1], t.len);
-		}
-		else if (m->id == AMQP_CHANNEL_CLOSE_METHOD || m->id == AMQP_CONNECTION_CLOSE_METHOD)
-			return pb_session_closed_by_broker(r->sess, m, "reading the history stream",
-							   err);
-		else if (m->id == AMQP_BASIC_CANCEL_METHOD)
+		} else if (m->id == AMQP_CHANNEL_CLOSE_METHOD ||
+			   m->id == AMQP_CONNECTION_CLOSE_METHOD) {
+			return pb_session_closed_by_broker(r->sess, m, "reading the streams", err);
+		} else if (m->id == AMQP_BASIC_CANCEL_METHOD) {
 			return pb_err_set(err, EX_UNAVAILABLE,
 					  "the broker cancelled a stream consumer (stream deleted?)");
+		}
 	} else if (f->frame_type == AMQP_FRAME_HEADER && r->ch2 == 1) {
 		const amqp_basic_properties_t *p = f->payload.properties.decoded;
+		struct side *sd = &r->side[r->ch2_which];
 
 		for (int i = 0; (p->_flags & AMQP_BASIC_HEADERS_FLAG) && i < p->headers.num_entries;
 		     i++) {
 			const amqp_table_entry_t *e = &p->headers.entries[i];
-
-			struct side *sd = &r->side[r->ch2_which];
 
 			if (e->key.len != 15 || memcmp(e->key.bytes, "x-stream-offset", 15) ||
 			    sd->start_off >= 0)
