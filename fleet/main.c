@@ -290,6 +290,9 @@ static int read_window(struct reading *rd, struct ctx *c, const struct opts *o,
 						 sizeof(ident)) == 0;
 	int rc, i, again;
 
+	if (!o->no_cache && !use)
+		pb_log_info("no cache: neither XDG_CACHE_HOME nor HOME names a folder (or the URL "
+			    "is not understood): the whole window is read");
 	if (use && fl_cache_load(rd->f, path, ident, window_s, &pos, why, sizeof(why)) < 0) {
 		pb_log_info("%s", why);
 		pos.offset[0] = pos.offset[1] = -1;
