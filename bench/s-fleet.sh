@@ -83,8 +83,8 @@ for verb in nodes converged; do
 	for i in $(seq "$REPS"); do
 		[ "$i" -le 1 ] || ! past "$dl" || { bench_log "$verb: $((i - 1)) cold runs (time budget)"; break; }
 		# the first fills the cache
-		if [ "$i" = 1 ]; then run $verb cold-$i -v || exit 1
-		else run $verb cold-$i -v --no-cache || exit 1; fi
+		if [ "$i" = 1 ]; then run "$verb" "cold-$i" -v || exit 1
+		else run "$verb" "cold-$i" -v --no-cache || exit 1; fi
 	done
 	put_stats "fleet.$verb" ms "provbus-fleet $verb, cold (the window read), over a history of $EVENTS events, ${#ms[@]} runs" "${ms[@]}"
 	ms=()
@@ -92,7 +92,7 @@ for verb in nodes converged; do
 		"$TOOLS/pbtest-pubflood" publish "$NODE_URL" --federation "$FED" --count 1000 --nodes 1 \
 			--node-prefix fl-n --user-id fl-n0 --keys "$KEYS" >>"$W/fill.log" 2>&1 ||
 			{ bench_log "publishing 1000 more failed: $(tail -n 2 "$W/fill.log")"; exit 1; }
-		run $verb warm-$i -v || exit 1
+		run "$verb" "warm-$i" -v || exit 1
 	done
 	put_stats "fleet.${verb}_warm" ms "provbus-fleet $verb from its cache (1,000 new events read), over a history of $EVENTS events and more, ${#ms[@]} runs" "${ms[@]}"
 done

@@ -50,7 +50,11 @@ same_as_cold() { # same_as_cold LABEL: each verb warm, then cold
 		warm=$(fleet -v $v 2>>"$T/warm.err"); echo "$warm" >"$T/warm.out"
 		# shellcheck disable=SC2086
 		cold=$(fleet --no-cache $v 2>/dev/null)
-		[ "$warm" = "$cold" ] && [ -n "$cold" ] || { bad=1; diag "$1: $v differs"; diff <(echo "$cold") <(echo "$warm") | head -5 | sed 's/^/# /'; }
+		if [ "$warm" != "$cold" ] || [ -z "$cold" ]; then
+			bad=1
+			diag "$1: $v differs"
+			diff <(echo "$cold") <(echo "$warm") | head -5 | sed 's/^/# /'
+		fi
 	done
 	ok $bad "$1: providers, nodes, converged, providers --node from the cache = a read of the whole window"
 }
@@ -59,8 +63,8 @@ same_as_cold() { # same_as_cold LABEL: each verb warm, then cold
 out=$(fleet -v providers --json 2>&1 >/dev/null)
 like "$out" "no cache .* yet" "first call: no cache yet (-v says so)"
 like "$out" "history: 34[0-9] messages read from the window start" "it read the whole window"
-f=$(ls "$CACHE"/fleet-*.json 2>/dev/null | head -n 1)
-[ -n "$f" ] && ok 0 "a cache file under \$XDG_CACHE_HOME/provbus/" || ok 1 "a cache file under \$XDG_CACHE_HOME/provbus/"
+f=$(find "$CACHE" -name 'fleet-*.json' 2>/dev/null | head -n 1)
+[ -n "$f" ]; ok $? "a cache file under \$XDG_CACHE_HOME/provbus/"
 is "$(stat -c %a "$f")" 600 "mode 0600"
 like "$(basename "$f")" "^fleet-127\.0\.0\.1%3A[0-9]+%2F.*pbc\.json$" "named for host, port, vhost and federation"
 is "$(find "$CACHE" -name '*.json.*' | wc -l)" 0 "no temporary file left"
@@ -100,7 +104,7 @@ like "$out" "not the one read then.*the whole window is read" "another message a
 same_as_cold "stream declared again (longer)"
 
 # a corrupt cache file
-f=$(ls "$CACHE"/fleet-*.json | head -n 1)
+f=$(find "$CACHE" -name 'fleet-*.json' | head -n 1)
 printf '{"provbus_fleet_cache": 1, "providers": [{"federation": ' >"$f"
 out=$(fleet -v providers --json 2>&1 >/dev/null); rc=$?
 is "$rc" 0 "a corrupt cache: the call still answers"
