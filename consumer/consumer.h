@@ -17,7 +17,8 @@
  * so that `provbus-audit replay` (audit/replay.c) feeds the same core the
  * same inputs and must decide the same runs.
  * The daemon's files are adapters around it. One process, one poll()
- * loop, no threads (daemon.c). The files, by role:
+ * loop, no threads (daemon.c), sleeping on one timer list (lib/timers.h,
+ * enum cs_timer below). The files, by role:
  *   main.c    the command line: run, the control verbs, -n
  *   conf.c    a loaded configuration: config + manifests + what they imply
  *             (required keys, wants, bindings, the core's parameters);
