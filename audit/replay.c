@@ -479,7 +479,9 @@ struct core_replay {
 	struct replay *r;
 	struct pb_decide *core;
 	struct pb_decide_params_store *store;
-	sqlite3_stmt *floor_st, *values_st;
+	sqlite3_stmt *values_st;
+	struct seq_floor **floors;	/* the stale floors as of the event streamed */
+	size_t n_floor_buckets;
 	int64_t last_event;	/* the highest events.id fed */
 	int running;		/* a simulated run is going (runs[n_runs - 1]) */
 	int64_t run_end;	/* what-if: when it ends */
@@ -504,22 +506,87 @@ static void core_sink(void *ctx, const struct pb_decide_rec *x)
 		c->r->n_expired_sim++;
 }
 
-/* The highest seq the log holds for (node, service) before event id: the
- * daemon's floor for stale (lib/audit.h pb_audit_max_seq, as of then). */
-static int64_t core_seq_floor(struct core_replay *c, const char *node, const char *service,
-			      int64_t id)
-{
-	sqlite3_stmt *st = c->floor_st;
-	int64_t v = 0;
+/* The highest seq of each (node, service) in the rows streamed so far
+ * (verdict not invalid): as the events come in id order, the daemon's
+ * floor for stale as of each event (lib/audit.h pb_audit_max_seq, the
+ * rows before it). A hash table of chains. */
+struct seq_floor {
+	struct seq_floor *next;
+	int64_t seq;
+	char key[];		/* node '\0' service */
+};
 
-	sqlite3_reset(st);
-	sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, service, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, id);
-	if (sqlite3_step(st) == SQLITE_ROW && !au_col_null(st, 0))
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return v;
+static uint32_t floor_hash(const char *node, const char *service)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = node; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	h = (h ^ 0xffu) * 16777619u;
+	for (const char *p = service; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return h;
+}
+
+static struct seq_floor **floor_find(struct core_replay *c, const char *node, const char *service)
+{
+	struct seq_floor **f;
+	size_t ln = strlen(node);
+
+	if (!c->floors) {
+		c->n_floor_buckets = 4096;
+		c->floors = calloc(c->n_floor_buckets, sizeof(*c->floors));
+		if (!c->floors)
+			abort();
+	}
+	f = &c->floors[floor_hash(node, service) & (c->n_floor_buckets - 1)];
+	for (; *f; f = &(*f)->next)
+		if (!strcmp((*f)->key, node) && !strcmp((*f)->key + ln + 1, service))
+			break;
+	return f;
+}
+
+static int64_t core_seq_floor(struct core_replay *c, const char *node, const char *service)
+{
+	struct seq_floor **f = floor_find(c, node, service);
+
+	return *f ? (*f)->seq : 0;
+}
+
+/* The row just streamed raises its (node, service)'s floor. */
+static void floor_note(struct core_replay *c, sqlite3_stmt *st)
+{
+	const char *verdict = au_col_text(st, V_VERDICT), *node = au_col_text(st, V_NODE),
+		   *service = au_col_text(st, V_SERVICE);
+	int64_t seq = sqlite3_column_int64(st, V_SEQ);
+	struct seq_floor **f;
+
+	if (!verdict || !strcmp(verdict, "invalid") || !node || !service || au_col_null(st, V_SEQ))
+		return;
+	f = floor_find(c, node, service);
+	if (!*f) {
+		size_t ln = strlen(node), ls = strlen(service);
+
+		*f = xrealloc(NULL, sizeof(**f) + ln + ls + 2);
+		(*f)->next = NULL;
+		(*f)->seq = seq;
+		memcpy((*f)->key, node, ln + 1);
+		memcpy((*f)->key + ln + 1, service, ls + 1);
+	} else if (seq > (*f)->seq) {
+		(*f)->seq = seq;
+	}
+}
+
+static void floors_free(struct core_replay *c)
+{
+	for (size_t i = 0; c->floors && i < c->n_floor_buckets; i++)
+		while (c->floors[i]) {
+			struct seq_floor *n = c->floors[i]->next;
+
+			free(c->floors[i]);
+			c->floors[i] = n;
+		}
+	free(c->floors);
 }
 
 /* One recorded event row, fed as the daemon fed it. */
@@ -572,7 +639,7 @@ static void core_event(struct core_replay *c, sqlite3_stmt *st)
 	ev.ttl_s = sqlite3_column_int64(st, V_TTL);
 	in.ev = &ev;
 	in.seen_before = !strcmp(verdict, "duplicate");
-	in.seq_floor = in.seen_before ? 0 : core_seq_floor(c, ev.node, ev.service, id);
+	in.seq_floor = in.seen_before ? 0 : core_seq_floor(c, ev.node, ev.service);
 	in.apply_at = au_col_null(st, V_LEASE_FROM) ? at : sqlite3_column_int64(st, V_LEASE_FROM);
 	r->n_fed++;
 	v = pb_decide_event(c->core, at, &in, NULL);
@@ -1228,12 +1295,9 @@ static int simulate_core(struct core_replay *c, struct pb_err *err)
 	if (ev && !r->derived)
 		in = au_prepare(r->db, "SELECT id, at, after_event, kind, n, text FROM inputs ORDER BY id",
 				err);
-	c->floor_st = ev && (in || r->derived)
-			      ? au_prepare(r->db, "SELECT max(seq) FROM events WHERE node = ?1 AND"
-						  " service = ?2 AND verdict <> 'invalid' AND id < ?3", err)
-			      : NULL;
-	c->values_st = c->floor_st ? au_prepare(r->db, "SELECT values_after FROM runs WHERE id = ?",
-						err) : NULL;
+	c->values_st = ev && (in || r->derived)
+			       ? au_prepare(r->db, "SELECT values_after FROM runs WHERE id = ?", err)
+			       : NULL;
 	if (!c->values_st)
 		goto out;
 	if (r->derived ? derive_inputs(c, err) < 0 : core_first_start(c, err) < 0)
@@ -1264,6 +1328,7 @@ static int simulate_core(struct core_replay *c, struct pb_err *err)
 				c->core = NULL;
 				r->n_verdict_diff = saved;
 			}
+			floor_note(c, ev);
 			se = sqlite3_step(ev);
 		} else {
 			if (core_input(c, &cur, err) < 0)
@@ -1287,9 +1352,8 @@ static int simulate_core(struct core_replay *c, struct pb_err *err)
 out:
 	sqlite3_finalize(ev);
 	sqlite3_finalize(in);
-	sqlite3_finalize(c->floor_st);
 	sqlite3_finalize(c->values_st);
-	c->floor_st = c->values_st = NULL;
+	c->values_st = NULL;
 	return rc;
 }
 
@@ -1789,6 +1853,7 @@ out:
 	pb_decide_free(c.pre);
 	pb_decide_params_store_free(c.pre_store);
 	derived_release(&c);
+	floors_free(&c);
 	free(d);
 	replay_release(&r);
 	return rc;
