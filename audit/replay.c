@@ -125,7 +125,7 @@ struct replay {
 	int late_run;		/* a run would start after the end of the log */
 	int64_t first_event_at, last_event_at;
 	int derived;		/* no inputs rows: the inputs are derived from the log */
-	size_t n_rec_before;	/* recorded runs from before the first start input */
+	size_t n_rec_derived;	/* recorded runs replayed from derived inputs */
 	int64_t core_diff[CD__COUNT];
 	size_t *undecided;	/* recorded runs (index) the core did not start at their instant */
 	size_t n_undecided;
@@ -486,8 +486,6 @@ struct core_replay {
 	int running;		/* a simulated run is going (runs[n_runs - 1]) */
 	int64_t run_end;	/* what-if: when it ends */
 	int64_t splay_ms;	/* in force (what-if: half of it is drawn) */
-	struct pb_decide *pre;	/* the events before the first start (schema 2 rows) */
-	struct pb_decide_params_store *pre_store;
 	int64_t first_start;	/* the first start input's instant */
 	/* derived inputs (a log without inputs rows) */
 	struct input *din;
@@ -929,8 +927,8 @@ static int core_start(struct core_replay *c, int64_t now, const json_t *j)
 			if (pb_decide_restore_provider(d, &pv) < 0)
 				goto oom;
 		}
-	} else if (old || c->pre) {
-		struct pb_providers *pv = pb_decide_providers(old ? old : c->pre);
+	} else if (old) {
+		struct pb_providers *pv = pb_decide_providers(old);
 
 		for (size_t i = 0; i < pb_providers_count(pv); i++)
 			if (pb_decide_restore_provider(d, pb_providers_at(pv, i)) < 0)
@@ -984,10 +982,6 @@ static int core_start(struct core_replay *c, int64_t now, const json_t *j)
 	if (pb_decide_restored(d) < 0)
 		goto oom;
 	pb_decide_free(old);
-	pb_decide_free(c->pre);
-	pb_decide_params_store_free(c->pre_store);
-	c->pre = NULL;
-	c->pre_store = NULL;
 	pb_decide_params_store_free(c->store);
 	c->splay_ms = p.deb.splay_ms;
 	c->core = d;
@@ -1024,33 +1018,23 @@ static int core_reload(struct core_replay *c, int64_t now, const json_t *j)
 
 enum { I_ID, I_AT, I_AFTER, I_KIND, I_N, I_TEXT };
 
-/* The first start input: its instant, and when events came before it (a
- * log migrated from schema 2) a core with its parameters that takes them
- * in, so that the first start restores their providers as the daemon
- * did from its providers table. */
-static int core_first_start(struct core_replay *c, struct pb_err *err)
+/* The first start input: its instant (c->first_start) and the events
+ * before it (*after > 0: a log migrated from schema 2, whose older part
+ * is replayed from derived inputs). */
+static int core_first_start(struct core_replay *c, int64_t *after, struct pb_err *err)
 {
-	sqlite3_stmt *st = au_prepare(c->r->db, "SELECT at, after_event, text FROM inputs"
+	sqlite3_stmt *st = au_prepare(c->r->db, "SELECT at, after_event FROM inputs"
 						" WHERE kind = 'start' ORDER BY id LIMIT 1", err);
-	struct pb_decide_params p;
-	json_t *j = NULL;
-	int rc = 0;
 
+	*after = 0;
 	if (!st)
 		return -1;
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		c->first_start = sqlite3_column_int64(st, 0);
-		if (sqlite3_column_int64(st, 1) > 0 &&
-		    (!(j = json_loads(au_col_text(st, 2) ? au_col_text(st, 2) : "", 0, NULL)) ||
-		     pb_decide_params_from_json(json_object_get(j, "params"), &p, &c->pre_store) < 0 ||
-		     !(c->pre = pb_decide_new(&p, NULL, NULL)))) {
-			pb_err_set(err, EX_OSERR, "replay: the first start input: out of memory or damaged JSON");
-			rc = -1;
-		}
+		*after = sqlite3_column_int64(st, 1);
 	}
-	json_decref(j);
 	sqlite3_finalize(st);
-	return rc;
+	return 0;
 }
 
 /* --- inputs derived from a log without inputs rows ------------------------------------- */
@@ -1138,7 +1122,8 @@ static char *derived_params_text(struct core_replay *c, const struct pb_debounce
 	return s;
 }
 
-static int derive_inputs(struct core_replay *c, struct pb_err *err)
+/* The inputs before until (PB_TIME_NEVER: all of them). */
+static int derive_inputs(struct core_replay *c, int64_t until, struct pb_err *err)
 {
 	struct replay *r = c->r;
 	sqlite3_stmt *st;
@@ -1204,7 +1189,10 @@ static int derive_inputs(struct core_replay *c, struct pb_err *err)
 			din_add(c, x->finished, RANK_FINISHED, "finished", status, NULL);
 	}
 	qsort(c->din, c->n_din, sizeof(*c->din), din_cmp);
-	c->first_start = first;
+	while (c->n_din && c->din[c->n_din - 1].at >= until)
+		free(c->din[--c->n_din].own);
+	for (size_t i = 0; i < r->n_rec; i++)
+		r->n_rec_derived += r->rec[i].started < until;
 	return 0;
 }
 
@@ -1277,7 +1265,8 @@ static int simulate_core(struct core_replay *c, struct pb_err *err)
 	struct replay *r = c->r;
 	int lease = 1;
 	sqlite3_stmt *probe = NULL, *ev, *in = NULL;
-	int se = SQLITE_DONE, si = SQLITE_DONE, rc = -1, have_in;
+	int se = SQLITE_DONE, si = SQLITE_DONE, rc = -1, have_in, pre = 0;
+	int64_t first_after = 0;
 	size_t i_din = 0;
 	struct input cur;
 
@@ -1300,14 +1289,31 @@ static int simulate_core(struct core_replay *c, struct pb_err *err)
 			       : NULL;
 	if (!c->values_st)
 		goto out;
-	if (r->derived ? derive_inputs(c, err) < 0 : core_first_start(c, err) < 0)
+	if (!r->derived && core_first_start(c, &first_after, err) < 0)
+		goto out;
+	if (first_after > 0) {
+		/* a log migrated from schema 2: its older part (the events up
+		 * to the first start input, the runs before it) is replayed
+		 * from derived inputs, then the recorded ones take over */
+		pre = 1;
+		r->derived = 1;
+	}
+	if (r->derived && derive_inputs(c, pre ? c->first_start : PB_TIME_NEVER, err) < 0)
 		goto out;
 	se = sqlite3_step(ev);
 	have_in = next_input(c, in, &i_din, &cur, &si);
-	while (se == SQLITE_ROW || have_in) {
-		int event_first = se == SQLITE_ROW &&
-				  (!have_in || (r->derived ? sqlite3_column_int64(ev, V_AT) < cur.at
-							   : sqlite3_column_int64(ev, V_ID) <= cur.after));
+	while (se == SQLITE_ROW || have_in || pre) {
+		int ev_ok = se == SQLITE_ROW && (!pre || sqlite3_column_int64(ev, V_ID) <= first_after);
+		int event_first;
+
+		if (pre && !ev_ok && !have_in) {
+			pre = 0;
+			r->derived = 0;
+			have_in = next_input(c, in, &i_din, &cur, &si);
+			continue;
+		}
+		event_first = ev_ok && (!have_in || (r->derived ? sqlite3_column_int64(ev, V_AT) < cur.at
+								: sqlite3_column_int64(ev, V_ID) <= cur.after));
 
 		if (event_first) {
 			int64_t at = sqlite3_column_int64(ev, V_AT);
@@ -1318,15 +1324,6 @@ static int simulate_core(struct core_replay *c, struct pb_err *err)
 				if (at > r->now)
 					r->now = at;
 				core_event(c, ev);
-			} else if (c->pre) {
-				/* before the log held inputs (a migrated log): the
-				 * providers only, for the first start to restore */
-				int64_t saved = r->n_verdict_diff;
-
-				c->core = c->pre;
-				core_event(c, ev);
-				c->core = NULL;
-				r->n_verdict_diff = saved;
 			}
 			floor_note(c, ev);
 			se = sqlite3_step(ev);
@@ -1538,11 +1535,11 @@ static void explain_diff(const struct replay *r, const struct rec_run *x, int64_
 	}
 	for (size_t i = 0; i < r->n_notes; i++)
 		if (r->notes[i].at >= from - 600000 && r->notes[i].at <= to + 600000)
-			au_buf_printf(b, "; %s at %s",
-				      r->notes[i].kind == NOTE_PAUSE    ? "paused"
-				      : r->notes[i].kind == NOTE_RESUME ? "resumed"
+			au_buf_printf(b, "; %s %s",
+				      r->notes[i].kind == NOTE_PAUSE    ? "paused at"
+				      : r->notes[i].kind == NOTE_RESUME ? "resumed at"
 				      : r->notes[i].inferred ? "the daemon was down from about"
-							     : "the daemon stopped",
+							     : "the daemon stopped at",
 				      pb_time_format(r->notes[i].at, ts));
 	if (b->len == n0)
 		au_buf_puts(b, "; no known cause (a restart not in the log, a clock step, or a"
@@ -1604,6 +1601,13 @@ static void what_if_text(const struct au_opts *o, struct au_buf *b)
 			      o->throttle_runs, (long long)(o->throttle_per_ms / 1000));
 }
 
+/* Where the core's inputs came from: recorded, derived (no inputs rows)
+ * or both (a migrated log: derived before its first start input). */
+static const char *inputs_word(const struct replay *r)
+{
+	return r->derived ? "derived" : r->n_rec_derived ? "recorded and derived" : "recorded";
+}
+
 static void print_text(struct replay *r, const struct diff *d, size_t nd, size_t n_sim,
 		       size_t n_rec)
 {
@@ -1656,11 +1660,11 @@ static void print_text(struct replay *r, const struct diff *d, size_t nd, size_t
 	} else if (!nd) {
 		printf("matches recorded runs (%zu run%s; exact: the decision core fed the %s"
 		       " inputs starts them at the recorded instants with the recorded reasons and"
-		       " values)\n", n_rec, n_rec == 1 ? "" : "s", r->derived ? "derived" : "recorded");
+		       " values)\n", n_rec, n_rec == 1 ? "" : "s", inputs_word(r));
 	} else {
 		printf("differs from recorded runs: %zu difference%s (%zu simulated, %zu recorded runs;"
 		       " %s inputs)\n", nd, nd == 1 ? "" : "s", n_sim, n_rec,
-		       r->derived ? "derived" : "recorded");
+		       inputs_word(r));
 		for (i = 0; i < nd; i++) {
 			describe_diff(r, &d[i], i > 0, &b);
 			printf("  - %s\n", au_esc(b.s));
@@ -1671,10 +1675,10 @@ static void print_text(struct replay *r, const struct diff *d, size_t nd, size_t
 		       (long long)r->splay_taken, r->splay_taken == 1 ? "" : "s",
 		       r->derived ? " (the daemon's splay notes, else each recorded start minus the"
 				    " instant the core let it go)" : "");
-	if (r->n_rec_before)
+	if (r->n_rec_derived && !r->derived)
 		printf("note: %zu recorded run%s from before the log held the decision core's inputs"
-		       " (written by an older provbus) not compared\n", r->n_rec_before,
-		       r->n_rec_before == 1 ? "" : "s");
+		       " (written by an older provbus) replayed from inputs derived from its rows\n",
+		       r->n_rec_derived, r->n_rec_derived == 1 ? "" : "s");
 	if (r->late_run)
 		printf("note: a run was pending at the end of the log (%s); it is not counted\n",
 		       pb_time_format(r->log_end, t1));
@@ -1753,7 +1757,7 @@ static void print_json(struct replay *r, const struct diff *d, size_t nd, size_t
 		au_json_bool(&j, "matches", nd == 0);
 	au_json_int(&j, "tolerance_ms", 0);
 	au_json_bool(&j, "exact", 1);
-	au_json_str(&j, "inputs", r->derived ? "derived" : "recorded");
+	au_json_str(&j, "inputs", inputs_word(r));
 	au_json_int(&j, "max_delta_ms", 0);
 	au_json_obj_begin(&j, "params");
 	au_json_int(&j, "quiet_ms", dp.quiet_ms);
@@ -1811,16 +1815,6 @@ int au_cmd_replay(sqlite3 *db, const struct au_opts *o, struct pb_err *err)
 		goto out;
 	rc = simulate_core(&c, err);
 	r.core_diff[CD_VERDICT] = r.n_verdict_diff;
-	if (!r.derived) {
-		/* runs from before the log held inputs (a migrated log) are
-		 * not the core's to reproduce */
-		for (i = 0; i < r.n_rec; i++)
-			if (r.rec[i].started >= c.first_start)
-				r.rec[nd++] = r.rec[i];
-		r.n_rec_before = r.n_rec - nd;
-		r.n_rec = nd;
-		nd = 0;
-	}
 	if (rc < 0)
 		goto out;
 	rc = -1;
@@ -1850,8 +1844,6 @@ int au_cmd_replay(sqlite3 *db, const struct au_opts *o, struct pb_err *err)
 out:
 	pb_decide_free(c.core);
 	pb_decide_params_store_free(c.store);
-	pb_decide_free(c.pre);
-	pb_decide_params_store_free(c.pre_store);
 	derived_release(&c);
 	floors_free(&c);
 	free(d);

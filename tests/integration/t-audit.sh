@@ -170,6 +170,20 @@ like "$($A -d "$V2" replay --json | tail -n1)" '"matches":true,"tolerance_ms":0,
 sqlite3 "$V2" "update runs set values_after = '{\"KEY_00\":\"not-this\"}' where id = 3"
 like "$($A -d "$V2" replay)" '1 run\(s\) started with values other than the recorded ones' "a schema 2 log: a run recorded with other values differs"
 
+# a log migrated from schema 2: the older runs from derived inputs, the
+# later ones from the recorded inputs (tests/data/audit/migrated.sql)
+M=$T/migrated.db
+pbtest-auditgen -o "$M" --empty >/dev/null && sqlite3 "$M" <"$PB_ROOT/tests/data/audit/aba.sql" &&
+	sqlite3 "$M" <"$PB_ROOT/tests/data/audit/migrated.sql"
+ok $? "the migrated fixture loads"
+out=$($A -d "$M" replay)
+like "$out" 'matches recorded runs \(8 runs; exact: the decision core fed the recorded and derived inputs' "a migrated log: every run matches, recorded and derived inputs"
+like "$out" 'note: 6 recorded runs from before the log held .* replayed from inputs derived from its rows' "a migrated log: says which runs came from derived inputs"
+sqlite3 "$M" "update runs set started_at = started_at - 1000 where id = 2; update runs set queued_at = queued_at - 1000 where id = 8"
+out=$($A -d "$M" replay)
+like "$out" 'recorded run 2 \(change, started [^)]*\) was not reproduced' "a migrated log: a difference in the derived part is found"
+like "$out" 'recorded run 8 \(started [^)]*\) is a change run queued at 2026-01-01T00:11:51.000Z, the replay.s a change run queued at 2026-01-01T00:11:52.000Z' "a migrated log: a difference in the recorded part is found (queued_at)"
+
 # --- the db from the node config ------------------------------------------------------------
 mkdir -p "$T/node/state" "$T/node/services.d"
 cp "$X" "$T/node/state/audit.db"
