@@ -1071,27 +1071,38 @@ static int din_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* Distinct texts of one column (sorted by bytes, as strcmp). */
-static int load_strv(sqlite3 *db, const char *sql, char ***out, size_t *n, struct pb_err *err)
+static void strv_add_unique(char ***v, size_t *n, const char *x)
 {
-	sqlite3_stmt *st = au_prepare(db, sql, err);
-	size_t cap = 0;
+	for (size_t i = 0; i < *n; i++)
+		if (!strcmp((*v)[i], x))
+			return;
+	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
+	(*v)[(*n)++] = xstrdup(x);
+}
+
+/* The required keys and accepted regions: those of the events the
+ * daemon applied (or whose lease ran out), sorted as strcmp; one scan. */
+static int load_filter(struct core_replay *c, struct pb_err *err)
+{
+	sqlite3_stmt *st = au_prepare(c->r->db, "SELECT key, region FROM events WHERE verdict IN"
+						" ('applied', 'expired') GROUP BY key, region", err);
 	int step;
 
 	if (!st)
 		return -1;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (!au_col_text(st, 0))
-			continue;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 16;
-			*out = xrealloc(*out, cap * sizeof(**out));
-		}
-		(*out)[(*n)++] = xstrdup(au_col_text(st, 0));
+		if (au_col_text(st, 0))
+			strv_add_unique(&c->keys, &c->n_keys, au_col_text(st, 0));
+		if (au_col_text(st, 1))
+			strv_add_unique(&c->regions, &c->n_regions, au_col_text(st, 1));
 	}
 	sqlite3_finalize(st);
 	if (step != SQLITE_DONE)
-		return au_step_error(db, step, err);
+		return au_step_error(c->r->db, step, err);
+	if (c->n_keys)
+		qsort(c->keys, c->n_keys, sizeof(*c->keys), str_p_cmp);
+	if (c->n_regions)
+		qsort(c->regions, c->n_regions, sizeof(*c->regions), str_p_cmp);
 	return 0;
 }
 
@@ -1130,10 +1141,7 @@ static int derive_inputs(struct core_replay *c, int64_t until, struct pb_err *er
 	int64_t first = PB_TIME_NEVER;
 	int step;
 
-	if (load_strv(r->db, "SELECT DISTINCT key FROM events WHERE verdict IN ('applied', 'expired')"
-			     " ORDER BY key", &c->keys, &c->n_keys, err) < 0 ||
-	    load_strv(r->db, "SELECT DISTINCT region FROM events WHERE verdict IN ('applied',"
-			     " 'expired') ORDER BY region", &c->regions, &c->n_regions, err) < 0)
+	if (load_filter(c, err) < 0)
 		return -1;
 	if (!(st = au_prepare(r->db, "SELECT v FROM meta WHERE k = 'federation'", err)))
 		return -1;
