@@ -1084,17 +1084,20 @@ static void strv_add_unique(char ***v, size_t *n, const char *x)
  * daemon applied (or whose lease ran out), sorted as strcmp; one scan. */
 static int load_filter(struct core_replay *c, struct pb_err *err)
 {
+	/* no GROUP BY: sqlite would sort every row; the sets are small */
 	sqlite3_stmt *st = au_prepare(c->r->db, "SELECT key, region FROM events WHERE verdict IN"
-						" ('applied', 'expired') GROUP BY key, region", err);
+						" ('applied', 'expired')", err);
 	int step;
 
 	if (!st)
 		return -1;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (au_col_text(st, 0))
-			strv_add_unique(&c->keys, &c->n_keys, au_col_text(st, 0));
-		if (au_col_text(st, 1))
-			strv_add_unique(&c->regions, &c->n_regions, au_col_text(st, 1));
+		const char *k = au_col_text(st, 0), *g = au_col_text(st, 1);
+
+		if (k && (!c->n_keys || strcmp(k, c->keys[c->n_keys - 1])))
+			strv_add_unique(&c->keys, &c->n_keys, k);
+		if (g && (!c->n_regions || strcmp(g, c->regions[c->n_regions - 1])))
+			strv_add_unique(&c->regions, &c->n_regions, g);
 	}
 	sqlite3_finalize(st);
 	if (step != SQLITE_DONE)
