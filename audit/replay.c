@@ -1071,20 +1071,33 @@ static int din_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* Adds x to the sorted set v (binary search: one call per applied row). */
 static void strv_add_unique(char ***v, size_t *n, const char *x)
 {
-	for (size_t i = 0; i < *n; i++)
-		if (!strcmp((*v)[i], x))
+	size_t lo = 0, hi = *n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int cmp = strcmp(x, (*v)[mid]);
+
+		if (!cmp)
 			return;
+		if (cmp < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
 	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
-	(*v)[(*n)++] = xstrdup(x);
+	memmove(*v + lo + 1, *v + lo, (*n - lo) * sizeof(**v));
+	(*v)[lo] = xstrdup(x);
+	(*n)++;
 }
 
 /* The required keys and accepted regions: those of the events the
- * daemon applied (or whose lease ran out), sorted as strcmp; one scan. */
+ * daemon applied (or whose lease ran out), sorted as strcmp; one scan
+ * (no GROUP BY: sqlite would sort every row; the sets are small). */
 static int load_filter(struct core_replay *c, struct pb_err *err)
 {
-	/* no GROUP BY: sqlite would sort every row; the sets are small */
 	sqlite3_stmt *st = au_prepare(c->r->db, "SELECT key, region FROM events WHERE verdict IN"
 						" ('applied', 'expired')", err);
 	int step;
@@ -1092,20 +1105,14 @@ static int load_filter(struct core_replay *c, struct pb_err *err)
 	if (!st)
 		return -1;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *k = au_col_text(st, 0), *g = au_col_text(st, 1);
-
-		if (k && (!c->n_keys || strcmp(k, c->keys[c->n_keys - 1])))
-			strv_add_unique(&c->keys, &c->n_keys, k);
-		if (g && (!c->n_regions || strcmp(g, c->regions[c->n_regions - 1])))
-			strv_add_unique(&c->regions, &c->n_regions, g);
+		if (au_col_text(st, 0))
+			strv_add_unique(&c->keys, &c->n_keys, au_col_text(st, 0));
+		if (au_col_text(st, 1))
+			strv_add_unique(&c->regions, &c->n_regions, au_col_text(st, 1));
 	}
 	sqlite3_finalize(st);
 	if (step != SQLITE_DONE)
 		return au_step_error(c->r->db, step, err);
-	if (c->n_keys)
-		qsort(c->keys, c->n_keys, sizeof(*c->keys), str_p_cmp);
-	if (c->n_regions)
-		qsort(c->regions, c->n_regions, sizeof(*c->regions), str_p_cmp);
 	return 0;
 }
 
