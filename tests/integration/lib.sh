@@ -116,7 +116,8 @@ pb_free_port() { # a loopback port nobody listens on now (bind may still
 # plan: the script fails). PB_NO_REPLAY_CHECK=1 skips it.
 _pb_replay_check() {
 	local db out back
-	[ -n "${T:-}" ] && [ -d "$T" ] && [ -z "${PB_NO_REPLAY_CHECK:-}" ] || return 0
+	[ -n "${T:-}" ] && [ -d "$T" ] && [ -z "${PB_NO_REPLAY_CHECK:-}" ] && [ -z "${_pb_replayed:-}" ] || return 0
+	_pb_replayed=1	# once: a cleanup may call it before its own unmounts
 	while IFS= read -r db; do
 		[ "$(sqlite3 "$db" "SELECT 1 FROM inputs WHERE kind = 'start' LIMIT 1" 2>/dev/null)" = 1 ] ||
 			continue

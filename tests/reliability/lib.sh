@@ -104,6 +104,9 @@ rl_cleanup() {
 	if [ -n "${RL_ALARM:-}" ]; then pb_ctl set_vm_memory_high_watermark 0.4 >/dev/null 2>&1; fi
 	# the programs first (they may hold files on a mount), then the mounts
 	for p in "${_pb_pids[@]}"; do pb_stop_pid "$p"; done
+	# the audit logs replayed while their mounts are still there (s8's is
+	# on a tmpfs)
+	_pb_replay_check
 	for m in "${RL_MOUNTS[@]}"; do umount -l "$m" 2>/dev/null; done
 	for m in "${RL_LOOPS[@]}"; do losetup -d "$m" 2>/dev/null; done
 	for m in "${RL_USERS[@]}"; do pb_ctl delete_user "$m" >/dev/null 2>&1; done
