@@ -93,6 +93,10 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB_A)
 $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIB_A)
 	$(call say,LINK,$@)mkdir -p $(@D) && $(CC) $(PB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PB_LIBS)
 
+# provbus-fleet's cache, with the model it prunes (tests/unit/test_fleetcache.c)
+$(BUILD)/tests/test_fleetcache: $(BUILD)/tests/unit/test_fleetcache.o $(BUILD)/fleet/cache.o \
+		$(BUILD)/fleet/model.o $(LIB_A)
+	$(call say,LINK,$@)$(CC) $(PB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs check) $(PB_LIBS)
 # the decision core's suite fails each allocation in turn (tests/unit/test_decide.c)
 $(BUILD)/tests/test_decide: PB_LDFLAGS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup
 tests-build: $(PROGRAMS) $(TEST_BIN) $(TOOL_BIN)

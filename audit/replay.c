@@ -1,80 +1,43 @@
-/* replay.c — `replay`: the recorded inputs fed again, in their recorded
- * order and at their recorded times, through the daemon's own decision
- * core in virtual time; prints the runs that would start and compares
- * them with the recorded ones.
+/* replay.c — `replay`: the decision core's inputs fed again, in their
+ * recorded order and at their recorded times, through the daemon's own
+ * decision core (lib/decide.c) in virtual time; prints the runs that
+ * would start and compares them with the recorded ones. The decisions are
+ * the core's alone: this file reads inputs, prints and compares.
  *
- * A log of schema 3 or later (lib/audit.h) holds every input the core
- * saw besides the events (the inputs table): the replay drives
- * lib/decide.c with them (simulate_core). With the recorded parameters
- * the comparison is exact, with no tolerance: every recorded start must
- * be decided by the core at its recorded instant (the poll that started
- * it is an input), with the recorded values, each splay draw and lease
- * expiry as recorded, each event judged as recorded. A what-if changes
- * only the parameters: the core then decides the starts itself, at its
- * own deadlines, and runs last as the recorded ones did.
+ * Where the inputs come from:
+ * - A log of schema 3 or later (lib/audit.h) records every input the
+ *   core saw besides the events (the inputs table): they are fed as
+ *   recorded ("recorded inputs").
+ * - A log without inputs rows (schema 2, written by an older provbus)
+ *   has its inputs derived from what it holds ("derived inputs",
+ *   derive_inputs below): each params row is a daemon start or a reload
+ *   with its debounce parameters; the required keys, accepted regions
+ *   and federation are those of the events the daemon did not judge
+ *   foreign or invalid, each key its own env var (env names are not in
+ *   the log); the startup, manual and resume runs are requests at their
+ *   queued_at; pause and resume notes are pause inputs; each event is a
+ *   batch of its own (settled at its receive instant); the recorded
+ *   `expired` rows are lease expiries at their instant; each recorded
+ *   run is the poll that started it at its started_at, with its lock
+ *   wait, and its end at finished_at with its status. The splay draw of
+ *   a run is the daemon's ("splay" note), else its recorded start minus
+ *   the instant the core let it go (held to [0, splay_ms]), drawn at
+ *   that instant. Inputs at one instant come before the events of that
+ *   instant. Values are compared as the sets of values (their env names
+ *   are not in the log).
  *
- * An older log (schema 2) has no inputs rows: for it the replay below
- * infers them (the approximations listed here), with a tolerance.
+ * With the recorded parameters the comparison is exact, with no
+ * tolerance: every recorded start must be decided by the core at its
+ * recorded instant (the poll that started it is an input), with the
+ * recorded reason, queued_at and values, each splay draw and lease expiry
+ * as recorded, each event judged as recorded. A what-if changes only the
+ * parameters: the core then decides the starts itself, at its own
+ * deadlines, and runs last as the recorded ones did (beyond them, the
+ * median duration) and end the same way.
  *
- * What is taken from the log as it happened, and what is decided again:
- * - Verdicts are the log's: an event recorded `applied` is applied (with
- *   no filter: the required keys and accepted regions are not in the
- *   log, and the recorded verdict already says the node accepted it);
- *   duplicate, stale, foreign and invalid events change nothing and are
- *   not fed. Leases run out in virtual time (pb_providers_expire), so the
- *   recorded `expired` rows are not fed either.
- * - Change detection is decided again: after each applied event, the
- *   value of its KEY (pb_providers_values with one want per key: env
- *   names are not in the log, and per-key value sets answer "did
- *   anything change" the same way) against the value before; a change
- *   is dirty when any key differs from the values the last successful
- *   simulated run was given. A -> B -> A is no change.
- * - The parameters are those of the params rows in force (a row is a
- *   daemon start, which resets the debounce and keeps the throttle
- *   window, or a reload); --quiet-ms, --max-wait-ms and --throttle
- *   replace them everywhere (a what-if).
- * - Requests are the recorded ones: each recorded startup, manual and
- *   resume run is a request at its queued_at. Retries and follow-ups
- *   come out of the debounce itself.
- * - Simulated run k lasts as long as recorded run k and ends the same
- *   way (ok or not); beyond the recorded runs, the median duration, ok.
- * - Splay: the delay of simulated run k is the one the daemon drew for
- *   recorded run k (its "splay" note), else what that run took (its
- *   start minus the moment the debounce let it go), held to
- *   [0, splay_ms]: a random draw can only be replayed from the record.
- *   When recorded run k started later than the whole splay window, the
- *   draw was for a run that never started (the change was undone during
- *   the splay): splay_ms, the draw that agrees best with "nothing
- *   started". Beyond the recorded runs, splay_ms / 2.
- * - Loop latency: the daemon starts a run when its poll() wakes up, a
- *   little after the debounce's deadline; when recorded run k started
- *   within the tolerance after the simulated decision, the simulated run
- *   starts at the recorded time too, so that events that came in between
- *   are covered by it as they were by the real one.
- * - Restarts: a params row "start" is a daemon start; the daemon was
- *   down before it from a "stop" note if there is one, else from just
- *   after its last record before the start (see infer_stops). While down
- *   nothing starts; the start resets the debounce (the throttle window
- *   is kept) and holds runs until the first recorded request after it
- *   (the daemon connects and catches up with the history before it asks
- *   for the startup run).
- * - With the recorded parameters, virtual time ends at the end of the
- *   log (its last event, run or note): a run that would start later is
- *   not in the record and is not counted (a note says one was pending).
- *   A what-if goes on until nothing is pending, so every event counts.
- *
- * Tolerance: a simulated start and a recorded one within 250 ms
- * (--tolerance-ms) are the same start. Virtual time is exact; the daemon
- * stamps started_at after its poll() wakes up (timer slack), after it
- * has committed the batch of audit rows in front of it (up to
- * CS_BATCH_DELAY_MS + a commit), and the events' received_at is stamped
- * when a frame is read, not when the debounce hears of it. Those add a
- * few ms to a few tens of ms on a loaded node; 250 ms covers them ten
- * times over and stays far below any quiet_ms a fleet would use (2000 ms
- * by default), so a real difference in decisions cannot hide in it.
- *
- * Memory: the params, runs and notes rows (small) and one entry per key
- * and per simulated run; the events are streamed. */
+ * Memory: the params, runs and notes rows (small), the derived inputs
+ * (one or two per run) and one entry per simulated run; the events and
+ * the recorded inputs are streamed. */
 #include <jansson.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -109,11 +72,6 @@ struct rec_run {
 	char status[16];
 };
 
-struct request {
-	int64_t at;
-	enum pb_reason reason;
-};
-
 enum note_kind { NOTE_PAUSE, NOTE_RESUME, NOTE_STOP };
 
 struct note {
@@ -128,24 +86,16 @@ struct sim_run {
 	int ok;
 	int64_t events;		/* applied and expired events since the previous start */
 	/* --json only (provbus-audit(1) run object): the ids of the recorded events it
-	 * covers (applied since the previous start; a simulated expiry has
-	 * no row), and the keys whose values differ from the last good run's,
-	 * joined by ',' */
+	 * covers (applied or expired since the previous start), and the keys
+	 * whose values differ from the last good run's, joined by ',' */
 	int64_t *ids;
 	size_t n_ids;
 	char *changed_keys;
 	size_t rec;		/* paired recorded run (index), or SIZE_MAX */
-	int64_t latency;	/* the recorded loop latency taken before it */
 };
 
-/* When the debounce let the run go (started is later by the recorded
- * loop latency): what is shown and compared. */
-#define SIM_DECIDED(s) ((s)->started - (s)->latency)
-
-struct key_state {
-	char *key;
-	char *cur, *good, *given;	/* value texts; NULL: no live provider */
-};
+/* The differences the core's own checks find (core_diff) */
+enum { CD_VALUES, CD_SPLAY, CD_EXPIRED, CD_START, CD_VERDICT, CD_UNSTARTED, CD__COUNT };
 
 struct replay {
 	const struct au_opts *o;
@@ -153,33 +103,14 @@ struct replay {
 	int what_if;
 
 	struct param_row *params;
-	size_t n_params, i_param;
+	size_t n_params;
 	struct rec_run *rec;
 	size_t n_rec;
 	int64_t median_ms;
-	struct request *req;
-	size_t n_req, i_req;
 	struct note *notes;
-	size_t n_notes, i_note;
+	size_t n_notes;
 	int64_t log_end;
-
-	struct pb_providers *prov;
-	struct pb_debounce d;
-	int down;		/* between a stop note and the next start */
-	int catching_up;	/* after a start, while history events come */
-	int paused;		/* pause note */
 	int64_t now;
-
-	struct key_state *keys;	/* sorted by key */
-	size_t n_keys, cap_keys;
-	size_t n_dirty;		/* keys whose cur != good */
-
-	int start_pending;	/* the debounce let a run go; it starts at start_at */
-	int64_t start_at, start_lat;
-	struct pb_debounce_due start_due;
-	int running;
-	int64_t run_end;
-	int run_ok;
 
 	struct sim_run *runs;
 	size_t n_runs, cap_runs;
@@ -189,15 +120,15 @@ struct replay {
 	int64_t *starts;	/* every simulated start, for the throttle seed */
 
 	/* diagnostics */
-	int64_t n_events, n_fed, n_verdict_diff, n_changed_diff, n_expired_sim, n_expired_rec;
-	int has_changed_col;	/* the daemon filled events.changed */
+	int64_t n_events, n_fed, n_verdict_diff, n_expired_sim, n_expired_rec;
 	int64_t splay_taken;
 	int late_run;		/* a run would start after the end of the log */
 	int64_t first_event_at, last_event_at;
-	int core;		/* driven by the decision core from the recorded inputs */
-	int64_t tol;		/* start difference taken as the same start: 0 with the core */
-	size_t n_rec_before;	/* recorded runs from before the first start input */
-	int64_t core_diff[5];	/* the core's: values, splay, expired, not started, verdicts */
+	int derived;		/* no inputs rows: the inputs are derived from the log */
+	size_t n_rec_derived;	/* recorded runs replayed from derived inputs */
+	int64_t core_diff[CD__COUNT];
+	size_t *undecided;	/* recorded runs (index) the core did not start at their instant */
+	size_t n_undecided;
 };
 
 static void *xrealloc(void *p, size_t n)
@@ -216,11 +147,6 @@ static char *xstrdup(const char *s)
 	if (s && !d)
 		abort();
 	return d;
-}
-
-static int str_eq(const char *a, const char *b)
-{
-	return (!a || !b) ? a == b : !strcmp(a, b);
 }
 
 /* --- loading the small tables ------------------------------------------------ */
@@ -294,18 +220,13 @@ static int i64_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int req_cmp(const void *a, const void *b)
-{
-	return i64_cmp(&((const struct request *)a)->at, &((const struct request *)b)->at);
-}
-
-/* The recorded runs (by id: the order the daemon started them), the
- * requests they imply, and the median duration. */
+/* The recorded runs (by id: the order the daemon started them) and the
+ * median duration. */
 static int load_runs(struct replay *r, struct pb_err *err)
 {
 	sqlite3_stmt *st = au_prepare(r->db, "SELECT id, reason, queued_at, started_at, finished_at,"
 					     " exit_status, status, deferred_ms FROM runs ORDER BY id", err);
-	size_t cap = 0, cap_req = 0, n_d = 0;
+	size_t cap = 0, n_d = 0;
 	int64_t *durations = NULL;
 	int step;
 
@@ -341,16 +262,6 @@ static int load_runs(struct replay *r, struct pb_err *err)
 			x->ok = status ? 1 : !au_col_null(st, 5) && sqlite3_column_int(st, 5) == 0;
 		if (x->has_finished && x->finished >= x->started)
 			durations[n_d++] = x->finished - x->started;
-		if (x->reason == PB_REASON_STARTUP || x->reason == PB_REASON_MANUAL ||
-		    x->reason == PB_REASON_RESUME) {
-			if (r->n_req == cap_req) {
-				cap_req = cap_req ? cap_req * 2 : 16;
-				r->req = xrealloc(r->req, cap_req * sizeof(*r->req));
-			}
-			r->req[r->n_req].at = x->queued;
-			r->req[r->n_req].reason = x->reason;
-			r->n_req++;
-		}
 	}
 	sqlite3_finalize(st);
 	if (n_d) {
@@ -362,8 +273,6 @@ static int load_runs(struct replay *r, struct pb_err *err)
 	free(durations);
 	if (step != SQLITE_DONE)
 		return au_step_error(r->db, step, err);
-	if (r->n_req)
-		qsort(r->req, r->n_req, sizeof(*r->req), req_cmp);
 	return 0;
 }
 
@@ -503,8 +412,7 @@ static int load_end(struct replay *r, struct pb_err *err)
 		" coalesce((SELECT max(finished_at) FROM runs), 0),"
 		" coalesce((SELECT max(at) FROM notes), 0),"
 		" coalesce((SELECT max(at) FROM params), 0)),"
-		" (SELECT min(received_at) FROM events),"
-		" EXISTS(SELECT 1 FROM events WHERE changed = 1)", err);
+		" (SELECT min(received_at) FROM events)", err);
 	int step;
 
 	if (!st)
@@ -513,363 +421,11 @@ static int load_end(struct replay *r, struct pb_err *err)
 	if (step == SQLITE_ROW) {
 		r->log_end = sqlite3_column_int64(st, 0);
 		r->first_event_at = au_col_null(st, 1) ? 0 : sqlite3_column_int64(st, 1);
-		r->has_changed_col = sqlite3_column_int(st, 2);
 	}
 	sqlite3_finalize(st);
 	if (step != SQLITE_ROW)
 		return au_step_error(r->db, step, err);
 	return 0;
-}
-
-/* --- keys and values ------------------------------------------------------------ */
-
-static struct key_state *key_get(struct replay *r, const char *key)
-{
-	size_t lo = 0, hi = r->n_keys;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(key, r->keys[mid].key);
-
-		if (!c)
-			return &r->keys[mid];
-		if (c < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	if (r->n_keys == r->cap_keys) {
-		r->cap_keys = r->cap_keys ? r->cap_keys * 2 : 32;
-		r->keys = xrealloc(r->keys, r->cap_keys * sizeof(*r->keys));
-	}
-	memmove(r->keys + lo + 1, r->keys + lo, (r->n_keys - lo) * sizeof(*r->keys));
-	memset(&r->keys[lo], 0, sizeof(r->keys[lo]));
-	r->keys[lo].key = xstrdup(key);
-	r->n_keys++;
-	return &r->keys[lo];
-}
-
-/* Recomputes the value of key; returns 1 when it changed (and keeps the
- * dirty count right). */
-static int key_refresh(struct replay *r, const char *key)
-{
-	struct pb_want want = { key, key, NULL };
-	struct pb_kv *kv = NULL;
-	size_t n = 0;
-	struct key_state *k;
-	char *v;
-	int was_dirty, changed;
-
-	if (pb_providers_values(r->prov, &want, 1, NULL, NULL, 0, 0, &kv, &n) < 0)
-		abort();	/* ENOMEM */
-	k = key_get(r, key);
-	v = n ? kv[0].value : NULL;
-	changed = !str_eq(v, k->cur);
-	if (changed) {
-		was_dirty = !str_eq(k->cur, k->good);
-		free(k->cur);
-		k->cur = xstrdup(v);
-		if (was_dirty != !str_eq(k->cur, k->good))
-			r->n_dirty += was_dirty ? (size_t)-1 : 1;
-	}
-	pb_kv_free_array(kv, n);
-	return changed;
-}
-
-/* A run starts: the values it is given. */
-/* The keys whose values a run starting now changes (against the last
- * good run), joined by ','; NULL for none. */
-static char *keys_changed(const struct replay *r)
-{
-	struct au_buf b = AU_BUF_INIT;
-
-	for (size_t i = 0; i < r->n_keys; i++)
-		if (!str_eq(r->keys[i].cur, r->keys[i].good)) {
-			if (b.len)
-				au_buf_putc(&b, ',');
-			au_buf_puts(&b, r->keys[i].key);
-		}
-	return b.s;
-}
-
-static void keys_give(struct replay *r)
-{
-	for (size_t i = 0; i < r->n_keys; i++) {
-		free(r->keys[i].given);
-		r->keys[i].given = xstrdup(r->keys[i].cur);
-	}
-}
-
-/* A run succeeded: its values are the good ones now. */
-static void keys_good(struct replay *r)
-{
-	r->n_dirty = 0;
-	for (size_t i = 0; i < r->n_keys; i++) {
-		struct key_state *k = &r->keys[i];
-
-		free(k->good);
-		k->good = xstrdup(k->given);
-		if (!str_eq(k->cur, k->good))
-			r->n_dirty++;
-	}
-}
-
-/* --- the simulated daemon ---------------------------------------------------------- */
-
-/* The splay "draw" of the next run: the one the daemon noted for
- * recorded run k, else what that run took (its start minus now). */
-static int64_t splay_from_record(void *ctx, int64_t max_ms)
-{
-	struct replay *r = ctx;
-	size_t k = r->n_runs;
-	int64_t delay;
-
-	if (k >= r->n_rec)
-		return max_ms / 2;
-	delay = r->rec[k].started - r->now;
-	if (delay > max_ms + r->o->tolerance_ms) {
-		/* no recorded start in the splay window: whatever was drawn,
-		 * nothing started in it (a change undone during the splay
-		 * cancels the run); the longest draw agrees with that */
-		r->splay_taken++;
-		return max_ms;
-	}
-	if (r->rec[k].splay >= 0)
-		delay = r->rec[k].splay;
-	if (delay < 0)
-		delay = 0;
-	if (delay > max_ms)
-		delay = max_ms;
-	r->splay_taken++;
-	return delay;
-}
-
-static void run_start(struct replay *r)
-{
-	const struct pb_debounce_due *due = &r->start_due;
-	struct sim_run *s;
-	size_t k = r->n_runs;
-	int64_t dur = k < r->n_rec && r->rec[k].has_finished ? r->rec[k].finished - r->rec[k].started
-							      : r->median_ms;
-
-	if (dur < 0)
-		dur = 0;
-	pb_debounce_started(&r->d, r->now);
-	if (r->n_runs == r->cap_runs) {
-		r->cap_runs = r->cap_runs ? r->cap_runs * 2 : 64;
-		r->runs = xrealloc(r->runs, r->cap_runs * sizeof(*r->runs));
-		r->starts = xrealloc(r->starts, r->cap_runs * sizeof(*r->starts));
-	}
-	s = &r->runs[r->n_runs];
-	r->starts[r->n_runs] = r->now;
-	r->n_runs++;
-	s->queued = due->queued_at;
-	s->started = r->now;
-	s->finished = r->now + dur;
-	s->reason = due->reason;
-	s->ok = k < r->n_rec ? r->rec[k].ok : 1;
-	s->events = r->applied_since_start;
-	s->ids = r->ids_since_start;
-	s->n_ids = r->n_ids_since_start;
-	s->changed_keys = r->o->json ? keys_changed(r) : NULL;
-	s->rec = SIZE_MAX;
-	r->applied_since_start = 0;
-	r->ids_since_start = NULL;
-	r->n_ids_since_start = r->cap_ids_since_start = 0;
-	s->latency = r->start_lat;
-	r->start_pending = 0;
-	r->running = 1;
-	r->run_end = s->finished;
-	r->run_ok = s->ok;
-	keys_give(r);
-}
-
-static void run_finish(struct replay *r)
-{
-	r->running = 0;
-	if (r->run_ok)
-		keys_good(r);
-	pb_debounce_finished(&r->d, r->now, r->run_ok, r->n_dirty > 0);
-}
-
-struct expire_ctx {
-	struct replay *r;
-	char keys[16][PB_KEY_MAX + 1];
-	int n;
-	int overflow;
-};
-
-static void on_expired(const struct pb_provider *pv, void *ctx)
-{
-	struct expire_ctx *e = ctx;
-	int i;
-
-	e->r->n_expired_sim++;
-	e->r->applied_since_start++;
-	for (i = 0; i < e->n; i++)
-		if (!strcmp(e->keys[i], pv->key))
-			return;
-	if (e->n < 16)
-		snprintf(e->keys[e->n++], sizeof(e->keys[0]), "%s", pv->key);
-	else
-		e->overflow = 1;
-}
-
-static void expire(struct replay *r)
-{
-	struct expire_ctx e = { r, { { 0 } }, 0, 0 };
-	int changed = 0, i;
-
-	pb_providers_expire(r->prov, r->now, on_expired, &e);
-	for (i = 0; i < e.n; i++)
-		changed |= key_refresh(r, e.keys[i]);
-	if (e.overflow)	/* many keys at once: refresh them all */
-		for (size_t k = 0; k < r->n_keys; k++)
-			changed |= key_refresh(r, r->keys[k].key);
-	if (changed && !r->down)
-		pb_debounce_change(&r->d, r->now, PB_REASON_EXPIRY, r->n_dirty > 0);
-}
-
-/* The daemon's loop latency before simulated run k, as recorded: when
- * recorded run k started within the tolerance after the debounce let the
- * simulated one go, the start is taken at the recorded time (events that
- * came in between were covered by the real start). 0 in a what-if. */
-static int64_t recorded_latency(const struct replay *r)
-{
-	size_t k = r->n_runs;
-	int64_t lat;
-
-	if (r->what_if || k >= r->n_rec)
-		return 0;
-	lat = r->rec[k].started - r->now;
-	return lat > 0 && lat <= r->o->tolerance_ms ? lat : 0;
-}
-
-/* Everything the simulated daemon does by itself up to time t: run ends,
- * run starts, lease ends. Polls exactly when the debounce asks to. */
-static void sim_until(struct replay *r, int64_t t)
-{
-	struct pb_debounce_due due;
-
-	for (;;) {
-		int64_t next = PB_TIME_NEVER, exp = pb_providers_next_expiry(r->prov);
-
-		if (r->running) {
-			next = r->run_end;
-		} else if (r->start_pending) {
-			next = r->start_at;
-		} else if (!r->down) {
-			pb_debounce_poll(&r->d, r->now, splay_from_record, r, &due);
-			if (due.start) {
-				int64_t lat;
-
-				if (r->now > r->log_end && !r->what_if) {
-					r->late_run = 1;
-					break;
-				}
-				lat = recorded_latency(r);
-				r->start_due = due;
-				r->start_lat = lat;
-				if (!lat) {
-					run_start(r);
-					continue;
-				}
-				r->start_pending = 1;
-				r->start_at = r->now + lat;
-				next = r->start_at;
-			} else {
-				next = due.next_at;
-				if (next <= r->now)
-					next = r->now + 1;
-			}
-		}
-		if (exp < next)
-			next = exp;
-		if (next > t || next == PB_TIME_NEVER)
-			break;
-		if (next > r->now)
-			r->now = next;
-		if (r->running && r->run_end <= r->now)
-			run_finish(r);
-		else if (r->start_pending && r->start_at <= r->now)
-			run_start(r);
-		if (exp <= r->now)
-			expire(r);
-	}
-	if (t > r->now && t != PB_TIME_NEVER)
-		r->now = t;
-}
-
-static void update_pause(struct replay *r)
-{
-	pb_debounce_pause(&r->d, r->paused || r->catching_up);
-}
-
-/* A daemon start (params row): a new debounce that keeps the throttle
- * window (the daemon reads it back from the log); a run still going in
- * the simulation is cut (the daemon was stopped). */
-static void daemon_start(struct replay *r, const struct param_row *p)
-{
-	int n = r->n_runs > PB_DEBOUNCE_MAX_THROTTLE ? PB_DEBOUNCE_MAX_THROTTLE : (int)r->n_runs;
-
-	if (r->running) {
-		r->running = 0;
-		r->runs[r->n_runs - 1].finished = r->now;
-	}
-	r->start_pending = 0;
-	pb_debounce_init(&r->d, &p->p);
-	pb_debounce_seed_starts(&r->d, r->starts + (r->n_runs - (size_t)n), n);
-	r->down = 0;
-	r->paused = 0;
-	/* The daemon connects and catches up with the history before it
-	 * asks for the startup run, and takes in what the history changed
-	 * only then: nothing starts before the first recorded request. */
-	r->catching_up = 1;
-	update_pause(r);
-}
-
-/* Inputs other than events due at or before t, in time order. */
-static void inputs_until(struct replay *r, int64_t t)
-{
-	for (;;) {
-		int64_t tp = r->i_param < r->n_params ? r->params[r->i_param].at : PB_TIME_NEVER;
-		int64_t tr = r->i_req < r->n_req ? r->req[r->i_req].at : PB_TIME_NEVER;
-		int64_t tn = r->i_note < r->n_notes ? r->notes[r->i_note].at : PB_TIME_NEVER;
-		int64_t next = tp < tr ? tp : tr;
-
-		if (tn < next)
-			next = tn;
-		if (next > t || next == PB_TIME_NEVER)
-			return;
-		sim_until(r, next);
-		if (tp == next) {
-			const struct param_row *p = &r->params[r->i_param++];
-
-			if (p->start)
-				daemon_start(r, p);
-			else
-				pb_debounce_set_params(&r->d, &p->p);
-		} else if (tr == next) {
-			const struct request *q = &r->req[r->i_req++];
-
-			/* The daemon asks for the startup run once connected and
-			 * caught up; the first run after a start may be named
-			 * manual (a provision-now at that moment outranks it). */
-			if (r->catching_up) {
-				r->catching_up = 0;
-				update_pause(r);
-			}
-			pb_debounce_request(&r->d, r->now, q->reason);
-		} else {
-			const struct note *n = &r->notes[r->i_note++];
-
-			if (n->kind == NOTE_STOP)
-				r->down = 1;
-			else
-				r->paused = n->kind == NOTE_PAUSE;
-			update_pause(r);
-		}
-	}
 }
 
 static void copy_field(char *dst, size_t size, sqlite3_stmt *st, int i)
@@ -885,115 +441,10 @@ static void copy_field(char *dst, size_t size, sqlite3_stmt *st, int i)
 enum { V_ID, V_AT, V_KIND, V_FED, V_REGION, V_NODE, V_SERVICE, V_KEY, V_VALUE, V_SEQ, V_TTL,
        V_PUBLIC, V_VERDICT, V_SOURCE, V_CHANGED, V_MSG_ID, V_LEASE_FROM };
 
-/* One recorded event. */
-static void feed_event(struct replay *r, sqlite3_stmt *st)
-{
-	const char *verdict = au_col_text(st, V_VERDICT), *kind = au_col_text(st, V_KIND);
-	int64_t at = sqlite3_column_int64(st, V_AT);
-	struct pb_event ev;
-	int live_changed = 0, changed = 0;
-	enum pb_verdict v;
-
-	r->n_events++;
-	if (!r->first_event_at)
-		r->first_event_at = at;
-	r->last_event_at = at;
-	inputs_until(r, at);
-	sim_until(r, at);
-	if (verdict && !strcmp(verdict, "expired"))
-		r->n_expired_rec++;
-	if (!verdict || strcmp(verdict, "applied") || !kind || au_col_null(st, V_KEY) ||
-	    au_col_null(st, V_FED) || au_col_null(st, V_REGION) || au_col_null(st, V_NODE) ||
-	    au_col_null(st, V_SERVICE))
-		return;
-	memset(&ev, 0, offsetof(struct pb_event, value));
-	if (pb_kind_parse(kind, &ev.kind) < 0)
-		return;
-	copy_field(ev.federation, sizeof(ev.federation), st, V_FED);
-	copy_field(ev.region, sizeof(ev.region), st, V_REGION);
-	copy_field(ev.node, sizeof(ev.node), st, V_NODE);
-	copy_field(ev.service, sizeof(ev.service), st, V_SERVICE);
-	copy_field(ev.key, sizeof(ev.key), st, V_KEY);
-	ev.has_value = !au_col_null(st, V_VALUE);
-	if (ev.has_value) {
-		copy_field(ev.value, sizeof(ev.value), st, V_VALUE);
-		ev.value_len = strlen(ev.value);
-	} else {
-		ev.value[0] = '\0';
-		ev.value_len = 0;
-	}
-	ev.public = sqlite3_column_int(st, V_PUBLIC) != 0;
-	ev.seq = sqlite3_column_int64(st, V_SEQ);
-	ev.ttl_s = sqlite3_column_int64(st, V_TTL);
-	r->n_fed++;
-	r->applied_since_start++;
-	if (r->o->json) {
-		if (r->n_ids_since_start == r->cap_ids_since_start) {
-			r->cap_ids_since_start = r->cap_ids_since_start ? r->cap_ids_since_start * 2 : 16;
-			r->ids_since_start = xrealloc(r->ids_since_start, r->cap_ids_since_start *
-								  sizeof(*r->ids_since_start));
-		}
-		r->ids_since_start[r->n_ids_since_start++] = sqlite3_column_int64(st, V_ID);
-	}
-	v = pb_providers_apply(r->prov, &ev, 0, NULL, at, &live_changed);
-	if (v != PB_VERDICT_APPLIED)
-		r->n_verdict_diff++;
-	if (live_changed)
-		changed = key_refresh(r, ev.key);
-	/* the daemon marks history events by the provider set (their values
-	 * are compared once, when the catch-up ends): compare live ones only */
-	if (r->has_changed_col && changed != (sqlite3_column_int(st, V_CHANGED) != 0) &&
-	    !(au_col_text(st, V_SOURCE) && !strcmp(au_col_text(st, V_SOURCE), "history")))
-		r->n_changed_diff++;
-	if (!changed)
-		return;
-	if (!r->down)
-		pb_debounce_change(&r->d, at, PB_REASON_CHANGE, r->n_dirty > 0);
-}
-
-static int simulate(struct replay *r, struct pb_err *err)
-{
-	sqlite3_stmt *st = au_prepare(r->db, "SELECT id, received_at, kind, federation, region, node,"
-					     " service, key, value, seq, ttl_s, public, verdict, source,"
-					     " changed FROM events ORDER BY id", err);
-	int step;
-
-	if (!st)
-		return -1;
-	{
-		struct pb_debounce_params p = default_params;
-
-		apply_overrides(r->o, &p);
-		pb_debounce_init(&r->d, &p);
-	}
-	r->now = r->n_params && r->params[0].at < r->first_event_at ? r->params[0].at
-								       : r->first_event_at;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW)
-		feed_event(r, st);
-	sqlite3_finalize(st);
-	if (step != SQLITE_DONE)
-		return au_step_error(r->db, step, err);
-	inputs_until(r, r->log_end);
-	if (r->what_if) {
-		/* a what-if accounts for every event: what is pending at the
-		 * end of the log runs after it (finite: retries are bounded) */
-		sim_until(r, PB_TIME_NEVER);
-		return 0;
-	}
-	sim_until(r, r->log_end);
-	/* what is pending at the end of the log would start after it */
-	if (!r->running && !r->down && pb_debounce_pending(&r->d))
-		r->late_run = 1;
-	return 0;
-}
-
-
-/* --- the decision core driven by the recorded inputs (schema 3) ------------------ */
+/* --- the decision core, fed the recorded or the derived inputs ----------------------- */
 
 /* A log written since schema 3 records every input of the daemon's
- * decision core (lib/decide.h; the inputs table of lib/audit.h): the
- * replay feeds the same inputs, in the same order and at the same
- * instants, to the same core. */
+ * decision core (lib/decide.h; the inputs table of lib/audit.h). */
 static int has_inputs(sqlite3 *db)
 {
 	sqlite3_stmt *st = NULL;
@@ -1006,49 +457,134 @@ static int has_inputs(sqlite3 *db)
 	return yes;
 }
 
+/* One input of the core: an inputs row, or one derived from the log. */
+struct input {
+	int64_t id;		/* the inputs row (0: derived) */
+	int64_t at;
+	int64_t after;		/* recorded: fed after the events up to this id */
+	int rank;		/* derived: the order of the inputs of one instant */
+	const char *kind;
+	int64_t n;
+	const char *text;
+	char *own;		/* derived: the text, owned */
+};
+
+/* The order of derived inputs at one instant (all before that instant's
+ * events): a start or reload first, a run's end before the request and
+ * the start that may follow it. */
+enum { RANK_START, RANK_RELOAD, RANK_PAUSE, RANK_LOCK_TAKEN, RANK_FINISHED, RANK_REQUEST,
+       RANK_STARTED, RANK_LOCK_WAIT };
+
 struct core_replay {
 	struct replay *r;
 	struct pb_decide *core;
 	struct pb_decide_params_store *store;
-	sqlite3_stmt *floor_st, *values_st;
+	sqlite3_stmt *values_st;
+	struct seq_floor **floors;	/* the stale floors as of the event streamed */
+	size_t n_floor_buckets;
 	int64_t last_event;	/* the highest events.id fed */
 	int running;		/* a simulated run is going (runs[n_runs - 1]) */
 	int64_t run_end;	/* what-if: when it ends */
-	int64_t n_finished;	/* recorded runs ended (what-if: durations) */
-	int64_t n_diff_values, n_diff_splay, n_diff_expired, n_diff_start;
 	int64_t splay_ms;	/* in force (what-if: half of it is drawn) */
-	struct pb_decide *pre;	/* the events before the first start (schema 2 rows) */
-	struct pb_decide_params_store *pre_store;
 	int64_t first_start;	/* the first start input's instant */
+	/* derived inputs (a log without inputs rows) */
+	struct input *din;
+	size_t n_din, cap_din;
+	int drawn;		/* the splay of the pending run is drawn */
+	char **keys, **regions, *federation;	/* the derived filter */
+	size_t n_keys, n_regions;
+	struct pb_want *wants;	/* one per key, env = key */
 };
-
 
 static void core_sink(void *ctx, const struct pb_decide_rec *x)
 {
 	struct core_replay *c = ctx;
 
-	if (x->kind == PB_DECIDE_REC_EXPIRED) {
+	if (x->kind == PB_DECIDE_REC_EXPIRED)
 		c->r->n_expired_sim++;
-		c->r->applied_since_start++;
+}
+
+/* The highest seq of each (node, service) in the rows streamed so far
+ * (verdict not invalid): as the events come in id order, the daemon's
+ * floor for stale as of each event (lib/audit.h pb_audit_max_seq, the
+ * rows before it). A hash table of chains. */
+struct seq_floor {
+	struct seq_floor *next;
+	int64_t seq;
+	char key[];		/* node '\0' service */
+};
+
+static uint32_t floor_hash(const char *node, const char *service)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = node; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	h = (h ^ 0xffu) * 16777619u;
+	for (const char *p = service; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return h;
+}
+
+static struct seq_floor **floor_find(struct core_replay *c, const char *node, const char *service)
+{
+	struct seq_floor **f;
+	size_t ln = strlen(node);
+
+	if (!c->floors) {
+		c->n_floor_buckets = 4096;
+		c->floors = calloc(c->n_floor_buckets, sizeof(*c->floors));
+		if (!c->floors)
+			abort();
+	}
+	f = &c->floors[floor_hash(node, service) & (c->n_floor_buckets - 1)];
+	for (; *f; f = &(*f)->next)
+		if (!strcmp((*f)->key, node) && !strcmp((*f)->key + ln + 1, service))
+			break;
+	return f;
+}
+
+static int64_t core_seq_floor(struct core_replay *c, const char *node, const char *service)
+{
+	struct seq_floor **f = floor_find(c, node, service);
+
+	return *f ? (*f)->seq : 0;
+}
+
+/* The row just streamed raises its (node, service)'s floor. */
+static void floor_note(struct core_replay *c, sqlite3_stmt *st)
+{
+	const char *verdict = au_col_text(st, V_VERDICT), *node = au_col_text(st, V_NODE),
+		   *service = au_col_text(st, V_SERVICE);
+	int64_t seq = sqlite3_column_int64(st, V_SEQ);
+	struct seq_floor **f;
+
+	if (!verdict || !strcmp(verdict, "invalid") || !node || !service || au_col_null(st, V_SEQ))
+		return;
+	f = floor_find(c, node, service);
+	if (!*f) {
+		size_t ln = strlen(node), ls = strlen(service);
+
+		*f = xrealloc(NULL, sizeof(**f) + ln + ls + 2);
+		(*f)->next = NULL;
+		(*f)->seq = seq;
+		memcpy((*f)->key, node, ln + 1);
+		memcpy((*f)->key + ln + 1, service, ls + 1);
+	} else if (seq > (*f)->seq) {
+		(*f)->seq = seq;
 	}
 }
 
-/* The highest seq the log holds for (node, service) before event id: the
- * daemon's floor for stale (lib/audit.h pb_audit_max_seq, as of then). */
-static int64_t core_seq_floor(struct core_replay *c, const char *node, const char *service,
-			      int64_t id)
+static void floors_free(struct core_replay *c)
 {
-	sqlite3_stmt *st = c->floor_st;
-	int64_t v = 0;
+	for (size_t i = 0; c->floors && i < c->n_floor_buckets; i++)
+		while (c->floors[i]) {
+			struct seq_floor *n = c->floors[i]->next;
 
-	sqlite3_reset(st);
-	sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, service, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, id);
-	if (sqlite3_step(st) == SQLITE_ROW && !au_col_null(st, 0))
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return v;
+			free(c->floors[i]);
+			c->floors[i] = n;
+		}
+	free(c->floors);
 }
 
 /* One recorded event row, fed as the daemon fed it. */
@@ -1068,7 +604,12 @@ static void core_event(struct core_replay *c, sqlite3_stmt *st)
 	r->last_event_at = at;
 	if (verdict && !strcmp(verdict, "expired")) {
 		r->n_expired_rec++;
-		goto covered;	/* the core's own record: not an input */
+		/* recorded inputs: the core's own record of an expire input;
+		 * derived: the expire input itself (the first row of the
+		 * instant removes them all) */
+		if (r->derived && c->core)
+			pb_decide_expire(c->core, at);
+		goto covered;
 	}
 	if (!verdict || !strcmp(verdict, "invalid") || !kind || au_col_null(st, V_KEY) ||
 	    au_col_null(st, V_FED) || au_col_null(st, V_REGION) || au_col_null(st, V_NODE) ||
@@ -1096,10 +637,12 @@ static void core_event(struct core_replay *c, sqlite3_stmt *st)
 	ev.ttl_s = sqlite3_column_int64(st, V_TTL);
 	in.ev = &ev;
 	in.seen_before = !strcmp(verdict, "duplicate");
-	in.seq_floor = in.seen_before ? 0 : core_seq_floor(c, ev.node, ev.service, id);
+	in.seq_floor = in.seen_before ? 0 : core_seq_floor(c, ev.node, ev.service);
 	in.apply_at = au_col_null(st, V_LEASE_FROM) ? at : sqlite3_column_int64(st, V_LEASE_FROM);
 	r->n_fed++;
 	v = pb_decide_event(c->core, at, &in, NULL);
+	if (r->derived)
+		pb_decide_settle(c->core, at);	/* a batch of its own */
 	if (strcmp(pb_verdict_name(v), verdict))
 		r->n_verdict_diff++;
 	if (v != PB_VERDICT_APPLIED)
@@ -1138,16 +681,47 @@ static char *core_changed_keys(const struct pb_decide *d)
 	return out;
 }
 
-/* The core's values as the runs row's values_after JSON object. */
-static json_t *core_values_json(const struct pb_decide *d)
+static int str_p_cmp(const void *a, const void *b)
 {
-	size_t n;
-	const struct pb_kv *kv = pb_decide_values(d, &n);
-	json_t *o = json_object();
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
 
-	for (size_t i = 0; o && i < n; i++)
-		json_object_set_new(o, kv[i].name, json_string(kv[i].value));
-	return o;
+/* Recorded inputs: the core's values equal the run's values_after.
+ * Derived: the env names are not in the log (each key is its own env
+ * var), so the values are compared as sets of values. */
+static int core_values_match(const struct core_replay *c, const json_t *want)
+{
+	size_t n, i = 0;
+	const struct pb_kv *kv = pb_decide_values(c->core, &n);
+	const char **a, **b;
+	const char *k;
+	json_t *v;
+	int eq;
+
+	if (!c->r->derived) {
+		json_t *got = json_object();
+
+		for (i = 0; got && i < n; i++)
+			json_object_set_new(got, kv[i].name, json_string(kv[i].value));
+		eq = json_equal(want, got);
+		json_decref(got);
+		return eq;
+	}
+	if (json_object_size(want) != n)
+		return 0;
+	a = xrealloc(NULL, (n + 1) * sizeof(*a));
+	b = xrealloc(NULL, (n + 1) * sizeof(*b));
+	json_object_foreach((json_t *)want, k, v)
+		a[i++] = json_string_value(v) ? json_string_value(v) : "";
+	for (i = 0; i < n; i++)
+		b[i] = kv[i].value;
+	qsort(a, n, sizeof(*a), str_p_cmp);
+	qsort(b, n, sizeof(*b), str_p_cmp);
+	for (i = 0, eq = 1; eq && i < n; i++)
+		eq = !strcmp(a[i], b[i]);
+	free(a);
+	free(b);
+	return eq;
 }
 
 /* A run starts at now (the core said so, or the record did). */
@@ -1160,16 +734,15 @@ static void core_run_start(struct core_replay *c, int64_t now, const struct pb_d
 
 	if (rec_id > 0 && c->values_st) {
 		sqlite3_stmt *st = c->values_st;
-		json_t *want = NULL, *got = core_values_json(c->core);
+		json_t *want = NULL;
 
 		sqlite3_reset(st);
 		sqlite3_bind_int64(st, 1, rec_id);
 		if (sqlite3_step(st) == SQLITE_ROW && au_col_text(st, 0))
 			want = json_loads(au_col_text(st, 0), 0, NULL);
-		if (want && !json_equal(want, got))
-			c->n_diff_values++;
+		if (json_is_object(want) && !core_values_match(c, want))
+			r->core_diff[CD_VALUES]++;
 		json_decref(want);
-		json_decref(got);
 		sqlite3_reset(st);
 	}
 	if (r->n_runs == r->cap_runs) {
@@ -1197,6 +770,7 @@ static void core_run_start(struct core_replay *c, int64_t now, const struct pb_d
 	if (pb_decide_started(c->core, now) < 0)
 		abort();
 	c->running = 1;
+	c->drawn = 0;
 	if (r->what_if) {
 		int64_t dur = k < r->n_rec && r->rec[k].has_finished
 				      ? r->rec[k].finished - r->rec[k].started : r->median_ms;
@@ -1249,6 +823,40 @@ static void core_until(struct core_replay *c, int64_t t)
 	}
 }
 
+/* Derived inputs: the splay is drawn by the poll at the instant the core
+ * lets the pending run go (up to t), and the draw is that of the next
+ * recorded run: the daemon's ("splay" note), else its recorded start
+ * minus that instant, held to [0, splay_ms]. A recorded log has the draw
+ * as an input. */
+static void derived_splay(struct core_replay *c, int64_t t)
+{
+	struct replay *r = c->r;
+	struct pb_decide_action a;
+
+	if (!r->derived || r->what_if || !c->core || c->running || c->splay_ms <= 0)
+		return;
+	for (int guard = 0; !c->drawn && guard < 1000; guard++) {
+		size_t k = r->n_runs;
+		int64_t draw = c->splay_ms;
+
+		if (k < r->n_rec)
+			draw = r->rec[k].splay >= 0 ? r->rec[k].splay : r->rec[k].started - r->now;
+		if (draw < 0)
+			draw = 0;
+		if (draw > c->splay_ms)
+			draw = c->splay_ms;
+		pb_decide_poll(c->core, r->now, (uint64_t)draw, &a);
+		if (a.splay_drawn) {
+			c->drawn = 1;
+			r->splay_taken++;
+			return;
+		}
+		if (a.start || a.run_at == PB_TIME_NEVER || a.run_at > t || a.run_at <= r->now)
+			return;
+		r->now = a.run_at;
+	}
+}
+
 static int json_strv(const json_t *a, const char ***out, size_t *n)
 {
 	*n = json_array_size(a);
@@ -1266,7 +874,9 @@ static int kv_name_cmp(const void *a, const void *b)
 }
 
 /* A daemon start: a new core with the recorded parameters and the state
- * it restored (the providers: those the replay's core holds). */
+ * it restored (the providers: those the replay's core holds). Derived
+ * inputs carry the parameters only: the last good values and the
+ * throttle window are the replay's own, nothing is owed or paused. */
 static int core_start(struct core_replay *c, int64_t now, const json_t *j)
 {
 	struct replay *r = c->r;
@@ -1286,6 +896,7 @@ static int core_start(struct core_replay *c, int64_t now, const json_t *j)
 		c->running = 0;	/* the daemon stopped during it */
 		r->runs[r->n_runs - 1].finished = now;
 	}
+	c->drawn = 0;
 	if (!(d = pb_decide_new(&p, core_sink, c))) {
 		pb_decide_params_store_free(store);
 		return -1;
@@ -1316,8 +927,8 @@ static int core_start(struct core_replay *c, int64_t now, const json_t *j)
 			if (pb_decide_restore_provider(d, &pv) < 0)
 				goto oom;
 		}
-	} else if (old || c->pre) {
-		struct pb_providers *pv = pb_decide_providers(old ? old : c->pre);
+	} else if (old) {
+		struct pb_providers *pv = pb_decide_providers(old);
 
 		for (size_t i = 0; i < pb_providers_count(pv); i++)
 			if (pb_decide_restore_provider(d, pb_providers_at(pv, i)) < 0)
@@ -1341,8 +952,14 @@ static int core_start(struct core_replay *c, int64_t now, const json_t *j)
 		free(kv);
 		if (rc < 0)
 			goto oom;
+	} else if (r->derived && old) {
+		size_t n;
+		const struct pb_kv *kv = pb_decide_ok_values(old, &n);
+
+		if (kv && pb_decide_restore_ok_values(d, kv, n) < 0)
+			goto oom;
 	}
-	if (r->what_if) {
+	if (r->what_if || r->derived) {
 		/* the simulation's own throttle window */
 		for (size_t i = r->n_runs; i-- > 0 && n_starts < PB_DEBOUNCE_MAX_THROTTLE;)
 			if (r->starts[i] > now - p.deb.throttle_per_ms)
@@ -1365,10 +982,6 @@ static int core_start(struct core_replay *c, int64_t now, const json_t *j)
 	if (pb_decide_restored(d) < 0)
 		goto oom;
 	pb_decide_free(old);
-	pb_decide_free(c->pre);
-	pb_decide_params_store_free(c->pre_store);
-	c->pre = NULL;
-	c->pre_store = NULL;
 	pb_decide_params_store_free(c->store);
 	c->splay_ms = p.deb.splay_ms;
 	c->core = d;
@@ -1404,111 +1017,367 @@ static int core_reload(struct core_replay *c, int64_t now, const json_t *j)
 }
 
 enum { I_ID, I_AT, I_AFTER, I_KIND, I_N, I_TEXT };
-static int core_input(struct core_replay *c, sqlite3_stmt *st, struct pb_err *err);
 
-/* The first start input: its instant, and when events came before it (a
- * log migrated from schema 2) a core with its parameters that takes them
- * in, so that the first start restores their providers as the daemon
- * did from its providers table. */
-static int core_first_start(struct core_replay *c, struct pb_err *err)
+/* The first start input: its instant (c->first_start) and the events
+ * before it (*after > 0: a log migrated from schema 2, whose older part
+ * is replayed from derived inputs). */
+static int core_first_start(struct core_replay *c, int64_t *after, struct pb_err *err)
 {
-	sqlite3_stmt *st = au_prepare(c->r->db, "SELECT at, after_event, text FROM inputs"
+	sqlite3_stmt *st = au_prepare(c->r->db, "SELECT at, after_event FROM inputs"
 						" WHERE kind = 'start' ORDER BY id LIMIT 1", err);
-	struct pb_decide_params p;
-	json_t *j = NULL;
-	int rc = 0;
 
+	*after = 0;
 	if (!st)
 		return -1;
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		c->first_start = sqlite3_column_int64(st, 0);
-		if (sqlite3_column_int64(st, 1) > 0 &&
-		    (!(j = json_loads(au_col_text(st, 2) ? au_col_text(st, 2) : "", 0, NULL)) ||
-		     pb_decide_params_from_json(json_object_get(j, "params"), &p, &c->pre_store) < 0 ||
-		     !(c->pre = pb_decide_new(&p, NULL, NULL)))) {
-			pb_err_set(err, EX_OSERR, "replay: the first start input: out of memory or damaged JSON");
-			rc = -1;
-		}
+		*after = sqlite3_column_int64(st, 1);
 	}
-	json_decref(j);
 	sqlite3_finalize(st);
-	return rc;
+	return 0;
 }
 
-/* Events and inputs merged: an input comes after the events up to its
- * after_event. */
+/* --- inputs derived from a log without inputs rows ------------------------------------- */
+
+static struct input *din_add(struct core_replay *c, int64_t at, int rank, const char *kind,
+			     int64_t n, char *own)
+{
+	struct input *in;
+
+	if (c->n_din == c->cap_din) {
+		c->cap_din = c->cap_din ? c->cap_din * 2 : 64;
+		c->din = xrealloc(c->din, c->cap_din * sizeof(*c->din));
+	}
+	in = &c->din[c->n_din++];
+	memset(in, 0, sizeof(*in));
+	in->at = at;
+	in->rank = rank;
+	in->kind = kind;
+	in->n = n;
+	in->own = own;
+	in->text = own;
+	in->id = (int64_t)c->n_din;	/* the order they were made in: ties */
+	return in;
+}
+
+static int din_cmp(const void *a, const void *b)
+{
+	const struct input *x = a, *y = b;
+
+	if (x->at != y->at)
+		return x->at < y->at ? -1 : 1;
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Adds x to the sorted set v (binary search: one call per applied row). */
+static void strv_add_unique(char ***v, size_t *n, const char *x)
+{
+	size_t lo = 0, hi = *n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int cmp = strcmp(x, (*v)[mid]);
+
+		if (!cmp)
+			return;
+		if (cmp < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
+	memmove(*v + lo + 1, *v + lo, (*n - lo) * sizeof(**v));
+	(*v)[lo] = xstrdup(x);
+	(*n)++;
+}
+
+/* The required keys and accepted regions: those of the events the
+ * daemon applied (or whose lease ran out), sorted as strcmp; one scan
+ * (no GROUP BY: sqlite would sort every row; the sets are small). */
+static int load_filter(struct core_replay *c, struct pb_err *err)
+{
+	sqlite3_stmt *st = au_prepare(c->r->db, "SELECT key, region FROM events WHERE verdict IN"
+						" ('applied', 'expired')", err);
+	int step;
+
+	if (!st)
+		return -1;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (au_col_text(st, 0))
+			strv_add_unique(&c->keys, &c->n_keys, au_col_text(st, 0));
+		if (au_col_text(st, 1))
+			strv_add_unique(&c->regions, &c->n_regions, au_col_text(st, 1));
+	}
+	sqlite3_finalize(st);
+	if (step != SQLITE_DONE)
+		return au_step_error(c->r->db, step, err);
+	return 0;
+}
+
+/* The parameters of a derived start or reload: the row's debounce
+ * parameters, the derived wants and filter; as the inputs row's text. */
+static char *derived_params_text(struct core_replay *c, const struct pb_debounce_params *deb)
+{
+	struct pb_decide_params p;
+	json_t *o;
+	char *s;
+
+	memset(&p, 0, sizeof(p));
+	p.deb = *deb;
+	p.wants = c->wants;
+	p.n_wants = c->n_keys;
+	p.filter.federation = c->federation;
+	p.filter.keys = (const char *const *)c->keys;
+	p.filter.n_keys = c->n_keys;
+	p.filter.regions = (const char *const *)c->regions;
+	p.filter.n_regions = c->n_regions;
+	o = json_pack("{s:o}", "params", pb_decide_params_to_json(&p));
+	if (!o)
+		abort();
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (!s)
+		abort();
+	return s;
+}
+
+/* The inputs before until (PB_TIME_NEVER: all of them). */
+static int derive_inputs(struct core_replay *c, int64_t until, struct pb_err *err)
+{
+	struct replay *r = c->r;
+	sqlite3_stmt *st;
+	int64_t first = PB_TIME_NEVER;
+	int step;
+
+	if (load_filter(c, err) < 0)
+		return -1;
+	if (!(st = au_prepare(r->db, "SELECT v FROM meta WHERE k = 'federation'", err)))
+		return -1;
+	if ((step = sqlite3_step(st)) == SQLITE_ROW && au_col_text(st, 0))
+		c->federation = xstrdup(au_col_text(st, 0));
+	sqlite3_finalize(st);
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		return au_step_error(r->db, step, err);
+	c->wants = xrealloc(NULL, (c->n_keys + 1) * sizeof(*c->wants));
+	for (size_t i = 0; i < c->n_keys; i++)
+		c->wants[i] = (struct pb_want){ c->keys[i], c->keys[i], NULL };
+
+	/* the daemon's starts and reloads; the first start is before
+	 * anything the log holds (a log with no params row: the defaults) */
+	if (r->first_event_at)
+		first = r->first_event_at;
+	for (size_t i = 0; i < r->n_rec; i++)
+		if (r->rec[i].queued < first)
+			first = r->rec[i].queued;
+	if (r->n_params && r->params[0].at < first)
+		first = r->params[0].at;
+	if (first == PB_TIME_NEVER)
+		return 0;	/* an empty log */
+	din_add(c, first, RANK_START, "start",
+		0, derived_params_text(c, r->n_params ? &r->params[0].recorded : &default_params));
+	for (size_t i = 0; i < r->n_params; i++) {
+		const struct param_row *p = &r->params[i];
+
+		if (i == 0 && p->start)
+			continue;	/* the first start, above */
+		din_add(c, p->at, p->start ? RANK_START : RANK_RELOAD, p->start ? "start" : "reload",
+			0, derived_params_text(c, &p->recorded));
+	}
+	for (size_t i = 0; i < r->n_notes; i++)
+		if (r->notes[i].kind != NOTE_STOP)
+			din_add(c, r->notes[i].at, RANK_PAUSE, "pause", r->notes[i].kind == NOTE_PAUSE,
+				NULL);
+	for (size_t i = 0; i < r->n_rec; i++) {
+		const struct rec_run *x = &r->rec[i];
+		enum pb_run_status status;
+
+		if (x->reason == PB_REASON_STARTUP || x->reason == PB_REASON_MANUAL ||
+		    x->reason == PB_REASON_RESUME)
+			din_add(c, x->queued, RANK_REQUEST, "request", x->reason, NULL);
+		din_add(c, x->started, RANK_STARTED, "started", x->id, NULL);
+		if (x->deferred > 0) {
+			din_add(c, x->started, RANK_LOCK_WAIT, "lock-wait", x->id, NULL);
+			din_add(c, x->started + x->deferred, RANK_LOCK_TAKEN, "lock-taken", x->id, NULL);
+		}
+		if (pb_run_status_parse(x->status, &status) < 0)
+			status = x->ok ? PB_RUN_OK : PB_RUN_FAILED;
+		if (x->has_finished && status != PB_RUN_RUNNING)
+			din_add(c, x->finished, RANK_FINISHED, "finished", status, NULL);
+	}
+	qsort(c->din, c->n_din, sizeof(*c->din), din_cmp);
+	while (c->n_din && c->din[c->n_din - 1].at >= until)
+		free(c->din[--c->n_din].own);
+	for (size_t i = 0; i < r->n_rec; i++)
+		r->n_rec_derived += r->rec[i].started < until;
+	return 0;
+}
+
+static void derived_release(struct core_replay *c)
+{
+	for (size_t i = 0; i < c->n_din; i++)
+		free(c->din[i].own);
+	free(c->din);
+	for (size_t i = 0; i < c->n_keys; i++)
+		free(c->keys[i]);
+	for (size_t i = 0; i < c->n_regions; i++)
+		free(c->regions[i]);
+	free(c->keys);
+	free(c->regions);
+	free(c->federation);
+	free(c->wants);
+}
+
+/* Derived: a run the core lets go by the end of the log that the log
+ * does not have (not when the daemon was stopped by then). */
+static void derived_end(struct core_replay *c)
+{
+	struct replay *r = c->r;
+	struct pb_decide_action a;
+
+	if (!c->core || c->running || !pb_decide_pending(c->core))
+		return;
+	derived_splay(c, r->log_end);
+	pb_decide_poll(c->core, r->log_end > r->now ? r->log_end : r->now, 0, &a);
+	if (!a.start) {
+		r->late_run = 1;
+		return;
+	}
+	for (size_t i = 0; i < r->n_notes; i++)
+		if (r->notes[i].kind == NOTE_STOP && r->notes[i].at >= a.queued_at)
+			return;	/* stopped before it could start */
+	r->core_diff[CD_UNSTARTED]++;
+}
+
+/* --- the merged stream -------------------------------------------------------------- */
+
+static int core_input(struct core_replay *c, const struct input *in, struct pb_err *err);
+
+/* The next input: an inputs row, or a derived one. */
+static int next_input(struct core_replay *c, sqlite3_stmt *st, size_t *i, struct input *out,
+		      int *step)
+{
+	if (c->r->derived) {
+		if (*i >= c->n_din)
+			return 0;
+		*out = c->din[(*i)++];
+		return 1;
+	}
+	if ((*step = sqlite3_step(st)) != SQLITE_ROW)
+		return 0;
+	memset(out, 0, sizeof(*out));
+	out->id = sqlite3_column_int64(st, I_ID);
+	out->at = sqlite3_column_int64(st, I_AT);
+	out->after = sqlite3_column_int64(st, I_AFTER);
+	out->kind = au_col_text(st, I_KIND);
+	out->n = sqlite3_column_int64(st, I_N);
+	out->text = au_col_text(st, I_TEXT);
+	return 1;
+}
+
+/* Events and inputs merged: a recorded input comes after the events up
+ * to its after_event; a derived one before the events of its instant. */
 static int simulate_core(struct core_replay *c, struct pb_err *err)
 {
 	struct replay *r = c->r;
-	sqlite3_stmt *ev = au_prepare(r->db, "SELECT id, received_at, kind, federation, region, node,"
-					     " service, key, value, seq, ttl_s, public, verdict, source,"
-					     " changed, msg_id, lease_from FROM events ORDER BY id", err);
-	sqlite3_stmt *in = ev ? au_prepare(r->db, "SELECT id, at, after_event, kind, n, text"
-					     " FROM inputs ORDER BY id", err) : NULL;
-	int se = SQLITE_DONE, si = SQLITE_DONE, rc = -1;
+	int lease = 1;
+	sqlite3_stmt *probe = NULL, *ev, *in = NULL;
+	int se = SQLITE_DONE, si = SQLITE_DONE, rc = -1, have_in, pre = 0;
+	int64_t first_after = 0;
+	size_t i_din = 0;
+	struct input cur;
 
-	c->floor_st = in ? au_prepare(r->db, "SELECT max(seq) FROM events WHERE node = ?1 AND"
-				      " service = ?2 AND verdict <> 'invalid' AND id < ?3", err) : NULL;
-	c->values_st = c->floor_st ? au_prepare(r->db, "SELECT values_after FROM runs WHERE id = ?",
-						err) : NULL;
+	/* a schema 2 log read as it is has no lease_from column */
+	if (sqlite3_prepare_v2(r->db, "SELECT lease_from FROM events LIMIT 0", -1, &probe, NULL) !=
+	    SQLITE_OK)
+		lease = 0;
+	sqlite3_finalize(probe);
+	ev = au_prepare(r->db, lease ? "SELECT id, received_at, kind, federation, region, node,"
+				       " service, key, value, seq, ttl_s, public, verdict, source,"
+				       " changed, msg_id, lease_from FROM events ORDER BY id"
+				     : "SELECT id, received_at, kind, federation, region, node,"
+				       " service, key, value, seq, ttl_s, public, verdict, source,"
+				       " changed, msg_id, NULL FROM events ORDER BY id", err);
+	if (ev && !r->derived)
+		in = au_prepare(r->db, "SELECT id, at, after_event, kind, n, text FROM inputs ORDER BY id",
+				err);
+	c->values_st = ev && (in || r->derived)
+			       ? au_prepare(r->db, "SELECT values_after FROM runs WHERE id = ?", err)
+			       : NULL;
 	if (!c->values_st)
 		goto out;
-	if (core_first_start(c, err) < 0)
+	if (!r->derived && core_first_start(c, &first_after, err) < 0)
+		goto out;
+	if (first_after > 0) {
+		/* a log migrated from schema 2: its older part (the events up
+		 * to the first start input, the runs before it) is replayed
+		 * from derived inputs, then the recorded ones take over */
+		pre = 1;
+		r->derived = 1;
+	}
+	if (r->derived && derive_inputs(c, pre ? c->first_start : PB_TIME_NEVER, err) < 0)
 		goto out;
 	se = sqlite3_step(ev);
-	si = sqlite3_step(in);
-	while (se == SQLITE_ROW || si == SQLITE_ROW) {
-		if (se == SQLITE_ROW && (si != SQLITE_ROW || sqlite3_column_int64(ev, V_ID) <=
-						     sqlite3_column_int64(in, I_AFTER))) {
+	have_in = next_input(c, in, &i_din, &cur, &si);
+	while (se == SQLITE_ROW || have_in || pre) {
+		int ev_ok = se == SQLITE_ROW && (!pre || sqlite3_column_int64(ev, V_ID) <= first_after);
+		int event_first;
+
+		if (pre && !ev_ok && !have_in) {
+			pre = 0;
+			r->derived = 0;
+			have_in = next_input(c, in, &i_din, &cur, &si);
+			continue;
+		}
+		event_first = ev_ok && (!have_in || (r->derived ? sqlite3_column_int64(ev, V_AT) < cur.at
+								: sqlite3_column_int64(ev, V_ID) <= cur.after));
+
+		if (event_first) {
 			int64_t at = sqlite3_column_int64(ev, V_AT);
 
 			if (c->core) {
 				core_until(c, at);
+				derived_splay(c, at);
 				if (at > r->now)
 					r->now = at;
 				core_event(c, ev);
-			} else if (c->pre) {
-				/* before the log held inputs (a migrated log): the
-				 * providers only, for the first start to restore */
-				int64_t saved = r->n_verdict_diff;
-
-				c->core = c->pre;
-				core_event(c, ev);
-				c->core = NULL;
-				r->n_verdict_diff = saved;
 			}
+			floor_note(c, ev);
 			se = sqlite3_step(ev);
 		} else {
-			if (core_input(c, in, err) < 0)
+			if (core_input(c, &cur, err) < 0)
 				goto out;
-			si = sqlite3_step(in);
+			have_in = next_input(c, in, &i_din, &cur, &si);
 		}
 	}
-	if (se != SQLITE_DONE || si != SQLITE_DONE) {
+	if (se != SQLITE_DONE || (!r->derived && si != SQLITE_DONE)) {
 		au_step_error(r->db, se != SQLITE_DONE ? se : si, err);
 		goto out;
 	}
-	if (c->core && r->what_if) {
+	if (c->core && r->what_if)
 		core_until(c, PB_TIME_NEVER - 1);
-	} else if (c->core && !c->running && pb_decide_pending(c->core)) {
+	else if (r->derived)
+		derived_end(c);
+	else if (c->core && !c->running && pb_decide_pending(c->core))
 		r->late_run = 1;
-	}
+	if (r->derived && !r->what_if && r->n_expired_sim != r->n_expired_rec)
+		r->core_diff[CD_EXPIRED] += llabs(r->n_expired_sim - r->n_expired_rec);
 	rc = 0;
 out:
 	sqlite3_finalize(ev);
 	sqlite3_finalize(in);
-	sqlite3_finalize(c->floor_st);
 	sqlite3_finalize(c->values_st);
-	c->floor_st = c->values_st = NULL;
+	c->values_st = NULL;
 	return rc;
 }
 
-/* One recorded input. */
-static int core_input(struct core_replay *c, sqlite3_stmt *st, struct pb_err *err)
+/* One input, recorded or derived. */
+static int core_input(struct core_replay *c, const struct input *in, struct pb_err *err)
 {
 	struct replay *r = c->r;
-	const char *kind = au_col_text(st, I_KIND), *text = au_col_text(st, I_TEXT);
-	int64_t at = sqlite3_column_int64(st, I_AT), n = sqlite3_column_int64(st, I_N);
+	const char *kind = in->kind, *text = in->text;
+	int64_t at = in->at, n = in->n;
 	struct pb_decide_action a;
 	json_t *j = NULL;
 	int rc = 0;
@@ -1516,6 +1385,8 @@ static int core_input(struct core_replay *c, sqlite3_stmt *st, struct pb_err *er
 	if (!kind)
 		return 0;
 	core_until(c, at);
+	if (strcmp(kind, "start"))
+		derived_splay(c, at);
 	if (at > r->now)
 		r->now = at;
 	if (!strcmp(kind, "start")) {
@@ -1530,7 +1401,7 @@ static int core_input(struct core_replay *c, sqlite3_stmt *st, struct pb_err *er
 		pb_decide_settle(c->core, at);
 	} else if (!strcmp(kind, "expire")) {
 		if ((int64_t)pb_decide_expire(c->core, at) != n)
-			c->n_diff_expired++;
+			r->core_diff[CD_EXPIRED]++;
 	} else if (!strcmp(kind, "request")) {
 		pb_decide_request(c->core, at, (enum pb_reason)n);
 	} else if (!strcmp(kind, "pause")) {
@@ -1553,7 +1424,7 @@ static int core_input(struct core_replay *c, sqlite3_stmt *st, struct pb_err *er
 		/* the daemon's poll that drew the splay: rnd % (splay_ms + 1) == n */
 		pb_decide_poll(c->core, at, (uint64_t)n, &a);
 		if (!a.splay_drawn || a.splay_ms != n)
-			c->n_diff_splay++;
+			r->core_diff[CD_SPLAY]++;
 		r->splay_taken++;
 	} else if (!strcmp(kind, "started")) {
 		/* the daemon's poll that started run n: the core must say start,
@@ -1563,7 +1434,13 @@ static int core_input(struct core_replay *c, sqlite3_stmt *st, struct pb_err *er
 			const struct rec_run *x = bsearch(&n, r->rec, r->n_rec, sizeof(*r->rec),
 							  rec_cmp_id);
 
-			c->n_diff_start++;
+			if (x) {
+				r->undecided = xrealloc(r->undecided,
+							(r->n_undecided + 1) * sizeof(*r->undecided));
+				r->undecided[r->n_undecided++] = (size_t)(x - r->rec);
+			} else {
+				r->core_diff[CD_START]++;
+			}
 			a.reason = x ? x->reason : PB_REASON_CHANGE;
 			a.queued_at = x ? x->queued : at;
 		}
@@ -1578,7 +1455,7 @@ static int core_input(struct core_replay *c, sqlite3_stmt *st, struct pb_err *er
 	json_decref(j);
 	if (rc < 0)
 		pb_err_set(err, EX_OSERR, "replay: input %lld (%s): out of memory or damaged JSON",
-			   (long long)sqlite3_column_int64(st, I_ID), kind);
+			   (long long)in->id, kind);
 	return rc;
 }
 
@@ -1590,19 +1467,19 @@ static int in_window(const struct au_opts *o, int64_t t)
 }
 
 struct diff {
-	int kind;		/* 0 recorded run not reproduced, 1 extra simulated run, 2 reason */
+	int kind;		/* 0 recorded run not reproduced, 1 extra simulated run, 2 reason or
+				 * queued_at, 3 a recorded start the core did not decide, 4 +
+				 * CD_*: the core's own checks */
 	size_t rec, sim;
 };
 
-/* Pairs simulated and recorded starts in time order: two starts closer
- * than the tolerance are one. Only runs in the window take part. */
-static void pair_runs(struct replay *r, struct diff **out, size_t *n_out, int64_t *max_delta)
+/* Pairs simulated and recorded starts in time order: two starts at the
+ * same instant are one (no tolerance). Only runs in the window take part. */
+static void pair_runs(struct replay *r, struct diff **out, size_t *n_out)
 {
 	size_t i = 0, j = 0, n = 0, cap = 0;
 	struct diff *d = NULL;
-	int64_t tol = r->tol;
 
-	*max_delta = 0;
 	for (;;) {
 		while (i < r->n_rec && !in_window(r->o, r->rec[i].started))
 			i++;
@@ -1615,19 +1492,17 @@ static void pair_runs(struct replay *r, struct diff **out, size_t *n_out, int64_
 			d = xrealloc(d, cap * sizeof(*d));
 		}
 		if (i < r->n_rec && j < r->n_runs) {
-			int64_t delta = SIM_DECIDED(&r->runs[j]) - r->rec[i].started;
-
-			if (delta <= tol && delta >= -tol) {
+			if (r->runs[j].started == r->rec[i].started) {
 				r->runs[j].rec = i;
-				if (llabs(delta) > *max_delta)
-					*max_delta = llabs(delta);
-				if (!r->rec[i].reason_ok || r->rec[i].reason != r->runs[j].reason)
+				if (!r->what_if && (!r->rec[i].reason_ok ||
+						    r->rec[i].reason != r->runs[j].reason ||
+						    r->rec[i].queued != r->runs[j].queued))
 					d[n++] = (struct diff){ 2, i, j };
 				i++;
 				j++;
 				continue;
 			}
-			if (r->rec[i].started < SIM_DECIDED(&r->runs[j]))
+			if (r->rec[i].started < r->runs[j].started)
 				d[n++] = (struct diff){ 0, i++, SIZE_MAX };
 			else
 				d[n++] = (struct diff){ 1, SIZE_MAX, j++ };
@@ -1678,11 +1553,11 @@ static void explain_diff(const struct replay *r, const struct rec_run *x, int64_
 	}
 	for (size_t i = 0; i < r->n_notes; i++)
 		if (r->notes[i].at >= from - 600000 && r->notes[i].at <= to + 600000)
-			au_buf_printf(b, "; %s at %s",
-				      r->notes[i].kind == NOTE_PAUSE    ? "paused"
-				      : r->notes[i].kind == NOTE_RESUME ? "resumed"
+			au_buf_printf(b, "; %s %s",
+				      r->notes[i].kind == NOTE_PAUSE    ? "paused at"
+				      : r->notes[i].kind == NOTE_RESUME ? "resumed at"
 				      : r->notes[i].inferred ? "the daemon was down from about"
-							     : "the daemon stopped",
+							     : "the daemon stopped at",
 				      pb_time_format(r->notes[i].at, ts));
 	if (b->len == n0)
 		au_buf_puts(b, "; no known cause (a restart not in the log, a clock step, or a"
@@ -1692,35 +1567,40 @@ static void explain_diff(const struct replay *r, const struct rec_run *x, int64_
 static void describe_diff(const struct replay *r, const struct diff *df, int prev_diff,
 			  struct au_buf *b)
 {
-	char t1[PB_TIME_BUF], t2[PB_TIME_BUF];
+	char t1[PB_TIME_BUF], t2[PB_TIME_BUF], t3[PB_TIME_BUF];
 	const struct rec_run *x = df->rec != SIZE_MAX ? &r->rec[df->rec] : NULL;
 	const struct sim_run *s = df->sim != SIZE_MAX ? &r->runs[df->sim] : NULL;
 
 	au_buf_reset(b);
-	if (df->kind == 0) {
+	if (df->kind == 0 || df->kind == 3) {
 		au_buf_printf(b, "recorded run %lld (%s, started %s) was not reproduced", (long long)x->id,
 			      x->reason_ok ? pb_reason_name(x->reason) : "?", pb_time_format(x->started, t1));
+		if (df->kind == 3)
+			au_buf_puts(b, ": the core does not start a run at that instant");
 		explain_diff(r, x, x->queued, x->started, b);
 	} else if (df->kind == 1) {
 		au_buf_printf(b, "the replay starts a %s run at %s that the log does not have",
-			      pb_reason_name(s->reason), pb_time_format(SIM_DECIDED(s), t1));
+			      pb_reason_name(s->reason), pb_time_format(s->started, t1));
 		explain_diff(r, NULL, s->queued, s->started, b);
-	} else if (df->kind >= 3) {
-		static const char *const what[] = {
-			"run(s) started with values other than the recorded ones",
-			"splay draw(s) the core did not make as recorded",
-			"lease expiry input(s) that removed another number of providers",
-			"recorded start(s) the core did not decide at that instant",
-			"event verdict(s) the core judged otherwise",
+	} else if (df->kind >= 4) {
+		static const char *const what[CD__COUNT] = {
+			[CD_VALUES] = "run(s) started with values other than the recorded ones",
+			[CD_SPLAY] = "splay draw(s) the core did not make as recorded",
+			[CD_EXPIRED] = "lease expiry input(s) that removed another number of providers",
+			[CD_START] = "recorded start(s) the core did not decide at that instant",
+			[CD_VERDICT] = "event verdict(s) the core judged otherwise",
+			[CD_UNSTARTED] = "run(s) the core let go before the end of the log that the log"
+					 " does not have",
 		};
 
-		au_buf_printf(b, "%lld %s", (long long)r->core_diff[df->kind - 3], what[df->kind - 3]);
+		au_buf_printf(b, "%lld %s", (long long)r->core_diff[df->kind - 4], what[df->kind - 4]);
 		return;
 	} else {
-		au_buf_printf(b, "recorded run %lld started at %s as %s, the replay's as %s (at %s)",
-			      (long long)x->id, pb_time_format(x->started, t1),
-			      x->reason_ok ? pb_reason_name(x->reason) : "?", pb_reason_name(s->reason),
-			      pb_time_format(SIM_DECIDED(s), t2));
+		au_buf_printf(b, "recorded run %lld (started %s) is a %s run queued at %s, the"
+			      " replay's a %s run queued at %s", (long long)x->id,
+			      pb_time_format(x->started, t1), x->reason_ok ? pb_reason_name(x->reason) : "?",
+			      pb_time_format(x->queued, t2), pb_reason_name(s->reason),
+			      pb_time_format(s->queued, t3));
 		explain_diff(r, x, x->queued, x->started, b);
 	}
 	if (prev_diff)
@@ -1739,8 +1619,15 @@ static void what_if_text(const struct au_opts *o, struct au_buf *b)
 			      o->throttle_runs, (long long)(o->throttle_per_ms / 1000));
 }
 
-static void print_text(struct replay *r, const struct diff *d, size_t nd, int64_t max_delta,
-		       size_t n_sim, size_t n_rec)
+/* Where the core's inputs came from: recorded, derived (no inputs rows)
+ * or both (a migrated log: derived before its first start input). */
+static const char *inputs_word(const struct replay *r)
+{
+	return r->derived ? "derived" : r->n_rec_derived ? "recorded and derived" : "recorded";
+}
+
+static void print_text(struct replay *r, const struct diff *d, size_t nd, size_t n_sim,
+		       size_t n_rec)
 {
 	struct au_table t;
 	struct au_buf b = AU_BUF_INIT;
@@ -1753,6 +1640,9 @@ static void print_text(struct replay *r, const struct diff *d, size_t nd, int64_
 	       (long long)r->n_events, r->n_events ? pb_time_format(r->first_event_at, t1) : "-",
 	       r->n_events ? pb_time_format(r->last_event_at, t2) : "-", r->n_params,
 	       r->n_params == 1 ? "" : "s", r->n_rec, r->n_rec == 1 ? "" : "s");
+	if (r->derived)
+		printf("no inputs rows in the log (written by an older provbus): replayed from inputs"
+		       " derived from its events, runs, notes and params rows\n");
 	if (!r->n_params)
 		printf("no params rows in the log: assumed the defaults (quiet 2000 ms, max-wait 30000 ms,"
 		       " throttle 6/600 s)\n");
@@ -1767,14 +1657,13 @@ static void print_text(struct replay *r, const struct diff *d, size_t nd, int64_
 		snprintf(n, sizeof(n), "%zu", ++shown);
 		snprintf(ev, sizeof(ev), "%lld", (long long)s->events);
 		if (s->rec != SIZE_MAX)
-			snprintf(rec, sizeof(rec), "run %lld (%+lld ms)", (long long)r->rec[s->rec].id,
-				 (long long)(r->rec[s->rec].started - SIM_DECIDED(s)));
-		else if (SIM_DECIDED(s) > r->log_end)
+			snprintf(rec, sizeof(rec), "run %lld", (long long)r->rec[s->rec].id);
+		else if (s->started > r->log_end)
 			snprintf(rec, sizeof(rec), "(after the end of the log)");
 		else
 			snprintf(rec, sizeof(rec), "%s", r->what_if ? "-" : "none");
 		cells[0] = n;
-		cells[1] = pb_time_format(SIM_DECIDED(s), t1);
+		cells[1] = pb_time_format(s->started, t1);
 		cells[2] = pb_reason_name(s->reason);
 		cells[3] = ev;
 		cells[4] = pb_time_format(s->queued, t2);
@@ -1786,39 +1675,31 @@ static void print_text(struct replay *r, const struct diff *d, size_t nd, int64_
 	if (r->what_if) {
 		what_if_text(r->o, &b);
 		printf("%s: %zu run%s instead of %zu\n", b.s, n_sim, n_sim == 1 ? "" : "s", n_rec);
-	} else if (!nd && r->core) {
-		printf("matches recorded runs (%zu run%s; exact: the decision core fed the recorded"
-		       " inputs starts them at the recorded instants with the recorded values)\n",
-		       n_rec, n_rec == 1 ? "" : "s");
 	} else if (!nd) {
-		printf("matches recorded runs (%zu run%s; largest start difference %lld ms, tolerance %lld ms)\n",
-		       n_rec, n_rec == 1 ? "" : "s", (long long)max_delta, (long long)r->o->tolerance_ms);
+		printf("matches recorded runs (%zu run%s; exact: the decision core fed the %s"
+		       " inputs starts them at the recorded instants with the recorded reasons and"
+		       " values)\n", n_rec, n_rec == 1 ? "" : "s", inputs_word(r));
 	} else {
 		printf("differs from recorded runs: %zu difference%s (%zu simulated, %zu recorded runs;"
-		       " tolerance %lld ms)\n", nd, nd == 1 ? "" : "s", n_sim, n_rec,
-		       (long long)r->tol);
+		       " %s inputs)\n", nd, nd == 1 ? "" : "s", n_sim, n_rec,
+		       inputs_word(r));
 		for (i = 0; i < nd; i++) {
 			describe_diff(r, &d[i], i > 0, &b);
 			printf("  - %s\n", au_esc(b.s));
 		}
 	}
 	if (r->splay_taken && !r->what_if)
-		printf("note: splay_ms > 0: the splay delays of %lld run%s were replayed from the log\n",
-		       (long long)r->splay_taken, r->splay_taken == 1 ? "" : "s");
-	if (r->n_rec_before)
+		printf("note: splay_ms > 0: the splay delays of %lld run%s were replayed from the log%s\n",
+		       (long long)r->splay_taken, r->splay_taken == 1 ? "" : "s",
+		       r->derived ? " (the daemon's splay notes, else each recorded start minus the"
+				    " instant the core let it go)" : "");
+	if (r->n_rec_derived && !r->derived)
 		printf("note: %zu recorded run%s from before the log held the decision core's inputs"
-		       " (written by an older provbus) not compared\n", r->n_rec_before,
-		       r->n_rec_before == 1 ? "" : "s");
+		       " (written by an older provbus) replayed from inputs derived from its rows\n",
+		       r->n_rec_derived, r->n_rec_derived == 1 ? "" : "s");
 	if (r->late_run)
 		printf("note: a run was pending at the end of the log (%s); it is not counted\n",
 		       pb_time_format(r->log_end, t1));
-	if (r->n_verdict_diff)
-		printf("note: %lld event%s recorded as applied were judged otherwise by the replay's"
-		       " provider state\n", (long long)r->n_verdict_diff, r->n_verdict_diff == 1 ? "" : "s");
-	if (r->n_changed_diff)
-		printf("note: on %lld event%s the daemon's 'changed' mark differs from the replay's"
-		       " per-key values (static values or public_only are not in the log)\n",
-		       (long long)r->n_changed_diff, r->n_changed_diff == 1 ? "" : "s");
 	if (r->n_expired_sim != r->n_expired_rec)
 		printf("note: %lld lease%s ran out in the replay, %lld in the log\n",
 		       (long long)r->n_expired_sim, r->n_expired_sim == 1 ? "" : "s",
@@ -1826,8 +1707,8 @@ static void print_text(struct replay *r, const struct diff *d, size_t nd, int64_
 	au_buf_release(&b);
 }
 
-static void print_json(struct replay *r, const struct diff *d, size_t nd, int64_t max_delta,
-		       size_t n_sim, size_t n_rec)
+static void print_json(struct replay *r, const struct diff *d, size_t nd, size_t n_sim,
+		       size_t n_rec)
 {
 	struct au_json j = AU_JSON_INIT;
 	struct au_buf b = AU_BUF_INIT;
@@ -1849,7 +1730,7 @@ static void print_json(struct replay *r, const struct diff *d, size_t nd, int64_
 		au_json_int(&j, "id", (int64_t)++k);
 		au_json_str(&j, "reason", pb_reason_name(s->reason));
 		au_json_time(&j, "queued_at", s->queued);
-		au_json_time(&j, "started_at", SIM_DECIDED(s));
+		au_json_time(&j, "started_at", s->started);
 		au_json_time(&j, "finished_at", s->finished);
 		if (s->ok)
 			au_json_int(&j, "exit_status", 0);
@@ -1875,7 +1756,7 @@ static void print_json(struct replay *r, const struct diff *d, size_t nd, int64_
 		if (s->rec != SIZE_MAX) {
 			au_json_int(&j, "recorded_id", r->rec[s->rec].id);
 			au_json_time(&j, "recorded_started_at", r->rec[s->rec].started);
-			au_json_int(&j, "delta_ms", r->rec[s->rec].started - SIM_DECIDED(s));
+			au_json_int(&j, "delta_ms", 0);
 		} else {
 			au_json_null(&j, "recorded_id");
 		}
@@ -1892,9 +1773,10 @@ static void print_json(struct replay *r, const struct diff *d, size_t nd, int64_
 		au_json_null(&j, "matches");
 	else
 		au_json_bool(&j, "matches", nd == 0);
-	au_json_int(&j, "tolerance_ms", r->tol);
-	au_json_bool(&j, "exact", r->core);
-	au_json_int(&j, "max_delta_ms", max_delta);
+	au_json_int(&j, "tolerance_ms", 0);
+	au_json_bool(&j, "exact", 1);
+	au_json_str(&j, "inputs", inputs_word(r));
+	au_json_int(&j, "max_delta_ms", 0);
 	au_json_obj_begin(&j, "params");
 	au_json_int(&j, "quiet_ms", dp.quiet_ms);
 	au_json_int(&j, "max_wait_ms", dp.max_wait_ms);
@@ -1918,16 +1800,8 @@ static void print_json(struct replay *r, const struct diff *d, size_t nd, int64_
 
 static void replay_release(struct replay *r)
 {
-	for (size_t i = 0; i < r->n_keys; i++) {
-		free(r->keys[i].key);
-		free(r->keys[i].cur);
-		free(r->keys[i].good);
-		free(r->keys[i].given);
-	}
-	free(r->keys);
 	free(r->params);
 	free(r->rec);
-	free(r->req);
 	free(r->notes);
 	for (size_t i = 0; i < r->n_runs; i++) {
 		free(r->runs[i].ids);
@@ -1936,68 +1810,44 @@ static void replay_release(struct replay *r)
 	free(r->runs);
 	free(r->ids_since_start);
 	free(r->starts);
-	pb_providers_free(r->prov);
+	free(r->undecided);
 }
 
 int au_cmd_replay(sqlite3 *db, const struct au_opts *o, struct pb_err *err)
 {
 	struct replay r;
+	struct core_replay c;
 	struct diff *d = NULL;
 	size_t nd = 0, n_sim = 0, n_rec = 0, i;
-	int64_t max_delta = 0;
 	int rc = -1;
 
 	memset(&r, 0, sizeof(r));
+	memset(&c, 0, sizeof(c));
 	r.o = o;
 	r.db = db;
 	r.what_if = o->has_quiet || o->has_max_wait || o->has_throttle;
-	r.prov = pb_providers_new();
-	if (!r.prov) {
-		pb_err_set(err, EX_OSERR, "out of memory");
-		goto out;
-	}
-	r.core = has_inputs(db);
-	r.tol = r.core ? 0 : o->tolerance_ms;
+	r.derived = !has_inputs(db);
+	c.r = &r;
 	if (load_params(&r, err) < 0 || load_runs(&r, err) < 0 || load_splays(&r, err) < 0 ||
 	    load_notes(&r, err) < 0 || load_end(&r, err) < 0)
 		goto out;
-	if (r.core) {
-		struct core_replay c;
-
-		memset(&c, 0, sizeof(c));
-		c.r = &r;
-		rc = simulate_core(&c, err);
-		r.core_diff[0] = c.n_diff_values;
-		r.core_diff[1] = c.n_diff_splay;
-		r.core_diff[2] = c.n_diff_expired;
-		r.core_diff[3] = c.n_diff_start;
-		r.core_diff[4] = r.n_verdict_diff;
-		pb_decide_free(c.core);
-		pb_decide_params_store_free(c.store);
-		pb_decide_free(c.pre);
-		pb_decide_params_store_free(c.pre_store);
-		/* runs from before the log held inputs (a migrated log) are
-		 * not the core's to reproduce */
-		nd = 0;
-		for (i = 0; i < r.n_rec; i++)
-			if (r.rec[i].started >= c.first_start)
-				r.rec[nd++] = r.rec[i];
-		r.n_rec_before = r.n_rec - nd;
-		r.n_rec = nd;
-		nd = 0;
-		if (rc < 0)
-			goto out;
-		rc = -1;
-	} else if (simulate(&r, err) < 0) {
+	rc = simulate_core(&c, err);
+	r.core_diff[CD_VERDICT] = r.n_verdict_diff;
+	if (rc < 0)
 		goto out;
-	}
-	pair_runs(&r, &d, &nd, &max_delta);
-	if (r.core && !r.what_if) {
+	rc = -1;
+	pair_runs(&r, &d, &nd);
+	if (!r.what_if) {
 		/* the core's own checks: each is a difference */
-		for (i = 0; i < 5; i++)
+		for (i = 0; i < CD__COUNT; i++)
 			if (r.core_diff[i]) {
 				d = xrealloc(d, (nd + 1) * sizeof(*d));
-				d[nd++] = (struct diff){ 3 + (int)i, SIZE_MAX, SIZE_MAX };
+				d[nd++] = (struct diff){ 4 + (int)i, SIZE_MAX, SIZE_MAX };
+			}
+		for (i = 0; i < r.n_undecided; i++)
+			if (in_window(o, r.rec[r.undecided[i]].started)) {
+				d = xrealloc(d, (nd + 1) * sizeof(*d));
+				d[nd++] = (struct diff){ 3, r.undecided[i], SIZE_MAX };
 			}
 	}
 	for (i = 0; i < r.n_runs; i++)
@@ -2005,11 +1855,15 @@ int au_cmd_replay(sqlite3 *db, const struct au_opts *o, struct pb_err *err)
 	for (i = 0; i < r.n_rec; i++)
 		n_rec += in_window(o, r.rec[i].started);
 	if (o->json)
-		print_json(&r, d, nd, max_delta, n_sim, n_rec);
+		print_json(&r, d, nd, n_sim, n_rec);
 	else
-		print_text(&r, d, nd, max_delta, n_sim, n_rec);
+		print_text(&r, d, nd, n_sim, n_rec);
 	rc = 0;
 out:
+	pb_decide_free(c.core);
+	pb_decide_params_store_free(c.store);
+	derived_release(&c);
+	floors_free(&c);
 	free(d);
 	replay_release(&r);
 	return rc;

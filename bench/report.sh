@@ -177,8 +177,11 @@ echo "### 9. The fleet view: \`provbus-fleet\` over a history of $(sed -n 's/.* 
 echo
 echo "| command | ms | n |"
 echo "|---|---|---|"
-echo "| \`provbus-fleet nodes\` (both streams read to their end) | $(cell fleet.nodes) | $(samples fleet.nodes) |"
-echo "| \`provbus-fleet converged KEY\` | $(cell fleet.converged) | $(samples fleet.converged) |"
+echo "| \`provbus-fleet nodes\`, cold (both streams read from the window start) | $(cell fleet.nodes) | $(samples fleet.nodes) |"
+echo "| \`provbus-fleet converged KEY\`, cold | $(cell fleet.converged) | $(samples fleet.converged) |"
+echo "| \`provbus-fleet nodes\` from its cache (1,000 new events) | $(cell fleet.nodes_warm) | $(samples fleet.nodes_warm) |"
+echo "| \`provbus-fleet converged KEY\` from its cache (1,000 new events) | $(cell fleet.converged_warm) | $(samples fleet.converged_warm) |"
+echo "| the minimal reader of the history stream (pbtest-ingest --stream-first) | $(cell fleet.baseline) | $(samples fleet.baseline) |"
 echo
 echo "### 10. Catch-up of a new node: $(sed -n 's/.*catch-up of \([0-9]*\) history.*/\1/p' <<<"${NOTE[catchup.provbus]:-}") history events, 3 of 60 keys required"
 echo

@@ -91,7 +91,8 @@ figures
 
 # ---- the fleet view over the same stream
 if [ $rc = 0 ]; then
-	fleet() { "$BIN/provbus-fleet" -c "$W/fc.json" --no-verify-sender "$@"; }
+	# --no-cache: each run reads the window (bench/s-fleet.sh times the cache)
+	fleet() { "$BIN/provbus-fleet" -c "$W/fc.json" --no-verify-sender --no-cache "$@"; }
 	share=$(( (N + 59) / 60 ))	# CK000: events 0, 60, 120, ...
 	dl=$(( $(date +%s) + 600 ))
 	until [ "$(daemon_count "$W/fc.json")" -ge "$share" ] && [ "$(daemon_state "$W/fc.json")" = idle ]; do

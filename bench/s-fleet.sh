@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # Figure — provbus-fleet over a history stream holding EVENTS events (docs/protocol.md,
 # section on reports: `nodes` and `converged` answer in seconds over 1,000,000 events).
-#   fleet.nodes      provbus-fleet nodes: both streams read to their end
-#   fleet.converged  provbus-fleet converged KEY: the same read, then every
-#                    live consumer's values computed by its own rules
+#   fleet.nodes      provbus-fleet nodes, cold: both streams read from the
+#                    window start to their end (the first run with an empty
+#                    cache, which it fills; then --no-cache)
+#   fleet.converged  provbus-fleet converged KEY, cold: the same read, then
+#                    every live consumer's values computed by its own rules
+#   fleet.nodes_warm, fleet.converged_warm
+#                    the same from the cache a cold run left, 1,000 new
+#                    events published before each run (untimed): the
+#                    history stream read from the cached offset
+#   fleet.baseline   pbtest-ingest --stream-first, the minimal rabbitmq-c
+#                    reader of the same history stream (prefetch 10000, an
+#                    ack per 1000, as provbus-fleet), to its end
 # The events come from one node (a broker user of its own, so user_id is
 # the node and every event counts) over KEYS keys; one consumer daemon
 # reports presence and runs to the fleet stream.
@@ -35,22 +44,55 @@ t0=$(now_us)
 	{ bench_log "filling the history failed: $(cat "$W/fill.log")"; exit 1; }
 bench_log "history: $EVENTS events in $(since_ms "$t0") ms"
 
+export XDG_CACHE_HOME=$W/cache	# provbus-fleet's cache
 fleet() { "$BIN/provbus-fleet" -c "$W/c1.json" "$@"; }
-ran() { fleet converged FL_KEY_1 >/dev/null 2>&1; }
-dl=$(part_deadline 0.5)
+ran() { fleet --no-cache converged FL_KEY_1 >/dev/null 2>&1; }
+dl=$(part_deadline 0.3)
 until ran; do past "$dl" && { bench_log "the consumer never converged"; exit 1; }; sleep 1; done
 
+# the minimal reader: every message of the history stream (the fill and
+# bench_topology's seed event)
+ms=()
+dl=$(part_deadline 0.25)
+for i in $(seq "$REPS"); do
+	[ "$i" -le 1 ] || ! past "$dl" || { bench_log "baseline: $((i - 1)) runs (time budget)"; break; }
+	t0=$(now_us)
+	"$TOOLS/pbtest-ingest" "$URL" "provbus.$FED.history" --stream-first --count "$((EVENTS + 1))" \
+		--prefetch 10000 --ack-every 1000 --timeout-ms 300000 >>"$W/baseline.log" 2>&1 ||
+		{ bench_log "pbtest-ingest --stream-first failed: $(tail -n 2 "$W/baseline.log")"; exit 1; }
+	ms+=("$(since_ms "$t0")")
+	bench_log "baseline: ${ms[-1]} ms"
+done
+put_stats fleet.baseline ms "pbtest-ingest --stream-first (prefetch 10000, an ack per 1000) reads the $((EVENTS + 1)) messages of the same history stream, ${#ms[@]} runs" "${ms[@]}"
+
+# run VERB: one timed call (ms appended to ms[]); args after VERB go to provbus-fleet
+run() {
+	local verb=$1 out=$W/$1-$2; shift 2
+	local t0; t0=$(now_us)
+	if [ "$verb" = nodes ]; then fleet "$@" nodes >"$out.out" 2>"$out.err"
+	else fleet "$@" converged FL_KEY_1 >"$out.out" 2>"$out.err"; fi
+	local rc=$?
+	ms+=("$(since_ms "$t0")")
+	[ $rc -eq 0 ] || { bench_log "$verb exited $rc: $(cat "$out.err")"; return 1; }
+	bench_log "$verb $(basename "$out"): ${ms[-1]} ms$(grep -o 'history: .*' "$out.err" | sed 's/^/, /')"
+}
 for verb in nodes converged; do
 	ms=()
-	dl=$(part_deadline "$([ $verb = nodes ] && echo 0.7 || echo 1)")
+	rm -rf "$W/cache"
+	dl=$(part_deadline "$([ $verb = nodes ] && echo 0.6 || echo 0.9)")
 	for i in $(seq "$REPS"); do
-		[ "$i" -le 1 ] || ! past "$dl" || { bench_log "$verb: $((i - 1)) runs (time budget)"; break; }
-		t0=$(now_us)
-		if [ $verb = nodes ]; then fleet nodes >"$W/$verb-$i.out" 2>"$W/$verb-$i.err"
-		else fleet converged FL_KEY_1 >"$W/$verb-$i.out" 2>"$W/$verb-$i.err"; fi
-		rc=$?
-		ms+=("$(since_ms "$t0")")
-		[ $rc -eq 0 ] || { bench_log "$verb exited $rc: $(cat "$W/$verb-$i.err")"; exit 1; }
+		[ "$i" -le 1 ] || ! past "$dl" || { bench_log "$verb: $((i - 1)) cold runs (time budget)"; break; }
+		# the first fills the cache
+		if [ "$i" = 1 ]; then run "$verb" "cold-$i" -v || exit 1
+		else run "$verb" "cold-$i" -v --no-cache || exit 1; fi
 	done
-	put_stats "fleet.$verb" ms "provbus-fleet $verb over a history of $EVENTS events, ${#ms[@]} runs" "${ms[@]}"
+	put_stats "fleet.$verb" ms "provbus-fleet $verb, cold (the window read), over a history of $EVENTS events, ${#ms[@]} runs" "${ms[@]}"
+	ms=()
+	for i in $(seq 3); do
+		"$TOOLS/pbtest-pubflood" publish "$NODE_URL" --federation "$FED" --count 1000 --nodes 1 \
+			--node-prefix fl-n --user-id fl-n0 --keys "$KEYS" >>"$W/fill.log" 2>&1 ||
+			{ bench_log "publishing 1000 more failed: $(tail -n 2 "$W/fill.log")"; exit 1; }
+		run "$verb" "warm-$i" -v || exit 1
+	done
+	put_stats "fleet.${verb}_warm" ms "provbus-fleet $verb from its cache (1,000 new events read), over a history of $EVENTS events and more, ${#ms[@]} runs" "${ms[@]}"
 done

@@ -17,7 +17,8 @@
  * so that `provbus-audit replay` (audit/replay.c) feeds the same core the
  * same inputs and must decide the same runs.
  * The daemon's files are adapters around it. One process, one poll()
- * loop, no threads (daemon.c). The files, by role:
+ * loop, no threads (daemon.c), sleeping on one timer list (lib/timers.h,
+ * enum cs_timer below). The files, by role:
  *   main.c    the command line: run, the control verbs, -n
  *   conf.c    a loaded configuration: config + manifests + what they imply
  *             (required keys, wants, bindings, the core's parameters);
@@ -37,7 +38,9 @@
  *
  * Times: wall clock ms (pb_now_ms) for everything audited or decided
  * (runs' start times come back from the audit log after a restart);
- * monotonic ms (pb_mono_ms) for the loop's internal deadlines. */
+ * monotonic ms (pb_mono_ms) for the loop's internal deadlines. The loop
+ * sleeps on one timer list in the monotonic clock (lib/timers.h,
+ * c->timers: a slot per deadline, enum cs_timer; daemon.c arms it). */
 #ifndef PB_CONSUMER_H
 #define PB_CONSUMER_H
 
@@ -57,6 +60,7 @@
 #include "providers.h"
 #include "runner.h"
 #include "session.h"
+#include "timers.h"
 
 #define CS_BATCH_MAX 500		/* audit rows per transaction */
 #define CS_BATCH_DELAY_MS 5		/* commit this long after the first pending row */
@@ -199,6 +203,29 @@ struct cs_run {
 	int env_noted;			/* values too long for the environment: said */
 };
 
+/* The slots of the loop's timer list (c->timers, lib/timers.h), all in
+ * monotonic ms. Set where they change: reload (inotify's delay),
+ * watchdog, prune (the retention step). Registered by daemon.c before
+ * each sleep from the module that keeps them: the rest. */
+enum cs_timer {
+	CS_T_IDLE,		/* the memory release once the loop is idle */
+	CS_T_REPORT,		/* report.c: presence interval, retries, heartbeats */
+	CS_T_CONTROL,		/* a silent control client is dropped */
+	CS_T_BROKER,		/* broker.c: reconnect backoff, heartbeats, history end */
+	CS_T_FLUSH,		/* ingest.c: the batch commit */
+	CS_T_LEASE,		/* the next lease expiry (wall, turned mono) */
+	CS_T_RUNS,		/* runs.c: the core's next deadline, lock retry (wall, turned mono) */
+	CS_T_STARTUP,		/* the startup run is asked for at the latest then */
+	CS_T_STOP,		/* stopping: SIGTERM, then SIGKILL, to the run */
+	CS_T_NOTIFY_KILL,	/* stopping: a notify is SIGKILLed */
+	CS_T_CHILDREN,		/* runners are polled (no pidfd) */
+	CS_T_RELOAD,		/* the reload after inotify */
+	CS_T_WATCHDOG,		/* systemd's WATCHDOG=1 */
+	CS_T_PRUNE,		/* the next audit retention step */
+	CS_T__COUNT
+};
+extern const char *const cs_timer_names[CS_T__COUNT];
+
 struct consumer {
 	const char *config_path;
 	struct cs_conf conf;
@@ -278,8 +305,8 @@ struct consumer {
 	struct pb_control *ctl;
 	int sigfd, infd;
 	int wd_services, wd_config;
-	int64_t reload_at;		/* mono, 0: none */
-	int64_t wd_every, wd_next;	/* systemd watchdog */
+	struct pb_timers timers;	/* every deadline of the loop (enum cs_timer) */
+	int64_t wd_every;		/* systemd watchdog: its period (0: none) */
 	int ready_sent;
 	int stopping;
 	int64_t stop_deadline, kill_at;	/* mono */
@@ -295,7 +322,6 @@ struct consumer {
 	char conf_error[1024];		/* why the file on disk does not load; "" when it does */
 	int64_t last_ok_at;		/* wall: the last successful run finished */
 	int64_t throttled_until;	/* wall: a due run waits for the throttle; 0: none */
-	int64_t prune_at;		/* mono: the next retention step */
 	uint64_t pruned;		/* rows pruned since the start */
 };
 

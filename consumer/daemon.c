@@ -3,12 +3,20 @@
  * the nearest timer as its timeout (provbus-consumer(1)). No threads, no work in
  * signal context.
  *
- * Timers: reconnect (backoff), heartbeat servicing (every heartbeat/4),
- * the history end test, the batch commit (5 ms after the first pending
- * row; 1 s retries while the audit log fails), lease expiries, the
- * debounce's next deadline, the lock retry of a deferred run, the reload
- * delay after inotify, the systemd watchdog, the stop deadlines, the
- * memory release once the loop goes idle. */
+ * Timers: one list of named deadlines in one clock, the monotonic one
+ * (lib/timers.h; c->timers, the slots enum cs_timer in consumer.h), which
+ * poll() sleeps on. The reload delay after inotify, the systemd watchdog
+ * and the retention step live only there (set where they change); the
+ * deadlines other modules keep are registered into it before each
+ * sleep (arm_timers: wall-clock ones are turned into monotonic ones
+ * there): reconnect (backoff), heartbeat servicing (every heartbeat/4),
+ * the history end test (broker.c); the batch commit (5 ms after the
+ * first pending row; 1 s retries while the audit log fails) (ingest.c);
+ * lease expiries and the decision core's next deadline with the lock
+ * retry of a deferred run (lib/decide.c, runs.c); the fleet reports'
+ * presence interval, retries and heartbeats (report.c); a silent control
+ * client; the startup wait and the stop deadlines; children's polling;
+ * the memory release once the loop goes idle. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -32,6 +40,7 @@
 #include "pbtime.h"
 #include "sdnotify.h"
 #include "strv.h"
+#include "timers.h"
 
 #define MAX_FDS 96
 #define CHILD_POLL_MS 1000	/* runners are also polled this often (no pidfd) */
@@ -288,7 +297,7 @@ static void reload(struct consumer *c, const char *why)
 
 void cs_request_reload(struct consumer *c)
 {
-	c->reload_at = pb_mono_ms() + CS_RELOAD_DELAY_MS;
+	pb_timers_set(&c->timers, CS_T_RELOAD, pb_mono_ms() + CS_RELOAD_DELAY_MS);
 }
 
 /* ---- events of the loop ---- */
@@ -480,52 +489,51 @@ static void idle_tick(struct consumer *c, struct idle *idle, int64_t mono)
 
 /* ---- the loop ---- */
 
-static int64_t min64(int64_t a, int64_t b)
-{
-	return a < b ? a : b;
-}
+_Static_assert(CS_T__COUNT <= PB_TIMERS_MAX, "the timer list holds every slot");
 
-/* A wall-clock deadline as a monotonic one. */
-static int64_t wall_to_mono(int64_t wall, int64_t now, int64_t mono)
+const char *const cs_timer_names[CS_T__COUNT] = {
+	[CS_T_IDLE] = "idle-release", [CS_T_REPORT] = "report", [CS_T_CONTROL] = "control",
+	[CS_T_BROKER] = "broker", [CS_T_FLUSH] = "flush", [CS_T_LEASE] = "lease",
+	[CS_T_RUNS] = "runs", [CS_T_STARTUP] = "startup", [CS_T_STOP] = "stop",
+	[CS_T_NOTIFY_KILL] = "notify-kill", [CS_T_CHILDREN] = "children", [CS_T_RELOAD] = "reload",
+	[CS_T_WATCHDOG] = "watchdog", [CS_T_PRUNE] = "prune",
+};
+
+/* Registers into the timer list every deadline kept elsewhere (the
+ * loop's own, c->timers' reload, watchdog and retention slots, are set
+ * where they change), as of now (wall) and mono. */
+static void arm_timers(struct consumer *c, const struct idle *idle, int64_t now, int64_t mono)
 {
-	if (wall == PB_TIME_NEVER || wall == INT64_MAX)
-		return INT64_MAX;
-	return wall <= now ? mono : mono + (wall - now);
+	struct pb_timers *t = &c->timers;
+	int ms;
+
+	pb_timers_set(t, CS_T_IDLE, idle_next(c, idle));
+	pb_timers_set(t, CS_T_REPORT, cs_report_next(c, mono));
+	pb_timers_set(t, CS_T_CONTROL, c->ctl && (ms = pb_control_timeout_ms(c->ctl, mono)) >= 0
+						? mono + ms	/* a silent client is dropped on time */
+						: PB_TIMER_NONE);
+	pb_timers_set(t, CS_T_BROKER, cs_broker_next(c, mono));
+	pb_timers_set(t, CS_T_FLUSH, cs_flush_next(c));
+	pb_timers_set_wall(t, CS_T_LEASE, pb_providers_next_expiry(pb_decide_providers(c->core)), now,
+			   mono);
+	pb_timers_set_wall(t, CS_T_RUNS, cs_runs_next(c), now, mono);
+	pb_timers_set(t, CS_T_STARTUP, pb_decide_startup_requested(c->core) ? PB_TIMER_NONE
+									    : c->startup_deadline);
+	pb_timers_set(t, CS_T_STOP, !c->stopping ? PB_TIMER_NONE
+				    : c->term_sent ? c->kill_at : c->stop_deadline);
+	pb_timers_set(t, CS_T_NOTIFY_KILL, c->stopping && c->notify_kill_at && !c->notify_killed
+						   ? c->notify_kill_at : PB_TIMER_NONE);
+	pb_timers_set(t, CS_T_CHILDREN,
+		      pb_runner_running(c->runner) || pb_runner_running(c->notifier)
+			      ? mono + CHILD_POLL_MS : PB_TIMER_NONE);
 }
 
 static int poll_timeout(struct consumer *c, const struct idle *idle, int64_t now, int64_t mono)
 {
-	int64_t next = idle_next(c, idle);
-	int ms;
-
 	if (cs_broker_buffered(c) || cs_report_buffered(c))
-		return 0;
-	next = min64(next, cs_report_next(c, mono));
-	if (c->reload_at)
-		next = min64(next, c->reload_at);
-	if (c->ctl && (ms = pb_control_timeout_ms(c->ctl, mono)) >= 0)
-		next = min64(next, mono + ms);	/* a silent client is dropped on time */
-	next = min64(next, cs_broker_next(c, mono));
-	next = min64(next, cs_flush_next(c));
-	next = min64(next, wall_to_mono(pb_providers_next_expiry(pb_decide_providers(c->core)), now, mono));
-	next = min64(next, wall_to_mono(cs_runs_next(c), now, mono));
-	if (!pb_decide_startup_requested(c->core))
-		next = min64(next, c->startup_deadline);
-	if (c->wd_every)
-		next = min64(next, c->wd_next);
-	if (c->conf.cfg->consumer.audit_retention_days > 0)
-		next = min64(next, c->prune_at);
-	if (c->stopping)
-		next = min64(next, c->term_sent ? c->kill_at : c->stop_deadline);
-	if (c->stopping && c->notify_kill_at && !c->notify_killed)
-		next = min64(next, c->notify_kill_at);
-	if (pb_runner_running(c->runner) || pb_runner_running(c->notifier))
-		next = min64(next, mono + CHILD_POLL_MS);
-	if (next == INT64_MAX)
-		return 60000;
-	if (next <= mono)
-		return 0;
-	return next - mono > 60000 ? 60000 : (int)(next - mono);
+		return 0;	/* frames already read: no deadline, work now */
+	arm_timers(c, idle, now, mono);
+	return pb_timers_timeout_ms(&c->timers, mono, 60000);
 }
 
 /* consumer.audit_retention_days: a small step when the loop has nothing
@@ -538,7 +546,13 @@ static void prune(struct consumer *c, int64_t now, int64_t mono)
 	struct pb_err e = PB_ERR_INIT;
 	int64_t n;
 
-	if (cc->audit_retention_days <= 0 || mono < c->prune_at || c->pend_since || c->n_pend ||
+	if (cc->audit_retention_days <= 0) {
+		pb_timers_clear(&c->timers, CS_T_PRUNE);
+		return;
+	}
+	if (pb_timers_at(&c->timers, CS_T_PRUNE) == PB_TIMER_NONE)
+		pb_timers_set(&c->timers, CS_T_PRUNE, mono);	/* retention turned on by a reload */
+	if (!pb_timers_due(&c->timers, CS_T_PRUNE, mono) || c->pend_since || c->n_pend ||
 	    c->hist_active || c->db_failing || c->stopping)
 		return;
 	o.cutoff = now - cc->audit_retention_days * 86400000;
@@ -549,20 +563,21 @@ static void prune(struct consumer *c, int64_t now, int64_t mono)
 	n = pb_audit_prune_step(c->db, &o, &e);
 	if (n < 0) {
 		cs_log_db_error(c, &e);
-		c->prune_at = mono + CS_PRUNE_EVERY_MS;
+		pb_timers_set(&c->timers, CS_T_PRUNE, mono + CS_PRUNE_EVERY_MS);
 		return;
 	}
 	c->pruned += (uint64_t)n;
 	if (n)
 		pb_log_debug("audit retention: %lld rows older than %lld days pruned",
 			     (long long)n, (long long)cc->audit_retention_days);
-	c->prune_at = mono + (n >= CS_PRUNE_ROWS ? CS_PRUNE_BACKLOG_MS : CS_PRUNE_EVERY_MS);
+	pb_timers_set(&c->timers, CS_T_PRUNE,
+		      mono + (n >= CS_PRUNE_ROWS ? CS_PRUNE_BACKLOG_MS : CS_PRUNE_EVERY_MS));
 }
 
 static void timers(struct consumer *c, struct idle *idle, int64_t now, int64_t mono)
 {
-	if (c->reload_at && mono >= c->reload_at) {
-		c->reload_at = 0;
+	if (pb_timers_due(&c->timers, CS_T_RELOAD, mono)) {
+		pb_timers_clear(&c->timers, CS_T_RELOAD);
 		reload(c, "inotify");
 	}
 	cs_broker_tick(c, mono);
@@ -572,6 +587,11 @@ static void timers(struct consumer *c, struct idle *idle, int64_t now, int64_t m
 	if (c->up && c->conf.cfg->heartbeat_s > 0 &&
 	    mono - c->last_pump >= c->conf.cfg->heartbeat_s * 1000 / 4)
 		cs_broker_pump(c);
+	/* the broker's work above can take long (a connect and its catch-up,
+	 * a pump through a backlog) and stamps each event as it comes: the
+	 * clock is read again, so the core never sees time go back */
+	now = pb_now_ms();
+	mono = pb_mono_ms();
 	cs_expire(c, now);
 	if (c->pend_since && mono >= cs_flush_next(c))
 		cs_flush(c, 0);
@@ -580,9 +600,9 @@ static void timers(struct consumer *c, struct idle *idle, int64_t now, int64_t m
 		cs_runs_stop(c, mono);
 	prune(c, now, mono);
 	cs_sd_status(c);	/* sent only when the state changed */
-	if (c->wd_every && mono >= c->wd_next) {
+	if (pb_timers_due(&c->timers, CS_T_WATCHDOG, mono)) {
 		pb_sd_notify("WATCHDOG=1");
-		c->wd_next = mono + c->wd_every;
+		pb_timers_set(&c->timers, CS_T_WATCHDOG, mono + c->wd_every);
 	}
 	idle_note(c, idle, mono, 0);
 	idle_tick(c, idle, mono);
@@ -644,6 +664,9 @@ static int daemon_init(struct consumer *c, struct pb_err *err)
 {
 	struct pb_decide_params dp;
 
+	pb_timers_init(&c->timers);
+	for (int i = 0; i < CS_T__COUNT; i++)
+		pb_timers_name(&c->timers, i, cs_timer_names[i]);
 	if (cs_conf_load(c->config_path, &c->conf, err) < 0 || set_paths(c, err) < 0 ||
 	    make_state_dir(c->conf.cfg->state_dir, err) < 0)
 		return -1;
@@ -662,7 +685,7 @@ static int daemon_init(struct consumer *c, struct pb_err *err)
 			pb_log_notice("%s: switched to incremental vacuum (once), so pruned rows give "
 				      "their space back", c->db_path);
 	}
-	c->prune_at = pb_mono_ms();
+	pb_timers_set(&c->timers, CS_T_PRUNE, pb_mono_ms());
 	if (pb_audit_meta_set(c->aw, "node", c->conf.cfg->node, err) < 0 ||
 	    pb_audit_meta_set(c->aw, "federation", c->conf.cfg->federation, err) < 0)
 		return -1;
@@ -682,7 +705,8 @@ static int daemon_init(struct consumer *c, struct pb_err *err)
 		return -1;
 	watch_files(c);
 	c->wd_every = pb_sd_watchdog_ms() / 2;
-	c->wd_next = pb_mono_ms();
+	if (c->wd_every)
+		pb_timers_set(&c->timers, CS_T_WATCHDOG, pb_mono_ms());
 	return 0;
 }
 

@@ -7,7 +7,10 @@
  *
  * Each verb reads the two streams from now − history_window_s to their
  * end (stream.c), builds the model (model.c) and prints; `converged
- * --wait` and `watch` go on reading what arrives. Every string that came
+ * --wait` and `watch` go on reading what arrives. What the streams gave
+ * is kept in a cache file (cache.c): the next call reads them only from
+ * where this one stopped, and reads the whole window again when the
+ * cache does not fit them. Every string that came
  * from the broker is printed escaped (lib/textesc.h); --json output is
  * ASCII-only JSON. */
 #include <getopt.h>
@@ -52,6 +55,8 @@ static void usage(FILE *f)
 		"                      provbus-observer, instead of the configuration's\n"
 		"  --federation F      the federation (default: the configuration's)\n"
 		"  --password-file F   the password for --url (never on the command line)\n"
+		"  --no-cache          read the whole window of the streams, and keep no cache\n"
+		"                      (default: ${XDG_CACHE_HOME:-~/.cache}/provbus/fleet-*.json)\n"
 		"  --no-verify-sender  count events and reports whatever their user_id (a lab where\n"
 		"                      every node shares one broker user, as consumer.verify_sender\n"
 		"                      false)\n"
@@ -70,7 +75,7 @@ static const char short_usage[] =
 
 struct opts {
 	const char *config, *url, *federation, *password_file, *region, *node;
-	int json, verbose, wait_set, no_verify_sender;
+	int json, verbose, wait_set, no_verify_sender, no_cache;
 	long wait_s;
 	const char *verb;
 	const char **keys;
@@ -238,7 +243,128 @@ static int read_all(struct fl_reader *r, struct ctx *c, struct pb_err *err)
 		if (stop_requested)
 			return pb_err_set(err, EX_TEMPFAIL, "interrupted");
 	}
-	return rc < 0 ? -1 : 0;
+	return rc < 0 ? rc : 0;	/* -2: the cache does not fit the stream */
+}
+
+/* ---- the cache (cache.c) ---- */
+
+struct reading {
+	struct pb_session_opts so;
+	struct pb_session *sess;
+	struct fl_reader *r;
+	struct fleet *f;
+	const char *federation;
+	int trust_user_id;
+};
+
+/* Forgets what was read (a fresh model, a new connection: the old one's
+ * consumers are still subscribed). */
+static int start_over(struct reading *rd, int reconnect, struct pb_err *err)
+{
+	fl_release(rd->f);
+	fl_init(rd->f, rd->federation);
+	rd->f->trust_user_id = rd->trust_user_id;
+	if (!rd->f->prov)
+		return pb_err_set(err, EX_OSERR, "out of memory");
+	if (!reconnect)
+		return 0;
+	fl_reader_free(rd->r);
+	rd->r = NULL;
+	pb_session_free(rd->sess);
+	if (!(rd->sess = pb_session_new(&rd->so)))
+		return pb_err_set(err, EX_OSERR, "out of memory");
+	return pb_session_connect(rd->sess, err);
+}
+
+/* Reads the window of both streams into rd->f: from the cache and what
+ * is new since, or (no cache, or one that does not fit) the whole window. */
+static int read_window(struct reading *rd, struct ctx *c, const struct opts *o,
+		       int64_t window_s, struct pb_err *err)
+{
+	static const char *const names[2] = { "history", "fleet" };
+	int64_t now = pb_now_ms(), start;
+	struct fl_cache_pos pos = { { -1, -1 }, { "", "" } }, cached;
+	char path[4096], ident[600], why[4400];
+	int use = !o->no_cache && fl_cache_path(path, sizeof(path), rd->so.urls[0],
+						 rd->so.vhost_override, rd->federation, ident,
+						 sizeof(ident)) == 0;
+	int rc, i, again;
+
+	if (!o->no_cache && !use)
+		pb_log_info("no cache: neither XDG_CACHE_HOME nor HOME names a folder (or the URL "
+			    "is not understood): the whole window is read");
+	if (use && fl_cache_load(rd->f, path, ident, window_s, &pos, why, sizeof(why)) < 0) {
+		pb_log_info("%s", why);
+		pos.offset[0] = pos.offset[1] = -1;
+		if (start_over(rd, 0, err) < 0)
+			return -1;
+	} else if (use) {
+		pb_log_info("%s", why);
+	}
+	for (;;) {
+		struct fl_reader_opts ro = { rd->sess, rd->federation, now - window_s * 1000,
+					     o->wait_set, { pos.offset[0], pos.offset[1] },
+					     { pos.digest[0], pos.digest[1] } };
+
+		if (!(rd->r = fl_reader_open(&ro, err)))
+			return -1;
+		rc = read_all(rd->r, c, err);
+		again = 0;
+		if (rc == -2) {
+			pb_log_info("%s: the cache is not used, the whole window is read", err->msg);
+			again = 1;
+		} else if (rc < 0) {
+			return -1;
+		}
+		/* a resumed stream: drop what a read of the window would not see */
+		for (i = 0; i < 2 && !again; i++) {
+			if (pos.offset[i] < 0)
+				continue;
+			if ((start = fl_reader_window_start(rd->r, i)) < 0) {
+				pb_log_info("provbus.%s.%s: where the window starts is not known: "
+					    "the whole window is read", rd->federation, names[i]);
+				again = 1;
+			} else if (i == 1) {
+				fl_prune_reports(rd->f, start);
+			} else if ((rc = fl_prune(rd->f, start)) == -2) {
+				return pb_err_set(err, EX_OSERR, "out of memory");
+			} else if (rc == -1) {
+				pb_log_info("cache %s: an event of the window was stale because of one "
+					    "before it: the whole window is read", path);
+				again = 1;
+			}
+		}
+		if (!again)
+			break;
+		pos.offset[0] = pos.offset[1] = -1;
+		*err = (struct pb_err)PB_ERR_INIT;
+		if (start_over(rd, 1, err) < 0)
+			return -1;
+	}
+	cached = pos;
+	for (i = 0; i < 2; i++) {
+		if (pos.offset[i] >= 0)
+			pb_log_info("provbus.%s.%s: %llu new messages read after the cached offset "
+				    "%lld", rd->federation, names[i],
+				    (unsigned long long)fl_reader_count(rd->r, i),
+				    (long long)pos.offset[i]);
+		else
+			pb_log_info("provbus.%s.%s: %llu messages read from the window start",
+				    rd->federation, names[i],
+				    (unsigned long long)fl_reader_count(rd->r, i));
+		if (fl_reader_stream_end(rd->r, i, &pos.offset[i], pos.digest[i]) < 0)
+			pos.offset[i] = -1;
+	}
+	/* written again unless it would be the same; without the history
+	 * stream's end, not at all */
+	if (use && pos.offset[0] >= 0 &&
+	    (pos.offset[0] != cached.offset[0] || pos.offset[1] != cached.offset[1] ||
+	     rd->f->pruned) &&
+	    fl_cache_save(rd->f, path, ident, window_s, &pos, err) < 0) {
+		pb_log_warn("%s (the cache is not kept)", err->msg);
+		*err = (struct pb_err)PB_ERR_INIT;
+	}
+	return 0;
 }
 
 /* ---- the verbs ---- */
@@ -475,6 +601,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "wait", required_argument, NULL, 'W' },
 		{ "json", no_argument, NULL, 'J' },
 		{ "no-verify-sender", no_argument, NULL, 'S' },
+		{ "no-cache", no_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -491,6 +618,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'N': o->node = optarg; break;
 		case 'J': o->json = 1; break;
 		case 'S': o->no_verify_sender = 1; break;
+		case 'C': o->no_cache = 1; break;
 		case 'v': o->verbose++; break;
 		case 'W':
 			o->wait_s = strtol(optarg, &end, 10);
@@ -537,9 +665,8 @@ int main(int argc, char **argv)
 	struct opts o = { 0 };
 	struct pb_err err = PB_ERR_INIT;
 	struct pb_config *cfg = NULL;
-	struct pb_session *sess = NULL;
-	struct pb_session_opts so;
-	struct fl_reader *r = NULL;
+	struct reading rd = { 0 };
+	struct pb_session_opts *so = &rd.so;
 	struct fleet f;
 	struct ctx c = { &f, 0, 0 };
 	const char *federation;
@@ -556,50 +683,48 @@ int main(int argc, char **argv)
 	}
 	federation = o.federation ? o.federation : cfg->federation;
 	if (o.url) {
-		memset(&so, 0, sizeof(so));
-		so.urls = &o.url;
-		so.n_urls = 1;
-		so.password_file = o.password_file;
-		so.connection_name = PROG;
+		so->urls = &o.url;
+		so->n_urls = 1;
+		so->password_file = o.password_file;
+		so->connection_name = PROG;
 	} else {
-		pb_session_opts_from_config(&so, cfg, PROG);
+		pb_session_opts_from_config(so, cfg, PROG);
 	}
 	fl_init(&f, federation);
 	f.trust_user_id = o.no_verify_sender;
+	rd.f = &f;
+	rd.federation = federation;
+	rd.trust_user_id = o.no_verify_sender;
 	c.watch = !strcmp(o.verb, "watch");
 	c.json = o.json;
 	signal(SIGINT, on_stop);
 	signal(SIGTERM, on_stop);
 	signal(SIGPIPE, SIG_IGN);
-	if (!f.prov || !(sess = pb_session_new(&so))) {
+	if (!f.prov || !(rd.sess = pb_session_new(so))) {
 		pb_err_set(&err, EX_OSERR, "out of memory");
 		rc = fail(&err);
 		goto out;
 	}
-	if (pb_session_connect(sess, &err) < 0) {
+	if (pb_session_connect(rd.sess, &err) < 0) {
 		rc = fail(&err);
 		goto out;
 	}
-	{
-		struct fl_reader_opts ro = { sess, federation,
-					     c.watch ? 0 : pb_now_ms() - window_s * 1000,
-					     c.watch || o.wait_set };
+	if (c.watch) {
+		struct fl_reader_opts ro = { rd.sess, federation, 0, 1, { -1, -1 }, { NULL, NULL } };
 
-		if (!(r = fl_reader_open(&ro, &err))) {
+		if (!(rd.r = fl_reader_open(&ro, &err))) {
 			rc = fail(&err);
 			goto out;
 		}
-	}
-	if (c.watch) {
 		while (!stop_requested)
-			if (fl_reader_pump(r, WAIT_STEP_MS, on_msg, &c, &err) < 0) {
+			if (fl_reader_pump(rd.r, WAIT_STEP_MS, on_msg, &c, &err) < 0) {
 				rc = fail(&err);
 				goto out;
 			}
 		rc = 0;
 		goto out;
 	}
-	if (read_all(r, &c, &err) < 0) {
+	if (read_window(&rd, &c, &o, window_s, &err) < 0) {
 		rc = fail(&err);
 		goto out;
 	}
@@ -608,12 +733,12 @@ int main(int argc, char **argv)
 	else if (!strcmp(o.verb, "providers"))
 		rc = cmd_providers(&f, &o);
 	else
-		rc = cmd_converged(&f, r, &c, &o, &err);
+		rc = cmd_converged(&f, rd.r, &c, &o, &err);
 	say_ignored(&f);
 out:
 	fflush(stdout);
-	fl_reader_free(r);
-	pb_session_free(sess);
+	fl_reader_free(rd.r);
+	pb_session_free(rd.sess);
 	fl_release(&f);
 	pb_config_free(cfg);
 	return rc;

@@ -30,6 +30,12 @@ void fl_init(struct fleet *f, const char *federation)
 	memset(f, 0, sizeof(*f));
 	f->federation = federation;
 	f->prov = pb_providers_new();
+	f->ptime = fl_tmap_new();
+	f->seqs = fl_tmap_new();
+	if (!f->ptime || !f->seqs) {
+		pb_providers_free(f->prov);
+		f->prov = NULL;	/* the caller's out-of-memory test */
+	}
 }
 
 void fl_release(struct fleet *f)
@@ -41,6 +47,9 @@ void fl_release(struct fleet *f)
 	}
 	free(f->nodes);
 	pb_providers_free(f->prov);
+	fl_tmap_free(f->ptime);
+	fl_tmap_free(f->seqs);
+	free(f->stale);
 	memset(f, 0, sizeof(*f));
 }
 
@@ -58,6 +67,9 @@ void fl_take_event(struct fleet *f, const struct fl_msg *m, int64_t now)
 {
 	struct pb_event ev;
 	struct pb_err e = PB_ERR_INIT;
+	char tk[1024], sk[512];
+	enum pb_verdict v;
+	int64_t at, t;
 
 	if (pb_event_parse(m->body, m->len, &ev, &e) < 0 ||
 	    pb_event_check_route(&ev, m->exchange, m->routing_key, &e) < 0 ||
@@ -71,7 +83,23 @@ void fl_take_event(struct fleet *f, const struct fl_msg *m, int64_t now)
 	}
 	f->n_events++;
 	f->changed = 1;
-	pb_providers_apply(f->prov, &ev, 0, NULL, ts_or(ev.ts, now), NULL);
+	at = ts_or(ev.ts, now);
+	t = m->offset >= 0 ? m->offset : INT64_MAX;	/* no offset: never pruned */
+	v = pb_providers_apply(f->prov, &ev, 0, NULL, at, NULL);
+	/* for the cache: where each provider and seq floor was set, and why
+	 * an event was stale (cache.c) */
+	fl_tuple_key(tk, sizeof(tk), ev.federation, ev.region, ev.node, ev.service, ev.key);
+	fl_tuple_key(sk, sizeof(sk), ev.federation, NULL, ev.node, ev.service, NULL);
+	if (v == PB_VERDICT_APPLIED) {
+		if (fl_tmap_put(f->ptime, tk, t, 0) < 0 || fl_tmap_put(f->seqs, sk, ev.seq, t) < 0)
+			f->stale_lost = 1;
+	} else if (v == PB_VERDICT_STALE) {
+		int64_t seq, cause = t;
+
+		if (!(fl_tmap_get(f->seqs, sk, &seq, &cause) && ev.seq < seq))
+			fl_tmap_get(f->ptime, tk, &cause, NULL);	/* a tombstone's */
+		fl_stale_note(f, cause, t);
+	}
 }
 
 static struct fl_node *node_get(struct fleet *f, const char *name)
@@ -118,6 +146,7 @@ void fl_take_report(struct fleet *f, const struct fl_msg *m, int64_t now)
 	json_t *o = pb_report_parse(m->body, m->len, m->exchange, m->routing_key, &e);
 	const char *node, *kind;
 	struct fl_node *n;
+	int64_t off;
 
 	if (!o || strcmp(pb_report_str(o, "federation"), f->federation)) {
 		f->n_invalid++;
@@ -130,6 +159,7 @@ void fl_take_report(struct fleet *f, const struct fl_msg *m, int64_t now)
 	}
 	if (!(n = node_get(f, node)))
 		goto out;
+	off = m->offset >= 0 ? m->offset : INT64_MAX;	/* no offset: never pruned */
 	f->n_reports++;
 	f->changed = 1;
 	kind = pb_report_str(o, "kind");
@@ -138,15 +168,48 @@ void fl_take_report(struct fleet *f, const struct fl_msg *m, int64_t now)
 
 		replace(&n->presence, o);
 		n->lease_end = ts_or(pb_report_str(o, "ts"), now) + (int64_t)ttl * 1000;
+		n->off_presence = off;
 	} else {
 		const char *st = pb_report_str(o, "status");
 
 		replace(&n->last_run, o);
-		if (st && !strcmp(st, "ok"))
+		n->off_run = off;
+		if (st && !strcmp(st, "ok")) {
 			replace(&n->last_ok, o);
+			n->off_ok = off;
+		}
 	}
 out:
 	json_decref(o);
+}
+
+void fl_prune_reports(struct fleet *f, int64_t start)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < f->n_nodes; i++) {
+		struct fl_node *n = &f->nodes[i];
+
+		if (n->presence && n->off_presence < start) {
+			json_decref(n->presence);
+			n->presence = NULL;
+			n->lease_end = 0;
+			f->pruned = 1;
+		}
+		if (n->last_run && n->off_run < start) {
+			json_decref(n->last_run);
+			n->last_run = NULL;
+			f->pruned = 1;
+		}
+		if (n->last_ok && n->off_ok < start) {
+			json_decref(n->last_ok);
+			n->last_ok = NULL;
+			f->pruned = 1;
+		}
+		if (n->presence || n->last_run || n->last_ok)
+			f->nodes[k++] = *n;
+	}
+	f->n_nodes = k;
 }
 
 enum fl_state fl_node_state(const struct fl_node *n, int64_t now)

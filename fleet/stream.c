@@ -20,6 +20,17 @@
  * warning). The rule is lib/streamend.c, shared with provbus-consumer's
  * catch-up.
  *
+ * From the cache (cache.c) each stream is read from a number instead, the offset of the last message the previous call read: the
+ * broker starts there, and that message must be the one read then (its
+ * body's SHA-256), else the stream is not the one cached (deleted and
+ * declared again, or cut by retention) and the read fails with -2. The
+ * message itself is not handed on: it was applied then. Where a read of
+ * the window would start now, what the cache must drop, is asked of the
+ * broker itself: a consumer on a channel of its own (prefetch 1, never
+ * acknowledged: the broker sends it one message) from the same
+ * timestamp gives the first offset of the window; a stream whose newest
+ * message (the probe's burst) is older than the window start has none.
+ *
  * queue.declare's message_count would be the obvious end marker, but on
  * a stream it was measured stale (0 a second after 8 publishes; see the
  * consumer's catch-up in consumer/broker.c), so it is not used. */
@@ -31,6 +42,7 @@
 #include <amqp.h>
 #include <amqp_framing.h>
 
+#include "digest.h"
 #include "event.h"
 #include "fleet.h"
 #include "log.h"
@@ -38,6 +50,7 @@
 #include "streamend.h"
 
 #define PREFETCH 10000	/* per consumer */
+#define START_CHANNEL 2	/* the window start's consumer (a resumed read) */
 #define ACK_EVERY 1000
 #define TAIL_MS 200		/* the longest wait in a pump */
 /* the end of a read (lib/streamend.h): gap and length of the probe's
@@ -51,6 +64,18 @@ static const char *const tags[T__N] = { "provbus-fleet-h", "provbus-fleet-hp", "
 struct side {
 	struct pb_stream_end end;
 	int done;
+	/* from the cache: where it resumes (-1: from a time), whether the
+	 * message there was checked; the last message read */
+	int64_t resume_off;
+	char resume_digest[PB_SHA256_HEX_LEN + 1];
+	int resumed;
+	char *last_body;
+	size_t last_len;
+	int64_t last_off;
+	int end_state;		/* the end of its read: a pb_stream_end_state, or -1 */
+	int64_t start_off;	/* the window's first offset (channel 2), -1 unknown,
+				 * INT64_MAX: none, the window is empty */
+	uint64_t n_read;	/* messages handed on */
 };
 
 struct fl_reader {
@@ -70,7 +95,13 @@ struct fl_reader {
 	int64_t offset, timestamp_s;
 	uint64_t size, got;
 	char *body;
+	char invalid[600];	/* why a resumed stream does not go on from the cache */
+	int ch2;		/* channel 2's message: 0 idle, 1 want header, 2 body */
+	int ch2_which;		/* its side */
+	uint64_t ch2_left;
 };
+
+static const char *const start_tags[2] = { "provbus-fleet-hs", "provbus-fleet-fs" };
 
 static void copy_bytes(char *dst, size_t size, amqp_bytes_t b)
 {
@@ -82,7 +113,7 @@ static void copy_bytes(char *dst, size_t size, amqp_bytes_t b)
 }
 
 static int consume(struct fl_reader *r, int which, const char *stream, int64_t from_ms,
-		   const char *named, struct pb_err *err)
+		   const char *named, int64_t offset, struct pb_err *err)
 {
 	amqp_table_entry_t e[1];
 	amqp_table_t args = { 1, e };
@@ -93,6 +124,9 @@ static int consume(struct fl_reader *r, int which, const char *stream, int64_t f
 	if (named) {
 		e[0].value.kind = AMQP_FIELD_KIND_UTF8;
 		e[0].value.value.bytes = amqp_cstring_bytes(named);
+	} else if (offset >= 0) {
+		e[0].value.kind = AMQP_FIELD_KIND_I64;
+		e[0].value.value.i64 = offset;
 	} else {
 		e[0].value.kind = AMQP_FIELD_KIND_TIMESTAMP;
 		e[0].value.value.u64 = (uint64_t)(from_ms > 0 ? from_ms / 1000 : 0);
@@ -115,7 +149,9 @@ struct fl_reader *fl_reader_open(const struct fl_reader_opts *o, struct pb_err *
 {
 	struct fl_reader *r = calloc(1, sizeof(*r));
 
-	if (!r || !(r->body = malloc(PB_EVENT_MAX_BYTES + 1))) {
+	if (!r || !(r->body = malloc(PB_EVENT_MAX_BYTES + 1)) ||
+	    !(r->side[0].last_body = malloc(PB_EVENT_MAX_BYTES + 1)) ||
+	    !(r->side[1].last_body = malloc(PB_EVENT_MAX_BYTES + 1))) {
 		pb_err_set(err, EX_OSERR, "out of memory");
 		goto fail;
 	}
@@ -124,22 +160,57 @@ struct fl_reader *fl_reader_open(const struct fl_reader_opts *o, struct pb_err *
 	r->follow = o->follow;
 	r->from_next = o->from_ms <= 0;
 	r->from_s = o->from_ms / 1000;
+	for (int i = 0; i < 2; i++) {
+		struct side *sd = &r->side[i];
+
+		sd->resume_off = !r->from_next && o->resume[i] >= 0 && o->digest[i] ? o->resume[i] : -1;
+		if (sd->resume_off >= 0)
+			snprintf(sd->resume_digest, sizeof(sd->resume_digest), "%s", o->digest[i]);
+		sd->last_off = sd->start_off = -1;
+		sd->end_state = -1;
+	}
 	snprintf(r->exchange, sizeof(r->exchange), "provbus.%s", o->federation);
 	snprintf(r->streams[0], sizeof(r->streams[0]), "provbus.%s.history", o->federation);
 	snprintf(r->streams[1], sizeof(r->streams[1]), "provbus.%s.fleet", o->federation);
+	if (r->side[0].resume_off >= 0 || r->side[1].resume_off >= 0) {
+		/* first, before any delivery on channel 1 */
+		amqp_channel_open(r->conn, START_CHANNEL);
+		if (pb_amqp_reply_err(amqp_get_rpc_reply(r->conn), "channel.open", err) < 0)
+			goto fail;
+		amqp_basic_qos(r->conn, START_CHANNEL, 0, 1, 0);
+		if (pb_amqp_reply_err(amqp_get_rpc_reply(r->conn), "basic.qos", err) < 0)
+			goto fail;
+	}
+	for (int i = 0; i < 2; i++) {
+		amqp_table_entry_t e[1];
+		amqp_table_t args = { 1, e };
+
+		if (r->side[i].resume_off < 0)
+			continue;
+		e[0].key = amqp_cstring_bytes("x-stream-offset");
+		e[0].value.kind = AMQP_FIELD_KIND_TIMESTAMP;
+		e[0].value.value.u64 = (uint64_t)(r->from_s > 0 ? r->from_s : 0);
+		amqp_basic_consume(r->conn, START_CHANNEL, amqp_cstring_bytes(r->streams[i]),
+				   amqp_cstring_bytes(start_tags[i]), 0, 0, 0, args);
+		if (pb_amqp_reply_err(amqp_get_rpc_reply(r->conn), "reading a stream", err) < 0)
+			goto fail;
+	}
 	amqp_basic_qos(r->conn, PB_CHANNEL, 0, PREFETCH, 0);
 	if (pb_amqp_reply_err(amqp_get_rpc_reply(r->conn), "basic.qos", err) < 0)
 		goto fail;
-	if (consume(r, T_HIST, r->streams[0], o->from_ms, r->from_next ? "next" : NULL, err) < 0 ||
-	    consume(r, T_FLEET, r->streams[1], o->from_ms, r->from_next ? "next" : NULL, err) < 0)
+	if (consume(r, T_HIST, r->streams[0], o->from_ms, r->from_next ? "next" : NULL,
+		    r->side[0].resume_off, err) < 0 ||
+	    consume(r, T_FLEET, r->streams[1], o->from_ms, r->from_next ? "next" : NULL,
+		    r->side[1].resume_off, err) < 0)
 		goto fail;
 	if (!r->from_next &&
-	    (consume(r, T_HIST_PROBE, r->streams[0], 0, "last", err) < 0 ||
-	     consume(r, T_FLEET_PROBE, r->streams[1], 0, "last", err) < 0))
+	    (consume(r, T_HIST_PROBE, r->streams[0], 0, "last", -1, err) < 0 ||
+	     consume(r, T_FLEET_PROBE, r->streams[1], 0, "last", -1, err) < 0))
 		goto fail;
 	r->started = pb_mono_ms();
 	for (int i = 0; i < 2; i++)
-		pb_stream_end_init(&r->side[i].end, r->started, r->from_s, -1);
+		pb_stream_end_init(&r->side[i].end, r->started,
+				   r->side[i].resume_off >= 0 ? 0 : r->from_s, r->side[i].resume_off);
 	r->side[0].done = r->side[1].done = r->from_next;
 	return r;
 fail:
@@ -152,7 +223,61 @@ void fl_reader_free(struct fl_reader *r)
 	if (!r)
 		return;
 	free(r->body);
+	free(r->side[0].last_body);
+	free(r->side[1].last_body);
 	free(r);
+}
+
+uint64_t fl_reader_count(const struct fl_reader *r, int side)
+{
+	return r->side[side].n_read;
+}
+
+int64_t fl_reader_window_start(const struct fl_reader *r, int side)
+{
+	return r->side[side].start_off;
+}
+
+const char *fl_reader_invalid(const struct fl_reader *r)
+{
+	return r->invalid[0] ? r->invalid : NULL;
+}
+
+int fl_reader_stream_end(const struct fl_reader *r, int side, int64_t *offset,
+			 char digest[PB_SHA256_HEX_LEN + 1])
+{
+	const struct side *sd = &r->side[side];
+
+	if (sd->end_state != PB_STREAM_END || sd->last_off < 0)
+		return -1;
+	*offset = sd->last_off;
+	pb_sha256_hex(sd->last_body, sd->last_len, digest);
+	return 0;
+}
+
+/* The first message of a resumed read: the one the cache ends at? */
+static int resume_check(struct fl_reader *r, int i)
+{
+	struct side *sd = &r->side[i];
+	char hex[PB_SHA256_HEX_LEN + 1];
+
+	sd->resumed = 1;
+	if (!r->has_offset || r->offset != sd->resume_off) {
+		snprintf(r->invalid, sizeof(r->invalid),
+			 "%s: the cached offset %lld is before its first offset (%lld): "
+			 "cut by retention, or declared again",
+			 r->streams[i], (long long)sd->resume_off,
+			 (long long)(r->has_offset ? r->offset : -1));
+		return -1;
+	}
+	pb_sha256_hex(r->body, r->got <= PB_EVENT_MAX_BYTES ? (size_t)r->got : 0, hex);
+	if (strcmp(hex, sd->resume_digest)) {
+		snprintf(r->invalid, sizeof(r->invalid),
+			 "%s: the message at the cached offset %lld is not the one read then: "
+			 "the stream was declared again", r->streams[i], (long long)sd->resume_off);
+		return -1;
+	}
+	return 0;
 }
 
 static int tag_of(amqp_bytes_t t)
@@ -188,6 +313,21 @@ static void take_properties(struct fl_reader *r, const amqp_basic_properties_t *
 	}
 }
 
+static void deliver(struct fl_reader *r, const char *body, int report,
+		    void (*cb)(const struct fl_msg *, int, void *), void *ctx)
+{
+	struct fl_msg m = { r->exchange_in, r->routing_key, r->has_user_id ? r->user_id : NULL,
+			    body, (size_t)r->got, r->has_offset ? r->offset : -1 };
+
+	r->side[report].n_read++;
+	if (r->got > PB_EVENT_MAX_BYTES) {
+		m.user_id = NULL;	/* counted as invalid */
+		m.body = "";
+		m.len = 0;
+	}
+	cb(&m, report, ctx);
+}
+
 static void complete(struct fl_reader *r, void (*cb)(const struct fl_msg *, int, void *),
 		     void *ctx)
 {
@@ -211,16 +351,22 @@ static void complete(struct fl_reader *r, void (*cb)(const struct fl_msg *, int,
 		pb_stream_end_main(&s->end, r->offset, mono);
 	else
 		pb_stream_end_alive(&s->end, mono);
-	if (r->got <= PB_EVENT_MAX_BYTES) {
-		struct fl_msg m = { r->exchange_in, r->routing_key, r->has_user_id ? r->user_id : NULL,
-				    r->body, (size_t)r->got };
+	if (s->resume_off >= 0 && !s->resumed && resume_check(r, report) < 0)
+		return;
+	if (r->has_offset && r->offset > s->last_off) {
+		/* the last message read: its offset and body go into the cache */
+		char *b = s->last_body;
 
-		cb(&m, report, ctx);
-	} else {
-		struct fl_msg m = { r->exchange_in, r->routing_key, NULL, "", 0 };
-
-		cb(&m, report, ctx);	/* counted as invalid */
+		s->last_off = r->offset;
+		s->last_len = r->got <= PB_EVENT_MAX_BYTES ? (size_t)r->got : 0;
+		s->last_body = r->body;
+		r->body = b;
+		if (r->offset == s->resume_off)
+			return;	/* taken in by the call that read it */
+		deliver(r, s->last_body, report, cb, ctx);
+		return;
 	}
+	deliver(r, r->body, report, cb, ctx);
 }
 
 static void check_end(struct fl_reader *r, int64_t mono)
@@ -232,15 +378,85 @@ static void check_end(struct fl_reader *r, int64_t mono)
 		if (s->done)
 			continue;
 		st = pb_stream_end_check(&s->end, &end_limits, mono);
+		if (s->resume_off >= 0 && !s->resumed && !r->invalid[0] &&
+		    (st == PB_STREAM_EMPTY || st == PB_STREAM_END ||
+		     (pb_stream_end_target(&s->end) >= 0 &&
+		      pb_stream_end_target(&s->end) < s->resume_off))) {
+			/* the stream ends before the message the cache ends at */
+			snprintf(r->invalid, sizeof(r->invalid),
+				 "%s: the cached offset %lld is beyond its end (%lld): "
+				 "declared again", r->streams[i], (long long)s->resume_off,
+				 (long long)pb_stream_end_target(&s->end));
+			continue;
+		}
+		if (s->resume_off >= 0 && s->start_off < 0 && st != PB_STREAM_IDLE) {
+			/* the window start: channel 2's message, or none at all */
+			if (s->end.burst_over && s->end.probe_newest_s > 0 &&
+			    s->end.probe_newest_s < r->from_s)
+				s->start_off = INT64_MAX;
+			else
+				continue;
+		}
 		if (st == PB_STREAM_READING)
 			continue;
 		s->done = 1;
+		s->end_state = st;
 		if (st == PB_STREAM_IDLE)
 			pb_log_warn("%s: nothing delivered for %lld s and its end is unknown: "
 				    "read as far as offset %lld", r->streams[i],
 				    (long long)(end_limits.idle_ms / 1000), (long long)s->end.main_off);
 		pb_log_debug("%s read in %lld ms", r->streams[i], (long long)(mono - r->started));
 	}
+}
+
+/* A frame of channel 2: its one message's offset is the window start. */
+static int start_frame(struct fl_reader *r, const amqp_frame_t *f, struct pb_err *err)
+{
+	if (f->frame_type == AMQP_FRAME_METHOD) {
+		const amqp_method_t *m = &f->payload.method;
+
+		if (m->id == AMQP_BASIC_DELIVER_METHOD) {
+			amqp_bytes_t t = ((const amqp_basic_deliver_t *)m->decoded)->consumer_tag;
+
+			r->ch2 = 1;
+			r->ch2_which = t.len == strlen(start_tags[1]) &&
+				       !memcmp(t.bytes, start_tags[1], t.len);
+		} else if (m->id == AMQP_CHANNEL_CLOSE_METHOD ||
+			   m->id == AMQP_CONNECTION_CLOSE_METHOD) {
+			return pb_session_closed_by_broker(r->sess, m, "reading the streams", err);
+		} else if (m->id == AMQP_BASIC_CANCEL_METHOD) {
+			return pb_err_set(err, EX_UNAVAILABLE,
+					  "the broker cancelled a stream consumer (stream deleted?)");
+		}
+	} else if (f->frame_type == AMQP_FRAME_HEADER && r->ch2 == 1) {
+		const amqp_basic_properties_t *p = f->payload.properties.decoded;
+		struct side *sd = &r->side[r->ch2_which];
+
+		for (int i = 0; (p->_flags & AMQP_BASIC_HEADERS_FLAG) && i < p->headers.num_entries;
+		     i++) {
+			const amqp_table_entry_t *e = &p->headers.entries[i];
+
+			if (e->key.len != 15 || memcmp(e->key.bytes, "x-stream-offset", 15) ||
+			    sd->start_off >= 0)
+				continue;
+			if (e->value.kind == AMQP_FIELD_KIND_I64)
+				sd->start_off = e->value.value.i64;
+			else if (e->value.kind == AMQP_FIELD_KIND_U64)
+				sd->start_off = (int64_t)e->value.value.u64;
+			if (sd->start_off >= 0)
+				pb_log_debug("%s: the window starts at offset %lld",
+					     r->streams[r->ch2_which], (long long)sd->start_off);
+		}
+		r->ch2_left = f->payload.properties.body_size;
+		r->ch2 = r->ch2_left ? 2 : 0;
+	} else if (f->frame_type == AMQP_FRAME_BODY && r->ch2 == 2) {
+		size_t n = f->payload.body_fragment.len;
+
+		r->ch2_left = n < r->ch2_left ? r->ch2_left - n : 0;
+		if (!r->ch2_left)
+			r->ch2 = 0;
+	}
+	return 0;
 }
 
 static int flush_acks(struct fl_reader *r, struct pb_err *err)
@@ -267,6 +483,10 @@ int fl_reader_pump(struct fl_reader *r, int wait_ms,
 		int st;
 
 		check_end(r, mono);
+		if (r->invalid[0]) {
+			pb_err_set(err, EX_TEMPFAIL, "%s", r->invalid);
+			return -2;
+		}
 		if (r->side[0].done && r->side[1].done && !r->follow)
 			return flush_acks(r, err) < 0 ? -1 : 1;
 		left = end - mono;
@@ -287,6 +507,11 @@ int fl_reader_pump(struct fl_reader *r, int wait_ms,
 			continue;
 		if (st != AMQP_STATUS_OK)
 			return pb_amqp_status_err(st, "reading the streams", err);
+		if (f.channel == START_CHANNEL) {
+			if (start_frame(r, &f, err) < 0)
+				return -1;
+			continue;
+		}
 		if (f.frame_type == AMQP_FRAME_METHOD) {
 			const amqp_method_t *m = &f.payload.method;
 

@@ -73,7 +73,8 @@
  *        params is {"quiet_ms",..,"retry_base_ms","wants":[[env,key|null,
  *        literal|null]..],"federation","keys":[..],"regions":[..],
  *        "statics":[[name,value]..],"public_only":0|1}
- *        Schema 2 logs have none: replay infers them from the runs and notes.
+ *        Schema 2 logs have none: replay derives them from the events,
+ *        runs, notes and params rows (provbus-audit(1)).
  *
  * What the consumer keeps besides (no schema change, rows only):
  *   meta: node, federation (set at each daemon start); bindings (JSON

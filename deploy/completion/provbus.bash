@@ -25,7 +25,7 @@ _provbus_options() {
 	provbus-publish) echo "$common --config --verbose --ttl --dry-run --timeout" ;;
 	provbus-consumer) echo "$common -f -n --prometheus" ;;
 	provbus-audit) echo "$common -d --since --until --key --verdict --json --all --quiet-ms --max-wait-ms --throttle --tolerance-ms --html --jsonl" ;;
-	provbus-fleet) echo "$common --url --federation --password-file --region --node --wait --json --no-verify-sender" ;;
+	provbus-fleet) echo "$common --url --federation --password-file --region --node --wait --json --no-verify-sender --no-cache" ;;
 	esac
 }
 

@@ -127,7 +127,7 @@ lb_act() {
 	# provbus-fleet (issue 18) may not be built yet: show it only when it is
 	if command -v provbus-fleet >/dev/null 2>&1; then
 		say "provbus-fleet converged API_URL: did every consumer of API_URL run with today's value?"
-		provbus-fleet -c "$D/edge-01/provbus.json" converged API_URL --wait $((10 * S)) 2>&1 | sed 's/^/    /'
+		XDG_CACHE_HOME="$D/cache" provbus-fleet -c "$D/edge-01/provbus.json" converged API_URL --wait $((10 * S)) 2>&1 | sed 's/^/    /'
 	fi
 }
 

@@ -228,7 +228,7 @@ expect "www-01 now has one API_URL" grep -q "^export API_URL='http://10.0.3.7:22
 # fleet streams, nothing else), with the password file of the export
 say "the fleet at a glance: provbus-fleet nodes, then converged API_URL (as provbus-observer)"
 fleet() {
-	provbus-fleet --url "amqp://provbus-observer@127.0.0.1:$PORT/%2Fdemo" --federation demo \
+	XDG_CACHE_HOME="$D/cache" provbus-fleet --url "amqp://provbus-observer@127.0.0.1:$PORT/%2Fdemo" --federation demo \
 		--password-file "$D/credentials/provbus-observer" "$@"
 }
 fleet nodes | sed 's/^/    /'

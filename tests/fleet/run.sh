@@ -206,7 +206,7 @@ sed -i "s|amqps://o1@|amqps://provbus-observer@|g; s|creds/o1\"|creds/provbus-ob
 for i in $(seq 1 $NB); do
 	jq --arg u "amqps://provbus-observer@$(fl_broker_ip "$i"):5671/$V" '.broker.urls = [$u]' "$OUT/o1/provbus.json" >"$OUT/o1/via-b$i.json"
 done
-fleet() { local i=$1; shift; fl_in o1 timeout -k 1 90 provbus-fleet -c "$OUT/o1/via-b$i.json" "$@"; }
+fleet() { local i=$1; shift; fl_in o1 env XDG_CACHE_HOME="$OUT/o1/cache" timeout -k 1 90 provbus-fleet -c "$OUT/o1/via-b$i.json" "$@"; }
 
 status() { timeout -k 1 5 provbus-consumer -c "$OUT/$1/provbus.json" status 2>/dev/null; }
 idle() { kill -0 "${CPID[$1]}" 2>/dev/null || { echo "fleet: $1 exited" >&2; exit 1; }; [ "$(status "$1" | jq -r '[.connected, .state] | @tsv' 2>/dev/null)" = "$(printf 'true\tidle')" ]; }

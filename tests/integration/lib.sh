@@ -115,11 +115,21 @@ pb_free_port() { # a loopback port nobody listens on now (bind may still
 # inputs to the same decision core. A difference is a "not ok" (after the
 # plan: the script fails). PB_NO_REPLAY_CHECK=1 skips it.
 _pb_replay_check() {
-	local db out
+	local db out back
 	[ -n "${T:-}" ] && [ -d "$T" ] && [ -z "${PB_NO_REPLAY_CHECK:-}" ] || return 0
 	while IFS= read -r db; do
 		[ "$(sqlite3 "$db" "SELECT 1 FROM inputs WHERE kind = 'start' LIMIT 1" 2>/dev/null)" = 1 ] ||
 			continue
+		# the core's clock never goes back: every input at or after the one
+		# before it (a daemon that hands the core a stale "now" fails here)
+		back=$(sqlite3 "$db" "SELECT id || ' ' || kind || ' at ' || at || ', ' || (m - at) || ' ms before input ' || mid FROM
+			(SELECT id, kind, at, max(at) OVER w AS m, last_value(id) OVER w AS mid FROM inputs
+			 WINDOW w AS (ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) WHERE at < m LIMIT 3" 2>&1)
+		if [ -n "$back" ]; then
+			_pb_n=$((_pb_n + 1)); _pb_failed=1
+			echo "not ok $_pb_n - the inputs of ${db#"$T"/} never go back in time"
+			printf '%s\n' "$back" | sed 's/^/#   input /'
+		fi
 		out=$(provbus-audit -d "$db" replay 2>&1)
 		if [[ $out == *"matches recorded runs"* ]]; then
 			echo "# replay of ${db#"$T"/}: matches recorded runs"

@@ -123,7 +123,8 @@ like "$out" "with throttle 1/3600 s: [0-9] runs? instead of $n_runs" "what-if: t
 
 out=$($A -d "$X" replay)
 like "$out" 'matches recorded runs \(6 runs;' "fixture: replay matches (A->B->A made no run, a lease ran out)"
-like "$out" '00:01:02\.000Z +expiry +1 ' "fixture: the expiry run comes from the lease running out in virtual time"
+like "$out" 'no inputs rows in the log .*: replayed from inputs derived from its events, runs, notes and params rows' "fixture: a log without inputs rows is replayed from derived inputs, and says so"
+like "$out" '00:01:02\.005Z +expiry +1 ' "fixture: the expiry run, started at its recorded instant after the lease ran out"
 out=$($A -d "$X" replay --quiet-ms 500)
 like "$out" 'with quiet 500 ms: 7 runs instead of 6' "fixture: what-if as worked out by hand"
 like "$out" '00:10:00\.000Z +expiry .*after the end of the log' "fixture: what-if: the throttle holds the seventh start in 600 s"
@@ -133,13 +134,18 @@ like "$out" '00:00:29\.490Z +retry' "fixture: what-if retry 1000 ms after the fa
 out=$($A -d "$X" replay --since 2026-01-01T00:00:30Z)
 like "$out" 'matches recorded runs \(4 runs;' "replay --since: only the runs in the window"
 
-# differences are listed with their known causes
+# differences are listed with their known causes: a run recorded a
+# second before the core lets it go (its values changed at T+5 s, quiet
+# 2 s) was not decided by the core
 cp "$X" "$T/moved.db"
-sqlite3 "$T/moved.db" "update runs set started_at = started_at + 5000, deferred_ms = 5000 where id = 2"
+sqlite3 "$T/moved.db" "update runs set started_at = started_at - 1000 where id = 2"
 out=$($A -d "$T/moved.db" replay)
-like "$out" 'differs from recorded runs' "a moved run: replay says it differs"
-like "$out" 'recorded run 2 \(change, started 2026-01-01T00:00:12.004Z\) was not reproduced' "a moved run: names it"
-like "$out" 'waited 5.0 s for the provision lock' "a moved run: gives the known cause (lock)"
+like "$out" 'differs from recorded runs: 1 difference' "a moved run: replay says it differs"
+like "$out" 'recorded run 2 \(change, started 2026-01-01T00:00:06.004Z\) was not reproduced: the core does not start a run at that instant' "a moved run: names it"
+# a recorded lock wait is an input, not a difference
+cp "$X" "$T/locked.db"
+sqlite3 "$T/locked.db" "update runs set deferred_ms = 1500 where id = 2"
+like "$($A -d "$T/locked.db" replay)" 'matches recorded runs \(6 runs;' "a run that waited for the lock: its wait is an input, it matches"
 
 S=$T/splay.db
 pbtest-auditgen -o "$S" -n 2000 --hours 1 --seed 11 --splay-ms 4000 >/dev/null
@@ -152,6 +158,31 @@ R=$T/restart.db
 pbtest-auditgen -o "$R" -n 2000 --hours 1 --seed 12 --restart --throttle 3/300 >/dev/null
 is "$(sqlite3 "$R" "select count(*) from params")" 2 "a log with a daemon restart"
 like "$($A -d "$R" replay)" 'matches recorded runs' "a log with a restart and throttling matches"
+# a log as provbus wrote it before schema 3: no inputs table, no
+# events.lease_from; replayed as it is (read-only) from derived inputs
+V2=$T/schema2.db
+cp "$DB" "$V2"
+sqlite3 "$V2" "DROP TABLE inputs; ALTER TABLE events DROP COLUMN lease_from; PRAGMA user_version = 2"
+out=$($A -d "$V2" replay)
+like "$out" "matches recorded runs \\($n_runs runs; exact: the decision core fed the derived inputs" "a schema 2 log: replay matches exactly from derived inputs"
+is "$(sqlite3 "$V2" "pragma user_version")" 2 "a schema 2 log: replay leaves it as it was"
+like "$($A -d "$V2" replay --json | tail -n1)" '"matches":true,"tolerance_ms":0,"exact":true,"inputs":"derived"' "a schema 2 log: replay --json says the inputs are derived"
+sqlite3 "$V2" "update runs set values_after = '{\"KEY_00\":\"not-this\"}' where id = 3"
+like "$($A -d "$V2" replay)" '1 run\(s\) started with values other than the recorded ones' "a schema 2 log: a run recorded with other values differs"
+
+# a log migrated from schema 2: the older runs from derived inputs, the
+# later ones from the recorded inputs (tests/data/audit/migrated.sql)
+M=$T/migrated.db
+pbtest-auditgen -o "$M" --empty >/dev/null && sqlite3 "$M" <"$PB_ROOT/tests/data/audit/aba.sql" &&
+	sqlite3 "$M" <"$PB_ROOT/tests/data/audit/migrated.sql"
+ok $? "the migrated fixture loads"
+out=$($A -d "$M" replay)
+like "$out" 'matches recorded runs \(8 runs; exact: the decision core fed the recorded and derived inputs' "a migrated log: every run matches, recorded and derived inputs"
+like "$out" 'note: 6 recorded runs from before the log held .* replayed from inputs derived from its rows' "a migrated log: says which runs came from derived inputs"
+sqlite3 "$M" "update runs set started_at = started_at - 1000 where id = 2; update runs set queued_at = queued_at - 1000 where id = 8"
+out=$($A -d "$M" replay)
+like "$out" 'recorded run 2 \(change, started [^)]*\) was not reproduced' "a migrated log: a difference in the derived part is found"
+like "$out" 'recorded run 8 \(started [^)]*\) is a change run queued at 2026-01-01T00:11:51.000Z, the replay.s a change run queued at 2026-01-01T00:11:52.000Z' "a migrated log: a difference in the recorded part is found (queued_at)"
 
 # --- the db from the node config ------------------------------------------------------------
 mkdir -p "$T/node/state" "$T/node/services.d"

@@ -7,6 +7,10 @@
 # shellcheck disable=SC1091
 . "$PB_ROOT/tests/integration/lib.sh"
 pb_setup cretention
+# Its log is a year of rows made by sqlite3 below, not by a daemon (every
+# run carries the value "x"): no replay can reproduce them, so the
+# cleanup's replay check (tests/integration/lib.sh) is not for this log.
+PB_NO_REPLAY_CHECK=1
 . "$PB_ROOT/tests/data/consumer/lib-consumer.sh"
 
 pbc_init web-01 us-east-1 '"audit_retention_days": 30, "throttle": {"runs": 1000, "per_s": 5184000}'

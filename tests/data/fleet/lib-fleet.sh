@@ -19,6 +19,7 @@
 #   pbf_fleet ARGS...     provbus-fleet as provbus-observer
 #   pbf_wait SECONDS CMD...  like wait_for, but bounded in time, not in tries
 #                         (CMD is a provbus-fleet run: a second or so each)
+export XDG_CACHE_HOME="$T/cache"	# provbus-fleet's cache: never the real home
 PBF_SALT='\x5a\x0e\x91\x3c'
 
 pbf_hash() {
