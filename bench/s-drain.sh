@@ -4,8 +4,8 @@
 # requires; the time from the exec of provbus-consumer to the daemon
 # having judged all N (its audit rows, counted with sqlite3 every POLL s:
 # the figure is up to POLL late; each poll is a process; not `status`,
-# whose answer at 40,000 providers, every value listed, is over the 1 MiB
-# a control client takes), against pbtest-ingest (rabbitmq-c, one basic.ack each)
+# which was over the 1 MiB a control client takes at 40,000 providers
+# before it was bounded, and would make the daemon list them), against pbtest-ingest (rabbitmq-c, one basic.ack each)
 # from its exec to its exit after draining a baseline queue (same type and
 # arguments, same bindings, so it holds the same N events). Each round:
 #   drain.k40000   the N events come from P distinct providers of the key

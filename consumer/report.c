@@ -99,6 +99,10 @@ int cs_report_init(struct consumer *c, struct pb_err *err)
 		return -1;
 	snprintf(name, sizeof(name), "provbus-consumer %s reports", c->conf.cfg->node);
 	pb_session_opts_from_config(&o, c->conf.cfg, name);
+	/* reports are small: 4 KiB frames (AMQP's least) keep this
+	 * connection's buffers and decoding pool pages small (131072 each by
+	 * default); a larger body is sent in several frames */
+	o.frame_max = 4096;
 	if (!(c->rep->sess = pb_session_new(&o)))
 		return pb_err_set(err, EX_OSERR, "out of memory");
 	c->rep->next_tag = 1;

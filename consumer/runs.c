@@ -73,27 +73,125 @@ static void note(struct consumer *c, int64_t run_id, const char *kind, const cha
 		cs_log_db_error(c, &e);
 }
 
-/* ---- init ---- */
+/* ---- JSON text of every provider, written out directly ----
+ * The start input and state.json list every provider: at 40,000 a
+ * jansson tree of them and its dump were most of the daemon's start and
+ * of a run's, with the event loop held. */
 
-/* The providers restored from the log (lib/audit.h's start input). */
-static json_t *providers_json(struct consumer *c)
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
+
+static void sb_put(struct sbuf *b, const char *s, size_t n)
 {
-	const struct pb_providers *set = pb_decide_providers(c->core);
-	json_t *a = json_array();
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *np;
 
-	for (size_t i = 0; a && i < pb_providers_count(set); i++) {
-		const struct pb_provider *pv = pb_providers_at(set, i);
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		if (!(np = realloc(b->p, cap))) {
+			b->oom = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
 
-		if (json_array_append_new(a, json_pack("[s,s,s,s,s,s*,i,I,I,I,i]", pv->federation,
-						       pv->region, pv->node, pv->service, pv->key,
-						       pv->value, pv->public, (json_int_t)pv->seq,
-						       (json_int_t)pv->expires_at,
-						       (json_int_t)pv->updated_at, pv->tombstone)) < 0) {
-			json_decref(a);
-			return NULL;
+static void sb_str(struct sbuf *b, const char *s)
+{
+	sb_put(b, s, strlen(s));
+}
+
+static void sb_int(struct sbuf *b, long long v)
+{
+	char num[32];
+	int n = snprintf(num, sizeof(num), "%lld", v);
+
+	sb_put(b, num, (size_t)n);
+}
+
+/* A JSON string as jansson's json_dumps writes one (no JSON_ENSURE_ASCII):
+ * the quote, the backslash and the C0 controls escaped, the rest as is. */
+static void sb_json(struct sbuf *b, const char *s)
+{
+	const char *run;
+
+	sb_put(b, "\"", 1);
+	for (run = s; s && *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		char esc[8];
+
+		if (ch >= 0x20 && ch != '"' && ch != '\\')
+			continue;
+		sb_put(b, run, (size_t)(s - run));
+		run = s + 1;
+		switch (ch) {
+		case '"': sb_put(b, "\\\"", 2); break;
+		case '\\': sb_put(b, "\\\\", 2); break;
+		case '\b': sb_put(b, "\\b", 2); break;
+		case '\f': sb_put(b, "\\f", 2); break;
+		case '\n': sb_put(b, "\\n", 2); break;
+		case '\r': sb_put(b, "\\r", 2); break;
+		case '\t': sb_put(b, "\\t", 2); break;
+		default:
+			snprintf(esc, sizeof(esc), "\\u%04X", ch);
+			sb_put(b, esc, 6);
 		}
 	}
-	return a;
+	if (run && s > run)
+		sb_put(b, run, (size_t)(s - run));
+	sb_put(b, "\"", 1);
+}
+
+/* ---- init ---- */
+
+/* The providers restored from the log (lib/audit.h's start input), as
+ * json_pack("[s,s,s,s,s,s*,i,I,I,I,i]") of each would write them. */
+static void providers_json(struct consumer *c, struct sbuf *b)
+{
+	const struct pb_providers *set = pb_decide_providers(c->core);
+
+	sb_put(b, "[", 1);
+	for (size_t i = 0; i < pb_providers_count(set); i++) {
+		const struct pb_provider *pv = pb_providers_at(set, i);
+
+		sb_put(b, i ? ",[" : "[", i ? 2 : 1);
+		sb_json(b, pv->federation);
+		sb_put(b, ",", 1);
+		sb_json(b, pv->region);
+		sb_put(b, ",", 1);
+		sb_json(b, pv->node);
+		sb_put(b, ",", 1);
+		sb_json(b, pv->service);
+		sb_put(b, ",", 1);
+		sb_json(b, pv->key);
+		sb_put(b, ",", 1);
+		if (pv->value)
+			sb_json(b, pv->value);
+		else
+			sb_put(b, "null", 4);
+		sb_put(b, ",", 1);
+		sb_int(b, pv->public);
+		sb_put(b, ",", 1);
+		sb_int(b, (long long)pv->seq);
+		sb_put(b, ",", 1);
+		sb_int(b, (long long)pv->expires_at);
+		sb_put(b, ",", 1);
+		sb_int(b, (long long)pv->updated_at);
+		sb_put(b, ",", 1);
+		sb_int(b, pv->tombstone);
+		sb_put(b, "]", 1);
+	}
+	sb_put(b, "]", 1);
 }
 
 /* The daemon start as the core saw it: its parameters and the state
@@ -107,6 +205,7 @@ static int start_input(struct consumer *c, int64_t now, const int64_t *starts, i
 	const struct pb_kv *ok = pb_decide_ok_values(c->core, &n_ok);
 	json_t *o, *st = json_array(), *okj = ok ? json_object() : json_null(), *kj;
 	char *text = NULL;
+	struct sbuf b = { 0 };
 
 	cs_conf_decide_params(&c->conf, &p);
 	if (!pb_decide_owed(c->core, &full, &keys, &n_keys))
@@ -118,15 +217,25 @@ static int start_input(struct consumer *c, int64_t now, const int64_t *starts, i
 		json_object_set_new(okj, ok[i].name, json_string(ok[i].value));
 	for (size_t i = 0; kj && i < n_keys; i++)
 		json_array_append_new(kj, json_string(keys[i]));
-	o = json_pack("{s:o,s:o*,s:o*,s:i,s:o*,s:i,s:o*}", "params", pb_decide_params_to_json(&p),
+	o = json_pack("{s:o,s:o*,s:o*,s:i,s:o*,s:i}", "params", pb_decide_params_to_json(&p),
 		      "starts", st, "ok_values", okj, "owed_full", full, "owed_keys", kj, "paused",
-		      pb_decide_paused(c->core), "providers", providers_json(c));
+		      pb_decide_paused(c->core));
 	if (o)
 		text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (!text)
 		return -1;
-	cs_input(c, now, "start", 0, text);
+	/* the object's last member, "providers", spliced in as text */
+	sb_put(&b, text, strlen(text) - 1);
+	free(text);
+	sb_str(&b, ",\"providers\":");
+	providers_json(c, &b);
+	sb_put(&b, "}", 1);
+	if (b.oom) {
+		free(b.p);
+		return -1;
+	}
+	cs_input(c, now, "start", 0, b.p);
 	return 0;
 }
 
@@ -279,91 +388,60 @@ static void changed_keys(const struct pb_kv *a, size_t na, const struct pb_kv *b
 	json_decref(arr);
 }
 
-/* A JSON string as jansson's json_dumps writes one (no JSON_ENSURE_ASCII):
- * the quote, the backslash and the C0 controls escaped, the rest as is. */
-static void state_str(FILE *f, const char *s)
-{
-	putc('"', f);
-	for (; s && *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		switch (ch) {
-		case '"': fputs("\\\"", f); break;
-		case '\\': fputs("\\\\", f); break;
-		case '\b': fputs("\\b", f); break;
-		case '\f': fputs("\\f", f); break;
-		case '\n': fputs("\\n", f); break;
-		case '\r': fputs("\\r", f); break;
-		case '\t': fputs("\\t", f); break;
-		default:
-			if (ch < 0x20)
-				fprintf(f, "\\u%04X", ch);
-			else
-				putc(ch, f);
-		}
-	}
-	putc('"', f);
-}
-
 /* state_dir/state.json: every live provider, for people and tools. Written
- * before every run, so streamed out as json_dumps(JSON_INDENT(1) |
- * JSON_SORT_KEYS) would write it, without building a jansson tree: at
- * 40,000 providers the tree and its sorted dump were half of a run's
- * start, with the event loop held. */
+ * before every run, so written out as json_dumps(JSON_INDENT(1) |
+ * JSON_SORT_KEYS) would write it, byte for byte, without building a
+ * jansson tree (see sbuf above). */
 static int write_state(struct consumer *c, struct pb_err *err)
 {
 	const struct pb_providers *prov = pb_decide_providers(c->core);
-	char ts[PB_TIME_BUF], *text = NULL;
-	size_t len = 0, n = 0;
-	FILE *f = open_memstream(&text, &len);
-	int rc = -1;
+	char ts[PB_TIME_BUF];
+	struct sbuf b = { 0 };
+	size_t n = 0;
+	int rc;
 
-	if (!f)
-		goto oom;
-	fputs("{\n \"federation\": ", f);
-	state_str(f, c->conf.cfg->federation);
-	fputs(",\n \"node\": ", f);
-	state_str(f, c->conf.cfg->node);
-	fputs(",\n \"providers\": [", f);
-	for (size_t i = 0; i < pb_providers_count(prov); i++) {
+	sb_str(&b, "{\n \"federation\": ");
+	sb_json(&b, c->conf.cfg->federation);
+	sb_str(&b, ",\n \"node\": ");
+	sb_json(&b, c->conf.cfg->node);
+	sb_str(&b, ",\n \"providers\": [");
+	for (size_t i = 0; i < pb_providers_count(prov) && !b.oom; i++) {
 		const struct pb_provider *pv = pb_providers_at(prov, i);
 
 		if (pv->tombstone)
 			continue;
-		fputs(n++ ? ",\n  {\n   \"expires_at\": " : "\n  {\n   \"expires_at\": ", f);
+		sb_str(&b, n++ ? ",\n  {\n   \"expires_at\": " : "\n  {\n   \"expires_at\": ");
 		if (pv->expires_at == PB_TIME_NEVER)
-			fputs("null", f);
+			sb_put(&b, "null", 4);
 		else
-			state_str(f, pb_time_format(pv->expires_at, ts));
-		fputs(",\n   \"federation\": ", f);
-		state_str(f, pv->federation);
-		fputs(",\n   \"key\": ", f);
-		state_str(f, pv->key);
-		fputs(",\n   \"node\": ", f);
-		state_str(f, pv->node);
-		fprintf(f, ",\n   \"public\": %s,\n   \"region\": ", pv->public ? "true" : "false");
-		state_str(f, pv->region);
-		fprintf(f, ",\n   \"seq\": %lld,\n   \"service\": ", (long long)pv->seq);
-		state_str(f, pv->service);
-		fputs(",\n   \"value\": ", f);
-		state_str(f, pv->value);
-		fputs("\n  }", f);
+			sb_json(&b, pb_time_format(pv->expires_at, ts));
+		sb_str(&b, ",\n   \"federation\": ");
+		sb_json(&b, pv->federation);
+		sb_str(&b, ",\n   \"key\": ");
+		sb_json(&b, pv->key);
+		sb_str(&b, ",\n   \"node\": ");
+		sb_json(&b, pv->node);
+		sb_str(&b, pv->public ? ",\n   \"public\": true,\n   \"region\": "
+				      : ",\n   \"public\": false,\n   \"region\": ");
+		sb_json(&b, pv->region);
+		sb_str(&b, ",\n   \"seq\": ");
+		sb_int(&b, (long long)pv->seq);
+		sb_str(&b, ",\n   \"service\": ");
+		sb_json(&b, pv->service);
+		sb_str(&b, ",\n   \"value\": ");
+		sb_json(&b, pv->value);
+		sb_str(&b, "\n  }");
 	}
-	fputs(n ? "\n ],\n \"written_at\": " : "],\n \"written_at\": ", f);
-	state_str(f, pb_time_format(pb_now_ms(), ts));
-	fputs("\n}", f);
-	rc = fclose(f);
-	f = NULL;
-	if (rc != 0)
-		goto oom;
-	rc = pb_file_replace(c->state_json, text, len, 0640, err);
-	goto out;
-oom:
-	if (f)
-		fclose(f);
-	pb_err_set(err, EX_OSERR, "%s: out of memory", c->state_json);
-out:
-	free(text);
+	sb_str(&b, n ? "\n ],\n \"written_at\": " : "],\n \"written_at\": ");
+	sb_json(&b, pb_time_format(pb_now_ms(), ts));
+	sb_str(&b, "\n}");
+	if (b.oom) {
+		pb_err_set(err, EX_OSERR, "%s: out of memory", c->state_json);
+		rc = -1;
+	} else {
+		rc = pb_file_replace(c->state_json, b.p, b.len, 0640, err);
+	}
+	free(b.p);
 	return rc;
 }
 

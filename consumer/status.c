@@ -60,9 +60,20 @@ static json_t *pending_changes(struct consumer *c)
 	return a;
 }
 
+/* The status answer is bounded whatever the number of providers (the
+ * control client takes 1 MiB; 40,000 providers of one key made an answer
+ * of 2 MB, which failed): each key lists its first CS_STATUS_VALUES_MAX
+ * distinct values, providers_total counts them all; a value over
+ * CS_STATUS_VALUE_MAX bytes is cut (at a comma when it can), marked with
+ * "...", and values_truncated gives its whole length (it is whole in the
+ * env file). At most about 64 KB per required key. */
+#define CS_STATUS_VALUES_MAX 256
+#define CS_STATUS_VALUE_MAX 16384
+
 /* Live provider values of each required key (accepted regions, public
- * only when asked), de-duplicated and sorted: O(k log k) per key. */
-static json_t *providers_by_key(struct consumer *c)
+ * only when asked), de-duplicated and sorted: O(k log k) per key; the
+ * first CS_STATUS_VALUES_MAX of them, and into totals the count of all. */
+static json_t *providers_by_key(struct consumer *c, json_t *totals)
 {
 	json_t *o = json_object();
 
@@ -81,13 +92,20 @@ static json_t *providers_by_key(struct consumer *c)
 				continue;
 			vals[n++] = pv->value;
 		}
+		size_t distinct = 0;
+
 		if (vals)
 			qsort(vals, n, sizeof(*vals), pb_strv_cmp);
-		for (size_t i = 0; arr && vals && i < n; i++)
-			if (!i || strcmp(vals[i - 1], vals[i]))
-				json_array_append_new(arr, json_string(vals[i]));
+		for (size_t i = 0; vals && i < n; i++)
+			if (!i || strcmp(vals[i - 1], vals[i])) {
+				if (arr && distinct < CS_STATUS_VALUES_MAX)
+					json_array_append_new(arr, json_string(vals[i]));
+				distinct++;
+			}
 		free(vals);
 		json_object_set_new(o, c->conf.keys[k], arr ? arr : json_array());
+		if (totals)
+			json_object_set_new(totals, c->conf.keys[k], json_integer((json_int_t)distinct));
 	}
 	return o;
 }
@@ -107,7 +125,7 @@ static json_t *runs_by_status(const struct consumer *c)
 char *cs_status_json(struct consumer *c)
 {
 	json_t *o = json_object(), *counts = json_object(), *vals = json_object(), *running, *last;
-	json_t *pend;
+	json_t *pend, *totals, *cut;
 	int64_t next = PB_TIME_NEVER;
 	const struct pb_kv *values;
 	size_t n_values;
@@ -171,11 +189,33 @@ char *cs_status_json(struct consumer *c)
 	json_object_set_new(counts, "history_skipped", json_integer((json_int_t)c->history_skipped));
 	json_object_set_new(o, "counts", counts);
 	json_object_set_new(o, "runs", runs_by_status(c));
-	json_object_set_new(o, "providers", providers_by_key(c));
+	totals = json_object();
+	json_object_set_new(o, "providers", providers_by_key(c, totals));
+	json_object_set_new(o, "providers_total", totals ? totals : json_object());
 	values = pb_decide_values(c->core, &n_values);
-	for (size_t i = 0; i < n_values; i++)
-		json_object_set_new(vals, values[i].name, json_string(values[i].value));
+	cut = json_object();
+	for (size_t i = 0; i < n_values; i++) {
+		size_t len = strlen(values[i].value), keep = len;
+
+		if (len > CS_STATUS_VALUE_MAX) {
+			/* at the last comma before the limit: whole values only */
+			keep = CS_STATUS_VALUE_MAX;
+			while (keep > CS_STATUS_VALUE_MAX / 2 && values[i].value[keep] != ',')
+				keep--;
+			if (values[i].value[keep] != ',')	/* not inside a UTF-8 character */
+				for (keep = CS_STATUS_VALUE_MAX;
+				     keep > 0 && ((unsigned char)values[i].value[keep] & 0xC0) == 0x80;)
+					keep--;
+			json_object_set_new(vals, values[i].name,
+					    json_sprintf("%.*s...", (int)keep, values[i].value));
+			if (cut)
+				json_object_set_new(cut, values[i].name, json_integer((json_int_t)len));
+		} else {
+			json_object_set_new(vals, values[i].name, json_string(values[i].value));
+		}
+	}
 	json_object_set_new(o, "values", vals);
+	json_object_set_new(o, "values_truncated", cut ? cut : json_object());
 	json_object_set_new(o, "audit_failing", json_boolean(c->db_failing));
 	/* the file on disk: a broken one leaves the last good one running */
 	json_object_set_new(o, "config", json_pack("{s:s,s:b,s:o}", "path", c->config_path,
@@ -345,7 +385,11 @@ int cs_status_prometheus(const char *text, char **out)
 	json_object_foreach(json_object_get(o, "providers"), k, v) {
 		fprintf(f, "provbus_providers{key=\"");
 		prom_escape(f, k);
-		fprintf(f, "\"} %zu\n", json_array_size(v));
+		/* the count of all (the list stops at CS_STATUS_VALUES_MAX) */
+		json_t *tot = json_object_get(json_object_get(o, "providers_total"), k);
+
+		fprintf(f, "\"} %lld\n", json_is_integer(tot) ? (long long)json_integer_value(tot)
+							     : (long long)json_array_size(v));
 	}
 	fclose(f);
 	json_decref(o);

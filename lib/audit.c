@@ -915,17 +915,38 @@ static int prune_exec(sqlite3 *db, const char *sql, const struct pb_audit_prune 
 	return 0;
 }
 
+/* 1 when the log holds an event received before cutoff (the events_time
+ * index: O(log n)). The events' DELETE walks the table in id order and
+ * scanned every row to find none: at a daemon's start, with 500,000 rows,
+ * a tenth of the CPU of the drain that followed. */
+static int events_before(sqlite3 *db, int64_t cutoff)
+{
+	sqlite3_stmt *st = NULL;
+	int old = 1;	/* unknown: let the DELETE look */
+
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM events WHERE received_at < ?1 LIMIT 1", -1, &st,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, cutoff);
+		old = sqlite3_step(st) != SQLITE_DONE;
+	}
+	sqlite3_finalize(st);
+	return old;
+}
+
 int64_t pb_audit_prune_step(sqlite3 *db, const struct pb_audit_prune *o, struct pb_err *err)
 {
 	int64_t n = 0;
 	char sql[64];
+	int old_events;
 
 	if (pb_audit_exec(db, "BEGIN IMMEDIATE", "pruning", err) < 0)
 		return -1;
-	if (prune_exec(db, "DELETE FROM run_events WHERE event_id IN (" PRUNE_EVENTS ")", o,
-		       o->keep_events_after, NULL, err) < 0 ||
-	    prune_exec(db, "DELETE FROM events WHERE id IN (" PRUNE_EVENTS ")", o,
-		       o->keep_events_after, &n, err) < 0 ||
+	old_events = events_before(db, o->cutoff);
+	if ((old_events &&
+	     (prune_exec(db, "DELETE FROM run_events WHERE event_id IN (" PRUNE_EVENTS ")", o,
+			 o->keep_events_after, NULL, err) < 0 ||
+	      prune_exec(db, "DELETE FROM events WHERE id IN (" PRUNE_EVENTS ")", o,
+			 o->keep_events_after, &n, err) < 0)) ||
 	    prune_exec(db, "DELETE FROM run_events WHERE run_id IN (" PRUNE_RUNS ")", o,
 		       o->keep_runs_from, NULL, err) < 0 ||
 	    prune_exec(db, "DELETE FROM runs WHERE id IN (" PRUNE_RUNS ")", o, o->keep_runs_from,

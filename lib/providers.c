@@ -10,7 +10,12 @@
  *   knowing its slot, so a renewal, a retire and the next expiry are
  *   O(log n);
  * - the last applied seq per (federation, node, service): a sorted
- *   array of pointers, searched the same way.
+ *   array of pointers, searched the same way;
+ * - a restore (pb_providers_put, tens of thousands of providers at a
+ *   daemon's start) appends to both arrays unsorted; the first other call
+ *   sorts them once, drops the duplicates and builds the heap (O(n log n)
+ *   for the lot: inserting each in place moved O(n) pointers each, and
+ *   the start of a daemon with 40,000 providers paid for it).
  * Nothing here reads a clock: now is passed in. */
 #include "providers.h"
 
@@ -77,7 +82,18 @@ struct pb_providers {
 	struct seq_entry **seqs;	/* sorted by (federation, node, service) */
 	size_t n_seqs, cap_seqs;
 	struct vc_index ix;
+	/* items[n_sorted..n) and seqs[n_seqs_sorted..n_seqs) were appended by
+	 * pb_providers_put and are not sorted yet (nor in the heap or the
+	 * index): settle() */
+	size_t n_sorted, n_seqs_sorted;
+	int raw, seqs_raw;	/* the tails hold puts (duplicates possible) */
 };
+
+/* A provider new to the set goes to the tail too (pb_providers_apply),
+ * up to TAIL_MAX, then the tail is merged in: one pass of the array per
+ * TAIL_MAX new providers instead of one each (40,000 new providers of
+ * one key moved 3 GB of pointers). The tail is searched linearly. */
+#define TAIL_MAX 32
 
 static void ix_drop(struct vc_index *ix);
 
@@ -182,10 +198,18 @@ static int item_cmp_at(const struct pb_providers *p, size_t i, const void *t)
 	return tuple_cmp(t, &p->items[i]->pv);
 }
 
-/* 1 and *pos = its index when found, else 0 and *pos = where it would go. */
+/* 1 and *pos = its index when found (in the sorted part or the tail),
+ * else 0. */
 static int find(const struct pb_providers *p, const struct tuple *t, size_t *pos)
 {
-	return search(p, p->n, item_cmp_at, t, pos);
+	if (search(p, p->n_sorted, item_cmp_at, t, pos))
+		return 1;
+	for (size_t i = p->n_sorted; i < p->n; i++)
+		if (!tuple_cmp(t, &p->items[i]->pv)) {
+			*pos = i;
+			return 1;
+		}
+	return 0;
 }
 
 /* The first provider of key (or where it would be). */
@@ -204,18 +228,12 @@ static size_t key_lower_bound(const struct pb_providers *p, const char *key)
 	return lo;
 }
 
-/* Capacity must have been ensured. */
-static void insert_at(struct pb_providers *p, size_t pos, struct entry *e)
-{
-	memmove(p->items + pos + 1, p->items + pos, (p->n - pos) * sizeof(p->items[0]));
-	p->items[pos] = e;
-	p->n++;
-}
-
+/* Only when the tail is empty (settled). */
 static void remove_at(struct pb_providers *p, size_t pos)
 {
 	memmove(p->items + pos, p->items + pos + 1, (p->n - pos - 1) * sizeof(p->items[0]));
 	p->n--;
+	p->n_sorted--;
 }
 
 /* ---- the lease heap, min on (expires_at, tuple) */
@@ -337,8 +355,18 @@ static int seq_find(const struct pb_providers *p, const char *fed, const char *n
 {
 	struct seq_key k = { fed, node, service };
 
-	return search(p, p->n_seqs, seq_cmp_at, &k, pos);
+	if (search(p, p->n_seqs_sorted, seq_cmp_at, &k, pos))
+		return 1;
+	for (size_t i = p->n_seqs_sorted; i < p->n_seqs; i++)
+		if (!seq_cmp(fed, node, service, p->seqs[i])) {
+			*pos = i;
+			return 1;
+		}
+	return 0;
 }
+
+static void settle(const struct pb_providers *cp);
+static void settle_raw(struct pb_providers *p);
 
 static void copy_str(char *dst, size_t size, const char *src)
 {
@@ -360,16 +388,171 @@ static int seq_raise(struct pb_providers *p, const char *fed, const char *node,
 			p->seqs[pos]->seq = seq;
 		return 0;
 	}
+	if (p->n_seqs - p->n_seqs_sorted >= TAIL_MAX)
+		settle(p);	/* merges the tail in (no allocation) */
 	if (grow(&p->seqs, p->n_seqs, &p->cap_seqs) < 0 || !(s = calloc(1, sizeof(*s))))
 		return -1;
 	copy_str(s->federation, sizeof(s->federation), fed);
 	copy_str(s->node, sizeof(s->node), node);
 	copy_str(s->service, sizeof(s->service), service);
 	s->seq = seq;
-	memmove(p->seqs + pos + 1, p->seqs + pos, (p->n_seqs - pos) * sizeof(p->seqs[0]));
-	p->seqs[pos] = s;
-	p->n_seqs++;
+	p->seqs[p->n_seqs++] = s;	/* to the tail */
 	return 0;
+}
+
+/* ---- the providers restored by pb_providers_put, sorted in once */
+
+/* Put order, for the duplicates of a tuple (the last put wins): while
+ * settling, heap_slot holds each entry's index in items. */
+static int settle_item_cmp(const void *a, const void *b)
+{
+	const struct entry *x = *(const struct entry *const *)a, *y = *(const struct entry *const *)b;
+	struct tuple tx = tuple_of(&x->pv);
+	int c = tuple_cmp(&tx, &y->pv);
+
+	if (c)
+		return c;
+	return x->heap_slot < y->heap_slot ? -1 : x->heap_slot > y->heap_slot;
+}
+
+static int settle_seq_cmp(const void *a, const void *b)
+{
+	const struct seq_entry *x = *(const struct seq_entry *const *)a;
+	const struct seq_entry *y = *(const struct seq_entry *const *)b;
+
+	return seq_cmp(x->federation, x->node, x->service, y);
+}
+
+/* Sorts what pb_providers_put appended into the arrays, keeps the last of
+ * each tuple and the highest seq of each (federation, node, service),
+ * builds the lease heap again (O(n)) and drops the counting index (built
+ * again when next asked). Allocates nothing (put reserved the room), so
+ * it cannot fail. Called first by every function but put. */
+static int tail_item_cmp(const void *a, const void *b)
+{
+	const struct entry *x = *(const struct entry *const *)a, *y = *(const struct entry *const *)b;
+	struct tuple tx = tuple_of(&x->pv);
+
+	return tuple_cmp(&tx, &y->pv);
+}
+
+/* Merges the sorted tail [m, n) of arr into its sorted head [0, m),
+ * from the back: for each tail element, the largest first, a binary
+ * search of the head and one memmove of the head's elements above it
+ * (the tail, at most TAIL_MAX, copied aside). */
+static void merge_tail(void **arr, size_t m, size_t n, int (*cmp)(const void *, const void *))
+{
+	void *tail[TAIL_MAX];
+	size_t t = n - m, hi = m, w = n;
+
+	memcpy(tail, arr + m, t * sizeof(arr[0]));
+	while (t > 0) {
+		void *x = tail[--t];
+		size_t lo = 0, h = hi;
+
+		while (lo < h) {	/* the first head element above x */
+			size_t mid = lo + (h - lo) / 2;
+
+			if (cmp(&arr[mid], &x) > 0)
+				h = mid;
+			else
+				lo = mid + 1;
+		}
+		memmove(arr + w - (hi - lo), arr + lo, (hi - lo) * sizeof(arr[0]));
+		w -= hi - lo;
+		hi = lo;
+		arr[--w] = x;
+	}
+}
+
+/* The tails of pb_providers_apply (unique, already in the heap and the
+ * index): sorted and merged in. */
+static void settle_tails(struct pb_providers *p)
+{
+	if (p->n_sorted != p->n) {
+		qsort(p->items + p->n_sorted, p->n - p->n_sorted, sizeof(p->items[0]), tail_item_cmp);
+		merge_tail((void **)p->items, p->n_sorted, p->n, tail_item_cmp);
+		p->n_sorted = p->n;
+	}
+	if (p->n_seqs_sorted != p->n_seqs) {
+		qsort(p->seqs + p->n_seqs_sorted, p->n_seqs - p->n_seqs_sorted, sizeof(p->seqs[0]),
+		      settle_seq_cmp);
+		merge_tail((void **)p->seqs, p->n_seqs_sorted, p->n_seqs, settle_seq_cmp);
+		p->n_seqs_sorted = p->n_seqs;
+	}
+}
+
+static void settle(const struct pb_providers *cp)
+{
+	struct pb_providers *p = (struct pb_providers *)cp;	/* const to callers: the set
+								 * it holds does not change */
+
+	if (p->n_sorted == p->n && p->n_seqs_sorted == p->n_seqs)
+		return;
+	if (p->raw || p->seqs_raw)
+		settle_raw(p);
+	else
+		settle_tails(p);
+}
+
+/* What pb_providers_put appended (the apply tails with it). */
+static void settle_raw(struct pb_providers *p)
+{
+	size_t i, k;
+
+	if (p->raw) {
+		p->raw = 0;
+		for (i = 0; i < p->n; i++)
+			p->items[i]->heap_slot = i;
+		qsort(p->items, p->n, sizeof(p->items[0]), settle_item_cmp);
+		for (i = k = 0; i < p->n; i++) {
+			struct entry *e = p->items[i];
+
+			if (i + 1 < p->n) {
+				struct tuple t = tuple_of(&e->pv);
+
+				if (!tuple_cmp(&t, &p->items[i + 1]->pv)) {
+					free(e->pv.value);	/* a later put replaced it */
+					free(e);
+					continue;
+				}
+			}
+			p->items[k++] = e;
+		}
+		p->n = p->n_sorted = k;
+		p->n_heap = 0;
+		for (i = 0; i < p->n; i++) {
+			struct entry *e = p->items[i];
+
+			e->heap_slot = NO_SLOT;
+			if (!e->pv.tombstone && e->pv.expires_at != PB_TIME_NEVER)
+				heap_set(p, p->n_heap++, e);
+		}
+		for (i = p->n_heap / 2; i-- > 0;)
+			heap_down(p, i);
+		ix_drop(&p->ix);
+	} else if (p->n_sorted != p->n) {
+		/* only an apply tail */
+		qsort(p->items + p->n_sorted, p->n - p->n_sorted, sizeof(p->items[0]), tail_item_cmp);
+		merge_tail((void **)p->items, p->n_sorted, p->n, tail_item_cmp);
+		p->n_sorted = p->n;
+	}
+	if (p->n_seqs_sorted != p->n_seqs) {
+		p->seqs_raw = 0;
+		qsort(p->seqs, p->n_seqs, sizeof(p->seqs[0]), settle_seq_cmp);
+		for (i = k = 0; i < p->n_seqs; i++) {
+			struct seq_entry *s = p->seqs[i];
+
+			if (k && !settle_seq_cmp(&p->seqs[k - 1], &s)) {
+				if (p->seqs[k - 1]->seq < s->seq)
+					p->seqs[k - 1]->seq = s->seq;
+				free(s);
+				continue;
+			}
+			p->seqs[k++] = s;
+		}
+		p->n_seqs = p->n_seqs_sorted = k;
+	}
 }
 
 /* ---- the filter */
@@ -665,6 +848,8 @@ static int reserve(struct pb_providers *p)
 int pb_providers_seq_floor(struct pb_providers *p, const char *fed, const char *node,
 			   const char *service, int64_t seq)
 {
+	if (p->raw || p->seqs_raw)
+		settle_raw(p);
 	return seq_raise(p, fed, node, service, seq);
 }
 
@@ -681,6 +866,8 @@ enum pb_verdict pb_providers_apply(struct pb_providers *p, const struct pb_event
 	int found, live_changed = 0;
 	enum pb_verdict v = PB_VERDICT_INVALID;
 
+	if (p->raw || p->seqs_raw)
+		settle_raw(p);
 	if (changed)
 		*changed = 0;
 	if (seen_before) {
@@ -711,7 +898,9 @@ enum pb_verdict pb_providers_apply(struct pb_providers *p, const struct pb_event
 	if (!e) {
 		if (!(e = entry_new(&t)))
 			goto out;
-		insert_at(p, pos, e);
+		if (p->n - p->n_sorted >= TAIL_MAX)
+			settle(p);	/* merges the tail in (no allocation) */
+		p->items[p->n++] = e;	/* to the tail */
 	}
 	if (seq_raise(p, ev->federation, ev->node, ev->service, ev->seq) < 0)
 		goto out;	/* cannot happen: room reserved */
@@ -747,46 +936,37 @@ out:
 	return v;
 }
 
+/* Appends: settle() sorts them in (see the top of the file). */
 int pb_providers_put(struct pb_providers *p, const struct pb_provider *pv)
 {
 	struct tuple t = tuple_of(pv);
-	struct entry *e;
-	char *value = NULL;
+	struct entry *e = NULL;
+	struct seq_entry *sq = NULL;
 	int tomb = pv->tombstone || !pv->value;
-	size_t pos;
-	int rc = -1;
 
-	if (reserve(p) < 0)
-		goto out;
-	if (!tomb && !(value = strdup(pv->value)))
-		goto out;
-	if (find(p, &t, &pos)) {
-		e = p->items[pos];
-	} else {
-		if (!(e = entry_new(&t)))
-			goto out;
-		insert_at(p, pos, e);
+	/* room for the heap too: settle() may put every provider in it */
+	if (grow(&p->items, p->n, &p->cap) < 0 || grow(&p->heap, p->n, &p->cap_heap) < 0 ||
+	    grow(&p->seqs, p->n_seqs, &p->cap_seqs) < 0 || !(e = entry_new(&t)) ||
+	    !(sq = calloc(1, sizeof(*sq))) || (!tomb && !(e->pv.value = strdup(pv->value)))) {
+		free(e);
+		free(sq);
+		errno = ENOMEM;
+		return -1;
 	}
-	if (seq_raise(p, pv->federation, pv->node, pv->service, pv->seq) < 0)
-		goto out;
-	ix_sub(p, e);
-	free(e->pv.value);
-	e->pv.value = value;
-	e->vhash = value_hash(value);
-	value = NULL;
+	e->vhash = value_hash(e->pv.value);
 	e->pv.public = pv->public != 0;
 	e->pv.seq = pv->seq;
 	e->pv.tombstone = tomb;
 	e->pv.expires_at = tomb ? PB_TIME_NEVER : pv->expires_at;
 	e->pv.updated_at = pv->updated_at;
-	heap_update(p, e);
-	ix_add(p, e);
-	rc = 0;
-out:
-	free(value);
-	if (rc < 0)
-		errno = ENOMEM;
-	return rc;
+	p->items[p->n++] = e;
+	p->raw = p->seqs_raw = 1;
+	copy_str(sq->federation, sizeof(sq->federation), pv->federation);
+	copy_str(sq->node, sizeof(sq->node), pv->node);
+	copy_str(sq->service, sizeof(sq->service), pv->service);
+	sq->seq = pv->seq;
+	p->seqs[p->n_seqs++] = sq;
+	return 0;
 }
 
 size_t pb_providers_expire(struct pb_providers *p, int64_t now,
@@ -794,6 +974,8 @@ size_t pb_providers_expire(struct pb_providers *p, int64_t now,
 {
 	size_t removed = 0;
 
+	if (p->raw || p->seqs_raw || (p->n_heap && p->heap[0]->pv.expires_at <= now))
+		settle(p);	/* removals need the sorted array */
 	while (p->n_heap && p->heap[0]->pv.expires_at <= now) {
 		struct entry *e = p->heap[0];
 		struct tuple t = tuple_of(&e->pv);
@@ -814,16 +996,20 @@ size_t pb_providers_expire(struct pb_providers *p, int64_t now,
 
 int64_t pb_providers_next_expiry(const struct pb_providers *p)
 {
+	if (p->raw || p->seqs_raw)
+		settle(p);	/* the heap of what put appended (the apply tails are in it) */
 	return p->n_heap ? p->heap[0]->pv.expires_at : PB_TIME_NEVER;
 }
 
 size_t pb_providers_count(const struct pb_providers *p)
 {
+	settle(p);
 	return p->n;
 }
 
 const struct pb_provider *pb_providers_at(const struct pb_providers *p, size_t i)
 {
+	settle(p);
 	return i < p->n ? &p->items[i]->pv : NULL;
 }
 
@@ -935,6 +1121,7 @@ int pb_providers_value_change_scan(const struct pb_providers *p, const struct pb
 	int new_live, others_old = 0, others_new = 0, all = all_regions(f);
 	uint32_t old_hash = 0, new_hash;
 
+	settle(p);
 	i = key_lower_bound(p, ev->key);
 	end = key_upper_bound(p, i, ev->key);
 	if (end - i > max_providers)
@@ -980,6 +1167,8 @@ int pb_providers_value_change(struct pb_providers *p, const struct pb_event *ev,
 	uint32_t total, n_old = 0, n_new = 0;
 	int new_live;
 
+	if (p->raw || p->seqs_raw || max_providers != SIZE_MAX)
+		settle(p);	/* (the tails of apply are searched as they are) */
 	if (max_providers != SIZE_MAX) {
 		i = key_lower_bound(p, ev->key);
 		if (key_upper_bound(p, i, ev->key) - i > max_providers)
@@ -1015,6 +1204,7 @@ int pb_providers_values(const struct pb_providers *p, const struct pb_want *want
 	size_t i, n = 0;
 	int rc = -1;
 
+	settle(p);
 	*out = NULL;
 	*n_out = 0;
 	if (!n_wants)

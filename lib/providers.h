@@ -64,7 +64,10 @@ enum pb_verdict pb_providers_apply(struct pb_providers *p, const struct pb_event
 				   int seen_before, const struct pb_filter *f, int64_t now,
 				   int *changed);
 
-/* Inserts a provider as stored (state restore); copies it. */
+/* Inserts a provider as stored (state restore); copies it. A later put
+ * of the same provider replaces it. O(1): the puts are sorted in at once
+ * by the next call of any other function (O(n log n) for a restore of n,
+ * not O(n) each). 0, or -1 (ENOMEM). */
 int pb_providers_put(struct pb_providers *p, const struct pb_provider *pv);
 
 /* Removes every lease that ran out at or before now; for each, calls

@@ -1,8 +1,12 @@
 /* runner.c — one child process run from the daemon's poll loop, no shell.
  *
  * See runner.h for the contract. Life of a run:
- *   start:  lock (optional) -> pipe + /dev/null -> fork -> child: own process
+ *   start:  lock (optional) -> pipe + /dev/null -> vfork -> child: own process
  *           group, default signals, stdio, close every other fd, execve (PATH search)
+ *           (vfork, not fork: the daemon's heap holds every provider, tens of
+ *           MB at 40,000; a fork copied its page tables and made each page
+ *           the daemon wrote afterwards a copy-on-write fault, about a tenth
+ *           of its CPU in a drain after a run: docs/BENCHMARKS.md)
  *   handle: reap (pidfd/waitpid WNOHANG), read the pipe until EAGAIN (at most
  *           PB_RUNNER_READ_MAX per call), feed the tail and the line callback
  *   over:   the child was reaped and the pipe hit EOF or, once the child is
@@ -439,7 +443,10 @@ static void exec_search(char *const argv[], char **envp)
 	errno = saved;
 }
 
-/* In the forked child: never returns. Only what is safe after fork in a
+/* In the vforked child, which shares the daemon's memory until its execve
+ * (the daemon waits meanwhile): never returns, never writes to anything
+ * but its own frame, its fds and its signal state (not shared: no
+ * CLONE_SIGHAND), and errno. Only what is safe after fork in a
  * single-threaded process. */
 static void child_exec(char *const argv[], char **envp, int devnull, int wr, int errfd)
 {
@@ -467,6 +474,19 @@ static void child_exec(char *const argv[], char **envp, int devnull, int wr, int
 	close_other_fds(errfd);
 	exec_search(argv, envp);
 	child_fail("execute", argv[0], errfd);
+}
+
+/* vfork in a frame of its own: the caller's variables are not the
+ * child's to clobber, and the child never returns from here (child_exec
+ * ends in execve or _exit). */
+static pid_t __attribute__((noinline)) spawn(char *const argv[], char **envp, int devnull, int wr,
+					     int errfd)
+{
+	pid_t pid = vfork();
+
+	if (pid == 0)
+		child_exec(argv, envp, devnull, wr, errfd);
+	return pid;
 }
 
 static void reset_run(struct pb_runner *r)
@@ -516,13 +536,11 @@ int pb_runner_start(struct pb_runner *r, char *const argv[], char *const extra_e
 		pb_err_set(err, EX_OSERR, "pipe for %s: %s", argv[0], strerror(errno));
 		goto out;
 	}
-	pid = fork();
+	pid = spawn(argv, envp, devnull, pfd[1], efd[1]);
 	if (pid < 0) {
-		pb_err_set(err, EX_OSERR, "fork for %s: %s", argv[0], strerror(errno));
+		pb_err_set(err, EX_OSERR, "vfork for %s: %s", argv[0], strerror(errno));
 		goto out;
 	}
-	if (pid == 0)
-		child_exec(argv, envp, devnull, pfd[1], efd[1]);
 
 	/* both sides set the group, so kill(-pid) works whoever runs first
 	 * (EACCES once the child has exec'd: it did it itself by then) */

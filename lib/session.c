@@ -46,6 +46,7 @@ struct pb_session {
 	char *connection_name;
 	char *identity;
 	int connect_timeout_ms;
+	int frame_max;
 
 	size_t next;			/* the URL to try first */
 	size_t cur;			/* the connected URL */
@@ -167,6 +168,7 @@ struct pb_session *pb_session_new(const struct pb_session_opts *opts)
 		     (!opts->tls->key || s->tls.key);
 	}
 	s->heartbeat_s = opts->heartbeat_s;
+	s->frame_max = opts->frame_max >= 4096 ? opts->frame_max : FRAME_MAX;
 	s->connect_timeout_ms = opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 5000;
 	if (ok && s->vhost_override)
 		snprintf(s->vhost, sizeof(s->vhost), "%s", s->vhost_override);
@@ -504,9 +506,9 @@ static amqp_rpc_reply_t login(struct pb_session *s, amqp_connection_state_t conn
 	prop[3].value.value.table.num_entries = (int)(sizeof(cap) / sizeof(cap[0]));
 	prop[3].value.value.table.entries = cap;
 	if (external)	/* the broker reads the user from the certificate */
-		return amqp_login_with_properties(conn, vhost, 0, FRAME_MAX, s->heartbeat_s, &props,
+		return amqp_login_with_properties(conn, vhost, 0, s->frame_max, s->heartbeat_s, &props,
 						  AMQP_SASL_METHOD_EXTERNAL, user);
-	return amqp_login_with_properties(conn, vhost, 0, FRAME_MAX, s->heartbeat_s, &props,
+	return amqp_login_with_properties(conn, vhost, 0, s->frame_max, s->heartbeat_s, &props,
 					  AMQP_SASL_METHOD_PLAIN, user, password);
 }
 

@@ -52,6 +52,8 @@ struct pb_session_opts {
 	const char *identity;		/* SASL EXTERNAL: the user the
 					 * certificate names (the node), when
 					 * the URL names none; may be NULL */
+	int frame_max;			/* asked at login; 0 = 131072 (4096 at
+					 * least: AMQP's minimum) */
 };
 
 /* Options from a node config (urls, password file, tls, heartbeat). */

@@ -153,6 +153,27 @@ wait_for 10 _ended 9; ok $? "and a startup run follows"
 is "$(pbc_run_field start 9 3)" startup "reason startup"
 pbc_stop; is "$CRC" 0 "exit 0"
 
+# --- status stays bounded with many providers (1,200 of K9: the list of
+# each key stops at 256 values, providers_total counts them all, a value
+# over 16 KiB is cut at a comma and its length given; 40,000 providers
+# made an answer over the 1 MiB the control client takes)
+pbc_start consumer4
+pbc_gen 1200 1200 K9 | pbc_pub
+pbc_wait_rows 1200 "key = 'K9' AND verdict = 'applied'"; ok $? "1,200 providers of K9 applied"
+s=$(pbc_status)
+is "$(jq -r '.providers.K9 | length' <<<"$s")" 256 "status: 256 values of K9 listed"
+is "$(jq -r '.providers_total.K9' <<<"$s")" 1200 "providers_total: all 1,200"
+# E9's value: the 1,200 values http://node-N:1 joined
+is "$(jq -r '.values_truncated["E9"]' <<<"$s")" \
+	"$(awk 'BEGIN { for (i = 0; i < 1200; i++) t += length("http://node-" i ":1") + 1; print t - 1 }')" \
+	"values_truncated: E9's whole length"
+like "$(jq -r '.values["E9"]' <<<"$s")" '^http://node-[0-9]+:1(,http://node-[0-9]+:1)*\.\.\.$' \
+	"E9 cut after a whole value, then ..."
+ok "$([ "${#s}" -lt 40000 ]; echo $?)" "the answer is small (${#s} bytes)"
+like "$(provbus-consumer -c "$C" status --prometheus)" 'provbus_providers\{key="K9"\} 1200' \
+	"prometheus: provbus_providers counts all 1,200"
+pbc_stop; is "$CRC" 0 "exit 0"
+
 # --- under systemd: READY=1 (here with the broker up)
 out=$(pbtest-notifywait --timeout-ms 20000 -- provbus-consumer -c "$C" run 2>/dev/null)
 like "$out" "ready_ms [0-9]+" "READY=1 sent to NOTIFY_SOCKET"

@@ -457,6 +457,82 @@ START_TEST(test_put_restores)
 }
 END_TEST
 
+/* A restore in bulk (pb_providers_put appends, the next other call sorts
+ * the lot in once): 3,000 puts in a scrambled order, with providers put
+ * twice (the last put wins) and several keys of one (node, service),
+ * give the same set as the same puts settled one at a time (each
+ * followed by a count): the same providers in the same sorted order, the
+ * same leases, the same seqs (stale below them). */
+START_TEST(test_put_bulk)
+{
+	struct pb_providers *bulk = pb_providers_new(), *one = pb_providers_new();
+	static const char *const ks[] = { "API_URL", "DB_URL", "CACHE_URL" };
+	char val[32];
+	size_t n_expired_b, n_expired_o;
+
+	for (int i = 0; i < 3000; i++) {
+		struct pb_provider pv;
+		int k = (i * 7919) % 1000;	/* scrambled, each k three times */
+
+		memset(&pv, 0, sizeof(pv));
+		strcpy(pv.federation, "sg");
+		strcpy(pv.region, k % 3 ? "us-east-1" : "eu-west-1");
+		snprintf(pv.node, sizeof(pv.node), "n%d", k % 400);
+		strcpy(pv.service, "svc");
+		strcpy(pv.key, ks[k % 3]);
+		snprintf(val, sizeof(val), "http://%d/%d", k, i);
+		pv.value = i % 11 ? val : NULL;
+		pv.tombstone = !(i % 11);
+		pv.seq = 100 + i;
+		pv.expires_at = i % 5 ? NEVER : 5000 + (i * 31) % 997;
+		pv.updated_at = i;
+		ck_assert_int_eq(pb_providers_put(bulk, &pv), 0);
+		ck_assert_int_eq(pb_providers_put(one, &pv), 0);
+		(void)pb_providers_count(one);
+	}
+	ck_assert_uint_eq(pb_providers_count(bulk), pb_providers_count(one));
+	ck_assert_uint_eq(pb_providers_count(bulk), 1000);
+	for (size_t i = 0; i < pb_providers_count(bulk); i++) {
+		const struct pb_provider *a = pb_providers_at(bulk, i), *b = pb_providers_at(one, i);
+
+		ck_assert_str_eq(a->key, b->key);
+		ck_assert_str_eq(a->region, b->region);
+		ck_assert_str_eq(a->node, b->node);
+		ck_assert_int_eq(a->seq, b->seq);
+		ck_assert_int_eq(a->tombstone, b->tombstone);
+		ck_assert_int_eq(a->expires_at, b->expires_at);
+		ck_assert(a->value ? b->value && !strcmp(a->value, b->value) : !b->value);
+		/* the last put of the provider won: its seq is the highest */
+		ck_assert_int_ge(a->seq, 100 + 2000);
+		if (i) {
+			const struct pb_provider *prev = pb_providers_at(bulk, i - 1);
+			int c = strcmp(prev->key, a->key);
+
+			ck_assert(c < 0 || (c == 0 && (strcmp(prev->region, a->region) < 0 ||
+						      (!strcmp(prev->region, a->region) &&
+						       strcmp(prev->node, a->node) < 0))));
+		}
+	}
+	ck_assert_int_eq(pb_providers_next_expiry(bulk), pb_providers_next_expiry(one));
+	ck_assert_int_ne(pb_providers_next_expiry(bulk), NEVER);
+	/* seqs: n7 was put last with seq 100 + 2999 - x for some key; any seq
+	 * below the highest of (sg, n7, svc) is stale in both */
+	ck_assert_int_eq(apply(bulk, PB_KIND_PROVIDES, "us-east-1", "n7", "API_URL", "x", 0, 100, 0,
+			       0, NULL), PB_VERDICT_STALE);
+	ck_assert_int_eq(apply(one, PB_KIND_PROVIDES, "us-east-1", "n7", "API_URL", "x", 0, 100, 0,
+			       0, NULL), PB_VERDICT_STALE);
+	ck_assert_int_eq(apply(bulk, PB_KIND_PROVIDES, "us-east-1", "n7", "API_URL", "x", 0, 9999,
+			       0, 0, NULL), PB_VERDICT_APPLIED);
+	n_expired_b = pb_providers_expire(bulk, 7000, NULL, NULL);
+	n_expired_o = pb_providers_expire(one, 7000, NULL, NULL);
+	ck_assert_uint_eq(n_expired_b, n_expired_o);
+	ck_assert_uint_gt(n_expired_b, 0);
+	ck_assert_int_eq(pb_providers_next_expiry(bulk), NEVER);
+	pb_providers_free(bulk);
+	pb_providers_free(one);
+}
+END_TEST
+
 START_TEST(test_kv_equal)
 {
 	struct pb_kv a[] = { { "A", "1" }, { "B", "2" } };
@@ -776,6 +852,7 @@ static Suite *providers_suite(void)
 	tcase_add_test(tc, test_values);
 	tcase_add_test(tc, test_public_only);
 	tcase_add_test(tc, test_put_restores);
+	tcase_add_test(tc, test_put_bulk);
 	tcase_add_test(tc, test_kv_equal);
 	tcase_add_test(tc, test_verdict_names);
 	tcase_add_test(tc, test_many);
