@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "suite_main.h"
 
 static char dir[256], path[300];
 
@@ -292,11 +293,5 @@ static Suite *audit_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(audit_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pb_suite_run(audit_suite());
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "suite_main.h"
 
 static char tmpdir[PATH_MAX];
 
@@ -549,11 +550,5 @@ static Suite *config_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(config_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pb_suite_run(config_suite());
 }

@@ -16,6 +16,7 @@
 
 #include "control.h"
 #include "pbtime.h"
+#include "suite_main.h"
 
 static char tmpdir[64];
 static char sock[100];
@@ -549,11 +550,5 @@ static Suite *control_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(control_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pb_suite_run(control_suite());
 }

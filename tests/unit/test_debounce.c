@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "debounce.h"
+#include "suite_main.h"
 
 #define NEVER PB_TIME_NEVER
 
@@ -494,11 +495,5 @@ static Suite *debounce_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(debounce_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pb_suite_run(debounce_suite());
 }

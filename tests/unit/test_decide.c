@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "decide.h"
+#include "suite_main.h"
 
 #define NEVER PB_TIME_NEVER
 
@@ -1002,11 +1003,5 @@ static Suite *decide_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(decide_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pb_suite_run(decide_suite());
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "decidelog.h"
+#include "suite_main.h"
 
 START_TEST(test_round_trip)
 {
@@ -73,15 +74,9 @@ int main(void)
 {
 	Suite *s = suite_create("decidelog");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_defaults);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pb_suite_run(s);
 }

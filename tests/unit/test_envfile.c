@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "envfile.h"
+#include "suite_main.h"
 
 #define HEADER "# written by provbus-consumer; do not edit\n"
 
@@ -815,11 +816,5 @@ static Suite *envfile_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(envfile_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pb_suite_run(envfile_suite());
 }

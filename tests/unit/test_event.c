@@ -10,6 +10,7 @@
 #include "event.h"
 #include "event-private.h"
 #include "pbtime.h"
+#include "suite_main.h"
 
 #define GOOD_BODY                                                                           \
 	"{\"v\": 1, \"id\": \"3f0c1d52-8d7e-4c35-9a55-b2d1d8c6f0aa\", \"kind\": \"provides\"," \
@@ -1513,11 +1514,5 @@ static Suite *event_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(event_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pb_suite_run(event_suite());
 }

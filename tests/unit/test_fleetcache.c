@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../../fleet/fleet.h"
+#include "suite_main.h"
 
 #define FED "sg"
 #define DIGEST "0123456789012345678901234567890123456789012345678901234567890123"
@@ -322,8 +323,6 @@ int main(void)
 {
 	Suite *s = suite_create("fleetcache");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_loop_test(tc, prune_is_a_read_of_the_window, 0, 40);
 	tcase_add_loop_test(tc, saved_loaded_fed_pruned, 0, 10);
@@ -331,9 +330,5 @@ int main(void)
 	tcase_add_loop_test(tc, reports_pruned_saved_loaded, 0, 5);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return pb_suite_run(s);
 }

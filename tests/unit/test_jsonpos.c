@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "jsonpos.h"
+#include "suite_main.h"
 
 #define MAXP 6
 
@@ -131,11 +132,5 @@ static Suite *jsonpos_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(jsonpos_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pb_suite_run(jsonpos_suite());
 }

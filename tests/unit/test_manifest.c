@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "manifest.h"
+#include "suite_main.h"
 
 static char tmpdir[PATH_MAX];
 
@@ -729,11 +730,5 @@ static Suite *manifest_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(manifest_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pb_suite_run(manifest_suite());
 }

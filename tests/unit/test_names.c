@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "names.h"
+#include "suite_main.h"
 
 /* A string of n copies of c after the prefix (malloc'd). */
 static char *repeat(const char *prefix, char c, size_t n)
@@ -162,11 +163,5 @@ static Suite *names_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(names_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pb_suite_run(names_suite());
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "providers.h"
+#include "suite_main.h"
 
 #define NEVER PB_TIME_NEVER
 
@@ -866,11 +867,5 @@ static Suite *providers_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(providers_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pb_suite_run(providers_suite());
 }

@@ -7,6 +7,7 @@
 
 #include "digest.h"
 #include "report.h"
+#include "suite_main.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -119,11 +120,5 @@ static Suite *report_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(report_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pb_suite_run(report_suite());
 }

@@ -16,6 +16,7 @@
 
 #include "pbtime.h"
 #include "runner.h"
+#include "suite_main.h"
 
 /* What the line callback saw. */
 struct lines {
@@ -611,11 +612,5 @@ static Suite *runner_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(runner_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pb_suite_run(runner_suite());
 }

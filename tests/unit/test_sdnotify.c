@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "sdnotify.h"
+#include "suite_main.h"
 
 static char tmpdir[64];
 
@@ -197,11 +198,5 @@ static Suite *sdnotify_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(sdnotify_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pb_suite_run(sdnotify_suite());
 }

@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "session.h"
+#include "suite_main.h"
 
 /* ---- redaction ---- */
 
@@ -471,11 +472,5 @@ static Suite *session_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(session_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pb_suite_run(session_suite());
 }

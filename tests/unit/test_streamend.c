@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "streamend.h"
+#include "suite_main.h"
 
 static const struct pb_stream_end_limits lim = { 250, 2000, 2000, 30000 };
 
@@ -184,11 +185,5 @@ static Suite *streamend_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(streamend_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pb_suite_run(streamend_suite());
 }

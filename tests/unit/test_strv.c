@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "strv.h"
+#include "suite_main.h"
 
 START_TEST(test_sort_and_search)
 {
@@ -40,15 +41,9 @@ int main(void)
 {
 	Suite *s = suite_create("strv");
 	TCase *tc = tcase_create("strv");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_sort_and_search);
 	tcase_add_test(tc, test_free);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pb_suite_run(s);
 }

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "textesc.h"
+#include "suite_main.h"
 
 /* ---- escaping ---- */
 
@@ -230,11 +231,5 @@ static Suite *textesc_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(textesc_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pb_suite_run(textesc_suite());
 }

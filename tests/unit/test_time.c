@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "pbtime.h"
+#include "suite_main.h"
 
 #define T_2026 1795316400000LL	/* 2026-11-22T03:00:00Z */
 
@@ -239,11 +240,5 @@ static Suite *time_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(time_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pb_suite_run(time_suite());
 }

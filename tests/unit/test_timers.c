@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "timers.h"
+#include "suite_main.h"
 
 enum { A, B, C, LAST = PB_TIMERS_MAX - 1 };
 
@@ -109,8 +110,6 @@ int main(void)
 {
 	Suite *s = suite_create("timers");
 	TCase *tc = tcase_create("list");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_empty);
 	tcase_add_test(tc, test_earliest);
@@ -118,9 +117,5 @@ int main(void)
 	tcase_add_test(tc, test_wall);
 	tcase_add_test(tc, test_out_of_range);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pb_suite_run(s);
 }

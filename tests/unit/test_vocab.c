@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "vocab.h"
+#include "suite_main.h"
 
 /* One list seen through its functions, so one test covers them all. */
 struct list {
@@ -129,11 +130,5 @@ static Suite *vocab_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(vocab_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pb_suite_run(vocab_suite());
 }
