@@ -423,11 +423,6 @@ static int settle_seq_cmp(const void *a, const void *b)
 	return seq_cmp(x->federation, x->node, x->service, y);
 }
 
-/* Sorts what pb_providers_put appended into the arrays, keeps the last of
- * each tuple and the highest seq of each (federation, node, service),
- * builds the lease heap again (O(n)) and drops the counting index (built
- * again when next asked). Allocates nothing (put reserved the room), so
- * it cannot fail. Called first by every function but put. */
 static int tail_item_cmp(const void *a, const void *b)
 {
 	const struct entry *x = *(const struct entry *const *)a, *y = *(const struct entry *const *)b;
@@ -465,15 +460,21 @@ static void merge_tail(void **arr, size_t m, size_t n, int (*cmp)(const void *, 
 	}
 }
 
-/* The tails of pb_providers_apply (unique, already in the heap and the
- * index): sorted and merged in. */
-static void settle_tails(struct pb_providers *p)
+/* The providers' tail of pb_providers_apply (unique, already in the heap
+ * and the index): sorted and merged in. */
+static void settle_item_tail(struct pb_providers *p)
 {
 	if (p->n_sorted != p->n) {
 		qsort(p->items + p->n_sorted, p->n - p->n_sorted, sizeof(p->items[0]), tail_item_cmp);
 		merge_tail((void **)p->items, p->n_sorted, p->n, tail_item_cmp);
 		p->n_sorted = p->n;
 	}
+}
+
+/* The tails of pb_providers_apply, both arrays. */
+static void settle_tails(struct pb_providers *p)
+{
+	settle_item_tail(p);
 	if (p->n_seqs_sorted != p->n_seqs) {
 		qsort(p->seqs + p->n_seqs_sorted, p->n_seqs - p->n_seqs_sorted, sizeof(p->seqs[0]),
 		      settle_seq_cmp);
@@ -495,7 +496,12 @@ static void settle(const struct pb_providers *cp)
 		settle_tails(p);
 }
 
-/* What pb_providers_put appended (the apply tails with it). */
+/* Sorts what pb_providers_put appended into the arrays, keeps the last of
+ * each tuple and the highest seq of each (federation, node, service),
+ * builds the lease heap again (O(n)) and drops the counting index (built
+ * again when next asked). Allocates nothing (put reserved the room), so
+ * it cannot fail. Called first by every function but put. The apply tails
+ * are merged with it. */
 static void settle_raw(struct pb_providers *p)
 {
 	size_t i, k;
@@ -531,11 +537,8 @@ static void settle_raw(struct pb_providers *p)
 		for (i = p->n_heap / 2; i-- > 0;)
 			heap_down(p, i);
 		ix_drop(&p->ix);
-	} else if (p->n_sorted != p->n) {
-		/* only an apply tail */
-		qsort(p->items + p->n_sorted, p->n - p->n_sorted, sizeof(p->items[0]), tail_item_cmp);
-		merge_tail((void **)p->items, p->n_sorted, p->n, tail_item_cmp);
-		p->n_sorted = p->n;
+	} else {
+		settle_item_tail(p);	/* only an apply tail */
 	}
 	if (p->n_seqs_sorted != p->n_seqs) {
 		p->seqs_raw = 0;
