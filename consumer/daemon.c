@@ -574,8 +574,10 @@ static void prune(struct consumer *c, int64_t now, int64_t mono)
 		      mono + (n >= CS_PRUNE_ROWS ? CS_PRUNE_BACKLOG_MS : CS_PRUNE_EVERY_MS));
 }
 
-static void timers(struct consumer *c, struct idle *idle, int64_t now, int64_t mono)
+static void timers(struct consumer *c, struct idle *idle, int64_t mono)
 {
+	int64_t now;
+
 	if (pb_timers_due(&c->timers, CS_T_RELOAD, mono)) {
 		pb_timers_clear(&c->timers, CS_T_RELOAD);
 		reload(c, "inotify");
@@ -614,10 +616,9 @@ static void loop(struct consumer *c)
 	struct idle idle = { 0, pb_mono_ms(), 0, RELEASE_BURST_US, pb_mono_ms() };
 
 	while (!c->done) {
-		int64_t now = pb_now_ms(), mono = pb_mono_ms();
 		int n = 0, broker = -1, rep = -1, ctl, timeout;
 
-		timers(c, &idle, now, mono);
+		timers(c, &idle, pb_mono_ms());
 		if (c->done)
 			break;
 		timeout = poll_timeout(c, &idle, pb_now_ms(), pb_mono_ms());
