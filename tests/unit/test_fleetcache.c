@@ -57,14 +57,22 @@ static void make_stream(struct ev *v, size_t n)
 	}
 }
 
-static void feed(struct fleet *f, const struct ev *v, size_t from, size_t to)
+/* v[from..to) as messages at their offsets, to take (fl_take_event for
+ * the history stream, fl_take_report for the fleet stream). */
+static void feed_with(struct fleet *f, const struct ev *v, size_t from, size_t to,
+		      void (*take)(struct fleet *, const struct fl_msg *, int64_t))
 {
 	for (size_t i = from; i < to; i++) {
 		struct fl_msg m = { "provbus." FED, v[i].rk, NULL, v[i].body, strlen(v[i].body),
 				    (int64_t)i };
 
-		fl_take_event(f, &m, NOW);
+		take(f, &m, NOW);
 	}
+}
+
+static void feed(struct fleet *f, const struct ev *v, size_t from, size_t to)
+{
+	feed_with(f, v, from, to, fl_take_event);
 }
 
 /* The providers of f, one line each, every field. */
@@ -247,12 +255,7 @@ static void make_reports(struct ev *v, size_t n)
 
 static void feed_reports(struct fleet *f, const struct ev *v, size_t from, size_t to)
 {
-	for (size_t i = from; i < to; i++) {
-		struct fl_msg m = { "provbus." FED, v[i].rk, NULL, v[i].body, strlen(v[i].body),
-				    (int64_t)i };
-
-		fl_take_report(f, &m, NOW);
-	}
+	feed_with(f, v, from, to, fl_take_report);
 }
 
 static char *dump_nodes(const struct fleet *f)
