@@ -51,6 +51,7 @@
 #include "manifest.h"
 #include "pbtime.h"
 #include "providers.h"
+#include "strv.h"
 
 /* provbus.json(5) defaults, for a log with no params row before its first event */
 static const struct pb_debounce_params default_params = { 2000, 30000, 6, 600000, 0, 5, 1000 };
@@ -120,7 +121,7 @@ struct replay {
 	int64_t *starts;	/* every simulated start, for the throttle seed */
 
 	/* diagnostics */
-	int64_t n_events, n_fed, n_verdict_diff, n_expired_sim, n_expired_rec;
+	int64_t n_events, n_fed, n_expired_sim, n_expired_rec;
 	int64_t splay_taken;
 	int late_run;		/* a run would start after the end of the log */
 	int64_t first_event_at, last_event_at;
@@ -439,7 +440,7 @@ static void copy_field(char *dst, size_t size, sqlite3_stmt *st, int i)
 }
 
 enum { V_ID, V_AT, V_KIND, V_FED, V_REGION, V_NODE, V_SERVICE, V_KEY, V_VALUE, V_SEQ, V_TTL,
-       V_PUBLIC, V_VERDICT, V_SOURCE, V_CHANGED, V_MSG_ID, V_LEASE_FROM };
+       V_PUBLIC, V_VERDICT, V_MSG_ID, V_LEASE_FROM };
 
 /* --- the decision core, fed the recorded or the derived inputs ----------------------- */
 
@@ -644,7 +645,7 @@ static void core_event(struct core_replay *c, sqlite3_stmt *st)
 	if (r->derived)
 		pb_decide_settle(c->core, at);	/* a batch of its own */
 	if (strcmp(pb_verdict_name(v), verdict))
-		r->n_verdict_diff++;
+		r->core_diff[CD_VERDICT]++;
 	if (v != PB_VERDICT_APPLIED)
 		return;
 covered:
@@ -681,11 +682,6 @@ static char *core_changed_keys(const struct pb_decide *d)
 	return out;
 }
 
-static int str_p_cmp(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* Recorded inputs: the core's values equal the run's values_after.
  * Derived: the env names are not in the log (each key is its own env
  * var), so the values are compared as sets of values. */
@@ -715,8 +711,8 @@ static int core_values_match(const struct core_replay *c, const json_t *want)
 		a[i++] = json_string_value(v) ? json_string_value(v) : "";
 	for (i = 0; i < n; i++)
 		b[i] = kv[i].value;
-	qsort(a, n, sizeof(*a), str_p_cmp);
-	qsort(b, n, sizeof(*b), str_p_cmp);
+	qsort(a, n, sizeof(*a), pb_strv_cmp);
+	qsort(b, n, sizeof(*b), pb_strv_cmp);
 	for (i = 0, eq = 1; eq && i < n; i++)
 		eq = !strcmp(a[i], b[i]);
 	free(a);
@@ -1219,12 +1215,8 @@ static void derived_release(struct core_replay *c)
 	for (size_t i = 0; i < c->n_din; i++)
 		free(c->din[i].own);
 	free(c->din);
-	for (size_t i = 0; i < c->n_keys; i++)
-		free(c->keys[i]);
-	for (size_t i = 0; i < c->n_regions; i++)
-		free(c->regions[i]);
-	free(c->keys);
-	free(c->regions);
+	pb_strv_free(c->keys, c->n_keys);
+	pb_strv_free(c->regions, c->n_regions);
 	free(c->federation);
 	free(c->wants);
 }
@@ -1293,12 +1285,11 @@ static int simulate_core(struct core_replay *c, struct pb_err *err)
 	    SQLITE_OK)
 		lease = 0;
 	sqlite3_finalize(probe);
-	ev = au_prepare(r->db, lease ? "SELECT id, received_at, kind, federation, region, node,"
-				       " service, key, value, seq, ttl_s, public, verdict, source,"
-				       " changed, msg_id, lease_from FROM events ORDER BY id"
-				     : "SELECT id, received_at, kind, federation, region, node,"
-				       " service, key, value, seq, ttl_s, public, verdict, source,"
-				       " changed, msg_id, NULL FROM events ORDER BY id", err);
+#define EV_COLS "SELECT id, received_at, kind, federation, region, node, service, key, value," \
+		" seq, ttl_s, public, verdict, msg_id, "
+	ev = au_prepare(r->db, lease ? EV_COLS "lease_from FROM events ORDER BY id"
+				     : EV_COLS "NULL FROM events ORDER BY id", err);
+#undef EV_COLS
 	if (ev && !r->derived)
 		in = au_prepare(r->db, "SELECT id, at, after_event, kind, n, text FROM inputs ORDER BY id",
 				err);
@@ -1790,7 +1781,7 @@ static void print_json(struct replay *r, const struct diff *d, size_t nd, size_t
 		au_json_array_str(&j, b.s);
 	}
 	au_json_array_end(&j);
-	au_json_int(&j, "verdict_differences", r->n_verdict_diff);
+	au_json_int(&j, "verdict_differences", r->core_diff[CD_VERDICT]);
 	au_json_bool(&j, "run_pending_at_end", r->late_run);
 	au_json_end(&j);
 	au_json_print(&j, stdout);
@@ -1832,7 +1823,6 @@ int au_cmd_replay(sqlite3 *db, const struct au_opts *o, struct pb_err *err)
 	    load_notes(&r, err) < 0 || load_end(&r, err) < 0)
 		goto out;
 	rc = simulate_core(&c, err);
-	r.core_diff[CD_VERDICT] = r.n_verdict_diff;
 	if (rc < 0)
 		goto out;
 	rc = -1;
