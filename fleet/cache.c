@@ -30,7 +30,6 @@
  * File: JSON, written to a temporary file in the same folder and renamed
  * over the old one, mode 0600 (the values may be secrets). */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +38,9 @@
 
 #include <amqp.h>
 
+#include "envfile.h"
 #include "fleet.h"
+#include "jsondoc.h"
 #include "log.h"
 #include "pbtime.h"
 
@@ -172,6 +173,15 @@ void fl_tuple_key(char *out, size_t size, const char *fed, const char *region, c
 		snprintf(out, size, "%s\x1f%s\x1f%s", fed, node, service);
 }
 
+/* A seq floor's key (fl_tuple_key without region and key) back into its
+ * fields: fed and node of PB_IDENT_MAX + 1 bytes, svc of
+ * PB_SERVICE_MAX + 1 (the widths below). 0, or -1 when malformed. */
+static int seq_key_split(const char *k, char *fed, char *node, char *svc)
+{
+	_Static_assert(PB_IDENT_MAX == 63 && PB_SERVICE_MAX == 128, "the widths below");
+	return sscanf(k, "%63[^\x1f]\x1f%63[^\x1f]\x1f%128[^\x1f]", fed, node, svc) == 3 ? 0 : -1;
+}
+
 /* ---- the stale intervals and the prune ---- */
 
 void fl_stale_note(struct fleet *f, int64_t cause, int64_t stale)
@@ -237,7 +247,7 @@ int fl_prune(struct fleet *f, int64_t start)
 		const struct tslot *s = sv[i];
 		char fed[PB_IDENT_MAX + 1], node[PB_IDENT_MAX + 1], svc[PB_SERVICE_MAX + 1];
 
-		if (sscanf(s->key, "%63[^\x1f]\x1f%63[^\x1f]\x1f%128[^\x1f]", fed, node, svc) != 3 ||
+		if (seq_key_split(s->key, fed, node, svc) < 0 ||
 		    pb_providers_seq_floor(np, fed, node, svc, s->a) < 0 ||
 		    fl_tmap_put(ns, s->key, s->a, s->b) < 0)
 			goto out;
@@ -356,9 +366,9 @@ int fl_cache_save(const struct fleet *f, const char *path, const char *ident, in
 {
 	json_t *doc, *provs = json_array(), *seqs = json_array(), *stale = json_array();
 	json_t *nodes = json_array();
-	char dir[4096], tmp[4200], *slash;
-	int fd = -1, rc = -1, made = 0;
-	FILE *fp = NULL;
+	char dir[4096], *slash, *text = NULL, *line = NULL;
+	int rc = -1;
+	size_t len;
 	const struct tslot **sv = NULL;
 	size_t n_sv = 0;
 
@@ -409,44 +419,20 @@ int fl_cache_save(const struct fleet *f, const char *path, const char *ident, in
 		pb_err_set(err, EX_CANTCREAT, "%s: %s", dir, strerror(errno));
 		goto out;
 	}
-	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
-	if ((fd = mkstemp(tmp)) < 0) {
-		pb_err_set(err, EX_CANTCREAT, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	made = 1;
-	if (fchmod(fd, 0600) < 0 || !(fp = fdopen(fd, "w"))) {
-		pb_err_set(err, EX_IOERR, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	if (json_dumpf(doc, fp, JSON_COMPACT) < 0 || fputc('\n', fp) == EOF || fflush(fp) ||
-	    fsync(fileno(fp)) < 0) {
-		pb_err_set(err, EX_IOERR, "%s: cannot write it", tmp);
-		goto out;
-	}
-	if (fclose(fp)) {
-		fp = NULL;
-		pb_err_set(err, EX_IOERR, "%s: cannot write it", tmp);
-		goto out;
-	}
-	fp = NULL;
-	if (rename(tmp, path) < 0) {
-		pb_err_set(err, EX_IOERR, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	made = 0;
-	rc = 0;
+	if (!(text = json_dumps(doc, JSON_COMPACT)) || !(line = realloc(text, strlen(text) + 2)))
+		goto nomem;
+	text = NULL;
+	len = strlen(line);
+	line[len++] = '\n';
+	line[len] = '\0';
+	/* temp file, fsync, mode 0600, rename, fsync of the folder */
+	rc = pb_file_write_atomic(path, line, len, 0600, err);
 	goto out;
 nomem:
 	pb_err_set(err, EX_OSERR, "out of memory");
 out:
-	if (fp)
-		fclose(fp);
-	if (fd >= 0)
-		close(fd);
-	if (made)
-		unlink(tmp);
+	free(text);
+	free(line);
 	free(sv);
 	json_decref(doc);
 	return rc;
@@ -492,12 +478,9 @@ static int load_nodes(struct fleet *f, json_t *a)
 	json_array_foreach(a, i, o) {
 		struct fl_node *n = &f->nodes[f->n_nodes];
 		const char *name = json_string_value(json_object_get(o, "node"));
-		json_t *p = json_object_get(o, "presence"), *r = json_object_get(o, "last_run");
-		json_t *k = json_object_get(o, "last_ok");
-
-		p = json_is_null(p) ? NULL : p;	/* none */
-		r = json_is_null(r) ? NULL : r;
-		k = json_is_null(k) ? NULL : k;
+		/* absent or null: none */
+		json_t *p = pb_jsondoc_member(o, "presence"), *r = pb_jsondoc_member(o, "last_run");
+		json_t *k = pb_jsondoc_member(o, "last_ok");
 
 		if (!name || strlen(name) > PB_IDENT_MAX ||
 		    (f->n_nodes && strcmp(f->nodes[f->n_nodes - 1].name, name) >= 0) ||
@@ -561,7 +544,7 @@ int fl_cache_load(struct fleet *f, const char *path, const char *ident, int64_t 
 		char fed[PB_IDENT_MAX + 1], node[PB_IDENT_MAX + 1], svc[PB_SERVICE_MAX + 1];
 
 		s = json_string_value(json_array_get(a, 0));
-		if (!s || sscanf(s, "%63[^\x1f]\x1f%63[^\x1f]\x1f%128[^\x1f]", fed, node, svc) != 3 ||
+		if (!s || seq_key_split(s, fed, node, svc) < 0 ||
 		    !json_is_integer(json_array_get(a, 1)) || !json_is_integer(json_array_get(a, 2)) ||
 		    pb_providers_seq_floor(f->prov, fed, node, svc,
 					   json_integer_value(json_array_get(a, 1))) < 0 ||

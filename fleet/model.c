@@ -87,7 +87,9 @@ void fl_take_event(struct fleet *f, const struct fl_msg *m, int64_t now)
 	t = m->offset >= 0 ? m->offset : INT64_MAX;	/* no offset: never pruned */
 	v = pb_providers_apply(f->prov, &ev, 0, NULL, at, NULL);
 	/* for the cache: where each provider and seq floor was set, and why
-	 * an event was stale (cache.c) */
+	 * an event was stale (cache.c); other verdicts leave no trace */
+	if (v != PB_VERDICT_APPLIED && v != PB_VERDICT_STALE)
+		return;
 	fl_tuple_key(tk, sizeof(tk), ev.federation, ev.region, ev.node, ev.service, ev.key);
 	fl_tuple_key(sk, sizeof(sk), ev.federation, NULL, ev.node, ev.service, NULL);
 	if (v == PB_VERDICT_APPLIED) {
