@@ -53,8 +53,15 @@
 #include "providers.h"
 #include "strv.h"
 
-/* provbus.json(5) defaults, for a log with no params row before its first event */
-static const struct pb_debounce_params default_params = { 2000, 30000, 6, 600000, 0, 5, 1000 };
+/* provbus.json(5) defaults, for a log with no params row before its first
+ * event: what the daemon's params read back gives for an empty row */
+static struct pb_debounce_params default_params(void)
+{
+	struct pb_debounce_params p;
+
+	pb_decide_deb_from_json(NULL, &p);
+	return p;
+}
 
 struct param_row {
 	int64_t at;
@@ -152,13 +159,6 @@ static char *xstrdup(const char *s)
 
 /* --- loading the small tables ------------------------------------------------ */
 
-static int64_t json_int(json_t *o, const char *k, int64_t dflt)
-{
-	json_t *v = json_object_get(o, k);
-
-	return json_is_integer(v) ? (int64_t)json_integer_value(v) : dflt;
-}
-
 static void apply_overrides(const struct au_opts *o, struct pb_debounce_params *p)
 {
 	if (o->has_quiet)
@@ -194,14 +194,7 @@ static int load_params(struct replay *r, struct pb_err *err)
 		}
 		p = &r->params[r->n_params++];
 		p->at = sqlite3_column_int64(st, 0);
-		p->recorded.quiet_ms = json_int(j, "quiet_ms", default_params.quiet_ms);
-		p->recorded.max_wait_ms = json_int(j, "max_wait_ms", default_params.max_wait_ms);
-		p->recorded.throttle_runs = (int)json_int(j, "throttle_runs", default_params.throttle_runs);
-		p->recorded.throttle_per_ms =
-			json_int(j, "throttle_per_s", default_params.throttle_per_ms / 1000) * 1000;
-		p->recorded.splay_ms = json_int(j, "splay_ms", default_params.splay_ms);
-		p->recorded.retry_max = (int)json_int(j, "retry_max", default_params.retry_max);
-		p->recorded.retry_base_ms = json_int(j, "retry_base_ms", default_params.retry_base_ms);
+		pb_decide_deb_from_json(j, &p->recorded);
 		ev = json_string_value(json_object_get(j, "event"));
 		p->start = !ev || strcmp(ev, "reload") != 0;
 		p->p = p->recorded;
@@ -1145,6 +1138,7 @@ static int derive_inputs(struct core_replay *c, int64_t until, struct pb_err *er
 	struct replay *r = c->r;
 	sqlite3_stmt *st;
 	int64_t first = PB_TIME_NEVER;
+	struct pb_debounce_params dflt = default_params();
 	int step;
 
 	if (load_filter(c, err) < 0)
@@ -1172,7 +1166,7 @@ static int derive_inputs(struct core_replay *c, int64_t until, struct pb_err *er
 	if (first == PB_TIME_NEVER)
 		return 0;	/* an empty log */
 	din_add(c, first, RANK_START, "start",
-		0, derived_params_text(c, r->n_params ? &r->params[0].recorded : &default_params));
+		0, derived_params_text(c, r->n_params ? &r->params[0].recorded : &dflt));
 	for (size_t i = 0; i < r->n_params; i++) {
 		const struct param_row *p = &r->params[i];
 
@@ -1704,7 +1698,7 @@ static void print_json(struct replay *r, const struct diff *d, size_t nd, size_t
 	struct au_json j = AU_JSON_INIT;
 	struct au_buf b = AU_BUF_INIT;
 	const struct param_row *p = r->n_params ? &r->params[r->n_params - 1] : NULL;
-	struct pb_debounce_params dp = p ? p->p : default_params;
+	struct pb_debounce_params dp = p ? p->p : default_params();
 	size_t i, k = 0;
 
 	if (!p)

@@ -106,6 +106,17 @@ static size_t arr_len(const json_t *o, const char *name)
 	return json_array_size(json_object_get(o, name));
 }
 
+void pb_decide_deb_from_json(const json_t *o, struct pb_debounce_params *out)
+{
+	out->quiet_ms = int_or(o, "quiet_ms", 2000);
+	out->max_wait_ms = int_or(o, "max_wait_ms", 30000);
+	out->throttle_runs = (int)int_or(o, "throttle_runs", 6);
+	out->throttle_per_ms = int_or(o, "throttle_per_s", 600) * 1000;
+	out->splay_ms = int_or(o, "splay_ms", 0);
+	out->retry_max = (int)int_or(o, "retry_max", 5);
+	out->retry_base_ms = int_or(o, "retry_base_ms", 1000);
+}
+
 int pb_decide_params_from_json(const json_t *o, struct pb_decide_params *out,
 			       struct pb_decide_params_store **store)
 {
@@ -117,13 +128,7 @@ int pb_decide_params_from_json(const json_t *o, struct pb_decide_params *out,
 	*store = NULL;
 	memset(out, 0, sizeof(*out));
 	/* provbus.json(5)'s defaults for what is missing */
-	out->deb.quiet_ms = int_or(o, "quiet_ms", 2000);
-	out->deb.max_wait_ms = int_or(o, "max_wait_ms", 30000);
-	out->deb.throttle_runs = (int)int_or(o, "throttle_runs", 6);
-	out->deb.throttle_per_ms = int_or(o, "throttle_per_s", 600) * 1000;
-	out->deb.splay_ms = int_or(o, "splay_ms", 0);
-	out->deb.retry_max = (int)int_or(o, "retry_max", 5);
-	out->deb.retry_base_ms = int_or(o, "retry_base_ms", 1000);
+	pb_decide_deb_from_json(o, &out->deb);
 	out->public_only = int_or(o, "public_only", 0) != 0;
 	if (!s)
 		return -1;

@@ -24,4 +24,10 @@ int pb_decide_params_from_json(const json_t *o, struct pb_decide_params *out,
 			       struct pb_decide_params_store **store);
 void pb_decide_params_store_free(struct pb_decide_params_store *s);
 
+/* The debounce part alone (quiet_ms, max_wait_ms, throttle_runs,
+ * throttle_per_s, splay_ms, retry_max, retry_base_ms) from a params row
+ * or an input's params; a missing member (or o NULL) is provbus.json(5)'s
+ * default. */
+void pb_decide_deb_from_json(const json_t *o, struct pb_debounce_params *out);
+
 #endif
