@@ -288,29 +288,38 @@ static int tag_of(amqp_bytes_t t)
 	return -1;
 }
 
+/* The x-stream-offset header of a delivery from a stream: 1 and *off, or
+ * 0 when it has none (or not as an integer). The last one counts. */
+static int header_offset(const amqp_basic_properties_t *p, int64_t *off)
+{
+	int has = 0;
+
+	if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG))
+		return 0;
+	for (int i = 0; i < p->headers.num_entries; i++) {
+		const amqp_table_entry_t *e = &p->headers.entries[i];
+
+		if (e->key.len != 15 || memcmp(e->key.bytes, "x-stream-offset", 15))
+			continue;
+		has = 1;
+		switch (e->value.kind) {
+		case AMQP_FIELD_KIND_I64: *off = e->value.value.i64; break;
+		case AMQP_FIELD_KIND_U64: *off = (int64_t)e->value.value.u64; break;
+		case AMQP_FIELD_KIND_I32: *off = e->value.value.i32; break;
+		case AMQP_FIELD_KIND_U32: *off = e->value.value.u32; break;
+		default: has = 0; break;
+		}
+	}
+	return has;
+}
+
 static void take_properties(struct fl_reader *r, const amqp_basic_properties_t *p)
 {
 	r->has_user_id = (p->_flags & AMQP_BASIC_USER_ID_FLAG) != 0;
 	r->timestamp_s = p->_flags & AMQP_BASIC_TIMESTAMP_FLAG ? (int64_t)p->timestamp : 0;
 	if (r->has_user_id)
 		copy_bytes(r->user_id, sizeof(r->user_id), p->user_id);
-	r->has_offset = 0;
-	if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG))
-		return;
-	for (int i = 0; i < p->headers.num_entries; i++) {
-		const amqp_table_entry_t *e = &p->headers.entries[i];
-
-		if (e->key.len != 15 || memcmp(e->key.bytes, "x-stream-offset", 15))
-			continue;
-		r->has_offset = 1;
-		switch (e->value.kind) {
-		case AMQP_FIELD_KIND_I64: r->offset = e->value.value.i64; break;
-		case AMQP_FIELD_KIND_U64: r->offset = (int64_t)e->value.value.u64; break;
-		case AMQP_FIELD_KIND_I32: r->offset = e->value.value.i32; break;
-		case AMQP_FIELD_KIND_U32: r->offset = e->value.value.u32; break;
-		default: r->has_offset = 0; break;
-		}
-	}
+	r->has_offset = header_offset(p, &r->offset);
 }
 
 static void deliver(struct fl_reader *r, const char *body, int report,
@@ -432,20 +441,13 @@ static int start_frame(struct fl_reader *r, const amqp_frame_t *f, struct pb_err
 		const amqp_basic_properties_t *p = f->payload.properties.decoded;
 		struct side *sd = &r->side[r->ch2_which];
 
-		for (int i = 0; (p->_flags & AMQP_BASIC_HEADERS_FLAG) && i < p->headers.num_entries;
-		     i++) {
-			const amqp_table_entry_t *e = &p->headers.entries[i];
+		int64_t off;
 
-			if (e->key.len != 15 || memcmp(e->key.bytes, "x-stream-offset", 15) ||
-			    sd->start_off >= 0)
-				continue;
-			if (e->value.kind == AMQP_FIELD_KIND_I64)
-				sd->start_off = e->value.value.i64;
-			else if (e->value.kind == AMQP_FIELD_KIND_U64)
-				sd->start_off = (int64_t)e->value.value.u64;
-			if (sd->start_off >= 0)
-				pb_log_debug("%s: the window starts at offset %lld",
-					     r->streams[r->ch2_which], (long long)sd->start_off);
+		/* the first delivery of the window's start consumer says where */
+		if (sd->start_off < 0 && header_offset(p, &off) && off >= 0) {
+			sd->start_off = off;
+			pb_log_debug("%s: the window starts at offset %lld",
+				     r->streams[r->ch2_which], (long long)off);
 		}
 		r->ch2_left = f->payload.properties.body_size;
 		r->ch2 = r->ch2_left ? 2 : 0;
