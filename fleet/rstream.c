@@ -735,7 +735,7 @@ static int tcp_connect(const char *host, int port, int timeout_ms, struct pb_err
 	}
 	freeaddrinfo(res);
 	if (fd < 0)
-		pb_err_set(err, EX_UNAVAILABLE, "%s:%d: %s", host, port, why);
+		pb_err_set(err, EX_UNAVAILABLE, "%s", why);
 	return fd;
 }
 

@@ -179,10 +179,13 @@ static int open_rstream(struct fl_reader *r, const struct fl_reader_opts *o, str
 		rc = rs_reader_open(&ro, &r->rs, &e);
 	}
 	pb_session_wipe_free(password);
-	if (rc == 1)
+	if (rc == 0)
+		pb_log_info("reading the streams over the stream protocol (%s:%d)", host,
+			    o->stream_port);
+	else if (rc == 1)
 		pb_log_notice("stream protocol on %s:%d: %s: reading over AMQP 0-9-1 (slower; "
 			      "--stream-port 0 skips this)", host, o->stream_port, e.msg);
-	else if (rc < 0)
+	else
 		*err = e;
 	return rc;
 }
