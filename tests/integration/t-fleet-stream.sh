@@ -27,7 +27,11 @@ pb_topology "$F" us-east-1 eu-west-1
 pb_apply >/dev/null; ok $? "topology applied (history and fleet streams)"
 pbf_users "$T/defs.json" prov:us-east-1 n0:us-east-1 c1:us-east-1 c2:us-east-1
 ok $? "node users imported"
-# the real provbus-observer: as provbus-schema export makes it
+# the real provbus-observer: as provbus-schema export makes it (users are
+# broker-wide: its password stays the one the other t-fleet* scripts,
+# running meanwhile, log in with)
+mkdir -p "$T/creds" && chmod 700 "$T/creds" && echo pw-observer >"$T/creds/provbus-observer" &&
+	chmod 600 "$T/creds/provbus-observer"
 provbus-schema export --credentials "$T/creds" "$T/topology.json" >"$T/export.json" &&
 	pb_ctl import_definitions "$T/export.json" >/dev/null
 ok $? "provbus-schema export's provbus-observer imported"
