@@ -121,4 +121,5 @@ warm=$(ofleet -v providers --json 2>"$T/warm2.err")
 cold=$(ofleet --no-cache --stream-port 0 providers --json 2>/dev/null)
 is "$warm" "$cold" "history declared again: the same providers --json as a read of the whole window"
 like "$(cat "$T/warm2.err")" "beyond its end.*the cache is not used" "the cache was not used (offset beyond the new stream's end)"
+cli_usage64 provbus-fleet "--stream-port 99999: want a port" "a bad --stream-port" --stream-port 99999 nodes
 pb_done
