@@ -97,6 +97,9 @@ $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIB_A)
 $(BUILD)/tests/test_fleetcache: $(BUILD)/tests/unit/test_fleetcache.o $(BUILD)/fleet/cache.o \
 		$(BUILD)/fleet/model.o $(LIB_A)
 	$(call say,LINK,$@)$(CC) $(PB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs check) $(PB_LIBS)
+# provbus-fleet's stream protocol decoders (tests/unit/test_rstream.c)
+$(BUILD)/tests/test_rstream: $(BUILD)/tests/unit/test_rstream.o $(BUILD)/fleet/rstream.o $(LIB_A)
+	$(call say,LINK,$@)$(CC) $(PB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs check) $(PB_LIBS)
 # the decision core's suite fails each allocation in turn (tests/unit/test_decide.c)
 $(BUILD)/tests/test_decide: PB_LDFLAGS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup
 tests-build: $(PROGRAMS) $(TEST_BIN) $(TOOL_BIN)

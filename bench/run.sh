@@ -120,7 +120,8 @@ if [ -n "${PB_BROKER_DIR:-}" ] && [ -f "$PB_BROKER_DIR/broker.env" ]; then
 else
 	own_broker=$(mktemp -d "${TMPDIR:-/tmp}/provbus-bench-broker.XXXXXX")
 	log "starting a private RabbitMQ in $own_broker"
-	tests/broker/pb-broker start "$own_broker" >/dev/null || die "could not start the broker" 69
+	# rabbitmq_stream: provbus-fleet's fast path (bench/s-fleet.sh)
+	tests/broker/pb-broker start "$own_broker" --plugins rabbitmq_stream >/dev/null || die "could not start the broker" 69
 	export PB_BROKER_DIR=$own_broker
 fi
 

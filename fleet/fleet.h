@@ -3,6 +3,8 @@
  *   main.c    the command line and the four verbs
  *   stream.c  reading provbus.F.history and provbus.F.fleet over AMQP,
  *             and knowing when a stream has been read to its end
+ *   rstream.c the same over RabbitMQ's stream protocol (port 5552): the
+ *             fast path, preferred when it answers
  *   model.c   what the streams say: the live providers (lib/providers.c,
  *             the consumer's own code), each node's newest presence and
  *             runs, and the verdict of `converged`
@@ -156,6 +158,11 @@ struct fl_reader_opts {
 	 * (hex); it is checked, not handed on */
 	int64_t resume[2];
 	const char *digest[2];
+	/* the stream protocol's port (rstream.c; 0: AMQP 0-9-1 only): used
+	 * when it answers and the URL is amqp:// with a password; else, or
+	 * when it does not answer, the streams are read over AMQP 0-9-1 (one
+	 * line on stderr says so) */
+	int stream_port;
 };
 
 /* Subscribes to both streams. NULL with err (EX_CONFIG: a stream is

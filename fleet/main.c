@@ -30,6 +30,7 @@
 
 #define PROG "provbus-fleet"
 #define DEFAULT_WINDOW_S 86400
+#define DEFAULT_STREAM_PORT 5552	/* rabbitmq_stream's */
 #define READ_LIMIT_MS 600000	/* a first read longer than this is an error */
 #define WAIT_STEP_MS 250
 
@@ -57,6 +58,9 @@ static void usage(FILE *f)
 		"  --password-file F   the password for --url (never on the command line)\n"
 		"  --no-cache          read the whole window of the streams, and keep no cache\n"
 		"                      (default: ${XDG_CACHE_HOME:-~/.cache}/provbus/fleet-*.json)\n"
+		"  --stream-port N     read the streams over RabbitMQ's stream protocol on port N of\n"
+		"                      the broker's host (default 5552; 0: never); over AMQP\n"
+		"                      0-9-1 when it does not answer, and with an amqps:// URL\n"
 		"  --no-verify-sender  count events and reports whatever their user_id (a lab where\n"
 		"                      every node shares one broker user, as consumer.verify_sender\n"
 		"                      false)\n"
@@ -76,6 +80,7 @@ static const char short_usage[] =
 struct opts {
 	const char *config, *url, *federation, *password_file, *region, *node;
 	int json, verbose, wait_set, no_verify_sender, no_cache;
+	long stream_port;
 	long wait_s;
 	const char *verb;
 	const char **keys;
@@ -304,7 +309,7 @@ static int read_window(struct reading *rd, struct ctx *c, const struct opts *o,
 	for (;;) {
 		struct fl_reader_opts ro = { rd->sess, rd->federation, now - window_s * 1000,
 					     o->wait_set, { pos.offset[0], pos.offset[1] },
-					     { pos.digest[0], pos.digest[1] } };
+					     { pos.digest[0], pos.digest[1] }, (int)o->stream_port };
 
 		if (!(rd->r = fl_reader_open(&ro, err)))
 			return -1;
@@ -602,6 +607,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "json", no_argument, NULL, 'J' },
 		{ "no-verify-sender", no_argument, NULL, 'S' },
 		{ "no-cache", no_argument, NULL, 'C' },
+		{ "stream-port", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -620,6 +626,12 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'S': o->no_verify_sender = 1; break;
 		case 'C': o->no_cache = 1; break;
 		case 'v': o->verbose++; break;
+		case 'T':
+			o->stream_port = strtol(optarg, &end, 10);
+			if (*end || end == optarg || o->stream_port < 0 || o->stream_port > 65535)
+				return usage_error("--stream-port %s: want a port (0 to 65535; 0: "
+						   "never)", optarg);
+			break;
 		case 'W':
 			o->wait_s = strtol(optarg, &end, 10);
 			if (*end || end == optarg || o->wait_s < 0 || o->wait_s > 86400 * 7)
@@ -662,7 +674,7 @@ static int parse(int argc, char **argv, struct opts *o)
 
 int main(int argc, char **argv)
 {
-	struct opts o = { 0 };
+	struct opts o = { .stream_port = DEFAULT_STREAM_PORT };
 	struct pb_err err = PB_ERR_INIT;
 	struct pb_config *cfg = NULL;
 	struct reading rd = { 0 };
@@ -710,7 +722,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (c.watch) {
-		struct fl_reader_opts ro = { rd.sess, federation, 0, 1, { -1, -1 }, { NULL, NULL } };
+		struct fl_reader_opts ro = { rd.sess, federation, 0, 1, { -1, -1 }, { NULL, NULL },
+					     (int)o.stream_port };
 
 		if (!(rd.r = fl_reader_open(&ro, &err))) {
 			rc = fail(&err);

@@ -47,6 +47,7 @@
 #include "fleet.h"
 #include "log.h"
 #include "pbtime.h"
+#include "rstream.h"
 #include "streamend.h"
 
 #define PREFETCH 10000	/* per consumer */
@@ -79,6 +80,7 @@ struct side {
 };
 
 struct fl_reader {
+	struct rs_reader *rs;	/* the stream protocol (rstream.c): everything goes there */
 	struct pb_session *sess;
 	amqp_connection_state_t conn;
 	char exchange[128], streams[2][192];
@@ -145,10 +147,60 @@ static int consume(struct fl_reader *r, int which, const char *stream, int64_t f
 	return -1;
 }
 
+/* The stream protocol, when it can be used: 0 with r->rs, 1 when the
+ * streams are to be read over AMQP 0-9-1, -1 with err. */
+static int open_rstream(struct fl_reader *r, const struct fl_reader_opts *o, struct pb_err *err)
+{
+	char host[256], hist[192], fleet[192];
+	char *password = NULL;
+	int tls = 0, rc;
+	struct pb_err e = PB_ERR_INIT;
+
+	if (o->stream_port <= 0)
+		return 1;
+	if (pb_session_login_info(o->sess, host, sizeof(host), &tls, &password, &e) < 0) {
+		pb_log_info("stream protocol not used: %s", e.msg);
+		return 1;
+	}
+	if (tls || !password) {
+		/* no credentials over plain TCP when the broker is reached over TLS */
+		pb_log_info("stream protocol not used with an amqps:// URL: reading over AMQP 0-9-1");
+		pb_session_wipe_free(password);
+		return 1;
+	}
+	snprintf(hist, sizeof(hist), "provbus.%s.history", o->federation);
+	snprintf(fleet, sizeof(fleet), "provbus.%s.fleet", o->federation);
+	{
+		struct rs_opts ro = { host, o->stream_port, pb_session_user(o->sess), password,
+				      pb_session_vhost(o->sess), { hist, fleet }, o->from_ms,
+				      o->follow, { o->resume[0], o->resume[1] },
+				      { o->digest[0], o->digest[1] }, 0 };
+
+		rc = rs_reader_open(&ro, &r->rs, &e);
+	}
+	pb_session_wipe_free(password);
+	if (rc == 0)
+		pb_log_info("reading the streams over the stream protocol (%s:%d)", host,
+			    o->stream_port);
+	else if (rc == 1)
+		pb_log_notice("stream protocol on %s:%d: %s: reading over AMQP 0-9-1 (slower; "
+			      "--stream-port 0 skips this)", host, o->stream_port, e.msg);
+	else
+		*err = e;
+	return rc;
+}
+
 struct fl_reader *fl_reader_open(const struct fl_reader_opts *o, struct pb_err *err)
 {
 	struct fl_reader *r = calloc(1, sizeof(*r));
+	int rc;
 
+	if (r && (rc = open_rstream(r, o, err)) <= 0) {
+		if (rc == 0)
+			return r;
+		free(r);
+		return NULL;
+	}
 	if (!r || !(r->body = malloc(PB_EVENT_MAX_BYTES + 1)) ||
 	    !(r->side[0].last_body = malloc(PB_EVENT_MAX_BYTES + 1)) ||
 	    !(r->side[1].last_body = malloc(PB_EVENT_MAX_BYTES + 1))) {
@@ -222,6 +274,7 @@ void fl_reader_free(struct fl_reader *r)
 {
 	if (!r)
 		return;
+	rs_reader_free(r->rs);
 	free(r->body);
 	free(r->side[0].last_body);
 	free(r->side[1].last_body);
@@ -230,16 +283,18 @@ void fl_reader_free(struct fl_reader *r)
 
 uint64_t fl_reader_count(const struct fl_reader *r, int side)
 {
-	return r->side[side].n_read;
+	return r->rs ? rs_reader_count(r->rs, side) : r->side[side].n_read;
 }
 
 int64_t fl_reader_window_start(const struct fl_reader *r, int side)
 {
-	return r->side[side].start_off;
+	return r->rs ? rs_reader_window_start(r->rs, side) : r->side[side].start_off;
 }
 
 const char *fl_reader_invalid(const struct fl_reader *r)
 {
+	if (r->rs)
+		return rs_reader_invalid(r->rs);
 	return r->invalid[0] ? r->invalid : NULL;
 }
 
@@ -248,6 +303,8 @@ int fl_reader_stream_end(const struct fl_reader *r, int side, int64_t *offset,
 {
 	const struct side *sd = &r->side[side];
 
+	if (r->rs)
+		return rs_reader_stream_end(r->rs, side, offset, digest);
 	if (sd->end_state != PB_STREAM_END || sd->last_off < 0)
 		return -1;
 	*offset = sd->last_off;
@@ -478,6 +535,8 @@ int fl_reader_pump(struct fl_reader *r, int wait_ms,
 {
 	int64_t end = pb_mono_ms() + wait_ms;
 
+	if (r->rs)
+		return rs_reader_pump(r->rs, wait_ms, cb, ctx, err);
 	for (;;) {
 		int64_t mono = pb_mono_ms(), left;
 		struct timeval tv;

@@ -783,6 +783,56 @@ const char *pb_session_vhost(const struct pb_session *s)
 	return s->vhost;
 }
 
+int pb_session_login_info(struct pb_session *s, char *host, size_t host_size, int *tls,
+			  char **password, struct pb_err *err)
+{
+	const char *url;
+	struct amqp_connection_info ci;
+	char *copy;
+	int rc = -1;
+
+	*password = NULL;
+	if (!s->conn)
+		return pb_err_set(err, EX_SOFTWARE, "not connected");
+	url = s->urls[s->cur];
+	if (!(copy = strdup(url)))
+		return pb_err_set(err, EX_OSERR, "out of memory");
+	amqp_default_connection_info(&ci);
+	if (amqp_parse_url(copy, &ci) != AMQP_STATUS_OK) {
+		pb_err_set(err, EX_CONFIG, "broker URL %s: not understood", s->url);
+		goto out;
+	}
+	snprintf(host, host_size, "%s", ci.host);
+	*tls = ci.ssl;
+	if (url_has_password(url))
+		*password = strdup(ci.password);
+	else if (s->password)
+		*password = strdup(s->password);
+	else if (s->password_file)
+		*password = read_password_file(s, err);
+	else if (url_has_user(url) || !(ci.ssl && s->has_tls && s->tls.cert))
+		*password = strdup(ci.password);	/* amqp://host/: guest */
+	else {
+		rc = 0;	/* SASL EXTERNAL */
+		goto out;
+	}
+	if (!*password) {
+		if (!err->code)
+			pb_err_set(err, EX_OSERR, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	explicit_bzero(copy, strlen(url));
+	free(copy);
+	return rc;
+}
+
+void pb_session_wipe_free(char *p)
+{
+	wipe_free(p);
+}
+
 /* ---- channel and exchange ---- */
 
 /* After the broker closed the connection (connection.close in r): answer

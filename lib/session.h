@@ -89,6 +89,18 @@ const char *pb_session_user(const struct pb_session *s);
 /* The vhost in use (from the URL or vhost_override) */
 const char *pb_session_vhost(const struct pb_session *s);
 
+/* For a second protocol to the same broker (provbus-fleet's stream
+ * protocol reader, fleet/rstream.c), once connected: the connected URL's
+ * host (host_size bytes), whether it is amqps://, and the password the
+ * login used (URL, opts.password or password_file), a new string the
+ * caller frees with pb_session_wipe_free; *password is NULL with SASL
+ * EXTERNAL (a client certificate). 0, or -1 with err (not connected, out
+ * of memory, the password file unreadable). */
+int pb_session_login_info(struct pb_session *s, char *host, size_t host_size, int *tls,
+			  char **password, struct pb_err *err);
+/* Overwrites a password with zeros, then frees it (NULL: nothing). */
+void pb_session_wipe_free(char *p);
+
 /* Writes url without its password ("amqp://user:pw@h/v" ->
  * "amqp://user@h/v") into out (size bytes, truncated, NUL-terminated).
  * The only form in which a URL may be printed or logged. */

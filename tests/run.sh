@@ -110,7 +110,7 @@ start_broker() {
 	fi
 	own_broker="$RUNDIR/broker"
 	echo "starting a private RabbitMQ in $own_broker ..."
-	if ! "$ROOT/tests/broker/pb-broker" start "$own_broker" >/dev/null; then
+	if ! "$ROOT/tests/broker/pb-broker" start "$own_broker" --plugins rabbitmq_stream >/dev/null; then
 		echo "FAIL could not start the test broker"; failed=$((failed + 1)); own_broker=""; return 1
 	fi
 	export PB_BROKER_DIR=$own_broker

@@ -25,7 +25,7 @@ _provbus_options() {
 	provbus-publish) echo "$common --config --verbose --ttl --dry-run --timeout" ;;
 	provbus-consumer) echo "$common -f -n --prometheus" ;;
 	provbus-audit) echo "$common -d --since --until --key --verdict --json --all --quiet-ms --max-wait-ms --throttle --tolerance-ms --html --jsonl" ;;
-	provbus-fleet) echo "$common --url --federation --password-file --region --node --wait --json --no-verify-sender --no-cache" ;;
+	provbus-fleet) echo "$common --url --federation --password-file --region --node --wait --json --no-verify-sender --no-cache --stream-port" ;;
 	esac
 }
 
@@ -33,7 +33,7 @@ _provbus_options() {
 _provbus_takes_arg() {
 	case $1 in
 	-c|--config|-d|--url|--management-url|--credentials|--ttl|--timeout|--since|--until|--key|--verdict|\
-	--quiet-ms|--max-wait-ms|--throttle|--tolerance-ms|--html|--federation|--region|--wait|--password-file|--node) return 0 ;;
+	--quiet-ms|--max-wait-ms|--throttle|--tolerance-ms|--html|--federation|--region|--wait|--password-file|--node|--stream-port) return 0 ;;
 	esac
 	return 1
 }

@@ -17,7 +17,7 @@ CACHE=$T/cache/provbus
 pb_topology "$F" us-east-1 eu-west-1
 pb_apply >/dev/null; ok $? "topology applied"
 
-fleet() { provbus-fleet --url "$URL" --federation "$F" --no-verify-sender "$@"; }
+fleet() { provbus-fleet --url "$URL" --federation "$F" --no-verify-sender --stream-port "${PB_BROKER_STREAM_PORT:-0}" "$@"; }
 flood() { # flood COUNT PREFIX [OPTS...]: events of nodes PREFIX0.. (guest)
 	local n=$1 p=$2; shift 2
 	pbtest-pubflood publish "$URL" --federation "$F" --region us-east-1 --count "$n" \
@@ -122,7 +122,7 @@ cat >"$T/w.json" <<EOT
  "broker": {"urls": ["$URL"]}, "services_dir": "$T", "state_dir": "$T",
  "consumer": {"history_window_s": 6}}
 EOT
-wfleet() { provbus-fleet -c "$T/w.json" --no-verify-sender "$@"; }
+wfleet() { provbus-fleet -c "$T/w.json" --no-verify-sender --stream-port "${PB_BROKER_STREAM_PORT:-0}" "$@"; }
 flood 20 old; ok $? "20 events of nodes old0..old3"
 has_old() { wfleet --no-cache providers --json 2>/dev/null | grep -q '"node": *"old0"'; }
 has_old; ok $? "a 6 s window holds them"

@@ -70,7 +70,7 @@ EOT
 	printf '{"id": "app", "requires": %s}\n' "$req" >"$dir/services.d/app.json"
 }
 
-pbf_fleet() { provbus-fleet --url "$(PBF_OBS_URL)" --federation "$F" "$@"; }
+pbf_fleet() { provbus-fleet --url "$(PBF_OBS_URL)" --federation "$F" --stream-port "${PB_BROKER_STREAM_PORT:-0}" "$@"; }
 
 pbf_wait() {
 	local end=$(( $(date +%s) + $1 * PB_SLOW )); shift
