@@ -97,6 +97,9 @@ $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIB_A)
 $(BUILD)/tests/test_fleetcache: $(BUILD)/tests/unit/test_fleetcache.o $(BUILD)/fleet/cache.o \
 		$(BUILD)/fleet/model.o $(LIB_A)
 	$(call say,LINK,$@)$(CC) $(PB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs check) $(PB_LIBS)
+# provbus-consumer's duplicate filter and seq marks (tests/unit/test_seen.c)
+$(BUILD)/tests/test_seen: $(BUILD)/tests/unit/test_seen.o $(BUILD)/consumer/seen.o $(LIB_A)
+	$(call say,LINK,$@)$(CC) $(PB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs check) $(PB_LIBS)
 # the decision core's suite fails each allocation in turn (tests/unit/test_decide.c)
 $(BUILD)/tests/test_decide: PB_LDFLAGS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup
 tests-build: $(PROGRAMS) $(TEST_BIN) $(TOOL_BIN)
