@@ -11,6 +11,8 @@
 # /proc/PID/status), and the load. Uses the broker of $PB_BROKER_DIR, else
 # starts (and stops) a private one. Loopback only.
 #
+# IDLE_MEM_VALUE=1 first publishes a value of the key the node requires:
+# its startup run then has it (and its run report a SHA-256 of it).
 # IDLE_MEM_KEEP=1 keeps the last round's daemons running (their pids on
 # stdout) for valgrind or /proc/PID/smaps; they are stopped otherwise.
 set -uo pipefail
@@ -60,6 +62,8 @@ for r in $(seq "$ROUNDS"); do
 		FED=idle-r$r-p$i
 		W=$OUT/work/$FED; mkdir -p "$W"
 		bench_topology || { echo "schema apply failed: $(cat "$W/schema.log")" >&2; exit 1; }
+		[ -z "${IDLE_MEM_VALUE:-}" ] ||
+			"$TOOLS/pbtest-pubflood" publish "$URL" --federation "$FED" --count 1 --keys IDLE_KEY >>"$W/schema.log" 2>&1
 		node_config "$W/n.json" "n$r-$i" IDLE_KEY '"provision": ["'"$TOOLS"'/pbtest-stamp", "'"$W"'/stamps"]'
 		start_daemon n "$W/n.json" || exit 1
 		wait_runs_idle "$W/n.json" 30 || echo "round $r, ${PROGS[$i]}: the startup run did not end" >&2
