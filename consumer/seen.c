@@ -2,7 +2,11 @@
  * duplicate check (its events_dedupe index).
  *
  * Fixed memory: a ring of `capacity` slots (the oldest is evicted first)
- * chained into 2 * capacity hash buckets. It answers "seen" for the ids of
+ * chained into 2 * capacity hash buckets, in one zeroed mapping
+ * (pb_lazy_calloc) that only the slots and buckets written make resident:
+ * none while the daemon has judged no event, all of it after about
+ * `capacity` events. Links are slot index + 1, 0 for none, so that the
+ * zeroed table is the empty one. It answers "seen" for the ids of
  * rows not committed yet (a redelivery inside one batch) and saves the
  * sqlite lookup for recent ones; anything older is looked up in the audit log.
  * The capacity must exceed the rows one batch can hold, so no id of an
@@ -13,21 +17,22 @@
 #include <string.h>
 
 #include "consumer.h"
+#include "lazymem.h"
 #include "names.h"
 
 #define SEEN_ID_MAX 64
 
 struct slot {
 	char id[SEEN_ID_MAX + 1];
-	int32_t next;		/* next slot in the bucket, -1 */
+	int32_t next;		/* next slot in the bucket + 1, 0: none */
 	uint32_t bucket;
 	int used;
 };
 
 struct cs_seen {
 	struct slot *slots;
-	int32_t *buckets;
-	size_t cap, n_buckets, head;
+	int32_t *buckets;	/* first slot of each + 1, 0: empty; after the slots */
+	size_t cap, n_buckets, head, map_size;
 };
 
 static uint32_t hash(const char *s)
@@ -47,14 +52,12 @@ struct cs_seen *cs_seen_new(size_t capacity)
 		return NULL;
 	s->cap = capacity ? capacity : 1;
 	s->n_buckets = 2 * s->cap;
-	s->slots = calloc(s->cap, sizeof(*s->slots));
-	s->buckets = malloc(s->n_buckets * sizeof(*s->buckets));
-	if (!s->slots || !s->buckets) {
-		cs_seen_free(s);
+	s->map_size = s->cap * sizeof(*s->slots) + s->n_buckets * sizeof(*s->buckets);
+	if (!(s->slots = pb_lazy_calloc(s->map_size))) {
+		free(s);
 		return NULL;
 	}
-	for (size_t i = 0; i < s->n_buckets; i++)
-		s->buckets[i] = -1;
+	s->buckets = (int32_t *)(s->slots + s->cap);
 	return s;
 }
 
@@ -62,8 +65,7 @@ void cs_seen_free(struct cs_seen *s)
 {
 	if (!s)
 		return;
-	free(s->slots);
-	free(s->buckets);
+	pb_lazy_free(s->slots, s->map_size);
 	free(s);
 }
 
@@ -71,10 +73,10 @@ int cs_seen_has(const struct cs_seen *s, const char *id)
 {
 	int32_t i = s->buckets[hash(id) % s->n_buckets];
 
-	while (i >= 0) {
-		if (!strcmp(s->slots[i].id, id))
+	while (i > 0) {
+		if (!strcmp(s->slots[i - 1].id, id))
 			return 1;
-		i = s->slots[i].next;
+		i = s->slots[i - 1].next;
 	}
 	return 0;
 }
@@ -83,9 +85,9 @@ static void unlink_slot(struct cs_seen *s, int32_t victim)
 {
 	int32_t *p = &s->buckets[s->slots[victim].bucket];
 
-	while (*p >= 0 && *p != victim)
-		p = &s->slots[*p].next;
-	if (*p == victim)
+	while (*p > 0 && *p != victim + 1)
+		p = &s->slots[*p - 1].next;
+	if (*p == victim + 1)
 		*p = s->slots[victim].next;
 	s->slots[victim].used = 0;
 }
@@ -104,7 +106,7 @@ void cs_seen_add(struct cs_seen *s, const char *id)
 	sl->bucket = hash(id) % s->n_buckets;
 	sl->next = s->buckets[sl->bucket];
 	sl->used = 1;
-	s->buckets[sl->bucket] = i;
+	s->buckets[sl->bucket] = i + 1;
 	s->head = (s->head + 1) % s->cap;
 }
 
@@ -122,7 +124,8 @@ void cs_seen_add(struct cs_seen *s, const char *id)
  * ever created from the log and only ever raised, so it is never below
  * the truth (rows not committed yet are in the id cache, asked first).
  * Fixed memory: at most MARKS_CAP marks, all dropped when the table is
- * 3/4 full (they are read again when needed). */
+ * 3/4 full (they are read again when needed); the table is a zeroed
+ * mapping (pb_lazy_calloc), resident as marks are set. */
 #define MARKS_CAP 1024
 #define MARK_KEY_MAX (PB_IDENT_MAX + PB_SERVICE_MAX + 2)
 
@@ -138,7 +141,7 @@ struct cs_marks {
 
 struct cs_marks *cs_marks_new(void)
 {
-	return calloc(1, sizeof(struct cs_marks));
+	return pb_lazy_calloc(sizeof(struct cs_marks));
 }
 
 static void marks_clear(struct cs_marks *m)
@@ -155,7 +158,7 @@ void cs_marks_free(struct cs_marks *m)
 	if (!m)
 		return;
 	marks_clear(m);
-	free(m);
+	pb_lazy_free(m, sizeof(*m));
 }
 
 /* The slot of (node, service): its mark, or the free slot where it

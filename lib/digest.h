@@ -1,7 +1,8 @@
 /* digest.h — SHA-256, random bytes and base64: what the topology export
  * (RabbitMQ password hashes, password files) and the run reports (a
- * digest of each value a run saw) share. SHA-256 comes from libcrypto,
- * which librabbitmq already links for TLS. */
+ * digest of each value a run saw) share. SHA-256 is our own (FIPS
+ * 180-4): libcrypto's would set up OpenSSL 3's providers in a daemon
+ * that uses no TLS. */
 #ifndef PB_DIGEST_H
 #define PB_DIGEST_H
 

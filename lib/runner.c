@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,20 +48,24 @@ struct pb_runner {
 	int reaped;
 	int status;		/* exit status as pb_runner_exit_status gives it */
 	size_t after_exit;	/* bytes read since the child was reaped */
-
-	char tail[PB_RUNNER_TAIL + 1];	/* always contiguous, NUL-terminated */
 	size_t tail_len;
-	char line[PB_RUNNER_LINE_MAX];
 	size_t line_len;
+
+	/* last: pb_runner_new leaves them uncleared, so that their 12 KiB
+	 * become resident only as a run's output comes */
+	char tail[PB_RUNNER_TAIL + 1];	/* always contiguous, NUL-terminated */
+	char line[PB_RUNNER_LINE_MAX];
 };
 
 struct pb_runner *pb_runner_new(void (*line_cb)(const char *line, size_t len, void *ctx),
 				void *ctx)
 {
-	struct pb_runner *r = calloc(1, sizeof(*r));
+	struct pb_runner *r = malloc(sizeof(*r));
 
 	if (!r)
 		return NULL;
+	memset(r, 0, offsetof(struct pb_runner, tail));
+	r->tail[0] = '\0';
 	r->line_cb = line_cb;
 	r->ctx = ctx;
 	r->pidfd = r->outfd = r->lockfd = r->errfd = -1;
