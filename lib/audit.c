@@ -251,9 +251,17 @@ static const char *const audit_sql[ST__COUNT] = {
 		"SELECT seq FROM events WHERE node = ? AND service = ? AND verdict <> 'invalid'"
 		" ORDER BY seq DESC LIMIT 1",
 	[ST_MAX_EVENT] = "SELECT COALESCE(MAX(id), 0) FROM events",
+	/* an upsert, not INSERT OR REPLACE: a known provider's row is updated
+	 * in place (its key columns, so its index entry, unchanged), where a
+	 * REPLACE deleted the row and its index entry and inserted both again
+	 * under a new rowid (docs/BENCHMARKS.md, issue 19, round 4) */
 	[ST_PUT_PROVIDER] =
-		"INSERT OR REPLACE INTO providers(federation, region, node, service, key, value,"
-		" public, seq, expires_at, updated_at, tombstone) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+		"INSERT INTO providers(federation, region, node, service, key, value,"
+		" public, seq, expires_at, updated_at, tombstone) VALUES(?,?,?,?,?,?,?,?,?,?,?)"
+		" ON CONFLICT(federation, region, node, service, key) DO UPDATE SET"
+		" value = excluded.value, public = excluded.public, seq = excluded.seq,"
+		" expires_at = excluded.expires_at, updated_at = excluded.updated_at,"
+		" tombstone = excluded.tombstone",
 	[ST_DEL_PROVIDER] =
 		"DELETE FROM providers WHERE federation = ? AND region = ? AND node = ?"
 		" AND service = ? AND key = ?",
