@@ -169,52 +169,95 @@ static int write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
-static int file_write(const char *path, const void *data, size_t len, int mode, int durable,
-		      struct pb_err *err)
+/* The file being written: the temporary file beside path (o->tmp,
+ * open as o->fd) until pb_file_out_commit renames it over path. A
+ * failed write is kept (o->step, o->errnum) and reported by the commit,
+ * so a caller writing in pieces checks once. */
+int pb_file_out_open(struct pb_file_out *o, const char *path, struct pb_err *err)
 {
-	char *tmp = NULL, *dir = NULL;
-	int fd = -1, dfd = -1, rc = -1, made = 0;
-	const char *step;
+	memset(o, 0, sizeof(*o));
+	o->fd = -1;
+	if (!path || !*path || path[strlen(path) - 1] == '/')
+		return pb_err_set(err, EX_CANTCREAT, "%s: cannot write: not a file path",
+				  path ? path : "(null)");
+	o->path = strdup(path);
+	o->tmp = temp_template(path);
+	if (!o->path || !o->tmp) {
+		pb_file_out_abort(o);
+		return pb_err_set(err, EX_OSERR, "%s: cannot write: out of memory", path);
+	}
+	o->fd = mkostemp(o->tmp, O_CLOEXEC);
+	if (o->fd < 0) {
+		int errnum = errno;
 
-	if (!path || !*path || path[strlen(path) - 1] == '/') {
-		pb_err_set(err, EX_CANTCREAT, "%s: cannot write: not a file path",
-			   path ? path : "(null)");
-		goto out;
+		free(o->tmp);	/* nothing was made */
+		o->tmp = NULL;
+		pb_err_set(err, EX_CANTCREAT, "%s: cannot create a temporary file beside it: %s",
+			   path, strerror(errnum));
+		pb_file_out_abort(o);
+		return -1;
 	}
-	tmp = temp_template(path);
-	dir = dir_of(path);
-	if (!tmp || !dir) {
-		pb_err_set(err, EX_OSERR, "%s: cannot write: out of memory", path);
-		goto out;
+	return 0;
+}
+
+int pb_file_out_write(struct pb_file_out *o, const void *data, size_t len)
+{
+	if (o->errnum)
+		return -1;
+	if (write_all(o->fd, data, len)) {
+		o->errnum = errno ? errno : EIO;
+		o->step = "cannot write the temporary file";
+		return -1;
 	}
-	step = "cannot create a temporary file beside it";
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		goto fail;
-	made = 1;
-	step = "cannot write the temporary file";
-	if (write_all(fd, data, len))
+	return 0;
+}
+
+void pb_file_out_abort(struct pb_file_out *o)
+{
+	if (o->fd >= 0)
+		close(o->fd);
+	if (o->tmp)
+		unlink(o->tmp);
+	free(o->tmp);
+	free(o->path);
+	memset(o, 0, sizeof(*o));
+	o->fd = -1;
+}
+
+int pb_file_out_commit(struct pb_file_out *o, int mode, int durable, struct pb_err *err)
+{
+	char *dir = NULL;
+	int dfd = -1, rc = -1;
+	const char *step = o->step;
+
+	errno = o->errnum;
+	if (o->errnum)
 		goto fail;
 	step = "cannot sync the temporary file";
-	if (durable && fsync(fd))
+	if (durable && fsync(o->fd))
 		goto fail;
 	step = "cannot set the mode of the temporary file";
-	if (fchmod(fd, (mode_t)mode))
+	if (fchmod(o->fd, (mode_t)mode))
 		goto fail;
 	step = "cannot close the temporary file";
-	if (close(fd)) {
-		fd = -1;
+	if (close(o->fd)) {
+		o->fd = -1;
 		goto fail;
 	}
-	fd = -1;
+	o->fd = -1;
 	step = "cannot rename the temporary file over it";
-	if (rename(tmp, path))
+	if (rename(o->tmp, o->path))
 		goto fail;
-	made = 0;	/* the temporary file is path now */
+	free(o->tmp);	/* the temporary file is path now */
+	o->tmp = NULL;
 	/* the rename is durable only once the directory is synced; some file
 	 * systems cannot sync a directory (EINVAL), which is not our failure */
 	step = "cannot sync its directory";
 	if (durable) {
+		if (!(dir = dir_of(o->path))) {
+			errno = ENOMEM;
+			goto fail;
+		}
 		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (dfd < 0 || (fsync(dfd) && errno != EINVAL))
 			goto fail;
@@ -222,17 +265,24 @@ static int file_write(const char *path, const void *data, size_t len, int mode, 
 	rc = 0;
 	goto out;
 fail:
-	pb_err_set(err, EX_CANTCREAT, "%s: %s: %s", path, step, strerror(errno));
+	pb_err_set(err, EX_CANTCREAT, "%s: %s: %s", o->path, step, strerror(errno));
 out:
-	if (fd >= 0)
-		close(fd);
 	if (dfd >= 0)
 		close(dfd);
-	if (made)
-		unlink(tmp);
-	free(tmp);
 	free(dir);
+	pb_file_out_abort(o);
 	return rc;
+}
+
+static int file_write(const char *path, const void *data, size_t len, int mode, int durable,
+		      struct pb_err *err)
+{
+	struct pb_file_out o;
+
+	if (pb_file_out_open(&o, path, err) < 0)
+		return -1;
+	pb_file_out_write(&o, data, len);
+	return pb_file_out_commit(&o, mode, durable, err);
 }
 
 int pb_file_write_atomic(const char *path, const void *data, size_t len, int mode,

@@ -50,6 +50,24 @@ int pb_file_write_atomic(const char *path, const void *data, size_t len, int mod
 int pb_file_replace(const char *path, const void *data, size_t len, int mode,
 		    struct pb_err *err);
 
+/* The same written in pieces, for text too large to build in memory
+ * first (state.json: 9.5 MB at 40,000 providers): open makes the
+ * temporary file beside path; write appends (a failure is kept and
+ * reported by the commit); commit closes it and renames it over path as
+ * pb_file_write_atomic (durable) or pb_file_replace (not) does, or
+ * removes it and fails (EX_CANTCREAT naming path, the step and errno);
+ * abort removes it. Commit and abort release o. */
+struct pb_file_out {
+	char *path, *tmp;
+	int fd;
+	int errnum;		/* the first failed write's errno, 0: none */
+	const char *step;
+};
+int pb_file_out_open(struct pb_file_out *o, const char *path, struct pb_err *err);
+int pb_file_out_write(struct pb_file_out *o, const void *data, size_t len);
+int pb_file_out_commit(struct pb_file_out *o, int mode, int durable, struct pb_err *err);
+void pb_file_out_abort(struct pb_file_out *o);
+
 /* pb_envfile_render + pb_file_write_atomic with mode 0640. */
 int pb_envfile_write(const char *path, const struct pb_kv *vars, size_t n, struct pb_err *err);
 

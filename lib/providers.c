@@ -20,8 +20,10 @@
 #include "providers.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "strv.h"
 
@@ -31,6 +33,7 @@ struct entry {
 	struct pb_provider pv;
 	size_t heap_slot;	/* index in the lease heap, NO_SLOT when not there */
 	uint32_t vhash;		/* value_hash(pv.value), 0 for a tombstone */
+	unsigned char in_slab;	/* carved from a slab (below), not malloc'd */
 };
 
 /* FNV-1a of a value: pb_providers_value_change compares these before the
@@ -49,6 +52,7 @@ struct seq_entry {
 	char node[PB_IDENT_MAX + 1];
 	char service[PB_SERVICE_MAX + 1];
 	int64_t seq;
+	unsigned char in_slab;
 };
 
 /* The counting index of pb_providers_value_change: for one filter (its
@@ -87,7 +91,115 @@ struct pb_providers {
 	 * index): settle() */
 	size_t n_sorted, n_seqs_sorted;
 	int raw, seqs_raw;	/* the tails hold puts (duplicates possible) */
+	size_t n_puts;		/* pb_providers_put calls so far */
+	struct slab *slab;	/* the slab being filled, NULL: none */
 };
+
+/* ---- slabs: the storage of a restore's entries ----
+ * A restore puts tens of thousands of providers at once, each an entry
+ * (about 520 bytes) and a seq entry (about 270): 32 MB at 40,000, and a
+ * page fault costs this VM about 15 µs, so their 8,000 faults were a
+ * third of the restore's CPU (docs/BENCHMARKS.md, issue 19 round 4).
+ * From the SLAB_AFTER-th put on, put carves them from blocks of
+ * SLAB_BYTES aligned on SLAB_BYTES and marked MADV_HUGEPAGE: one fault
+ * per block where the kernel gives transparent huge pages to madvised
+ * memory, 4 KiB pages as before elsewhere. Each block counts its live
+ * objects and is unmapped when the last one is freed (the block being
+ * filled: when the set is freed). Objects are never reused, so fresh
+ * block memory is zero, as calloc's. A small set never uses a block
+ * (2 MB of memory for a few providers). */
+#define SLAB_BYTES ((size_t)2 << 20)
+#define SLAB_AFTER 4096
+#define SLAB_ALIGN 16
+
+struct slab {
+	size_t live;		/* objects handed out and not freed */
+	size_t used;		/* bytes handed out from the block's start */
+};
+
+static struct slab *slab_of(const void *obj)
+{
+	return (struct slab *)((uintptr_t)obj & ~(uintptr_t)(SLAB_BYTES - 1));
+}
+
+/* A new block aligned on SLAB_BYTES (twice that mapped, the rest given
+ * back), or NULL. */
+static struct slab *slab_map(void)
+{
+	char *m = mmap(NULL, 2 * SLAB_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	uintptr_t a, end;
+	struct slab *s;
+
+	if (m == MAP_FAILED)
+		return NULL;
+	a = ((uintptr_t)m + SLAB_BYTES - 1) & ~(uintptr_t)(SLAB_BYTES - 1);
+	end = (uintptr_t)m + 2 * SLAB_BYTES;
+	if (a > (uintptr_t)m)
+		munmap(m, a - (uintptr_t)m);
+	if (end > a + SLAB_BYTES)
+		munmap((void *)(a + SLAB_BYTES), end - a - SLAB_BYTES);
+	madvise((void *)a, SLAB_BYTES, MADV_HUGEPAGE);	/* advice: may be refused */
+	s = (struct slab *)a;
+	s->used = (sizeof(*s) + SLAB_ALIGN - 1) & ~(size_t)(SLAB_ALIGN - 1);
+	s->live = 0;
+	return s;
+}
+
+/* size zeroed bytes from the current block (a new one when it is full),
+ * or NULL. */
+static void *slab_alloc(struct pb_providers *p, size_t size)
+{
+	struct slab *s = p->slab;
+	void *obj;
+
+	size = (size + SLAB_ALIGN - 1) & ~(size_t)(SLAB_ALIGN - 1);
+	if (!s || s->used + size > SLAB_BYTES) {
+		if (!(s = slab_map()))
+			return NULL;
+		if (p->slab && !p->slab->live)
+			munmap(p->slab, SLAB_BYTES);
+		p->slab = s;
+	}
+	obj = (char *)s + s->used;
+	s->used += size;
+	s->live++;
+	return obj;
+}
+
+static void slab_free(struct pb_providers *p, void *obj)
+{
+	struct slab *s = slab_of(obj);
+
+	if (--s->live == 0 && s != p->slab)
+		munmap(s, SLAB_BYTES);
+}
+
+static void entry_free(struct pb_providers *p, struct entry *e)
+{
+	free(e->pv.value);
+	if (e->in_slab)
+		slab_free(p, e);
+	else
+		free(e);
+}
+
+static void seq_free(struct pb_providers *p, struct seq_entry *s)
+{
+	if (s->in_slab)
+		slab_free(p, s);
+	else
+		free(s);
+}
+
+/* An object of size for a put: from a slab once the set is large. */
+static void *put_alloc(struct pb_providers *p, size_t size, unsigned char *in_slab)
+{
+	void *obj = p->n_puts >= SLAB_AFTER ? slab_alloc(p, size) : NULL;
+
+	*in_slab = obj != NULL;
+	return obj ? obj : calloc(1, size);
+}
 
 /* A provider new to the set goes to the tail too (pb_providers_apply),
  * up to TAIL_MAX, then the tail is merged in: one pass of the array per
@@ -108,12 +220,12 @@ void pb_providers_free(struct pb_providers *p)
 
 	if (!p)
 		return;
-	for (i = 0; i < p->n; i++) {
-		free(p->items[i]->pv.value);
-		free(p->items[i]);
-	}
+	for (i = 0; i < p->n; i++)
+		entry_free(p, p->items[i]);
 	for (i = 0; i < p->n_seqs; i++)
-		free(p->seqs[i]);
+		seq_free(p, p->seqs[i]);
+	if (p->slab)
+		munmap(p->slab, SLAB_BYTES);	/* its objects were all freed above */
 	free(p->items);
 	free(p->heap);
 	free(p->seqs);
@@ -518,8 +630,7 @@ static void settle_raw(struct pb_providers *p)
 				struct tuple t = tuple_of(&e->pv);
 
 				if (!tuple_cmp(&t, &p->items[i + 1]->pv)) {
-					free(e->pv.value);	/* a later put replaced it */
-					free(e);
+					entry_free(p, e);	/* a later put replaced it */
 					continue;
 				}
 			}
@@ -549,7 +660,7 @@ static void settle_raw(struct pb_providers *p)
 			if (k && !settle_seq_cmp(&p->seqs[k - 1], &s)) {
 				if (p->seqs[k - 1]->seq < s->seq)
 					p->seqs[k - 1]->seq = s->seq;
-				free(s);
+				seq_free(p, s);
 				continue;
 			}
 			p->seqs[k++] = s;
@@ -821,11 +932,11 @@ static int64_t lease_end(int64_t now, int64_t ttl_s)
 	return now + ttl_s * 1000;
 }
 
-static struct entry *entry_new(const struct tuple *t)
+/* A new entry for t, malloc'd, or from a slab when e is given (zeroed
+ * memory for it). */
+static struct entry *entry_new(const struct tuple *t, struct entry *e)
 {
-	struct entry *e = calloc(1, sizeof(*e));
-
-	if (!e)
+	if (!e && !(e = calloc(1, sizeof(*e))))
 		return NULL;
 	copy_str(e->pv.federation, sizeof(e->pv.federation), t->federation);
 	copy_str(e->pv.region, sizeof(e->pv.region), t->region);
@@ -899,7 +1010,7 @@ enum pb_verdict pb_providers_apply(struct pb_providers *p, const struct pb_event
 	if (ev->kind == PB_KIND_PROVIDES && !(value = strndup(ev->value, ev->value_len)))
 		goto out;
 	if (!e) {
-		if (!(e = entry_new(&t)))
+		if (!(e = entry_new(&t, NULL)))
 			goto out;
 		if (p->n - p->n_sorted >= TAIL_MAX)
 			settle(p);	/* merges the tail in (no allocation) */
@@ -946,16 +1057,28 @@ int pb_providers_put(struct pb_providers *p, const struct pb_provider *pv)
 	struct entry *e = NULL;
 	struct seq_entry *sq = NULL;
 	int tomb = pv->tombstone || !pv->value;
+	unsigned char e_slab = 0, sq_slab = 0;
 
 	/* room for the heap too: settle() may put every provider in it */
 	if (grow(&p->items, p->n, &p->cap) < 0 || grow(&p->heap, p->n, &p->cap_heap) < 0 ||
-	    grow(&p->seqs, p->n_seqs, &p->cap_seqs) < 0 || !(e = entry_new(&t)) ||
-	    !(sq = calloc(1, sizeof(*sq))) || (!tomb && !(e->pv.value = strdup(pv->value)))) {
-		free(e);
-		free(sq);
+	    grow(&p->seqs, p->n_seqs, &p->cap_seqs) < 0 ||
+	    !(e = put_alloc(p, sizeof(*e), &e_slab)) || !(sq = put_alloc(p, sizeof(*sq), &sq_slab)) ||
+	    (!tomb && !(e->pv.value = strdup(pv->value)))) {
+		if (e) {
+			e->in_slab = e_slab;
+			entry_free(p, e);
+		}
+		if (sq) {
+			sq->in_slab = sq_slab;
+			seq_free(p, sq);
+		}
 		errno = ENOMEM;
 		return -1;
 	}
+	p->n_puts++;
+	entry_new(&t, e);
+	e->in_slab = e_slab;
+	sq->in_slab = sq_slab;
 	e->vhash = value_hash(e->pv.value);
 	e->pv.public = pv->public != 0;
 	e->pv.seq = pv->seq;
@@ -990,8 +1113,7 @@ size_t pb_providers_expire(struct pb_providers *p, int64_t now,
 		heap_remove(p, e);
 		if (find(p, &t, &pos))
 			remove_at(p, pos);
-		free(e->pv.value);
-		free(e);
+		entry_free(p, e);
 		removed++;
 	}
 	return removed;

@@ -31,7 +31,13 @@ sleep 1.5
 rows=$(pbc_sql "SELECT COUNT(*) FROM events")
 ok "$([ "$rows" -lt 4000 ]; echo $?)" "not all rows could be written ($rows)"
 left=$(A count "$Q")
-ok "$([ "$left" -ge 2000 ]; echo $?)" "nothing acked meanwhile: $left events still ready in the queue (at most the prefetch delivered, unacked)"
+# the rows that were committed could be acked: a WAL checkpointed when the
+# daemon was idle (provbus-consumer(1)) is written again from its start,
+# into space the file already had, so a few commits may still succeed on
+# the full disk; what is acked is at most what is committed, and at most
+# the prefetch (2000) is delivered and unacked: ready >= 4000 - 2000 - rows
+rows=$(pbc_sql "SELECT COUNT(*) FROM events")	# again: after the count
+ok "$([ "$left" -ge $((2000 - rows)) ]; echo $?)" "nothing acked but committed rows meanwhile: $left events still ready in the queue ($rows rows committed, at most the prefetch delivered, unacked)"
 n=$(grep -c "disk full" "$T/consumer.log")
 ok "$([ "$n" -ge 1 ] && [ "$n" -le 2 ]; echo $?)" "the error is logged, not once per event ($n lines)"
 kill -0 "$CPID"; ok $? "the daemon runs on"

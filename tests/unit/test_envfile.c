@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <grp.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -782,6 +784,68 @@ START_TEST(replace_without_sync)
 }
 END_TEST
 
+/* pb_file_out: a file written in pieces is put in place whole at the
+ * commit, the old one untouched until then; a failed write (over
+ * RLIMIT_FSIZE: EFBIG) fails the commit, which leaves the old file and
+ * no temporary file; an abort leaves nothing. */
+START_TEST(file_out_pieces_and_failures)
+{
+	struct pb_err err = PB_ERR_INIT;
+	struct pb_file_out o;
+	struct rlimit rl, old_rl;
+	char file[512], *got, piece[1000];
+	size_t len;
+	int i;
+
+	make_tmpdir();
+	snprintf(file, sizeof(file), "%s/state.json", tmpdir);
+	ck_assert_int_eq(pb_file_replace(file, "old", 3, 0640, &err), 0);
+	ck_assert_msg(pb_file_out_open(&o, file, &err) == 0, "%s", err.msg);
+	memset(piece, 'x', sizeof(piece));
+	for (i = 0; i < 300; i++)
+		ck_assert_int_eq(pb_file_out_write(&o, piece, sizeof(piece)), 0);
+	got = slurp(file, &len);
+	ck_assert_str_eq(got, "old");	/* not in place before the commit */
+	free(got);
+	ck_assert_int_eq(count_entries(tmpdir), 2);
+	ck_assert_msg(pb_file_out_commit(&o, 0640, 0, &err) == 0, "%s", err.msg);
+	got = slurp(file, &len);
+	ck_assert_uint_eq(len, 300 * sizeof(piece));
+	free(got);
+	ck_assert_int_eq(count_entries(tmpdir), 1);
+
+	/* abort */
+	ck_assert_int_eq(pb_file_out_open(&o, file, &err), 0);
+	ck_assert_int_eq(pb_file_out_write(&o, "new", 3), 0);
+	pb_file_out_abort(&o);
+	ck_assert_int_eq(count_entries(tmpdir), 1);
+
+	/* a write that fails: the commit says so, the old file stays */
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old_rl), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	rl = old_rl;
+	rl.rlim_cur = 4096;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	ck_assert_int_eq(pb_file_out_open(&o, file, &err), 0);
+	ck_assert_int_eq(pb_file_out_write(&o, piece, sizeof(piece)), 0);
+	for (i = 0; i < 10 && pb_file_out_write(&o, piece, sizeof(piece)) == 0; i++)
+		;
+	ck_assert_int_lt(i, 10);
+	ck_assert_int_eq(pb_file_out_write(&o, "x", 1), -1);	/* kept */
+	pb_err_clear(&err);
+	ck_assert_int_eq(pb_file_out_commit(&o, 0640, 1, &err), -1);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old_rl), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	ck_assert_int_eq(err.code, EX_CANTCREAT);
+	ck_assert_msg(strstr(err.msg, file) && strstr(err.msg, strerror(EFBIG)), "%s", err.msg);
+	got = slurp(file, &len);
+	ck_assert_uint_eq(len, 300 * sizeof(piece));
+	free(got);
+	ck_assert_int_eq(count_entries(tmpdir), 1);
+	remove_tmpdir();
+}
+END_TEST
+
 static Suite *envfile_suite(void)
 {
 	Suite *s = suite_create("envfile");
@@ -806,6 +870,7 @@ static Suite *envfile_suite(void)
 	tcase_add_test(w, atomic_write_unwritable_dir);
 	tcase_add_test(w, atomic_write_relative);
 	tcase_add_test(w, replace_without_sync);
+	tcase_add_test(w, file_out_pieces_and_failures);
 	tcase_set_timeout(q, 60);
 	tcase_set_timeout(w, 60);
 	suite_add_tcase(s, q);
