@@ -5,8 +5,8 @@
  *   provbus-fleet [-c FILE] [--url URL] converged [KEY...] [--wait S] [--json]
  *   provbus-fleet [-c FILE] [--url URL] watch     [--json]
  *
- * Each verb reads the two streams from now − history_window_s to their
- * end (stream.c), builds the model (model.c) and prints; `converged
+ * Each verb reads the two streams (nodes: the fleet stream only) from
+ * now − history_window_s to their end (stream.c), builds the model (model.c) and prints; `converged
  * --wait` and `watch` go on reading what arrives. What the streams gave
  * is kept in a cache file (cache.c): the next call reads them only from
  * where this one stopped, and reads the whole window again when the
