@@ -11,7 +11,7 @@
 #                    the same from the cache a cold run left, 1,000 new
 #                    events published before each run (untimed): the
 #                    history stream read from the cached offset (nodes:
-#                    the fleet stream only; the cache is converged's)
+#                    there is no cache, it writes none: cold again)
 #   fleet.nodes_amqp provbus-fleet nodes, cold, over AMQP 0-9-1 (--stream-port
 #                    0): the others read over the stream protocol when the
 #                    broker has the rabbitmq_stream plugin (run.sh's has)
