@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Figure — provbus-fleet over a history stream holding EVENTS events (docs/protocol.md,
 # section on reports: `nodes` and `converged` answer in seconds over 1,000,000 events).
-#   fleet.nodes      provbus-fleet nodes, cold: both streams read from the
-#                    window start to their end (the first run with an empty
-#                    cache, which it fills; then --no-cache)
+#   fleet.nodes      provbus-fleet nodes, cold: the fleet stream read from
+#                    the window start to its end, the history not at all
+#                    (the first run with an empty cache, which it does not
+#                    fill: no history part; then --no-cache)
 #   fleet.converged  provbus-fleet converged KEY, cold: the same read, then
 #                    every live consumer's values computed by its own rules
 #   fleet.nodes_warm, fleet.converged_warm
 #                    the same from the cache a cold run left, 1,000 new
 #                    events published before each run (untimed): the
-#                    history stream read from the cached offset
+#                    history stream read from the cached offset (nodes:
+#                    there is no cache, it writes none: cold again)
 #   fleet.nodes_amqp provbus-fleet nodes, cold, over AMQP 0-9-1 (--stream-port
 #                    0): the others read over the stream protocol when the
 #                    broker has the rabbitmq_stream plugin (run.sh's has)

@@ -163,6 +163,11 @@ struct fl_reader_opts {
 	 * when it does not answer, the streams are read over AMQP 0-9-1 (one
 	 * line on stderr says so) */
 	int stream_port;
+	/* a stream (0 history, 1 fleet) not read at all: not subscribed to,
+	 * nothing handed on, read "to its end" at once; fl_reader_stream_end
+	 * and fl_reader_window_start know nothing of it (`nodes`: the
+	 * history is not needed) */
+	int skip[2];
 };
 
 /* Subscribes to both streams. NULL with err (EX_CONFIG: a stream is

@@ -5,8 +5,8 @@
  *   provbus-fleet [-c FILE] [--url URL] converged [KEY...] [--wait S] [--json]
  *   provbus-fleet [-c FILE] [--url URL] watch     [--json]
  *
- * Each verb reads the two streams from now − history_window_s to their
- * end (stream.c), builds the model (model.c) and prints; `converged
+ * Each verb reads the two streams (nodes: the fleet stream only) from
+ * now − history_window_s to their end (stream.c), builds the model (model.c) and prints; `converged
  * --wait` and `watch` go on reading what arrives. What the streams gave
  * is kept in a cache file (cache.c): the next call reads them only from
  * where this one stopped, and reads the whole window again when the
@@ -282,7 +282,11 @@ static int start_over(struct reading *rd, int reconnect, struct pb_err *err)
 }
 
 /* Reads the window of both streams into rd->f: from the cache and what
- * is new since, or (no cache, or one that does not fit) the whole window. */
+ * is new since, or (no cache, or one that does not fit) the whole window.
+ * `nodes` reads the fleet stream only: its answer is the reports'. The
+ * history part of a cache it loaded is written back as it was (same
+ * offset, same providers: the next call resumes the history from there
+ * and prunes as usual); a `nodes` without one writes no cache. */
 static int read_window(struct reading *rd, struct ctx *c, const struct opts *o,
 		       int64_t window_s, struct pb_err *err)
 {
@@ -293,6 +297,9 @@ static int read_window(struct reading *rd, struct ctx *c, const struct opts *o,
 	int use = !o->no_cache && fl_cache_path(path, sizeof(path), rd->so.urls[0],
 						 rd->so.vhost_override, rd->federation, ident,
 						 sizeof(ident)) == 0;
+	int skip_history = !strcmp(o->verb, "nodes");
+	/* the history part loaded from the cache, kept as it is (skip_history) */
+	struct fl_cache_pos kept = { { -1, -1 }, { "", "" } };
 	int rc, i, again;
 
 	if (!o->no_cache && !use)
@@ -305,11 +312,13 @@ static int read_window(struct reading *rd, struct ctx *c, const struct opts *o,
 			return -1;
 	} else if (use) {
 		pb_log_info("%s", why);
+		kept = pos;
 	}
 	for (;;) {
 		struct fl_reader_opts ro = { rd->sess, rd->federation, now - window_s * 1000,
 					     o->wait_set, { pos.offset[0], pos.offset[1] },
-					     { pos.digest[0], pos.digest[1] }, (int)o->stream_port };
+					     { pos.digest[0], pos.digest[1] }, (int)o->stream_port,
+					     { skip_history, 0 } };
 
 		if (!(rd->r = fl_reader_open(&ro, err)))
 			return -1;
@@ -323,7 +332,7 @@ static int read_window(struct reading *rd, struct ctx *c, const struct opts *o,
 		}
 		/* a resumed stream: drop what a read of the window would not see */
 		for (i = 0; i < 2 && !again; i++) {
-			if (pos.offset[i] < 0)
+			if (pos.offset[i] < 0 || (i == 0 && skip_history))
 				continue;
 			if ((start = fl_reader_window_start(rd->r, i)) < 0) {
 				pb_log_info("provbus.%s.%s: where the window starts is not known: "
@@ -342,12 +351,20 @@ static int read_window(struct reading *rd, struct ctx *c, const struct opts *o,
 		if (!again)
 			break;
 		pos.offset[0] = pos.offset[1] = -1;
+		kept.offset[0] = -1;	/* the model starts over: nothing of the cache in it */
 		*err = (struct pb_err)PB_ERR_INIT;
 		if (start_over(rd, 1, err) < 0)
 			return -1;
 	}
 	cached = pos;
 	for (i = 0; i < 2; i++) {
+		if (i == 0 && skip_history) {
+			pb_log_info("provbus.%s.%s: not read (nodes needs only the fleet stream)",
+				    rd->federation, names[i]);
+			pos.offset[0] = kept.offset[0];	/* the cache's history part, as loaded */
+			memcpy(pos.digest[0], kept.digest[0], sizeof(pos.digest[0]));
+			continue;
+		}
 		if (pos.offset[i] >= 0)
 			pb_log_info("provbus.%s.%s: %llu new messages read after the cached offset "
 				    "%lld", rd->federation, names[i],
@@ -361,7 +378,8 @@ static int read_window(struct reading *rd, struct ctx *c, const struct opts *o,
 			pos.offset[i] = -1;
 	}
 	/* written again unless it would be the same; without the history
-	 * stream's end, not at all */
+	 * stream's end (or, for nodes, a history part from the cache), not
+	 * at all */
 	if (use && pos.offset[0] >= 0 &&
 	    (pos.offset[0] != cached.offset[0] || pos.offset[1] != cached.offset[1] ||
 	     rd->f->pruned) &&

@@ -422,6 +422,7 @@ struct rside {
 	uint64_t n_read;
 	uint64_t n_chunks, n_bytes;	/* of the main subscription (debug log) */
 	uint32_t in_flight;	/* credit the main subscription has left */
+	int skip;		/* not subscribed to at all (rs_opts) */
 };
 
 enum { END_READING, END_DONE, END_EMPTY, END_OLD, END_IDLE };
@@ -855,7 +856,9 @@ int rs_reader_open(const struct rs_opts *o, struct rs_reader **out, struct pb_er
 		struct rside *sd = &r->side[i];
 
 		snprintf(r->streams[i], sizeof(r->streams[i]), "%s", o->streams[i]);
-		sd->resume_off = !r->from_next && o->resume[i] >= 0 && o->digest[i] ? o->resume[i] : -1;
+		sd->skip = o->skip[i];
+		sd->resume_off = !sd->skip && !r->from_next && o->resume[i] >= 0 && o->digest[i] ?
+				 o->resume[i] : -1;
 		if (sd->resume_off >= 0)
 			snprintf(sd->resume_digest, sizeof(sd->resume_digest), "%s", o->digest[i]);
 		sd->last_off = sd->start_off = sd->target = sd->main_off = -1;
@@ -879,6 +882,8 @@ int rs_reader_open(const struct rs_opts *o, struct rs_reader **out, struct pb_er
 		int64_t v = 0;
 		uint16_t cr = 1;
 
+		if (sd->skip)
+			continue;
 		if (sub < 2) {
 			spec = r->from_next ? SPEC_NEXT : sd->resume_off >= 0 ? SPEC_OFFSET : SPEC_TIMESTAMP;
 			v = sd->resume_off >= 0 ? sd->resume_off : r->from_ms;
@@ -915,7 +920,8 @@ int rs_reader_open(const struct rs_opts *o, struct rs_reader **out, struct pb_er
 		}
 	}
 	r->started = pb_mono_ms();
-	r->side[0].done = r->side[1].done = r->from_next;
+	for (int i = 0; i < 2; i++)
+		r->side[i].done = r->from_next || r->side[i].skip;
 	*out = r;
 	return 0;
 fail:

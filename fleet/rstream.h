@@ -92,6 +92,7 @@ struct rs_opts {
 	int64_t resume[2];	/* as fl_reader_opts */
 	const char *digest[2];
 	int connect_timeout_ms;	/* 0: 5000 */
+	int skip[2];		/* as fl_reader_opts */
 };
 
 struct rs_reader;

@@ -77,6 +77,7 @@ struct side {
 	int64_t start_off;	/* the window's first offset (channel 2), -1 unknown,
 				 * INT64_MAX: none, the window is empty */
 	uint64_t n_read;	/* messages handed on */
+	int skip;		/* not read at all (fl_reader_opts) */
 };
 
 struct fl_reader {
@@ -174,7 +175,7 @@ static int open_rstream(struct fl_reader *r, const struct fl_reader_opts *o, str
 		struct rs_opts ro = { host, o->stream_port, pb_session_user(o->sess), password,
 				      pb_session_vhost(o->sess), { hist, fleet }, o->from_ms,
 				      o->follow, { o->resume[0], o->resume[1] },
-				      { o->digest[0], o->digest[1] }, 0 };
+				      { o->digest[0], o->digest[1] }, 0, { o->skip[0], o->skip[1] } };
 
 		rc = rs_reader_open(&ro, &r->rs, &e);
 	}
@@ -215,7 +216,9 @@ struct fl_reader *fl_reader_open(const struct fl_reader_opts *o, struct pb_err *
 	for (int i = 0; i < 2; i++) {
 		struct side *sd = &r->side[i];
 
-		sd->resume_off = !r->from_next && o->resume[i] >= 0 && o->digest[i] ? o->resume[i] : -1;
+		sd->skip = o->skip[i];
+		sd->resume_off = !sd->skip && !r->from_next && o->resume[i] >= 0 && o->digest[i] ?
+				 o->resume[i] : -1;
 		if (sd->resume_off >= 0)
 			snprintf(sd->resume_digest, sizeof(sd->resume_digest), "%s", o->digest[i]);
 		sd->last_off = sd->start_off = -1;
@@ -250,20 +253,24 @@ struct fl_reader *fl_reader_open(const struct fl_reader_opts *o, struct pb_err *
 	amqp_basic_qos(r->conn, PB_CHANNEL, 0, PREFETCH, 0);
 	if (pb_amqp_reply_err(amqp_get_rpc_reply(r->conn), "basic.qos", err) < 0)
 		goto fail;
-	if (consume(r, T_HIST, r->streams[0], o->from_ms, r->from_next ? "next" : NULL,
-		    r->side[0].resume_off, err) < 0 ||
-	    consume(r, T_FLEET, r->streams[1], o->from_ms, r->from_next ? "next" : NULL,
-		    r->side[1].resume_off, err) < 0)
-		goto fail;
-	if (!r->from_next &&
-	    (consume(r, T_HIST_PROBE, r->streams[0], 0, "last", -1, err) < 0 ||
-	     consume(r, T_FLEET_PROBE, r->streams[1], 0, "last", -1, err) < 0))
-		goto fail;
+	/* the main consumers first, then the probes (a skipped side: neither) */
+	for (int k = 0; k < 4; k++) {
+		static const int order[4] = { T_HIST, T_FLEET, T_HIST_PROBE, T_FLEET_PROBE };
+		int t = order[k], i = t >= T_FLEET, probe = t == T_HIST_PROBE || t == T_FLEET_PROBE;
+
+		if (r->side[i].skip || (probe && r->from_next))
+			continue;
+		if (probe ? consume(r, t, r->streams[i], 0, "last", -1, err) < 0
+			  : consume(r, t, r->streams[i], o->from_ms, r->from_next ? "next" : NULL,
+				    r->side[i].resume_off, err) < 0)
+			goto fail;
+	}
 	r->started = pb_mono_ms();
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2; i++) {
 		pb_stream_end_init(&r->side[i].end, r->started,
 				   r->side[i].resume_off >= 0 ? 0 : r->from_s, r->side[i].resume_off);
-	r->side[0].done = r->side[1].done = r->from_next;
+		r->side[i].done = r->from_next || r->side[i].skip;
+	}
 	return r;
 fail:
 	fl_reader_free(r);

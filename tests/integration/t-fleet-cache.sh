@@ -17,6 +17,9 @@ CACHE=$T/cache/provbus
 pb_topology "$F" us-east-1 eu-west-1
 pb_apply >/dev/null; ok $? "topology applied"
 
+unlike() { # unlike GOT ERE DESC
+	if [[ $1 =~ $2 ]]; then ok 1 "$3"; echo "#   got:  '$1'"; echo "#   want no match: '$2'"; else ok 0 "$3"; fi
+}
 fleet() { provbus-fleet --url "$URL" --federation "$F" --no-verify-sender --stream-port "${PB_BROKER_STREAM_PORT:-0}" "$@"; }
 flood() { # flood COUNT PREFIX [OPTS...]: events of nodes PREFIX0.. (guest)
 	local n=$1 p=$2; shift 2
@@ -77,13 +80,24 @@ provbus-publish -c "$T/p1.json" retire api >/dev/null; ok $? "p1 retires it"
 two() { [ "$(fleet --no-cache providers API_URL --json 2>/dev/null | jq -r .node | sort -u | paste -sd,)" = "h0,h1,h2,h3,l0,l1,l2,l3,p2" ]; }
 wait_for 30 two; ok $? "the retire is in the stream"
 wait_for 60 conv; ok $? "c1 converged again"
+# nodes first: it reads the fleet stream only, and writes the cache back
+# with its history part as loaded; the next verb resumes the history there
+f=$(find "$CACHE" -name 'fleet-*.json' | head -n 1)
+h0=$(jq -c '[.history, .providers, .seqs, .stale]' "$f"); f0=$(jq -c .fleet "$f")
+out=$(fleet -v nodes --json 2>&1 >"$T/nodes.out")
+like "$out" "history: not read" "nodes: the history is not read (-v says so)"
+unlike "$out" "history: [0-9]+ (new )?messages read" "nodes: no history message read"
+like "$out" "fleet: [0-9]+ new messages read after the cached offset" "nodes: the fleet stream from the cached offset"
+is "$(jq -c '[.history, .providers, .seqs, .stale]' "$f")" "$h0" "nodes: the cache's history part unchanged"
+[ "$(jq -c .fleet "$f")" != "$f0" ]; ok $? "nodes: the cache's fleet part moved on"
+is "$(cat "$T/nodes.out")" "$(fleet --no-cache nodes --json 2>/dev/null)" "nodes from the cache = nodes --no-cache"
 : >"$T/warm.err"
 out=$(fleet -v providers --json 2>&1 >/dev/null)
 like "$out" "cache .*: [0-9]+ providers up to offset [0-9]+" "the next call loads the cache"
-like "$out" "history: 20[0-9] new messages read after the cached offset" "and reads only what is new"
+like "$out" "history: 20[0-9] new messages read after the cached offset" "and reads only what is new (from where the call before nodes stopped)"
 like "$out" "fleet: [0-9]+ new messages read after the cached offset" "of the fleet stream too"
-same_as_cold "after more provides and retires"
-out=$(fleet -v nodes 2>&1 >/dev/null)
+same_as_cold "after more provides and retires (and a nodes)"
+out=$(fleet -v converged --json 2>&1 >/dev/null)
 like "$out" "history: 0 new messages read after the cached offset" "nothing new: nothing read"
 
 # the stream deleted and declared again, shorter: the offset is beyond its end
@@ -114,6 +128,27 @@ printf '{"provbus_fleet_cache": 1, "version": "0.0.0"}\n' >"$f"
 like "$(fleet -v nodes 2>&1 >/dev/null)" "another version: not used" "a cache of another version: not used"
 out=$(fleet --no-cache -v nodes 2>&1 >/dev/null)
 is "$(grep -cE 'cache /|no cache|cached offset' <<<"$out")" 0 "--no-cache: no cache read or named"
+
+# a cold nodes (no cache) writes none: the next converged reads the whole
+# window, and answers as --no-cache does
+export XDG_CACHE_HOME=$T/cache2
+out=$(fleet -v nodes --json 2>&1 >/dev/null)
+like "$out" "no cache .* yet" "cold nodes: no cache yet"
+unlike "$out" "history: [0-9]+ (new )?messages read" "cold nodes: no history message read"
+is "$(find "$T/cache2" -name 'fleet-*.json' 2>/dev/null | wc -l)" 0 "cold nodes: no cache written (it has no history part)"
+is "$(fleet converged --json 2>/dev/null)" "$(fleet --no-cache converged --json 2>/dev/null)" "converged after a cold nodes = converged --no-cache"
+is "$(fleet providers --json 2>/dev/null)" "$(fleet --no-cache providers --json 2>/dev/null)" "providers from that cache = providers --no-cache"
+export XDG_CACHE_HOME=$T/cache
+
+# nodes does not even subscribe to the history: without the stream it
+# still answers, the same; providers needs it
+before=$(fleet --no-cache nodes --json 2>/dev/null)
+pb_ctl delete_queue -p "$VHOST" "provbus.$F.history" >/dev/null; ok $? "history stream deleted"
+out=$(fleet --no-cache nodes --json 2>"$T/nh.err"); rc=$?
+is "$rc" 0 "nodes without the history stream: answers"
+is "$out" "$before" "the same nodes"
+fleet --no-cache providers --json >/dev/null 2>&1; is "$?" 78 "providers without it: EX_CONFIG"
+pb_apply >/dev/null; ok $? "history stream declared again"
 
 # the window: with history_window_s 6, events older than 6 s drop out of
 # the answer; the cache prunes them as a read of the window would

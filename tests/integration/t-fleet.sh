@@ -148,6 +148,9 @@ cli_usage64 provbus-fleet "unknown verb 'bogus'" "an unknown verb" bogus
 cli_usage64 provbus-fleet "--wait goes with converged only" "--wait with nodes" nodes --wait 3
 provbus-fleet --url "$URL" --federation nope nodes >/dev/null 2>"$T/nope.err"
 is $? 78 "a federation without streams: exit 78"
-like "$(cat "$T/nope.err")" "stream provbus\.nope\.history not found" "names the stream"
+like "$(cat "$T/nope.err")" "stream provbus\.nope\.fleet not found" "names the stream (nodes reads only the fleet stream)"
+provbus-fleet --url "$URL" --federation nope providers >/dev/null 2>"$T/nope.err"
+is $? 78 "providers: exit 78 too"
+like "$(cat "$T/nope.err")" "stream provbus\.nope\.history not found" "naming the history stream"
 pbf_fleet --version >/dev/null; ok $? "--version"
 pb_done
