@@ -408,8 +408,7 @@ struct idle {
 	uint64_t work;		/* work_done() when last seen */
 	int64_t since;		/* mono ms: the last work */
 	int released;		/* memory given back since then */
-	int ck_frames;		/* the WAL's length after the last checkpoint (0: all
-				 * of it copied; else readers kept some) */
+	int checkpointed;	/* the WAL checkpointed (or tried) since then */
 	int64_t budget_us;	/* CPU time releases may spend (< 0: overspent) */
 	int64_t budget_at;	/* mono ms: budget_us as of then */
 };
@@ -467,6 +466,7 @@ static void idle_note(struct consumer *c, struct idle *idle, int64_t mono, int c
 		idle->work = w;
 		idle->since = mono;
 		idle->released = 0;
+		idle->checkpointed = 0;
 	} else if (control) {
 		idle->released = 0;
 	}
@@ -474,20 +474,17 @@ static void idle_note(struct consumer *c, struct idle *idle, int64_t mono, int c
 
 /* The audit log's checkpoint (lib/audit.h): in a busy spell only a WAL
  * of CS_WAL_MAX_PAGES is checkpointed (inside a commit); the rest waits
- * for the loop to have had nothing to do for IDLE_CHECKPOINT_MS, and is
- * made again whenever the WAL has changed since the last one (the
- * retention's steps, which are not work here, shrink the file only
- * once their WAL is checkpointed). A checkpoint copies each page once
- * however many commits wrote it, and a drain does not wait for it: with
- * 40,000 distinct providers the checkpoints inside the commits were 6 %
- * of a drain's CPU (docs/BENCHMARKS.md, issue 19 round 4). A failure
- * (the disk is full) is logged at debug level: the WAL keeps the rows,
- * and the checkpoint is tried again once the WAL has grown. */
+ * for the loop to have had nothing to do for IDLE_CHECKPOINT_MS, once
+ * per idle spell. A checkpoint copies each page once however many
+ * commits wrote it, and a drain does not wait for it: with 40,000
+ * distinct providers the checkpoints inside the commits were 6 % of a
+ * drain's CPU (docs/BENCHMARKS.md, issue 19 round 4). A failure (the
+ * disk is full) is logged at debug level: the WAL keeps the rows, and
+ * the next idle spell tries again. */
 static int64_t checkpoint_next(const struct consumer *c, const struct idle *idle)
 {
-	int frames = c->aw ? pb_audit_wal_frames(c->aw) : 0;
-
-	if (!frames || frames == idle->ck_frames || c->n_pend || c->pend_since || c->db_failing)
+	if (idle->checkpointed || c->n_pend || c->pend_since || c->db_failing || !c->aw ||
+	    !pb_audit_wal_frames(c->aw))
 		return INT64_MAX;
 	return idle->since + IDLE_CHECKPOINT_MS;
 }
@@ -498,13 +495,13 @@ static void checkpoint(struct consumer *c, struct idle *idle)
 	int64_t t0 = cpu_us();
 	int frames = 0;
 
+	idle->checkpointed = 1;
 	if (pb_audit_checkpoint(c->aw, &frames, &e) < 0)
 		pb_log_debug("idle: %s", e.msg);
 	else
 		pb_log_debug("idle: audit log checkpoint of %d pages in %lld us of CPU%s", frames,
 			     (long long)(cpu_us() - t0),
 			     pb_audit_wal_frames(c->aw) ? " (readers kept some)" : "");
-	idle->ck_frames = pb_audit_wal_frames(c->aw);	/* failed: tried again once it grows */
 }
 
 /* The mono deadline of the next release or checkpoint, INT64_MAX for none. */
