@@ -68,9 +68,6 @@
 					 * keep coming while one commits (one batch left the
 					 * consumer idle: docs/BENCHMARKS.md) */
 #define CS_COMMIT_RETRY_MS 1000		/* after a failed commit (disk full ...) */
-#define CS_WAL_MAX_PAGES 32768		/* the audit log's WAL (4 KiB pages) is checkpointed
-					 * inside a commit only from this length on; below
-					 * it, when the loop is idle (daemon.c) */
 /* the history catch-up's end (lib/streamend.h): the end of the stream
  * as of the start, found by a probe from offset "last"; silence is only
  * a safety net */

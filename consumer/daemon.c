@@ -45,7 +45,6 @@
 #define MAX_FDS 96
 #define CHILD_POLL_MS 1000	/* runners are also polled this often (no pidfd) */
 #define IDLE_RELEASE_MS 50	/* memory is given back after this long without work */
-#define IDLE_CHECKPOINT_MS 50	/* the audit log's WAL is checkpointed after this long */
 /* The seen cache must hold the ids of a batch not committed yet
  * (CS_BATCH_MAX rows); past that it only spares a redelivered id its
  * sqlite lookup: a new id misses it and is looked up either way. 16384
@@ -408,7 +407,6 @@ struct idle {
 	uint64_t work;		/* work_done() when last seen */
 	int64_t since;		/* mono ms: the last work */
 	int released;		/* memory given back since then */
-	int checkpointed;	/* the WAL checkpointed (or tried) since then */
 	int64_t budget_us;	/* CPU time releases may spend (< 0: overspent) */
 	int64_t budget_at;	/* mono ms: budget_us as of then */
 };
@@ -466,62 +464,26 @@ static void idle_note(struct consumer *c, struct idle *idle, int64_t mono, int c
 		idle->work = w;
 		idle->since = mono;
 		idle->released = 0;
-		idle->checkpointed = 0;
 	} else if (control) {
 		idle->released = 0;
 	}
 }
 
-/* The audit log's checkpoint (lib/audit.h): in a busy spell only a WAL
- * of CS_WAL_MAX_PAGES is checkpointed (inside a commit); the rest waits
- * for the loop to have had nothing to do for IDLE_CHECKPOINT_MS, once
- * per idle spell. A checkpoint copies each page once however many
- * commits wrote it, and a drain does not wait for it: with 40,000
- * distinct providers the checkpoints inside the commits were 6 % of a
- * drain's CPU (docs/BENCHMARKS.md, issue 19 round 4). A failure (the
- * disk is full) is logged at debug level: the WAL keeps the rows, and
- * the next idle spell tries again. */
-static int64_t checkpoint_next(const struct consumer *c, const struct idle *idle)
-{
-	if (idle->checkpointed || c->n_pend || c->pend_since || c->db_failing || !c->aw ||
-	    !pb_audit_wal_frames(c->aw))
-		return INT64_MAX;
-	return idle->since + IDLE_CHECKPOINT_MS;
-}
-
-static void checkpoint(struct consumer *c, struct idle *idle)
-{
-	struct pb_err e = PB_ERR_INIT;
-	int64_t t0 = cpu_us();
-	int frames = 0;
-
-	idle->checkpointed = 1;
-	if (pb_audit_checkpoint(c->aw, &frames, &e) < 0)
-		pb_log_debug("idle: %s", e.msg);
-	else
-		pb_log_debug("idle: audit log checkpoint of %d pages in %lld us of CPU%s", frames,
-			     (long long)(cpu_us() - t0),
-			     pb_audit_wal_frames(c->aw) ? " (readers kept some)" : "");
-}
-
-/* The mono deadline of the next release or checkpoint, INT64_MAX for none. */
+/* The mono deadline of the next release, INT64_MAX for none. */
 static int64_t idle_next(const struct consumer *c, const struct idle *idle)
 {
-	int64_t at = idle->since + IDLE_RELEASE_MS, paid, ck = checkpoint_next(c, idle);
+	int64_t at = idle->since + IDLE_RELEASE_MS, paid;
 
 	if (idle->released || c->n_pend || c->pend_since)
-		return ck;
+		return INT64_MAX;
 	/* when an overspent budget is back to 0 */
 	paid = idle->budget_at + (-idle->budget_us * RELEASE_SHARE + 999) / 1000;
-	at = idle->budget_us < 0 && paid > at ? paid : at;
-	return at < ck ? at : ck;
+	return idle->budget_us < 0 && paid > at ? paid : at;
 }
 
 static void idle_tick(struct consumer *c, struct idle *idle, int64_t mono)
 {
-	if (mono >= checkpoint_next(c, idle))
-		checkpoint(c, idle);
-	if (!idle->released && !c->n_pend && !c->pend_since && mono >= idle_next(c, idle))
+	if (mono >= idle_next(c, idle))
 		release_memory(c, idle, mono);
 }
 
@@ -651,7 +613,7 @@ static void timers(struct consumer *c, struct idle *idle, int64_t mono)
 static void loop(struct consumer *c)
 {
 	struct pollfd fds[MAX_FDS];
-	struct idle idle = { 0, pb_mono_ms(), 0, 0, RELEASE_BURST_US, pb_mono_ms() };
+	struct idle idle = { 0, pb_mono_ms(), 0, RELEASE_BURST_US, pb_mono_ms() };
 
 	while (!c->done) {
 		int n = 0, broker = -1, rep = -1, ctl, timeout;
@@ -715,8 +677,6 @@ static int daemon_init(struct consumer *c, struct pb_err *err)
 	/* a busy log fails fast and is retried by the loop, which must not
 	 * stall (readers never block us in WAL mode; this is for the rest) */
 	sqlite3_busy_timeout(c->db, 250);
-	/* checkpoints when idle (idle_tick), inside a commit only at the bound */
-	pb_audit_defer_checkpoints(c->aw, CS_WAL_MAX_PAGES);
 	if (c->conf.cfg->consumer.audit_retention_days > 0) {
 		int r = pb_audit_incremental_vacuum_on(c->db, err);
 

@@ -299,10 +299,6 @@ struct pb_audit_writer {
 	sqlite3 *db;
 	int in_tx;
 	sqlite3_stmt *st[ST__COUNT];
-	int wal_frames;		/* frames in the WAL as of the last commit; 0 after a
-				 * checkpoint that took them all */
-	int wal_max;		/* pb_audit_defer_checkpoints: checkpoint in the commit
-				 * from this many frames on */
 };
 
 static int audit_fail(struct pb_audit_writer *w, int rc, const char *what, struct pb_err *err)
@@ -449,48 +445,6 @@ void pb_audit_rollback(struct pb_audit_writer *w)
 	if (!sqlite3_get_autocommit(w->db))
 		sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
 	w->in_tx = 0;
-}
-
-/* ---- checkpoints ---- */
-
-/* sqlite's wal hook, called after each commit (sqlite3_wal_hook replaces
- * the wal_autocheckpoint one): notes the WAL's length, and checkpoints
- * there as sqlite's own hook would once it reaches wal_max. */
-static int wal_hook(void *ctx, sqlite3 *db, const char *name, int frames)
-{
-	struct pb_audit_writer *w = ctx;
-
-	w->wal_frames = frames;
-	if (frames >= w->wal_max)
-		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-	return SQLITE_OK;
-}
-
-void pb_audit_defer_checkpoints(struct pb_audit_writer *w, int max_frames)
-{
-	w->wal_max = max_frames > 0 ? max_frames : 1;
-	sqlite3_wal_hook(w->db, wal_hook, w);
-}
-
-int pb_audit_wal_frames(const struct pb_audit_writer *w)
-{
-	return w->wal_frames;
-}
-
-int pb_audit_checkpoint(struct pb_audit_writer *w, int *frames, struct pb_err *err)
-{
-	int log = 0, done = 0, rc;
-
-	*frames = 0;
-	if (!sqlite3_get_autocommit(w->db))
-		return 0;	/* inside a transaction: not now */
-	rc = sqlite3_wal_checkpoint_v2(w->db, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &done);
-	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-		return audit_fail(w, rc, "checkpoint", err);
-	*frames = log > 0 ? log : 0;
-	if (rc == SQLITE_OK && done >= log)
-		w->wal_frames = 0;	/* the next write starts the WAL over */
-	return 0;
 }
 
 int64_t pb_audit_add_event(struct pb_audit_writer *w, const struct pb_audit_event *e,

@@ -146,20 +146,6 @@ int pb_audit_in_tx(struct pb_audit_writer *w);
 int pb_audit_commit(struct pb_audit_writer *w, struct pb_err *err);
 void pb_audit_rollback(struct pb_audit_writer *w);	/* no-op outside a transaction */
 
-/* Checkpoints (the copy of the WAL into the database file) out of busy
- * spells: sqlite makes one inside the commit that takes the WAL to
- * wal_autocheckpoint pages (pb_audit_open: 8192), with the caller's
- * loop held. After pb_audit_defer_checkpoints a commit makes one only
- * from max_frames pages on (the WAL's bound), and the caller runs
- * pb_audit_checkpoint when it has nothing else to do while
- * pb_audit_wal_frames (the WAL's length as of the last commit) is not 0.
- * pb_audit_checkpoint is passive (readers are not waited for; a
- * checkpoint they kept from finishing leaves pb_audit_wal_frames as it
- * was) and a no-op inside a transaction; *frames: the WAL's length it
- * found. 0, or -1 with err (EX_CANTCREAT: the disk is full). */
-void pb_audit_defer_checkpoints(struct pb_audit_writer *w, int max_frames);
-int pb_audit_wal_frames(const struct pb_audit_writer *w);
-int pb_audit_checkpoint(struct pb_audit_writer *w, int *frames, struct pb_err *err);
 /* One events row. NULL strings are stored as NULL; seq, ttl_s < 0 and
  * public < 0 likewise. */
 struct pb_audit_event {

@@ -2,7 +2,6 @@
  * schema, the duplicate check, the migration from schema 1, a newer
  * schema refused, and the runs a restart reads back. */
 #include <check.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,83 +276,6 @@ START_TEST(newer_schema_refused)
 }
 END_TEST
 
-/* Upserting a provider again updates its row in place (same rowid, the
- * new values); deferred checkpoints: the WAL grows until
- * pb_audit_checkpoint copies it (then wal_frames is 0 and the next
- * commit starts the WAL over), and from max_frames on a commit
- * checkpoints by itself (the WAL stays bounded). */
-static void put_rows(struct pb_audit_writer *w, int from, int n)
-{
-	struct pb_err e = PB_ERR_INIT;
-	char id[32], node[32];
-
-	ck_assert_int_eq(pb_audit_begin(w, &e), 0);
-	for (int i = from; i < from + n; i++) {
-		struct pb_audit_event a;
-
-		snprintf(id, sizeof(id), "id-%d", i);
-		snprintf(node, sizeof(node), "n%d", i);
-		a = row(id, node, i, "applied");
-		ck_assert_int_gt(pb_audit_add_event(w, &a, &e), 0);
-		ck_assert_int_eq(pb_audit_put_provider(w, "f", "r1", node, "api", "API_URL", id, 1, i,
-						       INT64_MAX, 1000 + i, 0, &e), 0);
-	}
-	ck_assert_msg(pb_audit_commit(w, &e) == 0, "%s", e.msg);
-}
-
-START_TEST(upsert_and_deferred_checkpoints)
-{
-	struct pb_err e = PB_ERR_INIT;
-	sqlite3 *db = pb_audit_open(path, 0, &e);
-	struct pb_audit_writer *w;
-	int64_t rowid, frames_before;
-	int frames = -1;
-
-	ck_assert_ptr_nonnull(db);
-	w = pb_audit_writer_new(db, &e);
-	pb_audit_defer_checkpoints(w, 100000);
-	put_rows(w, 0, 200);
-	rowid = query_int(db, "SELECT rowid FROM providers WHERE node = 'n7'");
-	ck_assert_int_eq(pb_audit_begin(w, &e), 0);
-	ck_assert_int_eq(pb_audit_put_provider(w, "f", "r1", "n7", "api", "API_URL", "y", 0, 99,
-					       5000, 2000, 1, &e), 0);
-	ck_assert_int_eq(pb_audit_commit(w, &e), 0);
-	ck_assert_int_eq(query_int(db, "SELECT count(*) FROM providers"), 200);
-	ck_assert_int_eq(query_int(db, "SELECT rowid FROM providers WHERE node = 'n7'"), rowid);
-	ck_assert_int_eq(query_int(db, "SELECT seq * 1000 + public * 100 + tombstone * 10 +"
-				       " (value IS NULL) FROM providers WHERE node = 'n7'"
-				       " AND expires_at = 5000 AND updated_at = 2000"), 99011);
-
-	/* no checkpoint in the commits: the WAL holds every frame written */
-	put_rows(w, 1000, 200);
-	frames_before = pb_audit_wal_frames(w);
-	ck_assert_int_gt(frames_before, 20);
-	put_rows(w, 2000, 200);
-	ck_assert_int_gt(pb_audit_wal_frames(w), frames_before);
-	ck_assert_int_eq(pb_audit_checkpoint(w, &frames, &e), 0);
-	ck_assert_int_gt(frames, frames_before);
-	ck_assert_int_eq(pb_audit_wal_frames(w), 0);
-	put_rows(w, 3000, 1);	/* starts the WAL over */
-	ck_assert_int_lt(pb_audit_wal_frames(w), 20);
-
-	/* inside a transaction: not now */
-	ck_assert_int_eq(pb_audit_begin(w, &e), 0);
-	ck_assert_int_eq(pb_audit_checkpoint(w, &frames, &e), 0);
-	ck_assert_int_eq(frames, 0);
-	ck_assert_int_eq(pb_audit_commit(w, &e), 0);
-
-	/* the bound: a commit checkpoints once the WAL reaches it */
-	pb_audit_defer_checkpoints(w, 30);
-	for (int i = 0; i < 10; i++) {
-		put_rows(w, 4000 + i * 100, 100);
-		ck_assert_int_lt(pb_audit_wal_frames(w), 30 + 60);
-	}
-	ck_assert_int_eq(query_int(db, "SELECT count(*) FROM events"), 200 + 200 + 200 + 1 + 1000);
-	pb_audit_writer_free(w);
-	pb_audit_close(db);
-}
-END_TEST
-
 static Suite *audit_suite(void)
 {
 	Suite *s = suite_create("audit");
@@ -365,7 +287,6 @@ static Suite *audit_suite(void)
 	tcase_add_test(t, migrates_schema_1);
 	tcase_add_test(t, newer_schema_refused);
 	tcase_add_test(t, runs_read_back);
-	tcase_add_test(t, upsert_and_deferred_checkpoints);
 	suite_add_tcase(s, t);
 	return s;
 }
