@@ -276,6 +276,45 @@ START_TEST(newer_schema_refused)
 }
 END_TEST
 
+/* Upserting a provider again updates its row in place (same rowid, the
+ * new values), not a delete and an insert (INSERT OR REPLACE). */
+START_TEST(provider_upserted_in_place)
+{
+	struct pb_err e = PB_ERR_INIT;
+	sqlite3 *db = pb_audit_open(path, 0, &e);
+	struct pb_audit_writer *w;
+	char id[32], node[32];
+	int64_t rowid;
+
+	ck_assert_ptr_nonnull(db);
+	w = pb_audit_writer_new(db, &e);
+	ck_assert_int_eq(pb_audit_begin(w, &e), 0);
+	for (int i = 0; i < 20; i++) {
+		struct pb_audit_event a;
+
+		snprintf(id, sizeof(id), "id-%d", i);
+		snprintf(node, sizeof(node), "n%d", i);
+		a = row(id, node, i, "applied");
+		ck_assert_int_gt(pb_audit_add_event(w, &a, &e), 0);
+		ck_assert_int_eq(pb_audit_put_provider(w, "f", "r1", node, "api", "API_URL", id, 1, i,
+						       INT64_MAX, 1000 + i, 0, &e), 0);
+	}
+	ck_assert_msg(pb_audit_commit(w, &e) == 0, "%s", e.msg);
+	rowid = query_int(db, "SELECT rowid FROM providers WHERE node = 'n7'");
+	ck_assert_int_eq(pb_audit_begin(w, &e), 0);
+	ck_assert_int_eq(pb_audit_put_provider(w, "f", "r1", "n7", "api", "API_URL", "y", 0, 99,
+					       5000, 2000, 1, &e), 0);
+	ck_assert_int_eq(pb_audit_commit(w, &e), 0);
+	ck_assert_int_eq(query_int(db, "SELECT count(*) FROM providers"), 20);
+	ck_assert_int_eq(query_int(db, "SELECT rowid FROM providers WHERE node = 'n7'"), rowid);
+	ck_assert_int_eq(query_int(db, "SELECT seq * 1000 + public * 100 + tombstone * 10 +"
+				       " (value IS NULL) FROM providers WHERE node = 'n7'"
+				       " AND expires_at = 5000 AND updated_at = 2000"), 99011);
+	pb_audit_writer_free(w);
+	pb_audit_close(db);
+}
+END_TEST
+
 static Suite *audit_suite(void)
 {
 	Suite *s = suite_create("audit");
@@ -287,6 +326,7 @@ static Suite *audit_suite(void)
 	tcase_add_test(t, migrates_schema_1);
 	tcase_add_test(t, newer_schema_refused);
 	tcase_add_test(t, runs_read_back);
+	tcase_add_test(t, provider_upserted_in_place);
 	suite_add_tcase(s, t);
 	return s;
 }
