@@ -142,6 +142,17 @@ _pb_replay_check() {
 	done < <(find "$T" -name audit.db 2>/dev/null)
 }
 
+# pb_observer_creds DIR: DIR/provbus-observer (mode 0600, DIR 0700) holds
+# PB_OBSERVER_PW before a `provbus-schema export --credentials DIR`, which
+# never overwrites it. The provbus-observer user is broker-wide and the
+# scripts running side by side each import it: all give it this one
+# password (each export's own salted hash of it), and none deletes it,
+# so none locks another out.
+PB_OBSERVER_PW=pw-observer
+pb_observer_creds() {
+	mkdir -p "$1" && chmod 700 "$1" && printf '%s\n' "$PB_OBSERVER_PW" >"$1/provbus-observer" &&
+		chmod 600 "$1/provbus-observer"
+}
 urlenc() { local s=$1; s=${s//%/%25}; s=${s//\//%2F}; echo "$s"; }
 
 pb_setup() { # pb_setup NAME

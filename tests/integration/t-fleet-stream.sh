@@ -30,8 +30,7 @@ ok $? "node users imported"
 # the real provbus-observer: as provbus-schema export makes it (users are
 # broker-wide: its password stays the one the other t-fleet* scripts,
 # running meanwhile, log in with)
-mkdir -p "$T/creds" && chmod 700 "$T/creds" && echo pw-observer >"$T/creds/provbus-observer" &&
-	chmod 600 "$T/creds/provbus-observer"
+pb_observer_creds "$T/creds" &&
 provbus-schema export --credentials "$T/creds" "$T/topology.json" >"$T/export.json" &&
 	pb_ctl import_definitions "$T/export.json" >/dev/null
 ok $? "provbus-schema export's provbus-observer imported"

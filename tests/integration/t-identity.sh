@@ -22,7 +22,8 @@ rl_setup identity
 P=idp-$$ Q=idq-$$ CN=idc-$$ N=idn-$$ F=idf
 V=$(urlenc "$VHOST")
 CR=$T/creds
-for u in "$P" "$Q" "$CN" "$N" provbus-observer; do rl_forget_user "$u"; done
+for u in "$P" "$Q" "$CN" "$N"; do rl_forget_user "$u"; done
+pb_observer_creds "$CR"	# the broker-wide observer keeps its password (lib.sh)
 topo() { # topo NODE...: $T/topology.json with those nodes (all in r1)
 	local nodes="" n
 	for n in "$@"; do nodes="$nodes${nodes:+, }{\"name\": \"$n\", \"federation\": \"$F\", \"region\": \"r1\"}"; done
@@ -49,7 +50,7 @@ provbus-schema export --credentials "$CR" "$T/topology.json" >"$T/defs1.json"
 ok $? "export --credentials $CR"
 is "$(stat -c %a "$CR/$P")" 600 "a node's password file is mode 0600"
 is "$(head -n1 "$CR/$P" | base64 -d 2>/dev/null | wc -c)" 32 "it holds 32 random bytes in base64"
-test -f "$CR/provbus-observer"; ok $? "and one for provbus-observer"
+is "$(cat "$CR/provbus-observer")" "$PB_OBSERVER_PW" "provbus-observer's password file is kept as it was"
 PWP=$(cat "$CR/$P")
 provbus-schema export --credentials "$CR" "$T/topology.json" >"$T/defs2.json"
 cmp -s "$T/defs1.json" "$T/defs2.json"; ok $? "a second export is byte for byte the same"

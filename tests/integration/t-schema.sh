@@ -14,12 +14,11 @@ IMP_VHOST="$VHOST-imp"
 # vhosts go in one eval (then _pb_cleanup has no vhost left to delete),
 # else one call each.
 cleanup_schema() {
-	if pb_ctl eval "[(catch rabbit_auth_backend_internal:delete_user(U, <<\"pbtest\">>)) || U <- [<<\"$U1\">>, <<\"$U2\">>, <<\"provbus-observer\">>]], [(catch rabbit_vhost:delete(V, <<\"pbtest\">>)) || V <- [<<\"$IMP_VHOST\">>, <<\"$VHOST\">>]], ok." >/dev/null 2>&1; then
+	if pb_ctl eval "[(catch rabbit_auth_backend_internal:delete_user(U, <<\"pbtest\">>)) || U <- [<<\"$U1\">>, <<\"$U2\">>]], [(catch rabbit_vhost:delete(V, <<\"pbtest\">>)) || V <- [<<\"$IMP_VHOST\">>, <<\"$VHOST\">>]], ok." >/dev/null 2>&1; then
 		VHOST=
 	else
 		pb_ctl delete_user "$U1" >/dev/null 2>&1
 		pb_ctl delete_user "$U2" >/dev/null 2>&1
-		pb_ctl delete_user provbus-observer >/dev/null 2>&1
 		pb_ctl delete_vhost "$IMP_VHOST" >/dev/null 2>&1
 	fi
 	_pb_cleanup
@@ -159,6 +158,7 @@ kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null; pb_stop_pid "$silent"
 
 # --- export -> import_definitions -> node users and their permissions
 sed "s#\"vhost\": \"$VHOST\"#\"vhost\": \"$IMP_VHOST\"#" "$T/topo.json" >"$T/topo-imp.json"
+pb_observer_creds "$T/creds"	# the broker-wide observer keeps its password (lib.sh)
 provbus-schema export --credentials "$T/creds" "$T/topo-imp.json" >"$T/defs.json"; is $? 0 "export exits 0"
 ok "$(jq -e '.users | length == 3 and (.[0].tags == []) and .[2].name == "provbus-observer"' "$T/defs.json" >/dev/null; echo $?)" "export: one user per node and provbus-observer, no tags"
 ok "$(jq -e --arg u "$U1" '.topic_permissions[] | select(.user == $u) | .write == "^r1\\.((provides|retire)\\.[A-Z_][A-Z0-9_]{0,127}|(presence|run)\\.\($u))$" and .exchange == "provbus.fa"' "$T/defs.json" >/dev/null; echo $?)" "export: topic permission limits the node to its region and node"

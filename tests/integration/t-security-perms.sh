@@ -22,7 +22,8 @@ cat >"$T/topology.json" <<EOT
            {"name": "$B", "federation": "fa", "region": "r1"},
            {"name": "$C", "federation": "fb", "region": "r1"}]}
 EOT
-rl_forget_user "$A"; rl_forget_user "$B"; rl_forget_user "$C"; rl_forget_user provbus-observer
+rl_forget_user "$A"; rl_forget_user "$B"; rl_forget_user "$C"
+pb_observer_creds "$T/creds"	# the broker-wide observer keeps its password (lib.sh)
 provbus-schema export --credentials "$T/creds" "$T/topology.json" >"$T/defs.json" 2>"$T/export.err"
 ok $? "provbus-schema export --credentials"
 jq -e '.users | length == 4' "$T/defs.json" >/dev/null

@@ -94,6 +94,9 @@ fi
 EOT
 
 PORT_URL="127.0.0.1:$PORT"
+# the walkthrough's export gives the broker-wide provbus-observer the
+# password of the tests that run beside it (lib.sh, pb_observer_creds)
+pb_observer_creds "$T/rmq-1/lab/credentials"
 i=0
 while IFS=$'\t' read -r hosts line; do
 	i=$((i + 1))
