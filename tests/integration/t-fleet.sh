@@ -46,6 +46,9 @@ done
 alive_count() { pbf_fleet nodes --json 2>/dev/null | jq -s '[.[] | select(.state == "alive" and .connected_since != null)] | length'; }
 all_alive() { [ "$(alive_count)" = "$N" ]; }
 pbf_wait 60 all_alive; ok $? "nodes: all $N consumers alive"
+# each consumer's startup run ends at its own time (jitter): wait for c07's
+ran_ok() { pbf_fleet nodes --json 2>/dev/null | jq -e --arg n "$1" 'select(.node == $n) | .last_run.status == "ok"' >/dev/null; }
+pbf_wait 60 ran_ok c07
 out=$(pbf_fleet nodes 2>&1)
 like "$out" "NODE +REGION +STATE" "nodes: a header"
 like "$out" "c07 +us-east-1 +alive +[0-9.]+ +no +#1 ok" "nodes: a line per node with its state, version, paused, last run"
