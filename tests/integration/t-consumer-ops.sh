@@ -141,6 +141,9 @@ for i in $(seq -w 1 40); do pbc_ev provides us-east-1 "big-$i" api API_URL "http
 pbc_wait_rows 40 "node LIKE 'big-%'"; ok $? "40 providers of 4 KB"
 provbus-consumer -c "$C" resume >/dev/null
 pbc_wait_ends 2 30; ok $? "a run with a 160 KB API_URL ended"
+# the script's last line is written before it exits, so before the
+# daemon reaps it and finishes the run's row
+pbc_wait_eq 10 "ok:0" pbc_sql "SELECT status || ':' || exit_status FROM runs WHERE id = 2"
 is "$(pbc_sql "SELECT status || ':' || exit_status FROM runs WHERE id = 2")" "ok:0" "it ran (no E2BIG), exit 0"
 is "$(grep -c "^export API_URL='http://01/v" "$T/web-03/app.env")" 1 "the value is in the env file"
 tr '\0' '\n' <"$RUNS.2.env" >"$T/env2"
