@@ -631,12 +631,14 @@ static const char *code_text(unsigned code)
 	}
 }
 
-/* Waits for the response to key with correlation id corr, and takes it
- * out of the buffer; frames that came before it (deliveries to a
- * subscription made already) stay there for rs_reader_pump. 0 with
- * *code; -1 with err. */
-static int await(struct rs_reader *r, uint16_t key, uint32_t corr, int64_t deadline,
-		 unsigned *code, struct pb_err *err)
+/* Waits until deadline for the first frame that take() accepts (returns
+ * 1 for), and takes that frame out of the buffer; frames that came
+ * before it (deliveries to a subscription made already) stay there for
+ * rs_reader_pump. A Close from the broker ends the wait. 0, or -1 with
+ * err (timeout: the message given). */
+static int await_frame(struct rs_reader *r, int64_t deadline,
+		       int (*take)(struct rs_reader *r, const uint8_t *f, size_t n, void *arg),
+		       void *arg, const char *timeout, struct pb_err *err)
 {
 	size_t at = 0;
 
@@ -649,55 +651,69 @@ static int await(struct rs_reader *r, uint16_t key, uint32_t corr, int64_t deadl
 		if (st < 0)
 			return -1;
 		if (st) {
-			uint16_t k = be16(f);
-
-			if (k == (0x8000 | key) && n >= 10 && be32(f + 4) == corr) {
-				*code = be16(f + 8);
+			if (take(r, f, n, arg)) {
 				memmove(r->buf + start, r->buf + at, r->len - at);
 				r->len -= at - start;
 				return 0;
 			}
-			if (k == K_CLOSE && n >= 10)
+			if (be16(f) == K_CLOSE && n >= 10)
 				return pb_err_set(err, EX_TEMPFAIL, "stream protocol: the broker closed "
 						  "the connection (code %u)", be16(f + 8));
 			continue;
 		}
 		left = deadline - pb_mono_ms();
 		if (left <= 0)
-			return pb_err_set(err, EX_TEMPFAIL, "stream protocol: no answer to command "
-					  "0x%04x in time", key);
+			return pb_err_set(err, EX_TEMPFAIL, "stream protocol: %s", timeout);
 		if (fill(r, (int)left, err) < 0)
 			return -1;
 	}
 }
 
+struct response {
+	uint16_t key;
+	uint32_t corr;
+	unsigned code;
+};
+
+static int take_response(struct rs_reader *r, const uint8_t *f, size_t n, void *arg)
+{
+	struct response *a = arg;
+
+	(void)r;
+	if (be16(f) != (0x8000 | a->key) || n < 10 || be32(f + 4) != a->corr)
+		return 0;
+	a->code = be16(f + 8);
+	return 1;
+}
+
+/* The response to key with correlation id corr: 0 with *code; -1 with err. */
+static int await(struct rs_reader *r, uint16_t key, uint32_t corr, int64_t deadline,
+		 unsigned *code, struct pb_err *err)
+{
+	struct response a = { key, corr, 0 };
+	char timeout[64];
+
+	snprintf(timeout, sizeof(timeout), "no answer to command 0x%04x in time", key);
+	if (await_frame(r, deadline, take_response, &a, timeout, err) < 0)
+		return -1;
+	*code = a.code;
+	return 0;
+}
+
+static int take_tune(struct rs_reader *r, const uint8_t *f, size_t n, void *arg)
+{
+	(void)arg;
+	if (be16(f) != K_TUNE || n < 12)
+		return 0;
+	r->frame_max = be32(f + 4);
+	r->heartbeat_s = be32(f + 8);
+	return 1;
+}
+
 /* The server's Tune (a request of its own): frame max and heartbeat. */
 static int await_tune(struct rs_reader *r, int64_t deadline, struct pb_err *err)
 {
-	for (;;) {
-		size_t at = 0, n = 0;
-		const uint8_t *f = NULL;
-		int st = next_frame(r, &at, &f, &n, err);
-		int64_t left;
-
-		if (st < 0)
-			return -1;
-		if (st) {
-			if (be16(f) == K_TUNE && n >= 12) {
-				r->frame_max = be32(f + 4);
-				r->heartbeat_s = be32(f + 8);
-				consumed(r, at);
-				return 0;
-			}
-			consumed(r, at);
-			continue;
-		}
-		left = deadline - pb_mono_ms();
-		if (left <= 0)
-			return pb_err_set(err, EX_TEMPFAIL, "stream protocol: no Tune from the broker");
-		if (fill(r, (int)left, err) < 0)
-			return -1;
-	}
+	return await_frame(r, deadline, take_tune, NULL, "no Tune from the broker", err);
 }
 
 static int tcp_connect(const char *host, int port, int timeout_ms, struct pb_err *err)
