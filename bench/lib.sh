@@ -111,14 +111,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0 || a == "NA" || b == "
 # rate COUNT MS: events per second
 rate() { awk -v n="$1" -v ms="$2" 'BEGIN { if (ms + 0 <= 0) print "NA"; else printf "%d\n", n * 1000 / ms }'; }
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-	local p
-	while :; do
-		p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
-		port_in_use "$p" || { echo "$p"; return; }
-	done
-}
+# shellcheck source=tests/broker/ports.sh
+. "$BENCH_ROOT/tests/broker/ports.sh"
+port_in_use() { pb_port_in_use "$@"; }
+free_port() { pb_pick_port "$@"; }
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo NA; }

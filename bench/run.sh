@@ -140,8 +140,8 @@ fi
 log "mode $mode, budget ${budget} s, sections: $sections"
 # one etcd member for the whole run (three sections use it)
 if command -v etcd >/dev/null && command -v etcdctl >/dev/null; then
-	free_port() { local p; while :; do p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 )); (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }; done; }
-	cp=$(free_port); pp=$(free_port)
+	. "$BENCH_ROOT/tests/broker/ports.sh"
+	cp=$(pb_pick_port); pp=$(pb_pick_port "$cp")
 	mkdir -p "$BENCH_OUT/work/etcd"
 	etcd --name bench --data-dir "$BENCH_OUT/work/etcd/data" \
 		--listen-client-urls "http://127.0.0.1:$cp" --advertise-client-urls "http://127.0.0.1:$cp" \

@@ -23,13 +23,9 @@
 LBN_EXAMPLE=$ROOT/deploy/examples/lb-nginx
 LBN_NGINX=${LBN_NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 
-lbn_free_port() {
-	local p
-	while :; do
-		p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-}
+# shellcheck source=tests/broker/ports.sh
+. "$ROOT/tests/broker/ports.sh"
+lbn_free_port() { pb_pick_port "$@"; }
 
 # the main context of every instance: everything nginx writes stays in DIR;
 # as root, the workers of the load balancer run as nobody (nginx's default

@@ -101,14 +101,9 @@ _pb_cleanup() {
 	[ $_pb_failed -ne 0 ] || [ -n "${PB_KEEP:-}" ] || rm -rf "$T"
 }
 
-pb_free_port() { # a loopback port nobody listens on now (bind may still
-	# race with another process: a caller that binds retries on failure)
-	local p
-	while :; do
-		p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-}
+# shellcheck source=tests/broker/ports.sh
+. "$PB_ROOT/tests/broker/ports.sh"
+pb_free_port() { pb_pick_port "$@"; } # tests/broker/ports.sh says which ports
 
 # Every audit log a daemon of the script wrote (one with recorded inputs:
 # lib/audit.h) must replay exactly: `provbus-audit replay` feeds the same

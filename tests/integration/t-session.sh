@@ -114,10 +114,7 @@ gen x509 -req -in "$TD/server.csr" -CA "$TD/ca.pem" -CAkey "$TD/ca.key" -CAcreat
 gen req -x509 -newkey rsa:2048 -nodes -keyout "$TD/other.key" -out "$TD/other-ca.pem" -days 2 -subj /CN=other-ca
 ok $? "made a CA, a server certificate for localhost, and another CA"
 chmod 644 "$TD"/*.key	# the broker runs as us; it reads them
-while :; do
-	TLS_PORT=$((20000 + RANDOM % 40000))
-	(exec 3<>"/dev/tcp/127.0.0.1/$TLS_PORT") 2>/dev/null || break
-done
+TLS_PORT=$(pb_free_port)
 cat >"$TD/tls.conf" <<EOT
 listeners.ssl.default = 127.0.0.1:$TLS_PORT
 ssl_options.cacertfile = $TD/ca.pem

@@ -70,13 +70,7 @@ rl_own_broker() { # rl_own_broker [--nodes N] [--conf-extra F]
 	trap rl_cleanup EXIT
 }
 
-rl_free_port() { # a free loopback port
-	local p
-	while :; do
-		p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-}
+rl_free_port() { pb_pick_port "$@"; } # a free loopback port (tests/broker/ports.sh)
 
 # rl_proxy PORT TARGET-PORT: a TCP relay on loopback (socat), for a broker
 # that can go away and come back without touching the real one; PID in
