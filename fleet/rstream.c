@@ -31,6 +31,7 @@
 #include "log.h"
 #include "pbtime.h"
 #include "rstream.h"
+#include "session.h"
 
 /* ---- decoding helpers ---- */
 
@@ -735,18 +736,27 @@ static int tcp_connect(const char *host, int port, int timeout_ms, struct pb_err
 		if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
 				 ai->ai_protocol)) < 0)
 			continue;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		if (errno == EINPROGRESS) {
+		int up = 0;
+
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+			up = 1;
+		} else if (errno == EINPROGRESS) {
 			pf = (struct pollfd){ fd, POLLOUT, 0 };
 			st = poll(&pf, 1, timeout_ms);
 			if (st > 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) == 0 && !e)
-				break;
-			snprintf(why, sizeof(why), "%s", st == 0 ? "connect timed out" :
-				 strerror(e ? e : errno));
+				up = 1;
+			else
+				snprintf(why, sizeof(why), "%s", st == 0 ? "connect timed out" :
+					 strerror(e ? e : errno));
 		} else {
 			snprintf(why, sizeof(why), "%s", strerror(errno));
 		}
+		if (up && pb_sock_self_connected(fd)) {	/* lib/session.h */
+			up = 0;
+			snprintf(why, sizeof(why), "nothing listens (the connection reached itself)");
+		}
+		if (up)
+			break;
 		close(fd);
 		fd = -1;
 	}

@@ -397,6 +397,17 @@ out:
 		freeaddrinfo(res);
 }
 
+int pb_sock_self_connected(int fd)
+{
+	struct sockaddr_storage me, peer;
+	socklen_t ml = sizeof(me), pl = sizeof(peer);
+
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&me, &ml) != 0 ||
+	    getpeername(fd, (struct sockaddr *)&peer, &pl) != 0)
+		return 0;
+	return ml == pl && memcmp(&me, &peer, ml) == 0;
+}
+
 /* rabbitmq-c never loads OpenSSL's default trust store: without
  * broker.tls.ca, the system's bundle is given explicitly. */
 static const char *system_ca_bundle(void)
@@ -589,6 +600,15 @@ static enum try_result try_url(struct pb_session *s, size_t i, char *why, size_t
 				 " (the broker's certificate is not signed by broker.tls.ca: fix broker.tls.ca)");
 			s->tls_failed = 1;
 		}
+		goto out;
+	}
+	if (pb_sock_self_connected(amqp_get_sockfd(conn))) {
+		/* nothing listens there: let the port go at once (a login
+		 * would wait for the handshake timeout, holding the port the
+		 * broker needs to come back on) */
+		snprintf(why, why_size, "nothing listens on %s:%d (the connection reached itself)",
+			 ci.host, ci.port);
+		res = TRY_NEXT;
 		goto out;
 	}
 	amqp_rpc_reply_t r = login(s, conn, vhost, user, password ? password : ci.password, external);

@@ -81,6 +81,12 @@ void pb_session_abort(struct pb_session *s);
 int pb_session_connected(const struct pb_session *s);
 amqp_connection_state_t pb_session_conn(struct pb_session *s);
 int pb_session_fd(struct pb_session *s);	/* -1 when not connected */
+/* 1 when the connected TCP socket fd reached itself: its own address is
+ * its peer's. That happens when nothing listens on a loopback port inside
+ * the kernel's ephemeral range and the connect is handed that very port as
+ * its source port; while such a connection lives, the server cannot bind
+ * its port again. 0 otherwise (and for anything that is not a socket). */
+int pb_sock_self_connected(int fd);
 /* The redacted URL of the connected broker, or "" */
 const char *pb_session_url(const struct pb_session *s);
 /* The broker user the connection logged in as ("" when not connected):

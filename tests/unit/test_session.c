@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
@@ -444,6 +447,53 @@ START_TEST(test_user_without_password)
 }
 END_TEST
 
+/* ---- a connection that reached itself ---- */
+
+static int loopback_socket(struct sockaddr_in *a)
+{
+	socklen_t l = sizeof(*a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	memset(a, 0, sizeof(*a));
+	a->sin_family = AF_INET;
+	a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)a, sizeof(*a)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)a, &l), 0);
+	return fd;
+}
+
+START_TEST(test_self_connected)
+{
+	struct sockaddr_in a, b;
+	int self = loopback_socket(&a), lis = loopback_socket(&b), cli, acc, p[2];
+
+	/* bound to port P, connected to 127.0.0.1:P: TCP's simultaneous
+	 * open makes it its own peer, as an unlucky ephemeral port does */
+	ck_assert_int_eq(connect(self, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(pb_sock_self_connected(self), 1);
+	/* an ordinary connection, both ends */
+	ck_assert_int_eq(listen(lis, 1), 0);
+	cli = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_eq(connect(cli, (struct sockaddr *)&b, sizeof(b)), 0);
+	acc = accept(lis, NULL, NULL);
+	ck_assert_int_ge(acc, 0);
+	ck_assert_int_eq(pb_sock_self_connected(cli), 0);
+	ck_assert_int_eq(pb_sock_self_connected(acc), 0);
+	/* a listener, a pipe, no descriptor */
+	ck_assert_int_eq(pb_sock_self_connected(lis), 0);
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(pb_sock_self_connected(p[0]), 0);
+	ck_assert_int_eq(pb_sock_self_connected(-1), 0);
+	close(p[0]);
+	close(p[1]);
+	close(acc);
+	close(cli);
+	close(lis);
+	close(self);
+}
+END_TEST
+
 static Suite *session_suite(void)
 {
 	Suite *s = suite_create("session");
@@ -466,6 +516,7 @@ static Suite *session_suite(void)
 	tcase_add_test(tc, test_missing_tls_ca);
 	tcase_add_test(tc, test_unreachable_lists_each_url);
 	tcase_add_test(tc, test_user_without_password);
+	tcase_add_test(tc, test_self_connected);
 	suite_add_tcase(s, tc);
 	return s;
 }
