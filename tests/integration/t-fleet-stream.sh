@@ -43,13 +43,7 @@ ofleet() { provbus-fleet --url "$OBS_URL" --password-file "$T/creds/provbus-obse
 pbtest-pubflood publish "$(pbf_url n0)" --federation "$F" --region us-east-1 --count 3000 \
 	--keys API_URL,DB_URL,CACHE_URL --nodes 1 --node-prefix n --user-id n0 >"$T/flood.log" 2>&1
 ok $? "3000 events of n0"
-mkdir -p "$T/prov/services.d" "$T/prov/state"
-cat >"$T/prov.json" <<EOT
-{"node": "prov", "federation": "$F", "region": "us-east-1", "host": "10.9.9.9",
- "broker": {"urls": ["$(pbf_url prov)"]},
- "services_dir": "$T/prov/services.d", "state_dir": "$T/prov/state"}
-EOT
-echo '{"id": "api", "provides": {"API_URL": "http://{HOST}:{PORT}"}, "local_port": 1100}' >"$T/prov/services.d/api.json"
+pbf_prov
 provbus-publish -c "$T/prov.json" provides >/dev/null; ok $? "prov provides API_URL"
 for n in c1 c2; do
 	pbf_node "$n" us-east-1

@@ -62,13 +62,7 @@ kill -0 "${PID[mute]}"; ok $? "the daemon goes on"
 is "$(pbf_fleet nodes --json | jq -r 'select(.node == "mute") | .node')" "" "no presence of it reaches the fleet stream"
 
 # --- a provides: converged --wait
-mkdir -p "$T/prov/services.d" "$T/prov/state"
-cat >"$T/prov.json" <<EOT
-{"node": "prov", "federation": "$F", "region": "us-east-1", "host": "10.9.9.9",
- "broker": {"urls": ["$(pbf_url prov)"]},
- "services_dir": "$T/prov/services.d", "state_dir": "$T/prov/state"}
-EOT
-echo '{"id": "api", "provides": {"API_URL": "http://{HOST}:{PORT}"}, "local_port": 1100, "public": true}' >"$T/prov/services.d/api.json"
+pbf_prov true
 provbus-publish -c "$T/prov.json" provides >/dev/null; ok $? "prov provides API_URL"
 t0=$(date +%s%N)
 out=$(pbf_fleet converged API_URL --wait 60 2>&1); rc=$?

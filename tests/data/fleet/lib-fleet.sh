@@ -16,6 +16,9 @@
 #                         requiring API_URL (or REQUIRES-JSON), a provision
 #                         command that fails while $T/NODE.fail exists;
 #                         PBF_PRESENCE_S (2) and PBF_HEARTBEAT_S (10) set those
+#   pbf_prov [PUBLIC]     the providing node "prov" (host 10.9.9.9, us-east-1):
+#                         config $T/prov.json, a manifest providing API_URL on
+#                         port 1100 ("public": PUBLIC when given)
 #   pbf_fleet ARGS...     provbus-fleet as provbus-observer
 #   pbf_wait SECONDS CMD...  like wait_for, but bounded in time, not in tries
 #                         (CMD is a provbus-fleet run: a second or so each)
@@ -46,6 +49,17 @@ pbf_users() {
  "topic_permissions": [$tperms]}
 EOT
 	pb_ctl import_definitions "$defs" >/dev/null
+}
+
+pbf_prov() {
+	mkdir -p "$T/prov/services.d" "$T/prov/state"
+	cat >"$T/prov.json" <<EOT
+{"node": "prov", "federation": "$F", "region": "us-east-1", "host": "10.9.9.9",
+ "broker": {"urls": ["$(pbf_url prov)"]},
+ "services_dir": "$T/prov/services.d", "state_dir": "$T/prov/state"}
+EOT
+	echo "{\"id\": \"api\", \"provides\": {\"API_URL\": \"http://{HOST}:{PORT}\"}, \"local_port\": 1100${1:+, \"public\": $1}}" \
+		>"$T/prov/services.d/api.json"
 }
 
 pbf_url() { echo "amqp://$1:pw-$1@127.0.0.1:$PORT/$(urlenc "$VHOST")"; }
