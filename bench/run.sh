@@ -148,11 +148,13 @@ if command -v etcd >/dev/null && command -v etcdctl >/dev/null; then
 		--listen-peer-urls "http://127.0.0.1:$pp" --initial-advertise-peer-urls "http://127.0.0.1:$pp" \
 		--initial-cluster "bench=http://127.0.0.1:$pp" --log-level error >"$BENCH_OUT/work/etcd/etcd.log" 2>&1 &
 	etcd_pid=$!
-	for i in $(seq 100); do
+	for i in $(seq 100); do	# until healthy, at most about 2 minutes, not after etcd died
 		ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$cp" --dial-timeout 1s endpoint health >/dev/null 2>&1 && break
+		kill -0 "$etcd_pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	if ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$cp" endpoint health >/dev/null 2>&1; then
+	if kill -0 "$etcd_pid" 2>/dev/null &&
+	   ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$cp" --dial-timeout 1s --command-timeout 3s endpoint health >/dev/null 2>&1; then
 		export BENCH_ETCD_EP=127.0.0.1:$cp BENCH_ETCD_PID=$etcd_pid
 	else
 		log "etcd did not start (see $BENCH_OUT/work/etcd/etcd.log): its figures will be NA"
