@@ -13,6 +13,8 @@
 #   - nothing falls back to plain text: given amqps:// the programs only
 #     ever send TLS records (recorded by a listener), and amqps:// aimed at
 #     the broker's plain AMQP port fails instead of talking plain AMQP.
+#   - provbus-fleet given amqps:// never uses the stream protocol (plain
+#     TCP): nothing reaches the stream port it was given.
 # shellcheck disable=SC1091
 . "$PB_ROOT/tests/reliability/lib.sh"
 
@@ -155,6 +157,29 @@ for f in "$T"/wire/c.*; do
 done
 [ $tlsrec -ge 1 ]; ok $? "each attempt opened with a TLS handshake record ($tlsrec)"
 is "$plain" 0 "no AMQP protocol header in plain text on the wire"
+
+# --- provbus-fleet: with an amqps:// URL, never the stream protocol (its
+# SASL PLAIN would carry the password in clear): --stream-port aimed at
+# the recorder, which must see no connection; with a plain amqp:// URL the
+# same call does connect there (the check can fail), then falls back
+if [ -x "$PB_BIN/provbus-fleet" ]; then
+	n0=$(ls "$T/wire" | wc -l)
+	XDG_CACHE_HOME=$T/fleet-cache timeout 60 provbus-fleet -v -c "$T/p-good.json" --stream-port "$RP" \
+		--no-cache nodes >"$T/fleet-tls.out" 2>"$T/fleet-tls.err"
+	is "$?" 0 "provbus-fleet nodes over amqps://localhost (the config's CA and client certificate): exit 0"
+	like "$(cat "$T/fleet-tls.err")" "stream protocol not used with an amqps:// URL" \
+		"... saying it reads over AMQP 0-9-1, not the stream protocol"
+	sleep 1
+	is "$(ls "$T/wire" | wc -l)" "$n0" "... and nothing connected to the stream port given"
+	XDG_CACHE_HOME=$T/fleet-cache timeout 60 provbus-fleet -c "$T/p-good.json" --url "$URL" \
+		--stream-port "$RP" --no-cache nodes >/dev/null 2>"$T/fleet-plain.err"
+	is "$?" 0 "the same over amqp:// (plain): exit 0, after falling back"
+	sleep 1
+	[ "$(ls "$T/wire" | wc -l)" -gt "$n0" ]
+	ok $? "... having tried the stream port first (the recorder saw it)"
+else
+	for d in exit saying nothing plain tried; do ok 1 "provbus-fleet not built: amqps rule not tested ($d)"; done
+fi
 
 # --- the consumer over amqps
 if [ -x "$PB_BIN/provbus-consumer" ]; then
