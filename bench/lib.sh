@@ -254,7 +254,7 @@ start_etcd() {
 	ETCD_PID=$BG_PID ETCD_OWN=1
 	ETCD_EP=127.0.0.1:$cp
 	local i=0
-	until ETCDCTL_API=3 etcdctl --endpoints "$ETCD_EP" --dial-timeout 1s endpoint health >/dev/null 2>&1; do
+	until ETCDCTL_API=3 etcdctl --endpoints "$ETCD_EP" --dial-timeout 1s --command-timeout 2s endpoint health >/dev/null 2>&1; do
 		i=$((i + 1))
 		[ $i -lt 100 ] && kill -0 "$ETCD_PID" 2>/dev/null || { bench_log "etcd did not start (see $W/$name.log)"; return 1; }
 		nap 0.1

@@ -149,7 +149,7 @@ if command -v etcd >/dev/null && command -v etcdctl >/dev/null; then
 		--initial-cluster "bench=http://127.0.0.1:$pp" --log-level error >"$BENCH_OUT/work/etcd/etcd.log" 2>&1 &
 	etcd_pid=$!
 	for i in $(seq 100); do	# until healthy, at most about 2 minutes, not after etcd died
-		ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$cp" --dial-timeout 1s endpoint health >/dev/null 2>&1 && break
+		ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$cp" --dial-timeout 1s --command-timeout 2s endpoint health >/dev/null 2>&1 && break
 		kill -0 "$etcd_pid" 2>/dev/null || break
 		sleep 0.1
 	done
