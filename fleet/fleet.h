@@ -168,6 +168,11 @@ struct fl_reader_opts {
 	 * and fl_reader_window_start know nothing of it (`nodes`: the
 	 * history is not needed) */
 	int skip[2];
+	/* set (when not NULL) to 1 + the stream's side (0 history, 1 fleet)
+	 * when fl_reader_open fails because that stream has no replica on
+	 * the node of the session's URL (RabbitMQ reads a stream only where
+	 * it is stored, over either protocol): another node may have one */
+	int *no_replica;
 };
 
 /* Subscribes to both streams. NULL with err (EX_CONFIG: a stream is

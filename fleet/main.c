@@ -281,6 +281,47 @@ static int start_over(struct reading *rd, int reconnect, struct pb_err *err)
 	return pb_session_connect(rd->sess, err);
 }
 
+/* fl_reader_open on the session's broker node, or on the next node of
+ * the URLs while a stream has no replica where the session is (a node
+ * added to the cluster after the streams were declared holds none): each
+ * URL at most once. 0 with rd->r, or -1 with err. */
+static int open_reader(struct reading *rd, const struct fl_reader_opts *ro, struct pb_err *err)
+{
+	struct fl_reader_opts o = *ro;
+	int no_replica = 0;
+	size_t tried = 1;
+	char url[512];
+
+	o.no_replica = &no_replica;
+	for (;;) {
+		o.sess = rd->sess;
+		no_replica = 0;
+		if ((rd->r = fl_reader_open(&o, err)))
+			return 0;
+		if (!no_replica)
+			return -1;
+		snprintf(url, sizeof(url), "%s", pb_session_url(rd->sess));
+		if (tried >= rd->so.n_urls) {
+			size_t n = strlen(err->msg);
+
+			snprintf(err->msg + n, sizeof(err->msg) - n,
+				 " (%s%s): a stream is read only on a node that stores it: name "
+				 "such a node in broker.urls (or --url), or add a replica on this "
+				 "one: rabbitmq-streams add_replica --vhost '%s' provbus.%s.%s NODE",
+				 url, rd->so.n_urls > 1 ? ", the last of the URLs tried" : "",
+				 pb_session_vhost(rd->sess), rd->federation,
+				 no_replica == 1 ? "history" : "fleet");
+			return -1;
+		}
+		pb_log_notice("%s (%s): trying the next broker URL", err->msg, url);
+		*err = (struct pb_err)PB_ERR_INIT;
+		pb_session_abort(rd->sess);	/* the next connect starts after it */
+		if (pb_session_connect(rd->sess, err) < 0)
+			return -1;
+		tried++;
+	}
+}
+
 /* Reads the window of both streams into rd->f: from the cache and what
  * is new since, or (no cache, or one that does not fit) the whole window.
  * `nodes` reads the fleet stream only: its answer is the reports'. The
@@ -320,7 +361,7 @@ static int read_window(struct reading *rd, struct ctx *c, const struct opts *o,
 					     { pos.digest[0], pos.digest[1] }, (int)o->stream_port,
 					     { skip_history, 0 } };
 
-		if (!(rd->r = fl_reader_open(&ro, err)))
+		if (open_reader(rd, &ro, err) < 0)
 			return -1;
 		rc = read_all(rd->r, c, err);
 		again = 0;
@@ -743,7 +784,7 @@ int main(int argc, char **argv)
 		struct fl_reader_opts ro = { rd.sess, federation, 0, 1, { -1, -1 }, { NULL, NULL },
 					     (int)o.stream_port };
 
-		if (!(rd.r = fl_reader_open(&ro, &err))) {
+		if (open_reader(&rd, &ro, &err) < 0) {
 			rc = fail(&err);
 			goto out;
 		}

@@ -939,6 +939,12 @@ int rs_reader_open(const struct rs_opts *o, struct rs_reader **out, struct pb_er
 			rc = -1;
 			goto fail;
 		}
+		if (code == 0x06) {	/* no member of the stream on this node */
+			pb_err_set(err, EX_UNAVAILABLE, "stream %s has no replica on this broker node",
+				   r->streams[i]);
+			rc = 2;
+			goto fail;
+		}
 		if (code != 1) {
 			pb_err_set(err, EX_UNAVAILABLE, "stream protocol: subscribing to %s: %s",
 				   r->streams[i], code_text(code));

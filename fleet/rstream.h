@@ -99,10 +99,11 @@ struct rs_reader;
 
 /* Connects, logs in, subscribes. 0 with *out; 1 when the stream protocol
  * cannot be used here (refused or no answer on the port, the handshake
- * failed, the stream is not available on that node) and the caller
- * should read over AMQP 0-9-1: err says why; -1 with err for an error
- * the other reader would meet too (EX_CONFIG: a stream is missing,
- * EX_NOPERM: no read permission). */
+ * failed) and the caller should read over AMQP 0-9-1: err says why; 2
+ * when a stream is not available on this node (no replica there: AMQP
+ * 0-9-1 on the same node cannot read it either; err says which); -1 with
+ * err for an error the other reader would meet too (EX_CONFIG: a stream
+ * is missing, EX_NOPERM: no read permission). */
 int rs_reader_open(const struct rs_opts *o, struct rs_reader **out, struct pb_err *err);
 void rs_reader_free(struct rs_reader *r);
 /* As fl_reader_pump, fl_reader_invalid, ... (fleet.h). */

@@ -84,6 +84,7 @@ struct fl_reader {
 	struct rs_reader *rs;	/* the stream protocol (rstream.c): everything goes there */
 	struct pb_session *sess;
 	amqp_connection_state_t conn;
+	int *no_replica;	/* fl_reader_opts */
 	char exchange[128], streams[2][192];
 	int follow, from_next;
 	int64_t started, from_s;
@@ -115,6 +116,21 @@ static void copy_bytes(char *dst, size_t size, amqp_bytes_t b)
 	dst[n] = '\0';
 }
 
+/* RabbitMQ reads a stream only on a node that stores it: elsewhere
+ * basic.consume gets 406 "... does not have a replica on the local node"
+ * (406 PRECONDITION_FAILED is also a wrong argument: the text decides). */
+static int no_local_replica(amqp_rpc_reply_t rr)
+{
+	const amqp_channel_close_t *c;
+
+	if (rr.reply_type != AMQP_RESPONSE_SERVER_EXCEPTION ||
+	    rr.reply.id != AMQP_CHANNEL_CLOSE_METHOD)
+		return 0;
+	c = rr.reply.decoded;
+	return c->reply_code == 406 &&
+	       memmem(c->reply_text.bytes, c->reply_text.len, "replica", 7) != NULL;
+}
+
 static int consume(struct fl_reader *r, int which, const char *stream, int64_t from_ms,
 		   const char *named, int64_t offset, struct pb_err *err)
 {
@@ -140,7 +156,11 @@ static int consume(struct fl_reader *r, int which, const char *stream, int64_t f
 	rr = amqp_get_rpc_reply(r->conn);
 	snprintf(what, sizeof(what), "reading stream %s", stream);
 	pb_amqp_reply_err(rr, what, err);
-	if (pb_amqp_not_found(rr))
+	if (no_local_replica(rr)) {
+		pb_err_set(err, EX_UNAVAILABLE, "stream %s has no replica on this broker node", stream);
+		if (r->no_replica)
+			*r->no_replica = 1 + (which == T_FLEET || which == T_FLEET_PROBE);
+	} else if (pb_amqp_not_found(rr))
 		pb_err_set(err, EX_CONFIG, "stream %s not found: run provbus-schema apply", stream);
 	else if (err->code == EX_NOPERM)
 		pb_err_prefix(err, "%s: the broker user needs read on it (provbus-observer has it)",
@@ -180,6 +200,12 @@ static int open_rstream(struct fl_reader *r, const struct fl_reader_opts *o, str
 		rc = rs_reader_open(&ro, &r->rs, &e);
 	}
 	pb_session_wipe_free(password);
+	if (rc == 2) {	/* AMQP 0-9-1 on this node could not read it either */
+		if (o->no_replica)	/* which one: its name is in the message */
+			*o->no_replica = 1 + (strstr(e.msg, fleet) != NULL);
+		*err = e;
+		return -1;
+	}
 	if (rc == 0)
 		pb_log_info("reading the streams over the stream protocol (%s:%d)", host,
 			    o->stream_port);
@@ -210,6 +236,7 @@ struct fl_reader *fl_reader_open(const struct fl_reader_opts *o, struct pb_err *
 	}
 	r->sess = o->sess;
 	r->conn = pb_session_conn(o->sess);
+	r->no_replica = o->no_replica;
 	r->follow = o->follow;
 	r->from_next = o->from_ms <= 0;
 	r->from_s = o->from_ms / 1000;
