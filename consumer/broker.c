@@ -448,7 +448,16 @@ static int start_history(struct consumer *c, struct pb_err *err)
 				    "(run provbus-schema apply)", c->stream);
 			return 1;
 		}
-		return rpc_failed(c, r, "reading the history stream", err);
+		rpc_failed(c, r, "reading the history stream", err);
+		if (pb_amqp_no_local_replica(r)) {
+			size_t n = strlen(err->msg);
+
+			snprintf(err->msg + n, sizeof(err->msg) - n,
+				 " (a stream is read only where it is stored: another of broker.urls "
+				 "is tried next; to read it here, rabbitmq-streams add_replica "
+				 "--vhost VHOST %s NODE)", c->stream);
+		}
+		return -1;
 	}
 	/* the probes (see check_history_end): "next" sees the first message
 	 * published after this point, "last" the stream's last chunk, whose

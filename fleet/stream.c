@@ -116,21 +116,6 @@ static void copy_bytes(char *dst, size_t size, amqp_bytes_t b)
 	dst[n] = '\0';
 }
 
-/* RabbitMQ reads a stream only on a node that stores it: elsewhere
- * basic.consume gets 406 "... does not have a replica on the local node"
- * (406 PRECONDITION_FAILED is also a wrong argument: the text decides). */
-static int no_local_replica(amqp_rpc_reply_t rr)
-{
-	const amqp_channel_close_t *c;
-
-	if (rr.reply_type != AMQP_RESPONSE_SERVER_EXCEPTION ||
-	    rr.reply.id != AMQP_CHANNEL_CLOSE_METHOD)
-		return 0;
-	c = rr.reply.decoded;
-	return c->reply_code == 406 &&
-	       memmem(c->reply_text.bytes, c->reply_text.len, "replica", 7) != NULL;
-}
-
 static int consume(struct fl_reader *r, int which, const char *stream, int64_t from_ms,
 		   const char *named, int64_t offset, struct pb_err *err)
 {
@@ -156,7 +141,7 @@ static int consume(struct fl_reader *r, int which, const char *stream, int64_t f
 	rr = amqp_get_rpc_reply(r->conn);
 	snprintf(what, sizeof(what), "reading stream %s", stream);
 	pb_amqp_reply_err(rr, what, err);
-	if (no_local_replica(rr)) {
+	if (pb_amqp_no_local_replica(rr)) {
 		pb_err_set(err, EX_UNAVAILABLE, "stream %s has no replica on this broker node", stream);
 		if (r->no_replica)
 			*r->no_replica = 1 + (which == T_FLEET || which == T_FLEET_PROBE);

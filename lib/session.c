@@ -290,6 +290,15 @@ int pb_amqp_not_found(amqp_rpc_reply_t r)
 	       ((const amqp_channel_close_t *)r.reply.decoded)->reply_code == AMQP_NOT_FOUND;
 }
 
+int pb_amqp_no_local_replica(amqp_rpc_reply_t r)
+{
+	const amqp_channel_close_t *c = r.reply.decoded;
+
+	return r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+	       r.reply.id == AMQP_CHANNEL_CLOSE_METHOD && c->reply_code == 406 &&
+	       memmem(c->reply_text.bytes, c->reply_text.len, "replica", 7) != NULL;
+}
+
 int pb_amqp_reply_err(amqp_rpc_reply_t r, const char *what, struct pb_err *err)
 {
 	switch (r.reply_type) {

@@ -124,6 +124,11 @@ int pb_amqp_close_err(const amqp_method_t *m, const char *what, struct pb_err *e
  * exchange, queue or stream does not exist), else 0. The channel is then
  * closed: re-open it (pb_session_reopen_channel) or answer the close. */
 int pb_amqp_not_found(amqp_rpc_reply_t r);
+/* 1 when basic.consume of a stream was refused because the connected
+ * node holds no replica of it (406 "... does not have a replica on the
+ * local node": RabbitMQ reads a stream only where it is stored; 406 alone
+ * is also a wrong argument, the text decides), else 0. */
+int pb_amqp_no_local_replica(amqp_rpc_reply_t r);
 
 /* Passive declare of exchange; missing: EX_CONFIG "exchange provbus.F not
  * found: run provbus-schema apply". A 404 closes the channel: the session

@@ -6,7 +6,8 @@
 # add_replica`. A 2-node cluster of its own (rabbitmq_stream on), both
 # streams' replicas removed from node 2:
 #   - a new consumer with broker.urls [node 2, node 1] catches up from
-#     node 1 (the value published before it started reaches its env file);
+#     node 1 (the value published before it started reaches its env file),
+#     its log naming node 2's refusal and the add_replica command;
 #   - provbus-fleet with those URLs says once that node 2 has no replica,
 #     reads from node 1 and answers as a read of node 1 alone does
 #     (converged, providers --json);
@@ -45,6 +46,8 @@ pb_bg c1 provbus-consumer -c "$T/c1.json" run
 wait_for 60 grep -q "API_URL='http://10.9.9.9:1100'" "$T/c1/app.env"
 ok $? "the consumer caught up from node 1: API_URL in its env file"
 like "$(cat "$T/c1.log")" "replica on the local node" "  its log names node 2's refusal"
+like "$(cat "$T/c1.log")" "another of broker.urls is tried next; to read it here, rabbitmq-streams add_replica --vhost VHOST provbus\.$F\.history NODE" \
+	"  and what to do about it"
 
 # --- provbus-fleet with [node 2, node 1]
 printf 'pw-observer\n' >"$T/obs.pw"

@@ -206,6 +206,8 @@ static const struct {
 	{ 403, 1, "ACCESS_REFUSED - access to exchange 'provbus.x' in vhost '/v' refused for user 'u'", EX_NOPERM },
 	{ 404, 1, "NOT_FOUND - no exchange 'provbus.x' in vhost '/v'", EX_CONFIG },
 	{ 406, 1, "PRECONDITION_FAILED - inequivalent arg 'type' for exchange 'provbus.x'", EX_CONFIG },
+	{ 406, 1, "PRECONDITION_FAILED - queue 'queue 'provbus.f.history' in vhost '/v'' does not have a replica on the local node", EX_CONFIG },
+	{ 406, 0, "PRECONDITION_FAILED - replica", EX_CONFIG },
 	{ 405, 1, "RESOURCE_LOCKED - cannot obtain exclusive access", EX_TEMPFAIL },
 	{ 403, 0, "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN", EX_NOPERM },
 	{ 530, 0, "NOT_ALLOWED - vhost /x not found", EX_CONFIG },
@@ -238,6 +240,11 @@ START_TEST(test_reply_server_exception)
 	ck_assert_int_eq(err.code, close_cases[_i].ex);
 	/* only a channel closed with 404 is "not found" */
 	ck_assert_int_eq(pb_amqp_not_found(r), close_cases[_i].channel && close_cases[_i].code == 404);
+	/* only a channel closed with 406 and the broker's "replica" words is
+	 * a stream without a replica on this node */
+	ck_assert_int_eq(pb_amqp_no_local_replica(r),
+			 close_cases[_i].channel && close_cases[_i].code == 406 &&
+			 strstr(close_cases[_i].text, "does not have a replica") != NULL);
 }
 END_TEST
 
