@@ -53,14 +53,15 @@ like "$(cat "$T/c1.log")" "another of broker.urls is tried next; to read it here
 printf 'pw-observer\n' >"$T/obs.pw"
 obs1() { provbus-fleet --url "amqp://provbus-observer@127.0.0.1:$PORT/$(urlenc "$VHOST")" \
 	--password-file "$T/obs.pw" --federation "$F" "$@"; }
-conv1() { obs1 --no-cache --stream-port 0 converged API_URL >/dev/null 2>&1; }
+conv1() { obs1 --no-cache --stream-port 0 converged API_URL 2>/dev/null | grep -q '^converged: 1 of 1 '; }
 pbf_wait 60 conv1; ok $? "node 1 alone: c1 converged"
 # (over the stream protocol the nodes of this cluster share one host, so
 # --stream-port alone picks the node: S1 is node 1's listener)
 for sp in 0 "$S1"; do
 	proto=$([ "$sp" = 0 ] && echo "AMQP 0-9-1" || echo "stream protocol, node 1's port")
 	provbus-fleet -c "$T/c1.json" --stream-port "$sp" --no-cache converged API_URL >"$T/conv.out" 2>"$T/conv.err"
-	is "$?" 0 "[node 2, node 1], $proto: converged, exit 0"
+	is "$?:$(cat "$T/conv.out")" "0:converged: 1 of 1 live consumers ran with today's values" \
+		"[node 2, node 1], $proto: converged, exit 0"
 	if [ "$sp" = 0 ]; then
 		is "$(grep -c 'no replica on this broker node.*trying the next broker URL' "$T/conv.err")" 1 \
 			"  one notice says node 2 has no replica and the next URL is tried"

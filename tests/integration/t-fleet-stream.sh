@@ -49,7 +49,9 @@ for n in c1 c2; do
 	pbf_node "$n" us-east-1
 	pb_bg "$n" provbus-consumer -c "$T/$n.json" run
 done
-conv() { ofleet --no-cache converged API_URL >/dev/null 2>&1; }
+# both: converged alone exits 0 as soon as every consumer seen so far
+# ran, which c1 alone can satisfy before c2's first presence is out
+conv() { ofleet --no-cache converged API_URL 2>/dev/null | grep -q '^converged: 2 of 2 '; }
 pbf_wait 60 conv; ok $? "c1 and c2 converged (read over the stream protocol)"
 
 # a presence for c1 published by guest (no user_id): ignored, counted
