@@ -41,7 +41,7 @@ flood 300 h; ok $? "300 events of 4 nodes"
 flood 40 l --ttl 3600; ok $? "40 events with a lease"
 provbus-publish -c "$T/p1.json" provides >/dev/null; ok $? "p1 provides API_URL"
 pb_bg c1 provbus-consumer -c "$T/c1.json" run
-conv() { fleet --no-cache converged API_URL >/dev/null 2>&1; }
+conv() { fleet --no-cache converged API_URL 2>/dev/null | grep -q '^converged: 1 of 1 '; }	# c1 seen, and ran
 wait_for 60 conv; ok $? "c1 converged"
 
 # three verbs, cold (--no-cache) and from the cache: the same bytes
