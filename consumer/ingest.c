@@ -520,7 +520,7 @@ static int seen_before(struct consumer *c, const struct pb_event *ev)
 	}
 	if (ev->seq > max)
 		return 0;
-	r = pb_audit_seen(c->aw, ev->node, ev->service, ev->id, &e);
+	r = pb_audit_seen(c->aw, ev->node, ev->service, ev->seq, ev->id, &e);
 	if (r < 0) {
 		/* judging it again is harmless: applying an event twice
 		 * changes nothing; losing it would not be */

@@ -226,7 +226,7 @@ void pb_audit_close(sqlite3 *db)
  * a few rows per event, and preparing costs more than the insert. */
 
 enum audit_stmt {
-	ST_BEGIN, ST_BEGIN_READ, ST_COMMIT, ST_ADD_EVENT, ST_SEEN, ST_MAX_SEQ, ST_MAX_EVENT,
+	ST_BEGIN, ST_BEGIN_READ, ST_COMMIT, ST_ADD_EVENT, ST_SEEN_COPY, ST_SEEN, ST_MAX_SEQ, ST_MAX_EVENT,
 	ST_PUT_PROVIDER, ST_DEL_PROVIDER, ST_EACH_PROVIDER, ST_ADD_NOTE, ST_ADD_INPUT, ST_ADD_PARAMS,
 	ST_ADD_RUN, ST_LINK_EVENTS, ST_FINISH_RUN, ST_NOTIFY, ST_RUNNING_RUNS, ST_INTERRUPT,
 	ST_LAST_OK, ST_STARTS, ST_LAST_RUN, ST_META_GET, ST_META_SET, ST_META_DEL,
@@ -242,6 +242,12 @@ static const char *const audit_sql[ST__COUNT] = {
 		"INSERT INTO events(msg_id, received_at, kind, federation, region, node, service,"
 		" key, value, seq, ttl_s, public, verdict, detail, redelivered, source, exchange,"
 		" routing_key, changed, lease_from) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	/* a copy repeats node, service, seq and id: one seek down the
+	 * events_dedupe index */
+	[ST_SEEN_COPY] =
+		"SELECT 1 FROM events WHERE node = ? AND service = ? AND seq = ? AND msg_id = ?"
+		" AND verdict <> 'invalid' LIMIT 1",
+	/* the id under another seq: a walk of every row of (node, service) */
 	[ST_SEEN] =
 		"SELECT 1 FROM events WHERE node = ? AND service = ? AND msg_id = ?"
 		" AND verdict <> 'invalid' LIMIT 1",
@@ -480,12 +486,26 @@ int64_t pb_audit_add_event(struct pb_audit_writer *w, const struct pb_audit_even
 }
 
 int pb_audit_seen(struct pb_audit_writer *w, const char *node, const char *service,
-		  const char *msg_id, struct pb_err *err)
+		  int64_t seq, const char *msg_id, struct pb_err *err)
 {
-	sqlite3_stmt *st = audit_stmt(w, ST_SEEN, err);
+	sqlite3_stmt *st = audit_stmt(w, ST_SEEN_COPY, err);
 	int found;
 
 	if (!st)
+		return -1;
+	bind_text(st, 1, node);
+	bind_text(st, 2, service);
+	sqlite3_bind_int64(st, 3, seq);
+	bind_text(st, 4, msg_id);
+	found = audit_row(w, st, "looking up an event id", err);
+	sqlite3_reset(st);
+	if (found != 0)
+		return found;
+	/* not a copy: the id under another seq still makes it a duplicate
+	 * (the id decides before the seq), at the price of a walk of the
+	 * (node, service)'s rows, which only events that are not copies pay:
+	 * stale ones, or an id re-sent with its seq changed */
+	if (!(st = audit_stmt(w, ST_SEEN, err)))
 		return -1;
 	bind_text(st, 1, node);
 	bind_text(st, 2, service);

@@ -170,9 +170,12 @@ int64_t pb_audit_add_event(struct pb_audit_writer *w, const struct pb_audit_even
 			   struct pb_err *err);
 /* 1 when a row that is not invalid holds this event id for (node,
  * service), whatever its seq (a copy judged again is a duplicate even when
- * its seq was changed: the id decides first), 0 when none, -1 on error. */
+ * its seq was changed: the id decides first), 0 when none, -1 on error.
+ * A copy (the same seq) is found by one index seek, whatever the length
+ * of the (node, service)'s history; an event that is not a copy costs a
+ * walk of that history. */
 int pb_audit_seen(struct pb_audit_writer *w, const char *node, const char *service,
-		  const char *msg_id, struct pb_err *err);
+		  int64_t seq, const char *msg_id, struct pb_err *err);
 /* The highest seq of the rows that are not invalid for (node, service)
  * into *max (INT64_MIN for none); 0, or -1 on error. */
 int pb_audit_max_seq(struct pb_audit_writer *w, const char *node, const char *service,
