@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -818,6 +819,10 @@ int main(int argc, char **argv)
 
 	memset(&rn, 0, sizeof(rn));
 	rn.o = &o;
+	/* one malloc arena: the connect thread would get one of its own (a
+	 * 64 MB reservation whose first pages each cost a fault: about 30 of
+	 * a run's 415), for a handful of allocations */
+	mallopt(M_ARENA_MAX, 1);
 	pb_log_init(PROG, 0);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":c:vh", longopts, NULL)) != -1) {
