@@ -22,35 +22,11 @@ ROUNDS=${1:-3}
 shift || :
 PROGS=("$@")
 [ ${#PROGS[@]} -gt 0 ] || PROGS=(bin)
-export LC_ALL=C.UTF-8
 command -v amqp-consume >/dev/null || { echo "amqp-consume not found (apt-get install amqp-tools)" >&2; exit 69; }
-for p in "${PROGS[@]}"; do
-	[ -x "$p/provbus-consumer" ] || { echo "$p/provbus-consumer missing" >&2; exit 69; }
-done
-[ -x "${BUILD:-build}/tools/pbtest-notifywait" ] || { echo "make tests-build first" >&2; exit 69; }
-
-OUT=$(mktemp -d "${TMPDIR:-/tmp}/pb-idle-mem.XXXXXX")
-own=""
-if [ -z "${PB_BROKER_DIR:-}" ] || [ ! -f "$PB_BROKER_DIR/broker.env" ]; then
-	own=$OUT/broker
-	echo "starting a private broker ..." >&2
-	tests/broker/pb-broker start "$own" >/dev/null || exit 69
-	PB_BROKER_DIR=$own
-fi
-VHOST=/idle-mem-$$
-CTL="tests/broker/pb-broker ctl $PB_BROKER_DIR"
-$CTL add_vhost "$VHOST" >/dev/null && $CTL set_permissions -p "$VHOST" guest '.*' '.*' '.*' >/dev/null ||
-	{ echo "cannot make vhost $VHOST" >&2; exit 69; }
-export BENCH_ROOT=$ROOT BENCH_OUT=$OUT PB_BROKER_DIR BENCH_VHOST=$VHOST SECTION=idle-mem
-# shellcheck disable=SC1091
-. "$ROOT/bench/lib.sh"
-cleanup_all() {
-	_bench_cleanup
-	$CTL delete_vhost "$VHOST" >/dev/null 2>&1 || :
-	[ -z "$own" ] || tests/broker/pb-broker stop "$own" >/dev/null 2>&1 || :
-}
+NAME=idle-mem ALONE_TOOL=pbtest-notifywait
+# shellcheck source=bench/alone.sh
+. "$ROOT/bench/alone.sh"
 if [ -n "${IDLE_MEM_KEEP:-}" ]; then trap - EXIT; else trap cleanup_all EXIT; fi
-bench_vhost
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 parts() { awk '/^RssAnon:/ { a = $2 } /^VmRSS:/ { v = $2 } /^RssFile:/ { f = $2 } END { print a, v, f }' "/proc/$1/status"; }

@@ -28,35 +28,10 @@ shift || :
 PROGS=("$@")
 [ ${#PROGS[@]} -gt 0 ] || PROGS=(bin)
 CAP_S=${CAP_S:-120}
-export LC_ALL=C.UTF-8
-for p in "${PROGS[@]}"; do
-	[ -x "$p/provbus-consumer" ] || { echo "$p/provbus-consumer missing" >&2; exit 69; }
-done
-[ -x "${BUILD:-build}/tools/pbtest-pubflood" ] || { echo "make tests-build first" >&2; exit 69; }
-
-OUT=$(mktemp -d "${TMPDIR:-/tmp}/pb-lost-queue.XXXXXX")
-own=""
-if [ -z "${PB_BROKER_DIR:-}" ] || [ ! -f "$PB_BROKER_DIR/broker.env" ]; then
-	own=$OUT/broker
-	echo "starting a private broker ..." >&2
-	tests/broker/pb-broker start "$own" >/dev/null || exit 69
-	PB_BROKER_DIR=$own
-fi
-VHOST=/lost-queue-$$
-CTL="tests/broker/pb-broker ctl $PB_BROKER_DIR"
-$CTL add_vhost "$VHOST" >/dev/null && $CTL set_permissions -p "$VHOST" guest '.*' '.*' '.*' >/dev/null ||
-	{ echo "cannot make vhost $VHOST" >&2; exit 69; }
-export BENCH_ROOT=$ROOT BENCH_OUT=$OUT PB_BROKER_DIR BENCH_VHOST=$VHOST SECTION=lost-queue
-# shellcheck disable=SC1091
-. "$ROOT/bench/lib.sh"
-cleanup_all() {
-	_bench_cleanup
-	$CTL delete_vhost "$VHOST" >/dev/null 2>&1 || :
-	[ -z "$own" ] || tests/broker/pb-broker stop "$own" >/dev/null 2>&1 || :
-	rm -rf "$OUT"
-}
-trap cleanup_all EXIT
-bench_vhost
+NAME=lost-queue ALONE_TOOL=pbtest-pubflood
+# shellcheck source=bench/alone.sh
+. "$ROOT/bench/alone.sh"
+trap 'cleanup_all; rm -rf "$OUT"' EXIT
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # catchup NAME CFG: starts the daemon, waits for "catch-up done" (CAP_S at
