@@ -205,7 +205,8 @@ FUZZ_SECONDS ?= 60
 fuzz: | $(call deps_ok,fuzz)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run-fuzz.sh
 
-# --- benchmarks (bench/run.sh; docs/BENCHMARKS.md keeps the last full run)
+# --- benchmarks (bench/run.sh; docs/BENCHMARKS.md keeps the last full run,
+# docs/BENCHMARKS-rounds.md what was measured outside one)
 # make bench SECTIONS="latency drain": only these sections (docs/ untouched)
 bench: $(PROGRAMS) $(TOOL_BIN) | $(call deps_ok,bench)
 	$(Q)BUILD=$(BUILD) BENCH_PROGRAMS=$(PROGDIR) $(if $(SECTIONS),BENCH_ONLY="$(SECTIONS)") bench/run.sh

@@ -749,7 +749,7 @@ static void daemon_release(struct consumer *c)
  * written, instead of heap memory that calloc clears or that a realloc
  * copies into: at login the outbound buffer grows from 64 to 128 KiB,
  * and from one heap block to another that copy makes 64 KiB resident for
- * good. Idle RssAnon 1,000 -> 900 kB (docs/BENCHMARKS.md, "Idle memory,
+ * good. Idle RssAnon 1,000 -> 900 kB (docs/BENCHMARKS-rounds.md, "Idle memory,
  * round 4").
  * Fixing the threshold turns off glibc's raising it as mapped blocks are
  * freed; a drain's blocks of that size live as long as the connection. */

@@ -406,7 +406,7 @@ static void changed_keys(const struct pb_kv *a, size_t na, const struct pb_kv *b
  * jansson tree (see sbuf above), and streamed to the file through a
  * buffer of SB_OUT_BUF bytes rather than built whole in memory first
  * (9.5 MB at 40,000 providers: growing it was 2/5 of the file's cost,
- * docs/BENCHMARKS.md, issue 19 round 4). */
+ * docs/BENCHMARKS-rounds.md, issue 19 round 4). */
 static int write_state(struct consumer *c, struct pb_err *err)
 {
 	const struct pb_providers *prov = pb_decide_providers(c->core);

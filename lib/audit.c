@@ -260,7 +260,7 @@ static const char *const audit_sql[ST__COUNT] = {
 	/* an upsert, not INSERT OR REPLACE: a known provider's row is updated
 	 * in place (its key columns, so its index entry, unchanged), where a
 	 * REPLACE deleted the row and its index entry and inserted both again
-	 * under a new rowid (docs/BENCHMARKS.md, issue 19, round 4) */
+	 * under a new rowid (docs/BENCHMARKS-rounds.md, issue 19, round 4) */
 	[ST_PUT_PROVIDER] =
 		"INSERT INTO providers(federation, region, node, service, key, value,"
 		" public, seq, expires_at, updated_at, tombstone) VALUES(?,?,?,?,?,?,?,?,?,?,?)"

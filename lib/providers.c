@@ -99,7 +99,7 @@ struct pb_providers {
  * A restore puts tens of thousands of providers at once, each an entry
  * (about 520 bytes) and a seq entry (about 270): 32 MB at 40,000, and a
  * page fault costs this VM about 15 µs, so their 8,000 faults were a
- * third of the restore's CPU (docs/BENCHMARKS.md, issue 19 round 4).
+ * third of the restore's CPU (docs/BENCHMARKS-rounds.md, issue 19 round 4).
  * From the SLAB_AFTER-th put on, put carves them from blocks of
  * SLAB_BYTES aligned on SLAB_BYTES and marked MADV_HUGEPAGE: one fault
  * per block where the kernel gives transparent huge pages to madvised

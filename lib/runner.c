@@ -6,7 +6,7 @@
  *           (vfork, not fork: the daemon's heap holds every provider, tens of
  *           MB at 40,000; a fork copied its page tables and made each page
  *           the daemon wrote afterwards a copy-on-write fault, about a tenth
- *           of its CPU in a drain after a run: docs/BENCHMARKS.md)
+ *           of its CPU in a drain after a run: docs/BENCHMARKS-rounds.md)
  *   handle: reap (pidfd/waitpid WNOHANG), read the pipe until EAGAIN (at most
  *           PB_RUNNER_READ_MAX per call), feed the tail and the line callback
  *   over:   the child was reaped and the pipe hit EOF or, once the child is
