@@ -335,7 +335,7 @@ static void rep_send(struct consumer *c)
 {
 	struct cs_reporter *r = c->rep;
 	sqlite3_stmt *st = NULL;
-	int limit, fetched = 0, rc;
+	int limit, fetched = 0, step;
 
 	if (!r->more || !r->up || r->blocked || r->n_fl >= REP_WINDOW || !rconnected(r))
 		return;
@@ -348,7 +348,7 @@ static void rep_send(struct consumer *c)
 	limit = (int)(REP_WINDOW - r->n_fl);
 	sqlite3_bind_int64(st, 1, r->last_row);
 	sqlite3_bind_int(st, 2, limit);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW && ++fetched &&
+	while ((step = sqlite3_step(st)) == SQLITE_ROW && ++fetched &&
 	       r->n_fl < REP_WINDOW && socket_has_room(r)) {
 		amqp_basic_properties_t props;
 		const char *body = (const char *)sqlite3_column_text(st, 4);
@@ -384,7 +384,7 @@ static void rep_send(struct consumer *c)
 	}
 	/* every row after last_row was sent: nothing more until a row is
 	 * queued or the channel starts over */
-	if (rc == SQLITE_DONE && fetched < limit)
+	if (step == SQLITE_DONE && fetched < limit)
 		r->more = 0;
 	sqlite3_finalize(st);
 }

@@ -1102,10 +1102,10 @@ static int on_deliver(struct rs_reader *r, const uint8_t *f, size_t n, struct pb
 	if (r->side[i].in_flight)
 		r->side[i].in_flight--;
 	if (r->side[i].in_flight < CREDIT_LOW && (!r->side[i].done || r->follow)) {
-		uint16_t n = (uint16_t)(MAIN_CREDIT - r->side[i].in_flight);
+		uint16_t more = (uint16_t)(MAIN_CREDIT - r->side[i].in_flight);
 
-		r->side[i].in_flight += n;
-		return credit(r, sub, n, err);
+		r->side[i].in_flight += more;
+		return credit(r, sub, more, err);
 	}
 	return 0;
 }

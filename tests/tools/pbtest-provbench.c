@@ -91,10 +91,10 @@ int main(int argc, char **argv)
 	if (!(p = pb_providers_new()))
 		return 1;
 	for (i = 0; i < k; i++) {	/* the fill: no judging, so --scan does not cost K^2 */
-		int changed;
+		int put;
 
 		make_event(&ev, ++seq, i, i);
-		pb_providers_apply(p, &ev, 0, &filter, 0, &changed);
+		pb_providers_apply(p, &ev, 0, &filter, 0, &put);
 	}
 	/* the counting index is built by the first question (O(n), once):
 	 * asked here, so run_events counts the steady cost per event */
