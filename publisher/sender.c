@@ -71,8 +71,8 @@ struct sender {
 	uint64_t next_tag;	/* the tag of the next publish */
 	size_t outstanding;
 
-	struct pb_outbox_row *rows;	/* chunk of them */
-	size_t chunk, n_rows, i_row;
+	struct pb_outbox_row *rows;	/* CHUNK of them */
+	size_t n_rows, i_row;
 	int eof;
 	int64_t cursor;		/* the last row read */
 	int64_t missing_counted;	/* rows of missing exchanges counted up to here */
@@ -208,12 +208,12 @@ static int fill(struct sender *x)
 		size_t got, keep = 0;
 
 		x->n_rows = x->i_row = 0;
-		if (pb_outbox_read(x->ob, x->cursor, x->chunk, x->rows, &got, &err)) {
+		if (pb_outbox_read(x->ob, x->cursor, CHUNK, x->rows, &got, &err)) {
 			x->r->stop = err;
 			x->r->stopped = 1;
 			return -1;
 		}
-		x->eof = got < x->chunk;
+		x->eof = got < CHUNK;
 		for (size_t i = 0; i < got; i++) {
 			struct pb_outbox_row *row = &x->rows[i];
 
@@ -676,12 +676,11 @@ void pb_sender_run(struct pb_session *s, struct pb_outbox *ob, const struct pb_s
 		goto out;
 	}
 	x.cap = x.limit = o->window ? o->window : 1000;
-	x.chunk = CHUNK;
 	/* on the heap, not in x on the stack: calloc'd fresh memory is only
 	 * made resident where a run writes it (zeroing 56 KB of stack cost
 	 * a run of a few events 14 page faults) */
 	x.win = calloc(x.cap, sizeof(*x.win));
-	x.rows = calloc(x.chunk, sizeof(*x.rows));
+	x.rows = calloc(CHUNK, sizeof(*x.rows));
 	x.done = malloc(DELETE_BATCH * sizeof(*x.done));
 	if (!x.win || !x.rows || !x.done) {
 		pb_err_set(&r->stop, EX_OSERR, "out of memory");
