@@ -1,7 +1,8 @@
 # bench/alone.sh — sourced by the measurements that run alone, outside
-# bench/run.sh (idle-mem.sh, lost-queue.sh). Before sourcing: ROOT (the
-# tree, the current folder), NAME (of the measurement), PROGS (program
-# folders to compare), ALONE_TOOL (a tool of build/tools it needs).
+# bench/run.sh (idle-mem.sh, lost-queue.sh). Sourced with the program
+# folders to compare as its arguments (bin when none): sets PROGS. Before
+# sourcing: ROOT (the tree, the current folder), NAME (of the
+# measurement), ALONE_TOOL (a tool of build/tools it needs).
 # Checks them; makes the work folder OUT; uses the broker of $PB_BROKER_DIR
 # or starts a private one; makes a vhost of its own (CTL runs rabbitmqctl
 # on that broker); loads bench/lib.sh (SECTION=NAME) and sets its vhost;
@@ -9,6 +10,10 @@
 # a private broker) for the caller's EXIT trap. Loopback only.
 # shellcheck shell=bash
 export LC_ALL=C.UTF-8
+PROGS=("$@")
+[ ${#PROGS[@]} -gt 0 ] || PROGS=(bin)
+# alone_bin FOLDER: the programs' folder, relative to the tree or absolute
+alone_bin() { if [[ $1 == /* ]]; then echo "$1"; else echo "$ROOT/$1"; fi; }
 for p in "${PROGS[@]}"; do
 	[ -x "$p/provbus-consumer" ] || { echo "$p/provbus-consumer missing" >&2; exit 69; }
 done

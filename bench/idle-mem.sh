@@ -20,12 +20,10 @@ cd "$(dirname "$0")/.." || exit 69
 ROOT=$PWD
 ROUNDS=${1:-3}
 shift || :
-PROGS=("$@")
-[ ${#PROGS[@]} -gt 0 ] || PROGS=(bin)
 command -v amqp-consume >/dev/null || { echo "amqp-consume not found (apt-get install amqp-tools)" >&2; exit 69; }
 NAME=idle-mem ALONE_TOOL=pbtest-notifywait
 # shellcheck source=bench/alone.sh
-. "$ROOT/bench/alone.sh"
+. "$ROOT/bench/alone.sh" "$@"
 if [ -n "${IDLE_MEM_KEEP:-}" ]; then trap - EXIT; else trap cleanup_all EXIT; fi
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -33,8 +31,7 @@ parts() { awk '/^RssAnon:/ { a = $2 } /^VmRSS:/ { v = $2 } /^RssFile:/ { f = $2 
 declare -A A V F
 for r in $(seq "$ROUNDS"); do
 	for i in "${!PROGS[@]}"; do
-		BIN=$ROOT/${PROGS[$i]}
-		[[ ${PROGS[$i]} == /* ]] && BIN=${PROGS[$i]}
+		BIN=$(alone_bin "${PROGS[$i]}")
 		FED=idle-r$r-p$i
 		W=$OUT/work/$FED; mkdir -p "$W"
 		bench_topology || { echo "schema apply failed: $(cat "$W/schema.log")" >&2; exit 1; }

@@ -25,12 +25,10 @@ cd "$(dirname "$0")/.." || exit 69
 ROOT=$PWD
 N=${1:-20000}
 shift || :
-PROGS=("$@")
-[ ${#PROGS[@]} -gt 0 ] || PROGS=(bin)
 CAP_S=${CAP_S:-120}
 NAME=lost-queue ALONE_TOOL=pbtest-pubflood
 # shellcheck source=bench/alone.sh
-. "$ROOT/bench/alone.sh"
+. "$ROOT/bench/alone.sh" "$@"
 trap 'cleanup_all; rm -rf "$OUT"' EXIT
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -57,8 +55,7 @@ rows() { sqlite3 -cmd '.timeout 5000' "$1/state/audit.db" "$2"; }
 
 declare -a RES
 for i in "${!PROGS[@]}"; do
-	BIN=$ROOT/${PROGS[$i]}
-	[[ ${PROGS[$i]} == /* ]] && BIN=${PROGS[$i]}
+	BIN=$(alone_bin "${PROGS[$i]}")
 	FED=lq-p$i
 	W=$OUT/work/$FED; mkdir -p "$W"
 	bench_topology || { echo "schema apply failed: $(cat "$W/schema.log")" >&2; exit 1; }
