@@ -657,7 +657,10 @@ out:
 }
 
 /* consumer.notify after a run: never retried, never waited for; one at a
- * time (a notify still going when the next run ends is skipped). */
+ * time (a notify still going when the next run ends is skipped), and none
+ * started once the daemon is stopping: a notify never delays a stop, and
+ * one started after cs_runs_stop signalled the last would be waited for
+ * without bound (a run that ends during the stop is audited with a skip). */
 static void start_notify(struct consumer *c, int exit_status)
 {
 	const struct pb_consumer_conf *cc = &c->conf.cfg->consumer;
@@ -667,6 +670,11 @@ static void start_notify(struct consumer *c, int exit_status)
 
 	if (!cc->notify)
 		return;
+	if (c->stopping) {
+		note(c, c->run.id, "notify-skipped", "the daemon is stopping");
+		pb_log_warn("notify run=%lld skipped: the daemon is stopping", (long long)c->run.id);
+		return;
+	}
 	if (pb_runner_running(c->notifier)) {
 		note(c, c->run.id, "notify-skipped", "the notify of run %lld is still going",
 		     (long long)c->notify_run_id);

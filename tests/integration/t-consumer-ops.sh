@@ -130,6 +130,34 @@ is "$CRC" 0 "stopped with a hanging notify: exit 0"
 ok "$([ "$ms" -ge 1500 ] && [ "$ms" -lt $((6000 * PB_SLOW)) ]; echo $?)" "the stop took about the 2 s to SIGKILL, not 60 s ($ms ms)"
 kill -0 "$npid" 2>/dev/null; is "$?" 1 "the notify is gone (SIGKILL)"
 like "$(cat "$T/notif.log")" "notify of run 1 ignored SIGTERM: SIGKILL" "the log says the notify was killed"
+# --- a run that ends during the stop starts no notify: the stop signals
+# only the notify it found, so one started after it would be waited for
+# without bound (this notify ignores SIGTERM and never ends)
+pbc_init web-05 us-east-1 "\"notify\": [\"$T/hang.sh\"], \"quiet_ms\": 100"
+pbc_manifest app '{"API_URL": "{API_URL}"}'
+: >"$T/hang.log"
+pbc_start notif2
+pbc_wait_ends 1; ok $? "startup run"
+wait_for 10 grep -q '^notify 1 ' "$T/hang.log"; ok $? "its notify started (and hangs)"
+: >"$T/web-05.hold"
+kill -USR1 "$CPID"
+wait_for 10 sh -c "[ \$(grep -c '^start ' '$RUNS') -ge 2 ]"; ok $? "a second run started and is held open"
+kill -TERM "$CPID"
+wait_for 10 grep -q 'notify of run 1 ignored SIGTERM: SIGKILL' "$T/notif2.log"
+ok $? "at the stop, the first notify got SIGTERM, then SIGKILL"
+rm -f "$T/web-05.hold"	# the run ends while the daemon is stopping
+if wait_for 15 sh -c "! kill -0 $CPID 2>/dev/null"; then
+	wait "$CPID"; CRC=$?
+	ok 0 "the daemon stopped once the run ended"
+else
+	ok 1 "the daemon stopped once the run ended (still waiting: killed)"
+	kill -KILL "$CPID" 2>/dev/null; wait "$CPID"; CRC=$?
+	npid2=$(awk '$2 == 2 {print $3}' "$T/hang.log"); [ -n "$npid2" ] && kill -KILL "$npid2" 2>/dev/null
+fi
+is "$CRC" 0 "exit 0"
+is "$(grep -c '^notify 2 ' "$T/hang.log")" 0 "the notify of the run that ended during the stop did not start"
+is "$(pbc_sql "SELECT COUNT(*) FROM notes WHERE kind = 'notify-skipped' AND run_id = 2 AND text LIKE '%stopping%'")" 1 \
+	"it is audited as skipped: the daemon is stopping"
 # --- a value over 128 KiB; systemd's variables not passed on
 pbc_init web-03
 pbc_manifest app '{"API_URL": "{API_URL}"}'
