@@ -187,6 +187,15 @@ int cs_catchup_load(struct consumer *c, struct pb_err *err)
 		goto out;
 	strv_from_json(b, &c->bound, &c->n_bound);
 	strv_from_json(keys, &owed, &n_owed);
+	/* no bindings ever recorded: a new node (or a new audit log) whose
+	 * queue this daemon never declared; it owes the whole catch-up before
+	 * its first run even while no broker answers (the startup run
+	 * without a broker is for a node that has caught up once) */
+	if (!b && c->conf.n_keys > 0 && !(full && !strcmp(full, "1"))) {
+		free(full);
+		full = strdup("1");
+		pb_log_notice("a new node: the first run waits for the catch-up of the history stream");
+	}
 	if (pb_decide_restore_owed(c->core, full && !strcmp(full, "1"),
 				   (const char *const *)owed, n_owed) < 0) {
 		pb_err_set(err, EX_OSERR, "restoring the catch-ups owed: out of memory");

@@ -143,4 +143,21 @@ is "$(pbc_sql "SELECT COUNT(*) FROM events WHERE source = 'history' AND key = 'A
 is "$(pbc_status -c '.providers.API_URL | length')" 5 "5 live providers"
 touch "$T/stop-busy"; wait "$BUSY"
 pbc_stop; is "$CRC" 0 "exit 0"
+
+# --- a new node whose broker does not answer owes the whole catch-up from
+# its start, not only once it finds its queue missing: its first run waits
+# for it (the startup run after 30 s without a broker is for a node that
+# has caught up once; a new one would run with an empty env file)
+u=$URL; URL=amqp://guest:guest@127.0.0.1:9/%2F	# nothing listens on port 9
+pbc_init web-03
+URL=$u
+pbc_manifest app '{"API_URL": "{API_URL}"}'
+pb_bg web03 provbus-consumer -c "$C" -vv run
+CPID=$BG_PID
+wait_for 10 grep -q "a new node: the first run waits" "$T/web03.log"
+ok $? "the daemon says the first run waits for the catch-up"
+is "$(pbc_sql "SELECT json_extract(text, '\$.owed_full') FROM inputs WHERE kind = 'start' ORDER BY id DESC LIMIT 1")" 1 \
+	"its start input owes the full catch-up (what holds the startup run, in the daemon and in replay)"
+pbc_stop; is "$CRC" 0 "exit 0"
+is "$(pbc_sql "SELECT COUNT(*) FROM runs")" 0 "no run started"
 pb_done
