@@ -25,8 +25,6 @@
 
 #include "names.h"
 
-#define ENVFILE_HEADER "# written by provbus-consumer; do not edit\n"
-
 char *pb_shell_quote(const char *s, size_t len)
 {
 	size_t i, quotes = 0, n = 0;
@@ -97,7 +95,9 @@ char *pb_envfile_render_as(const struct pb_kv *vars, size_t n, enum pb_env_forma
 	sorted = malloc((n ? n : 1) * sizeof(*sorted));
 	if (!sorted)
 		goto out;
-	size = sizeof(ENVFILE_HEADER);
+	/* the sorted lines only, no comment: what the file holds is exactly
+	 * the values (provbus.json(5)), and an empty set an empty file */
+	size = 1;
 	for (i = 0; i < n; i++) {
 		if (!pb_name_key_ok(vars[i].name) || !vars[i].value)
 			goto out;
@@ -109,7 +109,8 @@ char *pb_envfile_render_as(const struct pb_kv *vars, size_t n, enum pb_env_forma
 	text = malloc(size);
 	if (!text)
 		goto out;
-	used = (size_t)snprintf(text, size, "%s", ENVFILE_HEADER);
+	text[0] = '\0';
+	used = 0;
 	for (i = 0; i < n; i++) {
 		quoted = fmt == PB_ENV_SYSTEMD
 				 ? pb_systemd_quote(sorted[i]->value, strlen(sorted[i]->value))

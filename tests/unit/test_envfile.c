@@ -17,7 +17,7 @@
 #include "envfile.h"
 #include "suite_main.h"
 
-#define HEADER "# written by provbus-consumer; do not edit\n"
+#define HEADER ""	/* the file is the sorted lines only: no comment before them */
 
 static char tmpdir[256];
 
