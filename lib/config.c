@@ -25,6 +25,7 @@
 
 #include "jsondoc.h"
 #include "names.h"
+#include "running.h"
 #include "strv.h"
 
 #define CONFIG_MAX_BYTES (1024 * 1024)
@@ -800,6 +801,10 @@ char *pb_config_state_dir(const char *path, char **why, struct pb_err *err)
 		return NULL;
 	}
 	*why = strdup(lerr.msg);
+	/* the daemon running this file knows its state_dir, however broken
+	 * the file is now (empty, cut short, a brace before "state_dir") */
+	if ((dir = pb_running_state_dir(path, pb_config_path(NULL))) != NULL)
+		goto out;
 	root = json_load_file(path, 0, NULL);
 	if (root && json_is_object(root) && (v = json_object_get(root, "state_dir")) &&
 	    json_is_string(v) && json_string_length(v) > 0) {

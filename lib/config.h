@@ -79,7 +79,9 @@ void pb_config_free(struct pb_config *cfg);
 
 /* The state_dir of path for the programs that need nothing else (the
  * control verbs, provbus-audit): from a full load when the file is valid;
- * else, leniently, the "state_dir" member of a file with another error
+ * else the state_dir of the provbus-consumer running this file (its open
+ * audit log: lib/running.h); else, leniently, the "state_dir" member of a
+ * file with another error
  * (a typo elsewhere must not blind monitoring), else the default. *why is
  * then a new string saying why the file does not load (else NULL).
  * Returns a new string, or NULL with err (EX_NOINPUT: no file; EX_CONFIG:

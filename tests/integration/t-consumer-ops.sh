@@ -79,6 +79,21 @@ provbus-consumer -c "$T/down.json" provision-now >/dev/null 2>&1; is "$?" 0 "pro
 provbus-audit -c "$T/down.json" runs >/dev/null 2>&1; is "$?" 0 "provbus-audit -c with a broken file: 0"
 echo '{"node": "web-01", "state_dir": "'"$ST"'", ' >"$T/down.json"
 provbus-consumer -c "$T/down.json" status >/dev/null 2>&1; is "$?" 0 "status with a file that is not even JSON: 0 (state_dir found)"
+# no "state_dir" left to find in the file: the daemon running this very
+# file (its command line, its open audit log) says where it is
+: >"$T/down.json"	# an interrupted template write
+out=$(provbus-consumer -c "$T/down.json" status 2>/dev/null); is "$?" 0 "status with an empty file: 0"
+is "$(jq -r .node <<<"$out")" web-01 "... the status of the daemon running that file"
+printf '{broken' >"$T/down.json"
+provbus-consumer -c "$T/down.json" pause >/dev/null 2>&1; is "$?" 0 "pause with '{broken': 0"
+is "$(provbus-consumer -c "$T/down.json" status 2>/dev/null | jq .paused)" true "... and the daemon is paused"
+provbus-consumer -c "$T/down.json" resume >/dev/null 2>&1; is "$?" 0 "resume with '{broken': 0"
+provbus-audit -c "$T/down.json" runs >/dev/null 2>&1; is "$?" 0 "provbus-audit -c with '{broken': 0"
+# another file, as broken, that no daemon runs: not taken for this one
+printf '{broken' >"$T/other.json"
+provbus-consumer -c "$T/other.json" status >/dev/null 2>"$T/err"
+ok "$([ $? -ne 0 ]; echo $?)" "status with another broken file that no daemon runs: an error"
+ok "$(grep -qF "$ST" "$T/err"; [ $? -ne 0 ]; echo $?)" "... which does not name this daemon's state_dir"
 cp "$T/down.good" "$T/down.json"
 kill -HUP "$DPID"
 pbc_wait_eq 10 true sh -c "provbus-consumer -c '$T/down.json' status 2>/dev/null | jq .config.loads"

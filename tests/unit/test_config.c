@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "running.h"
 #include "suite_main.h"
 
 static char tmpdir[PATH_MAX];
@@ -271,6 +272,62 @@ static const struct {
 	{ "{\"state_dir\": 5}", NULL, 1 },
 	{ NULL, NULL, 0 },
 };
+
+/* pb_running_config_arg: a daemon's configuration file from its argv */
+static const struct {
+	const char *args;	/* '|' separates the arguments */
+	const char *conf;	/* NULL: none */
+	int is_run;
+} daemon_args[] = {
+	{ "provbus-consumer|-c|/etc/p.json|run", "/etc/p.json", 1 },
+	{ "/usr/bin/provbus-consumer|--config|p.json|-v|run", "p.json", 1 },
+	{ "provbus-consumer|--config=/x/p.json|run", "/x/p.json", 1 },
+	{ "provbus-consumer|-c/x/p.json|-vv|run", "/x/p.json", 1 },
+	{ "provbus-consumer|run", NULL, 1 },
+	{ "provbus-consumer|-c|/etc/p.json|status", "/etc/p.json", 0 },
+	/* after --, nothing is an option */
+	{ "provbus-consumer|run|--|-c|/y.json", NULL, 1 },
+	/* argv[0] is never an argument */
+	{ "run|-c|a.json|pause", "a.json", 0 },
+	/* a -c at the end with no value */
+	{ "provbus-consumer|run|-c", NULL, 1 },
+};
+
+START_TEST(test_running_config_arg)
+{
+	char buf[256];
+	size_t n = strlen(daemon_args[_i].args);
+	const char *conf;
+	int is_run = -1;
+
+	memcpy(buf, daemon_args[_i].args, n + 1);
+	for (size_t k = 0; k < n; k++)
+		if (buf[k] == '|')
+			buf[k] = '\0';
+	conf = pb_running_config_arg(buf, n + 1, &is_run);
+	if (daemon_args[_i].conf)
+		ck_assert_str_eq(conf ? conf : "(null)", daemon_args[_i].conf);
+	else
+		ck_assert_ptr_null(conf);
+	ck_assert_int_eq(is_run, daemon_args[_i].is_run);
+}
+END_TEST
+
+/* no daemon runs this file: NULL (the look-up of /proc finds nothing) */
+START_TEST(test_running_state_dir_none)
+{
+	char path[PATH_MAX + 32];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/nobody.json", tmpdir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("{broken", f);
+	fclose(f);
+	ck_assert_ptr_null(pb_running_state_dir(path, path));
+	ck_assert_ptr_null(pb_running_state_dir("/nonexistent/provbus.json", "/nonexistent/x"));
+}
+END_TEST
 
 START_TEST(test_state_dir_lenient)
 {
@@ -544,6 +601,9 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_directory_is_not_a_file);
 	tcase_add_test(tc, test_null_is_unset_and_real_ok);
 	tcase_add_loop_test(tc, test_bad, 0, (int)(sizeof(bad) / sizeof(bad[0])));
+	tcase_add_loop_test(tc, test_running_config_arg, 0,
+			    (int)(sizeof(daemon_args) / sizeof(daemon_args[0])));
+	tcase_add_test(tc, test_running_state_dir_none);
 	suite_add_tcase(s, tc);
 	return s;
 }
