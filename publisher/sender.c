@@ -71,7 +71,8 @@ struct sender {
 	uint64_t next_tag;	/* the tag of the next publish */
 	size_t outstanding;
 
-	struct pb_outbox_row *rows;	/* CHUNK of them */
+	struct pb_outbox_row *rows;	/* chunk of them */
+	size_t chunk;		/* rows read at a time: CHUNK, fewer for a small outbox */
 	size_t n_rows, i_row;
 	int eof;
 	int64_t cursor;		/* the last row read */
@@ -208,12 +209,12 @@ static int fill(struct sender *x)
 		size_t got, keep = 0;
 
 		x->n_rows = x->i_row = 0;
-		if (pb_outbox_read(x->ob, x->cursor, CHUNK, x->rows, &got, &err)) {
+		if (pb_outbox_read(x->ob, x->cursor, x->chunk, x->rows, &got, &err)) {
 			x->r->stop = err;
 			x->r->stopped = 1;
 			return -1;
 		}
-		x->eof = got < CHUNK;
+		x->eof = got < x->chunk;
 		for (size_t i = 0; i < got; i++) {
 			struct pb_outbox_row *row = &x->rows[i];
 
@@ -676,11 +677,16 @@ void pb_sender_run(struct pb_session *s, struct pb_outbox *ob, const struct pb_s
 		goto out;
 	}
 	x.cap = x.limit = o->window ? o->window : 1000;
+	/* a run of a few events touches a few rows' worth of memory, not
+	 * the window's and CHUNK's (each fresh page costs a fault) */
+	x.chunk = x.total < CHUNK ? (size_t)(x.total > 0 ? x.total : 1) : CHUNK;
+	if ((int64_t)x.cap > x.total)
+		x.cap = x.limit = x.total > 0 ? (size_t)x.total : 1;
 	/* on the heap, not in x on the stack: calloc'd fresh memory is only
 	 * made resident where a run writes it (zeroing 56 KB of stack cost
 	 * a run of a few events 14 page faults) */
 	x.win = calloc(x.cap, sizeof(*x.win));
-	x.rows = calloc(CHUNK, sizeof(*x.rows));
+	x.rows = calloc(x.chunk, sizeof(*x.rows));
 	x.done = malloc(DELETE_BATCH * sizeof(*x.done));
 	if (!x.win || !x.rows || !x.done) {
 		pb_err_set(&r->stop, EX_OSERR, "out of memory");
