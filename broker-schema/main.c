@@ -111,52 +111,6 @@ out:
 	return rc;
 }
 
-/* The userinfo of url, [*start, at): 0 when there is none. */
-static int url_userinfo(const char *url, const char **start, const char **at)
-{
-	const char *p = strstr(url, "://"), *end;
-
-	p = p ? p + 3 : url;
-	end = p + strcspn(p, "/?#");
-	*at = NULL;
-	for (const char *q = p; q < end; q++)
-		if (*q == '@')
-			*at = q;
-	*start = p;
-	return *at != NULL;
-}
-
-static int url_has_password(const char *url)
-{
-	const char *p, *at;
-
-	return url_userinfo(url, &p, &at) && memchr(p, ':', (size_t)(at - p));
-}
-
-/* A password in --url (tests, a lab broker) was in argv: take a copy and
- * blank it out of argv, so that ps and /proc/PID/cmdline stop showing it
- * (docs/protocol.md §6: no password from argv; the -c FILE password_file is the way).
- * Returns the copy (free it), or NULL when out of memory. */
-static char *take_url(char *arg)
-{
-	const char *p, *at;
-	char *copy = strdup(arg);
-
-	if (copy && url_userinfo(arg, &p, &at)) {
-		char *colon = memchr(p, ':', (size_t)(at - p));
-		if (colon)
-			memset(colon + 1, 'x', (size_t)(at - colon - 1));
-	}
-	return copy;
-}
-
-static int url_has_user(const char *url)
-{
-	const char *p, *at;
-
-	return url_userinfo(url, &p, &at) && at > p;
-}
-
 /* Asks for the password of shown (a redacted URL) on the terminal, echo
  * off: an operator's --url carries no password (never in argv). Returns
  * a new string, or NULL when there is no terminal. */
@@ -238,7 +192,7 @@ static int set_policies(const struct topology *t, const char *amqp_url, const ch
 	} else {
 		snprintf(m.host, sizeof(m.host), "%s", ci.host);
 	}
-	if (url_has_password(amqp_url))
+	if (pb_url_has_password(amqp_url))
 		pw = strdup(ci.password);
 	else if (password)
 		pw = strdup(password);
@@ -288,7 +242,7 @@ static int run_broker(const char *verb, const struct topology *t, const char *ur
 		goto out;
 	/* the configuration gives the broker, or the password and TLS
 	 * settings for a --url without password */
-	if (!url || (!url_has_password(url) && (config_arg || getenv("PROVBUS_CONFIG")))) {
+	if (!url || (!pb_url_has_password(url) && (config_arg || getenv("PROVBUS_CONFIG")))) {
 		cfg = pb_config_load(pb_config_path(config_arg), err);
 		if (!cfg)
 			goto out;
@@ -299,7 +253,7 @@ static int run_broker(const char *verb, const struct topology *t, const char *ur
 		o.urls = &url;
 		o.n_urls = 1;
 	}
-	if (url && !url_has_password(url) && !cfg && url_has_user(url)) {
+	if (url && !pb_url_has_password(url) && !cfg && pb_url_has_user(url)) {
 		char shown[512];
 		pb_session_redact_url(url, shown, sizeof(shown));
 		if (!(password = ask_password(shown))) {
@@ -373,7 +327,7 @@ int main(int argc, char **argv)
 		case 'c': config_arg = optarg; break;
 		case 'u':
 			free(url);
-			if (!(url = take_url(optarg))) {
+			if (!(url = pb_url_take_arg(optarg))) {
 				fputs("provbus-schema: out of memory\n", stderr);
 				return EX_OSERR;
 			}

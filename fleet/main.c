@@ -79,6 +79,7 @@ static const char short_usage[] =
 
 struct opts {
 	const char *config, *url, *federation, *password_file, *region, *node;
+	char *url_copy;		/* --url, its password blanked out of argv */
 	int json, verbose, wait_set, no_verify_sender, no_cache;
 	long stream_port;
 	long wait_s;
@@ -651,6 +652,16 @@ static int cmd_converged(struct fleet *f, struct fl_reader *r, struct ctx *c,
 
 /* ---- main ---- */
 
+/* the copy of --url: wiped, then freed */
+static void free_url(struct opts *o)
+{
+	if (o->url_copy) {
+		explicit_bzero(o->url_copy, strlen(o->url_copy));
+		free(o->url_copy);
+		o->url_copy = NULL;
+	}
+}
+
 static int parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
@@ -676,7 +687,13 @@ static int parse(int argc, char **argv, struct opts *o)
 	while ((opt = getopt_long(argc, argv, ":c:vh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': o->config = optarg; break;
-		case 'U': o->url = optarg; break;
+		case 'U':
+			free(o->url_copy);
+			if (!(o->url = o->url_copy = pb_url_take_arg(optarg))) {
+				fputs(PROG ": out of memory\n", stderr);
+				return EX_OSERR;
+			}
+			break;
 		case 'F': o->federation = optarg; break;
 		case 'P': o->password_file = optarg; break;
 		case 'R': o->region = optarg; break;
@@ -744,8 +761,10 @@ int main(int argc, char **argv)
 	int64_t window_s = DEFAULT_WINDOW_S;
 	int rc;
 
-	if ((rc = parse(argc, argv, &o)) != 0)
+	if ((rc = parse(argc, argv, &o)) != 0) {
+		free_url(&o);
 		return rc < 0 ? 0 : rc;
+	}
 	pb_log_init(PROG, o.verbose);
 	if (!o.url || !o.federation || o.config) {
 		if (!(cfg = pb_config_load(pb_config_path(o.config), &err)))
@@ -813,5 +832,6 @@ out:
 	pb_session_free(rd.sess);
 	fl_release(&f);
 	pb_config_free(cfg);
+	free_url(&o);
 	return rc;
 }

@@ -78,18 +78,28 @@ static int url_userinfo(const char *url, const char **start, const char **end)
 	return 1;
 }
 
-static int url_has_password(const char *url)
+int pb_url_has_password(const char *url)
 {
 	const char *s, *e;
 
 	return url_userinfo(url, &s, &e) && memchr(s, ':', (size_t)(e - s)) != NULL;
 }
 
-static int url_has_user(const char *url)
+int pb_url_has_user(const char *url)
 {
 	const char *s, *e;
 
 	return url_userinfo(url, &s, &e) && e > s;
+}
+
+char *pb_url_take_arg(char *arg)
+{
+	const char *s, *e;
+	char *copy = strdup(arg), *colon;
+
+	if (copy && url_userinfo(arg, &s, &e) && (colon = memchr(s, ':', (size_t)(e - s))))
+		memset(colon + 1, 'x', (size_t)(e - colon - 1));
+	return copy;
 }
 
 void pb_session_redact_url(const char *url, char *out, size_t size)
@@ -566,22 +576,22 @@ static enum try_result try_url(struct pb_session *s, size_t i, char *why, size_t
 		pb_err_set(err, EX_CONFIG, "broker URL %s: not amqp[s]://USER@HOST[:PORT]/VHOST", shown);
 		goto out;
 	}
-	if (!url_has_password(url) && s->password) {
+	if (!pb_url_has_password(url) && s->password) {
 		if (!(password = strdup(s->password))) {
 			pb_err_set(err, EX_OSERR, "out of memory");
 			goto out;
 		}
-	} else if (!url_has_password(url) && s->password_file) {
+	} else if (!pb_url_has_password(url) && s->password_file) {
 		if (!(password = read_password_file(s, err)))
 			goto out;
-	} else if (!url_has_password(url) && ci.ssl && s->has_tls && s->tls.cert) {
+	} else if (!pb_url_has_password(url) && ci.ssl && s->has_tls && s->tls.cert) {
 		external = 1;	/* a client certificate and no password */
-	} else if (!url_has_password(url) && url_has_user(url)) {
+	} else if (!pb_url_has_password(url) && pb_url_has_user(url)) {
 		pb_err_set(err, EX_CONFIG, "broker URL %s has no password: set broker.password_file (or broker.tls.cert with an amqps URL, to log in with a certificate)",
 			   shown);
 		goto out;
 	}
-	user = external && !url_has_user(url) && s->identity ? s->identity : ci.user;
+	user = external && !pb_url_has_user(url) && s->identity ? s->identity : ci.user;
 	vhost = s->vhost_override ? s->vhost_override : ci.vhost;
 	conn = amqp_new_connection();
 	if (!conn) {
@@ -833,13 +843,13 @@ int pb_session_login_info(struct pb_session *s, char *host, size_t host_size, in
 	}
 	snprintf(host, host_size, "%s", ci.host);
 	*tls = ci.ssl;
-	if (url_has_password(url))
+	if (pb_url_has_password(url))
 		*password = strdup(ci.password);
 	else if (s->password)
 		*password = strdup(s->password);
 	else if (s->password_file)
 		*password = read_password_file(s, err);
-	else if (url_has_user(url) || !(ci.ssl && s->has_tls && s->tls.cert))
+	else if (pb_url_has_user(url) || !(ci.ssl && s->has_tls && s->tls.cert))
 		*password = strdup(ci.password);	/* amqp://host/: guest */
 	else {
 		rc = 0;	/* SASL EXTERNAL */

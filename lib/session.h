@@ -111,6 +111,14 @@ void pb_session_wipe_free(char *p);
  * "amqp://user@h/v") into out (size bytes, truncated, NUL-terminated).
  * The only form in which a URL may be printed or logged. */
 void pb_session_redact_url(const char *url, char *out, size_t size);
+/* 1 when url has a password (user:PASS@) / a user (USER@). */
+int pb_url_has_password(const char *url);
+int pb_url_has_user(const char *url);
+/* A URL given in argv (tests, a lab broker): a copy, and its password
+ * blanked out of argv with 'x's, so that ps and /proc/PID/cmdline stop
+ * showing it (the password_file is the way for anything else). The copy
+ * to free (explicit_bzero it first), or NULL when out of memory. */
+char *pb_url_take_arg(char *arg);
 
 /* Error translation. what names the operation ("declaring exchange
  * provbus.x"). Both return -1 with err set, or 0 when r/status is fine. */

@@ -150,4 +150,17 @@ provbus-fleet --url "$URL" --federation nope providers >/dev/null 2>"$T/nope.err
 is $? 78 "providers: exit 78 too"
 like "$(cat "$T/nope.err")" "stream provbus\.nope\.history not found" "naming the history stream"
 pbf_fleet --version >/dev/null; ok $? "--version"
+# a password given in --url (tests, a lab broker) is blanked from argv at
+# once, as provbus-schema does: a listener that never answers the AMQP
+# handshake keeps the program running while its command line is read
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(4)
+print(s.getsockname()[1]); sys.stdout.flush(); time.sleep(20)' >"$T/silent.port" &
+silent=$!; _pb_pids+=("$silent")
+wait_for 10 test -s "$T/silent.port"
+provbus-fleet --url "amqp://guest:s3cret-$$@127.0.0.1:$(cat "$T/silent.port")/" --federation "$F" nodes >/dev/null 2>&1 &
+fp=$!
+wait_for 5 grep -q 'xxxx' "/proc/$fp/cmdline"
+like "$(tr '\0' ' ' <"/proc/$fp/cmdline" 2>/dev/null)" "--url amqp://guest:x+@127" "a password in --url is blanked from the process's command line"
+kill "$fp" 2>/dev/null; wait "$fp" 2>/dev/null; pb_stop_pid "$silent"
 pb_done
