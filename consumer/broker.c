@@ -179,7 +179,7 @@ int cs_catchup_load(struct consumer *c, struct pb_err *err)
 {
 	char *b = NULL, *full = NULL, *keys = NULL, **owed = NULL;
 	size_t n_owed = 0;
-	int rc = -1;
+	int rc = -1, owe_full;
 
 	if (pb_audit_meta_get(c->aw, "bindings", &b, err) < 0 ||
 	    pb_audit_meta_get(c->aw, "catchup_full", &full, err) < 0 ||
@@ -191,13 +191,12 @@ int cs_catchup_load(struct consumer *c, struct pb_err *err)
 	 * queue this daemon never declared; it owes the whole catch-up before
 	 * its first run even while no broker answers (the startup run
 	 * without a broker is for a node that has caught up once) */
-	if (!b && c->conf.n_keys > 0 && !(full && !strcmp(full, "1"))) {
-		free(full);
-		full = strdup("1");
+	owe_full = full && !strcmp(full, "1");
+	if (!b && c->conf.n_keys > 0 && !owe_full) {
+		owe_full = 1;
 		pb_log_notice("a new node: the first run waits for the catch-up of the history stream");
 	}
-	if (pb_decide_restore_owed(c->core, full && !strcmp(full, "1"),
-				   (const char *const *)owed, n_owed) < 0) {
+	if (pb_decide_restore_owed(c->core, owe_full, (const char *const *)owed, n_owed) < 0) {
 		pb_err_set(err, EX_OSERR, "restoring the catch-ups owed: out of memory");
 		goto out;
 	}

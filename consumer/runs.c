@@ -770,12 +770,10 @@ void cs_runs_drive(struct consumer *c, int64_t now)
 	if (c->stopping || c->run.state != RUN_NONE)
 		return;
 	if (!pb_decide_startup_requested(c->core) && pb_mono_ms() >= c->startup_deadline) {
-		if (pb_decide_owed(c->core, NULL, NULL, NULL))
-			pb_log_warn("no broker after %d s: the startup run waits for the catch-up it owes",
-				    CS_STARTUP_WAIT_MS / 1000);
-		else
-			pb_log_warn("no broker after %d s: startup run with the providers from the audit log",
-				    CS_STARTUP_WAIT_MS / 1000);
+		pb_log_warn("no broker after %d s: %s", CS_STARTUP_WAIT_MS / 1000,
+			    pb_decide_owed(c->core, NULL, NULL, NULL)
+				    ? "the startup run waits for the catch-up it owes"
+				    : "startup run with the providers from the audit log");
 		cs_request(c, PB_REASON_STARTUP);
 	}
 	if (c->run_retry_at && now < c->run_retry_at)

@@ -652,16 +652,6 @@ static int cmd_converged(struct fleet *f, struct fl_reader *r, struct ctx *c,
 
 /* ---- main ---- */
 
-/* the copy of --url: wiped, then freed */
-static void free_url(struct opts *o)
-{
-	if (o->url_copy) {
-		explicit_bzero(o->url_copy, strlen(o->url_copy));
-		free(o->url_copy);
-		o->url_copy = NULL;
-	}
-}
-
 static int parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
@@ -688,7 +678,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		switch (opt) {
 		case 'c': o->config = optarg; break;
 		case 'U':
-			free(o->url_copy);
+			pb_url_arg_free(o->url_copy);
 			if (!(o->url = o->url_copy = pb_url_take_arg(optarg))) {
 				fputs(PROG ": out of memory\n", stderr);
 				return EX_OSERR;
@@ -762,7 +752,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	if ((rc = parse(argc, argv, &o)) != 0) {
-		free_url(&o);
+		pb_url_arg_free(o.url_copy);
 		return rc < 0 ? 0 : rc;
 	}
 	pb_log_init(PROG, o.verbose);
@@ -832,6 +822,6 @@ out:
 	pb_session_free(rd.sess);
 	fl_release(&f);
 	pb_config_free(cfg);
-	free_url(&o);
+	pb_url_arg_free(o.url_copy);
 	return rc;
 }

@@ -19,6 +19,7 @@
 
 #define DAEMON_COMM "provbus-consume"	/* /proc/PID/comm: 15 bytes of provbus-consumer */
 #define CMDLINE_MAX 65536
+#define AUDIT_TAIL "/audit.db"		/* STATE_DIR/audit.db, held open by the daemon */
 
 const char *pb_running_config_arg(const char *args, size_t len, int *is_run)
 {
@@ -100,7 +101,7 @@ static char *audit_dir(const char *pid)
 		return NULL;
 	while (!found && (e = readdir(d)) != NULL) {
 		ssize_t n;
-		size_t tl = strlen("/audit.db");
+		size_t tl = strlen(AUDIT_TAIL);
 
 		if (e->d_name[0] == '.')
 			continue;
@@ -109,7 +110,7 @@ static char *audit_dir(const char *pid)
 		if (n <= (ssize_t)tl || target[0] != '/')
 			continue;
 		target[n] = '\0';
-		if (!strcmp(target + n - tl, "/audit.db"))
+		if (!strcmp(target + n - tl, AUDIT_TAIL))
 			found = strndup(target, (size_t)n - tl);
 	}
 	closedir(d);

@@ -663,6 +663,7 @@ void pb_sender_run(struct pb_session *s, struct pb_outbox *ob, const struct pb_s
 {
 	struct sender x;
 	struct timeval rpc = { o->timeout_ms / 1000, (o->timeout_ms % 1000) * 1000 };
+	size_t want;		/* rows the outbox holds, at least 1 */
 
 	memset(r, 0, sizeof(*r));
 	memset(&x, 0, sizeof(x));
@@ -679,9 +680,10 @@ void pb_sender_run(struct pb_session *s, struct pb_outbox *ob, const struct pb_s
 	x.cap = x.limit = o->window ? o->window : 1000;
 	/* a run of a few events touches a few rows' worth of memory, not
 	 * the window's and CHUNK's (each fresh page costs a fault) */
-	x.chunk = x.total < CHUNK ? (size_t)(x.total > 0 ? x.total : 1) : CHUNK;
-	if ((int64_t)x.cap > x.total)
-		x.cap = x.limit = x.total > 0 ? (size_t)x.total : 1;
+	want = x.total > 0 ? (size_t)x.total : 1;
+	x.chunk = want < CHUNK ? want : CHUNK;
+	if (x.cap > want)
+		x.cap = x.limit = want;
 	/* on the heap, not in x on the stack: calloc'd fresh memory is only
 	 * made resident where a run writes it (zeroing 56 KB of stack cost
 	 * a run of a few events 14 page faults) */
