@@ -18,8 +18,8 @@ PB_CFLAGS := -std=gnu11 -Wall -Wextra -Wno-missing-field-initializers \
 	-D_GNU_SOURCE -DPB_VERSION='"$(VERSION)"' -Ilib -MMD -MP
 PB_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) -lm
 # a program loads only the libraries it calls (only provbus-audit needs
-# libm): each one loaded costs a process start its relocations and page
-# faults, and an idle daemon the pages of its relocated data
+# libm): each one loaded costs a process start its mapping and relocations
+# (an idle daemon's memory did not change measurably without libm)
 PB_LDFLAGS += -Wl,--as-needed
 PB_CFLAGS += $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 
