@@ -19,6 +19,7 @@
  * the memory release once the loop goes idle. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
 #include <malloc.h>
@@ -29,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -385,12 +387,13 @@ static void on_inotify(struct consumer *c)
  * libraries, the rest anonymous (/proc/PID/smaps; the figures are in
  * docs/BENCHMARKS.md, "Figures behind choices in the code"). What grows
  * with traffic is anonymous:
- * sqlite's page cache, the free memory glibc keeps, the batch array (and
- * rabbitmq-c's frame pool: see RELEASE_FRAMES in broker.c).
+ * sqlite's page cache, the free memory glibc keeps, the batch array, the
+ * stack pages a run's output or a catch-up touched (and rabbitmq-c's
+ * frame pool: see RELEASE_FRAMES in broker.c).
  *
  * So once the loop has had nothing to do for IDLE_RELEASE_MS it gives
- * back, once per busy spell: sqlite's unused cache pages, the batch array
- * and glibc's free pages (malloc_trim). Nothing here changes what the
+ * back, once per busy spell: sqlite's unused cache pages, the batch array,
+ * glibc's free pages (malloc_trim) and the stack below the loop's frame. Nothing here changes what the
  * daemon does; the next event pays some minor page faults. The file pages
  * of the program and its libraries stay: they are the page cache's,
  * shared with every other process that maps the same libraries, and
@@ -434,6 +437,51 @@ static uint64_t work_done(const struct consumer *c)
 	return n;
 }
 
+/* The [stack] mapping's bounds from /proc/self/maps; 0 when not found. */
+static int stack_bounds(uintptr_t *lo, uintptr_t *hi)
+{
+	char buf[2048];
+	size_t have = 0;
+	ssize_t n;
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC), found = 0;
+
+	if (fd < 0)
+		return 0;
+	while (!found && (n = read(fd, buf + have, sizeof(buf) - 1 - have)) > 0) {
+		char *line = buf, *nl;
+
+		have += (size_t)n;
+		buf[have] = '\0';
+		while (!found && (nl = strchr(line, '\n'))) {
+			*nl = '\0';
+			if (nl - line > 7 && !strcmp(nl - 7, "[stack]"))
+				found = sscanf(line, "%" SCNxPTR "-%" SCNxPTR, lo, hi) == 2;
+			line = nl + 1;
+		}
+		have -= (size_t)(line - buf);
+		memmove(buf, line, have);
+		if (have == sizeof(buf) - 1)
+			have = 0;	/* a line longer than the buffer: not [stack]'s */
+	}
+	close(fd);
+	return found;
+}
+
+/* The main thread's stack keeps every page it ever touched (a run's
+ * output is read through a 64 KiB buffer, runner.c read_output; a
+ * catch-up or a reload goes deep): below this frame all of it is dead,
+ * and the next call that goes that deep gets zeroed pages. Two pages
+ * under this frame stay (the red zone and madvise's own call). */
+static void release_stack(void)
+{
+	uintptr_t lo, hi, page = (uintptr_t)sysconf(_SC_PAGESIZE), here = (uintptr_t)&lo;
+	uintptr_t top = (here & ~(page - 1)) - 2 * page;
+
+	/* lo <= here: this thread runs on [stack] (under valgrind it does not) */
+	if (stack_bounds(&lo, &hi) && lo <= here && here < hi && top > lo)
+		madvise((void *)lo, top - lo, MADV_DONTNEED);
+}
+
 static void release_memory(struct consumer *c, struct idle *idle, int64_t mono)
 {
 	int64_t t0 = cpu_us(), us;
@@ -443,6 +491,7 @@ static void release_memory(struct consumer *c, struct idle *idle, int64_t mono)
 	if (!c->n_pend)
 		cs_pend_release(c);	/* the batch array (grown to a batch) */
 	malloc_trim(0);
+	release_stack();
 	us = cpu_us() - t0;
 	idle->released = 1;
 	idle->budget_us += (mono - idle->budget_at) * 1000 / RELEASE_SHARE;

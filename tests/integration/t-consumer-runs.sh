@@ -156,4 +156,21 @@ pbc_wait_ends 4; ok $? "after a restart, the startup run"
 gap=$(( $(started 4) - $(started 2) ))
 ok "$([ "$gap" -ge $((win * 1000)) ]; echo $?)" "the throttle window survived the restart (${gap} ms after run 2)"
 pbc_stop; is "$CRC" 0 "exit 0"
+
+# ---------------------------------------------------------------- mem-01
+# Memory while idle: a run's output is read through a 64 KiB buffer on the
+# daemon's stack (one write of 64 KiB fills it in one read); once the daemon
+# is idle those stack pages are given back, so the [stack] mapping's Rss is
+# again below the buffer's size.
+printf '#!/bin/sh\ndd if=/dev/zero bs=65536 count=3 2>/dev/null | tr "\\000" x\necho\n' >"$T/loud.sh"
+chmod +x "$T/loud.sh"
+pbc_init mem-01 us-east-1 "\"provision\": [\"$T/loud.sh\"]"
+pbc_manifest app '{"API_URL": "{API_URL}"}'
+pbc_start mem01
+loud_ok() { [ "$(pbc_sql "SELECT COUNT(*) FROM runs WHERE status = 'ok'")" -ge 1 ]; }
+wait_for 30 loud_ok; ok $? "mem-01: a run that printed 192 KiB"
+stack_kb() { awk '/ \[stack\]$/ { on = 1; next } on && /^Rss:/ { print $2; exit }' "/proc/$CPID/smaps"; }
+stack_small() { [ "$(stack_kb)" -lt 60 ]; }
+wait_for 10 stack_small; ok $? "idle: the stack's pages are given back (Rss $(stack_kb) kB, the buffer is 64)"
+pbc_stop; is "$CRC" 0 "exit 0"
 pb_done
