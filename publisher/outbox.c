@@ -72,6 +72,9 @@ struct pb_outbox {
 	int lock_fd;		/* -1 until pb_outbox_lock */
 	int memory;
 	int wal_pages;		/* WAL size after our last commit (wal_hook) */
+	char *floor_path;	/* STATE_DIR/outbox.floor (see "The seq floor") */
+	int floor_fd;		/* a memory outbox's, flocked; -1 otherwise */
+	int64_t floor;		/* no seq at or below it is taken */
 	sqlite3_stmt *st_add;	/* cached: one per event */
 };
 
@@ -152,13 +155,100 @@ static struct pb_outbox *outbox_new(const char *state_dir, struct pb_err *err)
 	struct pb_outbox *ob = calloc(1, sizeof(*ob));
 
 	if (!ob || !(ob->path = join_path(state_dir, "outbox.db")) ||
-	    !(ob->lock_path = join_path(state_dir, "outbox.lock"))) {
+	    !(ob->lock_path = join_path(state_dir, "outbox.lock")) ||
+	    !(ob->floor_path = join_path(state_dir, "outbox.floor"))) {
 		pb_err_set(err, EX_OSERR, "out of memory");
 		pb_outbox_close(ob);
 		return NULL;
 	}
-	ob->lock_fd = -1;
+	ob->lock_fd = ob->floor_fd = -1;
 	return ob;
+}
+
+/* ---- the seq floor ----
+ *
+ * A run that cannot write outbox.db (disk full) still sends its events
+ * (provbus-publish(1)), but it cannot store the seqs it took: the next run
+ * would take them again, and consumers would judge its events stale (a
+ * seq not above one they have). So such a run first raises the floor in
+ * STATE_DIR/outbox.floor, a file of FLOOR_LEN bytes that every run with a
+ * writable outbox makes when it is missing: rewriting bytes a file already
+ * has needs no room on the file system. Every run takes its seqs above
+ * the floor (0 unless a run went without the file). */
+#define FLOOR_LEN 32
+
+static int64_t floor_parse(const char *buf, ssize_t n)
+{
+	char text[FLOOR_LEN + 1];
+	long long v;
+
+	if (n <= 0)
+		return 0;
+	memcpy(text, buf, (size_t)n);
+	text[n] = '\0';
+	v = strtoll(text, NULL, 10);
+	return v > 0 ? (int64_t)v : 0;
+}
+
+static int64_t floor_read_fd(int fd)
+{
+	char buf[FLOOR_LEN];
+
+	return floor_parse(buf, pread(fd, buf, sizeof(buf), 0));
+}
+
+static void floor_format(char buf[FLOOR_LEN], int64_t v)
+{
+	memset(buf, ' ', FLOOR_LEN);
+	buf[snprintf(buf, FLOOR_LEN, "%lld", (long long)v)] = ' ';
+	buf[FLOOR_LEN - 1] = '\n';
+}
+
+/* The floor, for an outbox on disk or read-only: made (at 0) when missing
+ * and the outbox is writable; best effort, a run without it only cannot
+ * go without the file later. */
+static void floor_load(struct pb_outbox *ob, int create)
+{
+	int fd = open(ob->floor_path, O_RDONLY | O_CLOEXEC);
+	char buf[FLOOR_LEN];
+
+	if (fd >= 0) {
+		ob->floor = floor_read_fd(fd);
+		close(fd);
+		return;
+	}
+	if (!create || errno != ENOENT)
+		return;
+	fd = open(ob->floor_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	floor_format(buf, 0);
+	if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf) || fdatasync(fd))
+		pb_log_info("%s: %s", ob->floor_path, strerror(errno));
+	close(fd);
+}
+
+/* A memory outbox raises the floor to seq before sending anything of it.
+ * When it cannot, the events still go (provbus-publish(1): the outbox cannot
+ * be written, the events are still sent), with a warning that says what
+ * the next run risks. */
+static void floor_keep(struct pb_outbox *ob, int64_t seq)
+{
+	char buf[FLOOR_LEN];
+	const char *why = "it is missing";
+
+	if (ob->floor_fd >= 0) {
+		floor_format(buf, seq);
+		if (pwrite(ob->floor_fd, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf) &&
+		    !fdatasync(ob->floor_fd)) {
+			ob->floor = seq;
+			return;
+		}
+		why = strerror(errno);
+	}
+	pb_log_warn("%s: cannot keep seq %lld (%s): until the state_dir is writable again, a "
+		    "later run may take it again, and consumers would judge its events stale",
+		    ob->floor_path, (long long)seq, why);
 }
 
 static int create_schema(struct pb_outbox *ob, struct pb_err *err)
@@ -253,6 +343,7 @@ struct pb_outbox *pb_outbox_open(const char *state_dir, int busy_ms, struct pb_e
 	sqlite3_busy_timeout(ob->db, busy_ms > 0 ? busy_ms : 10000);
 	if (setup_wal(ob, err) || create_schema(ob, err))
 		goto fail;
+	floor_load(ob, 1);
 	return ob;
 fail_chmod:
 	pb_err_set(err, EX_CANTCREAT, "%s: cannot chmod 0600: %s", ob->path, strerror(errno));
@@ -261,10 +352,49 @@ fail:
 	return NULL;
 }
 
+/* Copies the counters, the provided keys and the spooled events of
+ * outbox.db (opened with the URI parameters params) into a memory outbox,
+ * all or nothing. 0, or -1 when the file cannot be read so. */
+static int copy_from_disk(struct pb_outbox *ob, const char *params)
+{
+	char *uri = sqlite3_mprintf("file:%s?%s", ob->path, params);
+	char *sql = uri ? sqlite3_mprintf("ATTACH %Q AS disk", uri) : NULL;
+	int rc = -1;
+
+	if (sql && sqlite3_exec(ob->db, sql, NULL, NULL, NULL) == SQLITE_OK) {
+		if (sqlite3_exec(ob->db,
+				 "BEGIN;"
+				 "INSERT OR REPLACE INTO main.seq SELECT * FROM disk.seq;"
+				 "INSERT OR REPLACE INTO main.provided SELECT * FROM disk.provided;"
+				 "INSERT INTO main.outbox SELECT * FROM disk.outbox;"
+				 "COMMIT",
+				 NULL, NULL, NULL) == SQLITE_OK)
+			rc = 0;
+		else
+			sqlite3_exec(ob->db, "ROLLBACK", NULL, NULL, NULL);
+		sqlite3_exec(ob->db, "DETACH disk", NULL, NULL, NULL);
+	}
+	sqlite3_free(sql);
+	sqlite3_free(uri);
+	return rc;
+}
+
+/* No -wal file, or an empty one: the database file alone holds every
+ * commit, so it can be read as immutable (no -shm needed). */
+static int no_wal(const struct pb_outbox *ob)
+{
+	char wal[PATH_MAX];
+	struct stat st;
+
+	snprintf(wal, sizeof(wal), "%s-wal", ob->path);
+	return stat(wal, &st) ? errno == ENOENT : st.st_size == 0;
+}
+
 struct pb_outbox *pb_outbox_open_memory(const char *state_dir, struct pb_err *err)
 {
 	struct pb_outbox *ob = outbox_new(state_dir, err);
-	char *uri = NULL;
+	struct pb_err e2 = PB_ERR_INIT;
+	int64_t n = 0;
 
 	if (!ob)
 		return NULL;
@@ -275,21 +405,29 @@ struct pb_outbox *pb_outbox_open_memory(const char *state_dir, struct pb_err *er
 		pb_err_set(err, EX_OSERR, "cannot create an outbox in memory");
 		goto fail;
 	}
-	/* keep seqs increasing: copy the counters from the file if it can
-	 * be read at all */
-	if (access(ob->path, R_OK) == 0 &&
-	    (uri = sqlite3_mprintf("file:%s?mode=ro", ob->path)) != NULL) {
-		char *sql = sqlite3_mprintf("ATTACH %Q AS disk", uri);
-		if (sql && sqlite3_exec(ob->db, sql, NULL, NULL, NULL) == SQLITE_OK) {
-			sqlite3_exec(ob->db,
-				     "INSERT OR REPLACE INTO main.seq SELECT * FROM disk.seq;"
-				     "INSERT OR REPLACE INTO main.provided SELECT * FROM disk.provided;",
-				     NULL, NULL, NULL);
-			sqlite3_exec(ob->db, "DETACH disk", NULL, NULL, NULL);
-		}
-		sqlite3_free(sql);
+	/* the floor, held until the end of the run: two runs without the file
+	 * take their seqs one after the other */
+	if ((ob->floor_fd = open(ob->floor_path, O_RDWR | O_CLOEXEC)) >= 0) {
+		while (flock(ob->floor_fd, LOCK_EX) && errno == EINTR)
+			;
+		ob->floor = floor_read_fd(ob->floor_fd);
 	}
-	sqlite3_free(uri);
+	if (access(ob->path, F_OK))
+		return ob;	/* no file: no seq taken yet, nothing spooled */
+	/* keep seqs increasing and the spool first: read the file as it is
+	 * (read-only; when its -shm cannot be made, as immutable, provided
+	 * no WAL holds commits the database file lacks) */
+	if (copy_from_disk(ob, "mode=ro") && (!no_wal(ob) || copy_from_disk(ob, "immutable=1"))) {
+		pb_log_warn("%s: cannot read the seqs it keeps (%s): this run's seqs start above "
+			    "%lld, and may repeat earlier ones (consumers would judge those events "
+			    "stale); its spooled events stay there",
+			    ob->path, sqlite3_errmsg(ob->db), (long long)ob->floor);
+		return ob;
+	}
+	if (!pb_outbox_count(ob, &n, &e2) && n > 0)
+		pb_log_notice("%s: %lld spooled event%s read into memory, to be sent first; they stay "
+			      "in the file (a later run sends them again, consumers drop the copies by id)",
+			      ob->path, (long long)n, n == 1 ? "" : "s");
 	return ob;
 fail:
 	pb_outbox_close(ob);
@@ -311,6 +449,7 @@ struct pb_outbox *pb_outbox_open_readonly(const char *state_dir, struct pb_err *
 		goto fail;
 	}
 	sqlite3_busy_timeout(ob->db, 5000);
+	floor_load(ob, 0);
 	return ob;
 fail:
 	pb_outbox_close(ob);
@@ -347,8 +486,11 @@ void pb_outbox_close(struct pb_outbox *ob)
 		sqlite3_close(ob->db);
 	if (ob->lock_fd >= 0)
 		close(ob->lock_fd);	/* drops the flock */
+	if (ob->floor_fd >= 0)
+		close(ob->floor_fd);
 	free(ob->path);
 	free(ob->lock_path);
+	free(ob->floor_path);
 	free(ob);
 }
 
@@ -405,6 +547,8 @@ int pb_outbox_last_seq(struct pb_outbox *ob, const char *node, const char *servi
 		db_err(ob, EX_IOERR, "cannot read seq", err);
 		goto out;
 	}
+	if (*last < ob->floor)
+		*last = ob->floor;
 	rc = 0;
 out:
 	sqlite3_finalize(st);
@@ -430,6 +574,8 @@ int pb_outbox_take_seq(struct pb_outbox *ob, const char *node, const char *servi
 		db_err(ob, EX_CANTCREAT, "cannot write seq", err);
 		goto out;
 	}
+	if (ob->memory)
+		floor_keep(ob, last + 1);
 	*seq = last + 1;
 	rc = 0;
 out:

@@ -34,8 +34,13 @@ struct pb_outbox;
  * lock. Returns NULL with err (EX_CANTCREAT naming the file) on failure. */
 struct pb_outbox *pb_outbox_open(const char *state_dir, int busy_ms, struct pb_err *err);
 
-/* An outbox in memory, seeded (seq counters and provided keys) from
- * STATE_DIR/outbox.db read-only when that works. Returns NULL on ENOMEM. */
+/* An outbox in memory, for a run that cannot write STATE_DIR/outbox.db:
+ * seeded with the file's seq counters, provided keys and spooled events
+ * (sent first; they stay in the file), read-only or, without a WAL, as
+ * immutable. Each seq it takes is first kept in STATE_DIR/outbox.floor
+ * (outbox.c, "The seq floor"); when that or reading the file's counters
+ * fails, a warning says that a later run may repeat a seq. Returns NULL
+ * on ENOMEM. */
 struct pb_outbox *pb_outbox_open_memory(const char *state_dir, struct pb_err *err);
 
 /* STATE_DIR/outbox.db read-only, for --dry-run. Returns NULL with err

@@ -31,11 +31,14 @@ is "$(A get cap --count 20 --timeout-ms 3000 | wc -l)" 20 "20 events delivered"
 dd if=/dev/zero of="$ST/filler" bs=4k >/dev/null 2>&1
 ok "$([ "$(df --output=avail "$ST" | tail -n 1)" -lt 8 ]; echo $?)" "the state_dir is full"
 
+ok "$([ -s "$ST/outbox.floor" ]; echo $?)" "the seq floor's file exists before the disk fills"
 provbus-publish -c "$C" provides 2>"$T/err"; rc=$?
 is $rc 0 "disk full, broker up: sent anyway, 0"
 like "$(cat "$T/err")" "warning: .*$DB.*(full|disk)" "with a warning naming the outbox and why"
-is "$(A get cap --count 20 --timeout-ms 3000 | jq -r '.body | fromjson | .key' | sort -u | wc -l)" 20 \
+A get cap --count 20 --timeout-ms 3000 >"$T/full.jsonl"
+is "$(jq -r '.body | fromjson | .key' "$T/full.jsonl" | sort -u | wc -l)" 20 \
 	"the 20 events of the run were delivered"
+is "$(jq -r '.body | fromjson | .seq' "$T/full.jsonl" | sort -u)" 2 "with seq 2, after the first run's 1"
 
 provbus-publish -c "$T/down.json" --timeout 2 provides 2>"$T/err"; rc=$?
 is $rc 74 "disk full, broker away: 74"
@@ -45,5 +48,31 @@ like "$(cat "$T/err")" "20 events not sent" "and says how many events were not s
 rm "$ST/filler"
 provbus-publish -c "$T/down.json" --timeout 2 provides 2>"$T/err"; is $? 75 "room again, broker away: 75 (spooled)"
 provbus-publish -c "$C" flush 2>"$T/err"; is $? 0 "flush: 0"
+# the runs on the full disk could not store their seqs (2, sent, and 3,
+# taken by the run that sent nothing) in outbox.db: a later run taking one
+# again would be judged stale by every consumer
+is "$(A get cap --count 20 --timeout-ms 3000 | jq -r '.body | fromjson | .seq' | sort -u)" 4 \
+	"the next run's events have seq 4, above those the full disk could not store"
 is "$(sqlite3 "$DB" 'PRAGMA integrity_check')" ok "outbox.db passes the integrity check"
+
+# Full again, with an event spooled and outbox.db's -wal and -shm gone (an
+# operator's sqlite3 closed it): the run reads the file as immutable, sends
+# the spooled event first, and takes a seq above it
+provbus-publish -c "$T/down.json" --timeout 2 provides 2>"$T/err"; is $? 75 "broker away: seq 5 spooled"
+sqlite3 "$DB" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null
+ok "$([ ! -e "$DB-shm" ] && [ ! -e "$DB-wal" ]; echo $?)" "outbox.db alone, no -wal or -shm"
+dd if=/dev/zero of="$ST/filler" bs=4k >/dev/null 2>&1
+provbus-publish -c "$C" provides 2>"$T/err"; is $? 0 "disk full again, broker up: 0"
+A get cap --count 40 --timeout-ms 3000 >"$T/full2.jsonl"
+is "$(jq -r '.body | fromjson | .seq' "$T/full2.jsonl" | uniq -c | awk '{print $2 "x" $1}' | tr '\n' ' ')" "5x20 6x20 " \
+	"the spooled seq 5 first, then the run's own seq 6"
+like "$(cat "$T/err")" "20 spooled events read into memory, to be sent first" "the log says the spooled events go first"
+# the floor's file is gone: the events are still sent (0), with a warning
+# that a later run may take the seq again
+rm "$ST/outbox.floor"
+provbus-publish -c "$C" provides 2>"$T/err"; is $? 0 "disk full and no floor file: still sent, 0"
+like "$(cat "$T/err")" "warning: $ST/outbox.floor: cannot keep seq 6 .*judge its events stale" \
+	"with a warning naming the file, the seq and what a later run risks"
+is "$(A get cap --count 40 --timeout-ms 3000 | wc -l)" 40 "the spooled event and the run's, sent"
+rm "$ST/filler"
 pb_done
