@@ -297,7 +297,7 @@ static void put_enc(char *out, size_t size, size_t *len, const char *s)
 }
 
 int fl_cache_path(char *out, size_t size, const char *url, const char *vhost_override,
-		  const char *federation, char *ident, size_t ident_size)
+		  const char *federation, int any_sender, char *ident, size_t ident_size)
 {
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
 	struct amqp_connection_info ci;
@@ -312,8 +312,10 @@ int fl_cache_path(char *out, size_t size, const char *url, const char *vhost_ove
 		free(copy);
 		return -1;
 	}
-	snprintf(ident, ident_size, "%s:%d/%s", ci.host, ci.port,
-		 vhost_override ? vhost_override : ci.vhost);
+	/* a call that counts every sender keeps a cache of its own: what it
+	 * counted is not what a verifying call may (nor the other way round) */
+	snprintf(ident, ident_size, "%s:%d/%s%s", ci.host, ci.port,
+		 vhost_override ? vhost_override : ci.vhost, any_sender ? " any-sender" : "");
 	free(copy);
 	put_enc(name, sizeof(name), &len, "fleet-");
 	put_enc(name, sizeof(name), &len, ident);

@@ -123,11 +123,12 @@ int fl_prune(struct fleet *f, int64_t start);
 /* Likewise for the reports of the fleet stream: each node's newest
  * presence and runs from before offset start, and a node left with none. */
 void fl_prune_reports(struct fleet *f, int64_t start);
-/* The cache file for (broker URL, federation) under
- * ${XDG_CACHE_HOME:-$HOME/.cache}/provbus/; ident gets "host:port/vhost".
+/* The cache file for (broker URL, federation, whether every sender is
+ * counted: --no-verify-sender) under ${XDG_CACHE_HOME:-$HOME/.cache}/provbus/;
+ * ident gets "host:port/vhost", " any-sender" after it for any_sender.
  * 0, or -1 (no home, bad URL). */
 int fl_cache_path(char *out, size_t size, const char *url, const char *vhost_override,
-		  const char *federation, char *ident, size_t ident_size);
+		  const char *federation, int any_sender, char *ident, size_t ident_size);
 /* Where the read of each stream (0 history, 1 fleet) ended: the offset
  * of its last message (-1: none, the stream is read from the window
  * start next time) and that message body's SHA-256. */

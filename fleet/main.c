@@ -337,8 +337,8 @@ static int read_window(struct reading *rd, struct ctx *c, const struct opts *o,
 	struct fl_cache_pos pos = { { -1, -1 }, { "", "" } }, cached;
 	char path[4096], ident[600], why[4400];
 	int use = !o->no_cache && fl_cache_path(path, sizeof(path), rd->so.urls[0],
-						 rd->so.vhost_override, rd->federation, ident,
-						 sizeof(ident)) == 0;
+						 rd->so.vhost_override, rd->federation,
+						 o->no_verify_sender, ident, sizeof(ident)) == 0;
 	int skip_history = !strcmp(o->verb, "nodes");
 	/* the history part loaded from the cache, kept as it is (skip_history) */
 	struct fl_cache_pos kept = { { -1, -1 }, { "", "" } };

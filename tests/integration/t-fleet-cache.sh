@@ -170,4 +170,14 @@ like "$(cat "$T/w.err")" "new messages read after the cached offset" "the 6 s wi
 is "$warm" "$cold" "and pruned what fell out of the window: the same answer as a read of it"
 grep -q '"node": *"new0"' <<<"$warm"; ok $? "(the new events are in it)"
 
+# Every event here was published as guest, so a call that verifies senders
+# (without --no-verify-sender) ignores them all. It must not take the
+# caches the calls above wrote, which counted every sender, nor they its.
+vfleet() { provbus-fleet --url "$URL" --federation "$F" --stream-port "${PB_BROKER_STREAM_PORT:-0}" "$@"; }
+fleet providers --json >/dev/null 2>&1; ok $? "a call counting every sender writes its cache (the default window)"
+is "$(vfleet --no-cache providers --json 2>/dev/null)" "" "verifying, cold: no provider (every sender is guest)"
+is "$(vfleet providers --json 2>/dev/null)" "" "verifying, after calls that counted every sender: no provider either"
+vfleet providers --json >/dev/null 2>&1
+is "$(fleet providers --json 2>/dev/null)" "$(fleet --no-cache providers --json 2>/dev/null)" \
+	"and a call counting every sender after it: the same as a read of the window"
 pb_done
