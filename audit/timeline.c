@@ -21,9 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "audit-cli.h"
+#include "envfile.h"
 #include "pbtime.h"
 
 #define TL_WIDTH 1400		/* plot area, px (viewBox units) */
@@ -554,40 +556,22 @@ static int meta_value(sqlite3 *db, const char *k, struct au_buf *out)
 	return found;
 }
 
+/* The page, written beside path and renamed over it, with the mode a
+ * new file gets (0666 less the umask). Exit codes as the programs' rule:
+ * 73 when the file cannot be made, 74 when it cannot be written (full). */
 static int write_file(const char *path, const struct au_buf *b, struct pb_err *err)
 {
-	char *tmp = NULL;
-	FILE *f = NULL;
-	int rc = -1;
+	struct pb_file_out out;
+	struct pb_err e = PB_ERR_INIT;
+	mode_t um = umask(0);
 
-	if (asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0) {
-		tmp = NULL;
-		pb_err_set(err, EX_OSERR, "out of memory");
-		goto out;
+	umask(um);
+	if (pb_file_out_open(&out, path, &e) == 0) {
+		pb_file_out_write(&out, b->s, b->len);
+		if (pb_file_out_commit(&out, (int)(0666 & ~um), 0, &e) == 0)
+			return 0;
 	}
-	f = fopen(tmp, "w");
-	if (!f || fwrite(b->s, 1, b->len, f) != b->len || fflush(f) != 0) {
-		pb_err_set(err, EX_CANTCREAT, "%s: cannot write the timeline: %s", path, strerror(errno));
-		goto out;
-	}
-	if (fclose(f) != 0) {
-		f = NULL;
-		pb_err_set(err, EX_CANTCREAT, "%s: cannot write the timeline: %s", path, strerror(errno));
-		goto out;
-	}
-	f = NULL;
-	if (rename(tmp, path) < 0) {
-		pb_err_set(err, EX_CANTCREAT, "%s: cannot write the timeline: %s", path, strerror(errno));
-		goto out;
-	}
-	rc = 0;
-out:
-	if (f)
-		fclose(f);
-	if (rc < 0 && tmp)
-		unlink(tmp);
-	free(tmp);
-	return rc;
+	return pb_err_set(err, e.code, "cannot write the timeline: %s", e.msg);
 }
 
 int au_cmd_timeline(sqlite3 *db, const struct au_opts *o, struct pb_err *err)

@@ -228,7 +228,7 @@ void pb_file_out_abort(struct pb_file_out *o)
 int pb_file_out_commit(struct pb_file_out *o, int mode, int durable, struct pb_err *err)
 {
 	char *dir = NULL;
-	int dfd = -1, rc = -1;
+	int dfd = -1, rc = -1, code = EX_IOERR;	/* the file is made: it is its writing */
 	const char *step = o->step;
 
 	errno = o->errnum;
@@ -238,8 +238,10 @@ int pb_file_out_commit(struct pb_file_out *o, int mode, int durable, struct pb_e
 	if (durable && fsync(o->fd))
 		goto fail;
 	step = "cannot set the mode of the temporary file";
-	if (fchmod(o->fd, (mode_t)mode))
+	if (fchmod(o->fd, (mode_t)mode)) {
+		code = EX_CANTCREAT;
 		goto fail;
+	}
 	step = "cannot close the temporary file";
 	if (close(o->fd)) {
 		o->fd = -1;
@@ -247,8 +249,10 @@ int pb_file_out_commit(struct pb_file_out *o, int mode, int durable, struct pb_e
 	}
 	o->fd = -1;
 	step = "cannot rename the temporary file over it";
-	if (rename(o->tmp, o->path))
+	if (rename(o->tmp, o->path)) {
+		code = EX_CANTCREAT;
 		goto fail;
+	}
 	free(o->tmp);	/* the temporary file is path now */
 	o->tmp = NULL;
 	/* the rename is durable only once the directory is synced; some file
@@ -266,7 +270,7 @@ int pb_file_out_commit(struct pb_file_out *o, int mode, int durable, struct pb_e
 	rc = 0;
 	goto out;
 fail:
-	pb_err_set(err, EX_CANTCREAT, "%s: %s: %s", o->path, step, strerror(errno));
+	pb_err_set(err, code, "%s: %s: %s", o->path, step, strerror(errno));
 out:
 	if (dfd >= 0)
 		close(dfd);

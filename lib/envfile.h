@@ -38,8 +38,8 @@ char *pb_envfile_render(const struct pb_kv *vars, size_t n);
 
 /* Writes path atomically: a temp file in the same directory, write,
  * fsync, chmod mode, rename, fsync of the directory. A reader sees the old
- * file or the new one, never a part. Returns 0 or -1 + err (EX_CANTCREAT
- * naming the path and errno text). */
+ * file or the new one, never a part. Returns 0 or -1 + err naming the
+ * path and errno text (EX_CANTCREAT or EX_IOERR as pb_file_out_commit). */
 int pb_file_write_atomic(const char *path, const void *data, size_t len, int mode,
 			 struct pb_err *err);
 
@@ -55,8 +55,10 @@ int pb_file_replace(const char *path, const void *data, size_t len, int mode,
  * temporary file beside path; write appends (a failure is kept and
  * reported by the commit); commit closes it and renames it over path as
  * pb_file_write_atomic (durable) or pb_file_replace (not) does, or
- * removes it and fails (EX_CANTCREAT naming path, the step and errno);
- * abort removes it. Commit and abort release o. */
+ * removes it and fails, naming path, the step and errno: EX_CANTCREAT
+ * when the file cannot be made (open, mode, rename), EX_IOERR when it
+ * cannot be written (a write, a sync, the close: a full disk); abort
+ * removes it. Commit and abort release o. */
 struct pb_file_out {
 	char *path, *tmp;
 	int fd;

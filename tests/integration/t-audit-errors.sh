@@ -91,7 +91,21 @@ is "$rc" 0 "-v repeatable before the verb, relative --since -2h --until -15m: ex
 
 run $A -d "$X" timeline --html "$T/no/such/dir/t.html"
 is "$rc" 73 "timeline into a missing directory: exit 73"
-like "$err" "$T/no/such/dir/t.html: cannot write the timeline" "timeline: names the file"
+like "$err" "cannot write the timeline: $T/no/such/dir/t.html" "timeline: names the file"
+# a file system with no room: the file is made, its writing fails: 74
+if mkdir -p "$T/full" && mount -t tmpfs -o size=64k,mode=0700 audit-full-tmpfs "$T/full" 2>/dev/null; then
+	trap 'umount "$T/full" 2>/dev/null; _pb_cleanup' EXIT
+	dd if=/dev/zero of="$T/full/filler" bs=4k count=15 >/dev/null 2>&1
+	run $A -d "$X" timeline --html "$T/full/t.html"
+	is "$rc" 74 "timeline on a full file system: exit 74"
+	like "$err" "cannot write the timeline: $T/full/t.html: .*No space left on device" \
+		"timeline: names the file and why"
+	is "$(ls "$T/full")" filler "nothing of it is left behind"
+	umount "$T/full"
+	trap _pb_cleanup EXIT
+else
+	pb_skip 3 "cannot mount a tmpfs here (needs root and mount rights)"
+fi
 
 # a bad node config when no -d is given: provbus-audit needs only its
 # state_dir (a broken file on disk must not blind an incident review), so
