@@ -364,6 +364,16 @@ static int same_digest(json_t *a, json_t *b)
 	return (!a || json_is_null(a)) && (!b || json_is_null(b));
 }
 
+/* A connected consumer sends a presence every interval_s: one none came
+ * for one and a half of them has lost the broker (its presence cannot say
+ * so: the report goes over the broker), though its lease still runs. */
+static int presence_overdue(const struct fl_node *n, int64_t now)
+{
+	json_int_t every = json_integer_value(json_object_get(n->presence, "interval_s"));
+
+	return every > 0 && now - ts_or(pb_report_str(n->presence, "ts"), now) > every * 1500;
+}
+
 const char *fl_converged(struct fleet *f, const struct fl_node *n, const char *const *keys,
 			 size_t n_keys, int64_t now, int *concerned)
 {
@@ -403,7 +413,8 @@ const char *fl_converged(struct fleet *f, const struct fl_node *n, const char *c
 	st = n->last_run ? pb_report_str(n->last_run, "status") : NULL;
 	if (json_is_true(json_object_get(n->presence, "paused")))
 		why = "paused";
-	else if (json_is_null(json_object_get(n->presence, "connected_since")))
+	else if (json_is_null(json_object_get(n->presence, "connected_since")) ||
+		 presence_overdue(n, now))
 		why = "not connected";
 	else if (n->last_run && n->last_run != n->last_ok && st && strcmp(st, "ok"))
 		why = "last run failed";

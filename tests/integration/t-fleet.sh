@@ -33,6 +33,7 @@ for n in "${nodes[@]}"; do
 	c19) pbf_node "$n" us-east-1 '"static": {"DB_URL": "mysql://db-1/app"}' '{"API_URL": "{API_URL}", "DB_URL": "{DB_URL}"}' ;;
 	c20) pbf_node "$n" us-east-1 '"regions": ["*"]' ;;
 	c21) pbf_node "$n" us-east-1 '"public_only": true' ;;
+	c18) PBF_PRESENCE_S=5 pbf_node "$n" us-east-1 ;;	# "not connected" below
 	*) pbf_node "$n" us-east-1 ;;
 	esac
 done
@@ -100,6 +101,18 @@ provbus-consumer -c "$T/c05.json" resume >/dev/null
 rm "$T/c07.fail"
 provbus-consumer -c "$T/c07.json" provision-now >/dev/null
 pbf_fleet converged --wait 30 >/dev/null 2>&1; is $? 0 "resumed and fixed: converged (all keys) exits 0"
+
+# --- not connected: a consumer cut off from the broker cannot say so; its
+# presence (every 5 s for c18) stops coming. SIGSTOP: its connections stay
+# open, it sends nothing; it is alive until its lease (3 x 5 s) ends.
+kill -STOP "${PID[c18]}"
+sed -i 's/1200/1300/' "$T/prov/services.d/api.json"
+provbus-publish -c "$T/prov.json" provides >/dev/null; ok $? "prov provides another API_URL"
+c18_nc() { pbf_fleet converged API_URL >"$T/conv.out" 2>&1; grep -q '^c18: not connected' "$T/conv.out"; }
+pbf_wait 15 c18_nc; ok $? "no presence for 1.5 of its intervals: c18 not connected"
+like "$(pbf_fleet nodes 2>/dev/null | grep '^c18 ')" "c18 +us-east-1 +alive" "while its lease still runs (alive)"
+kill -CONT "${PID[c18]}"
+pbf_fleet converged --wait 30 >/dev/null 2>&1; is $? 0 "continued: converged again"
 
 # --- stale and stopped
 kill -KILL "${PID[c03]}"
