@@ -74,6 +74,7 @@ struct pb_outbox {
 	int wal_pages;		/* WAL size after our last commit (wal_hook) */
 	char *floor_path;	/* STATE_DIR/outbox.floor (see "The seq floor") */
 	int floor_fd;		/* a memory outbox's, flocked; -1 otherwise */
+	int floor_errno;	/* why a memory outbox could not open it */
 	int64_t floor;		/* no seq at or below it is taken */
 	sqlite3_stmt *st_add;	/* cached: one per event */
 };
@@ -235,7 +236,7 @@ static void floor_load(struct pb_outbox *ob, int create)
 static void floor_keep(struct pb_outbox *ob, int64_t seq)
 {
 	char buf[FLOOR_LEN];
-	const char *why = "it is missing";
+	const char *why = strerror(ob->floor_errno);
 
 	if (ob->floor_fd >= 0) {
 		floor_format(buf, seq);
@@ -411,6 +412,8 @@ struct pb_outbox *pb_outbox_open_memory(const char *state_dir, struct pb_err *er
 		while (flock(ob->floor_fd, LOCK_EX) && errno == EINTR)
 			;
 		ob->floor = floor_read_fd(ob->floor_fd);
+	} else {
+		ob->floor_errno = errno;
 	}
 	if (access(ob->path, F_OK))
 		return ob;	/* no file: no seq taken yet, nothing spooled */
