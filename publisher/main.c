@@ -526,13 +526,22 @@ static int undelivered(struct run *rn, int code)
 	if (pb_outbox_count(rn->ob, &left, &err))
 		pb_log_err("%s", err.msg);
 	if (pb_outbox_in_memory(rn->ob)) {
+		/* the events an earlier run spooled are still in the file */
+		int64_t kept = pb_outbox_still_on_disk(rn->ob);
+		char also[96] = "";
+
+		left -= kept;
+		if (kept)
+			snprintf(also, sizeof(also), " (and %" PRId64 " spooled before stay in the file)",
+				 kept);
 		if (rn->ob_err.code == EX_IOERR) {
-			pb_log_err("%s: nothing could be kept: %s; %" PRId64 " event%s not sent",
-				   pb_outbox_path(rn->ob), rn->ob_err.msg, left, left == 1 ? "" : "s");
+			pb_log_err("%s: nothing could be kept: %s; %" PRId64 " event%s not sent%s",
+				   pb_outbox_path(rn->ob), rn->ob_err.msg, left, left == 1 ? "" : "s",
+				   also);
 			return code == EX_TEMPFAIL || code == EX_UNAVAILABLE ? EX_IOERR : code;
 		}
 		pb_log_err("broker unavailable and nothing spooled: %s; %" PRId64
-			   " event%s not sent", rn->ob_err.msg, left, left == 1 ? "" : "s");
+			   " event%s not sent%s", rn->ob_err.msg, left, left == 1 ? "" : "s", also);
 		return code == EX_TEMPFAIL || code == EX_UNAVAILABLE ? EX_UNAVAILABLE : code;
 	}
 	if (left && pb_outbox_sync(rn->ob, &err)) {

@@ -76,6 +76,7 @@ struct pb_outbox {
 	int floor_fd;		/* a memory outbox's, flocked; -1 otherwise */
 	int floor_errno;	/* why a memory outbox could not open it */
 	int64_t floor;		/* no seq at or below it is taken */
+	int64_t copied_max;	/* a memory outbox: the last row copied from the file */
 	sqlite3_stmt *st_add;	/* cached: one per event */
 };
 
@@ -355,13 +356,15 @@ fail:
 
 /* Copies the counters, the provided keys and the spooled events of
  * outbox.db (opened with the URI parameters params) into a memory outbox,
- * all or nothing. 0, or -1 when the file cannot be read so. */
-static int copy_from_disk(struct pb_outbox *ob, const char *params)
+ * all or nothing. 0, or -1 with why (sqlite's message) when the file
+ * cannot be read so. */
+static int copy_from_disk(struct pb_outbox *ob, const char *params, char *why, size_t size)
 {
 	char *uri = sqlite3_mprintf("file:%s?%s", ob->path, params);
 	char *sql = uri ? sqlite3_mprintf("ATTACH %Q AS disk", uri) : NULL;
 	int rc = -1;
 
+	snprintf(why, size, "out of memory");
 	if (sql && sqlite3_exec(ob->db, sql, NULL, NULL, NULL) == SQLITE_OK) {
 		if (sqlite3_exec(ob->db,
 				 "BEGIN;"
@@ -371,9 +374,13 @@ static int copy_from_disk(struct pb_outbox *ob, const char *params)
 				 "COMMIT",
 				 NULL, NULL, NULL) == SQLITE_OK)
 			rc = 0;
-		else
+		else {
+			snprintf(why, size, "%s", sqlite3_errmsg(ob->db));
 			sqlite3_exec(ob->db, "ROLLBACK", NULL, NULL, NULL);
+		}
 		sqlite3_exec(ob->db, "DETACH disk", NULL, NULL, NULL);
+	} else if (sql) {
+		snprintf(why, size, "%s", sqlite3_errmsg(ob->db));
 	}
 	sqlite3_free(sql);
 	sqlite3_free(uri);
@@ -395,7 +402,9 @@ struct pb_outbox *pb_outbox_open_memory(const char *state_dir, struct pb_err *er
 {
 	struct pb_outbox *ob = outbox_new(state_dir, err);
 	struct pb_err e2 = PB_ERR_INIT;
+	char why[256];
 	int64_t n = 0;
+	sqlite3_stmt *st = NULL;
 
 	if (!ob)
 		return NULL;
@@ -420,13 +429,18 @@ struct pb_outbox *pb_outbox_open_memory(const char *state_dir, struct pb_err *er
 	/* keep seqs increasing and the spool first: read the file as it is
 	 * (read-only; when its -shm cannot be made, as immutable, provided
 	 * no WAL holds commits the database file lacks) */
-	if (copy_from_disk(ob, "mode=ro") && (!no_wal(ob) || copy_from_disk(ob, "immutable=1"))) {
+	if (copy_from_disk(ob, "mode=ro", why, sizeof(why)) &&
+	    (!no_wal(ob) || copy_from_disk(ob, "immutable=1", why, sizeof(why)))) {
 		pb_log_warn("%s: cannot read the seqs it keeps (%s): this run's seqs start above "
 			    "%lld, and may repeat earlier ones (consumers would judge those events "
 			    "stale); its spooled events stay there",
-			    ob->path, sqlite3_errmsg(ob->db), (long long)ob->floor);
+			    ob->path, why, (long long)ob->floor);
 		return ob;
 	}
+	if (sqlite3_prepare_v2(ob->db, "SELECT coalesce(max(n), 0) FROM outbox", -1, &st, NULL) ==
+		    SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		ob->copied_max = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
 	if (!pb_outbox_count(ob, &n, &e2) && n > 0)
 		pb_log_notice("%s: %lld spooled event%s read into memory, to be sent first; they stay "
 			      "in the file (a later run sends them again, consumers drop the copies by id)",
@@ -746,6 +760,23 @@ int pb_outbox_count(struct pb_outbox *ob, int64_t *count, struct pb_err *err)
 out:
 	sqlite3_finalize(st);
 	return rc;
+}
+
+int64_t pb_outbox_still_on_disk(struct pb_outbox *ob)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t n = 0;
+
+	if (!ob->memory || !ob->copied_max)
+		return 0;
+	if (sqlite3_prepare_v2(ob->db, "SELECT count(*) FROM outbox WHERE n <= ?1", -1, &st,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, ob->copied_max);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			n = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	return n;
 }
 
 static char *column_dup(sqlite3_stmt *st, int i, size_t *len)

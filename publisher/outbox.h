@@ -103,6 +103,10 @@ struct pb_outbox_row {
 };
 void pb_outbox_row_release(struct pb_outbox_row *row);	/* frees the strings */
 
+/* A memory outbox: how many of the events it still holds came from the
+ * file (spooled by an earlier run, and still there); 0 for any other. */
+int64_t pb_outbox_still_on_disk(struct pb_outbox *ob);
+
 /* How many events are spooled. */
 int pb_outbox_count(struct pb_outbox *ob, int64_t *count, struct pb_err *err);
 

@@ -67,12 +67,29 @@ A get cap --count 40 --timeout-ms 3000 >"$T/full2.jsonl"
 is "$(jq -r '.body | fromjson | .seq' "$T/full2.jsonl" | uniq -c | awk '{print $2 "x" $1}' | tr '\n' ' ')" "5x20 6x20 " \
 	"the spooled seq 5 first, then the run's own seq 6"
 like "$(cat "$T/err")" "20 spooled events read into memory, to be sent first" "the log says the spooled events go first"
-# the floor's file is gone: the events are still sent (0), with a warning
-# that a later run may take the seq again
-rm "$ST/outbox.floor"
-provbus-publish -c "$C" provides 2>"$T/err"; is $? 0 "disk full and no floor file: still sent, 0"
-like "$(cat "$T/err")" "warning: $ST/outbox.floor: cannot keep seq 6 \\(No such file or directory\\).*judge its events stale" \
+# full, and the broker away, with events spooled before (seq 5, sent from
+# memory above but not deleted from the file, and seq 7): those stay in
+# the file; the run's own (seq 8) cannot be kept
+rm "$ST/filler"
+provbus-publish -c "$T/down.json" --timeout 2 provides 2>"$T/err"; is $? 75 "room, broker away: seq 7 spooled"
+dd if=/dev/zero of="$ST/filler2" bs=4k >/dev/null 2>&1
+provbus-publish -c "$T/down.json" --timeout 2 provides 2>"$T/err"; rc=$?
+is $rc 74 "full, broker away, 20 spooled before: 74"
+like "$(cat "$T/err")" "nothing could be kept: .*; 20 events not sent \\(and 40 spooled before stay in the file\\)" \
+	"the message counts the run's events and those still spooled apart"
+is "$(sqlite3 "$DB" 'SELECT count(*), min(seq), max(seq) FROM outbox')" "40|5|7" "the file still holds them"
+rm "$ST/filler2"
+provbus-publish -c "$C" flush 2>"$T/err"; is $? 0 "room, broker back: flush 0"
+is "$(A get cap --count 40 --timeout-ms 3000 | jq -r '.body | fromjson | .seq' | sort -u | tr '\n' ' ')" "5 7 " \
+	"the flush sent seq 5 again (consumers drop the copies by id) and seq 7"
+dd if=/dev/zero of="$ST/filler" bs=4k >/dev/null 2>&1
+# the floor cannot be kept (here a folder stands in its place): the events
+# are still sent (0), with a warning that a later run may take the seq again
+rm "$ST/outbox.floor" && mkdir "$ST/outbox.floor"
+provbus-publish -c "$C" provides 2>"$T/err"; is $? 0 "disk full and no floor to keep: still sent, 0"
+like "$(cat "$T/err")" "warning: $ST/outbox.floor: cannot keep seq 8 \\(Is a directory\\).*judge its events stale" \
 	"with a warning naming the file, the seq and what a later run risks"
-is "$(A get cap --count 40 --timeout-ms 3000 | wc -l)" 40 "the spooled event and the run's, sent"
+is "$(A get cap --count 40 --timeout-ms 3000 | wc -l)" 20 "the run's events, sent"
+rmdir "$ST/outbox.floor"
 rm "$ST/filler"
 pb_done
