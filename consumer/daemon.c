@@ -393,8 +393,9 @@ static void on_inotify(struct consumer *c)
  *
  * So once the loop has had nothing to do for IDLE_RELEASE_MS it gives
  * back, once per busy spell: sqlite's unused cache pages, the batch array,
- * glibc's free pages (malloc_trim) and the stack below the loop's frame. Nothing here changes what the
- * daemon does; the next event pays some minor page faults. The file pages
+ * glibc's free pages (malloc_trim) and the stack below the loop's frame.
+ * Nothing here changes what the daemon does; the next event pays some
+ * minor page faults. The file pages
  * of the program and its libraries stay: they are the page cache's,
  * shared with every other process that maps the same libraries, and
  * unmapping them would only move them out of this process's VmRSS, not
