@@ -326,7 +326,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'c': config_arg = optarg; break;
 		case 'u':
-			pb_url_arg_free(url);
+			pb_session_wipe_free(url);
 			if (!(url = pb_url_take_arg(optarg))) {
 				fputs("provbus-schema: out of memory\n", stderr);
 				return EX_OSERR;
@@ -388,6 +388,6 @@ out:
 		rc = err.code;
 	}
 	topo_free(t);
-	pb_url_arg_free(url);
+	pb_session_wipe_free(url);
 	return rc;
 }

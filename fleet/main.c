@@ -678,7 +678,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		switch (opt) {
 		case 'c': o->config = optarg; break;
 		case 'U':
-			pb_url_arg_free(o->url_copy);
+			pb_session_wipe_free(o->url_copy);
 			if (!(o->url = o->url_copy = pb_url_take_arg(optarg))) {
 				fputs(PROG ": out of memory\n", stderr);
 				return EX_OSERR;
@@ -752,7 +752,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	if ((rc = parse(argc, argv, &o)) != 0) {
-		pb_url_arg_free(o.url_copy);
+		pb_session_wipe_free(o.url_copy);
 		return rc < 0 ? 0 : rc;
 	}
 	pb_log_init(PROG, o.verbose);
@@ -822,6 +822,6 @@ out:
 	pb_session_free(rd.sess);
 	fl_release(&f);
 	pb_config_free(cfg);
-	pb_url_arg_free(o.url_copy);
+	pb_session_wipe_free(o.url_copy);
 	return rc;
 }

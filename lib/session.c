@@ -102,14 +102,6 @@ char *pb_url_take_arg(char *arg)
 	return copy;
 }
 
-void pb_url_arg_free(char *copy)
-{
-	if (copy) {
-		explicit_bzero(copy, strlen(copy));
-		free(copy);
-	}
-}
-
 void pb_session_redact_url(const char *url, char *out, size_t size)
 {
 	const char *s, *e, *colon;

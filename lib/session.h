@@ -117,10 +117,8 @@ int pb_url_has_user(const char *url);
 /* A URL given in argv (tests, a lab broker): a copy, and its password
  * blanked out of argv with 'x's, so that ps and /proc/PID/cmdline stop
  * showing it (the password_file is the way for anything else). The copy
- * to free (explicit_bzero it first), or NULL when out of memory. */
+ * to free with pb_session_wipe_free, or NULL when out of memory. */
 char *pb_url_take_arg(char *arg);
-/* Wipes and frees such a copy (NULL is fine). */
-void pb_url_arg_free(char *copy);
 
 /* Error translation. what names the operation ("declaring exchange
  * provbus.x"). Both return -1 with err set, or 0 when r/status is fine. */
