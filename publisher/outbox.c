@@ -179,24 +179,17 @@ static struct pb_outbox *outbox_new(const char *state_dir, struct pb_err *err)
  * the floor (0 unless a run went without the file). */
 #define FLOOR_LEN 32
 
-static int64_t floor_parse(const char *buf, ssize_t n)
+static int64_t floor_read_fd(int fd)
 {
 	char text[FLOOR_LEN + 1];
+	ssize_t n = pread(fd, text, FLOOR_LEN, 0);
 	long long v;
 
 	if (n <= 0)
 		return 0;
-	memcpy(text, buf, (size_t)n);
 	text[n] = '\0';
 	v = strtoll(text, NULL, 10);
 	return v > 0 ? (int64_t)v : 0;
-}
-
-static int64_t floor_read_fd(int fd)
-{
-	char buf[FLOOR_LEN];
-
-	return floor_parse(buf, pread(fd, buf, sizeof(buf), 0));
 }
 
 static void floor_format(char buf[FLOOR_LEN], int64_t v)
@@ -401,7 +394,6 @@ static int no_wal(const struct pb_outbox *ob)
 struct pb_outbox *pb_outbox_open_memory(const char *state_dir, struct pb_err *err)
 {
 	struct pb_outbox *ob = outbox_new(state_dir, err);
-	struct pb_err e2 = PB_ERR_INIT;
 	char why[256];
 	int64_t n = 0;
 	sqlite3_stmt *st = NULL;
@@ -437,11 +429,13 @@ struct pb_outbox *pb_outbox_open_memory(const char *state_dir, struct pb_err *er
 			    ob->path, why, (long long)ob->floor);
 		return ob;
 	}
-	if (sqlite3_prepare_v2(ob->db, "SELECT coalesce(max(n), 0) FROM outbox", -1, &st, NULL) ==
-		    SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		ob->copied_max = sqlite3_column_int64(st, 0);
+	if (sqlite3_prepare_v2(ob->db, "SELECT count(*), coalesce(max(n), 0) FROM outbox", -1, &st,
+			       NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+		n = sqlite3_column_int64(st, 0);
+		ob->copied_max = sqlite3_column_int64(st, 1);
+	}
 	sqlite3_finalize(st);
-	if (!pb_outbox_count(ob, &n, &e2) && n > 0)
+	if (n > 0)
 		pb_log_notice("%s: %lld spooled event%s read into memory, to be sent first; they stay "
 			      "in the file (a later run sends them again, consumers drop the copies by id)",
 			      ob->path, (long long)n, n == 1 ? "" : "s");
