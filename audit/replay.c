@@ -8,6 +8,11 @@
  * - A log of schema 3 or later (lib/audit.h) records every input the
  *   core saw besides the events (the inputs table): they are fed as
  *   recorded ("recorded inputs").
+ * - A log pruned by retention (meta inputs_from) begins with a base, a
+ *   start or snapshot input holding the core's whole state: the replay
+ *   starts there, and the rows kept from before it (the newest seq of
+ *   each (node, service), the last runs) are part of that state: the
+ *   events are not fed, the runs not compared.
  * - A log without inputs rows (schema 2, written by an older provbus)
  *   has its inputs derived from what it holds ("derived inputs",
  *   derive_inputs below): each params row is a daemon start or a reload
@@ -134,6 +139,9 @@ struct replay {
 	int64_t first_event_at, last_event_at;
 	int derived;		/* no inputs rows: the inputs are derived from the log */
 	size_t n_rec_derived;	/* recorded runs replayed from derived inputs */
+	int pruned;		/* retention deleted the inputs before the first base */
+	int64_t pruned_at;	/* ... that base's instant */
+	size_t n_rec_pruned;	/* recorded runs before it, left out */
 	int64_t core_diff[CD__COUNT];
 	size_t *undecided;	/* recorded runs (index) the core did not start at their instant */
 	size_t n_undecided;
@@ -444,8 +452,8 @@ static int has_inputs(sqlite3 *db)
 	sqlite3_stmt *st = NULL;
 	int yes = 0;
 
-	if (sqlite3_prepare_v2(db, "SELECT 1 FROM inputs WHERE kind = 'start' LIMIT 1", -1, &st,
-			       NULL) == SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM inputs WHERE kind IN ('start', 'snapshot') LIMIT 1",
+			       -1, &st, NULL) == SQLITE_OK)
 		yes = sqlite3_step(st) == SQLITE_ROW;
 	sqlite3_finalize(st);
 	return yes;
@@ -866,7 +874,9 @@ static int kv_name_cmp(const void *a, const void *b)
  * it restored (the providers: those the replay's core holds). Derived
  * inputs carry the parameters only: the last good values and the
  * throttle window are the replay's own, nothing is owed or paused. */
-static int core_start(struct core_replay *c, int64_t now, const json_t *j)
+/* A base input: a start, or a snapshot (snapshot 1: the state of a core
+ * that had been running). */
+static int core_start(struct core_replay *c, int64_t now, const json_t *j, int snapshot)
 {
 	struct replay *r = c->r;
 	struct pb_decide_params p;
@@ -970,6 +980,8 @@ static int core_start(struct core_replay *c, int64_t now, const json_t *j)
 	pb_decide_restore_paused(d, json_integer_value(json_object_get(j, "paused")) != 0);
 	if (pb_decide_restored(d) < 0)
 		goto oom;
+	if (snapshot)
+		pb_decide_restore_running(d);
 	pb_decide_free(old);
 	pb_decide_params_store_free(c->store);
 	c->splay_ms = p.deb.splay_ms;
@@ -1007,13 +1019,20 @@ static int core_reload(struct core_replay *c, int64_t now, const json_t *j)
 
 enum { I_ID, I_AT, I_AFTER, I_KIND, I_N, I_TEXT };
 
-/* The first start input: its instant (c->first_start) and the events
- * before it (*after > 0: a log migrated from schema 2, whose older part
- * is replayed from derived inputs). */
+/* The first base (a start or snapshot input: the core's whole state):
+ * its instant (c->first_start) and the events before it. *after > 0: a
+ * log migrated from schema 2, whose older part is replayed from derived
+ * inputs; or a log pruned by retention (meta "inputs_from", lib/audit.c),
+ * whose rows before the base are what retention keeps (the newest seq of
+ * each (node, service), the last runs), not inputs: the replay begins at
+ * the base, and the recorded runs before it are left out. */
 static int core_first_start(struct core_replay *c, int64_t *after, struct pb_err *err)
 {
-	sqlite3_stmt *st = au_prepare(c->r->db, "SELECT at, after_event FROM inputs"
-						" WHERE kind = 'start' ORDER BY id LIMIT 1", err);
+	struct replay *r = c->r;
+	sqlite3_stmt *st = au_prepare(r->db, "SELECT at, after_event,"
+					     " (SELECT 1 FROM meta WHERE k = 'inputs_from') FROM inputs"
+					     " WHERE kind IN ('start', 'snapshot') ORDER BY id LIMIT 1", err);
+	size_t k = 0;
 
 	*after = 0;
 	if (!st)
@@ -1021,8 +1040,18 @@ static int core_first_start(struct core_replay *c, int64_t *after, struct pb_err
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		c->first_start = sqlite3_column_int64(st, 0);
 		*after = sqlite3_column_int64(st, 1);
+		r->pruned = sqlite3_column_int(st, 2) == 1;
 	}
 	sqlite3_finalize(st);
+	if (!r->pruned)
+		return 0;
+	r->pruned_at = c->first_start;
+	*after = 0;
+	for (size_t i = 0; i < r->n_rec; i++)
+		if (r->rec[i].started >= c->first_start)
+			r->rec[k++] = r->rec[i];
+	r->n_rec_pruned = r->n_rec - k;
+	r->n_rec = k;
 	return 0;
 }
 
@@ -1370,14 +1399,17 @@ static int core_input(struct core_replay *c, const struct input *in, struct pb_e
 	if (!kind)
 		return 0;
 	core_until(c, at);
-	if (strcmp(kind, "start"))
+	if (strcmp(kind, "start") && strcmp(kind, "snapshot"))
 		derived_splay(c, at);
 	if (at > r->now)
 		r->now = at;
-	if (!strcmp(kind, "start")) {
-		if (!(j = json_loads(text ? text : "", 0, NULL)) || core_start(c, at, j) < 0)
+	if (!strcmp(kind, "start") || (!strcmp(kind, "snapshot") && !c->core)) {
+		if (!(j = json_loads(text ? text : "", 0, NULL)) ||
+		    core_start(c, at, j, strcmp(kind, "start") != 0) < 0)
 			rc = -1;
-	} else if (!c->core) {
+	} else if (!c->core || !strcmp(kind, "snapshot")) {
+		/* before the first base: nothing to feed; a later snapshot is
+		 * the state the core has reached by then */
 		return 0;	/* before the first start: nothing to feed */
 	} else if (!strcmp(kind, "reload")) {
 		if (!(j = json_loads(text ? text : "", 0, NULL)) || core_reload(c, at, j) < 0)
@@ -1682,6 +1714,11 @@ static void print_text(struct replay *r, const struct diff *d, size_t nd, size_t
 		printf("note: %zu recorded run%s from before the log held the decision core's inputs"
 		       " (written by an older provbus) replayed from inputs derived from its rows\n",
 		       r->n_rec_derived, r->n_rec_derived == 1 ? "" : "s");
+	if (r->pruned)
+		printf("note: the log was pruned (consumer.audit_retention_days): replayed from the"
+		       " daemon's state at %s (its first start or snapshot input); %zu recorded run%s"
+		       " before it left out\n", pb_time_format(r->pruned_at, t1), r->n_rec_pruned,
+		       r->n_rec_pruned == 1 ? "" : "s");
 	if (r->late_run)
 		printf("note: a run was pending at the end of the log (%s); it is not counted\n",
 		       pb_time_format(r->log_end, t1));
@@ -1761,6 +1798,10 @@ static void print_json(struct replay *r, const struct diff *d, size_t nd, size_t
 	au_json_int(&j, "tolerance_ms", 0);
 	au_json_bool(&j, "exact", 1);
 	au_json_str(&j, "inputs", inputs_word(r));
+	if (r->pruned)
+		au_json_time(&j, "pruned_before", r->pruned_at);
+	else
+		au_json_null(&j, "pruned_before");
 	au_json_int(&j, "max_delta_ms", 0);
 	au_json_obj_begin(&j, "params");
 	au_json_int(&j, "quiet_ms", dp.quiet_ms);

@@ -86,6 +86,7 @@
 #define CS_PRUNE_PAGES 256		/* ... pages given back to the file system per step */
 #define CS_PRUNE_BACKLOG_MS 50		/* next step after a full one */
 #define CS_PRUNE_EVERY_MS 600000	/* ... after one that found little */
+#define CS_SNAPSHOT_EVERY_MS 86400000	/* a snapshot input when the newest base is older */
 #define CS_RPC_TIMEOUT_MS 15000		/* any broker RPC */
 #define CS_ERR_LOG_EVERY_MS 60000	/* a repeated failure is logged this often */
 
@@ -371,6 +372,11 @@ void cs_log_db_error(struct consumer *c, const struct pb_err *e);
 
 /* runs.c */
 int cs_runs_init(struct consumer *c, struct pb_err *err);
+/* A snapshot input (the core's whole state, like a start's) when the core
+ * is at rest (its startup run requested; no run going, due, pending or
+ * retried; the values those of the last good run): 1 written, 0 not at
+ * rest, -1 out of memory. */
+int cs_runs_snapshot(struct consumer *c, int64_t now);
 void cs_runs_drive(struct consumer *c, int64_t now);
 int64_t cs_runs_next(struct consumer *c);	/* wall deadline */
 void cs_runs_child(struct consumer *c);		/* runner/notifier fds or SIGCHLD */

@@ -594,7 +594,7 @@ static void prune(struct consumer *c, int64_t now, int64_t mono)
 	const struct pb_consumer_conf *cc = &c->conf.cfg->consumer;
 	struct pb_audit_prune o;
 	struct pb_err e = PB_ERR_INIT;
-	int64_t n;
+	int64_t n, base;
 
 	if (cc->audit_retention_days <= 0) {
 		pb_timers_clear(&c->timers, CS_T_PRUNE);
@@ -605,6 +605,21 @@ static void prune(struct consumer *c, int64_t now, int64_t mono)
 	if (!pb_timers_due(&c->timers, CS_T_PRUNE, mono) || c->pend_since || c->n_pend ||
 	    c->hist_active || c->db_failing || c->stopping)
 		return;
+	/* pruning goes up to a base (lib/audit.c): a daemon that never
+	 * restarts writes one a day, when its core is at rest (else at a
+	 * later step); it is committed with the next batch, before the step */
+	base = pb_audit_last_base_at(c->db);
+	if (base >= 0 && now - base >= CS_SNAPSHOT_EVERY_MS) {
+		int r = cs_runs_snapshot(c, now);
+
+		if (r > 0) {
+			pb_log_info("audit retention: the decision core's state written (a snapshot"
+				    " input: pruning and replay can begin there)");
+			return;
+		}
+		pb_log_debug("audit retention: %s: no snapshot input now", r < 0 ? "out of memory"
+						: "the decision core is not at rest");
+	}
 	o.cutoff = now - cc->audit_retention_days * 86400000;
 	o.keep_events_after = c->run_mark;
 	o.keep_runs_from = now - cc->throttle_per_s * 1000;

@@ -206,9 +206,12 @@ static void providers_json(struct consumer *c, struct sbuf *b)
 	sb_put(b, "]", 1);
 }
 
-/* The daemon start as the core saw it: its parameters and the state
- * restored into it (the providers: the log's rows before). 0/-1. */
-static int start_input(struct consumer *c, int64_t now, const int64_t *starts, int n_starts)
+/* A base input (lib/audit.c): the core's whole state, as at a daemon
+ * start (kind "start": its parameters and the state restored into it, the
+ * providers being the log's rows before) or later ("snapshot":
+ * cs_runs_snapshot). 0/-1. */
+static int base_input(struct consumer *c, int64_t now, const char *kind, const int64_t *starts,
+		      int n_starts)
 {
 	struct pb_decide_params p;
 	const char *const *keys = NULL;
@@ -247,8 +250,26 @@ static int start_input(struct consumer *c, int64_t now, const int64_t *starts, i
 		free(b.p);
 		return -1;
 	}
-	cs_input(c, now, "start", 0, b.p);
+	cs_input(c, now, kind, 0, b.p);
 	return 0;
+}
+
+int cs_runs_snapshot(struct consumer *c, int64_t now)
+{
+	const struct pb_debounce *d = pb_decide_debounce(c->core);
+	int64_t starts[PB_DEBOUNCE_MAX_THROTTLE];
+	int n = 0;
+
+	if (c->run.state != RUN_NONE || pb_decide_run_state(c->core) != PB_DECIDE_IDLE ||
+	    pb_decide_pending(c->core) || pb_decide_dirty(c->core) ||
+	    pb_decide_retry_at(c->core) != PB_TIME_NEVER || pb_decide_fails_in_row(c->core) ||
+	    !pb_decide_startup_requested(c->core))
+		return 0;
+	/* the whole throttle ring, oldest first (a reload may widen the window) */
+	for (int i = d->n_starts - 1; i >= 0; i--)
+		starts[n++] = d->starts[((d->starts_head - 1 - i) % PB_DEBOUNCE_MAX_THROTTLE +
+					 PB_DEBOUNCE_MAX_THROTTLE) % PB_DEBOUNCE_MAX_THROTTLE];
+	return base_input(c, now, "snapshot", starts, n) < 0 ? -1 : 1;
 }
 
 int cs_runs_init(struct consumer *c, struct pb_err *err)
@@ -292,7 +313,7 @@ int cs_runs_init(struct consumer *c, struct pb_err *err)
 		pb_err_set(err, EX_OSERR, "computing the values: out of memory");
 		goto out;
 	}
-	if (start_input(c, now, starts, n) < 0) {
+	if (base_input(c, now, "start", starts, n) < 0) {
 		pb_err_set(err, EX_OSERR, "out of memory");
 		goto out;
 	}

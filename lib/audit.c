@@ -27,6 +27,11 @@
 #define AUDIT_INPUTS_TABLE \
 	"CREATE TABLE IF NOT EXISTS inputs(id INTEGER PRIMARY KEY, at INTEGER NOT NULL," \
 	" after_event INTEGER NOT NULL, kind TEXT NOT NULL, n INTEGER, text TEXT);"
+/* The bases among them: a start or a snapshot input holds the core's whole
+ * state, so a replay can begin there (retention prunes up to one). Made
+ * at every writable open: a log of schema 3 from before it gets it then. */
+#define AUDIT_INPUTS_BASE_INDEX \
+	"CREATE INDEX IF NOT EXISTS inputs_base ON inputs(at) WHERE kind IN ('start', 'snapshot');"
 
 static const char audit_schema[] =
 	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT);"
@@ -201,6 +206,8 @@ sqlite3 *pb_audit_open(const char *path, int readonly, struct pb_err *err)
 			goto fail;
 		if (version > 0 && version < PB_AUDIT_SCHEMA_VERSION &&
 		    audit_migrate(db, version, path, err) < 0)
+			goto fail;
+		if (pb_audit_exec(db, AUDIT_INPUTS_BASE_INDEX, path, err) < 0)
 			goto fail;
 		/* WAL and shm files must not be more open than the db */
 		chmod(path, 0600);
@@ -904,7 +911,17 @@ int pb_audit_offset_set(struct pb_audit_writer *w, const char *stream, int64_t o
  * - runs that started at or after o->keep_runs_from (the throttle window
  *   is read back from them after a restart), the last run, the last
  *   successful one (its values are what a change is measured against),
- *   and any still running. */
+ *   and any still running.
+ * And nothing after the base: a start or snapshot input (the core's
+ * whole state: provbus-audit replay begins at the first one left) older
+ * than the cutoff or with no input between the cutoff and it
+ * (prune_base). Rows older than the cutoff but after the base wait for a
+ * newer one (an idle daemon writes a snapshot a day: consumer/daemon.c).
+ * The inputs before the base go; meta "inputs_from" names the base, so
+ * that a replay knows the rows before it are a pruned remainder (the
+ * newest seqs, the last runs) and not the inputs of an older provbus.
+ * A log with no base older than the cutoff is pruned by age alone up to
+ * its first base (its rows before it are from before inputs existed). */
 #define PRUNE_EVENTS \
 	"SELECT e.id FROM events e WHERE e.id <= ?2 AND e.received_at < ?1 AND" \
 	" (e.verdict = 'invalid' OR e.node IS NULL OR e.service IS NULL OR e.seq IS NULL OR" \
@@ -943,6 +960,17 @@ static int prune_exec(sqlite3 *db, const char *sql, const struct pb_audit_prune 
 	return 0;
 }
 
+/* meta "inputs_from": the base the log's inputs begin with, once
+ * retention deleted inputs before it. */
+static int prune_meta_from(sqlite3 *db, int64_t base, struct pb_err *err)
+{
+	char sql[96];
+
+	snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO meta(k, v) VALUES('inputs_from', '%lld')",
+		 (long long)base);
+	return pb_audit_exec(db, sql, "pruning", err);
+}
+
 /* 1 when the log holds an event received before cutoff (the events_time
  * index: O(log n)). The events' DELETE walks the table in id order and
  * scanned every row to find none: at a daemon's start, with 500,000 rows,
@@ -961,14 +989,81 @@ static int events_before(sqlite3 *db, int64_t cutoff)
 	return old;
 }
 
-int64_t pb_audit_prune_step(sqlite3 *db, const struct pb_audit_prune *o, struct pb_err *err)
+/* One row of a query, its ?1 and ?2 (those it has) bound: 1 with its first three columns
+ * in v, 0 when none, -1 on error. */
+static int prune_row(sqlite3 *db, const char *sql, int64_t a1, int64_t a2, int64_t v[3])
 {
-	int64_t n = 0;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_bind_parameter_count(st) >= 1)
+		sqlite3_bind_int64(st, 1, a1);
+	if (sqlite3_bind_parameter_count(st) >= 2)
+		sqlite3_bind_int64(st, 2, a2);
+	rc = sqlite3_step(st);
+	for (int i = 0; i < 3 && rc == SQLITE_ROW; i++)
+		v[i] = sqlite3_column_int64(st, i);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The base (see above): 1 with its id, instant and last event in b, 0
+ * when no base is older than cutoff (every row older than cutoff is then
+ * before the log's first base), -1 when a query fails. The base is the
+ * newest one older than cutoff, or a newer one when no input lies between
+ * the cutoff and it (a restart's start input after a quiet spell): the
+ * rows before it are then all older than the cutoff, and its state
+ * covers them. */
+static int prune_base(sqlite3 *db, int64_t cutoff, int64_t b[3])
+{
+	int64_t x[3];
+	int rc = prune_row(db, "SELECT id, at, after_event FROM inputs WHERE kind IN ('start', 'snapshot')"
+			       " AND at < ?1 ORDER BY at DESC LIMIT 1", cutoff, 0, b);
+
+	if (rc <= 0)
+		return rc;
+	/* the first input since the cutoff (the scan starts at the base: a
+	 * day of inputs at most when the daemon writes its snapshots) */
+	rc = prune_row(db, "SELECT id, at, after_event FROM inputs WHERE id > ?1 AND at >= ?2"
+			   " ORDER BY id LIMIT 1", b[0], cutoff, x);
+	if (rc < 0)
+		return -1;
+	rc = prune_row(db, rc ? "SELECT id, at, after_event FROM inputs WHERE kind IN ('start', 'snapshot')"
+				" AND id <= ?1 ORDER BY id DESC LIMIT 1"
+			      : "SELECT id, at, after_event FROM inputs WHERE kind IN ('start', 'snapshot')"
+				" ORDER BY id DESC LIMIT 1",
+		       rc ? x[0] : 0, 0, x);
+	if (rc > 0)
+		memcpy(b, x, sizeof(x));
+	return rc < 0 ? -1 : 1;
+}
+
+int64_t pb_audit_prune_step(sqlite3 *db, const struct pb_audit_prune *arg, struct pb_err *err)
+{
+	struct pb_audit_prune lim = *arg, *o = &lim;
+	int64_t n = 0, n_in = 0, b[3] = { 0, 0, 0 };
 	char sql[64];
-	int old_events;
+	int old_events, has_base;
 
 	if (pb_audit_exec(db, "BEGIN IMMEDIATE", "pruning", err) < 0)
 		return -1;
+	/* nothing at or after the base */
+	if ((has_base = prune_base(db, o->cutoff, b)) < 0) {
+		pb_err_set(err, EX_IOERR, "%s: pruning: %s", sqlite3_db_filename(db, "main"),
+			   sqlite3_errmsg(db));
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	if (has_base) {
+		if (o->cutoff > b[1])
+			o->cutoff = b[1];
+		if (o->keep_events_after > b[2])
+			o->keep_events_after = b[2];
+		if (o->keep_runs_from > b[1])
+			o->keep_runs_from = b[1];
+	}
 	old_events = events_before(db, o->cutoff);
 	if ((old_events &&
 	     (prune_exec(db, "DELETE FROM run_events WHERE event_id IN (" PRUNE_EVENTS ")", o,
@@ -981,11 +1076,11 @@ int64_t pb_audit_prune_step(sqlite3 *db, const struct pb_audit_prune *o, struct 
 		       &n, err) < 0 ||
 	    prune_exec(db, "DELETE FROM notes WHERE id IN (SELECT id FROM notes WHERE at < ?1"
 			   " AND run_id IS NOT ?2 ORDER BY id LIMIT ?3)", o, -1, &n, err) < 0 ||
-	    /* the core's inputs go with the events before them (a replay of
-	     * a pruned log starts with what is left) */
-	    prune_exec(db, "DELETE FROM inputs WHERE id IN (SELECT id FROM inputs WHERE at < ?1"
-			   " AND after_event <= ?2 ORDER BY id LIMIT ?3)", o, o->keep_events_after,
-		       NULL, err) < 0 ||
+	    /* the core's inputs before the base: a replay begins at it */
+	    (has_base &&
+	     (prune_exec(db, "DELETE FROM inputs WHERE id IN (SELECT id FROM inputs WHERE id < ?2"
+			     " ORDER BY id LIMIT ?3)", o, b[0], &n_in, err) < 0 ||
+	      (n_in && prune_meta_from(db, b[0], err) < 0))) ||
 	    pb_audit_exec(db, "COMMIT", "pruning", err) < 0) {
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
@@ -994,7 +1089,20 @@ int64_t pb_audit_prune_step(sqlite3 *db, const struct pb_audit_prune *o, struct 
 	snprintf(sql, sizeof(sql), "PRAGMA incremental_vacuum(%d)", o->vacuum_pages);
 	if (pb_audit_exec(db, sql, "giving free pages back", err) < 0)
 		return -1;
-	return n;
+	return n + n_in;
+}
+
+int64_t pb_audit_last_base_at(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t at = -1;
+
+	if (sqlite3_prepare_v2(db, "SELECT MAX(at) FROM inputs WHERE kind IN ('start', 'snapshot')", -1,
+			       &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		at = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return at;
 }
 
 int pb_audit_incremental_vacuum_on(sqlite3 *db, struct pb_err *err)

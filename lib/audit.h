@@ -59,6 +59,10 @@
  *                    "owed_keys":[..],"paused":0|1,"providers":[[federation,
  *                    region,node,service,key,value|null,public,seq,expires_at,
  *                    updated_at,tombstone]..]}
+ *          snapshot  the same text, the state of a running core at rest
+ *                    (written with retention on when the newest start or
+ *                    snapshot is a day old: pruning keeps every row after
+ *                    one, meta inputs_from names it; lib/audit.c)
  *          reload    text {"params":..,"added":[keys]}
  *          settle    the end of a batch of events
  *          expire    leases ran out (n removed)
@@ -274,11 +278,14 @@ struct pb_audit_prune {
 	int vacuum_pages;		/* free pages given back per step */
 };
 
-/* One small step of pruning (audit.c says what is never pruned), then an
- * incremental vacuum of at most o->vacuum_pages pages. Returns the rows
- * deleted (events + runs + notes; fewer than 3 * max_rows: nothing left
- * to do now), or -1 with err. */
+/* One small step of pruning (audit.c says what is never pruned, and
+ * up to which base), then an incremental vacuum of at most
+ * o->vacuum_pages pages. Returns the rows deleted (events + runs + notes
+ * + inputs; fewer than max_rows: little left to do now), or -1 with err. */
 int64_t pb_audit_prune_step(sqlite3 *db, const struct pb_audit_prune *o, struct pb_err *err);
+/* The instant of the log's newest base (start or snapshot input), -1 when
+ * it has none or on error. */
+int64_t pb_audit_last_base_at(sqlite3 *db);
 
 /* Makes sure the file is in auto_vacuum INCREMENTAL mode (a new log is;
  * an older one takes a VACUUM, which rewrites the file once). Returns 0

@@ -215,6 +215,11 @@ int pb_decide_restore_owed(struct pb_decide *d, int full, const char *const *key
 	return 0;
 }
 
+void pb_decide_restore_running(struct pb_decide *d)
+{
+	d->startup_requested = 1;
+}
+
 void pb_decide_restore_paused(struct pb_decide *d, int paused)
 {
 	d->paused = paused ? 1 : 0;

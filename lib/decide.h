@@ -104,6 +104,10 @@ int pb_decide_restore_owed(struct pb_decide *d, int full, const char *const *key
 void pb_decide_restore_paused(struct pb_decide *d, int paused);
 /* Computes the values from the restored providers (no record). 0/-1. */
 int pb_decide_restored(struct pb_decide *d);
+/* After pb_decide_restored, for a state taken from a running core (a
+ * snapshot input) rather than a start: its startup run was requested
+ * long ago, so changes arm the debounce at once. */
+void pb_decide_restore_running(struct pb_decide *d);
 
 /* ---- inputs ---- */
 

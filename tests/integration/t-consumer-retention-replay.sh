@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# A pruned audit log still replays exactly (provbus-audit(1) replay,
+# provbus.json(5) consumer.audit_retention_days). Retention deletes the
+# core's inputs only up to a base: a start input, or a snapshot input (the
+# core's whole state, written by an idle daemon when the log's newest base
+# is a day old), and replay begins there with the state the daemon had.
+#
+# The rows are made by real daemons, then moved back in time (every
+# timestamp of every table, by the same amount), with 30 days of retention:
+# A. restarts: daemon 1 lives 80 days ago, daemon 2 40 days ago, daemon 3
+#    now; daemon 3's start is the base (no input between the cutoff and it);
+# B. one daemon that never restarts: its log is moved back 2 days under it
+#    (a snapshot follows), 25 more, a new value, 10 more: the snapshot,
+#    35 days old, is the base; the start input and the rows before the
+#    snapshot go, the new value's stay (10 days old), and replay
+#    reproduces its run from the snapshot's state.
+# shellcheck disable=SC1091
+. "$PB_ROOT/tests/integration/lib.sh"
+pb_setup cretreplay
+. "$PB_ROOT/tests/data/consumer/lib-consumer.sh"
+
+pbc_init web-01 us-east-1 '"audit_retention_days": 30'
+pbc_manifest app '{"K": "{API_URL}"}'
+DAY=86400000
+
+# shift DAYS: every timestamp of the log, DAYS days earlier
+shift_log() {
+	local s=$(($1 * DAY))
+	sqlite3 -cmd ".timeout 5000" "$ST/audit.db" "BEGIN;
+UPDATE events SET received_at = received_at - $s;
+UPDATE inputs SET at = at - $s;
+UPDATE runs SET queued_at = queued_at - $s, started_at = started_at - $s,
+	finished_at = finished_at - $s;
+UPDATE notes SET at = at - $s;
+UPDATE params SET at = at - $s;
+UPDATE providers SET updated_at = updated_at - $s;
+UPDATE offsets SET at = at - $s;
+COMMIT;"
+}
+# life N SEQ...: a daemon's life: each value announced, its run awaited
+life() {
+	local n=$1 seq runs; shift
+	runs=$(pbc_ends)
+	pbc_start "consumer$n"
+	pbc_wait_ends $((runs + 1)); ok $? "daemon $n: its startup run"
+	for seq in "$@"; do
+		runs=$(pbc_ends)
+		pbc_ev provides us-east-1 api-1 api API_URL "http://10.0.0.$seq:1100" "$seq" | pbc_pub
+		pbc_wait_ends $((runs + 1)); ok $? "daemon $n: the run of value $seq"
+	done
+	pbc_stop; is "$CRC" 0 "daemon $n: exit 0"
+}
+
+# --- A: restarts
+life 1 1 2
+shift_log 40
+life 2 3 4
+shift_log 40
+life 3 5
+is "$(pbc_sql "SELECT group_concat(seq) FROM (SELECT seq FROM events WHERE seq IS NOT NULL ORDER BY id)")" \
+	"4,5" "A: daemon 1's and 2's events pruned, but the newest of api-1 (the base: daemon 3's start)"
+is "$(pbc_sql "SELECT kind || (at > $(date +%s%3N) - $DAY) FROM inputs ORDER BY id LIMIT 1")" "start1" \
+	"A: the inputs begin with daemon 3's start"
+out=$(provbus-audit -d "$ST/audit.db" replay 2>&1)
+like "$out" "matches recorded runs" "A: the pruned log replays exactly"
+like "$out" "note: the log was pruned .* left out" "A: replay says the log was pruned"
+
+# --- B: one daemon, never restarted
+B_LOG=$T/web-02.log
+pbc_init web-02 us-east-1 '"audit_retention_days": 0'
+pbc_manifest app '{"K": "{API_URL}"}'
+retention() { # DAYS: the config changed (the daemon reloads it)
+	sed -i "s/\"audit_retention_days\": [0-9]*/\"audit_retention_days\": $1/" "$C"
+}
+_snapshots() { pbc_sql "SELECT COUNT(*) FROM inputs WHERE kind = 'snapshot'"; }
+_reloads() { grep -c 'reloaded (' "$B_LOG"; }
+retention_off() {
+	local r0; r0=$(_reloads)
+	retention 0
+	pbc_wait_ge 20 $((r0 + 1)) _reloads; ok $? "B: retention turned off (reloaded)"
+}
+value() { # SEQ: announced, its run awaited
+	local runs; runs=$(pbc_ends)
+	pbc_ev provides us-east-1 api-1 api API_URL "http://10.0.0.$1:1100" "$1" | pbc_pub
+	pbc_wait_ends $((runs + 1)); ok $? "B: the run of value $1"
+}
+pbc_start web-02
+pbc_wait_ends 1; ok $? "B: the startup run"
+value 6
+value 7
+shift_log 2
+retention 30
+pbc_wait_eq 20 1 _snapshots; ok $? "B: a snapshot input once the newest base is 2 days old"
+like "$(pbc_sql "SELECT text FROM inputs WHERE kind = 'snapshot'")" '"providers":\[\[[^]]*"api-1","api","API_URL","http://10.0.0.7:1100",0,7,' \
+	"B: it holds the providers (api-1 at seq 7)"
+retention_off
+# the start 27 days ago, the snapshot 25; then value 8, which the
+# replay of the last 30 days must reproduce from the snapshot's state
+shift_log 25
+value 8
+shift_log 10
+retention 30
+pbc_wait_eq 20 2 _snapshots; ok $? "B: a second snapshot (the first is 35 days old)"
+_starts() { pbc_sql "SELECT COUNT(*) FROM inputs WHERE kind = 'start'"; }
+pbc_wait_eq 20 0 _starts; ok $? "B: the start input pruned (the base is the first snapshot)"
+value 9
+pbc_stop; is "$CRC" 0 "B: exit 0"
+is "$(pbc_sql "SELECT group_concat(seq) FROM (SELECT seq FROM events WHERE seq IS NOT NULL ORDER BY id)")" \
+	"8,9" "B: the events before the snapshot pruned (value 8's, 10 days old, kept)"
+is "$(pbc_sql "SELECT kind FROM inputs ORDER BY id LIMIT 1")" "snapshot" "B: the inputs begin with the first snapshot"
+out=$(provbus-audit -d "$ST/audit.db" replay 2>&1)
+like "$out" "matches recorded runs \(2 runs" "B: the pruned log replays exactly from the snapshot: value 8's run and 9's"
+printf '%s\n' "$out" | tail -n 3 | sed 's/^/# /'
+pb_done
