@@ -989,8 +989,8 @@ static int events_before(sqlite3 *db, int64_t cutoff)
 	return old;
 }
 
-/* One row of a query, its ?1 and ?2 (those it has) bound: 1 with its first three columns
- * in v, 0 when none, -1 on error. */
+/* One row of a query, its ?1 and ?2 (those it has) bound: 1 with its
+ * first three columns in v, 0 when none, -1 on error. */
 static int prune_row(sqlite3 *db, const char *sql, int64_t a1, int64_t a2, int64_t v[3])
 {
 	sqlite3_stmt *st = NULL;
