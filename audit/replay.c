@@ -981,7 +981,7 @@ static int core_start(struct core_replay *c, int64_t now, const json_t *j, int s
 	if (pb_decide_restored(d) < 0)
 		goto oom;
 	if (snapshot)
-		pb_decide_restore_running(d);
+		pb_decide_restore_running(d, (int)json_integer_value(json_object_get(j, "fails_in_row")));
 	pb_decide_free(old);
 	pb_decide_params_store_free(c->store);
 	c->splay_ms = p.deb.splay_ms;

@@ -374,8 +374,7 @@ void cs_log_db_error(struct consumer *c, const struct pb_err *e);
 int cs_runs_init(struct consumer *c, struct pb_err *err);
 /* A snapshot input (the core's whole state, like a start's) when the core
  * is at rest (its startup run requested; no run going, due, pending or
- * retried; the values those of the last good run): 1 written, 0 not at
- * rest, -1 out of memory. */
+ * to be retried): 1 written, 0 not at rest, -1 out of memory. */
 int cs_runs_snapshot(struct consumer *c, int64_t now);
 void cs_runs_drive(struct consumer *c, int64_t now);
 int64_t cs_runs_next(struct consumer *c);	/* wall deadline */

@@ -232,9 +232,9 @@ static int base_input(struct consumer *c, int64_t now, const char *kind, const i
 		json_object_set_new(okj, ok[i].name, json_string(ok[i].value));
 	for (size_t i = 0; kj && i < n_keys; i++)
 		json_array_append_new(kj, json_string(keys[i]));
-	o = json_pack("{s:o,s:o*,s:o*,s:i,s:o*,s:i}", "params", pb_decide_params_to_json(&p),
+	o = json_pack("{s:o,s:o*,s:o*,s:i,s:o*,s:i,s:i}", "params", pb_decide_params_to_json(&p),
 		      "starts", st, "ok_values", okj, "owed_full", full, "owed_keys", kj, "paused",
-		      pb_decide_paused(c->core));
+		      pb_decide_paused(c->core), "fails_in_row", pb_decide_fails_in_row(c->core));
 	if (o)
 		text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
@@ -260,9 +260,10 @@ int cs_runs_snapshot(struct consumer *c, int64_t now)
 	int64_t starts[PB_DEBOUNCE_MAX_THROTTLE];
 	int n = 0;
 
+	/* (values other than the last good run's, with no run due: the
+	 * retries given up, until the next change; a snapshot keeps that) */
 	if (c->run.state != RUN_NONE || pb_decide_run_state(c->core) != PB_DECIDE_IDLE ||
-	    pb_decide_pending(c->core) || pb_decide_dirty(c->core) ||
-	    pb_decide_retry_at(c->core) != PB_TIME_NEVER || pb_decide_fails_in_row(c->core) ||
+	    pb_decide_pending(c->core) || pb_decide_retry_at(c->core) != PB_TIME_NEVER ||
 	    !pb_decide_startup_requested(c->core))
 		return 0;
 	/* the whole throttle ring, oldest first (a reload may widen the window) */

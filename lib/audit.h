@@ -56,9 +56,9 @@
  *        to after_event: `provbus-audit replay` feeds them again. kind, n, text:
  *          start     a daemon start (restored state): text {"params":..,
  *                    "starts":[..],"ok_values":{..}|null,"owed_full":0|1,
- *                    "owed_keys":[..],"paused":0|1,"providers":[[federation,
- *                    region,node,service,key,value|null,public,seq,expires_at,
- *                    updated_at,tombstone]..]}
+ *                    "owed_keys":[..],"paused":0|1,"fails_in_row":N,
+ *                    "providers":[[federation,region,node,service,key,
+ *                    value|null,public,seq,expires_at,updated_at,tombstone]..]}
  *          snapshot  the same text, the state of a running core at rest
  *                    (written with retention on when the newest start or
  *                    snapshot is a day old: pruning keeps every row after

@@ -215,9 +215,10 @@ int pb_decide_restore_owed(struct pb_decide *d, int full, const char *const *key
 	return 0;
 }
 
-void pb_decide_restore_running(struct pb_decide *d)
+void pb_decide_restore_running(struct pb_decide *d, int fails_in_row)
 {
 	d->startup_requested = 1;
+	d->fails_in_row = fails_in_row;
 }
 
 void pb_decide_restore_paused(struct pb_decide *d, int paused)

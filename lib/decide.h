@@ -106,8 +106,9 @@ void pb_decide_restore_paused(struct pb_decide *d, int paused);
 int pb_decide_restored(struct pb_decide *d);
 /* After pb_decide_restored, for a state taken from a running core (a
  * snapshot input) rather than a start: its startup run was requested
- * long ago, so changes arm the debounce at once. */
-void pb_decide_restore_running(struct pb_decide *d);
+ * long ago, so changes arm the debounce at once; fails_in_row failed runs
+ * since the last good one (retries given up). */
+void pb_decide_restore_running(struct pb_decide *d, int fails_in_row);
 
 /* ---- inputs ---- */
 

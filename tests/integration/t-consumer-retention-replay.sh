@@ -9,8 +9,9 @@
 # timestamp of every table, by the same amount), with 30 days of retention:
 # A. restarts: daemon 1 lives 80 days ago, daemon 2 40 days ago, daemon 3
 #    now; daemon 3's start is the base (no input between the cutoff and it);
-# B. one daemon that never restarts: its log is moved back 2 days under it
-#    (a snapshot follows), 25 more, a new value, 10 more: the snapshot,
+# B. one daemon that never restarts, its last value's runs failed (given
+#    up): its log is moved back 2 days under it (a snapshot follows), 25
+#    more, a new value, 10 more: the snapshot,
 #    35 days old, is the base; the start input and the rows before the
 #    snapshot go, the new value's stay (10 days old), and replay
 #    reproduces its run from the snapshot's state.
@@ -87,12 +88,21 @@ value() { # SEQ: announced, its run awaited
 pbc_start web-02
 pbc_wait_ends 1; ok $? "B: the startup run"
 value 6
-value 7
+# value 7's run fails, and its retries (2): given up until the next change,
+# the core is at rest with values other than the last good run's
+echo 1 >"$T/web-02.exit"
+runs=$(pbc_ends)
+pbc_ev provides us-east-1 api-1 api API_URL "http://10.0.0.7:1100" 7 | pbc_pub
+pbc_wait_ends $((runs + 3)); ok $? "B: value 7's run and its two retries failed"
+pbc_wait_idle 20; ok $? "B: then idle (retries given up)"
+rm -f "$T/web-02.exit"
 shift_log 2
 retention 30
 pbc_wait_eq 20 1 _snapshots; ok $? "B: a snapshot input once the newest base is 2 days old"
 like "$(pbc_sql "SELECT text FROM inputs WHERE kind = 'snapshot'")" '"providers":\[\[[^]]*"api-1","api","API_URL","http://10.0.0.7:1100",0,7,' \
 	"B: it holds the providers (api-1 at seq 7)"
+like "$(pbc_sql "SELECT text FROM inputs WHERE kind = 'snapshot'")" '"fails_in_row":3,' \
+	"B: and the failed runs in a row"
 retention_off
 # the start 27 days ago, the snapshot 25; then value 8, which the
 # replay of the last 30 days must reproduce from the snapshot's state
