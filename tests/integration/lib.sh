@@ -114,7 +114,7 @@ _pb_replay_check() {
 	[ -n "${T:-}" ] && [ -d "$T" ] && [ -z "${PB_NO_REPLAY_CHECK:-}" ] && [ -z "${_pb_replayed:-}" ] || return 0
 	_pb_replayed=1	# once: a cleanup may call it before its own unmounts
 	while IFS= read -r db; do
-		[ "$(sqlite3 "$db" "SELECT 1 FROM inputs WHERE kind = 'start' LIMIT 1" 2>/dev/null)" = 1 ] ||
+		[ "$(sqlite3 "$db" "SELECT 1 FROM inputs WHERE kind IN ('start', 'snapshot') LIMIT 1" 2>/dev/null)" = 1 ] ||
 			continue
 		# the core's clock never goes back: every input at or after the one
 		# before it (a daemon that hands the core a stale "now" fails here)
