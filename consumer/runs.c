@@ -278,7 +278,7 @@ int cs_runs_init(struct consumer *c, struct pb_err *err)
 	struct pb_debounce_params p;
 	int64_t starts[PB_DEBOUNCE_MAX_THROTTLE], now = pb_now_ms();
 	char *mark = NULL, *paused = NULL, *params = NULL;
-	int n, rc = -1;
+	int n, n_starts, rc = -1;
 
 	c->runner = pb_runner_new(run_line, c);
 	c->notifier = pb_runner_new(notify_line, c);
@@ -288,11 +288,11 @@ int cs_runs_init(struct consumer *c, struct pb_err *err)
 	}
 	cs_conf_params(&c->conf, &p);
 	/* the throttle window survives a restart: read back from the log */
-	n = pb_audit_run_starts_since(c->aw, now - p.throttle_per_ms, starts,
-				      PB_DEBOUNCE_MAX_THROTTLE, err);
-	if (n < 0)
+	n_starts = pb_audit_run_starts_since(c->aw, now - p.throttle_per_ms, starts,
+					     PB_DEBOUNCE_MAX_THROTTLE, err);
+	if (n_starts < 0)
 		goto out;
-	pb_decide_restore_starts(c->core, starts, n);
+	pb_decide_restore_starts(c->core, starts, n_starts);
 	n = pb_audit_interrupt_runs(c->aw, now, err);
 	if (n < 0)
 		goto out;
@@ -314,7 +314,7 @@ int cs_runs_init(struct consumer *c, struct pb_err *err)
 		pb_err_set(err, EX_OSERR, "computing the values: out of memory");
 		goto out;
 	}
-	if (base_input(c, now, "start", starts, n) < 0) {
+	if (base_input(c, now, "start", starts, n_starts) < 0) {
 		pb_err_set(err, EX_OSERR, "out of memory");
 		goto out;
 	}

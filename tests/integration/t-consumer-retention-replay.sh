@@ -15,6 +15,8 @@
 #    35 days old, is the base; the start input and the rows before the
 #    snapshot go, the new value's stay (10 days old), and replay
 #    reproduces its run from the snapshot's state.
+# C. (not retention) a restart inside the throttle window: a start input
+#    is a base, and must carry the window.
 # shellcheck disable=SC1091
 . "$PB_ROOT/tests/integration/lib.sh"
 pb_setup cretreplay
@@ -121,4 +123,22 @@ is "$(pbc_sql "SELECT kind FROM inputs ORDER BY id LIMIT 1")" "snapshot" "B: the
 out=$(provbus-audit -d "$ST/audit.db" replay 2>&1)
 like "$out" "matches recorded runs \(2 runs" "B: the pruned log replays exactly from the snapshot: value 8's run and 9's"
 printf '%s\n' "$out" | tail -n 3 | sed 's/^/# /'
+
+# --- C: a restart inside the throttle window (1 run per 5 s): the start
+# input carries the window, and replay holds the second startup run back
+# as the daemon did
+pbc_init web-03 us-east-1 '"throttle": {"runs": 1, "per_s": 5}'
+pbc_manifest app '{"K": "{API_URL}"}'
+pbc_start web-03a
+pbc_wait_ends 1; ok $? "C: the first startup run"
+pbc_stop
+pbc_start web-03b
+pbc_wait_ends 2 20; ok $? "C: the second startup run, after a restart"
+pbc_stop; is "$CRC" 0 "C: exit 0"
+gap=$(pbc_sql "SELECT MAX(started_at) - MIN(started_at) FROM runs")
+[ "$gap" -ge 5000 ]; ok $? "C: the second run held back by the throttle ($gap ms after the first)"
+like "$(pbc_sql "SELECT text FROM inputs WHERE kind = 'start' ORDER BY id DESC LIMIT 1")" '"starts":\[[0-9]+\]' \
+	"C: the second start input holds the first run's start"
+out=$(provbus-audit -d "$ST/audit.db" replay 2>&1)
+like "$out" "matches recorded runs \(2 runs" "C: the log replays exactly"
 pb_done
