@@ -905,9 +905,11 @@ int pb_audit_offset_set(struct pb_audit_writer *w, const char *stream, int64_t o
  * system (auto_vacuum INCREMENTAL). What is never deleted, whatever its
  * age:
  * - events after o->keep_events_after (not yet covered by a run: a pending
- *   change), and for each (node, service) the events of its highest seq
- *   (the duplicate and stale checks start from that seq: an older
- *   redelivery is then judged stale, a copy of the newest a duplicate);
+ *   change, or after the base below), and for each (node, service) the
+ *   events of its highest seq up to there (the duplicate and stale checks
+ *   start from that seq: an older redelivery is then judged stale, a copy
+ *   of the newest a duplicate; and a replay from the base sees the same
+ *   seq as the daemon did);
  * - runs that started at or after o->keep_runs_from (the throttle window
  *   is read back from them after a restart), the last run, the last
  *   successful one (its values are what a change is measured against),
@@ -926,7 +928,7 @@ int pb_audit_offset_set(struct pb_audit_writer *w, const char *stream, int64_t o
 	"SELECT e.id FROM events e WHERE e.id <= ?2 AND e.received_at < ?1 AND" \
 	" (e.verdict = 'invalid' OR e.node IS NULL OR e.service IS NULL OR e.seq IS NULL OR" \
 	"  EXISTS (SELECT 1 FROM events x WHERE x.node = e.node AND x.service = e.service" \
-	"          AND x.verdict <> 'invalid' AND x.seq > e.seq))" \
+	"          AND x.verdict <> 'invalid' AND x.seq > e.seq AND x.id <= ?2))" \
 	" ORDER BY e.id LIMIT ?3"
 #define PRUNE_RUNS \
 	"SELECT id FROM runs WHERE started_at < ?1 AND started_at < ?2 AND status <> 'running'" \
