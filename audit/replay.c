@@ -488,7 +488,8 @@ struct core_replay {
 	int running;		/* a simulated run is going (runs[n_runs - 1]) */
 	int64_t run_end;	/* what-if: when it ends */
 	int64_t splay_ms;	/* in force (what-if: half of it is drawn) */
-	int64_t first_start;	/* the first start input's instant */
+	int64_t first_start;	/* the first base's instant */
+	int64_t first_base;	/* ... its inputs row (a pruned log: those before are fed no more) */
 	/* derived inputs (a log without inputs rows) */
 	struct input *din;
 	size_t n_din, cap_din;
@@ -1022,16 +1023,23 @@ enum { I_ID, I_AT, I_AFTER, I_KIND, I_N, I_TEXT };
 /* The first base (a start or snapshot input: the core's whole state):
  * its instant (c->first_start) and the events before it. *after > 0: a
  * log migrated from schema 2, whose older part is replayed from derived
- * inputs; or a log pruned by retention (meta "inputs_from", lib/audit.c),
- * whose rows before the base are what retention keeps (the newest seq of
- * each (node, service), the last runs), not inputs: the replay begins at
- * the base, and the recorded runs before it are left out. */
+ * inputs. A log pruned by retention: the base meta "inputs_from" names
+ * (lib/audit.c; a prune under way leaves older bases, with rows after
+ * them gone); its rows before the base are what retention keeps (the
+ * newest seq of each (node, service), the last runs), not inputs: the
+ * replay begins at the base, the inputs before it are not fed and the
+ * recorded runs before it are left out. */
 static int core_first_start(struct core_replay *c, int64_t *after, struct pb_err *err)
 {
 	struct replay *r = c->r;
-	sqlite3_stmt *st = au_prepare(r->db, "SELECT at, after_event,"
-					     " (SELECT 1 FROM meta WHERE k = 'inputs_from') FROM inputs"
-					     " WHERE kind IN ('start', 'snapshot') ORDER BY id LIMIT 1", err);
+	/* a pruned log: the base meta names (while a prune is under way,
+	 * older bases are still there, and some rows after them gone) */
+	sqlite3_stmt *st = au_prepare(r->db, "SELECT at, after_event, id, 1 FROM inputs WHERE"
+					     " id = (SELECT CAST(v AS INTEGER) FROM meta WHERE k = 'inputs_from')"
+					     " AND kind IN ('start', 'snapshot') UNION ALL"
+					     " SELECT * FROM (SELECT at, after_event, id, 0 FROM inputs"
+					     " WHERE kind IN ('start', 'snapshot') ORDER BY id LIMIT 1)"
+					     " ORDER BY 4 DESC LIMIT 1", err);
 	size_t k = 0;
 
 	*after = 0;
@@ -1040,7 +1048,8 @@ static int core_first_start(struct core_replay *c, int64_t *after, struct pb_err
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		c->first_start = sqlite3_column_int64(st, 0);
 		*after = sqlite3_column_int64(st, 1);
-		r->pruned = sqlite3_column_int(st, 2) == 1;
+		c->first_base = sqlite3_column_int64(st, 2);
+		r->pruned = sqlite3_column_int(st, 3) == 1;
 	}
 	sqlite3_finalize(st);
 	if (!r->pruned)
@@ -1396,8 +1405,8 @@ static int core_input(struct core_replay *c, const struct input *in, struct pb_e
 	json_t *j = NULL;
 	int rc = 0;
 
-	if (!kind)
-		return 0;
+	if (!kind || (r->pruned && in->id && in->id < c->first_base))
+		return 0;	/* (a pruned log: before its base) */
 	core_until(c, at);
 	if (strcmp(kind, "start") && strcmp(kind, "snapshot"))
 		derived_splay(c, at);

@@ -919,9 +919,12 @@ int pb_audit_offset_set(struct pb_audit_writer *w, const char *stream, int64_t o
  * than the cutoff or with no input between the cutoff and it
  * (prune_base). Rows older than the cutoff but after the base wait for a
  * newer one (an idle daemon writes a snapshot a day: consumer/daemon.c).
- * The inputs before the base go; meta "inputs_from" names the base, so
- * that a replay knows the rows before it are a pruned remainder (the
- * newest seqs, the last runs) and not the inputs of an older provbus.
+ * The inputs before the base go; meta "inputs_from" names the base (set
+ * in the step that first deletes anything before it, before any step
+ * has finished: the log is consistent from it at every commit), so that
+ * a replay begins there, and knows the rows before it are a pruned
+ * remainder (the newest seqs, the last runs), not the inputs of an older
+ * provbus.
  * A log with no base older than the cutoff is pruned by age alone up to
  * its first base (its rows before it are from before inputs existed). */
 #define PRUNE_EVENTS \
@@ -962,8 +965,8 @@ static int prune_exec(sqlite3 *db, const char *sql, const struct pb_audit_prune 
 	return 0;
 }
 
-/* meta "inputs_from": the base the log's inputs begin with, once
- * retention deleted inputs before it. */
+/* meta "inputs_from": the base a replay begins with, once retention
+ * deleted rows before it. */
 static int prune_meta_from(sqlite3 *db, int64_t base, struct pb_err *err)
 {
 	char sql[96];
@@ -1082,7 +1085,7 @@ int64_t pb_audit_prune_step(sqlite3 *db, const struct pb_audit_prune *arg, struc
 	    (has_base &&
 	     (prune_exec(db, "DELETE FROM inputs WHERE id IN (SELECT id FROM inputs WHERE id < ?2"
 			     " ORDER BY id LIMIT ?3)", o, b[0], &n_in, err) < 0 ||
-	      (n_in && prune_meta_from(db, b[0], err) < 0))) ||
+	      (n + n_in && prune_meta_from(db, b[0], err) < 0))) ||
 	    pb_audit_exec(db, "COMMIT", "pruning", err) < 0) {
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;

@@ -22,7 +22,7 @@
 pb_setup cretreplay
 . "$PB_ROOT/tests/data/consumer/lib-consumer.sh"
 
-pbc_init web-01 us-east-1 '"audit_retention_days": 30'
+pbc_init web-01 us-east-1 '"audit_retention_days": 0'	# (30 from daemon 3 on)
 pbc_manifest app '{"K": "{API_URL}"}'
 DAY=86400000
 
@@ -59,6 +59,17 @@ life 1 1 2
 shift_log 40
 life 2 3 4
 shift_log 40
+# a prune under way (a step deletes at most 1000 rows of each table): its
+# base, daemon 2's start, is in meta, daemon 1's start input is still
+# there, and its first event is gone; the replay begins at the base
+cp "$ST/audit.db" "$T/half.db"
+sqlite3 "$T/half.db" "INSERT OR REPLACE INTO meta(k, v) SELECT 'inputs_from', MAX(id) FROM inputs WHERE kind = 'start';
+	DELETE FROM run_events WHERE event_id = (SELECT MIN(id) FROM events WHERE seq IS NOT NULL);
+	DELETE FROM events WHERE id = (SELECT MIN(id) FROM events WHERE seq IS NOT NULL)"
+out=$(provbus-audit -d "$T/half.db" replay 2>&1)
+like "$out" "matches recorded runs \(3 runs" "A: a log half-way through a prune replays from the base in meta (daemon 2's runs)"
+like "$out" "note: the log was pruned .* 3 recorded runs before it left out" "A: ... daemon 1's runs left out"
+sed -i 's/"audit_retention_days": 0/"audit_retention_days": 30/' "$C"
 life 3 5
 is "$(pbc_sql "SELECT group_concat(seq) FROM (SELECT seq FROM events WHERE seq IS NOT NULL ORDER BY id)")" \
 	"4,5" "A: daemon 1's and 2's events pruned, but the newest of api-1 (the base: daemon 3's start)"
