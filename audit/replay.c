@@ -1055,6 +1055,7 @@ static int core_first_start(struct core_replay *c, int64_t *after, struct pb_err
 	if (!r->pruned)
 		return 0;
 	r->pruned_at = c->first_start;
+	r->first_event_at = 0;	/* the first event fed, not the kept rows before */
 	*after = 0;
 	for (size_t i = 0; i < r->n_rec; i++)
 		if (r->rec[i].started >= c->first_start)
@@ -1811,6 +1812,7 @@ static void print_json(struct replay *r, const struct diff *d, size_t nd, size_t
 		au_json_time(&j, "pruned_before", r->pruned_at);
 	else
 		au_json_null(&j, "pruned_before");
+	au_json_int(&j, "recorded_runs_pruned", (int64_t)r->n_rec_pruned);
 	au_json_int(&j, "max_delta_ms", 0);
 	au_json_obj_begin(&j, "params");
 	au_json_int(&j, "quiet_ms", dp.quiet_ms);

@@ -207,8 +207,6 @@ sqlite3 *pb_audit_open(const char *path, int readonly, struct pb_err *err)
 		if (version > 0 && version < PB_AUDIT_SCHEMA_VERSION &&
 		    audit_migrate(db, version, path, err) < 0)
 			goto fail;
-		if (pb_audit_exec(db, AUDIT_INPUTS_BASE_INDEX, path, err) < 0)
-			goto fail;
 		/* WAL and shm files must not be more open than the db */
 		chmod(path, 0600);
 	}
@@ -216,6 +214,8 @@ sqlite3 *pb_audit_open(const char *path, int readonly, struct pb_err *err)
 		pb_err_set(err, EX_NOINPUT, "%s: not a provbus audit log (no meta.schema row)", path);
 		goto fail;
 	}
+	if (!readonly && pb_audit_exec(db, AUDIT_INPUTS_BASE_INDEX, path, err) < 0)
+		goto fail;
 	return db;
 fail:
 	sqlite3_close(db);

@@ -69,6 +69,8 @@ sqlite3 "$T/half.db" "INSERT OR REPLACE INTO meta(k, v) SELECT 'inputs_from', MA
 out=$(provbus-audit -d "$T/half.db" replay 2>&1)
 like "$out" "matches recorded runs \(3 runs" "A: a log half-way through a prune replays from the base in meta (daemon 2's runs)"
 like "$out" "note: the log was pruned .* 3 recorded runs before it left out" "A: ... daemon 1's runs left out"
+is "$(provbus-audit -d "$T/half.db" replay --json | jq -c 'select(.type == "summary") | [.matches, .recorded_runs, .recorded_runs_pruned, (.pruned_before | type)]')" \
+	'[true,3,3,"string"]' "A: ... and --json says so"
 sed -i 's/"audit_retention_days": 0/"audit_retention_days": 30/' "$C"
 life 3 5
 is "$(pbc_sql "SELECT group_concat(seq) FROM (SELECT seq FROM events WHERE seq IS NOT NULL ORDER BY id)")" \
