@@ -617,8 +617,19 @@ static void prune(struct consumer *c, int64_t now, int64_t mono)
 				    " input: pruning and replay can begin there)");
 			return;
 		}
-		pb_log_debug("audit retention: %s: no snapshot input now", r < 0 ? "out of memory"
-						: "the decision core is not at rest");
+		if (now - base >= 2 * CS_SNAPSHOT_EVERY_MS &&
+		    (!c->snap_warned || mono - c->snap_warned >= CS_SNAPSHOT_EVERY_MS)) {
+			char ts[PB_TIME_BUF];
+
+			c->snap_warned = mono;
+			pb_log_warn("audit retention: no snapshot input since %s (%s: a run going, due or"
+				    " to be retried, or paused with a change waiting): rows after it are"
+				    " kept until one is written", pb_time_format(base, ts),
+				    r < 0 ? "out of memory" : "the decision core was never at rest at a check");
+		} else {
+			pb_log_debug("audit retention: %s: no snapshot input now",
+				     r < 0 ? "out of memory" : "the decision core is not at rest");
+		}
 	}
 	o.cutoff = now - cc->audit_retention_days * 86400000;
 	o.keep_events_after = c->run_mark;

@@ -17,6 +17,8 @@
 #    reproduces its run from the snapshot's state.
 # C. (not retention) a restart inside the throttle window: a start input
 #    is a base, and must carry the window.
+# D. a daemon paused with a change waiting is not at rest: no snapshot,
+#    a warning; one once it has resumed and run.
 # shellcheck disable=SC1091
 . "$PB_ROOT/tests/integration/lib.sh"
 pb_setup cretreplay
@@ -154,4 +156,36 @@ like "$(pbc_sql "SELECT text FROM inputs WHERE kind = 'start' ORDER BY id DESC L
 	"C: the second start input holds the first run's start"
 out=$(provbus-audit -d "$ST/audit.db" replay 2>&1)
 like "$out" "matches recorded runs \(2 runs" "C: the log replays exactly"
+
+# --- D: paused with a change waiting, the core is not at rest: no
+# snapshot, and a warning once the newest base is 2 days old; after the
+# resume and its run, the next check writes one
+pbc_init web-04 us-east-1 '"audit_retention_days": 0'
+pbc_manifest app '{"K": "{API_URL}"}'
+D_LOG=$T/web-04.log
+pbc_start web-04
+pbc_wait_ends 1; ok $? "D: the startup run"
+provbus-consumer -c "$C" pause >/dev/null; ok $? "D: paused"
+pbc_ev provides us-east-1 api-1 api API_URL "http://10.0.0.10:1100" 10 | pbc_pub
+pbc_wait_rows 1 "seq = 10"; ok $? "D: a change while paused"
+shift_log 3
+sed -i 's/"audit_retention_days": 0/"audit_retention_days": 30/' "$C"
+_warned() { grep -c 'no snapshot input since' "$D_LOG"; }
+pbc_wait_ge 20 1 _warned; ok $? "D: a warning: no snapshot input for 3 days"
+like "$(grep -m1 'no snapshot input since' "$D_LOG")" "warning: audit retention: .*paused with a change waiting" \
+	"D: ... saying why"
+is "$(pbc_sql "SELECT COUNT(*) FROM inputs WHERE kind = 'snapshot'")" 0 "D: and no snapshot input"
+provbus-consumer -c "$C" resume >/dev/null; ok $? "D: resumed"
+pbc_wait_ends 2; ok $? "D: the run of the change"
+pbc_wait_idle 20
+_off() { grep -c 'reloaded (' "$D_LOG"; }
+r0=$(_off); sed -i 's/"audit_retention_days": 30/"audit_retention_days": 0/' "$C"
+pbc_wait_ge 20 $((r0 + 1)) _off; ok $? "D: retention off (reloaded)"
+sed -i 's/"audit_retention_days": 0/"audit_retention_days": 30/' "$C"
+_snap() { pbc_sql "SELECT COUNT(*) FROM inputs WHERE kind = 'snapshot'"; }
+pbc_wait_eq 20 1 _snap; ok $? "D: at rest again: a snapshot input at the next check"
+pbc_stop; is "$CRC" 0 "D: exit 0"
+# (not replayed: the change waiting was moved back in the log, not in the
+# daemon's memory, so its run's queue time differs by the 3 days)
+rm -f "$ST"/audit.db*
 pb_done
