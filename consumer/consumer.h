@@ -325,6 +325,7 @@ struct consumer {
 	int64_t throttled_until;	/* wall: a due run waits for the throttle; 0: none */
 	uint64_t pruned;		/* rows pruned since the start */
 	int64_t snap_warned;		/* mono: no snapshot possible was last logged (0: never) */
+	int snap_wanted;		/* a snapshot input is due: written once the core is at rest */
 };
 
 /* daemon.c */

@@ -586,6 +586,19 @@ static int poll_timeout(struct consumer *c, const struct idle *idle, int64_t now
 	return pb_timers_timeout_ms(&c->timers, mono, 60000);
 }
 
+/* A snapshot input (cs_runs_snapshot) when the core is at rest. */
+static int snapshot(struct consumer *c, int64_t now)
+{
+	int r = cs_runs_snapshot(c, now);
+
+	if (r > 0) {
+		c->snap_wanted = 0;
+		pb_log_info("audit retention: the decision core's state written (a snapshot input:"
+			    " pruning and replay can begin there)");
+	}
+	return r;
+}
+
 /* consumer.audit_retention_days: a small step when the loop has nothing
  * else to do (no rows waiting for a commit, no catch-up, no run starting),
  * steps back to back while there is a backlog, then every few minutes. */
@@ -598,6 +611,7 @@ static void prune(struct consumer *c, int64_t now, int64_t mono)
 
 	if (cc->audit_retention_days <= 0) {
 		pb_timers_clear(&c->timers, CS_T_PRUNE);
+		c->snap_wanted = 0;
 		return;
 	}
 	if (pb_timers_at(&c->timers, CS_T_PRUNE) == PB_TIMER_NONE)
@@ -606,17 +620,16 @@ static void prune(struct consumer *c, int64_t now, int64_t mono)
 	    c->hist_active || c->db_failing || c->stopping)
 		return;
 	/* pruning goes up to a base (lib/audit.c): a daemon that never
-	 * restarts writes one a day, when its core is at rest (else at a
-	 * later step); it is committed with the next batch, before the step */
+	 * restarts writes one a day, when its core is at rest (else as soon
+	 * as it is: timers()); it is committed with the next batch, before
+	 * the step */
 	base = pb_audit_last_base_at(c->db);
 	if (base >= 0 && now - base >= CS_SNAPSHOT_EVERY_MS) {
-		int r = cs_runs_snapshot(c, now);
+		int r = snapshot(c, now);
 
-		if (r > 0) {
-			pb_log_info("audit retention: the decision core's state written (a snapshot"
-				    " input: pruning and replay can begin there)");
+		if (r > 0)
 			return;
-		}
+		c->snap_wanted = 1;	/* tried again whenever the loop is idle */
 		if (now - base >= 2 * CS_SNAPSHOT_EVERY_MS &&
 		    (!c->snap_warned || mono - c->snap_warned >= CS_SNAPSHOT_EVERY_MS)) {
 			char ts[PB_TIME_BUF];
@@ -625,7 +638,7 @@ static void prune(struct consumer *c, int64_t now, int64_t mono)
 			pb_log_warn("audit retention: no snapshot input since %s (%s: a run going, due or"
 				    " to be retried, or paused with a change waiting): rows after it are"
 				    " kept until one is written", pb_time_format(base, ts),
-				    r < 0 ? "out of memory" : "the decision core was never at rest at a check");
+				    r < 0 ? "out of memory" : "the decision core has not been at rest");
 		} else {
 			pb_log_debug("audit retention: %s: no snapshot input now",
 				     r < 0 ? "out of memory" : "the decision core is not at rest");
@@ -677,6 +690,9 @@ static void timers(struct consumer *c, struct idle *idle, int64_t mono)
 	if (c->stopping)
 		cs_runs_stop(c, mono);
 	prune(c, now, mono);
+	if (c->snap_wanted && !c->pend_since && !c->n_pend && !c->hist_active && !c->db_failing &&
+	    !c->stopping)
+		snapshot(c, now);
 	cs_sd_status(c);	/* sent only when the state changed */
 	if (pb_timers_due(&c->timers, CS_T_WATCHDOG, mono)) {
 		pb_sd_notify("WATCHDOG=1");

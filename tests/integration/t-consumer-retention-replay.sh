@@ -18,7 +18,7 @@
 # C. (not retention) a restart inside the throttle window: a start input
 #    is a base, and must carry the window.
 # D. a daemon paused with a change waiting is not at rest: no snapshot,
-#    a warning; one once it has resumed and run.
+#    a warning; one as soon as it has resumed and run.
 # shellcheck disable=SC1091
 . "$PB_ROOT/tests/integration/lib.sh"
 pb_setup cretreplay
@@ -159,7 +159,7 @@ like "$out" "matches recorded runs \(2 runs" "C: the log replays exactly"
 
 # --- D: paused with a change waiting, the core is not at rest: no
 # snapshot, and a warning once the newest base is 2 days old; after the
-# resume and its run, the next check writes one
+# resume and its run, one is written as soon as the core is at rest
 pbc_init web-04 us-east-1 '"audit_retention_days": 0'
 pbc_manifest app '{"K": "{API_URL}"}'
 D_LOG=$T/web-04.log
@@ -177,13 +177,8 @@ like "$(grep -m1 'no snapshot input since' "$D_LOG")" "warning: audit retention:
 is "$(pbc_sql "SELECT COUNT(*) FROM inputs WHERE kind = 'snapshot'")" 0 "D: and no snapshot input"
 provbus-consumer -c "$C" resume >/dev/null; ok $? "D: resumed"
 pbc_wait_ends 2; ok $? "D: the run of the change"
-pbc_wait_idle 20
-_off() { grep -c 'reloaded (' "$D_LOG"; }
-r0=$(_off); sed -i 's/"audit_retention_days": 30/"audit_retention_days": 0/' "$C"
-pbc_wait_ge 20 $((r0 + 1)) _off; ok $? "D: retention off (reloaded)"
-sed -i 's/"audit_retention_days": 0/"audit_retention_days": 30/' "$C"
 _snap() { pbc_sql "SELECT COUNT(*) FROM inputs WHERE kind = 'snapshot'"; }
-pbc_wait_eq 20 1 _snap; ok $? "D: at rest again: a snapshot input at the next check"
+pbc_wait_eq 20 1 _snap; ok $? "D: at rest again: a snapshot input then (not at the next check, 10 min on)"
 pbc_stop; is "$CRC" 0 "D: exit 0"
 # (not replayed: the change waiting was moved back in the log, not in the
 # daemon's memory, so its run's queue time differs by the 3 days)
