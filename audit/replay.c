@@ -981,8 +981,13 @@ static int core_start(struct core_replay *c, int64_t now, const json_t *j, int s
 	pb_decide_restore_paused(d, json_integer_value(json_object_get(j, "paused")) != 0);
 	if (pb_decide_restored(d) < 0)
 		goto oom;
-	if (snapshot)
-		pb_decide_restore_running(d, (int)json_integer_value(json_object_get(j, "fails_in_row")));
+	if (snapshot) {
+		struct pb_debounce_pending pend;
+
+		pb_debounce_pending_from_json(json_object_get(j, "pending"), &pend);
+		pb_decide_restore_running(d, (int)json_integer_value(json_object_get(j, "fails_in_row")),
+					  json_integer_value(json_object_get(j, "splay_ms")), &pend);
+	}
 	pb_decide_free(old);
 	pb_decide_params_store_free(c->store);
 	c->splay_ms = p.deb.splay_ms;

@@ -374,9 +374,10 @@ void cs_log_db_error(struct consumer *c, const struct pb_err *e);
 
 /* runs.c */
 int cs_runs_init(struct consumer *c, struct pb_err *err);
-/* A snapshot input (the core's whole state, like a start's) when the core
- * is at rest (its startup run requested; no run going, due, pending or
- * to be retried): 1 written, 0 not at rest, -1 out of memory. */
+/* A snapshot input (the core's whole state, like a start's, and what its
+ * debounce has pending) when the core is at rest (its startup run
+ * requested, no run going or waiting for its lock, its events settled):
+ * 1 written, 0 not at rest, -1 out of memory. */
 int cs_runs_snapshot(struct consumer *c, int64_t now);
 void cs_runs_drive(struct consumer *c, int64_t now);
 int64_t cs_runs_next(struct consumer *c);	/* wall deadline */

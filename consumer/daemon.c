@@ -635,9 +635,9 @@ static void prune(struct consumer *c, int64_t now, int64_t mono)
 			char ts[PB_TIME_BUF];
 
 			c->snap_warned = mono;
-			pb_log_warn("audit retention: no snapshot input since %s (%s: a run going, due or"
-				    " to be retried, or paused with a change waiting): rows after it are"
-				    " kept until one is written", pb_time_format(base, ts),
+			pb_log_warn("audit retention: no snapshot input since %s (%s: a run going or"
+				    " waiting for its lock): rows after it are kept until one is written",
+				    pb_time_format(base, ts),
 				    r < 0 ? "out of memory" : "the decision core has not been at rest");
 		} else {
 			pb_log_debug("audit retention: %s: no snapshot input now",

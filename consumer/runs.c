@@ -211,7 +211,7 @@ static void providers_json(struct consumer *c, struct sbuf *b)
  * providers being the log's rows before) or later ("snapshot":
  * cs_runs_snapshot). 0/-1. */
 static int base_input(struct consumer *c, int64_t now, const char *kind, const int64_t *starts,
-		      int n_starts)
+		      int n_starts, int snapshot)
 {
 	struct pb_decide_params p;
 	const char *const *keys = NULL;
@@ -235,6 +235,16 @@ static int base_input(struct consumer *c, int64_t now, const char *kind, const i
 	o = json_pack("{s:o,s:o*,s:o*,s:i,s:o*,s:i,s:i}", "params", pb_decide_params_to_json(&p),
 		      "starts", st, "ok_values", okj, "owed_full", full, "owed_keys", kj, "paused",
 		      pb_decide_paused(c->core), "fails_in_row", pb_decide_fails_in_row(c->core));
+	if (o && snapshot) {
+		struct pb_debounce_pending pend;
+
+		pb_debounce_get_pending(pb_decide_debounce(c->core), &pend);
+		if (json_object_set_new(o, "pending", pb_debounce_pending_to_json(&pend)) < 0 ||
+		    json_object_set_new(o, "splay_ms", json_integer(pb_decide_splay_ms(c->core))) < 0) {
+			json_decref(o);
+			o = NULL;
+		}
+	}
 	if (o)
 		text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
@@ -260,17 +270,17 @@ int cs_runs_snapshot(struct consumer *c, int64_t now)
 	int64_t starts[PB_DEBOUNCE_MAX_THROTTLE];
 	int n = 0;
 
-	/* (values other than the last good run's, with no run due: the
-	 * retries given up, until the next change; a snapshot keeps that) */
+	/* what is pending (a change waiting for quiet, a request, a retry, a
+	 * run held by the throttle or a pause) goes in the snapshot; a run
+	 * going or waiting for its lock, or events not settled, do not */
 	if (c->run.state != RUN_NONE || pb_decide_run_state(c->core) != PB_DECIDE_IDLE ||
-	    pb_decide_pending(c->core) || pb_decide_retry_at(c->core) != PB_TIME_NEVER ||
-	    !pb_decide_startup_requested(c->core))
+	    !pb_decide_startup_requested(c->core) || c->unsettled)
 		return 0;
 	/* the whole throttle ring, oldest first (a reload may widen the window) */
 	for (int i = d->n_starts - 1; i >= 0; i--)
 		starts[n++] = d->starts[((d->starts_head - 1 - i) % PB_DEBOUNCE_MAX_THROTTLE +
 					 PB_DEBOUNCE_MAX_THROTTLE) % PB_DEBOUNCE_MAX_THROTTLE];
-	return base_input(c, now, "snapshot", starts, n) < 0 ? -1 : 1;
+	return base_input(c, now, "snapshot", starts, n, 1) < 0 ? -1 : 1;
 }
 
 int cs_runs_init(struct consumer *c, struct pb_err *err)
@@ -314,7 +324,7 @@ int cs_runs_init(struct consumer *c, struct pb_err *err)
 		pb_err_set(err, EX_OSERR, "computing the values: out of memory");
 		goto out;
 	}
-	if (base_input(c, now, "start", starts, n_starts) < 0) {
+	if (base_input(c, now, "start", starts, n_starts, 0) < 0) {
 		pb_err_set(err, EX_OSERR, "out of memory");
 		goto out;
 	}

@@ -59,10 +59,12 @@
  *                    "owed_keys":[..],"paused":0|1,"fails_in_row":N,
  *                    "providers":[[federation,region,node,service,key,
  *                    value|null,public,seq,expires_at,updated_at,tombstone]..]}
- *          snapshot  the same text, the state of a running core at rest
- *                    (written with retention on when the newest start or
- *                    snapshot is a day old: pruning keeps every row after
- *                    one, meta inputs_from names it; lib/audit.c)
+ *          snapshot  the same text and "pending":{..} (the debounce's,
+ *                    lib/decidelog.h), "splay_ms": the state of a running
+ *                    core with no run going (written with retention on
+ *                    when the newest start or snapshot is a day old:
+ *                    pruning keeps every row after one, meta inputs_from
+ *                    names it; lib/audit.c)
  *          reload    text {"params":..,"added":[keys]}
  *          settle    the end of a batch of events
  *          expire    leases ran out (n removed)

@@ -84,6 +84,19 @@ void pb_debounce_request(struct pb_debounce *d, int64_t now, enum pb_reason reas
 
 void pb_debounce_pause(struct pb_debounce *d, int paused);
 
+/* What is pending between runs (the state a snapshot input carries,
+ * lib/decide.h pb_decide_restore_running): the fields of struct
+ * pb_debounce that are not its parameters, throttle ring, pause or
+ * running flag. */
+struct pb_debounce_pending {
+	int change_pending, change_reason, retries;
+	unsigned requests;
+	int64_t first_change_at, last_change_at, last_change_seen, requested_at, retry_at,
+		due_since, splay_until;
+};
+void pb_debounce_get_pending(const struct pb_debounce *d, struct pb_debounce_pending *out);
+void pb_debounce_set_pending(struct pb_debounce *d, const struct pb_debounce_pending *in);
+
 struct pb_debounce_due {
 	int start;		/* 1: start a run now */
 	enum pb_reason reason;	/* when start */

@@ -215,10 +215,19 @@ int pb_decide_restore_owed(struct pb_decide *d, int full, const char *const *key
 	return 0;
 }
 
-void pb_decide_restore_running(struct pb_decide *d, int fails_in_row)
+void pb_decide_restore_running(struct pb_decide *d, int fails_in_row, int64_t splay_ms,
+			       const struct pb_debounce_pending *pending)
 {
 	d->startup_requested = 1;
 	d->fails_in_row = fails_in_row;
+	d->splay_ms = splay_ms;
+	if (pending)
+		pb_debounce_set_pending(&d->deb, pending);
+}
+
+int64_t pb_decide_splay_ms(const struct pb_decide *d)
+{
+	return d->splay_ms;
 }
 
 void pb_decide_restore_paused(struct pb_decide *d, int paused)

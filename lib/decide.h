@@ -104,11 +104,13 @@ int pb_decide_restore_owed(struct pb_decide *d, int full, const char *const *key
 void pb_decide_restore_paused(struct pb_decide *d, int paused);
 /* Computes the values from the restored providers (no record). 0/-1. */
 int pb_decide_restored(struct pb_decide *d);
-/* After pb_decide_restored, for a state taken from a running core (a
- * snapshot input) rather than a start: its startup run was requested
- * long ago, so changes arm the debounce at once; fails_in_row failed runs
- * since the last good one (retries given up). */
-void pb_decide_restore_running(struct pb_decide *d, int fails_in_row);
+/* After pb_decide_restored, for a state taken from a running core with
+ * no run going (a snapshot input) rather than a start: its startup run
+ * was requested long ago, so changes arm the debounce at once;
+ * fails_in_row failed runs since the last good one, splay_ms the last
+ * splay drawn, and what was pending (NULL: nothing). */
+void pb_decide_restore_running(struct pb_decide *d, int fails_in_row, int64_t splay_ms,
+			       const struct pb_debounce_pending *pending);
 
 /* ---- inputs ---- */
 
@@ -215,6 +217,7 @@ const struct pb_kv *pb_decide_ok_values(const struct pb_decide *d, size_t *n);
 /* The running run's values (NULL when idle). */
 const struct pb_kv *pb_decide_run_values(const struct pb_decide *d, size_t *n);
 int pb_decide_fails_in_row(const struct pb_decide *d);
+int64_t pb_decide_splay_ms(const struct pb_decide *d);	/* the last splay drawn */
 /* The retry's instant, PB_TIME_NEVER for none. */
 int64_t pb_decide_retry_at(const struct pb_decide *d);
 struct pb_providers *pb_decide_providers(struct pb_decide *d);

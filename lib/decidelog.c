@@ -175,3 +175,43 @@ oom:
 	pb_decide_params_store_free(s);
 	return -1;
 }
+
+/* ---- a snapshot's pending debounce state ---- */
+
+#define PENDING_TIMES(X) \
+	X(first_change_at) X(last_change_at) X(requested_at) X(retry_at) X(due_since) X(splay_until)
+
+json_t *pb_debounce_pending_to_json(const struct pb_debounce_pending *p)
+{
+	json_t *o = json_pack("{s:i,s:i,s:i,s:I,s:I}", "change_pending", p->change_pending,
+			      "change_reason", p->change_reason, "retries", p->retries, "requests",
+			      (json_int_t)p->requests, "last_change_seen", (json_int_t)p->last_change_seen);
+
+#define PUT(f)                                                                        \
+	if (o && json_object_set_new(o, #f, json_integer((json_int_t)p->f)) < 0) { \
+		json_decref(o);                                                       \
+		o = NULL;                                                             \
+	}
+	PENDING_TIMES(PUT)
+#undef PUT
+	return o;
+}
+
+static int64_t pending_int(const json_t *o, const char *name, int64_t none)
+{
+	const json_t *v = json_object_get(o, name);
+
+	return json_is_integer(v) ? (int64_t)json_integer_value(v) : none;
+}
+
+void pb_debounce_pending_from_json(const json_t *o, struct pb_debounce_pending *out)
+{
+	out->change_pending = (int)pending_int(o, "change_pending", 0);
+	out->change_reason = (int)pending_int(o, "change_reason", PB_REASON_CHANGE);
+	out->retries = (int)pending_int(o, "retries", 0);
+	out->requests = (unsigned)pending_int(o, "requests", 0);
+	out->last_change_seen = pending_int(o, "last_change_seen", INT64_MIN);
+#define GET(f) out->f = pending_int(o, #f, PB_TIME_NEVER);
+	PENDING_TIMES(GET)
+#undef GET
+}

@@ -30,4 +30,10 @@ void pb_decide_params_store_free(struct pb_decide_params_store *s);
  * default. */
 void pb_decide_deb_from_json(const json_t *o, struct pb_debounce_params *out);
 
+/* What the debounce has pending (a snapshot input's "pending"), as a new
+ * JSON object (NULL when out of memory) and back: a missing member is
+ * nothing pending (PB_TIME_NEVER, 0). */
+json_t *pb_debounce_pending_to_json(const struct pb_debounce_pending *p);
+void pb_debounce_pending_from_json(const json_t *o, struct pb_debounce_pending *out);
+
 #endif

@@ -17,8 +17,9 @@
 #    reproduces its run from the snapshot's state.
 # C. (not retention) a restart inside the throttle window: a start input
 #    is a base, and must carry the window.
-# D. a daemon paused with a change waiting is not at rest: no snapshot,
-#    a warning; one as soon as it has resumed and run.
+# D. a run that does not end: no snapshot, a warning, one as soon as it
+#    ends; a snapshot of a daemon paused with a change waiting is a base
+#    a replay runs that change from.
 # shellcheck disable=SC1091
 . "$PB_ROOT/tests/integration/lib.sh"
 pb_setup cretreplay
@@ -157,30 +158,52 @@ like "$(pbc_sql "SELECT text FROM inputs WHERE kind = 'start' ORDER BY id DESC L
 out=$(provbus-audit -d "$ST/audit.db" replay 2>&1)
 like "$out" "matches recorded runs \(2 runs" "C: the log replays exactly"
 
-# --- D: paused with a change waiting, the core is not at rest: no
-# snapshot, and a warning once the newest base is 2 days old; after the
-# resume and its run, one is written as soon as the core is at rest
+# --- D: what is pending goes in a snapshot. A run that does not end keeps
+# the core from rest: no snapshot, and a warning once the newest base is 2
+# days old; one as soon as the run ends. Paused with a change waiting, the
+# core is at rest: the snapshot holds the pause and the change, and a
+# replay from it runs the change at the resume as the daemon did.
 pbc_init web-04 us-east-1 '"audit_retention_days": 0'
 pbc_manifest app '{"K": "{API_URL}"}'
 D_LOG=$T/web-04.log
+_snap() { pbc_sql "SELECT COUNT(*) FROM inputs WHERE kind = 'snapshot'"; }
+_reloads() { grep -c 'reloaded (' "$D_LOG"; }
+retention_d() { # DAYS: the config changed, the reload awaited
+	local r0; r0=$(_reloads)
+	sed -i "s/\"audit_retention_days\": [0-9]*/\"audit_retention_days\": $1/" "$C"
+	pbc_wait_ge 20 $((r0 + 1)) _reloads; ok $? "D: retention $1 (reloaded)"
+}
 pbc_start web-04
 pbc_wait_ends 1; ok $? "D: the startup run"
-provbus-consumer -c "$C" pause >/dev/null; ok $? "D: paused"
+: >"$T/web-04.hold"
 pbc_ev provides us-east-1 api-1 api API_URL "http://10.0.0.10:1100" 10 | pbc_pub
-pbc_wait_rows 1 "seq = 10"; ok $? "D: a change while paused"
+pbc_wait_eq 20 2 pbc_runs; ok $? "D: a run that does not end"
 shift_log 3
-sed -i 's/"audit_retention_days": 0/"audit_retention_days": 30/' "$C"
+retention_d 30
 _warned() { grep -c 'no snapshot input since' "$D_LOG"; }
 pbc_wait_ge 20 1 _warned; ok $? "D: a warning: no snapshot input for 3 days"
-like "$(grep -m1 'no snapshot input since' "$D_LOG")" "warning: audit retention: .*paused with a change waiting" \
-	"D: ... saying why"
-is "$(pbc_sql "SELECT COUNT(*) FROM inputs WHERE kind = 'snapshot'")" 0 "D: and no snapshot input"
+like "$(grep -m1 'no snapshot input since' "$D_LOG")" "warning: audit retention: .*a run going" "D: ... saying why"
+is "$(_snap)" 0 "D: and no snapshot input while the run goes"
+rm -f "$T/web-04.hold"
+pbc_wait_ends 2; ok $? "D: the run ends"
+pbc_wait_eq 20 1 _snap; ok $? "D: at rest: a snapshot input then (not at the next check, 10 min on)"
+provbus-consumer -c "$C" pause >/dev/null; ok $? "D: paused"
+pbc_ev provides us-east-1 api-1 api API_URL "http://10.0.0.11:1100" 11 | pbc_pub
+pbc_wait_rows 1 "seq = 11"; ok $? "D: a change while paused"
+retention_d 0
+shift_log 2
+retention_d 30
+pbc_wait_eq 20 2 _snap; ok $? "D: paused with a change waiting: a snapshot input"
+like "$(pbc_sql "SELECT text FROM inputs WHERE kind = 'snapshot' ORDER BY id DESC LIMIT 1")" \
+	'"paused":1,.*"pending":\{[^}]*"change_pending":1' "D: ... holding the pause and the change"
+retention_d 0
+shift_log 40
+retention_d 30
+_d_starts() { pbc_sql "SELECT COUNT(*) FROM inputs WHERE kind = 'start'"; }
+pbc_wait_eq 20 0 _d_starts; ok $? "D: pruned up to the paused snapshot (40 days old)"
 provbus-consumer -c "$C" resume >/dev/null; ok $? "D: resumed"
-pbc_wait_ends 2; ok $? "D: the run of the change"
-_snap() { pbc_sql "SELECT COUNT(*) FROM inputs WHERE kind = 'snapshot'"; }
-pbc_wait_eq 20 1 _snap; ok $? "D: at rest again: a snapshot input then (not at the next check, 10 min on)"
+pbc_wait_ends 3; ok $? "D: the change's run"
 pbc_stop; is "$CRC" 0 "D: exit 0"
-# (not replayed: the change waiting was moved back in the log, not in the
-# daemon's memory, so its run's queue time differs by the 3 days)
-rm -f "$ST"/audit.db*
+out=$(provbus-audit -d "$ST/audit.db" replay 2>&1)
+like "$out" "matches recorded runs \(1 run;" "D: replayed from the paused snapshot: the change runs at the resume, as recorded"
 pb_done

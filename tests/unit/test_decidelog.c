@@ -70,6 +70,57 @@ START_TEST(test_defaults)
 }
 END_TEST
 
+/* A snapshot's pending debounce state: taken from a debounce, written,
+ * read back and set into a fresh one, which then decides the same. */
+START_TEST(test_pending_round_trip)
+{
+	struct pb_debounce_params dp = { 200, 3000, 1, 60000, 0, 2, 500 };
+	struct pb_debounce a, b;
+	struct pb_debounce_pending pa, pb;
+	struct pb_debounce_due da, db;
+	json_t *j;
+
+	pb_debounce_init(&a, &dp);
+	pb_debounce_seed_starts(&a, (const int64_t[]){ 1000 }, 1);
+	pb_debounce_change(&a, 5000, PB_REASON_EXPIRY, 1);
+	pb_debounce_change(&a, 5100, PB_REASON_CHANGE, 1);
+	pb_debounce_request(&a, 5050, PB_REASON_MANUAL);
+	pb_debounce_poll(&a, 5060, NULL, NULL, &da);	/* due since 5050, throttled */
+	ck_assert_int_eq(da.start, 0);
+	pb_debounce_get_pending(&a, &pa);
+	ck_assert_ptr_nonnull(j = pb_debounce_pending_to_json(&pa));
+	memset(&pb, 0x5a, sizeof(pb));
+	pb_debounce_pending_from_json(j, &pb);
+	ck_assert_int_eq(pb.change_pending, 1);
+	ck_assert_int_eq(pb.change_reason, PB_REASON_EXPIRY);
+	ck_assert_uint_eq(pb.requests, 1u << PB_REASON_MANUAL);
+	ck_assert_int_eq(pb.first_change_at, 5000);
+	ck_assert_int_eq(pb.last_change_at, 5100);
+	ck_assert_int_eq(pb.last_change_seen, 5100);
+	ck_assert_int_eq(pb.requested_at, 5050);
+	ck_assert_int_eq(pb.due_since, 5050);
+	ck_assert_int_eq(pb.retry_at, pa.retry_at);
+	ck_assert_int_eq(pb.splay_until, pa.splay_until);
+	ck_assert_int_eq(pb.retries, pa.retries);
+	pb_debounce_init(&b, &dp);
+	pb_debounce_seed_starts(&b, (const int64_t[]){ 1000 }, 1);
+	pb_debounce_set_pending(&b, &pb);
+	/* both let the run go when the throttle does, with the same reason
+	 * and queue time */
+	pb_debounce_poll(&a, 61000, NULL, NULL, &da);
+	pb_debounce_poll(&b, 61000, NULL, NULL, &db);
+	ck_assert_int_eq(da.start, 1);
+	ck_assert_int_eq(db.start, 1);
+	ck_assert_int_eq(db.reason, da.reason);
+	ck_assert_int_eq(db.queued_at, 5050);
+	/* nothing pending: a missing member is none */
+	pb_debounce_pending_from_json(NULL, &pb);
+	ck_assert_int_eq(pb.change_pending, 0);
+	ck_assert_int_eq(pb.due_since, PB_TIME_NEVER);
+	json_decref(j);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("decidelog");
@@ -77,6 +128,7 @@ int main(void)
 
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_pending_round_trip);
 	suite_add_tcase(s, tc);
 	return pb_suite_run(s);
 }
