@@ -874,9 +874,9 @@ static int kv_name_cmp(const void *a, const void *b)
 /* A daemon start: a new core with the recorded parameters and the state
  * it restored (the providers: those the replay's core holds). Derived
  * inputs carry the parameters only: the last good values and the
- * throttle window are the replay's own, nothing is owed or paused. */
-/* A base input: a start, or a snapshot (snapshot 1: the state of a core
- * that had been running). */
+ * throttle window are the replay's own, nothing is owed or paused.
+ * snapshot 1: a snapshot input, the state of a core that had been
+ * running, with what its debounce had pending. */
 static int core_start(struct core_replay *c, int64_t now, const json_t *j, int snapshot)
 {
 	struct replay *r = c->r;
@@ -1425,7 +1425,7 @@ static int core_input(struct core_replay *c, const struct input *in, struct pb_e
 	} else if (!c->core || !strcmp(kind, "snapshot")) {
 		/* before the first base: nothing to feed; a later snapshot is
 		 * the state the core has reached by then */
-		return 0;	/* before the first start: nothing to feed */
+		return 0;
 	} else if (!strcmp(kind, "reload")) {
 		if (!(j = json_loads(text ? text : "", 0, NULL)) || core_reload(c, at, j) < 0)
 			rc = -1;

@@ -209,9 +209,9 @@ static void providers_json(struct consumer *c, struct sbuf *b)
 /* A base input (lib/audit.c): the core's whole state, as at a daemon
  * start (kind "start": its parameters and the state restored into it, the
  * providers being the log's rows before) or later ("snapshot":
- * cs_runs_snapshot). 0/-1. */
+ * cs_runs_snapshot; with what the debounce has pending). 0/-1. */
 static int base_input(struct consumer *c, int64_t now, const char *kind, const int64_t *starts,
-		      int n_starts, int snapshot)
+		      int n_starts)
 {
 	struct pb_decide_params p;
 	const char *const *keys = NULL;
@@ -235,7 +235,7 @@ static int base_input(struct consumer *c, int64_t now, const char *kind, const i
 	o = json_pack("{s:o,s:o*,s:o*,s:i,s:o*,s:i,s:i}", "params", pb_decide_params_to_json(&p),
 		      "starts", st, "ok_values", okj, "owed_full", full, "owed_keys", kj, "paused",
 		      pb_decide_paused(c->core), "fails_in_row", pb_decide_fails_in_row(c->core));
-	if (o && snapshot) {
+	if (o && !strcmp(kind, "snapshot")) {
 		struct pb_debounce_pending pend;
 
 		pb_debounce_get_pending(pb_decide_debounce(c->core), &pend);
@@ -280,7 +280,7 @@ int cs_runs_snapshot(struct consumer *c, int64_t now)
 	for (int i = d->n_starts - 1; i >= 0; i--)
 		starts[n++] = d->starts[((d->starts_head - 1 - i) % PB_DEBOUNCE_MAX_THROTTLE +
 					 PB_DEBOUNCE_MAX_THROTTLE) % PB_DEBOUNCE_MAX_THROTTLE];
-	return base_input(c, now, "snapshot", starts, n, 1) < 0 ? -1 : 1;
+	return base_input(c, now, "snapshot", starts, n) < 0 ? -1 : 1;
 }
 
 int cs_runs_init(struct consumer *c, struct pb_err *err)
@@ -324,7 +324,7 @@ int cs_runs_init(struct consumer *c, struct pb_err *err)
 		pb_err_set(err, EX_OSERR, "computing the values: out of memory");
 		goto out;
 	}
-	if (base_input(c, now, "start", starts, n_starts, 0) < 0) {
+	if (base_input(c, now, "start", starts, n_starts) < 0) {
 		pb_err_set(err, EX_OSERR, "out of memory");
 		goto out;
 	}
