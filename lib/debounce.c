@@ -200,35 +200,29 @@ void pb_debounce_pause(struct pb_debounce *d, int paused)
 	d->paused = paused ? 1 : 0;
 }
 
+/* struct pb_debounce_pending's members that are copied as they are */
+#define PENDING_FIELDS(X)                                                                \
+	X(change_pending) X(retries) X(first_change_at) X(last_change_at) X(last_change_seen) \
+	X(requested_at) X(retry_at) X(due_since) X(splay_until)
+
 void pb_debounce_get_pending(const struct pb_debounce *d, struct pb_debounce_pending *out)
 {
-	out->change_pending = d->change_pending;
+#define COPY(f) out->f = d->f;
+	PENDING_FIELDS(COPY)
+#undef COPY
 	out->change_reason = (int)d->change_reason;
-	out->retries = d->retries;
 	out->requests = d->requests;
-	out->first_change_at = d->first_change_at;
-	out->last_change_at = d->last_change_at;
-	out->last_change_seen = d->last_change_seen;
-	out->requested_at = d->requested_at;
-	out->retry_at = d->retry_at;
-	out->due_since = d->due_since;
-	out->splay_until = d->splay_until;
 }
 
 void pb_debounce_set_pending(struct pb_debounce *d, const struct pb_debounce_pending *in)
 {
-	d->change_pending = in->change_pending != 0;
+#define COPY(f) d->f = in->f;
+	PENDING_FIELDS(COPY)
+#undef COPY
+	d->change_pending = d->change_pending != 0;
 	d->change_reason = in->change_reason == (int)PB_REASON_EXPIRY ? PB_REASON_EXPIRY
 								       : PB_REASON_CHANGE;
-	d->retries = in->retries;
 	d->requests = in->requests & ((1u << PB_REASON__COUNT) - 1);
-	d->first_change_at = in->first_change_at;
-	d->last_change_at = in->last_change_at;
-	d->last_change_seen = in->last_change_seen;
-	d->requested_at = in->requested_at;
-	d->retry_at = in->retry_at;
-	d->due_since = in->due_since;
-	d->splay_until = in->splay_until;
 }
 
 /* The reason of a start: the pending trigger of highest priority. */
