@@ -84,7 +84,8 @@
 #define CS_ENV_VAR_MAX (128 * 1024)	/* the kernel's MAX_ARG_STRLEN: NAME=VALUE + NUL */
 #define CS_PRUNE_ROWS 1000		/* audit retention: rows per table and step */
 #define CS_PRUNE_PAGES 256		/* ... pages given back to the file system per step */
-#define CS_PRUNE_BACKLOG_MS 50		/* next step after a full one */
+#define CS_PRUNE_BACKLOG_MS 50		/* next step after a full one (or rows waiting) */
+#define CS_PRUNE_HELD_MS 1000		/* ... while a catch-up goes or the log fails */
 #define CS_PRUNE_EVERY_MS 600000	/* ... after one that found little */
 #define CS_SNAPSHOT_EVERY_MS 86400000	/* a snapshot input when the newest base is older */
 #define CS_RPC_TIMEOUT_MS 15000		/* any broker RPC */

@@ -616,9 +616,16 @@ static void prune(struct consumer *c, int64_t now, int64_t mono)
 	}
 	if (pb_timers_at(&c->timers, CS_T_PRUNE) == PB_TIMER_NONE)
 		pb_timers_set(&c->timers, CS_T_PRUNE, mono);	/* retention turned on by a reload */
-	if (!pb_timers_due(&c->timers, CS_T_PRUNE, mono) || c->pend_since || c->n_pend ||
-	    c->hist_active || c->db_failing || c->stopping)
+	if (!pb_timers_due(&c->timers, CS_T_PRUNE, mono))
 		return;
+	if (c->pend_since || c->n_pend || c->hist_active || c->db_failing || c->stopping) {
+		/* held back: looked at again later (a due timer left as it is
+		 * made the loop's timeout 0: it spun for as long as this lasted) */
+		pb_timers_set(&c->timers, CS_T_PRUNE,
+			      mono + (c->hist_active || c->db_failing ? CS_PRUNE_HELD_MS
+								    : CS_PRUNE_BACKLOG_MS));
+		return;
+	}
 	/* pruning goes up to a base (lib/audit.c): a daemon that never
 	 * restarts writes one a day, when its core is at rest (else as soon
 	 * as it is: timers()); it is committed with the next batch, before

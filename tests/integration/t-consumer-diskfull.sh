@@ -9,7 +9,7 @@
 pb_setup cdiskfull
 . "$PB_ROOT/tests/data/consumer/lib-consumer.sh"
 
-pbc_init web-01 us-east-1 '"quiet_ms": 300, "max_wait_ms": 60000'
+pbc_init web-01 us-east-1 '"quiet_ms": 300, "max_wait_ms": 60000, "audit_retention_days": 30'
 pbc_manifest app '{"API_URL": "{API_URL}"}'
 if ! mount -t tmpfs -o size=4m,mode=0700 pbc-tmpfs "$ST" 2>/dev/null; then
 	pb_skip_all "cannot mount a tmpfs here (needs root and mount rights)"
@@ -41,6 +41,18 @@ ok "$([ "$left" -ge $((2000 - rows)) ]; echo $?)" "nothing acked but committed r
 n=$(grep -c "disk full" "$T/consumer.log")
 ok "$([ "$n" -ge 1 ] && [ "$n" -le 2 ]; echo $?)" "the error is logged, not once per event ($n lines)"
 kill -0 "$CPID"; ok $? "the daemon runs on"
+# waiting for room, it sleeps between retries; it once spun when the audit
+# retention step came due meanwhile (held back, it made the loop's timeout
+# 0): retention turned off and on again by reloads makes it due now
+_reloads() { grep -c 'reloaded (' "$T/consumer.log"; }
+for d in 0 30; do
+	r0=$(_reloads)
+	sed -i "s/\"audit_retention_days\": [0-9]*/\"audit_retention_days\": $d/" "$C"
+	pbc_wait_ge 10 $((r0 + 1)) _reloads; ok $? "retention $d days (reloaded)"
+done
+cpu() { awk '{print $14 + $15}' "/proc/$CPID/stat"; }
+c0=$(cpu); sleep 2; c1=$(cpu)
+ok "$([ $((c1 - c0)) -lt 50 ]; echo $?)" "it does not spin while the disk is full: $(( (c1 - c0) * 10 )) ms of CPU in 2 s"
 
 rm "$ST/filler"
 pbc_wait_rows 4000; ok $? "room again: every event audited"
