@@ -142,6 +142,25 @@ static int64_t earliest_due(const struct pb_debounce *d)
 	return min64(t, d->retry_at);
 }
 
+/* The run became due (due_since) at the earliest pending trigger, once
+ * that is past. A poll latches it; so must every input before it changes
+ * the triggers (the caller's: a change, a request, a pause, new
+ * parameters, a catch-up owed): the latched instant is then the same
+ * whether or not the daemon happened to poll in between, which replay
+ * cannot know (only the polls that start a run or draw a splay are
+ * recorded). Not while running or paused, as a poll does not (nor, the
+ * caller's part, whenever its poll would not: lib/decide.c latch). */
+void pb_debounce_latch(struct pb_debounce *d, int64_t now)
+{
+	int64_t due;
+
+	if (d->running || d->paused || d->due_since != PB_TIME_NEVER)
+		return;
+	due = earliest_due(d);
+	if (due != PB_TIME_NEVER && due <= now)
+		d->due_since = due;
+}
+
 int pb_debounce_pending(const struct pb_debounce *d)
 {
 	return d->change_pending || d->requests || d->retry_at != PB_TIME_NEVER;

@@ -83,6 +83,9 @@ void pb_debounce_change(struct pb_debounce *d, int64_t now, enum pb_reason reaso
 void pb_debounce_request(struct pb_debounce *d, int64_t now, enum pb_reason reason);
 
 void pb_debounce_pause(struct pb_debounce *d, int paused);
+/* Latches the instant the run became due when that is past (before an
+ * input that changes the triggers: debounce.c says why). */
+void pb_debounce_latch(struct pb_debounce *d, int64_t now);
 
 /* What is pending between runs (the state a snapshot input carries,
  * lib/decide.h pb_decide_restore_running): the fields of struct

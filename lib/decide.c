@@ -273,6 +273,15 @@ static int set_values(struct pb_decide *d, struct pb_kv *kv, size_t n)
 
 /* The values moved at now: a record, and a debounced change once the
  * startup run is asked for (before, the startup run covers them). */
+/* Before an input that changes the debounce's triggers: the instant the
+ * run became due is latched as a poll would have (lib/debounce.c
+ * pb_debounce_latch), when a poll would have reached the debounce. */
+static void latch(struct pb_decide *d, int64_t now)
+{
+	if (d->run == PB_DECIDE_IDLE && d->startup_requested && !d->owe_full && !d->n_owe)
+		pb_debounce_latch(&d->deb, now);
+}
+
 static void values_moved(struct pb_decide *d, int64_t now, enum pb_reason why)
 {
 	struct pb_decide_rec r = { .kind = PB_DECIDE_REC_VALUES, .at = now };
@@ -283,6 +292,7 @@ static void values_moved(struct pb_decide *d, int64_t now, enum pb_reason why)
 	r.dirty = dirty;
 	r.changed = 1;
 	emit(d, &r);
+	latch(d, now);
 	if (d->startup_requested)
 		pb_debounce_change(&d->deb, now, why, dirty);
 }
@@ -490,6 +500,7 @@ size_t pb_decide_expire(struct pb_decide *d, int64_t now)
 
 void pb_decide_request(struct pb_decide *d, int64_t now, enum pb_reason why)
 {
+	latch(d, now);
 	if (why == PB_REASON_STARTUP)
 		d->startup_requested = 1;
 	pb_debounce_request(&d->deb, now, why);
@@ -498,6 +509,7 @@ void pb_decide_request(struct pb_decide *d, int64_t now, enum pb_reason why)
 void pb_decide_pause(struct pb_decide *d, int64_t now, int paused)
 {
 	paused = paused ? 1 : 0;
+	latch(d, now);
 	if (d->paused != paused)
 		emit_note(d, now, paused ? "pause" : "resume", paused ? "runs held" : "runs let go");
 	d->paused = paused;
@@ -512,6 +524,7 @@ int pb_decide_reload(struct pb_decide *d, int64_t now, const struct pb_decide_pa
 	int rc = 0;
 
 	pb_decide_settle(d, now);	/* the dirty keys point into the old params */
+	latch(d, now);			/* before the new quiet, max-wait, owed keys */
 	/* the catch-up is owed before anything is recomputed: no run can
 	 * start with part of a new key's history */
 	for (size_t i = 0; i < n_added; i++)
@@ -528,7 +541,7 @@ int pb_decide_reload(struct pb_decide *d, int64_t now, const struct pb_decide_pa
 
 void pb_decide_owe_full(struct pb_decide *d, int64_t now)
 {
-	(void)now;
+	latch(d, now);
 	d->owe_full = 1;
 	clear_owed_keys(d);
 }

@@ -411,6 +411,75 @@ START_TEST(test_case)
 }
 END_TEST
 
+/* The instant a run became due (its queued_at) does not depend on
+ * whether the daemon polled while the throttle held it: replay makes only
+ * the polls that start a run. Two cores get the same inputs, one also a
+ * poll in between (throttled); they start the run with the same queue
+ * time. Throttle 1 per 60 s (a run at 0), quiet 1000 ms, no splay. */
+static struct pb_decide *latch_core(void)
+{
+	static struct pb_debounce_params dp = { 1000, 30000, 1, 60000, 0, 2, 50 };
+	static struct pb_decide_params p;
+	struct pb_kv ok[] = { { "ENV_A", "x" }, { "ENV_B", "sb" }, { "ENV_L", "lit" } };
+	struct pb_provider pv;
+	int64_t start0 = 0;
+	struct pb_decide *d;
+
+	params_for(&p, 0, &dp);
+	d = pb_decide_new(&p, NULL, NULL);
+	make_provider(&pv, "n1", "x", 1, NEVER);
+	ck_assert_int_eq(pb_decide_restore_provider(d, &pv), 0);
+	ck_assert_int_eq(pb_decide_restore_ok_values(d, ok, 3), 0);
+	pb_decide_restore_starts(d, &start0, 1);
+	ck_assert_int_eq(pb_decide_restored(d), 0);
+	pb_decide_restore_running(d, 0, 0, NULL);
+	return d;
+}
+
+static void latch_value(struct pb_decide *d, int64_t at, const char *value, int64_t seq)
+{
+	static struct pb_event ev;
+	struct pb_decide_event in = { &ev, 0, 0, at };
+
+	make_event(&ev, 0, "n1", "r1", "A", value, seq, 0, (unsigned)seq);
+	pb_decide_event(d, at, &in, NULL);
+	pb_decide_settle(d, at);
+}
+
+START_TEST(test_due_latch)
+{
+	for (int script = 0; script < 2; script++) {
+		int64_t queued[2];
+
+		for (int polled = 0; polled < 2; polled++) {
+			struct pb_decide *d = latch_core();
+			struct pb_decide_action a;
+
+			latch_value(d, 1000, "y", 2);	/* due at 2000 */
+			if (script == 0) {
+				if (polled)
+					pb_decide_poll(d, 3000, 0, &a);	/* held by the throttle */
+				pb_decide_request(d, 4000, PB_REASON_MANUAL);
+				latch_value(d, 5000, "x", 3);	/* back to the last good value */
+			} else {
+				pb_decide_request(d, 1500, PB_REASON_MANUAL);	/* due at 1500 */
+				if (polled)
+					pb_decide_poll(d, 1500, 0, &a);
+				latch_value(d, 5000, "z", 4);
+			}
+			pb_decide_poll(d, 60000, 0, &a);
+			ck_assert_msg(a.start, "script %d, polled %d: the run starts", script, polled);
+			queued[polled] = a.queued_at;
+			pb_decide_free(d);
+		}
+		ck_assert_msg(queued[0] == queued[1],
+			      "script %d: queued at %" PRId64 " without the poll, %" PRId64 " with it",
+			      script, queued[0], queued[1]);
+		ck_assert_int_eq(queued[0], script == 0 ? 2000 : 1500);
+	}
+}
+END_TEST
+
 START_TEST(test_pause_notes_and_restore)
 {
 	struct pb_debounce_params dp = { 100, 1000, 3, 10000, 500, 2, 50 };
@@ -993,6 +1062,7 @@ static Suite *decide_suite(void)
 
 	tcase_add_loop_test(tc, test_case, 0, (int)(sizeof(cases) / sizeof(cases[0])));
 	tcase_add_test(tc, test_pause_notes_and_restore);
+	tcase_add_test(tc, test_due_latch);
 	tcase_add_test(tc, test_out_of_memory);
 	suite_add_tcase(s, tc);
 	tcase_set_timeout(sim, 120);
