@@ -362,8 +362,9 @@ void cs_expire(struct consumer *c, int64_t now);
 void cs_values_resolve(struct consumer *c, int64_t now);	/* the end of a batch */
 void cs_core_record(void *ctx, const struct pb_decide_rec *r);	/* the core's records */
 /* An input of the core (lib/audit.h's inputs kinds) at at, queued with the
- * batch after the event rows before it; text (may be NULL) is taken. */
-void cs_input(struct consumer *c, int64_t at, const char *kind, int64_t n, char *text);
+ * batch after the event rows before it; text (may be NULL) is taken. 0, or
+ * -1 when out of memory (logged; the row is lost). */
+int cs_input(struct consumer *c, int64_t at, const char *kind, int64_t n, char *text);
 char *cs_strv_json(const char *const *v, size_t n);	/* a JSON array; NULL: no memory */
 void cs_key_range(const struct consumer *c, const char *key, size_t *first, size_t *end);
 void cs_pend_release(struct consumer *c);

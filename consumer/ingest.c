@@ -410,19 +410,20 @@ int64_t cs_flush_next(struct consumer *c)
 	return c->pend_since + CS_BATCH_DELAY_MS;
 }
 
-void cs_input(struct consumer *c, int64_t at, const char *kind, int64_t n, char *text)
+int cs_input(struct consumer *c, int64_t at, const char *kind, int64_t n, char *text)
 {
 	struct cs_rec *r = rec_new(c);
 
 	if (!r) {
 		pb_log_err("out of memory for an audit row: input %s", kind);
 		free(text);
-		return;
+		return -1;
 	}
 	r->row.received_at = at;
 	r->in_kind = kind;
 	r->in_n = n;
 	r->in_text = text;
+	return 0;
 }
 
 /* ---- judging ---- */

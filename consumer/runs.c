@@ -260,8 +260,7 @@ static int base_input(struct consumer *c, int64_t now, const char *kind, const i
 		free(b.p);
 		return -1;
 	}
-	cs_input(c, now, kind, 0, b.p);
-	return 0;
+	return cs_input(c, now, kind, 0, b.p);
 }
 
 int cs_runs_snapshot(struct consumer *c, int64_t now)
