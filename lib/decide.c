@@ -271,8 +271,6 @@ static int set_values(struct pb_decide *d, struct pb_kv *kv, size_t n)
 	return 1;
 }
 
-/* The values moved at now: a record, and a debounced change once the
- * startup run is asked for (before, the startup run covers them). */
 /* Before an input that changes the debounce's triggers: the instant the
  * run became due is latched as a poll would have (lib/debounce.c
  * pb_debounce_latch), when a poll would have reached the debounce. */
@@ -282,6 +280,8 @@ static void latch(struct pb_decide *d, int64_t now)
 		pb_debounce_latch(&d->deb, now);
 }
 
+/* The values moved at now: a record, and a debounced change once the
+ * startup run is asked for (before, the startup run covers them). */
 static void values_moved(struct pb_decide *d, int64_t now, enum pb_reason why)
 {
 	struct pb_decide_rec r = { .kind = PB_DECIDE_REC_VALUES, .at = now };
