@@ -915,10 +915,11 @@ int pb_audit_offset_set(struct pb_audit_writer *w, const char *stream, int64_t o
  *   successful one (its values are what a change is measured against),
  *   and any still running.
  * And nothing after the base: a start or snapshot input (the core's
- * whole state: provbus-audit replay begins at the first one left) older
- * than the cutoff or with no input between the cutoff and it
- * (prune_base). Rows older than the cutoff but after the base wait for a
- * newer one (an idle daemon writes a snapshot a day: consumer/daemon.c).
+ * whole state: provbus-audit replay begins at it) older than the cutoff
+ * or with no input between the cutoff and it, and never one before the
+ * base of an earlier step (prune_base). Rows older than the cutoff but
+ * after the base wait for a newer one (the daemon writes a snapshot a
+ * day, when no run is going: consumer/daemon.c).
  * The inputs before the base go; meta "inputs_from" names the base (set
  * in the step that first deletes anything before it, before any step
  * has finished: the log is consistent from it at every commit), so that
@@ -1014,14 +1015,14 @@ static int prune_row(sqlite3 *db, const char *sql, int64_t a1, int64_t a2, int64
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* The base (see above): 1 with its id, instant and last event in b, 0
- * when no base is older than cutoff (every row older than cutoff is then
- * before the log's first base), -1 when a query fails. The base is the
+/* The base by the cutoff alone: 1 with its id, instant and last event in
+ * b, 0 when no base is older than cutoff (every row older than cutoff is
+ * then before the log's first base), -1 when a query fails. It is the
  * newest one older than cutoff, or a newer one when no input lies between
  * the cutoff and it (a restart's start input after a quiet spell): the
  * rows before it are then all older than the cutoff, and its state
  * covers them. */
-static int prune_base(sqlite3 *db, int64_t cutoff, int64_t b[3])
+static int base_by_cutoff(sqlite3 *db, int64_t cutoff, int64_t b[3])
 {
 	int64_t x[3];
 	int rc = prune_row(db, "SELECT id, at, after_event FROM inputs WHERE kind IN ('start', 'snapshot')"
@@ -1043,6 +1044,27 @@ static int prune_base(sqlite3 *db, int64_t cutoff, int64_t b[3])
 	if (rc > 0)
 		memcpy(b, x, sizeof(x));
 	return rc < 0 ? -1 : 1;
+}
+
+/* The base (see above), as base_by_cutoff, but never one before the base
+ * an earlier step pruned up to (meta inputs_from): once retention is
+ * raised by a reload, or the clock stepped back, the cutoff alone would
+ * pick an older base, or none, while rows after it are gone already. */
+static int prune_base(sqlite3 *db, int64_t cutoff, int64_t b[3])
+{
+	int64_t m[3];
+	int rc = base_by_cutoff(db, cutoff, b),
+	    rm = rc < 0 ? -1 : prune_row(db, "SELECT id, at, after_event FROM inputs WHERE id ="
+					     " (SELECT CAST(v AS INTEGER) FROM meta WHERE k = 'inputs_from')",
+					 0, 0, m);
+
+	if (rm < 0)
+		return -1;
+	if (rm && (!rc || b[0] < m[0])) {
+		memcpy(b, m, sizeof(m));
+		rc = 1;
+	}
+	return rc;
 }
 
 int64_t pb_audit_prune_step(sqlite3 *db, const struct pb_audit_prune *arg, struct pb_err *err)

@@ -389,6 +389,51 @@ START_TEST(provider_upserted_in_place)
 }
 END_TEST
 
+/* Retention never prunes up to a base before the one an earlier step
+ * pruned up to (meta inputs_from): retention raised by a reload. Events
+ * id 1 (t 100, seq 1), 2 (t 300, seq 5), 3 (t 500, seq 6) of one (node,
+ * service); bases B0 (t 200, after event 1) and B1 (t 400, after event
+ * 2), a settle input at 380 between them, inputs_from = B1 (a step of 40
+ * days' retention went up to it). */
+static void prune_log(sqlite3 *db, int with_b0)
+{
+	char sql[1024];
+
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO events(id, msg_id, received_at, node, service, seq, verdict)"
+		 " VALUES(1, 'a', 100, 'n', 's', 1, 'applied'), (2, 'b', 300, 'n', 's', 5, 'applied'),"
+		 " (3, 'c', 500, 'n', 's', 6, 'applied');"
+		 "%s"
+		 "INSERT INTO inputs(id, at, after_event, kind) VALUES(2, 380, 2, 'settle'),"
+		 " (3, 400, 2, 'snapshot'), (4, 510, 3, 'settle');"
+		 "INSERT INTO meta(k, v) VALUES('inputs_from', '3');",
+		 with_b0 ? "INSERT INTO inputs(id, at, after_event, kind) VALUES(1, 200, 1, 'start');" : "");
+	ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+}
+
+START_TEST(prune_never_before_its_base)
+{
+	struct pb_err e = PB_ERR_INIT;
+	struct pb_audit_prune o = { 350, 100, 0, 1000, 0 };	/* cutoff 350: 30 days became 60 */
+
+	for (int with_b0 = 1; with_b0 >= 0; with_b0--) {
+		sqlite3 *db = pb_audit_open(path, 0, &e);
+
+		ck_assert_ptr_nonnull(db);
+		prune_log(db, with_b0);
+		ck_assert_int_ge(pb_audit_prune_step(db, &o, &e), 0);
+		/* B0 (if any, older than the cutoff, with an input between the
+		 * cutoff and B1) would have been the base by the cutoff alone */
+		ck_assert_int_eq(query_int(db, "SELECT v FROM meta WHERE k = 'inputs_from'"), 3);
+		ck_assert_int_eq(query_int(db, "SELECT MIN(id) FROM inputs"), 3);
+		/* event 2, the newest seq before B1, stays though seq 6 came after */
+		ck_assert_int_eq(query_int(db, "SELECT group_concat(id, '') FROM events"), 23);
+		pb_audit_close(db);
+		unlink(path);
+	}
+}
+END_TEST
+
 static Suite *audit_suite(void)
 {
 	Suite *s = suite_create("audit");
@@ -402,6 +447,7 @@ static Suite *audit_suite(void)
 	tcase_add_test(t, newer_schema_refused);
 	tcase_add_test(t, runs_read_back);
 	tcase_add_test(t, provider_upserted_in_place);
+	tcase_add_test(t, prune_never_before_its_base);
 	suite_add_tcase(s, t);
 	return s;
 }
