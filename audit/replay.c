@@ -1731,8 +1731,8 @@ static void print_text(struct replay *r, const struct diff *d, size_t nd, size_t
 		       r->n_rec_derived, r->n_rec_derived == 1 ? "" : "s");
 	if (r->pruned)
 		printf("note: the log was pruned (consumer.audit_retention_days): replayed from the"
-		       " daemon's state at %s (its first start or snapshot input); %zu recorded run%s"
-		       " before it left out\n", pb_time_format(r->pruned_at, t1), r->n_rec_pruned,
+		       " daemon's state at %s (the start or snapshot input it was pruned up to); %zu"
+		       " recorded run%s before it left out\n", pb_time_format(r->pruned_at, t1), r->n_rec_pruned,
 		       r->n_rec_pruned == 1 ? "" : "s");
 	if (r->late_run)
 		printf("note: a run was pending at the end of the log (%s); it is not counted\n",
